@@ -1,0 +1,79 @@
+"""The composition root: the only place that picks concrete adapters.
+
+Tests build the same application through :func:`build_services` with their own database
+URL, clock and settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+
+from alarmdesk.bus.hub import Hub
+from alarmdesk.config import Config
+from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.store import repository as repo
+from alarmdesk.store.database import make_engine, require_head
+from alarmdesk.store.writer import Writer, utcnow
+
+
+def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
+    settings = CorrelationSettings(
+        radius_m=cfg.correlation.radius_m,
+        window=timedelta(minutes=cfg.correlation.window_minutes),
+    )
+
+    def build(conn: sa.Connection) -> Pipeline:
+        desks = repo.load_desks(conn)
+        pipeline = Pipeline(
+            repo.load_taxonomy(conn),
+            desks,
+            repo.load_units(conn),
+            settings=settings,
+            fallback_desk=cfg.routing.fallback_desk,
+            next_incident_id=repo.max_id(conn, repo.t.incidents) + 1,
+        )
+        pipeline.restore(repo.load_unfinished_incidents(conn))
+        return pipeline
+
+    return build
+
+
+@dataclass
+class Services:
+    """Everything a running alarmdesk holds: one engine, one writer, one hub."""
+
+    config: Config
+    engine: sa.Engine
+    writer: Writer
+    hub: Hub
+    clock: Callable[[], datetime] = utcnow
+    started: bool = field(default=False)
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
+        require_head(self.engine)
+
+        def publish(events: list[IncidentEvent]) -> None:
+            loop.call_soon_threadsafe(self.hub.publish, events)
+
+        self.writer.publish = publish
+        self.writer.start()
+        self.started = True
+
+    def stop(self) -> None:
+        self.writer.stop()
+        self.hub.close()
+        self.engine.dispose()
+        self.started = False
+
+
+def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    engine = make_engine(cfg.database.url)
+    writer = Writer(engine, pipeline_factory(cfg), max_batch=cfg.writer.max_batch, clock=clock)
+    return Services(cfg, engine, writer, Hub(cfg.stream.client_queue), clock)

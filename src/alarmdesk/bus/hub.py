@@ -1,0 +1,86 @@
+"""The in-process realtime hub: committed events → subscribed sessions.
+
+Each event is encoded once as an SSE frame and offered to every subscriber whose desks it
+concerns. A subscriber has a bounded queue; one that falls behind is dropped (its stream
+ends) rather than slowing everyone — its client reconnects with ``Last-Event-ID`` and
+replays what it missed from the events table, so nothing is lost (Zulip's event queues
+work the same way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from alarmdesk.domain.events import IncidentEvent
+
+_encoder = msgspec.json.Encoder()
+
+
+def sse_frame(event_id: int, event_type: str, data: object) -> bytes:
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        event_id, event_type.encode(), _encoder.encode(data))
+
+
+def event_data(incident_id: int, at: str, actor: str, detail: object, snapshot: object,
+               event_id: int) -> dict[str, object]:
+    return {"id": event_id, "incident_id": incident_id, "at": at, "actor": actor,
+            "detail": detail, "incident": snapshot}
+
+
+@dataclass(eq=False)
+class Subscriber:
+    desks: frozenset[str] | None  # None: every desk
+    queue: asyncio.Queue[tuple[int, bytes] | None]
+    dropped: bool = False
+    delivered: int = field(default=0)
+
+    def wants(self, desks: Iterable[str]) -> bool:
+        return self.desks is None or not self.desks.isdisjoint(desks)
+
+
+class Hub:
+    def __init__(self, client_queue: int = 2000) -> None:
+        self.client_queue = client_queue
+        self.subscribers: set[Subscriber] = set()
+        self.last_id = 0  # the newest event id offered to subscribers
+        self.published = 0
+
+    def subscribe(self, desks: Iterable[str] | None = None) -> Subscriber:
+        sub = Subscriber(frozenset(desks) if desks is not None else None,
+                         asyncio.Queue(self.client_queue))
+        self.subscribers.add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        self.subscribers.discard(sub)
+
+    def publish(self, events: list[IncidentEvent]) -> None:
+        """Offers committed events, in id order. Must run on the hub's event loop."""
+        for ev in events:
+            frame = sse_frame(ev.id, ev.type.value, event_data(
+                ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id))
+            for sub in list(self.subscribers):
+                if sub.dropped or not sub.wants(ev.desks):
+                    continue
+                try:
+                    sub.queue.put_nowait((ev.id, frame))
+                except asyncio.QueueFull:
+                    self._drop(sub)
+            self.last_id = max(self.last_id, ev.id)
+            self.published += 1
+
+    def _drop(self, sub: Subscriber) -> None:
+        sub.dropped = True
+        self.subscribers.discard(sub)
+        # Make room for the end marker so the stream ends promptly.
+        while not sub.queue.empty():
+            sub.queue.get_nowait()
+        sub.queue.put_nowait(None)
+
+    def close(self) -> None:
+        for sub in list(self.subscribers):
+            self._drop(sub)

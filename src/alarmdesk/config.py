@@ -1,0 +1,94 @@
+"""Configuration: a TOML file, then environment variables over it.
+
+    ALARMDESK_CONFIG        path of the TOML file (default: ./alarmdesk.toml if present)
+    ALARMDESK_DATABASE_URL  sqlite:///path/to.db (default var/alarmdesk.db) or postgresql://…
+    ALARMDESK_HOST / ALARMDESK_PORT   where `alarmdesk serve` listens
+
+Every key of the file is documented in docs/configuration.md; unknown keys are refused so
+a typo never silently leaves a default in force.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+
+Positive = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True):
+    url: str = "sqlite:///var/alarmdesk.db"
+
+
+class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+
+
+class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
+    max_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
+
+
+class CorrelationConfig(msgspec.Struct, forbid_unknown_fields=True):
+    radius_m: Positive = 200.0  # calls and duty reports within this distance fold together
+    window_minutes: Positive = 30.0  # … if the incident's last signal is this recent
+
+
+class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    fallback_desk: str | None = None  # sees what no desk claims; default: the first desk
+
+
+class StreamConfig(msgspec.Struct, forbid_unknown_fields=True):
+    heartbeat_seconds: Positive = 15.0
+    client_queue: Annotated[int, msgspec.Meta(ge=10)] = 2000
+
+
+class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    max_signal_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    max_batch_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
+
+
+class Config(msgspec.Struct, forbid_unknown_fields=True):
+    database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
+    server: ServerConfig = msgspec.field(default_factory=ServerConfig)
+    writer: WriterConfig = msgspec.field(default_factory=WriterConfig)
+    correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
+    routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
+    stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
+    limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+
+
+class ConfigError(ValueError):
+    code = "invalid_config"
+
+
+def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
+    """Reads the file (if any) and applies the environment over it."""
+    env = dict(os.environ) if env is None else env
+    raw: dict[str, object] = {}
+    path = path or env.get("ALARMDESK_CONFIG")
+    if path is None and Path("alarmdesk.toml").is_file():
+        path = "alarmdesk.toml"
+    if path is not None:
+        try:
+            raw = tomllib.loads(Path(path).read_text("utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read configuration {path}: {exc}") from None
+    try:
+        cfg = msgspec.convert(raw, Config)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"configuration {path}: {exc}") from None
+    if url := env.get("ALARMDESK_DATABASE_URL"):
+        cfg.database.url = url
+    if host := env.get("ALARMDESK_HOST"):
+        cfg.server.host = host
+    if port := env.get("ALARMDESK_PORT"):
+        try:
+            cfg.server.port = int(port)
+        except ValueError:
+            raise ConfigError(f"ALARMDESK_PORT must be a number, not {port!r}") from None
+    return cfg

@@ -1,0 +1,59 @@
+"""Commands: what an operator asks for (imperative, small, frozen).
+
+Each carries the actor and, optionally, the incident version the actor last saw: when
+someone else acted first the command fails with ``version_conflict`` instead of acting on
+a state the operator never saw.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    incident_id: int
+    actor: str
+    expected_version: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledge(Command):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch(Command):
+    units: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Arrive(Command):
+    units: tuple[str, ...] = ()  # empty: every assigned unit
+
+
+@dataclass(frozen=True, slots=True)
+class AddNote(Command):
+    text: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Reclassify(Command):
+    type_code: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Resolve(Command):
+    disposition: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Close(Command):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Cancel(Command):
+    reason: str = ""
+    note: str = ""

@@ -1,0 +1,30 @@
+"""Events: what happened (past tense). One event is one timeline entry of an incident and
+one message on the live stream; the store keeps them in one table for both."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+class EventType(enum.StrEnum):
+    OPENED = "incident.opened"  # a signal opened a new incident
+    UPDATED = "incident.updated"  # a repeat signal folded into it
+    TRANSITIONED = "incident.transitioned"  # its status changed
+    UNITS_ASSIGNED = "incident.units_assigned"  # more units sent without a status change
+    NOTED = "incident.noted"  # an operator added a note
+    RECLASSIFIED = "incident.reclassified"  # its type (and so priority, desks) changed
+
+
+@dataclass(slots=True)
+class IncidentEvent:
+    type: EventType
+    incident_id: int
+    at: datetime
+    actor: str
+    detail: dict[str, Any]
+    desks: tuple[str, ...]  # who must hear of it: the incident's desks (old and new)
+    id: int = 0  # set by the writer, monotonic
+    snapshot: dict[str, Any] = field(default_factory=dict)  # the incident after the event

@@ -1,0 +1,74 @@
+"""Small, dependency-free geometry: distances and point-in-polygon for jurisdictions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+EARTH_RADIUS_M = 6_371_008.8
+METRES_PER_DEGREE = 111_320.0
+
+Ring = Sequence[Sequence[float]]  # [[lon, lat], ...] as in GeoJSON
+
+
+def haversine_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in metres."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
+
+
+def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
+    inside = False
+    n = len(ring)
+    j = n - 1
+    for i in range(n):
+        xi, yi = ring[i][0], ring[i][1]
+        xj, yj = ring[j][0], ring[j][1]
+        if (yi > lat) != (yj > lat) and lon < (xj - xi) * (lat - yi) / (yj - yi) + xi:
+            inside = not inside
+        j = i
+    return inside
+
+
+class Area:
+    """A GeoJSON Polygon or MultiPolygon (holes respected), with a bounding box prefilter."""
+
+    __slots__ = ("bbox", "polygons")
+
+    def __init__(self, geojson: dict[str, object]) -> None:
+        kind = geojson.get("type")
+        coords = geojson.get("coordinates")
+        if kind == "Polygon":
+            polygons = [coords]
+        elif kind == "MultiPolygon":
+            polygons = list(coords)  # type: ignore[call-overload]
+        else:
+            raise ValueError(
+                f"jurisdiction must be a GeoJSON Polygon or MultiPolygon, not {kind!r}"
+            )
+        self.polygons: list[list[Ring]] = [list(p) for p in polygons]  # type: ignore[arg-type]
+        if not self.polygons or not all(p and len(p[0]) >= 4 for p in self.polygons):
+            raise ValueError("a jurisdiction polygon needs a closed ring of at least 4 points")
+        xs = [pt[0] for p in self.polygons for pt in p[0]]
+        ys = [pt[1] for p in self.polygons for pt in p[0]]
+        self.bbox = (min(xs), min(ys), max(xs), max(ys))
+
+    def contains(self, lat: float, lon: float) -> bool:
+        x0, y0, x1, y1 = self.bbox
+        if not (x0 <= lon <= x1 and y0 <= lat <= y1):
+            return False
+        for polygon in self.polygons:
+            if _in_ring(lon, lat, polygon[0]) and not any(
+                _in_ring(lon, lat, hole) for hole in polygon[1:]
+            ):
+                return True
+        return False
+
+
+def grid_cell(lat: float, lon: float, size_m: float) -> tuple[int, int]:
+    """The cell of a square grid of ``size_m`` metres (equirectangular, good for km scales)."""
+    y = lat * METRES_PER_DEGREE
+    x = lon * METRES_PER_DEGREE * math.cos(math.radians(lat))
+    return math.floor(x / size_m), math.floor(y / size_m)

@@ -1,0 +1,209 @@
+"""The signal: one shape for every source (shared/DESIGN.md, "The signal").
+
+``SignalIn`` is what an adapter or an HTTP client hands in; msgspec decodes and validates it
+in one pass (no framework validation on the hot path). ``Signal`` is what is stored: the
+same fields plus what alarmdesk sets (id, received time, the idempotency key it settled on).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+import msgspec
+
+from alarmdesk.domain.errors import InvalidField, MalformedInput, PayloadTooLarge
+
+MAX_PAYLOAD_BYTES = 8 * 1024
+MAX_FUTURE = timedelta(hours=24)
+
+
+class SourceKind(enum.StrEnum):
+    EQUIPMENT = "equipment"  # panels, cameras, sensors
+    DUTY = "duty"  # staff on duty reporting what they see
+    CALL = "call"  # a call from the public taken by a call-taker
+    FEED = "feed"  # another system over HTTP or CAP
+
+
+Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
+    lat: Lat | None = None
+    lon: Lon | None = None
+    address: ShortText | None = None
+    zone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    site: ShortText | None = None
+
+    @property
+    def has_point(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+
+class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
+    source_kind: SourceKind
+    source_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    location: Location | None = None
+    summary: Annotated[str, msgspec.Meta(max_length=1000)] = ""
+    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    payload: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class SignalBatchIn(msgspec.Struct, forbid_unknown_fields=True):
+    signals: Annotated[list[SignalIn], msgspec.Meta(min_length=1, max_length=1000)]
+
+
+class Signal(msgspec.Struct, frozen=True):
+    """A signal as stored: what came in, plus what alarmdesk set."""
+
+    id: int
+    idempotency_key: str
+    fingerprint: str
+    received_at: datetime
+    source_kind: SourceKind
+    source_id: str
+    type_code: str
+    occurred_at: datetime
+    location: Location | None
+    summary: str
+    payload: dict[str, Any]
+
+
+class Receipt(msgspec.Struct, frozen=True):
+    """What the source hears back once its signal is committed."""
+
+    signal_id: int
+    incident_id: int
+    idempotency_key: str
+    received_at: datetime
+
+
+_decoder_one = msgspec.json.Decoder(SignalIn)
+_decoder_batch = msgspec.json.Decoder(SignalBatchIn)
+_encoder = msgspec.json.Encoder()
+
+
+def _field_from(message: str) -> str | None:
+    # msgspec says "... - at `$.location.lat`" or "missing required field `source_id`".
+    if "- at `$" in message:
+        path = message.rsplit("- at `$", 1)[1].rstrip("`")
+        return path.lstrip(".") or None
+    if "field `" in message:
+        return message.split("field `", 1)[1].split("`", 1)[0]
+    return None
+
+
+def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> InvalidField:
+    message = str(err)
+    field = _field_from(message)
+    if message.startswith("Object missing required field"):
+        code = "missing_field"
+        if "- at `$" in message:  # nested: "missing required field `x` - at `$.location`"
+            inner = message.split("field `", 1)[1].split("`", 1)[0]
+            field = f"{field}.{inner}" if field else inner
+    elif message.startswith("Expected"):
+        code = "wrong_type"
+    elif message.startswith("Object contains unknown field"):
+        code = "unknown_field"
+    else:
+        code = "invalid_value"
+    if prefix:
+        field = f"{prefix}.{field}" if field else prefix
+    return InvalidField(message, field=field, code=code)
+
+
+def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
+    """Checks what the schema cannot express; returns the signal unchanged.
+
+    Raises:
+        InvalidField: occurred_at too far in the future, or a location with half a point.
+        PayloadTooLarge: the payload encodes to more than ``MAX_PAYLOAD_BYTES``.
+    """
+    where = f"{prefix}." if prefix else ""
+    if signal.occurred_at - now > MAX_FUTURE:
+        raise InvalidField(
+            "occurred_at is more than 24 hours in the future; check the sender's clock",
+            field=f"{where}occurred_at",
+            code="stale_timestamp",
+        )
+    loc = signal.location
+    if loc is not None and (loc.lat is None) != (loc.lon is None):
+        raise InvalidField(
+            "location needs both lat and lon, or neither",
+            field=f"{where}location",
+            code="invalid_value",
+        )
+    if signal.payload and len(_encoder.encode(signal.payload)) > MAX_PAYLOAD_BYTES:
+        raise PayloadTooLarge(
+            f"payload is larger than {MAX_PAYLOAD_BYTES} bytes once encoded",
+            field=f"{where}payload",
+        )
+    return signal
+
+
+def decode_one(body: bytes, now: datetime) -> SignalIn:
+    """Decodes and validates one signal from JSON bytes."""
+    try:
+        signal = _decoder_one.decode(body)
+    except msgspec.ValidationError as err:
+        raise _validation_error(err) from None
+    except msgspec.DecodeError as err:
+        raise MalformedInput(f"body is not valid JSON: {err}") from None
+    return check(signal, now)
+
+
+def decode_batch(body: bytes, now: datetime) -> list[SignalIn]:
+    """Decodes and validates a batch ``{"signals": [...]}``; one bad signal rejects all."""
+    try:
+        batch = _decoder_batch.decode(body)
+    except msgspec.ValidationError as err:
+        raise _validation_error(err) from None
+    except msgspec.DecodeError as err:
+        raise MalformedInput(f"body is not valid JSON: {err}") from None
+    for i, signal in enumerate(batch.signals):
+        check(signal, now, prefix=f"signals[{i}]")
+    return batch.signals
+
+
+def fingerprint(signal: SignalIn) -> str:
+    """A digest of what the source said, to tell a true resend from a reused key."""
+    body = _encoder.encode(
+        (
+            signal.source_kind,
+            signal.source_id,
+            signal.type_code,
+            signal.occurred_at.astimezone(UTC),
+            signal.location,
+            signal.summary,
+            signal.payload,
+        )
+    )
+    return hashlib.blake2b(body, digest_size=12).hexdigest()
+
+
+def settle_key(signal: SignalIn) -> str:
+    """The idempotency key: the client's, or a fresh one (a keyless signal is never a repeat)."""
+    return signal.idempotency_key or f"auto:{uuid.uuid4().hex}"
+
+
+def to_signal(signal: SignalIn, *, id: int, key: str, fp: str, received_at: datetime) -> Signal:
+    return Signal(
+        id=id,
+        idempotency_key=key,
+        fingerprint=fp,
+        received_at=received_at,
+        source_kind=signal.source_kind,
+        source_id=signal.source_id,
+        type_code=signal.type_code.upper(),
+        occurred_at=signal.occurred_at.astimezone(UTC),
+        location=signal.location,
+        summary=signal.summary,
+        payload=signal.payload,
+    )

@@ -1,0 +1,120 @@
+"""Correlation: which open incident a signal belongs to, if any.
+
+Two rules (shared/DESIGN.md, "Correlation"):
+- keyed sources fold into the open incident of the same key — panels by (account, zone,
+  category), cameras by (camera, type, zone), feeds by (source, type);
+- calls and duty reports fold into an open incident of the same harm category within
+  ``radius_m`` metres and ``window`` of its last signal; without coordinates, the same
+  category at the same address text.
+
+The index answers in O(1) whatever the number of open incidents: keyed sources by dict,
+located ones by a square grid whose cells are ``radius_m`` wide (a match is always in the
+3×3 cells around the signal).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime, timedelta
+
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.geo import grid_cell, haversine_m
+from alarmdesk.domain.incident import Incident
+from alarmdesk.domain.signal import Location, Signal, SourceKind
+
+Cell = tuple[HarmCategory, int, int]
+
+
+def correlation_key(signal: Signal, category: HarmCategory) -> str | None:
+    """The grouping key of a keyed source, or None for proximity-grouped sources."""
+    zone = signal.location.zone if signal.location is not None else None
+    if signal.source_kind is SourceKind.EQUIPMENT:
+        label = signal.payload.get("label") if isinstance(signal.payload, dict) else None
+        what = f"{signal.type_code}/{label}" if label else category.value
+        return f"eq|{signal.source_id}|{zone or ''}|{what}"
+    if signal.source_kind is SourceKind.FEED:
+        return f"feed|{signal.source_id}|{signal.type_code}|{zone or ''}"
+    return None
+
+
+def _address_key(category: HarmCategory, location: Location | None) -> tuple[str, str] | None:
+    if location is None or not location.address:
+        return None
+    return category.value, " ".join(location.address.casefold().split())
+
+
+class CorrelationIndex:
+    def __init__(self, radius_m: float, window: timedelta) -> None:
+        self.radius_m = radius_m
+        self.window = window
+        self._keyed: dict[str, Incident] = {}
+        self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)
+        self._addresses: defaultdict[tuple[str, str], dict[int, Incident]] = defaultdict(dict)
+
+    def __len__(self) -> int:
+        return len(self._keyed) + sum(len(v) for v in self._grid.values())
+
+    def find(self, signal: Signal, category: HarmCategory) -> Incident | None:
+        key = correlation_key(signal, category)
+        if key is not None:
+            return self._keyed.get(key)
+        loc = signal.location
+        since = signal.occurred_at - self.window
+        best: tuple[float, Incident] | None = None
+        if loc is not None and loc.lat is not None and loc.lon is not None:
+            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
+            for dx in (-1, 0, 1):
+                for dy in (-1, 0, 1):
+                    cell = self._grid.get((category, cx + dx, cy + dy))
+                    if not cell:
+                        continue
+                    for inc in cell.values():
+                        il = inc.location
+                        if inc.last_seen < since or il is None:
+                            continue
+                        assert il.lat is not None and il.lon is not None
+                        d = haversine_m(loc.lat, loc.lon, il.lat, il.lon)
+                        if d <= self.radius_m and (best is None or d < best[0]):
+                            best = (d, inc)
+            return best[1] if best else None
+        akey = _address_key(category, loc)
+        if akey is None:
+            return None
+        candidates = [i for i in self._addresses.get(akey, {}).values() if i.last_seen >= since]
+        return max(candidates, key=lambda i: i.last_seen) if candidates else None
+
+    def add(self, inc: Incident) -> None:
+        if inc.correlation_key is not None:
+            self._keyed[inc.correlation_key] = inc
+            return
+        loc = inc.location
+        if loc is not None and loc.lat is not None and loc.lon is not None:
+            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
+            self._grid[(inc.category, cx, cy)][inc.id] = inc
+            return
+        akey = _address_key(inc.category, loc)
+        if akey is not None:
+            self._addresses[akey][inc.id] = inc
+
+    def remove(self, inc: Incident) -> None:
+        if inc.correlation_key is not None:
+            if self._keyed.get(inc.correlation_key) is inc:
+                del self._keyed[inc.correlation_key]
+            return
+        loc = inc.location
+        if loc is not None and loc.lat is not None and loc.lon is not None:
+            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
+            cell = self._grid.get((inc.category, cx, cy))
+            if cell is not None:
+                cell.pop(inc.id, None)
+                if not cell:
+                    del self._grid[(inc.category, cx, cy)]
+            return
+        akey = _address_key(inc.category, loc)
+        if akey is not None and akey in self._addresses:
+            self._addresses[akey].pop(inc.id, None)
+            if not self._addresses[akey]:
+                del self._addresses[akey]
+
+    def touch(self, inc: Incident, last_seen: datetime) -> None:
+        inc.last_seen = max(inc.last_seen, last_seen)

@@ -1,0 +1,350 @@
+"""The pipeline engine: the in-memory state of every incident not yet final, and the pure
+functions that move it.
+
+``Pipeline.ingest`` takes a stored-to-be signal and returns what happened; ``Pipeline.handle``
+takes an operator command. Both are synchronous, do no I/O and raise before changing
+anything when a command is refused, so the writer can apply them inside its transaction
+and persist exactly the incidents they touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import (
+    InvalidField,
+    NotFound,
+    UnitUnavailable,
+    UnknownIncidentType,
+    UnknownUnit,
+    VersionConflict,
+)
+from alarmdesk.domain.events import EventType, IncidentEvent
+from alarmdesk.domain.incident import (
+    FINAL,
+    Action,
+    Incident,
+    incident_dict,
+    parse_cancel_reason,
+    parse_disposition,
+)
+from alarmdesk.domain.signal import Signal
+from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
+from alarmdesk.domain.units import Desk, Unit, UnitStatus
+from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
+from alarmdesk.pipeline.route import route
+
+MAX_NOTE = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class CorrelationSettings:
+    radius_m: float = 200.0
+    window: timedelta = timedelta(minutes=30)
+
+
+@dataclass(slots=True)
+class PipelineResult:
+    """What one signal or command did: the events, and every incident and unit it touched."""
+
+    events: list[IncidentEvent] = field(default_factory=list)
+    incidents: dict[int, Incident] = field(default_factory=dict)
+    units: dict[str, Unit] = field(default_factory=dict)
+    incident_id: int = 0
+
+
+def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
+    """The incident type of a signal; an unknown code is UNCLASSIFIED, never dropped."""
+    return taxonomy.resolve(signal.type_code)
+
+
+class Pipeline:
+    def __init__(
+        self,
+        taxonomy: Taxonomy,
+        desks: Sequence[Desk],
+        units: Iterable[Unit] = (),
+        *,
+        settings: CorrelationSettings | None = None,
+        fallback_desk: str | None = None,
+        next_incident_id: int = 1,
+    ) -> None:
+        self.taxonomy = taxonomy
+        self.desks = list(desks)
+        self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
+        self.settings = settings or CorrelationSettings()
+        self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
+        self.incidents: dict[int, Incident] = {}  # every incident not yet final
+        self.units: dict[str, Unit] = {u.id: u for u in units}
+        self.next_incident_id = next_incident_id
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def restore(self, incidents: Iterable[Incident]) -> None:
+        """Loads incidents not yet final (at start, from the store)."""
+        for inc in incidents:
+            if inc.status in FINAL:
+                continue
+            self.incidents[inc.id] = inc
+            if inc.is_open:
+                self.index.add(inc)
+            self.next_incident_id = max(self.next_incident_id, inc.id + 1)
+
+    # -- signals ---------------------------------------------------------------------------
+
+    def ingest(self, signal: Signal) -> PipelineResult:
+        t = classify(self.taxonomy, signal)
+        result = PipelineResult()
+        inc = self.index.find(signal, t.category)
+        if inc is not None:
+            inc.signal_count += 1
+            self.index.touch(inc, signal.occurred_at)
+            detail: dict[str, object] = {"signal_id": signal.id, "type_code": signal.type_code}
+            if t.priority < inc.priority:  # a more urgent report raises the incident
+                detail["priority"] = {"from": inc.priority, "to": t.priority}
+                inc.priority = t.priority
+            inc.version += 1
+            result.events.append(
+                self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
+            )
+        else:
+            inc = Incident(
+                id=self.next_incident_id,
+                type_code=t.code,
+                category=t.category,
+                priority=t.priority,
+                source_kind=signal.source_kind,
+                source_id=signal.source_id,
+                opened_at=signal.received_at,
+                first_seen=signal.occurred_at,
+                last_seen=signal.occurred_at,
+                location=signal.location,
+                summary=signal.summary,
+                correlation_key=correlation_key(signal, t.category),
+            )
+            inc.desks = route(
+                self.desks, t.category, signal.source_kind, signal.location, self.fallback_desk
+            )
+            self.next_incident_id += 1
+            self.incidents[inc.id] = inc
+            self.index.add(inc)
+            detail = {"signal_id": signal.id, "type_code": signal.type_code}
+            if t.code != signal.type_code:
+                detail["unclassified_code"] = signal.type_code
+            result.events.append(
+                self._event(EventType.OPENED, inc, signal.received_at, signal.source_id, detail)
+            )
+        result.incidents[inc.id] = inc
+        result.incident_id = inc.id
+        return result
+
+    # -- commands --------------------------------------------------------------------------
+
+    def handle(self, cmd: c.Command, now: datetime) -> PipelineResult:
+        inc = self.incidents.get(cmd.incident_id)
+        if inc is None:
+            raise NotFound(
+                f"incident {cmd.incident_id} does not exist or is already closed",
+                field="incident_id",
+            )
+        if cmd.expected_version is not None and cmd.expected_version != inc.version:
+            raise VersionConflict(
+                f"incident {inc.id} changed (version {inc.version}, you saw "
+                f"{cmd.expected_version}); reload it and try again",
+                field="expected_version",
+            )
+        result = PipelineResult(incident_id=inc.id)
+        handler = _HANDLERS[type(cmd)]
+        handler(self, inc, cmd, now, result)
+        snapshot = incident_dict(inc)  # every event of one command shows the state after it
+        for ev in result.events:
+            ev.snapshot = snapshot
+        result.incidents[inc.id] = inc
+        if inc.status in FINAL:
+            del self.incidents[inc.id]
+        return result
+
+    def _transition(
+        self,
+        inc: Incident,
+        action: Action,
+        cmd: c.Command,
+        now: datetime,
+        result: PipelineResult,
+        detail: dict[str, object],
+    ) -> None:
+        before, after = inc.move(action, now)
+        if not inc.is_open:
+            self.index.remove(inc)
+        if after is before:
+            return
+        detail = {"action": action.value, "from": before.value, "to": after.value, **detail}
+        result.events.append(self._event(EventType.TRANSITIONED, inc, now, cmd.actor, detail))
+
+    def _acknowledge(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        self._transition(inc, Action.ACKNOWLEDGE, cmd, now, result, {})
+
+    def _dispatch(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        assert isinstance(cmd, c.Dispatch)
+        if not cmd.units:
+            raise InvalidField(
+                "dispatch needs at least one unit", field="units", code="missing_field"
+            )
+        units: list[Unit] = []
+        for uid in dict.fromkeys(cmd.units):
+            unit = self.units.get(uid)
+            if unit is None:
+                raise UnknownUnit(f"unit {uid!r} does not exist", field="units")
+            if unit.incident_id == inc.id:
+                continue
+            if unit.status is not UnitStatus.AVAILABLE:
+                where = f" (on incident {unit.incident_id})" if unit.incident_id else ""
+                raise UnitUnavailable(f"unit {uid} is {unit.status.value}{where}", field="units")
+            units.append(unit)
+        if not units:
+            raise InvalidField(
+                "every unit named is already assigned to this incident",
+                field="units",
+                code="invalid_value",
+            )
+        status_before = inc.status
+        self._transition(inc, Action.DISPATCH, cmd, now, result, {"units": [u.id for u in units]})
+        for unit in units:
+            unit.status, unit.incident_id = UnitStatus.DISPATCHED, inc.id
+            result.units[unit.id] = unit
+        inc.units = (*inc.units, *(u.id for u in units))
+        if inc.status is status_before:  # more units, same status
+            result.events.append(
+                self._event(
+                    EventType.UNITS_ASSIGNED, inc, now, cmd.actor, {"units": [u.id for u in units]}
+                )
+            )
+
+    def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
+        assert isinstance(cmd, c.Arrive)
+        named = cmd.units or inc.units
+        for uid in named:
+            if uid not in inc.units:
+                raise InvalidField(
+                    f"unit {uid!r} is not assigned to incident {inc.id}",
+                    field="units",
+                    code="invalid_value",
+                )
+        self._transition(inc, Action.ARRIVE, cmd, now, result, {"units": list(named)})
+        for uid in named:
+            unit = self.units.get(uid)
+            if unit is not None:
+                unit.status = UnitStatus.ON_SCENE
+                result.units[uid] = unit
+
+    def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
+        assert isinstance(cmd, c.AddNote)
+        text = cmd.text.strip()
+        if not text:
+            raise InvalidField("a note needs text", field="text", code="missing_field")
+        if len(text) > MAX_NOTE:
+            raise InvalidField(
+                f"a note is at most {MAX_NOTE} characters", field="text", code="invalid_value"
+            )
+        inc.move(Action.NOTE, now)
+        result.events.append(self._event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
+
+    def _reclassify(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        assert isinstance(cmd, c.Reclassify)
+        t = self.taxonomy.get(cmd.type_code)
+        if t is None:
+            raise UnknownIncidentType(f"no incident type {cmd.type_code!r}", field="type_code")
+        if t.code == inc.type_code:
+            raise InvalidField(
+                f"incident {inc.id} is already {t.code}", field="type_code", code="invalid_value"
+            )
+        old_desks = inc.desks
+        detail: dict[str, object] = {
+            "from": inc.type_code,
+            "to": t.code,
+            "priority": {"from": inc.priority, "to": t.priority},
+        }
+        inc.move(Action.RECLASSIFY, now)
+        self.index.remove(inc)
+        inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
+        inc.desks = route(self.desks, t.category, inc.source_kind, inc.location, self.fallback_desk)
+        if inc.correlation_key is not None:
+            inc.correlation_key = inc.correlation_key.rsplit("|", 1)[0] + "|" + t.category.value
+        self.index.add(inc)
+        ev = self._event(EventType.RECLASSIFIED, inc, now, cmd.actor, detail)
+        # Desks that lose the incident hear of it too, so it leaves their queue.
+        ev.desks = tuple(dict.fromkeys((*old_desks, *inc.desks)))
+        result.events.append(ev)
+
+    def _finish(
+        self,
+        inc: Incident,
+        action: Action,
+        cmd: c.Command,
+        now: datetime,
+        result: PipelineResult,
+        detail: dict[str, object],
+    ) -> None:
+        self._transition(inc, action, cmd, now, result, detail)
+        for uid in inc.units:
+            unit = self.units.get(uid)
+            if unit is not None and unit.incident_id == inc.id:
+                unit.status, unit.incident_id = UnitStatus.AVAILABLE, None
+                result.units[uid] = unit
+
+    def _resolve(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        assert isinstance(cmd, c.Resolve)
+        disposition = parse_disposition(cmd.disposition)
+        detail: dict[str, object] = {"disposition": disposition.value}
+        if cmd.note.strip():
+            detail["note"] = cmd.note.strip()[:MAX_NOTE]
+        self._finish(inc, Action.RESOLVE, cmd, now, result, detail)
+        inc.disposition = disposition.value
+
+    def _cancel(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
+        assert isinstance(cmd, c.Cancel)
+        reason = parse_cancel_reason(cmd.reason)
+        detail: dict[str, object] = {"reason": reason.value}
+        if cmd.note.strip():
+            detail["note"] = cmd.note.strip()[:MAX_NOTE]
+        self._finish(inc, Action.CANCEL, cmd, now, result, detail)
+        inc.disposition = f"cancelled:{reason.value}"
+
+    def _close(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
+        self._transition(inc, Action.CLOSE, cmd, now, result, {})
+
+    def _event(
+        self, type_: EventType, inc: Incident, at: datetime, actor: str, detail: dict[str, object]
+    ) -> IncidentEvent:
+        return IncidentEvent(
+            type=type_,
+            incident_id=inc.id,
+            at=at,
+            actor=actor,
+            detail=detail,
+            desks=inc.desks,
+            snapshot=incident_dict(inc),
+        )
+
+
+_HANDLERS = {
+    c.Acknowledge: Pipeline._acknowledge,
+    c.Dispatch: Pipeline._dispatch,
+    c.Arrive: Pipeline._arrive,
+    c.AddNote: Pipeline._note,
+    c.Reclassify: Pipeline._reclassify,
+    c.Resolve: Pipeline._resolve,
+    c.Cancel: Pipeline._cancel,
+    c.Close: Pipeline._close,
+}

@@ -1,0 +1,383 @@
+"""Reading and seeding: rows ↔ domain objects, and the queries the API needs.
+
+Writes of signals, incidents, units and events go through the writer only
+(``store/writer.py``); what is here either reads, or seeds configuration (taxonomy, desks,
+stations, units, devices) outside the alarm path.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.geo import Area
+from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
+from alarmdesk.domain.signal import Location, SourceKind
+from alarmdesk.domain.taxonomy import IncidentType, Taxonomy, check_admissible
+from alarmdesk.domain.units import Desk, Unit, UnitStatus
+from alarmdesk.store import tables as t
+
+# -- rows ↔ objects ------------------------------------------------------------------------
+
+
+def location_json(loc: Location | None) -> dict[str, Any] | None:
+    return msgspec.to_builtins(loc) if loc is not None else None
+
+
+def location_from(value: Mapping[str, Any] | None) -> Location | None:
+    return msgspec.convert(value, Location) if value else None
+
+
+def incident_row(inc: Incident) -> dict[str, Any]:
+    return t.row(
+        t.incidents,
+        id=inc.id,
+        type_code=inc.type_code,
+        category=inc.category.value,
+        priority=inc.priority,
+        status=inc.status.value,
+        condition=inc.condition.value,
+        source_kind=inc.source_kind.value,
+        source_id=inc.source_id,
+        location=location_json(inc.location),
+        summary=inc.summary,
+        correlation_key=inc.correlation_key,
+        desks=list(inc.desks),
+        units=list(inc.units),
+        signal_count=inc.signal_count,
+        disposition=inc.disposition,
+        version=inc.version,
+        first_seen=inc.first_seen,
+        last_seen=inc.last_seen,
+        opened_at=inc.opened_at,
+        acknowledged_at=inc.acknowledged_at,
+        dispatched_at=inc.dispatched_at,
+        on_scene_at=inc.on_scene_at,
+        resolved_at=inc.resolved_at,
+        closed_at=inc.closed_at,
+        cancelled_at=inc.cancelled_at,
+    )
+
+
+def incident_from(r: Mapping[str, Any]) -> Incident:
+    return Incident(
+        id=r["id"],
+        type_code=r["type_code"],
+        category=HarmCategory(r["category"]),
+        priority=r["priority"],
+        source_kind=SourceKind(r["source_kind"]),
+        source_id=r["source_id"],
+        opened_at=r["opened_at"],
+        first_seen=r["first_seen"],
+        last_seen=r["last_seen"],
+        location=location_from(r["location"]),
+        summary=r["summary"],
+        correlation_key=r["correlation_key"],
+        status=Status(r["status"]),
+        condition=Condition(r["condition"]),
+        desks=tuple(r["desks"]),
+        units=tuple(r["units"]),
+        signal_count=r["signal_count"],
+        acknowledged_at=r["acknowledged_at"],
+        dispatched_at=r["dispatched_at"],
+        on_scene_at=r["on_scene_at"],
+        resolved_at=r["resolved_at"],
+        closed_at=r["closed_at"],
+        cancelled_at=r["cancelled_at"],
+        disposition=r["disposition"],
+        version=r["version"],
+    )
+
+
+def unit_row(u: Unit) -> dict[str, Any]:
+    return t.row(
+        t.units,
+        id=u.id,
+        kind=u.kind,
+        station_id=u.station,
+        capabilities=list(u.capabilities),
+        status=u.status.value,
+        incident_id=u.incident_id,
+        lat=u.lat,
+        lon=u.lon,
+    )
+
+
+def unit_dict(u: Unit) -> dict[str, Any]:
+    return {
+        "id": u.id,
+        "kind": u.kind,
+        "station": u.station,
+        "capabilities": list(u.capabilities),
+        "status": u.status.value,
+        "incident_id": u.incident_id,
+        "lat": u.lat,
+        "lon": u.lon,
+    }
+
+
+# -- loading the pipeline's state -------------------------------------------------------------
+
+
+def load_taxonomy(conn: sa.Connection) -> Taxonomy:
+    rows = conn.execute(sa.select(t.incident_types)).mappings()
+    return Taxonomy(
+        IncidentType(
+            code=r["code"],
+            name=r["name"],
+            category=HarmCategory(r["category"]),
+            priority=r["priority"],
+            definition=r["definition"],
+            sop=tuple(r["sop"]),
+            origin=r["origin"],
+        )
+        for r in rows
+    )
+
+
+def load_desks(conn: sa.Connection) -> list[Desk]:
+    rows = conn.execute(sa.select(t.desks).order_by(t.desks.c.position, t.desks.c.id))
+    return [
+        Desk(
+            id=r.id,
+            name=r.name,
+            categories=frozenset(HarmCategory(c) for c in r.categories),
+            source_kinds=frozenset(SourceKind(s) for s in r.source_kinds),
+            area=Area(r.jurisdiction) if r.jurisdiction else None,
+        )
+        for r in rows
+    ]
+
+
+def load_units(conn: sa.Connection) -> list[Unit]:
+    return [
+        Unit(
+            id=r.id,
+            kind=r.kind,
+            station=r.station_id,
+            capabilities=tuple(r.capabilities),
+            status=UnitStatus(r.status),
+            incident_id=r.incident_id,
+            lat=r.lat,
+            lon=r.lon,
+        )
+        for r in conn.execute(sa.select(t.units).order_by(t.units.c.id))
+    ]
+
+
+def load_unfinished_incidents(conn: sa.Connection) -> list[Incident]:
+    q = sa.select(t.incidents).where(t.incidents.c.status.not_in([s.value for s in FINAL]))
+    return [incident_from(r) for r in conn.execute(q).mappings()]
+
+
+def max_id(conn: sa.Connection, table: sa.Table) -> int:
+    return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one())
+
+
+# -- queries for the API ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFilter:
+    statuses: tuple[str, ...] = ()
+    desks: tuple[str, ...] = ()
+    priorities: tuple[int, ...] = ()
+    type_codes: tuple[str, ...] = ()
+    opened_from: datetime | None = None
+    opened_to: datetime | None = None
+
+
+def encode_cursor(last_id: int) -> str:
+    return base64.urlsafe_b64encode(f"i:{last_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        kind, value = raw.split(":", 1)
+        if kind != "i":
+            raise ValueError(kind)
+        return int(value)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidField(
+            "cursor is not one this API gave out", field="cursor", code="invalid_cursor"
+        ) from None
+
+
+def list_incidents(
+    conn: sa.Connection, f: IncidentFilter, *, limit: int, before_id: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, keyset-paged by id; returns (items, next cursor or None)."""
+    c = t.incidents.c
+    q = sa.select(t.incidents)
+    if f.statuses:
+        q = q.where(c.status.in_(f.statuses))
+    if f.priorities:
+        q = q.where(c.priority.in_(f.priorities))
+    if f.type_codes:
+        q = q.where(c.type_code.in_(f.type_codes))
+    if f.opened_from is not None:
+        q = q.where(c.opened_at >= f.opened_from)
+    if f.opened_to is not None:
+        q = q.where(c.opened_at < f.opened_to)
+    if f.desks:
+        q = q.where(
+            c.id.in_(
+                sa.select(t.incident_desks.c.incident_id).where(
+                    t.incident_desks.c.desk_id.in_(f.desks)
+                )
+            )
+        )
+    if before_id is not None:
+        q = q.where(c.id < before_id)
+    rows = conn.execute(q.order_by(c.id.desc()).limit(limit + 1)).mappings().all()
+    items = [incident_dict(incident_from(r)) for r in rows[:limit]]
+    cursor = encode_cursor(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return items, cursor
+
+
+def get_incident(conn: sa.Connection, incident_id: int) -> dict[str, Any] | None:
+    r = conn.execute(sa.select(t.incidents).where(t.incidents.c.id == incident_id)).mappings()
+    found = r.first()
+    if found is None:
+        return None
+    view = incident_dict(incident_from(found))
+    sigs = conn.execute(
+        sa.select(t.signals).where(t.signals.c.incident_id == incident_id).order_by(t.signals.c.id)
+    ).mappings()
+    view["signals"] = [
+        {
+            "id": s["id"],
+            "idempotency_key": s["idempotency_key"],
+            "source_kind": s["source_kind"],
+            "source_id": s["source_id"],
+            "type_code": s["type_code"],
+            "occurred_at": s["occurred_at"].isoformat(),
+            "received_at": s["received_at"].isoformat(),
+            "location": s["location"],
+            "summary": s["summary"],
+            "payload": s["payload"],
+        }
+        for s in sigs
+    ]
+    evs = conn.execute(
+        sa.select(t.events).where(t.events.c.incident_id == incident_id).order_by(t.events.c.id)
+    ).mappings()
+    view["timeline"] = [
+        {
+            "id": e["id"],
+            "type": e["type"],
+            "at": e["at"].isoformat(),
+            "actor": e["actor"],
+            "detail": e["detail"],
+        }
+        for e in evs
+    ]
+    return view
+
+
+def events_after(conn: sa.Connection, last_id: int, limit: int) -> list[Mapping[str, Any]]:
+    q = sa.select(t.events).where(t.events.c.id > last_id).order_by(t.events.c.id).limit(limit)
+    return list(conn.execute(q).mappings())
+
+
+def last_event_id(conn: sa.Connection) -> int:
+    return max_id(conn, t.events)
+
+
+def count(conn: sa.Connection, table: sa.Table) -> int:
+    return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+# -- seeding configuration ------------------------------------------------------------------------
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
+    """Insert or replace rows by primary key (portable: delete then insert)."""
+    if not rows:
+        return 0
+    pk = table.primary_key.columns.values()[0]
+    ids = [r[pk.name] for r in rows]
+    for i in range(0, len(ids), 500):
+        conn.execute(table.delete().where(pk.in_(ids[i : i + 500])))
+    conn.execute(table.insert(), list(rows))
+    return len(rows)
+
+
+def upsert_types(conn: sa.Connection, types: Iterable[IncidentType]) -> int:
+    rows = [
+        t.row(
+            t.incident_types,
+            code=x.code,
+            name=x.name,
+            category=x.category.value,
+            priority=x.priority,
+            definition=x.definition,
+            sop=list(x.sop),
+            origin=x.origin,
+        )
+        for x in map(check_admissible, types)
+    ]
+    return _upsert(conn, t.incident_types, rows)
+
+
+def upsert_desks(conn: sa.Connection, desks: Sequence[Mapping[str, Any]]) -> int:
+    rows = []
+    for pos, d in enumerate(desks):
+        cats = [c for c in d.get("categories", []) if c != "*"]
+        for c in cats:
+            HarmCategory(c)  # refuses unknown categories
+        for s in d.get("sources", []):
+            SourceKind(s)
+        if d.get("jurisdiction"):
+            Area(d["jurisdiction"])  # refuses what is not a polygon
+        rows.append(
+            t.row(
+                t.desks,
+                id=d["id"],
+                name=d["name"],
+                categories=cats,
+                source_kinds=list(d.get("sources", [])),
+                jurisdiction=d.get("jurisdiction"),
+                position=pos,
+            )
+        )
+    return _upsert(conn, t.desks, rows)
+
+
+def upsert_stations(conn: sa.Connection, stations: Sequence[Mapping[str, Any]]) -> int:
+    rows = [
+        t.row(t.stations, id=s["id"], name=s["name"], lat=s.get("lat"), lon=s.get("lon"))
+        for s in stations
+    ]
+    return _upsert(conn, t.stations, rows)
+
+
+def upsert_units(conn: sa.Connection, units: Sequence[Unit]) -> int:
+    return _upsert(conn, t.units, [unit_row(u) for u in units])
+
+
+def upsert_devices(conn: sa.Connection, devices: Sequence[Mapping[str, Any]]) -> int:
+    rows = [
+        t.row(
+            t.devices,
+            id=d["id"],
+            kind=d["kind"],
+            site=d["site"],
+            lat=d.get("lat"),
+            lon=d.get("lon"),
+            zones=d.get("zones", {}),
+            checkin_seconds=d.get("checkin_seconds"),
+            settings=d.get("settings", {}),
+        )
+        for d in devices
+    ]
+    return _upsert(conn, t.devices, rows)

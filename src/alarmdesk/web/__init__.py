@@ -1,0 +1,1 @@
+"""The ASGI application: JSON API (OpenAPI), the live stream, later the console."""

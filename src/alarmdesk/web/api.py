@@ -1,0 +1,245 @@
+"""The JSON API, version 1.
+
+The ingest routes are deliberately thin: read the bytes, decode and validate with msgspec
+in one pass, hand off to the writer, answer with the receipt once committed. No framework
+validation runs on that hot path; everything else uses Litestar normally.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, Response, get, post
+from litestar.params import Parameter
+from litestar.response import Stream
+
+from alarmdesk.bootstrap import Services
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import InvalidField, MalformedInput, NotFound, PayloadTooLarge
+from alarmdesk.domain.incident import Status
+from alarmdesk.domain.signal import Receipt, SignalIn, decode_batch, decode_one
+from alarmdesk.store import repository as repo
+from alarmdesk.web.stream import event_stream
+
+_encode = msgspec.json.Encoder().encode
+
+
+def services(request: Request[Any, Any, Any]) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _receipt_json(r: Receipt) -> dict[str, Any]:
+    return {"signal_id": r.signal_id, "incident_id": r.incident_id,
+            "idempotency_key": r.idempotency_key, "received_at": r.received_at.isoformat()}
+
+
+@post("/api/v1/signals", status_code=202, summary="Submit one signal",
+      description="Stored durably before the 202 is sent. A repeat with the same "
+      "idempotency key (body field or Idempotency-Key header) returns the original receipt.")
+async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    body = await _read_body(request, svc.config.limits.max_signal_bytes)
+    signal = decode_one(body, svc.clock())
+    header_key = request.headers.get("idempotency-key")
+    if header_key:
+        if signal.idempotency_key and signal.idempotency_key != header_key:
+            raise InvalidField("Idempotency-Key header and body idempotency_key differ",
+                               field="idempotency_key", code="invalid_value")
+        if len(header_key) > 200:
+            raise InvalidField("Idempotency-Key is longer than 200 characters",
+                               field="idempotency_key", code="invalid_value")
+        signal.idempotency_key = header_key
+    (receipt,) = await svc.writer.submit_signals([signal])
+    return Response(_encode(_receipt_json(receipt)), status_code=202,
+                    media_type="application/json")
+
+
+@post("/api/v1/signals/batch", status_code=202, summary="Submit up to 1,000 signals",
+      description='Body {"signals": [...]}. All are validated first: one bad signal '
+      "rejects the request and nothing is stored.")
+async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    body = await _read_body(request, svc.config.limits.max_batch_bytes)
+    signals: list[SignalIn] = decode_batch(body, svc.clock())
+    receipts = await svc.writer.submit_signals(signals)
+    return Response(_encode({"receipts": [_receipt_json(r) for r in receipts]}),
+                    status_code=202, media_type="application/json")
+
+
+@get("/api/v1/incidents", sync_to_thread=True, summary="List incidents, newest first")
+def list_incidents(
+    request: Request[Any, Any, Any],
+    status: list[str] | None = None,
+    desk: list[str] | None = None,
+    priority: list[Annotated[int, Parameter(ge=1, le=5)]] | None = None,
+    type: list[str] | None = None,  # noqa: A002 - the public parameter name
+    opened_from: Annotated[datetime | None, Parameter(query="from")] = None,
+    opened_to: Annotated[datetime | None, Parameter(query="to")] = None,
+    limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
+    cursor: str | None = None,
+) -> dict[str, Any]:
+    for s in status or ():
+        if s not in Status.__members__.values():
+            raise InvalidField(f"unknown status {s!r}", field="status", code="invalid_value")
+    for when, name in ((opened_from, "from"), (opened_to, "to")):
+        if when is not None and when.tzinfo is None:
+            raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    flt = repo.IncidentFilter(
+        statuses=tuple(status or ()), desks=tuple(desk or ()), priorities=tuple(priority or ()),
+        type_codes=tuple(x.upper() for x in type or ()), opened_from=opened_from,
+        opened_to=opened_to)
+    before = repo.decode_cursor(cursor) if cursor else None
+    with services(request).engine.connect() as conn:
+        items, next_cursor = repo.list_incidents(conn, flt, limit=limit, before_id=before)
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@get("/api/v1/incidents/{incident_id:int}", sync_to_thread=True,
+     summary="One incident with its signals and timeline")
+def get_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str, Any]:
+    with services(request).engine.connect() as conn:
+        found = repo.get_incident(conn, incident_id)
+    if found is None:
+        raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
+    return found
+
+
+class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
+    actor: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "api"
+    expected_version: int | None = None
+    units: list[Annotated[str, msgspec.Meta(max_length=64)]] = msgspec.field(default_factory=list)
+    text: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    type_code: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    disposition: str = ""
+    reason: str = ""
+    note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+_command_decoder = msgspec.json.Decoder(CommandIn)
+
+
+def _command(action: str, incident_id: int, body: CommandIn) -> c.Command:
+    common = {"incident_id": incident_id, "actor": body.actor,
+              "expected_version": body.expected_version}
+    match action:
+        case "acknowledge":
+            return c.Acknowledge(**common)
+        case "dispatch":
+            return c.Dispatch(**common, units=tuple(body.units))
+        case "arrive":
+            return c.Arrive(**common, units=tuple(body.units))
+        case "notes":
+            return c.AddNote(**common, text=body.text)
+        case "reclassify":
+            if not body.type_code:
+                raise InvalidField("reclassify needs type_code", field="type_code",
+                                   code="missing_field")
+            return c.Reclassify(**common, type_code=body.type_code)
+        case "resolve":
+            if not body.disposition:
+                raise InvalidField("resolve needs a disposition", field="disposition",
+                                   code="missing_field")
+            return c.Resolve(**common, disposition=body.disposition, note=body.note)
+        case "close":
+            return c.Close(**common)
+        case "cancel":
+            if not body.reason:
+                raise InvalidField("cancel needs a reason", field="reason",
+                                   code="missing_field")
+            return c.Cancel(**common, reason=body.reason, note=body.note)
+    raise NotFound(f"no action {action!r}", field="action")
+
+
+ACTIONS = ("acknowledge", "dispatch", "arrive", "notes", "reclassify", "resolve", "close",
+           "cancel")
+
+
+@post("/api/v1/incidents/{incident_id:int}/{action:str}", status_code=200,
+      summary="Act on an incident",
+      description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
+      "invalid_transition. With expected_version, a stale view gets 409 version_conflict.")
+async def act(request: Request[Any, Any, Any], incident_id: int, action: str) -> dict[str, Any]:
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
+    body = await _read_body(request, 64 * 1024)
+    try:
+        parsed = _command_decoder.decode(body) if body.strip() else CommandIn()
+    except msgspec.ValidationError as exc:
+        raise InvalidField(str(exc), code="invalid_value") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedInput(f"body is not valid JSON: {exc}") from None
+    return await services(request).writer.submit_command(_command(action, incident_id, parsed))
+
+
+@get("/api/v1/incident-types", sync_to_thread=True, summary="The incident-type taxonomy")
+def list_types(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    with services(request).engine.connect() as conn:
+        taxonomy = repo.load_taxonomy(conn)
+    return [msgspec.to_builtins(x) for x in taxonomy]
+
+
+@get("/api/v1/desks", sync_to_thread=True, summary="Desks and what they see")
+def list_desks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    with services(request).engine.connect() as conn:
+        desks = repo.load_desks(conn)
+    return [{"id": d.id, "name": d.name, "categories": sorted(d.categories),
+             "source_kinds": sorted(d.source_kinds), "has_jurisdiction": d.area is not None}
+            for d in desks]
+
+
+@get("/api/v1/units", sync_to_thread=True, summary="Response units and their status")
+def list_units(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
+    with services(request).engine.connect() as conn:
+        return [repo.unit_dict(u) for u in repo.load_units(conn)]
+
+
+@get("/api/v1/health", summary="Liveness and readiness")
+async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    svc = services(request)
+    ok = svc.writer.alive
+    return Response({"status": "ok" if ok else "degraded", "writer": ok,
+                     "subscribers": len(svc.hub.subscribers), "last_event_id": svc.hub.last_id},
+                    status_code=200 if ok else 503)
+
+
+@get("/api/v1/stream", summary="Live events (Server-Sent Events)",
+     description="Events incident.opened, incident.updated, incident.transitioned, "
+     "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
+     "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.")
+async def stream(
+    request: Request[Any, Any, Any],
+    desk: list[str] | None = None,
+    last_event_id: Annotated[int | None, Parameter(ge=0)] = None,
+) -> Stream:
+    svc = services(request)
+    header = request.headers.get("last-event-id")
+    if header is not None:
+        if not header.strip().isdigit():
+            raise InvalidField("Last-Event-ID must be a whole number", field="Last-Event-ID",
+                               code="invalid_value")
+        last_event_id = int(header)
+    return Stream(
+        event_stream(svc, desk, last_event_id),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+ROUTES = [post_signal, post_signal_batch, list_incidents, get_incident, act, list_types,
+          list_desks, list_units, health, stream]

@@ -1,0 +1,41 @@
+"""The ASGI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from alarmdesk import __version__
+from alarmdesk.bootstrap import Services, build_services
+from alarmdesk.config import Config
+from alarmdesk.web.api import ROUTES
+from alarmdesk.web.errors import EXCEPTION_HANDLERS
+
+
+def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Litestar:
+    """Builds the app; the services start with the app and stop with it."""
+    svc = svc or build_services(cfg or Config())
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        svc.start(asyncio.get_running_loop())
+        try:
+            yield
+        finally:
+            svc.stop()
+
+    app = Litestar(
+        route_handlers=ROUTES,
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=OpenAPIConfig(title="alarmdesk", version=__version__,
+                                     path="/api/docs", render_plugins=[ScalarRenderPlugin()]),
+        request_max_body_size=None,  # the routes enforce their own limits
+    )
+    app.state.services = svc
+    return app

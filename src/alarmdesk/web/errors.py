@@ -1,0 +1,74 @@
+"""One error shape for every failure: ``{"error": {"code", "message", "field"}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+
+from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.purpose import ProtectedPurposeError
+
+log = logging.getLogger(__name__)
+
+_HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
+
+
+def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[Any]:
+    return Response({"error": {"code": code, "message": message, "field": field}},
+                    status_code=status)
+
+
+def on_alarmdesk_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, AlarmdeskError)
+    return error_response(exc.status, exc.code, exc.message, exc.field)
+
+
+def on_protected_purpose(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, ProtectedPurposeError)
+    return error_response(422, exc.code, str(exc), getattr(exc, "field", None))
+
+
+def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, ValidationException)
+    field = None
+    extra = exc.extra
+    if isinstance(extra, list) and extra and isinstance(extra[0], dict):
+        field = extra[0].get("key")
+        detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra)
+    else:
+        detail = exc.detail
+    return error_response(400, "invalid_parameter", detail, field)
+
+
+def on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "error")
+    return error_response(exc.status_code, code, exc.detail)
+
+
+def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal error; the request was not applied "
+                          "unless a receipt was returned")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    AlarmdeskError: on_alarmdesk_error,
+    ProtectedPurposeError: on_protected_purpose,
+    ValidationException: on_validation,
+    NotFoundException: on_http,
+    HTTPException: on_http,
+    Exception: on_unexpected,
+}
