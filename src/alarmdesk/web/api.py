@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Stream
 
 from alarmdesk.bootstrap import Services
@@ -85,24 +85,28 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
 @get("/api/v1/incidents", sync_to_thread=True, summary="List incidents, newest first")
 def list_incidents(
     request: Request[Any, Any, Any],
-    status: list[str] | None = None,
-    desk: list[str] | None = None,
-    priority: list[Annotated[int, Parameter(ge=1, le=5)]] | None = None,
-    type: list[str] | None = None,  # noqa: A002 - the public parameter name
-    opened_from: Annotated[datetime | None, Parameter(query="from")] = None,
-    opened_to: Annotated[datetime | None, Parameter(query="to")] = None,
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-    cursor: str | None = None,
+    status: Annotated[list[str] | None, QueryParameter()] = None,
+    desk: Annotated[list[str] | None, QueryParameter()] = None,
+    priority: Annotated[list[int] | None, QueryParameter()] = None,
+    type_code: Annotated[list[str] | None, QueryParameter(name="type")] = None,
+    opened_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
+    opened_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, QueryParameter()] = None,
 ) -> dict[str, Any]:
     for s in status or ():
         if s not in Status.__members__.values():
             raise InvalidField(f"unknown status {s!r}", field="status", code="invalid_value")
+    for p in priority or ():
+        if not 1 <= p <= 5:
+            raise InvalidField(f"priority is 1–5, not {p}", field="priority",
+                               code="invalid_value")
     for when, name in ((opened_from, "from"), (opened_to, "to")):
         if when is not None and when.tzinfo is None:
             raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
     flt = repo.IncidentFilter(
         statuses=tuple(status or ()), desks=tuple(desk or ()), priorities=tuple(priority or ()),
-        type_codes=tuple(x.upper() for x in type or ()), opened_from=opened_from,
+        type_codes=tuple(x.upper() for x in type_code or ()), opened_from=opened_from,
         opened_to=opened_to)
     before = repo.decode_cursor(cursor) if cursor else None
     with services(request).engine.connect() as conn:
@@ -112,7 +116,7 @@ def list_incidents(
 
 @get("/api/v1/incidents/{incident_id:int}", sync_to_thread=True,
      summary="One incident with its signals and timeline")
-def get_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str, Any]:
+def get_incident(request: Request[Any, Any, Any], incident_id: FromPath[int]) -> dict[str, Any]:
     with services(request).engine.connect() as conn:
         found = repo.get_incident(conn, incident_id)
     if found is None:
@@ -174,7 +178,9 @@ ACTIONS = ("acknowledge", "dispatch", "arrive", "notes", "reclassify", "resolve"
       summary="Act on an incident",
       description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
       "invalid_transition. With expected_version, a stale view gets 409 version_conflict.")
-async def act(request: Request[Any, Any, Any], incident_id: int, action: str) -> dict[str, Any]:
+async def act(
+    request: Request[Any, Any, Any], incident_id: FromPath[int], action: FromPath[str]
+) -> dict[str, Any]:
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
     body = await _read_body(request, 64 * 1024)
@@ -224,8 +230,8 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
      "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.")
 async def stream(
     request: Request[Any, Any, Any],
-    desk: list[str] | None = None,
-    last_event_id: Annotated[int | None, Parameter(ge=0)] = None,
+    desk: Annotated[list[str] | None, QueryParameter()] = None,
+    last_event_id: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> Stream:
     svc = services(request)
     header = request.headers.get("last-event-id")

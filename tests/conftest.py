@@ -1,0 +1,207 @@
+"""Fixtures shared by every test scope.
+
+Services: PostgreSQL runs on 127.0.0.1:5432 on the development and CI machines. A test that
+needs it skips when it is absent on a developer's machine, but fails under CI (CI=true):
+in CI a missing service is a failure, never a silent skip.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from alarmdesk.bootstrap import Services, build_services
+from alarmdesk.config import Config
+from alarmdesk.domain.taxonomy import default_types
+from alarmdesk.domain.units import Unit
+from alarmdesk.store import repository as repo
+from alarmdesk.store.database import make_engine, upgrade
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED = REPO_ROOT.parent / "shared"
+PG_ADMIN_URL = os.environ.get("ALARMDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def service_missing(what: str) -> None:
+    """Skips on a developer's machine, fails in CI."""
+    if IN_CI:
+        pytest.fail(f"{what} is not reachable, and CI requires it")
+    pytest.skip(f"{what} is not reachable")
+
+
+def port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    if not SHARED.is_dir():
+        pytest.skip("shared/ fixtures are not beside this checkout")
+    return SHARED
+
+
+# -- databases -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'alarmdesk.db'}"
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh database with a random name, dropped afterwards."""
+    if not port_open("127.0.0.1", 5432):
+        service_missing("PostgreSQL on 127.0.0.1:5432")
+    name = f"alarmdesk_test_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Runs the test on SQLite and on PostgreSQL."""
+    fixture = "sqlite_url" if request.param == "sqlite" else "postgres_url"
+    return str(request.getfixturevalue(fixture))
+
+
+# A small city for tests: two desks split at longitude 0, an alarm desk for equipment.
+TEST_DESKS: list[dict[str, Any]] = [
+    {"id": "west", "name": "West", "categories": ["*"],
+     "jurisdiction": {"type": "Polygon", "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60],
+                                                           [-10, 40]]]}},
+    {"id": "east", "name": "East", "categories": ["*"],
+     "jurisdiction": {"type": "Polygon", "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60],
+                                                           [0, 40]]]}},
+    {"id": "alarms", "name": "Alarm monitoring", "categories": ["fire", "property", "violence"],
+     "sources": ["equipment"]},
+]
+TEST_UNITS = [Unit(id=f"E{i}", kind="engine", capabilities=("fire", "medical")) for i in range(1, 6)]
+
+
+def prepare_database(url: str) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        repo.upsert_types(conn, default_types())
+        repo.upsert_desks(conn, TEST_DESKS)
+        repo.upsert_units(conn, TEST_UNITS)
+    engine.dispose()
+
+
+class FakeClock:
+    """A clock tests move by hand."""
+
+    def __init__(self, start: datetime | None = None) -> None:
+        self.now = start or datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw: float) -> datetime:
+        self.now += timedelta(**kw)
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def test_config(url: str) -> Config:
+    cfg = Config()
+    cfg.database.url = url
+    cfg.stream.heartbeat_seconds = 0.5
+    cfg.routing.fallback_desk = "west"
+    return cfg
+
+
+@pytest.fixture
+def services_factory() -> Iterator[Callable[..., Services]]:
+    """Builds started Services on a prepared database; stops them after the test."""
+    made: list[Services] = []
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def make(url: str, *, clock: Callable[[], datetime] | None = None,
+             loop: asyncio.AbstractEventLoop | None = None, prepare: bool = True) -> Services:
+        if prepare:
+            prepare_database(url)
+        svc = build_services(test_config(url), **({"clock": clock} if clock else {}))
+        if loop is None:
+            loop = asyncio.new_event_loop()
+            loops.append(loop)
+        svc.start(loop)
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        if svc.started:
+            svc.stop()
+    for loop in loops:
+        loop.close()
+
+
+# -- a live server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    services: Services
+
+
+@pytest.fixture
+def live_server(sqlite_url: str) -> Iterator[LiveServer]:
+    """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database."""
+    import uvicorn
+
+    from alarmdesk.web.app import create_app
+
+    prepare_database(sqlite_url)
+    svc = build_services(test_config(sqlite_url))
+    app = create_app(svc=svc)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                                           lifespan="on", timeout_graceful_shutdown=1))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    yield LiveServer(f"http://127.0.0.1:{port}", svc)
+    server.should_exit = True
+    thread.join(10)

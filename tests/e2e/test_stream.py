@@ -1,0 +1,161 @@
+"""HTTP in, Server-Sent Events out, over a real server."""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from datetime import UTC, datetime
+
+import httpx
+
+
+def body(key: str, *, lat: float = 50.0, lon: float = 5.0, code: str = "FSTRU") -> dict:
+    return {"source_kind": "call", "source_id": "ct-1", "type_code": code,
+            "occurred_at": datetime.now(UTC).isoformat(), "idempotency_key": key,
+            "location": {"lat": lat, "lon": lon}, "summary": "test"}
+
+
+class SSEReader:
+    """Reads an SSE stream in a thread; events land in a queue as (id, type, data)."""
+
+    def __init__(self, url: str, headers: dict[str, str] | None = None,
+                 params: dict | None = None) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.comments = 0
+        self._stop = threading.Event()
+        self._connected = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, headers or {}, params),
+                                        daemon=True)
+        self._thread.start()
+        assert self._connected.wait(5), "stream did not connect"
+
+    def _run(self, url: str, headers: dict[str, str], params: dict | None) -> None:
+        with httpx.Client(timeout=httpx.Timeout(10, read=30)) as client, client.stream(
+            "GET", url + "/api/v1/stream", headers=headers, params=params
+        ) as r:
+            assert r.status_code == 200
+            assert r.headers["content-type"].startswith("text/event-stream")
+            self._connected.set()
+            event: dict = {}
+            for line in r.iter_lines():
+                if self._stop.is_set():
+                    return
+                if line.startswith(":"):
+                    self.comments += 1
+                elif line.startswith("id: "):
+                    event["id"] = int(line[4:])
+                elif line.startswith("event: "):
+                    event["type"] = line[7:]
+                elif line.startswith("data: "):
+                    event["data"] = json.loads(line[6:])
+                elif line == "" and "id" in event:
+                    self.events.put((event["id"], event["type"], event["data"]))
+                    event = {}
+
+    def take(self, n: int, timeout: float = 5.0) -> list[tuple[int, str, dict]]:
+        out = []
+        deadline = time.monotonic() + timeout
+        while len(out) < n:
+            out.append(self.events.get(timeout=max(0.01, deadline - time.monotonic())))
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def test_a_posted_signal_reaches_a_connected_stream_as_incident_opened(live_server) -> None:
+    reader = SSEReader(live_server.url)
+    t0 = time.monotonic()
+    r = httpx.post(live_server.url + "/api/v1/signals", json=body("k1"))
+    assert r.status_code == 202
+    ((eid, etype, data),) = reader.take(1)
+    assert time.monotonic() - t0 < 1.0
+    assert etype == "incident.opened"
+    assert data["incident_id"] == r.json()["incident_id"]
+    assert data["incident"]["type_code"] == "FSTRU" and data["incident"]["status"] == "new"
+    reader.close()
+
+
+def test_operator_actions_stream_as_transitions(live_server) -> None:
+    reader = SSEReader(live_server.url)
+    inc = httpx.post(live_server.url + "/api/v1/signals", json=body("k1")).json()["incident_id"]
+    url = f"{live_server.url}/api/v1/incidents/{inc}"
+    assert httpx.post(url + "/acknowledge", json={"actor": "op-1"}).status_code == 200
+    assert httpx.post(url + "/dispatch", json={"actor": "op-1", "units": ["E1"]}).status_code == 200
+    assert httpx.post(url + "/notes", json={"actor": "op-1", "text": "crew on way"}).status_code == 200
+    events = reader.take(4)
+    assert [e[1] for e in events] == ["incident.opened", "incident.transitioned",
+                                      "incident.transitioned", "incident.noted"]
+    assert events[2][2]["incident"]["units"] == ["E1"]
+    assert events[1][2]["actor"] == "op-1"
+    ids = [e[0] for e in events]
+    assert ids == sorted(ids) and len(set(ids)) == 4
+    reader.close()
+
+
+def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing(live_server) -> None:
+    post = lambda k: httpx.post(live_server.url + "/api/v1/signals", json=body(k, lat=50 + int(k[1:]) * 0.1))  # noqa: E731
+    first = SSEReader(live_server.url)
+    for i in range(5):
+        assert post(f"k{i}").status_code == 202
+    seen = first.take(5)
+    first.close()
+    last_id = seen[2][0]  # the client had processed only three when it dropped
+    # While it is away, more happens.
+    for i in range(5, 10):
+        assert post(f"k{i}").status_code == 202
+    second = SSEReader(live_server.url, headers={"Last-Event-ID": str(last_id)})
+    for i in range(10, 13):
+        assert post(f"k{i}").status_code == 202
+    replayed = second.take(10)
+    ids = [e[0] for e in replayed]
+    assert ids == list(range(last_id + 1, last_id + 11))
+    assert second.events.empty()
+    second.close()
+
+
+def test_replay_races_with_live_events_without_gaps_or_duplicates(live_server) -> None:
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def writer() -> None:
+        i = 0
+        with httpx.Client() as client:
+            while not stop.is_set() and i < 400:
+                r = client.post(live_server.url + "/api/v1/signals/batch",
+                                json={"signals": [body(f"b{i}-{j}", lat=40 + (i % 20),
+                                                       lon=1 + j * 0.01) for j in range(5)]})
+                assert r.status_code == 202
+                sent.append(i)
+                i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    time.sleep(0.3)
+    reader = SSEReader(live_server.url, headers={"Last-Event-ID": "0"})  # replay while writing
+    time.sleep(0.5)
+    stop.set()
+    thread.join()
+    total = len(sent) * 5
+    events = reader.take(total, timeout=15)
+    assert [e[0] for e in events] == list(range(1, total + 1))
+    reader.close()
+
+
+def test_a_desk_filtered_stream_only_carries_that_desks_incidents(live_server) -> None:
+    west = SSEReader(live_server.url, params={"desk": "west"})
+    httpx.post(live_server.url + "/api/v1/signals", json=body("e1", lon=5.0))  # east
+    r = httpx.post(live_server.url + "/api/v1/signals", json=body("w1", lon=-5.0))  # west
+    ((_, _, data),) = west.take(1)
+    assert data["incident_id"] == r.json()["incident_id"]
+    assert west.events.empty()
+    west.close()
+
+
+def test_an_idle_stream_receives_heartbeats(live_server) -> None:
+    reader = SSEReader(live_server.url)
+    time.sleep(1.3)  # the test configuration beats every 0.5 s
+    assert reader.comments >= 2
+    reader.close()
