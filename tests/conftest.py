@@ -92,16 +92,34 @@ def db_url(request: pytest.FixtureRequest) -> str:
 
 # A small city for tests: two desks split at longitude 0, an alarm desk for equipment.
 TEST_DESKS: list[dict[str, Any]] = [
-    {"id": "west", "name": "West", "categories": ["*"],
-     "jurisdiction": {"type": "Polygon", "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60],
-                                                           [-10, 40]]]}},
-    {"id": "east", "name": "East", "categories": ["*"],
-     "jurisdiction": {"type": "Polygon", "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60],
-                                                           [0, 40]]]}},
-    {"id": "alarms", "name": "Alarm monitoring", "categories": ["fire", "property", "violence"],
-     "sources": ["equipment"]},
+    {
+        "id": "west",
+        "name": "West",
+        "categories": ["*"],
+        "jurisdiction": {
+            "type": "Polygon",
+            "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60], [-10, 40]]],
+        },
+    },
+    {
+        "id": "east",
+        "name": "East",
+        "categories": ["*"],
+        "jurisdiction": {
+            "type": "Polygon",
+            "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60], [0, 40]]],
+        },
+    },
+    {
+        "id": "alarms",
+        "name": "Alarm monitoring",
+        "categories": ["fire", "property", "violence"],
+        "sources": ["equipment"],
+    },
 ]
-TEST_UNITS = [Unit(id=f"E{i}", kind="engine", capabilities=("fire", "medical")) for i in range(1, 6)]
+TEST_UNITS = [
+    Unit(id=f"E{i}", kind="engine", capabilities=("fire", "medical")) for i in range(1, 6)
+]
 
 
 def prepare_database(url: str) -> None:
@@ -147,8 +165,13 @@ def services_factory() -> Iterator[Callable[..., Services]]:
     made: list[Services] = []
     loops: list[asyncio.AbstractEventLoop] = []
 
-    def make(url: str, *, clock: Callable[[], datetime] | None = None,
-             loop: asyncio.AbstractEventLoop | None = None, prepare: bool = True) -> Services:
+    def make(
+        url: str,
+        *,
+        clock: Callable[[], datetime] | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        prepare: bool = True,
+    ) -> Services:
         if prepare:
             prepare_database(url)
         svc = build_services(test_config(url), **({"clock": clock} if clock else {}))
@@ -193,8 +216,16 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     svc = build_services(test_config(sqlite_url))
     app = create_app(svc=svc)
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                           lifespan="on", timeout_graceful_shutdown=1))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            timeout_graceful_shutdown=1,
+        )
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -18,6 +18,7 @@ from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.store import repository as repo
+from alarmdesk.store import tables
 from alarmdesk.store.database import make_engine, require_head
 from alarmdesk.store.writer import Writer, utcnow
 
@@ -36,7 +37,7 @@ def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
             repo.load_units(conn),
             settings=settings,
             fallback_desk=cfg.routing.fallback_desk,
-            next_incident_id=repo.max_id(conn, repo.t.incidents) + 1,
+            next_incident_id=repo.max_id(conn, tables.incidents) + 1,
         )
         pipeline.restore(repo.load_unfinished_incidents(conn))
         return pipeline

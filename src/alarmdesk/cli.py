@@ -16,8 +16,11 @@ from rich.console import Console
 
 from alarmdesk import config as config_mod
 
-app = typer.Typer(help="alarmdesk: alarms and incidents for public-safety operations centres.",
-                  no_args_is_help=True, add_completion=False)
+app = typer.Typer(
+    help="alarmdesk: alarms and incidents for public-safety operations centres.",
+    no_args_is_help=True,
+    add_completion=False,
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city (San Francisco).", no_args_is_help=True)
 types_app = typer.Typer(help="Incident types.", no_args_is_help=True)
@@ -28,10 +31,21 @@ app.add_typer(types_app, name="types")
 err = Console(stderr=True)
 out = Console()
 
-ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML configuration file "
-                                                "(default: $ALARMDESK_CONFIG or ./alarmdesk.toml).")]
-DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides the configured "
-                                           "database (sqlite:///path or postgresql://…).")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="TOML configuration file (default: $ALARMDESK_CONFIG or ./alarmdesk.toml).",
+    ),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="Overrides the configured database (sqlite:///path or postgresql://…).",
+    ),
+]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -74,8 +88,14 @@ def serve(
         fail(str(exc), 1)
     finally:
         engine.dispose()
-    uvicorn.run(create_app(cfg), host=cfg.server.host, port=cfg.server.port,
-                log_level="info", access_log=False, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.server.host,
+        port=cfg.server.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
 
 
 @db_app.command("upgrade")
@@ -128,13 +148,18 @@ def types_list(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
 
 @app.command()
 def simulate(
-    url: Annotated[str, typer.Option(help="Base URL of a running alarmdesk.")] = "http://127.0.0.1:8000",
+    url: Annotated[
+        str, typer.Option(help="Base URL of a running alarmdesk.")
+    ] = "http://127.0.0.1:8000",
     rate: Annotated[float, typer.Option(min=0.01, help="Signals per second.")] = 2.0,
-    duration: Annotated[float, typer.Option(min=0, help="Seconds to run; 0 runs until "
-                                            "interrupted.")] = 60.0,
+    duration: Annotated[
+        float, typer.Option(min=0, help="Seconds to run; 0 runs until interrupted.")
+    ] = 60.0,
     seed: Annotated[int, typer.Option(help="Same seed, same sequence of signals.")] = 1,
-    run_id: Annotated[str | None, typer.Option(help="Prefix of idempotency keys (default: "
-                                               "random, so runs never collide).")] = None,
+    run_id: Annotated[
+        str | None,
+        typer.Option(help="Prefix of idempotency keys (default: random, so runs never collide)."),
+    ] = None,
 ) -> None:
     """Drives a running server with a realistic, reproducible feed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -142,22 +167,34 @@ def simulate(
     from alarmdesk.simulate import SimulationReport, run
 
     total = int(rate * duration) if duration > 0 else None
-    with Progress(TextColumn("[bold]simulating"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-                  console=err, transient=False) as progress:
+    with Progress(
+        TextColumn("[bold]simulating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    ) as progress:
         task = progress.add_task("feed", total=total, status="")
 
         def update(r: SimulationReport) -> None:
-            progress.update(task, completed=r.accepted + r.failed,
-                            status=f"accepted {r.accepted}, failed {r.failed}")
+            progress.update(
+                task,
+                completed=r.accepted + r.failed,
+                status=f"accepted {r.accepted}, failed {r.failed}",
+            )
 
         try:
-            report = asyncio.run(run(url, rate, duration, seed=seed, run_id=run_id,
-                                     on_progress=update))
+            report = asyncio.run(
+                run(url, rate, duration, seed=seed, run_id=run_id, on_progress=update)
+            )
         except KeyboardInterrupt:
             raise typer.Exit(130) from None
-    out.print(f"sent {report.sent}, accepted {report.accepted}, failed {report.failed} "
-              f"in {report.seconds:.1f}s" + (f"; errors: {report.errors}" if report.errors else ""))
+    out.print(
+        f"sent {report.sent}, accepted {report.accepted}, failed {report.failed} "
+        f"in {report.seconds:.1f}s" + (f"; errors: {report.errors}" if report.errors else "")
+    )
     if report.sent and report.accepted == 0:
         raise typer.Exit(1)
 

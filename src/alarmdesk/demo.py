@@ -17,20 +17,39 @@ def load_demo(engine: sa.Engine, city: dict[str, Any] | None = None) -> dict[str
     city = city or load_city()
     stations = {s["id"]: s for s in city["stations"]}
     units = [
-        Unit(id=u["id"], kind=u["kind"], station=u["station"],
-             capabilities=tuple(u["capabilities"]),
-             lat=stations.get(u["station"], {}).get("lat"),
-             lon=stations.get(u["station"], {}).get("lon"))
+        Unit(
+            id=u["id"],
+            kind=u["kind"],
+            station=u["station"],
+            capabilities=tuple(u["capabilities"]),
+            lat=stations.get(u["station"], {}).get("lat"),
+            lon=stations.get(u["station"], {}).get("lon"),
+        )
         for u in city["units"]
     ]
     devices = [
-        {"id": f"panel-{a['account']}", "kind": "panel", "site": a["site"], "lat": a["lat"],
-         "lon": a["lon"], "zones": a["zones"], "checkin_seconds": a["checkin_seconds"],
-         "settings": {"account": a["account"]}}
+        {
+            "id": f"panel-{a['account']}",
+            "kind": "panel",
+            "site": a["site"],
+            "lat": a["lat"],
+            "lon": a["lon"],
+            "zones": a["zones"],
+            "checkin_seconds": a["checkin_seconds"],
+            "settings": {"account": a["account"]},
+        }
         for a in city["accounts"]
     ] + [
-        {"id": c["id"], "kind": "camera", "site": c["site"], "lat": c["lat"], "lon": c["lon"],
-         "zones": {z: z for z in c["zones"]}, "checkin_seconds": None, "settings": {}}
+        {
+            "id": c["id"],
+            "kind": "camera",
+            "site": c["site"],
+            "lat": c["lat"],
+            "lon": c["lon"],
+            "zones": {z: z for z in c["zones"]},
+            "checkin_seconds": None,
+            "settings": {},
+        }
         for c in city["cameras"]
     ]
     with engine.begin() as conn:

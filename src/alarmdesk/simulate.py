@@ -43,8 +43,12 @@ def _jitter(rng: random.Random, lat: float, lon: float, metres: float) -> tuple[
     return round(lat + rng.uniform(-d, d), 6), round(lon + rng.uniform(-d, d), 6)
 
 
-def feed(city: dict[str, Any], seed: int, run_id: str,
-         now: Callable[[], datetime] = lambda: datetime.now(UTC)) -> Iterator[dict[str, Any]]:
+def feed(
+    city: dict[str, Any],
+    seed: int,
+    run_id: str,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> Iterator[dict[str, Any]]:
     """An endless sequence of signals (JSON-ready dicts), deterministic for a seed."""
     rng = random.Random(seed)
     calls = city["calls"]
@@ -73,10 +77,12 @@ def feed(city: dict[str, Any], seed: int, run_id: str,
             }
             if rng.random() < 0.1:
                 rlat, rlon = _jitter(rng, lat, lon, 40)
-                pending_repeat = {**base, "source_id": f"calltaker-{rng.randint(1, 6)}",
-                                  "location": {"lat": rlat, "lon": rlon,
-                                               "address": call["address"]},
-                                  "summary": "Second caller, same incident"}
+                pending_repeat = {
+                    **base,
+                    "source_id": f"calltaker-{rng.randint(1, 6)}",
+                    "location": {"lat": rlat, "lon": rlon, "address": call["address"]},
+                    "summary": "Second caller, same incident",
+                }
         elif roll < 0.65:
             call = calls[rng.randrange(len(calls))]
             lat, lon = _jitter(rng, call["lat"], call["lon"], 100)
@@ -94,8 +100,12 @@ def feed(city: dict[str, Any], seed: int, run_id: str,
                 "source_kind": "equipment",
                 "source_id": f"panel-{acct['account']}",
                 "type_code": code,
-                "location": {"lat": acct["lat"], "lon": acct["lon"], "site": acct["site"],
-                             "zone": zone},
+                "location": {
+                    "lat": acct["lat"],
+                    "lon": acct["lon"],
+                    "site": acct["site"],
+                    "zone": zone,
+                },
                 "summary": f"{summary} ({acct['zones'].get(zone, 'zone ' + zone)})",
                 "payload": {"account": acct["account"], "zone": zone},
             }
@@ -106,8 +116,12 @@ def feed(city: dict[str, Any], seed: int, run_id: str,
                 "source_kind": "equipment",
                 "source_id": cam["id"],
                 "type_code": "TRESPASS" if label == "person" else "VEHSUSP",
-                "location": {"lat": cam["lat"], "lon": cam["lon"], "site": cam["site"],
-                             "zone": rng.choice(cam["zones"])},
+                "location": {
+                    "lat": cam["lat"],
+                    "lon": cam["lon"],
+                    "site": cam["site"],
+                    "zone": rng.choice(cam["zones"]),
+                },
                 "summary": f"Camera detected a {label} after hours",
                 "payload": {"label": label, "score": round(rng.uniform(0.7, 0.99), 2)},
             }
@@ -123,9 +137,17 @@ class SimulationReport:
     seconds: float = 0.0
 
 
-async def run(url: str, rate: float, duration: float, *, seed: int = 1, run_id: str | None = None,
-              concurrency: int = 64, on_progress: Callable[[SimulationReport], None] | None = None,
-              headers: dict[str, str] | None = None) -> SimulationReport:
+async def run(
+    url: str,
+    rate: float,
+    duration: float,
+    *,
+    seed: int = 1,
+    run_id: str | None = None,
+    concurrency: int = 64,
+    on_progress: Callable[[SimulationReport], None] | None = None,
+    headers: dict[str, str] | None = None,
+) -> SimulationReport:
     """Sends ``rate`` signals a second for ``duration`` seconds (0: until cancelled)."""
     report = SimulationReport()
     signals = feed(load_city(), seed, run_id or uuid.uuid4().hex[:8])

@@ -12,29 +12,38 @@ import httpx
 
 
 def body(key: str, *, lat: float = 50.0, lon: float = 5.0, code: str = "FSTRU") -> dict:
-    return {"source_kind": "call", "source_id": "ct-1", "type_code": code,
-            "occurred_at": datetime.now(UTC).isoformat(), "idempotency_key": key,
-            "location": {"lat": lat, "lon": lon}, "summary": "test"}
+    return {
+        "source_kind": "call",
+        "source_id": "ct-1",
+        "type_code": code,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "idempotency_key": key,
+        "location": {"lat": lat, "lon": lon},
+        "summary": "test",
+    }
 
 
 class SSEReader:
     """Reads an SSE stream in a thread; events land in a queue as (id, type, data)."""
 
-    def __init__(self, url: str, headers: dict[str, str] | None = None,
-                 params: dict | None = None) -> None:
+    def __init__(
+        self, url: str, headers: dict[str, str] | None = None, params: dict | None = None
+    ) -> None:
         self.events: queue.Queue = queue.Queue()
         self.comments = 0
         self._stop = threading.Event()
         self._connected = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(url, headers or {}, params),
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(url, headers or {}, params), daemon=True
+        )
         self._thread.start()
         assert self._connected.wait(5), "stream did not connect"
 
     def _run(self, url: str, headers: dict[str, str], params: dict | None) -> None:
-        with httpx.Client(timeout=httpx.Timeout(10, read=30)) as client, client.stream(
-            "GET", url + "/api/v1/stream", headers=headers, params=params
-        ) as r:
+        with (
+            httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
+            client.stream("GET", url + "/api/v1/stream", headers=headers, params=params) as r,
+        ):
             assert r.status_code == 200
             assert r.headers["content-type"].startswith("text/event-stream")
             self._connected.set()
@@ -84,10 +93,16 @@ def test_operator_actions_stream_as_transitions(live_server) -> None:
     url = f"{live_server.url}/api/v1/incidents/{inc}"
     assert httpx.post(url + "/acknowledge", json={"actor": "op-1"}).status_code == 200
     assert httpx.post(url + "/dispatch", json={"actor": "op-1", "units": ["E1"]}).status_code == 200
-    assert httpx.post(url + "/notes", json={"actor": "op-1", "text": "crew on way"}).status_code == 200
+    assert (
+        httpx.post(url + "/notes", json={"actor": "op-1", "text": "crew on way"}).status_code == 200
+    )
     events = reader.take(4)
-    assert [e[1] for e in events] == ["incident.opened", "incident.transitioned",
-                                      "incident.transitioned", "incident.noted"]
+    assert [e[1] for e in events] == [
+        "incident.opened",
+        "incident.transitioned",
+        "incident.transitioned",
+        "incident.noted",
+    ]
     assert events[2][2]["incident"]["units"] == ["E1"]
     assert events[1][2]["actor"] == "op-1"
     ids = [e[0] for e in events]
@@ -96,7 +111,9 @@ def test_operator_actions_stream_as_transitions(live_server) -> None:
 
 
 def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing(live_server) -> None:
-    post = lambda k: httpx.post(live_server.url + "/api/v1/signals", json=body(k, lat=50 + int(k[1:]) * 0.1))  # noqa: E731
+    post = lambda k: httpx.post(
+        live_server.url + "/api/v1/signals", json=body(k, lat=50 + int(k[1:]) * 0.1)
+    )
     first = SSEReader(live_server.url)
     for i in range(5):
         assert post(f"k{i}").status_code == 202
@@ -124,9 +141,14 @@ def test_replay_races_with_live_events_without_gaps_or_duplicates(live_server) -
         i = 0
         with httpx.Client() as client:
             while not stop.is_set() and i < 400:
-                r = client.post(live_server.url + "/api/v1/signals/batch",
-                                json={"signals": [body(f"b{i}-{j}", lat=40 + (i % 20),
-                                                       lon=1 + j * 0.01) for j in range(5)]})
+                r = client.post(
+                    live_server.url + "/api/v1/signals/batch",
+                    json={
+                        "signals": [
+                            body(f"b{i}-{j}", lat=40 + (i % 20), lon=1 + j * 0.01) for j in range(5)
+                        ]
+                    },
+                )
                 assert r.status_code == 202
                 sent.append(i)
                 i += 1

@@ -14,16 +14,28 @@ from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import current_revision, head_revision
-from tests.conftest import FakeClock
 
 
-def signal(key: str | None = None, *, code: str = "FSTRU", lat: float = 50.0, lon: float = 5.0,
-           kind: SourceKind = SourceKind.CALL, source: str = "ct-1", zone: str | None = None,
-           summary: str = "smoke") -> SignalIn:
-    return SignalIn(source_kind=kind, source_id=source, type_code=code,
-                    occurred_at=datetime(2026, 11, 25, 9, 59, tzinfo=UTC),
-                    location=Location(lat=lat, lon=lon, zone=zone), summary=summary,
-                    idempotency_key=key)
+def signal(
+    key: str | None = None,
+    *,
+    code: str = "FSTRU",
+    lat: float = 50.0,
+    lon: float = 5.0,
+    kind: SourceKind = SourceKind.CALL,
+    source: str = "ct-1",
+    zone: str | None = None,
+    summary: str = "smoke",
+) -> SignalIn:
+    return SignalIn(
+        source_kind=kind,
+        source_id=source,
+        type_code=code,
+        occurred_at=datetime(2026, 11, 25, 9, 59, tzinfo=UTC),
+        location=Location(lat=lat, lon=lon, zone=zone),
+        summary=summary,
+        idempotency_key=key,
+    )
 
 
 def counts(engine: sa.Engine) -> dict[str, int]:
@@ -47,8 +59,9 @@ def test_migrations_bring_the_schema_to_head(db_url, services_factory, loop) -> 
         assert columns == set(table.c.keys()), table.name
 
 
-def test_a_committed_signal_is_stored_with_its_incident_and_events(db_url, services_factory,
-                                                                     loop, clock) -> None:
+def test_a_committed_signal_is_stored_with_its_incident_and_events(
+    db_url, services_factory, loop, clock
+) -> None:
     svc = services_factory(db_url, loop=loop, clock=clock)
     (receipt,) = loop.run_until_complete(svc.writer.submit_signals([signal("k1")]))
     assert receipt.received_at == clock.now
@@ -71,14 +84,16 @@ def test_a_resend_with_the_same_key_stores_nothing_new(db_url, services_factory,
     assert counts(svc.engine) == before
 
 
-def test_a_reused_key_with_other_content_is_refused_and_stores_nothing(db_url, services_factory,
-                                                                         loop) -> None:
+def test_a_reused_key_with_other_content_is_refused_and_stores_nothing(
+    db_url, services_factory, loop
+) -> None:
     svc = services_factory(db_url, loop=loop)
     loop.run_until_complete(svc.writer.submit_signals([signal("k1")]))
     before = counts(svc.engine)
     with pytest.raises(IdempotencyKeyReused):
         loop.run_until_complete(
-            svc.writer.submit_signals([signal("k2"), signal("k1", summary="other")]))
+            svc.writer.submit_signals([signal("k2"), signal("k1", summary="other")])
+        )
     assert counts(svc.engine) == before
 
 
@@ -86,10 +101,14 @@ def test_concurrent_submissions_share_transactions(db_url, services_factory, loo
     svc = services_factory(db_url, loop=loop)
 
     async def burst() -> list:
-        return await asyncio.gather(*(
-            svc.writer.submit_signals([signal(f"k{i}", source=f"panel-{i}",
-                                              kind=SourceKind.EQUIPMENT, code="ALRBS")])
-            for i in range(300)))
+        return await asyncio.gather(
+            *(
+                svc.writer.submit_signals(
+                    [signal(f"k{i}", source=f"panel-{i}", kind=SourceKind.EQUIPMENT, code="ALRBS")]
+                )
+                for i in range(300)
+            )
+        )
 
     receipts = loop.run_until_complete(burst())
     assert len({r[0].signal_id for r in receipts}) == 300
@@ -97,8 +116,9 @@ def test_concurrent_submissions_share_transactions(db_url, services_factory, loo
     assert svc.writer.batches < 300  # group commit: several signals per transaction
 
 
-def test_commands_are_persisted_and_their_refusals_change_nothing(db_url, services_factory,
-                                                                  loop, clock) -> None:
+def test_commands_are_persisted_and_their_refusals_change_nothing(
+    db_url, services_factory, loop, clock
+) -> None:
     svc = services_factory(db_url, loop=loop, clock=clock)
     (r,) = loop.run_until_complete(svc.writer.submit_signals([signal("k1")]))
     run = loop.run_until_complete
@@ -121,8 +141,12 @@ def test_commands_are_persisted_and_their_refusals_change_nothing(db_url, servic
     assert found["disposition"] == "handled"
     assert found["acknowledged_at"] == datetime(2026, 11, 25, 10, 0, 20, tzinfo=UTC).isoformat()
     assert [e["type"] for e in found["timeline"]] == [
-        "incident.opened", "incident.transitioned", "incident.transitioned",
-        "incident.transitioned", "incident.transitioned"]
+        "incident.opened",
+        "incident.transitioned",
+        "incident.transitioned",
+        "incident.transitioned",
+        "incident.transitioned",
+    ]
     assert units["E1"].status.value == "available" and units["E1"].incident_id is None
     # A closed incident is final: acting on it is a conflict, not "not found".
     with pytest.raises(InvalidTransition, match="closed"):
@@ -131,17 +155,22 @@ def test_commands_are_persisted_and_their_refusals_change_nothing(db_url, servic
         run(svc.writer.submit_command(c.Acknowledge(99999, "op")))
 
 
-def test_state_is_rebuilt_from_the_database_after_a_restart(db_url, services_factory,
-                                                            loop) -> None:
+def test_state_is_rebuilt_from_the_database_after_a_restart(db_url, services_factory, loop) -> None:
     svc = services_factory(db_url, loop=loop)
     run = loop.run_until_complete
-    (r,) = run(svc.writer.submit_signals([signal("k1", kind=SourceKind.EQUIPMENT, code="ALRBS",
-                                                 source="panel-9", zone="2")]))
+    (r,) = run(
+        svc.writer.submit_signals(
+            [signal("k1", kind=SourceKind.EQUIPMENT, code="ALRBS", source="panel-9", zone="2")]
+        )
+    )
     run(svc.writer.submit_command(c.Dispatch(r.incident_id, "op", units=("E3",))))
     svc.stop()
     again = services_factory(db_url, loop=loop, prepare=False)
-    (r2,) = run(again.writer.submit_signals([signal("k2", kind=SourceKind.EQUIPMENT,
-                                                    code="ALRBS", source="panel-9", zone="2")]))
+    (r2,) = run(
+        again.writer.submit_signals(
+            [signal("k2", kind=SourceKind.EQUIPMENT, code="ALRBS", source="panel-9", zone="2")]
+        )
+    )
     assert r2.incident_id == r.incident_id, "the repeat folds into the incident opened before"
     assert r2.signal_id == r.signal_id + 1
     assert again.writer.pipeline is not None
@@ -158,8 +187,9 @@ def test_events_have_monotonic_ids_and_replay_in_order(db_url, services_factory,
     assert [r["id"] for r in rows] == [3, 4, 5]
 
 
-def test_incidents_are_listed_with_filters_and_cursor_paging(db_url, services_factory,
-                                                            loop) -> None:
+def test_incidents_are_listed_with_filters_and_cursor_paging(
+    db_url, services_factory, loop
+) -> None:
     svc = services_factory(db_url, loop=loop)
     run = loop.run_until_complete
     for i in range(7):
@@ -167,15 +197,23 @@ def test_incidents_are_listed_with_filters_and_cursor_paging(db_url, services_fa
     for i in range(3):
         run(svc.writer.submit_signals([signal(f"e{i}", code="CARDIAC", lat=50 + i * 0.5, lon=5)]))
     with svc.engine.connect() as conn:
-        page, cursor = repo.list_incidents(conn, repo.IncidentFilter(desks=("west",)), limit=4,
-                                           before_id=None)
+        page, cursor = repo.list_incidents(
+            conn, repo.IncidentFilter(desks=("west",)), limit=4, before_id=None
+        )
         assert len(page) == 4 and cursor is not None
-        rest, end = repo.list_incidents(conn, repo.IncidentFilter(desks=("west",)), limit=4,
-                                        before_id=repo.decode_cursor(cursor))
+        rest, end = repo.list_incidents(
+            conn,
+            repo.IncidentFilter(desks=("west",)),
+            limit=4,
+            before_id=repo.decode_cursor(cursor),
+        )
         assert len(rest) == 3 and end is None
         ids = [x["id"] for x in page + rest]
         assert ids == sorted(ids, reverse=True)
-        cardiac, _ = repo.list_incidents(conn, repo.IncidentFilter(type_codes=("CARDIAC",),
-                                                                   priorities=(1,)),
-                                         limit=50, before_id=None)
+        cardiac, _ = repo.list_incidents(
+            conn,
+            repo.IncidentFilter(type_codes=("CARDIAC",), priorities=(1,)),
+            limit=50,
+            before_id=None,
+        )
         assert len(cardiac) == 3

@@ -22,19 +22,33 @@ TAXONOMY = Taxonomy(default_types())
 
 
 def make_incident() -> Incident:
-    return Incident(id=1, type_code="FSTRU", category=HarmCategory.FIRE, priority=1,
-                    source_kind=SourceKind.CALL, source_id="ct", opened_at=T0, first_seen=T0,
-                    last_seen=T0)
+    return Incident(
+        id=1,
+        type_code="FSTRU",
+        category=HarmCategory.FIRE,
+        priority=1,
+        source_kind=SourceKind.CALL,
+        source_id="ct",
+        opened_at=T0,
+        first_seen=T0,
+        last_seen=T0,
+    )
 
 
 def test_the_happy_path_stamps_every_phase() -> None:
     inc = make_incident()
-    for i, action in enumerate([Action.ACKNOWLEDGE, Action.DISPATCH, Action.ARRIVE,
-                                Action.RESOLVE, Action.CLOSE], start=1):
+    for i, action in enumerate(
+        [Action.ACKNOWLEDGE, Action.DISPATCH, Action.ARRIVE, Action.RESOLVE, Action.CLOSE], start=1
+    ):
         inc.move(action, T0 + timedelta(minutes=i))
     assert inc.status is Status.CLOSED
-    assert [inc.acknowledged_at, inc.dispatched_at, inc.on_scene_at, inc.resolved_at,
-            inc.closed_at] == [T0 + timedelta(minutes=i) for i in range(1, 6)]
+    assert [
+        inc.acknowledged_at,
+        inc.dispatched_at,
+        inc.on_scene_at,
+        inc.resolved_at,
+        inc.closed_at,
+    ] == [T0 + timedelta(minutes=i) for i in range(1, 6)]
 
 
 def test_resolving_a_new_incident_stamps_acknowledgement_too() -> None:
@@ -74,27 +88,61 @@ def test_every_rule_leads_from_and_to_known_statuses() -> None:
 UNITS = ["E1", "E2", "E3"]
 command_strategy = st.one_of(
     st.builds(c.Acknowledge, incident_id=st.just(1), actor=st.just("op")),
-    st.builds(c.Dispatch, incident_id=st.just(1), actor=st.just("op"),
-              units=st.lists(st.sampled_from([*UNITS, "NOPE"]), max_size=2).map(tuple)),
+    st.builds(
+        c.Dispatch,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        units=st.lists(st.sampled_from([*UNITS, "NOPE"]), max_size=2).map(tuple),
+    ),
     st.builds(c.Arrive, incident_id=st.just(1), actor=st.just("op")),
-    st.builds(c.AddNote, incident_id=st.just(1), actor=st.just("op"),
-              text=st.sampled_from(["", "caller calm", "x" * 5000])),
-    st.builds(c.Reclassify, incident_id=st.just(1), actor=st.just("op"),
-              type_code=st.sampled_from(["FSTRU", "MVA", "NOPE", "ALRF"])),
-    st.builds(c.Resolve, incident_id=st.just(1), actor=st.just("op"),
-              disposition=st.sampled_from(["handled", "false_alarm", "bogus"])),
+    st.builds(
+        c.AddNote,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        text=st.sampled_from(["", "caller calm", "x" * 5000]),
+    ),
+    st.builds(
+        c.Reclassify,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        type_code=st.sampled_from(["FSTRU", "MVA", "NOPE", "ALRF"]),
+    ),
+    st.builds(
+        c.Resolve,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        disposition=st.sampled_from(["handled", "false_alarm", "bogus"]),
+    ),
     st.builds(c.Close, incident_id=st.just(1), actor=st.just("op")),
-    st.builds(c.Cancel, incident_id=st.just(1), actor=st.just("op"),
-              reason=st.sampled_from(["false_alarm", "merged", "whatever"])),
-    st.builds(c.Acknowledge, incident_id=st.just(1), actor=st.just("op"),
-              expected_version=st.integers(0, 5)),
+    st.builds(
+        c.Cancel,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        reason=st.sampled_from(["false_alarm", "merged", "whatever"]),
+    ),
+    st.builds(
+        c.Acknowledge,
+        incident_id=st.just(1),
+        actor=st.just("op"),
+        expected_version=st.integers(0, 5),
+    ),
 )
 
 
 def _signal() -> Signal:
-    return Signal(id=1, idempotency_key="k", fingerprint="f", received_at=T0,
-                  source_kind=SourceKind.CALL, source_id="ct", type_code="FSTRU",
-                  occurred_at=T0, location=Location(lat=52.0, lon=4.0), summary="", payload={})
+    return Signal(
+        id=1,
+        idempotency_key="k",
+        fingerprint="f",
+        received_at=T0,
+        source_kind=SourceKind.CALL,
+        source_id="ct",
+        type_code="FSTRU",
+        occurred_at=T0,
+        location=Location(lat=52.0, lon=4.0),
+        summary="",
+        payload={},
+    )
 
 
 def _invariants(p: Pipeline, inc: Incident) -> None:
@@ -109,8 +157,13 @@ def _invariants(p: Pipeline, inc: Incident) -> None:
         assert inc.resolved_at is not None and inc.disposition is not None
     if inc.status is Status.CLOSED:
         assert inc.closed_at is not None
-    stamps = [inc.acknowledged_at, inc.dispatched_at, inc.on_scene_at, inc.resolved_at,
-              inc.closed_at]
+    stamps = [
+        inc.acknowledged_at,
+        inc.dispatched_at,
+        inc.on_scene_at,
+        inc.resolved_at,
+        inc.closed_at,
+    ]
     present = [s for s in stamps if s is not None]
     assert present == sorted(present), "phases are stamped in order"
     # Units: busy exactly while assigned to an open incident.
@@ -130,13 +183,23 @@ def test_no_sequence_of_commands_reaches_an_invalid_state(cmds: list[c.Command])
     now = T0
     for cmd in cmds:
         now += timedelta(seconds=30)
-        before = (inc.status, inc.version, inc.units, inc.type_code,
-                  {u.id: (u.status, u.incident_id) for u in p.units.values()})
+        before = (
+            inc.status,
+            inc.version,
+            inc.units,
+            inc.type_code,
+            {u.id: (u.status, u.incident_id) for u in p.units.values()},
+        )
         try:
             result = p.handle(cmd, now)
         except AlarmdeskError:
-            after = (inc.status, inc.version, inc.units, inc.type_code,
-                     {u.id: (u.status, u.incident_id) for u in p.units.values()})
+            after = (
+                inc.status,
+                inc.version,
+                inc.units,
+                inc.type_code,
+                {u.id: (u.status, u.incident_id) for u in p.units.values()},
+            )
             assert after == before, "a refused command changes nothing"
         else:
             assert result.events, "every accepted command leaves a timeline entry"

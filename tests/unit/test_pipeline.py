@@ -19,24 +19,49 @@ from alarmdesk.pipeline.engine import classify
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 TAXONOMY = Taxonomy(default_types())
-WEST = Area({"type": "Polygon", "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60], [-10, 40]]]})
+WEST = Area(
+    {"type": "Polygon", "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60], [-10, 40]]]}
+)
 EAST = Area({"type": "Polygon", "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60], [0, 40]]]})
 DESKS = [
     Desk("west", "West", area=WEST),
     Desk("east", "East", area=EAST),
-    Desk("alarms", "Alarms", categories=frozenset({HarmCategory.FIRE, HarmCategory.PROPERTY}),
-         source_kinds=frozenset({SourceKind.EQUIPMENT})),
+    Desk(
+        "alarms",
+        "Alarms",
+        categories=frozenset({HarmCategory.FIRE, HarmCategory.PROPERTY}),
+        source_kinds=frozenset({SourceKind.EQUIPMENT}),
+    ),
 ]
 _ids = count(1)
 
 
-def sig(kind: SourceKind = SourceKind.CALL, code: str = "FSTRU", *, lat: float | None = 52.0,
-        lon: float | None = 4.0, at: datetime = T0, source: str = "ct-1", zone: str | None = None,
-        address: str | None = None, payload: dict | None = None) -> Signal:
+def sig(
+    kind: SourceKind = SourceKind.CALL,
+    code: str = "FSTRU",
+    *,
+    lat: float | None = 52.0,
+    lon: float | None = 4.0,
+    at: datetime = T0,
+    source: str = "ct-1",
+    zone: str | None = None,
+    address: str | None = None,
+    payload: dict | None = None,
+) -> Signal:
     loc = Location(lat=lat, lon=lon, zone=zone, address=address)
-    return Signal(id=next(_ids), idempotency_key=f"k{next(_ids)}", fingerprint="f",
-                  received_at=at, source_kind=kind, source_id=source, type_code=code,
-                  occurred_at=at, location=loc, summary="", payload=payload or {})
+    return Signal(
+        id=next(_ids),
+        idempotency_key=f"k{next(_ids)}",
+        fingerprint="f",
+        received_at=at,
+        source_kind=kind,
+        source_id=source,
+        type_code=code,
+        occurred_at=at,
+        location=loc,
+        summary="",
+        payload=payload or {},
+    )
 
 
 def pipeline(**kw) -> Pipeline:
@@ -75,8 +100,9 @@ def test_the_default_taxonomy_has_no_lawful_activity_types() -> None:
 def test_repeated_panel_alarm_updates_the_open_incident() -> None:
     p = pipeline()
     first = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
-    again = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3",
-                         at=T0 + timedelta(hours=3)))
+    again = p.ingest(
+        sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3", at=T0 + timedelta(hours=3))
+    )
     assert again.incident_id == first.incident_id
     assert again.events[0].type is EventType.UPDATED
     assert p.incidents[first.incident_id].signal_count == 2
@@ -156,10 +182,12 @@ def test_an_incident_goes_to_the_desk_whose_jurisdiction_holds_it() -> None:
 
 def test_equipment_alarms_also_reach_the_alarm_desk_for_its_categories() -> None:
     p = pipeline()
-    burglary = p.incidents[p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", lat=50.0, lon=5.0,
-                                        source="p")).incident_id]
-    medical = p.incidents[p.ingest(sig(SourceKind.EQUIPMENT, "ALRMED", lat=50.0, lon=5.0,
-                                       source="p2")).incident_id]
+    burglary = p.incidents[
+        p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", lat=50.0, lon=5.0, source="p")).incident_id
+    ]
+    medical = p.incidents[
+        p.ingest(sig(SourceKind.EQUIPMENT, "ALRMED", lat=50.0, lon=5.0, source="p2")).incident_id
+    ]
     assert burglary.desks == ("east", "alarms")
     assert medical.desks == ("east",)
 

@@ -22,13 +22,23 @@ _encoder = msgspec.json.Encoder()
 
 def sse_frame(event_id: int, event_type: str, data: object) -> bytes:
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (
-        event_id, event_type.encode(), _encoder.encode(data))
+        event_id,
+        event_type.encode(),
+        _encoder.encode(data),
+    )
 
 
-def event_data(incident_id: int, at: str, actor: str, detail: object, snapshot: object,
-               event_id: int) -> dict[str, object]:
-    return {"id": event_id, "incident_id": incident_id, "at": at, "actor": actor,
-            "detail": detail, "incident": snapshot}
+def event_data(
+    incident_id: int, at: str, actor: str, detail: object, snapshot: object, event_id: int
+) -> dict[str, object]:
+    return {
+        "id": event_id,
+        "incident_id": incident_id,
+        "at": at,
+        "actor": actor,
+        "detail": detail,
+        "incident": snapshot,
+    }
 
 
 @dataclass(eq=False)
@@ -50,8 +60,9 @@ class Hub:
         self.published = 0
 
     def subscribe(self, desks: Iterable[str] | None = None) -> Subscriber:
-        sub = Subscriber(frozenset(desks) if desks is not None else None,
-                         asyncio.Queue(self.client_queue))
+        sub = Subscriber(
+            frozenset(desks) if desks is not None else None, asyncio.Queue(self.client_queue)
+        )
         self.subscribers.add(sub)
         return sub
 
@@ -61,8 +72,13 @@ class Hub:
     def publish(self, events: list[IncidentEvent]) -> None:
         """Offers committed events, in id order. Must run on the hub's event loop."""
         for ev in events:
-            frame = sse_frame(ev.id, ev.type.value, event_data(
-                ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id))
+            frame = sse_frame(
+                ev.id,
+                ev.type.value,
+                event_data(
+                    ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id
+                ),
+            )
             for sub in list(self.subscribers):
                 if sub.dropped or not sub.wants(ev.desks):
                     continue

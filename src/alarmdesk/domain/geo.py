@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = 111_320.0
@@ -39,16 +40,16 @@ class Area:
 
     def __init__(self, geojson: dict[str, object]) -> None:
         kind = geojson.get("type")
-        coords = geojson.get("coordinates")
+        coords: Any = geojson.get("coordinates")
         if kind == "Polygon":
             polygons = [coords]
         elif kind == "MultiPolygon":
-            polygons = list(coords)  # type: ignore[call-overload]
+            polygons = list(coords)
         else:
             raise ValueError(
                 f"jurisdiction must be a GeoJSON Polygon or MultiPolygon, not {kind!r}"
             )
-        self.polygons: list[list[Ring]] = [list(p) for p in polygons]  # type: ignore[arg-type]
+        self.polygons: list[list[Ring]] = [list(p) for p in polygons]
         if not self.polygons or not all(p and len(p[0]) >= 4 for p in self.polygons):
             raise ValueError("a jurisdiction polygon needs a closed ring of at least 4 points")
         xs = [pt[0] for p in self.polygons for pt in p[0]]

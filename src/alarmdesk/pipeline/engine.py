@@ -240,8 +240,15 @@ class Pipeline:
         status_before = inc.status
         self._transition(inc, Action.ARRIVE, cmd, now, result, {"units": list(named)})
         if inc.status is status_before:  # more units arriving at a scene already held
-            result.events.append(self._event(EventType.UPDATED, inc, now, cmd.actor,
-                                             {"action": "arrive", "units": list(named)}))
+            result.events.append(
+                self._event(
+                    EventType.UPDATED,
+                    inc,
+                    now,
+                    cmd.actor,
+                    {"action": "arrive", "units": list(named)},
+                )
+            )
         for uid in named:
             unit = self.units.get(uid)
             if unit is not None:

@@ -67,7 +67,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
     )
 
 
-def incident_from(r: Mapping[str, Any]) -> Incident:
+def incident_from(r: Mapping[Any, Any]) -> Incident:
     return Incident(
         id=r["id"],
         type_code=r["type_code"],
@@ -284,7 +284,7 @@ def get_incident(conn: sa.Connection, incident_id: int) -> dict[str, Any] | None
     return view
 
 
-def events_after(conn: sa.Connection, last_id: int, limit: int) -> list[Mapping[str, Any]]:
+def events_after(conn: sa.Connection, last_id: int, limit: int) -> list[sa.RowMapping]:
     q = sa.select(t.events).where(t.events.c.id > last_id).order_by(t.events.c.id).limit(limit)
     return list(conn.execute(q).mappings())
 

@@ -137,15 +137,17 @@ class Writer:
         Raises:
             IdempotencyKeyReused: a key was used before with different content.
         """
-        return await self._submit(
+        receipts: list[Receipt] = await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), signals=signals)
-        )  # type: ignore[no-any-return]
+        )
+        return receipts
 
     async def submit_command(self, command: c.Command) -> dict[str, Any]:
         """Applies an operator command; returns the incident as it is after it."""
-        return await self._submit(
+        view: dict[str, Any] = await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), command=command)
-        )  # type: ignore[no-any-return]
+        )
+        return view
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()

@@ -45,13 +45,21 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
 
 
 def _receipt_json(r: Receipt) -> dict[str, Any]:
-    return {"signal_id": r.signal_id, "incident_id": r.incident_id,
-            "idempotency_key": r.idempotency_key, "received_at": r.received_at.isoformat()}
+    return {
+        "signal_id": r.signal_id,
+        "incident_id": r.incident_id,
+        "idempotency_key": r.idempotency_key,
+        "received_at": r.received_at.isoformat(),
+    }
 
 
-@post("/api/v1/signals", status_code=202, summary="Submit one signal",
-      description="Stored durably before the 202 is sent. A repeat with the same "
-      "idempotency key (body field or Idempotency-Key header) returns the original receipt.")
+@post(
+    "/api/v1/signals",
+    status_code=202,
+    summary="Submit one signal",
+    description="Stored durably before the 202 is sent. A repeat with the same "
+    "idempotency key (body field or Idempotency-Key header) returns the original receipt.",
+)
 async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await _read_body(request, svc.config.limits.max_signal_bytes)
@@ -59,27 +67,39 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     header_key = request.headers.get("idempotency-key")
     if header_key:
         if signal.idempotency_key and signal.idempotency_key != header_key:
-            raise InvalidField("Idempotency-Key header and body idempotency_key differ",
-                               field="idempotency_key", code="invalid_value")
+            raise InvalidField(
+                "Idempotency-Key header and body idempotency_key differ",
+                field="idempotency_key",
+                code="invalid_value",
+            )
         if len(header_key) > 200:
-            raise InvalidField("Idempotency-Key is longer than 200 characters",
-                               field="idempotency_key", code="invalid_value")
+            raise InvalidField(
+                "Idempotency-Key is longer than 200 characters",
+                field="idempotency_key",
+                code="invalid_value",
+            )
         signal.idempotency_key = header_key
     (receipt,) = await svc.writer.submit_signals([signal])
-    return Response(_encode(_receipt_json(receipt)), status_code=202,
-                    media_type="application/json")
+    return Response(_encode(_receipt_json(receipt)), status_code=202, media_type="application/json")
 
 
-@post("/api/v1/signals/batch", status_code=202, summary="Submit up to 1,000 signals",
-      description='Body {"signals": [...]}. All are validated first: one bad signal '
-      "rejects the request and nothing is stored.")
+@post(
+    "/api/v1/signals/batch",
+    status_code=202,
+    summary="Submit up to 1,000 signals",
+    description='Body {"signals": [...]}. All are validated first: one bad signal '
+    "rejects the request and nothing is stored.",
+)
 async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await _read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
     receipts = await svc.writer.submit_signals(signals)
-    return Response(_encode({"receipts": [_receipt_json(r) for r in receipts]}),
-                    status_code=202, media_type="application/json")
+    return Response(
+        _encode({"receipts": [_receipt_json(r) for r in receipts]}),
+        status_code=202,
+        media_type="application/json",
+    )
 
 
 @get("/api/v1/incidents", sync_to_thread=True, summary="List incidents, newest first")
@@ -99,23 +119,29 @@ def list_incidents(
             raise InvalidField(f"unknown status {s!r}", field="status", code="invalid_value")
     for p in priority or ():
         if not 1 <= p <= 5:
-            raise InvalidField(f"priority is 1–5, not {p}", field="priority",
-                               code="invalid_value")
+            raise InvalidField(f"priority is 1–5, not {p}", field="priority", code="invalid_value")
     for when, name in ((opened_from, "from"), (opened_to, "to")):
         if when is not None and when.tzinfo is None:
             raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
     flt = repo.IncidentFilter(
-        statuses=tuple(status or ()), desks=tuple(desk or ()), priorities=tuple(priority or ()),
-        type_codes=tuple(x.upper() for x in type_code or ()), opened_from=opened_from,
-        opened_to=opened_to)
+        statuses=tuple(status or ()),
+        desks=tuple(desk or ()),
+        priorities=tuple(priority or ()),
+        type_codes=tuple(x.upper() for x in type_code or ()),
+        opened_from=opened_from,
+        opened_to=opened_to,
+    )
     before = repo.decode_cursor(cursor) if cursor else None
     with services(request).engine.connect() as conn:
         items, next_cursor = repo.list_incidents(conn, flt, limit=limit, before_id=before)
     return {"items": items, "next_cursor": next_cursor}
 
 
-@get("/api/v1/incidents/{incident_id:int}", sync_to_thread=True,
-     summary="One incident with its signals and timeline")
+@get(
+    "/api/v1/incidents/{incident_id:int}",
+    sync_to_thread=True,
+    summary="One incident with its signals and timeline",
+)
 def get_incident(request: Request[Any, Any, Any], incident_id: FromPath[int]) -> dict[str, Any]:
     with services(request).engine.connect() as conn:
         found = repo.get_incident(conn, incident_id)
@@ -139,45 +165,47 @@ _command_decoder = msgspec.json.Decoder(CommandIn)
 
 
 def _command(action: str, incident_id: int, body: CommandIn) -> c.Command:
-    common = {"incident_id": incident_id, "actor": body.actor,
-              "expected_version": body.expected_version}
+    common = (incident_id, body.actor, body.expected_version)
     match action:
         case "acknowledge":
-            return c.Acknowledge(**common)
+            return c.Acknowledge(*common)
         case "dispatch":
-            return c.Dispatch(**common, units=tuple(body.units))
+            return c.Dispatch(*common, units=tuple(body.units))
         case "arrive":
-            return c.Arrive(**common, units=tuple(body.units))
+            return c.Arrive(*common, units=tuple(body.units))
         case "notes":
-            return c.AddNote(**common, text=body.text)
+            return c.AddNote(*common, text=body.text)
         case "reclassify":
             if not body.type_code:
-                raise InvalidField("reclassify needs type_code", field="type_code",
-                                   code="missing_field")
-            return c.Reclassify(**common, type_code=body.type_code)
+                raise InvalidField(
+                    "reclassify needs type_code", field="type_code", code="missing_field"
+                )
+            return c.Reclassify(*common, type_code=body.type_code)
         case "resolve":
             if not body.disposition:
-                raise InvalidField("resolve needs a disposition", field="disposition",
-                                   code="missing_field")
-            return c.Resolve(**common, disposition=body.disposition, note=body.note)
+                raise InvalidField(
+                    "resolve needs a disposition", field="disposition", code="missing_field"
+                )
+            return c.Resolve(*common, disposition=body.disposition, note=body.note)
         case "close":
-            return c.Close(**common)
+            return c.Close(*common)
         case "cancel":
             if not body.reason:
-                raise InvalidField("cancel needs a reason", field="reason",
-                                   code="missing_field")
-            return c.Cancel(**common, reason=body.reason, note=body.note)
+                raise InvalidField("cancel needs a reason", field="reason", code="missing_field")
+            return c.Cancel(*common, reason=body.reason, note=body.note)
     raise NotFound(f"no action {action!r}", field="action")
 
 
-ACTIONS = ("acknowledge", "dispatch", "arrive", "notes", "reclassify", "resolve", "close",
-           "cancel")
+ACTIONS = ("acknowledge", "dispatch", "arrive", "notes", "reclassify", "resolve", "close", "cancel")
 
 
-@post("/api/v1/incidents/{incident_id:int}/{action:str}", status_code=200,
-      summary="Act on an incident",
-      description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
-      "invalid_transition. With expected_version, a stale view gets 409 version_conflict.")
+@post(
+    "/api/v1/incidents/{incident_id:int}/{action:str}",
+    status_code=200,
+    summary="Act on an incident",
+    description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
+    "invalid_transition. With expected_version, a stale view gets 409 version_conflict.",
+)
 async def act(
     request: Request[Any, Any, Any], incident_id: FromPath[int], action: FromPath[str]
 ) -> dict[str, Any]:
@@ -204,9 +232,16 @@ def list_types(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 def list_desks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     with services(request).engine.connect() as conn:
         desks = repo.load_desks(conn)
-    return [{"id": d.id, "name": d.name, "categories": sorted(d.categories),
-             "source_kinds": sorted(d.source_kinds), "has_jurisdiction": d.area is not None}
-            for d in desks]
+    return [
+        {
+            "id": d.id,
+            "name": d.name,
+            "categories": sorted(d.categories),
+            "source_kinds": sorted(d.source_kinds),
+            "has_jurisdiction": d.area is not None,
+        }
+        for d in desks
+    ]
 
 
 @get("/api/v1/units", sync_to_thread=True, summary="Response units and their status")
@@ -219,15 +254,24 @@ def list_units(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     svc = services(request)
     ok = svc.writer.alive
-    return Response({"status": "ok" if ok else "degraded", "writer": ok,
-                     "subscribers": len(svc.hub.subscribers), "last_event_id": svc.hub.last_id},
-                    status_code=200 if ok else 503)
+    return Response(
+        {
+            "status": "ok" if ok else "degraded",
+            "writer": ok,
+            "subscribers": len(svc.hub.subscribers),
+            "last_event_id": svc.hub.last_id,
+        },
+        status_code=200 if ok else 503,
+    )
 
 
-@get("/api/v1/stream", summary="Live events (Server-Sent Events)",
-     description="Events incident.opened, incident.updated, incident.transitioned, "
-     "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
-     "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.")
+@get(
+    "/api/v1/stream",
+    summary="Live events (Server-Sent Events)",
+    description="Events incident.opened, incident.updated, incident.transitioned, "
+    "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
+    "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.",
+)
 async def stream(
     request: Request[Any, Any, Any],
     desk: Annotated[list[str] | None, QueryParameter()] = None,
@@ -237,8 +281,9 @@ async def stream(
     header = request.headers.get("last-event-id")
     if header is not None:
         if not header.strip().isdigit():
-            raise InvalidField("Last-Event-ID must be a whole number", field="Last-Event-ID",
-                               code="invalid_value")
+            raise InvalidField(
+                "Last-Event-ID must be a whole number", field="Last-Event-ID", code="invalid_value"
+            )
         last_event_id = int(header)
     return Stream(
         event_stream(svc, desk, last_event_id),
@@ -247,5 +292,15 @@ async def stream(
     )
 
 
-ROUTES = [post_signal, post_signal_batch, list_incidents, get_incident, act, list_types,
-          list_desks, list_units, health, stream]
+ROUTES = [
+    post_signal,
+    post_signal_batch,
+    list_incidents,
+    get_incident,
+    act,
+    list_types,
+    list_desks,
+    list_units,
+    health,
+    stream,
+]

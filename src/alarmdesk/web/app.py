@@ -33,8 +33,12 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
         route_handlers=ROUTES,
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="alarmdesk", version=__version__,
-                                     path="/api/docs", render_plugins=[ScalarRenderPlugin()]),
+        openapi_config=OpenAPIConfig(
+            title="alarmdesk",
+            version=__version__,
+            path="/api/docs",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
         request_max_body_size=None,  # the routes enforce their own limits
     )
     app.state.services = svc

@@ -26,8 +26,9 @@ _HTTP_CODES = {
 
 
 def error_response(status: int, code: str, message: str, field: str | None = None) -> Response[Any]:
-    return Response({"error": {"code": code, "message": message, "field": field}},
-                    status_code=status)
+    return Response(
+        {"error": {"code": code, "message": message, "field": field}}, status_code=status
+    )
 
 
 def on_alarmdesk_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -60,8 +61,11 @@ def on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "internal error; the request was not applied "
-                          "unless a receipt was returned")
+    return error_response(
+        500,
+        "internal_error",
+        "internal error; the request was not applied unless a receipt was returned",
+    )
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

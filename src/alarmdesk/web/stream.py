@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 import anyio
 
@@ -19,8 +20,9 @@ from alarmdesk.store import repository as repo
 REPLAY_PAGE = 500
 
 
-async def event_stream(svc: Services, desks: Sequence[str] | None,
-                       last_event_id: int | None) -> AsyncIterator[bytes]:
+async def event_stream(
+    svc: Services, desks: Sequence[str] | None, last_event_id: int | None
+) -> AsyncIterator[bytes]:
     sub = svc.hub.subscribe(desks)
     wanted = frozenset(desks) if desks else None
     try:
@@ -34,9 +36,18 @@ async def event_stream(svc: Services, desks: Sequence[str] | None,
                 for r in rows:
                     sent = r["id"]
                     if wanted is None or not wanted.isdisjoint(r["desks"]):
-                        yield sse_frame(r["id"], r["type"], event_data(
-                            r["incident_id"], r["at"].isoformat(), r["actor"], r["detail"],
-                            r["snapshot"], r["id"]))
+                        yield sse_frame(
+                            r["id"],
+                            r["type"],
+                            event_data(
+                                r["incident_id"],
+                                r["at"].isoformat(),
+                                r["actor"],
+                                r["detail"],
+                                r["snapshot"],
+                                r["id"],
+                            ),
+                        )
                 if len(rows) < REPLAY_PAGE:
                     break
         heartbeat = svc.config.stream.heartbeat_seconds
@@ -57,6 +68,6 @@ async def event_stream(svc: Services, desks: Sequence[str] | None,
         svc.hub.unsubscribe(sub)
 
 
-def _page(svc: Services, after: int) -> list[dict[str, object]]:
+def _page(svc: Services, after: int) -> list[dict[str, Any]]:
     with svc.engine.connect() as conn:
         return [dict(r) for r in repo.events_after(conn, after, REPLAY_PAGE)]
