@@ -111,9 +111,10 @@ def test_operator_actions_stream_as_transitions(live_server) -> None:
 
 
 def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing(live_server) -> None:
-    post = lambda k: httpx.post(
-        live_server.url + "/api/v1/signals", json=body(k, lat=50 + int(k[1:]) * 0.1)
-    )
+    def post(key: str) -> httpx.Response:
+        lat = 50 + int(key[1:]) * 0.1
+        return httpx.post(live_server.url + "/api/v1/signals", json=body(key, lat=lat))
+
     first = SSEReader(live_server.url)
     for i in range(5):
         assert post(f"k{i}").status_code == 202

@@ -244,3 +244,40 @@ def test_a_stale_version_is_refused() -> None:
     with pytest.raises(Exception, match="changed") as exc:
         p.handle(c.AddNote(inc_id, "op-b", expected_version=1, text="hi"), T0)
     assert getattr(exc.value, "code", None) == "version_conflict"
+
+
+# -- device condition and recorded-only signals -----------------------------------------------
+
+
+def restore_of(s: Signal) -> Signal:
+    import msgspec
+
+    return msgspec.structs.replace(s, id=next(_ids), condition="restored")
+
+
+def test_a_restore_marks_the_open_incident_restored_without_closing_it() -> None:
+    p = pipeline()
+    alarm = sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3")
+    inc_id = p.ingest(alarm).incident_id
+    result = p.ingest(restore_of(alarm))
+    assert result.incident_id == inc_id
+    inc = p.incidents[inc_id]
+    assert inc.condition.value == "restored" and inc.status.value == "new"
+    assert result.events[0].detail["condition"] == "restored"
+    again = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
+    assert again.incident_id == inc_id and inc.condition.value == "active"
+
+
+def test_a_restore_without_an_open_incident_opens_nothing() -> None:
+    p = pipeline()
+    result = p.ingest(restore_of(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3")))
+    assert result.incident_id is None and not result.events and not p.incidents
+
+
+def test_a_record_only_signal_opens_nothing() -> None:
+    import msgspec
+
+    p = pipeline()
+    test_signal = msgspec.structs.replace(sig(SourceKind.EQUIPMENT, "EQTEST"), record_only=True)
+    result = p.ingest(test_signal)
+    assert result.incident_id is None and not p.incidents

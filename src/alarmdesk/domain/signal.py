@@ -11,7 +11,7 @@ import enum
 import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -54,6 +54,10 @@ class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     summary: Annotated[str, msgspec.Meta(max_length=1000)] = ""
     idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
+    # A device's restore ("restored") marks its open incident's condition; it opens nothing.
+    condition: Literal["active", "restored"] = "active"
+    # Stored and counted, never alarmed: openings/closings, periodic tests, check-ins.
+    record_only: bool = False
 
 
 class SignalBatchIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -74,13 +78,15 @@ class Signal(msgspec.Struct, frozen=True):
     location: Location | None
     summary: str
     payload: dict[str, Any]
+    condition: str = "active"
+    record_only: bool = False
 
 
 class Receipt(msgspec.Struct, frozen=True):
     """What the source hears back once its signal is committed."""
 
     signal_id: int
-    incident_id: int
+    incident_id: int | None  # None: recorded only (a test, an opening, a restore of nothing)
     idempotency_key: str
     received_at: datetime
 
@@ -183,6 +189,8 @@ def fingerprint(signal: SignalIn) -> str:
             signal.location,
             signal.summary,
             signal.payload,
+            signal.condition,
+            signal.record_only,
         )
     )
     return hashlib.blake2b(body, digest_size=12).hexdigest()
@@ -206,4 +214,6 @@ def to_signal(signal: SignalIn, *, id: int, key: str, fp: str, received_at: date
         location=signal.location,
         summary=signal.summary,
         payload=signal.payload,
+        condition=signal.condition,
+        record_only=signal.record_only,
     )

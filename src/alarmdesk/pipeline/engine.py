@@ -26,6 +26,7 @@ from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.incident import (
     FINAL,
     Action,
+    Condition,
     Incident,
     incident_dict,
     parse_cancel_reason,
@@ -53,7 +54,7 @@ class PipelineResult:
     events: list[IncidentEvent] = field(default_factory=list)
     incidents: dict[int, Incident] = field(default_factory=dict)
     units: dict[str, Unit] = field(default_factory=dict)
-    incident_id: int = 0
+    incident_id: int | None = None  # None: the signal is recorded, no incident
 
 
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
@@ -98,11 +99,37 @@ class Pipeline:
     def ingest(self, signal: Signal) -> PipelineResult:
         t = classify(self.taxonomy, signal)
         result = PipelineResult()
+        if signal.record_only:
+            return result
         inc = self.index.find(signal, t.category)
+        if signal.condition == Condition.RESTORED.value:
+            if inc is not None and inc.condition is not Condition.RESTORED:
+                inc.condition = Condition.RESTORED
+                inc.signal_count += 1
+                inc.version += 1
+                result.events.append(
+                    self._event(
+                        EventType.UPDATED,
+                        inc,
+                        signal.received_at,
+                        signal.source_id,
+                        {"signal_id": signal.id, "condition": "restored"},
+                    )
+                )
+                result.incidents[inc.id] = inc
+                result.incident_id = inc.id
+            elif inc is not None:
+                inc.signal_count += 1
+                result.incidents[inc.id] = inc
+                result.incident_id = inc.id
+            return result  # a restore never opens an incident
         if inc is not None:
             inc.signal_count += 1
             self.index.touch(inc, signal.occurred_at)
             detail: dict[str, object] = {"signal_id": signal.id, "type_code": signal.type_code}
+            if inc.condition is Condition.RESTORED:  # the device alarms again
+                inc.condition = Condition.ACTIVE
+                detail["condition"] = "active"
             if t.priority < inc.priority:  # a more urgent report raises the incident
                 detail["priority"] = {"from": inc.priority, "to": t.priority}
                 inc.priority = t.priority

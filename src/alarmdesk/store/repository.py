@@ -265,6 +265,8 @@ def get_incident(conn: sa.Connection, incident_id: int) -> dict[str, Any] | None
             "location": s["location"],
             "summary": s["summary"],
             "payload": s["payload"],
+            "condition": s["condition"],
+            "record_only": s["record_only"],
         }
         for s in sigs
     ]

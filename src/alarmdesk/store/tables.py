@@ -117,7 +117,9 @@ signals = sa.Table(
     sa.Column("location", JSONType, nullable=True),
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("payload", JSONType, nullable=False),
-    sa.Column("incident_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("condition", sa.String(16), nullable=False),
+    sa.Column("record_only", sa.Boolean, nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=True, index=True),
 )
 
 incidents = sa.Table(

@@ -309,6 +309,8 @@ class Writer:
                     location=repo.location_json(signal.location),
                     summary=signal.summary,
                     payload=signal.payload,
+                    condition=signal.condition,
+                    record_only=signal.record_only,
                     incident_id=result.incident_id,
                 )
             )
@@ -346,7 +348,7 @@ class Writer:
             w.error = exc
             return
         self._collect(result.incidents, result.units, result.events, batch)
-        w.result = incident_dict(result.incidents[result.incident_id])
+        w.result = incident_dict(result.incidents[cmd.incident_id])
 
     def _collect(
         self,

@@ -180,7 +180,9 @@ def upgrade() -> None:
             JSON,
             nullable=False,
         ),
-        sa.Column("incident_id", sa.BigInteger(), nullable=False),
+        sa.Column("condition", sa.String(length=16), nullable=False),
+        sa.Column("record_only", sa.Boolean(), nullable=False),
+        sa.Column("incident_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_signals")),
         sa.UniqueConstraint("idempotency_key", name=op.f("uq_signals_idempotency_key")),
     )
