@@ -25,7 +25,7 @@ run: install
 	@trap 'kill 0' INT TERM EXIT; \
 	  $(BIN)/alarmdesk serve --database-url $(DB) --host $(HOST) --port $(PORT) & \
 	  $(BIN)/python scripts/wait_http.py http://$(HOST):$(PORT)/api/v1/health && \
-	  $(BIN)/alarmdesk simulate --url http://$(HOST):$(PORT) --rate $(RATE) --duration 0; \
+	  $(BIN)/alarmdesk simulate --url http://$(HOST):$(PORT) --rate $(RATE) --duration 0 --token-file var/demo-intake-token; \
 	  wait
 
 ## Installs alarmdesk and runs the whole test suite.

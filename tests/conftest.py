@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 
@@ -199,10 +200,48 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TEST_PASSWORD = "correct horse battery"
+# role → desks of the token each live server gets; "operator" sees every desk.
+TEST_TOKENS = {
+    "intake": [],
+    "operator": ["*"],
+    "west_operator": ["west"],
+    "call_taker": ["*"],
+    "supervisor": ["*"],
+    "auditor": ["*"],
+    "rights_officer": ["*"],
+    "admin": ["*"],
+}
+
+
+def create_test_tokens(url: str) -> dict[str, str]:
+    from alarmdesk.store import accounts
+
+    engine = make_engine(url)
+    now = datetime.now(UTC)
+    tokens = {}
+    with engine.begin() as conn:
+        for name, desks in TEST_TOKENS.items():
+            role = "operator" if name == "west_operator" else name
+            tokens[name] = accounts.create_token(conn, name, role, desks, now)[1]
+    engine.dispose()
+    return tokens
+
+
 @dataclass
 class LiveServer:
     url: str
     services: Services
+    tokens: dict[str, str]
+
+    def headers(self, who: str = "operator") -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.tokens[who]}"}
+
+    def client(self, who: str = "operator", **kw: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, headers=self.headers(who), **kw)
+
+    def post_signal(self, body: dict[str, Any]) -> httpx.Response:
+        return httpx.post(self.url + "/api/v1/signals", json=body, headers=self.headers("intake"))
 
 
 @pytest.fixture
@@ -213,6 +252,7 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     from alarmdesk.web.app import create_app
 
     prepare_database(sqlite_url)
+    tokens = create_test_tokens(sqlite_url)
     svc = build_services(test_config(sqlite_url))
     app = create_app(svc=svc)
     port = free_port()
@@ -233,6 +273,6 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", svc)
+    yield LiveServer(f"http://127.0.0.1:{port}", svc, tokens)
     server.should_exit = True
     thread.join(10)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,10 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city (San Francisco).", no_args_is_help=True)
 types_app = typer.Typer(help="Incident types.", no_args_is_help=True)
+users_app = typer.Typer(help="People who sign in to the console.", no_args_is_help=True)
+tokens_app = typer.Typer(help="API tokens for machines and scripts.", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(types_app, name="types")
@@ -115,16 +119,27 @@ def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
 
 
 @demo_app.command("load")
-def demo_load(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
-    """Loads the demo city: desks and jurisdictions, stations, units, panels, cameras."""
-    from alarmdesk.demo import load_demo
-    from alarmdesk.store.database import make_engine
+def demo_load(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    token_file: Annotated[
+        Path, typer.Option(help="Where to write the simulator's intake token.")
+    ] = Path("var/demo-intake-token"),
+) -> None:
+    """Loads the demo city (desks, stations, units, panels, cameras) and demo accounts."""
+    from alarmdesk.demo import DEMO_PASSWORD, load_demo, load_demo_accounts
 
-    cfg = _config(config, database_url)
-    engine = make_engine(cfg.database.url)
+    engine = _engine(config, database_url)
     counts = load_demo(engine)
+    users, token = load_demo_accounts(engine)
     engine.dispose()
     out.print("demo city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if token is not None:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        out.print(f"simulator token written to {token_file}")
+    out.print(f"demo sign-in: {', '.join(users)} — password [bold]{DEMO_PASSWORD}[/]")
 
 
 @types_app.command("list")
@@ -146,6 +161,107 @@ def types_list(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     out.print(table)
 
 
+def _engine(config: Path | None, database_url: str | None) -> Any:
+    from alarmdesk.store.database import make_engine
+
+    return make_engine(_config(config, database_url).database.url)
+
+
+@users_app.command("add")
+def users_add(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    role: Annotated[
+        str,
+        typer.Option(help="call_taker, operator, supervisor, auditor, rights_officer or admin."),
+    ],
+    desk: Annotated[
+        list[str], typer.Option(help="A desk the user works (repeat for more; '*' for every desk).")
+    ],
+    password_stdin: Annotated[
+        bool,
+        typer.Option(
+            "--password-stdin", help="Read the password from standard input instead of a prompt."
+        ),
+    ] = False,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Adds a user (the password is asked for, never given on the command line)."""
+    from alarmdesk.domain.errors import AlarmdeskError
+    from alarmdesk.store import accounts
+    from alarmdesk.store.writer import utcnow
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    engine = _engine(config, database_url)
+    try:
+        with engine.begin() as conn:
+            user_id = accounts.create_user(conn, name, password, role, desk, utcnow())
+    except AlarmdeskError as exc:
+        fail(f"{exc.message} ({exc.code})")
+    finally:
+        engine.dispose()
+    out.print(f"user {name} added (id {user_id}, role {role}, desks {', '.join(desk)})")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Lists users with their role and desks."""
+    from alarmdesk.store import accounts
+
+    engine = _engine(config, database_url)
+    with engine.connect() as conn:
+        users = accounts.list_users(conn)
+    engine.dispose()
+    for u in users:
+        state = " (disabled)" if u["disabled_at"] else ""
+        out.print(f"{u['name']}\t{u['role']}\t{','.join(u['desks'])}{state}")  # type: ignore[arg-type]
+
+
+@tokens_app.command("create")
+def tokens_create(
+    role: Annotated[str, typer.Option(help="intake (submit signals only) or a person's role.")],
+    name: Annotated[str, typer.Option(help="What the token is for, e.g. 'panel-receiver-1'.")],
+    desk: Annotated[
+        list[str] | None, typer.Option(help="Desks it may see (not for intake).")
+    ] = None,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Creates an API token and prints it once (only its hash is stored)."""
+    from alarmdesk.domain.errors import AlarmdeskError
+    from alarmdesk.store import accounts
+    from alarmdesk.store.writer import utcnow
+
+    engine = _engine(config, database_url)
+    try:
+        with engine.begin() as conn:
+            token_id, secret = accounts.create_token(conn, name, role, desk or [], utcnow())
+    except AlarmdeskError as exc:
+        fail(f"{exc.message} ({exc.code})")
+    finally:
+        engine.dispose()
+    err.print(f"token {token_id} ({name}, role {role}); shown once, keep it safe:")
+    print(secret)
+
+
+@tokens_app.command("revoke")
+def tokens_revoke(token_id: int, config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Revokes a token (it stops working within seconds)."""
+    from alarmdesk.store import accounts
+    from alarmdesk.store.writer import utcnow
+
+    engine = _engine(config, database_url)
+    with engine.begin() as conn:
+        done = accounts.revoke_token(conn, token_id, utcnow())
+    engine.dispose()
+    if not done:
+        fail(f"no active token {token_id}")
+    out.print(f"token {token_id} revoked")
+
+
 @app.command()
 def simulate(
     url: Annotated[
@@ -160,12 +276,28 @@ def simulate(
         str | None,
         typer.Option(help="Prefix of idempotency keys (default: random, so runs never collide)."),
     ] = None,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="ALARMDESK_TOKEN", help="API token with the intake role."),
+    ] = None,
+    token_file: Annotated[Path | None, typer.Option(help="Read the token from this file.")] = None,
 ) -> None:
     """Drives a running server with a realistic, reproducible feed."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from alarmdesk.simulate import SimulationReport, run
 
+    if token_file is not None:
+        try:
+            token = token_file.read_text().strip()
+        except OSError as exc:
+            fail(f"cannot read {token_file}: {exc}")
+    if not token:
+        fail(
+            "simulate needs an intake token: --token, --token-file or $ALARMDESK_TOKEN "
+            "(create one with `alarmdesk tokens create --role intake --name simulator`)"
+        )
+    headers = {"Authorization": f"Bearer {token}"}
     total = int(rate * duration) if duration > 0 else None
     with Progress(
         TextColumn("[bold]simulating"),

@@ -52,6 +52,14 @@ class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_batch_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024 * 1024
 
 
+class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
+    session_hours: Positive = 12.0  # a console session lasts a shift
+    cookie_secure: bool | None = None  # None: Secure whenever the request came over TLS
+    login_failures_per_name: Annotated[int, msgspec.Meta(ge=1)] = 5
+    login_failures_per_address: Annotated[int, msgspec.Meta(ge=1)] = 20
+    login_window_seconds: Positive = 900.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -60,6 +68,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
+    auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
 
 
 class ConfigError(ValueError):

@@ -59,3 +59,36 @@ def load_demo(engine: sa.Engine, city: dict[str, Any] | None = None) -> dict[str
             "units": repo.upsert_units(conn, units),
             "devices": repo.upsert_devices(conn, devices),
         }
+
+
+DEMO_PASSWORD = "alarmdesk-demo"  # noqa: S105 - the published demo login, never for production
+DEMO_USERS = [  # (name, role, desks)
+    ("operator", "operator", ["north", "south", "alarms"]),
+    ("north", "operator", ["north"]),
+    ("south", "operator", ["south"]),
+    ("calltaker", "call_taker", ["north", "south"]),
+    ("supervisor", "supervisor", ["*"]),
+    ("auditor", "auditor", ["*"]),
+    ("rights", "rights_officer", ["*"]),
+    ("admin", "admin", ["*"]),
+]
+
+
+def load_demo_accounts(engine: sa.Engine) -> tuple[list[str], str | None]:
+    """Creates the demo users that do not exist yet, and an intake token for the simulator
+    (returned once; None when the demo users were already there)."""
+    from alarmdesk.store import accounts
+    from alarmdesk.store.writer import utcnow
+
+    names = [name for name, _, _ in DEMO_USERS]
+    with engine.begin() as conn:
+        existing = {u["name"] for u in accounts.list_users(conn)}
+        created = False
+        for name, role, desks in DEMO_USERS:
+            if name not in existing:
+                accounts.create_user(conn, name, DEMO_PASSWORD, role, desks, utcnow())
+                created = True
+        if not created:
+            return names, None
+        _, token = accounts.create_token(conn, "demo-simulator", "intake", [], utcnow())
+    return names, token

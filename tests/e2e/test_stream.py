@@ -27,10 +27,18 @@ class SSEReader:
     """Reads an SSE stream in a thread; events land in a queue as (id, type, data)."""
 
     def __init__(
-        self, url: str, headers: dict[str, str] | None = None, params: dict | None = None
+        self,
+        server,
+        headers: dict[str, str] | None = None,
+        params: dict | None = None,
+        who: str = "operator",
     ) -> None:
+        url = server.url
+        headers = {**server.headers(who), **(headers or {})}
         self.events: queue.Queue = queue.Queue()
         self.comments = 0
+        self.status = 0
+        self.error: Exception | None = None
         self._stop = threading.Event()
         self._connected = threading.Event()
         self._thread = threading.Thread(
@@ -38,15 +46,25 @@ class SSEReader:
         )
         self._thread.start()
         assert self._connected.wait(5), "stream did not connect"
+        assert self.status == 200, f"stream answered {self.status}"
 
     def _run(self, url: str, headers: dict[str, str], params: dict | None) -> None:
+        try:
+            self._read(url, headers, params)
+        except httpx.HTTPError as exc:  # the server went away (end of test)
+            self.error = exc
+            self._connected.set()
+
+    def _read(self, url: str, headers: dict[str, str], params: dict | None) -> None:
         with (
             httpx.Client(timeout=httpx.Timeout(10, read=30)) as client,
             client.stream("GET", url + "/api/v1/stream", headers=headers, params=params) as r,
         ):
-            assert r.status_code == 200
-            assert r.headers["content-type"].startswith("text/event-stream")
+            self.status = r.status_code
             self._connected.set()
+            if r.status_code != 200:
+                return
+            assert r.headers["content-type"].startswith("text/event-stream")
             event: dict = {}
             for line in r.iter_lines():
                 if self._stop.is_set():
@@ -75,9 +93,9 @@ class SSEReader:
 
 
 def test_a_posted_signal_reaches_a_connected_stream_as_incident_opened(live_server) -> None:
-    reader = SSEReader(live_server.url)
+    reader = SSEReader(live_server)
     t0 = time.monotonic()
-    r = httpx.post(live_server.url + "/api/v1/signals", json=body("k1"))
+    r = live_server.post_signal(body("k1"))
     assert r.status_code == 202
     ((eid, etype, data),) = reader.take(1)
     assert time.monotonic() - t0 < 1.0
@@ -88,14 +106,13 @@ def test_a_posted_signal_reaches_a_connected_stream_as_incident_opened(live_serv
 
 
 def test_operator_actions_stream_as_transitions(live_server) -> None:
-    reader = SSEReader(live_server.url)
-    inc = httpx.post(live_server.url + "/api/v1/signals", json=body("k1")).json()["incident_id"]
-    url = f"{live_server.url}/api/v1/incidents/{inc}"
-    assert httpx.post(url + "/acknowledge", json={"actor": "op-1"}).status_code == 200
-    assert httpx.post(url + "/dispatch", json={"actor": "op-1", "units": ["E1"]}).status_code == 200
-    assert (
-        httpx.post(url + "/notes", json={"actor": "op-1", "text": "crew on way"}).status_code == 200
-    )
+    reader = SSEReader(live_server)
+    inc = live_server.post_signal(body("k1")).json()["incident_id"]
+    url = f"/api/v1/incidents/{inc}"
+    with live_server.client("operator") as op:
+        assert op.post(url + "/acknowledge").status_code == 200
+        assert op.post(url + "/dispatch", json={"units": ["E1"]}).status_code == 200
+        assert op.post(url + "/notes", json={"text": "crew on way"}).status_code == 200
     events = reader.take(4)
     assert [e[1] for e in events] == [
         "incident.opened",
@@ -104,7 +121,7 @@ def test_operator_actions_stream_as_transitions(live_server) -> None:
         "incident.noted",
     ]
     assert events[2][2]["incident"]["units"] == ["E1"]
-    assert events[1][2]["actor"] == "op-1"
+    assert events[1][2]["actor"] == "operator"
     ids = [e[0] for e in events]
     assert ids == sorted(ids) and len(set(ids)) == 4
     reader.close()
@@ -113,9 +130,9 @@ def test_operator_actions_stream_as_transitions(live_server) -> None:
 def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing(live_server) -> None:
     def post(key: str) -> httpx.Response:
         lat = 50 + int(key[1:]) * 0.1
-        return httpx.post(live_server.url + "/api/v1/signals", json=body(key, lat=lat))
+        return live_server.post_signal(body(key, lat=lat))
 
-    first = SSEReader(live_server.url)
+    first = SSEReader(live_server)
     for i in range(5):
         assert post(f"k{i}").status_code == 202
     seen = first.take(5)
@@ -124,7 +141,7 @@ def test_reconnecting_with_last_event_id_loses_nothing_and_repeats_nothing(live_
     # While it is away, more happens.
     for i in range(5, 10):
         assert post(f"k{i}").status_code == 202
-    second = SSEReader(live_server.url, headers={"Last-Event-ID": str(last_id)})
+    second = SSEReader(live_server, headers={"Last-Event-ID": str(last_id)})
     for i in range(10, 13):
         assert post(f"k{i}").status_code == 202
     replayed = second.take(10)
@@ -140,7 +157,7 @@ def test_replay_races_with_live_events_without_gaps_or_duplicates(live_server) -
 
     def writer() -> None:
         i = 0
-        with httpx.Client() as client:
+        with live_server.client("intake") as client:
             while not stop.is_set() and i < 400:
                 r = client.post(
                     live_server.url + "/api/v1/signals/batch",
@@ -157,7 +174,7 @@ def test_replay_races_with_live_events_without_gaps_or_duplicates(live_server) -
     thread = threading.Thread(target=writer)
     thread.start()
     time.sleep(0.3)
-    reader = SSEReader(live_server.url, headers={"Last-Event-ID": "0"})  # replay while writing
+    reader = SSEReader(live_server, headers={"Last-Event-ID": "0"})  # replay while writing
     time.sleep(0.5)
     stop.set()
     thread.join()
@@ -168,9 +185,9 @@ def test_replay_races_with_live_events_without_gaps_or_duplicates(live_server) -
 
 
 def test_a_desk_filtered_stream_only_carries_that_desks_incidents(live_server) -> None:
-    west = SSEReader(live_server.url, params={"desk": "west"})
-    httpx.post(live_server.url + "/api/v1/signals", json=body("e1", lon=5.0))  # east
-    r = httpx.post(live_server.url + "/api/v1/signals", json=body("w1", lon=-5.0))  # west
+    west = SSEReader(live_server, params={"desk": "west"})
+    live_server.post_signal(body("e1", lon=5.0))  # east
+    r = live_server.post_signal(body("w1", lon=-5.0))  # west
     ((_, _, data),) = west.take(1)
     assert data["incident_id"] == r.json()["incident_id"]
     assert west.events.empty()
@@ -178,7 +195,7 @@ def test_a_desk_filtered_stream_only_carries_that_desks_incidents(live_server) -
 
 
 def test_an_idle_stream_receives_heartbeats(live_server) -> None:
-    reader = SSEReader(live_server.url)
+    reader = SSEReader(live_server)
     time.sleep(1.3)  # the test configuration beats every 0.5 s
     assert reader.comments >= 2
     reader.close()

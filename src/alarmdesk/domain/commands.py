@@ -15,6 +15,9 @@ class Command:
     incident_id: int
     actor: str
     expected_version: int | None = None
+    # The desks the actor works for; None: any. Checked against the incident's desks in the
+    # same step that applies the command, so no race can slip a command past it.
+    desks: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,9 @@
     │   ├── PayloadTooLarge         a body or payload over its limit (413)
     │   ├── UnknownUnit             a dispatch names a unit that does not exist
     │   └── UnknownIncidentType     a reclassification names a code not in the taxonomy
+    ├── Unauthenticated             no valid credentials (401)
+    ├── Forbidden                   valid credentials, not allowed (403)
+    ├── TooManyAttempts             sign-in throttled (429)
     ├── NotFound                    the object does not exist (404)
     └── Conflict                    the request is valid but the state forbids it (409)
         ├── InvalidTransition       the command is not allowed in the incident's status
@@ -66,6 +69,25 @@ class UnknownUnit(InputError):
 
 class UnknownIncidentType(InputError):
     code = "unknown_incident_type"
+
+
+class Unauthenticated(AlarmdeskError):
+    code = "unauthenticated"
+    status = 401
+
+
+class Forbidden(AlarmdeskError):
+    code = "forbidden"
+    status = 403
+
+
+class TooManyAttempts(AlarmdeskError):
+    code = "too_many_attempts"
+    status = 429
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class NotFound(AlarmdeskError):

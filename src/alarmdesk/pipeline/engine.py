@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import (
+    Forbidden,
     InvalidField,
     NotFound,
     UnitUnavailable,
@@ -177,6 +178,8 @@ class Pipeline:
                 f"incident {cmd.incident_id} does not exist or is already closed",
                 field="incident_id",
             )
+        if cmd.desks is not None and "*" not in cmd.desks and cmd.desks.isdisjoint(inc.desks):
+            raise Forbidden(f"incident {inc.id} is not routed to your desks", field="incident_id")
         if cmd.expected_version is not None and cmd.expected_version != inc.version:
             raise VersionConflict(
                 f"incident {inc.id} changed (version {inc.version}, you saw "

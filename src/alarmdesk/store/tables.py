@@ -182,3 +182,42 @@ def row(table: sa.Table, **values: Any) -> dict[str, Any]:
     if unknown:
         raise KeyError(f"{table.name} has no column(s) {sorted(unknown)}")
     return values
+
+
+# -- accounts ------------------------------------------------------------------------------------
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),  # argon2id
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("desks", JSONType, nullable=False),  # ["north"], or ["*"]
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("disabled_at", UTCDateTime, nullable=True),
+)
+
+# API tokens are stored as SHA-256 of the secret: a database leak gives no usable token.
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("desks", JSONType, nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("revoked_at", UTCDateTime, nullable=True),
+)
+
+# Sessions too are kept by hash; the cookie holds the only copy of the secret.
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("csrf_token", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)

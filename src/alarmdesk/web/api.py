@@ -3,6 +3,9 @@
 The ingest routes are deliberately thin: read the bytes, decode and validate with msgspec
 in one pass, hand off to the writer, answer with the receipt once committed. No framework
 validation runs on that hot path; everything else uses Litestar normally.
+
+Every route names the permission it needs (``opt``); ``web/auth.permission_guard`` checks it
+against ``safeguards/access.MATRIX``, and incident data is scoped to the caller's desks here.
 """
 
 from __future__ import annotations
@@ -17,10 +20,18 @@ from litestar.response import Stream
 
 from alarmdesk.bootstrap import Services
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import InvalidField, MalformedInput, NotFound, PayloadTooLarge
+from alarmdesk.domain.errors import (
+    Forbidden,
+    InvalidField,
+    MalformedInput,
+    NotFound,
+    PayloadTooLarge,
+)
 from alarmdesk.domain.incident import Status
 from alarmdesk.domain.signal import Receipt, SignalIn, decode_batch, decode_one
+from alarmdesk.safeguards.access import Permission, Principal, shares_desk, visible_desks
 from alarmdesk.store import repository as repo
+from alarmdesk.web.auth import principal_of
 from alarmdesk.web.stream import event_stream
 
 _encode = msgspec.json.Encoder().encode
@@ -30,7 +41,11 @@ def services(request: Request[Any, Any, Any]) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
 
-async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
+def needs(permission: Permission) -> dict[str, Any]:
+    return {"permission": permission}
+
+
+async def read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     length = request.headers.get("content-length")
     if length is not None and length.isdigit() and int(length) > limit:
         raise PayloadTooLarge(f"body is larger than {limit} bytes")
@@ -44,7 +59,7 @@ async def _read_body(request: Request[Any, Any, Any], limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _receipt_json(r: Receipt) -> dict[str, Any]:
+def receipt_json(r: Receipt) -> dict[str, Any]:
     return {
         "signal_id": r.signal_id,
         "incident_id": r.incident_id,
@@ -53,16 +68,24 @@ def _receipt_json(r: Receipt) -> dict[str, Any]:
     }
 
 
+def _desk_filter(principal: Principal, asked: list[str] | None) -> tuple[str, ...] | None:
+    try:
+        return visible_desks(principal, asked)
+    except PermissionError as exc:
+        raise Forbidden(str(exc), field="desk") from None
+
+
 @post(
     "/api/v1/signals",
     status_code=202,
+    opt=needs(Permission.SIGNAL_SUBMIT),
     summary="Submit one signal",
-    description="Stored durably before the 202 is sent. A repeat with the same "
-    "idempotency key (body field or Idempotency-Key header) returns the original receipt.",
+    description="Stored durably before the 202 is sent. A repeat with the same idempotency "
+    "key (body field or Idempotency-Key header) returns the original receipt.",
 )
 async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    body = await _read_body(request, svc.config.limits.max_signal_bytes)
+    body = await read_body(request, svc.config.limits.max_signal_bytes)
     signal = decode_one(body, svc.clock())
     header_key = request.headers.get("idempotency-key")
     if header_key:
@@ -80,29 +103,35 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
             )
         signal.idempotency_key = header_key
     (receipt,) = await svc.writer.submit_signals([signal])
-    return Response(_encode(_receipt_json(receipt)), status_code=202, media_type="application/json")
+    return Response(_encode(receipt_json(receipt)), status_code=202, media_type="application/json")
 
 
 @post(
     "/api/v1/signals/batch",
     status_code=202,
+    opt=needs(Permission.SIGNAL_SUBMIT),
     summary="Submit up to 1,000 signals",
     description='Body {"signals": [...]}. All are validated first: one bad signal '
     "rejects the request and nothing is stored.",
 )
 async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
-    body = await _read_body(request, svc.config.limits.max_batch_bytes)
+    body = await read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
     receipts = await svc.writer.submit_signals(signals)
     return Response(
-        _encode({"receipts": [_receipt_json(r) for r in receipts]}),
+        _encode({"receipts": [receipt_json(r) for r in receipts]}),
         status_code=202,
         media_type="application/json",
     )
 
 
-@get("/api/v1/incidents", sync_to_thread=True, summary="List incidents, newest first")
+@get(
+    "/api/v1/incidents",
+    sync_to_thread=True,
+    opt=needs(Permission.INCIDENT_READ),
+    summary="List incidents of your desks, newest first",
+)
 def list_incidents(
     request: Request[Any, Any, Any],
     status: Annotated[list[str] | None, QueryParameter()] = None,
@@ -123,9 +152,10 @@ def list_incidents(
     for when, name in ((opened_from, "from"), (opened_to, "to")):
         if when is not None and when.tzinfo is None:
             raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    desks = _desk_filter(principal_of(request), desk)
     flt = repo.IncidentFilter(
         statuses=tuple(status or ()),
-        desks=tuple(desk or ()),
+        desks=desks or (),
         priorities=tuple(priority or ()),
         type_codes=tuple(x.upper() for x in type_code or ()),
         opened_from=opened_from,
@@ -137,21 +167,28 @@ def list_incidents(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@get(
-    "/api/v1/incidents/{incident_id:int}",
-    sync_to_thread=True,
-    summary="One incident with its signals and timeline",
-)
-def get_incident(request: Request[Any, Any, Any], incident_id: FromPath[int]) -> dict[str, Any]:
+def load_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str, Any]:
+    """The incident with signals and timeline, if the caller shares a desk with it."""
     with services(request).engine.connect() as conn:
         found = repo.get_incident(conn, incident_id)
     if found is None:
         raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
+    if not shares_desk(principal_of(request), found["desks"]):
+        raise Forbidden(f"incident {incident_id} is not routed to your desks", field="incident_id")
     return found
 
 
+@get(
+    "/api/v1/incidents/{incident_id:int}",
+    sync_to_thread=True,
+    opt=needs(Permission.INCIDENT_READ),
+    summary="One incident with its signals and timeline",
+)
+def get_incident(request: Request[Any, Any, Any], incident_id: FromPath[int]) -> dict[str, Any]:
+    return load_incident(request, incident_id)
+
+
 class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
-    actor: Annotated[str, msgspec.Meta(min_length=1, max_length=128)] = "api"
     expected_version: int | None = None
     units: list[Annotated[str, msgspec.Meta(max_length=64)]] = msgspec.field(default_factory=list)
     text: Annotated[str, msgspec.Meta(max_length=4000)] = ""
@@ -163,9 +200,22 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
 
 _command_decoder = msgspec.json.Decoder(CommandIn)
 
+ACTIONS = (
+    "acknowledge",
+    "dispatch",
+    "arrive",
+    "notes",
+    "reclassify",
+    "resolve",
+    "close",
+    "cancel",
+)
 
-def _command(action: str, incident_id: int, body: CommandIn) -> c.Command:
-    common = (incident_id, body.actor, body.expected_version)
+
+def make_command(action: str, incident_id: int, body: CommandIn, principal: Principal) -> c.Command:
+    """The command for an action; the actor and desks always come from the caller."""
+    desks = None if principal.all_desks else principal.desks
+    common = (incident_id, principal.name, body.expected_version, desks)
     match action:
         case "acknowledge":
             return c.Acknowledge(*common)
@@ -193,15 +243,22 @@ def _command(action: str, incident_id: int, body: CommandIn) -> c.Command:
             if not body.reason:
                 raise InvalidField("cancel needs a reason", field="reason", code="missing_field")
             return c.Cancel(*common, reason=body.reason, note=body.note)
-    raise NotFound(f"no action {action!r}", field="action")
+    raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
 
 
-ACTIONS = ("acknowledge", "dispatch", "arrive", "notes", "reclassify", "resolve", "close", "cancel")
+def decode_command(body: bytes) -> CommandIn:
+    try:
+        return _command_decoder.decode(body) if body.strip() else CommandIn()
+    except msgspec.ValidationError as exc:
+        raise InvalidField(str(exc), code="invalid_value") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedInput(f"body is not valid JSON: {exc}") from None
 
 
 @post(
     "/api/v1/incidents/{incident_id:int}/{action:str}",
     status_code=200,
+    opt=needs(Permission.INCIDENT_ACT),
     summary="Act on an incident",
     description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
     "invalid_transition. With expected_version, a stale view gets 409 version_conflict.",
@@ -211,24 +268,29 @@ async def act(
 ) -> dict[str, Any]:
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
-    body = await _read_body(request, 64 * 1024)
-    try:
-        parsed = _command_decoder.decode(body) if body.strip() else CommandIn()
-    except msgspec.ValidationError as exc:
-        raise InvalidField(str(exc), code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedInput(f"body is not valid JSON: {exc}") from None
-    return await services(request).writer.submit_command(_command(action, incident_id, parsed))
+    body = decode_command(await read_body(request, 64 * 1024))
+    command = make_command(action, incident_id, body, principal_of(request))
+    return await services(request).writer.submit_command(command)
 
 
-@get("/api/v1/incident-types", sync_to_thread=True, summary="The incident-type taxonomy")
+@get(
+    "/api/v1/incident-types",
+    sync_to_thread=True,
+    opt=needs(Permission.REFERENCE_READ),
+    summary="The incident-type taxonomy",
+)
 def list_types(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     with services(request).engine.connect() as conn:
         taxonomy = repo.load_taxonomy(conn)
     return [msgspec.to_builtins(x) for x in taxonomy]
 
 
-@get("/api/v1/desks", sync_to_thread=True, summary="Desks and what they see")
+@get(
+    "/api/v1/desks",
+    sync_to_thread=True,
+    opt=needs(Permission.REFERENCE_READ),
+    summary="Desks and what they see",
+)
 def list_desks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     with services(request).engine.connect() as conn:
         desks = repo.load_desks(conn)
@@ -244,30 +306,31 @@ def list_desks(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     ]
 
 
-@get("/api/v1/units", sync_to_thread=True, summary="Response units and their status")
+@get(
+    "/api/v1/units",
+    sync_to_thread=True,
+    opt=needs(Permission.REFERENCE_READ),
+    summary="Response units and their status",
+)
 def list_units(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
     with services(request).engine.connect() as conn:
         return [repo.unit_dict(u) for u in repo.load_units(conn)]
 
 
-@get("/api/v1/health", summary="Liveness and readiness")
+@get("/api/v1/health", opt={"public": True}, summary="Liveness and readiness")
 async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     svc = services(request)
     ok = svc.writer.alive
     return Response(
-        {
-            "status": "ok" if ok else "degraded",
-            "writer": ok,
-            "subscribers": len(svc.hub.subscribers),
-            "last_event_id": svc.hub.last_id,
-        },
+        {"status": "ok" if ok else "degraded", "writer": ok},
         status_code=200 if ok else 503,
     )
 
 
 @get(
     "/api/v1/stream",
-    summary="Live events (Server-Sent Events)",
+    opt=needs(Permission.INCIDENT_READ),
+    summary="Live events of your desks (Server-Sent Events)",
     description="Events incident.opened, incident.updated, incident.transitioned, "
     "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
     "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.",
@@ -278,15 +341,18 @@ async def stream(
     last_event_id: Annotated[int | None, QueryParameter(ge=0)] = None,
 ) -> Stream:
     svc = services(request)
+    desks = _desk_filter(principal_of(request), desk)
     header = request.headers.get("last-event-id")
     if header is not None:
         if not header.strip().isdigit():
             raise InvalidField(
-                "Last-Event-ID must be a whole number", field="Last-Event-ID", code="invalid_value"
+                "Last-Event-ID must be a whole number",
+                field="Last-Event-ID",
+                code="invalid_value",
             )
         last_event_id = int(header)
     return Stream(
-        event_stream(svc, desk, last_event_id),
+        event_stream(svc, desks, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
@@ -13,7 +14,14 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
-from alarmdesk.web.api import ROUTES
+from alarmdesk.web import api, session
+from alarmdesk.web.auth import (
+    OPENAPI_PATH,
+    Authenticator,
+    LoginThrottle,
+    auth_middleware,
+    permission_guard,
+)
 from alarmdesk.web.errors import EXCEPTION_HANDLERS
 
 
@@ -30,16 +38,24 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
             svc.stop()
 
     app = Litestar(
-        route_handlers=ROUTES,
+        route_handlers=[*api.ROUTES, *session.ROUTES],
+        middleware=[auth_middleware],
+        guards=[permission_guard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="alarmdesk",
             version=__version__,
-            path="/api/docs",
+            path=OPENAPI_PATH,
             render_plugins=[ScalarRenderPlugin()],
         ),
         request_max_body_size=None,  # the routes enforce their own limits
     )
+    auth = svc.config.auth
     app.state.services = svc
+    app.state.authenticator = Authenticator(svc, timedelta(hours=auth.session_hours))
+    app.state.login_throttle = LoginThrottle(
+        auth.login_failures_per_name, auth.login_failures_per_address, auth.login_window_seconds
+    )
+    app.state.cookie_secure = auth.cookie_secure
     return app

@@ -8,7 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 
-from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.errors import AlarmdeskError, TooManyAttempts
 from alarmdesk.domain.purpose import ProtectedPurposeError
 
 log = logging.getLogger(__name__)
@@ -33,7 +33,10 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
 
 def on_alarmdesk_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, AlarmdeskError)
-    return error_response(exc.status, exc.code, exc.message, exc.field)
+    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    if isinstance(exc, TooManyAttempts):
+        response.headers["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def on_protected_purpose(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -1,0 +1,212 @@
+"""Who is calling: sessions (cookie + CSRF token) and API tokens (Bearer), and the guard
+that checks every route against the access matrix.
+
+- The middleware resolves credentials into a :class:`Principal` on ``scope["principal"]``;
+  lookups are cached for a few seconds so the hot ingest path costs one dict lookup.
+- Every route declares the permission it needs in ``opt={"permission": ...}``; a route that
+  declares none and is not marked public is refused (fail closed).
+- A cookie-authenticated request that changes something must carry the session's CSRF
+  token in ``X-CSRF-Token`` (the console sends it on every htmx request); Bearer requests
+  are not exposed to CSRF and need none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import anyio
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from alarmdesk.bootstrap import Services
+from alarmdesk.domain.errors import Forbidden, TooManyAttempts, Unauthenticated
+from alarmdesk.safeguards.access import Permission, Principal, allowed
+from alarmdesk.store import accounts
+
+SESSION_COOKIE = "alarmdesk_session"
+CSRF_HEADER = "x-csrf-token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+OPENAPI_PATH = "/api/docs"  # the API's description is public; it holds no data
+CACHE_SECONDS = 10.0  # a revoked token or ended session stops working within this time
+
+
+@dataclass
+class _Cached:
+    value: Any
+    until: float
+
+
+@dataclass
+class Authenticator:
+    """Resolves credentials, with a short cache; one per running app."""
+
+    svc: Services
+    session_lifetime: timedelta = timedelta(hours=12)
+    _tokens: dict[str, _Cached] = field(default_factory=dict)
+    _sessions: dict[str, _Cached] = field(default_factory=dict)
+
+    async def token(self, secret: str) -> Principal | None:
+        hit = self._tokens.get(secret)
+        if hit is not None and hit.until > time.monotonic():
+            return hit.value  # type: ignore[no-any-return]
+        principal = await anyio.to_thread.run_sync(self._load_token, secret)
+        self._remember(self._tokens, secret, principal)
+        return principal
+
+    async def session(self, secret: str) -> accounts.Session | None:
+        hit = self._sessions.get(secret)
+        if hit is not None and hit.until > time.monotonic():
+            sess: accounts.Session | None = hit.value
+            if sess is None or sess.expires_at > self.svc.clock():
+                return sess
+        sess = await anyio.to_thread.run_sync(self._load_session, secret)
+        self._remember(self._sessions, secret, sess)
+        return sess
+
+    def forget_session(self, secret: str) -> None:
+        self._sessions.pop(secret, None)
+
+    def forget_all(self) -> None:
+        self._tokens.clear()
+        self._sessions.clear()
+
+    def _remember(self, cache: dict[str, _Cached], key: str, value: object) -> None:
+        if len(cache) > 10_000:  # bounded: guessing tokens cannot grow memory
+            cache.clear()
+        cache[key] = _Cached(value, time.monotonic() + CACHE_SECONDS)
+
+    def _load_token(self, secret: str) -> Principal | None:
+        with self.svc.engine.connect() as conn:
+            return accounts.principal_of_token(conn, secret)
+
+    def _load_session(self, secret: str) -> accounts.Session | None:
+        with self.svc.engine.connect() as conn:
+            return accounts.load_session(conn, secret, self.svc.clock())
+
+
+class LoginThrottle:
+    """At most ``per_name`` failed sign-ins per name and ``per_address`` per address in
+    ``window`` seconds; further attempts are refused (429) until the window passes."""
+
+    def __init__(
+        self,
+        per_name: int = 5,
+        per_address: int = 20,
+        window: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.per_name, self.per_address, self.window, self.clock = (
+            per_name,
+            per_address,
+            window,
+            clock,
+        )
+        self._fails: dict[str, deque[float]] = {}
+
+    def _recent(self, key: str) -> deque[float]:
+        q = self._fails.setdefault(key, deque())
+        now = self.clock()
+        while q and q[0] <= now - self.window:
+            q.popleft()
+        return q
+
+    def check(self, name: str, address: str) -> None:
+        for key, limit in (
+            (f"n:{name.casefold()}", self.per_name),
+            (f"a:{address}", self.per_address),
+        ):
+            q = self._recent(key)
+            if len(q) >= limit:
+                retry = int(q[0] + self.window - self.clock()) + 1
+                raise TooManyAttempts(
+                    f"too many failed sign-ins; try again in {retry} s", retry_after=retry
+                )
+
+    def failed(self, name: str, address: str) -> None:
+        for key in (f"n:{name.casefold()}", f"a:{address}"):
+            self._recent(key).append(self.clock())
+        if len(self._fails) > 100_000:
+            self._fails.clear()
+
+    def succeeded(self, name: str) -> None:
+        self._fails.pop(f"n:{name.casefold()}", None)
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def _cookie(scope: Scope, name: str) -> str | None:
+    raw = _header(scope, b"cookie")
+    if not raw:
+        return None
+    for part in raw.split(";"):
+        k, _, v = part.strip().partition("=")
+        if k == name:
+            return v
+    return None
+
+
+def auth_middleware(app: ASGIApp) -> ASGIApp:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            authn: Authenticator = scope["app"].state.authenticator
+            scope["principal"] = None  # type: ignore[typeddict-unknown-key]
+            scope["csrf"] = None  # type: ignore[typeddict-unknown-key]
+            bearer = _header(scope, b"authorization")
+            if bearer and bearer[:7].lower() == "bearer ":
+                scope["principal"] = await authn.token(bearer[7:].strip())  # type: ignore[typeddict-unknown-key]
+                scope["auth_kind"] = "token"  # type: ignore[typeddict-unknown-key]
+            elif (secret := _cookie(scope, SESSION_COOKIE)) is not None:
+                sess = await authn.session(secret)
+                if sess is not None:
+                    scope["principal"] = sess.principal  # type: ignore[typeddict-unknown-key]
+                    scope["csrf"] = sess.csrf_token  # type: ignore[typeddict-unknown-key]
+                    scope["auth_kind"] = "session"  # type: ignore[typeddict-unknown-key]
+        await app(scope, receive, send)
+
+    return middleware
+
+
+def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
+    p = connection.scope.get("principal")
+    if not isinstance(p, Principal):
+        raise Unauthenticated("sign in, or send Authorization: Bearer <token>")
+    return p
+
+
+def permission_guard(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """The one guard every route passes: permission from the route, role from the caller."""
+    if handler.opt.get("public") or connection.scope["path"].startswith(OPENAPI_PATH):
+        return
+    permission: Permission | None = handler.opt.get("permission")
+    principal = principal_of(connection)
+    if permission is None or not allowed(principal, permission):
+        raise Forbidden(
+            f"role {principal.role.value} may not do this"
+            + (f" ({permission.value})" if permission else "")
+        )
+    if (
+        connection.scope.get("auth_kind") == "session"
+        and connection.scope.get("method", "GET") not in SAFE_METHODS
+    ):
+        sent = connection.headers.get(CSRF_HEADER) or ""
+        expected = str(connection.scope.get("csrf") or "")
+        if not expected or not hmac.compare_digest(sent.encode(), expected.encode()):
+            raise CsrfFailed("missing or wrong CSRF token (X-CSRF-Token)", field=CSRF_HEADER)

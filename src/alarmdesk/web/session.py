@@ -1,0 +1,126 @@
+"""Signing in and out: ``/api/v1/session`` for scripts and the console alike.
+
+Sign-in always issues a fresh session id (a session id the client already had is never
+reused: no session fixation), sets it as an HttpOnly, SameSite=Strict cookie — Secure when
+served over TLS — and returns the CSRF token the console sends back on every change.
+Failed sign-ins are throttled per name and per address.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Request, Response, delete, get, post
+from litestar.datastructures import Cookie
+
+from alarmdesk.domain.errors import InvalidField, MalformedInput, Unauthenticated
+from alarmdesk.safeguards.access import Permission, Principal
+from alarmdesk.store import accounts
+from alarmdesk.web.api import needs, read_body, services
+from alarmdesk.web.auth import SESSION_COOKIE, Authenticator, LoginThrottle, principal_of
+
+
+class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+
+
+_login_decoder = msgspec.json.Decoder(LoginIn)
+
+
+def principal_json(p: Principal) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "role": p.role.value, "desks": sorted(p.desks)}
+
+
+def session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
+    secure = request.app.state.cookie_secure
+    if secure is None:  # auto: Secure whenever the request came over TLS
+        secure = request.url.scheme == "https"
+    return Cookie(
+        key=SESSION_COOKIE,
+        value=value,
+        httponly=True,
+        samesite="strict",
+        secure=bool(secure),
+        path="/",
+        max_age=max_age,
+    )
+
+
+async def sign_in(
+    request: Request[Any, Any, Any], name: str, password: str
+) -> tuple[str, accounts.Session]:
+    """Checks the password (throttled) and opens a new session: (secret, session)."""
+    svc = services(request)
+    throttle: LoginThrottle = request.app.state.login_throttle
+    authn: Authenticator = request.app.state.authenticator
+    address = request.client.host if request.client else "unknown"
+    throttle.check(name, address)
+
+    def check() -> tuple[str, accounts.Session] | None:
+        with svc.engine.begin() as conn:
+            principal = accounts.check_password(conn, name, password)
+            if principal is None:
+                return None
+            return accounts.create_session(conn, principal, svc.clock(), authn.session_lifetime)
+
+    opened = await anyio.to_thread.run_sync(check)
+    if opened is None:
+        throttle.failed(name, address)
+        raise Unauthenticated("wrong name or password")
+    throttle.succeeded(name)
+    return opened
+
+
+async def sign_out(request: Request[Any, Any, Any]) -> None:
+    secret = request.cookies.get(SESSION_COOKIE)
+    if not secret:
+        return
+    svc = services(request)
+    authn: Authenticator = request.app.state.authenticator
+
+    def drop() -> None:
+        with svc.engine.begin() as conn:
+            accounts.delete_session(conn, secret)
+
+    await anyio.to_thread.run_sync(drop)
+    authn.forget_session(secret)
+
+
+@post(
+    "/api/v1/session",
+    status_code=200,
+    opt={"public": True},
+    summary="Sign in (sets the session cookie; returns the CSRF token)",
+)
+async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    body = await read_body(request, 4096)
+    try:
+        creds = _login_decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        raise InvalidField(str(exc), code="invalid_value") from None
+    except msgspec.DecodeError as exc:
+        raise MalformedInput(f"body is not valid JSON: {exc}") from None
+    await sign_out(request)  # a session the client came with is ended, never upgraded
+    secret, sess = await sign_in(request, creds.name, creds.password)
+    lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
+    return Response(
+        {"user": principal_json(sess.principal), "csrf_token": sess.csrf_token},
+        cookies=[session_cookie(request, secret, lifetime)],
+    )
+
+
+@get("/api/v1/session", opt=needs(Permission.SELF), summary="Who am I")
+async def whoami(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    return {"user": principal_json(principal_of(request))}
+
+
+@delete("/api/v1/session", status_code=200, opt=needs(Permission.SELF), summary="Sign out")
+async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+    await sign_out(request)
+    return Response({"signed_out": True}, cookies=[session_cookie(request, "", 0)])
+
+
+ROUTES = [login, whoami, logout]
