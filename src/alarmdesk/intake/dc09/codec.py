@@ -1,0 +1,651 @@
+"""SIA DC-09 framing: CRC, length, encryption, parsing, encoding, responses, stream splitting.
+
+Pure code: no sockets, no clock, no database. The caller passes the receiver's time (``now``)
+and the account's AES key; the only source of randomness is the encryption pad, drawn from
+:mod:`secrets` unless the caller supplies it.
+
+Wire format (DC-09-2013/2021)::
+
+    <LF> CRC LEN "ID" seq [Rrcvr] [Lline] [#acct] [data] [ext]... [_HH:MM:SS,MM-DD-YYYY] <CR>
+
+``CRC`` is the CRC-16/ARC, ``LEN`` the byte count ("0LLL"), both 4 uppercase hex digits and
+both computed over everything from the opening quote of the ID token up to the byte before
+<CR>. In an encrypted frame (``"*SIA-DCS"``, ``"*ADM-CID"``, ``"*NULL"``, ``"*ACK"``)
+everything after the data block's ``[`` is replaced by the uppercase hex of
+AES-CBC(key, IV = 16 zero bytes) over::
+
+    pad | data ] [ext]... _HH:MM:SS,MM-DD-YYYY
+
+where ``pad`` brings the length to a multiple of 16 bytes; there is no closing bracket after
+the hex. See :func:`split_pad` for how a pad without its ``|`` is recognised.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import string
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from alarmdesk.intake.dc09.errors import (
+    BadCrc,
+    BadLength,
+    Dc09Error,
+    DecryptFailed,
+    Echo,
+    FrameTooLong,
+    MalformedFrame,
+    MissingTimestamp,
+    StaleTimestamp,
+    UnknownToken,
+)
+from alarmdesk.intake.dc09.model import (
+    ACK,
+    DEFAULT_WINDOW,
+    DUH,
+    ENCRYPTABLE_TOKENS,
+    KNOWN_TOKENS,
+    MAX_FRAME_BYTES,
+    NAK,
+    Frame,
+    TimestampWindow,
+)
+
+LF = 0x0A
+CR = 0x0D
+AES_KEY_SIZES = frozenset({16, 24, 32})
+_BLOCK = 16
+_ZERO_IV = bytes(_BLOCK)
+# Our own pads: letters and digits only, so never "|", "[", "]" nor "#" (see split_pad).
+_PAD_ALPHABET = (string.ascii_letters + string.digits).encode("ascii")
+
+# --------------------------------------------------------------------------------- CRC
+
+
+def _crc_table() -> tuple[int, ...]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+        table.append(crc)
+    return tuple(table)
+
+
+_CRC_TABLE = _crc_table()
+
+
+def crc16_arc(data: bytes) -> int:
+    """CRC-16/ARC of ``data``: polynomial 0x8005 reflected (0xA001), init 0, no final XOR."""
+    crc = 0
+    for byte in data:
+        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+    return crc
+
+
+# --------------------------------------------------------------------------- timestamps
+
+_TIMESTAMP = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})")
+
+
+def format_timestamp(ts: datetime) -> str:
+    """``HH:MM:SS,MM-DD-YYYY`` of an aware datetime, in UTC (without the leading ``_``).
+
+    Raises:
+        ValueError: ``ts`` is naive.
+    """
+    utc = _require_aware(ts, "ts").astimezone(UTC)
+    return (
+        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d},"
+        f"{utc.month:02d}-{utc.day:02d}-{utc.year:04d}"
+    )
+
+
+def parse_timestamp(text: str) -> datetime:
+    """The aware UTC datetime of ``HH:MM:SS,MM-DD-YYYY`` (without the leading ``_``).
+
+    Raises:
+        MalformedFrame: not that format, or not a real date and time.
+    """
+    m = _TIMESTAMP.fullmatch(text)
+    if m is None:
+        raise MalformedFrame(f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY")
+    hour, minute, second, month, day, year = (int(g) for g in m.groups())
+    try:
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except ValueError as exc:
+        raise MalformedFrame(f"timestamp {text!r} is not a valid time: {exc}") from exc
+
+
+def check_timestamp(
+    ts: datetime, now: datetime, window: TimestampWindow | None = DEFAULT_WINDOW
+) -> None:
+    """Raise unless ``ts`` lies within ``window`` of the receiver time ``now``.
+
+    Args:
+        ts: the message timestamp (aware).
+        now: the receiver's clock (aware), injected by the caller.
+        window: bounds, inclusive; ``None`` turns the check off.
+
+    Raises:
+        StaleTimestamp: ``ts`` is more than ``window.ahead`` after or ``window.behind`` before
+            ``now``.
+        ValueError: ``ts`` or ``now`` is naive.
+    """
+    problem = _staleness(ts, now, window)
+    if problem is not None:
+        raise StaleTimestamp(problem)
+
+
+def check_frame_timestamp(
+    frame: Frame,
+    now: datetime,
+    window: TimestampWindow | None = DEFAULT_WINDOW,
+    *,
+    check_plain: bool = False,
+) -> None:
+    """Apply the DC-09 timestamp rules to a decoded frame.
+
+    Encrypted frames must carry a timestamp, and it must lie in ``window`` (the anti-replay
+    rule). Plaintext frames are checked only when ``check_plain`` is set: DC-09 does not
+    require it, and many unencrypted panels keep poor time, so NAKing them would turn a clock
+    problem into lost alarms.
+
+    Raises:
+        MissingTimestamp: an encrypted frame without a timestamp.
+        StaleTimestamp: the timestamp is outside ``window``.
+        ValueError: the frame is still sealed, or ``now`` is naive.
+    """
+    if frame.sealed:
+        raise ValueError("decrypt the frame before checking its timestamp")
+    if frame.timestamp is None:
+        if frame.encrypted:
+            raise MissingTimestamp("encrypted frame without timestamp", echo=frame.echo)
+        return
+    if frame.encrypted or check_plain:
+        problem = _staleness(frame.timestamp, now, window)
+        if problem is not None:
+            raise StaleTimestamp(problem, echo=frame.echo)
+
+
+def _staleness(ts: datetime, now: datetime, window: TimestampWindow | None) -> str | None:
+    _require_aware(ts, "ts")
+    _require_aware(now, "now")
+    if window is None:
+        return None
+    offset = ts - now
+    if offset > window.ahead or -offset > window.behind:
+        return (
+            f"timestamp {ts.isoformat()} is {offset.total_seconds():+.0f} s from receiver time "
+            f"(allowed +{window.ahead.total_seconds():.0f}/-{window.behind.total_seconds():.0f} s)"
+        )
+    return None
+
+
+def _require_aware(ts: datetime, name: str) -> datetime:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"{name} must be a timezone-aware datetime")
+    return ts
+
+
+# --------------------------------------------------------------------------- encryption
+
+
+def check_key(key: bytes) -> bytes:
+    """Return ``key`` if it is an AES key (16, 24 or 32 bytes); raise ``ValueError`` if not."""
+    if len(key) not in AES_KEY_SIZES:
+        raise ValueError(f"AES keys are 16, 24 or 32 bytes, not {len(key)}")
+    return key
+
+
+def pad_length(content_length: int) -> int:
+    """The pad our encoder uses before ``|`` + ``content_length`` bytes: 1 to 16 bytes.
+
+    The total becomes a multiple of 16. An empty pad would be legal, but we always send at
+    least one byte so that every message starts with fresh random plaintext.
+    """
+    return (-(content_length + 1)) % _BLOCK or _BLOCK
+
+
+def encrypt(content: str, key: bytes, pad: bytes | None = None) -> str:
+    """The uppercase hex of AES-CBC(key, zero IV) over ``pad | content``.
+
+    Args:
+        content: what follows the pad, e.g. ``#1234|NBA01]_12:00:00,01-31-2026``; Latin-1.
+        key: the account's AES key, 16, 24 or 32 bytes.
+        pad: the pad to use (tests); by default :func:`pad_length` random letters/digits.
+
+    Raises:
+        ValueError: bad key, content outside Latin-1, or a ``pad`` that contains ``|``, ``[``
+            or ``]`` or does not make whole blocks.
+    """
+    body = content.encode("latin-1")
+    if pad is None:
+        pad = bytes(secrets.choice(_PAD_ALPHABET) for _ in range(pad_length(len(body))))
+    elif any(b in pad for b in b"|[]") or (len(pad) + 1 + len(body)) % _BLOCK:
+        raise ValueError("pad must avoid | [ ] and make the plaintext whole 16-byte blocks")
+    plaintext = pad + b"|" + body
+    encryptor = Cipher(algorithms.AES(check_key(key)), modes.CBC(_ZERO_IV)).encryptor()
+    return (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
+
+
+def decrypt(ciphertext_hex: str, key: bytes, *, echo: Echo | None = None) -> str:
+    """The content after the pad of an encrypted frame part, as text.
+
+    Args:
+        ciphertext_hex: the hex after ``[`` (either case).
+        key: the account's AES key.
+        echo: header fields to attach to the error, if any.
+
+    Raises:
+        DecryptFailed: not hex, not whole blocks, or the plaintext has no DC-09 shape
+            (no ``]`` after the pad, control characters after the pad).
+        ValueError: bad key length.
+    """
+    check_key(key)
+    try:
+        ciphertext = bytes.fromhex(ciphertext_hex)
+    except ValueError:
+        raise DecryptFailed("encrypted part is not hex", echo=echo) from None
+    if not ciphertext or len(ciphertext) % _BLOCK:
+        raise DecryptFailed("encrypted part is not whole 16-byte blocks", echo=echo)
+    decryptor = Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV)).decryptor()
+    plaintext = decryptor.update(ciphertext) + decryptor.finalize()
+    content = split_pad(plaintext)
+    if content is None:
+        raise DecryptFailed("no DC-09 plaintext under this key (no ']')", echo=echo)
+    text = content.decode("latin-1")
+    if _CONTROL.search(text):
+        raise DecryptFailed("no DC-09 plaintext under this key (control bytes)", echo=echo)
+    return text
+
+
+def split_pad(plaintext: bytes) -> bytes | None:
+    """The plaintext after the pad, or ``None`` if it has no ``]`` (so cannot be DC-09).
+
+    DC-09 writes ``pad|data]...``, the pad never containing ``|``, ``[`` or ``]``. Some panels
+    leave out the ``|``. The data block ends at the first ``]``; within it:
+
+    1. If there is a ``|`` and what follows it is ``#`` (account-prefixed data, as SIA-DCS and
+       ADM-CID data always are) or ``]`` (empty data), or no ``#`` precedes it, that first
+       ``|`` ends the pad.
+    2. Otherwise the ``|`` is missing: the data starts at the first ``#`` (its account
+       prefix), or, if there is none, the data is empty and starts at the ``]``.
+
+    Limits: a panel that both omits the ``|`` and sends data not starting with ``#``, or
+    whose pad contains ``#`` while omitting the ``|``, is misread; the result then usually
+    fails to parse (DecryptFailed → NAK), and the panel's retry draws a new random pad.
+    """
+    end = plaintext.find(b"]")
+    if end < 0:
+        return None
+    bar = plaintext.find(b"|", 0, end)
+    if bar >= 0 and (plaintext[bar + 1 : bar + 2] in (b"#", b"]") or b"#" not in plaintext[:bar]):
+        return plaintext[bar + 1 :]
+    account = plaintext.find(b"#", 0, end)
+    return plaintext[account:] if account >= 0 else plaintext[end:]
+
+
+# ------------------------------------------------------------------------------ parsing
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_FIELD4 = re.compile(rb"[0-9A-Fa-f]{4}")
+_TOKEN = re.compile(r'"(\*?)([^"]*)"')
+_HEX = r"[0-9A-Fa-f]"
+_HEADER = re.compile(
+    rf"(?P<seq>[0-9]{{4}})(?:R(?P<receiver>{_HEX}{{1,6}}))?(?:L(?P<line>{_HEX}{{1,6}}))?"
+    rf"(?:#(?P<account>{_HEX}{{3,16}}))?"
+)
+_NAK_HEADER = re.compile(
+    rf"(?P<seq>[0-9]{{4}})(?:R(?P<receiver>{_HEX}{{1,6}}))?(?:L(?P<line>{_HEX}{{1,6}}))?"
+    rf"#(?P<account>{_HEX}{{1,16}})"
+)
+# The spec's own NAK writes its account as "A0" ("NAK"0000R0L0A0[]). "A" is also a hex digit,
+# so the fields before it are matched lazily: the first "A" after L (or R) starts the account.
+_NAK_A_HEADER = re.compile(
+    rf"(?P<seq>[0-9]{{4}})(?:R(?P<receiver>{_HEX}{{1,6}}?))?(?:L(?P<line>{_HEX}{{1,6}}?))?"
+    rf"A(?P<account>{_HEX}{{1,16}})"
+)
+_CONTENT = re.compile(r"(?P<data>[^\[\]]*)\](?P<ext>(?:\[[^\[\]]*\])*)(?:_(?P<ts>.*))?", re.DOTALL)
+_EXT_BLOCK = re.compile(r"\[([^\[\]]*)\]")
+
+
+def parse_frame(raw: bytes, key: bytes | None = None) -> Frame:
+    """Decode one frame.
+
+    Args:
+        raw: one frame as :class:`FrameBuffer` yields it; the leading <LF> and trailing <CR>
+            may be left off.
+        key: the account's AES key. An encrypted frame parsed without one comes back sealed
+            (``frame.sealed``; read ``frame.account``, fetch the key, call
+            :func:`decrypt_frame`). Ignored for plaintext frames.
+
+    Returns:
+        The frame; plaintext fields are not checked against any clock (see
+        :func:`check_frame_timestamp`).
+
+    Raises:
+        FrameTooLong: more than ``MAX_FRAME_BYTES``.
+        MalformedFrame: not DC-09 framing or grammar.
+        BadLength: the length field is wrong.
+        BadCrc: the CRC field is wrong.
+        UnknownToken: a well-formed frame with a token we do not handle (``echo`` is set).
+        DecryptFailed: the encrypted part cannot be decrypted with ``key``.
+        MissingTimestamp: decrypted, but without the mandatory timestamp.
+        ValueError: ``key`` is not 16, 24 or 32 bytes.
+    """
+    if len(raw) > MAX_FRAME_BYTES:
+        raise FrameTooLong(f"frame of {len(raw)} bytes exceeds {MAX_FRAME_BYTES}")
+    body = _checked_body(_strip_terminators(raw))
+    frame = _parse_body(body.decode("latin-1"))
+    if key is not None and frame.sealed:
+        frame = decrypt_frame(frame, key)
+    return frame
+
+
+def decrypt_frame(frame: Frame, key: bytes) -> Frame:
+    """The plaintext frame of a sealed one (a frame that is not sealed is returned as is).
+
+    Raises:
+        DecryptFailed: the ciphertext does not decrypt into DC-09 content under ``key``.
+        MissingTimestamp: it does, but carries no timestamp.
+        ValueError: ``key`` is not 16, 24 or 32 bytes.
+    """
+    if frame.ciphertext is None:
+        return frame
+    content = decrypt(frame.ciphertext, key, echo=frame.echo)
+    try:
+        data, extended, timestamp = _parse_content(content)
+    except MalformedFrame:
+        raise DecryptFailed("decrypted content is not DC-09 data", echo=frame.echo) from None
+    if timestamp is None:
+        raise MissingTimestamp("encrypted frame without timestamp", echo=frame.echo)
+    return replace(frame, data=data, extended=extended, timestamp=timestamp, ciphertext=None)
+
+
+def _strip_terminators(raw: bytes) -> bytes:
+    start = 1 if raw[:1] == b"\n" else 0
+    end = len(raw) - 1 if raw[-1:] == b"\r" and len(raw) > start else len(raw)
+    return raw[start:end]
+
+
+def _checked_body(frame: bytes) -> bytes:
+    """The bytes after CRC and LEN, once both fields check out."""
+    crc_field, length_field, body = frame[:4], frame[4:8], frame[8:]
+    if not (_FIELD4.fullmatch(crc_field) and _FIELD4.fullmatch(length_field)):
+        raise MalformedFrame("frame does not start with 4 hex CRC and 4 hex length digits")
+    if int(length_field, 16) != len(body):
+        raise BadLength(f"length field says {int(length_field, 16)}, body has {len(body)}")
+    if int(crc_field, 16) != crc16_arc(body):
+        raise BadCrc(f"CRC field {crc_field.decode()} != {crc16_arc(body):04X}")
+    return body
+
+
+def _parse_body(text: str) -> Frame:
+    if _CONTROL.search(text):
+        raise MalformedFrame("control characters inside the frame")
+    m = _TOKEN.match(text)
+    if m is None:
+        raise MalformedFrame('frame body does not start with a quoted "ID" token')
+    star, token = m.groups()
+    header, bracket, after = text[m.end() :].partition("[")
+    if not bracket:
+        raise MalformedFrame("no data block '['")
+    echo = _parse_header(header, token)
+    if token not in KNOWN_TOKENS or (star and token not in ENCRYPTABLE_TOKENS):
+        raise UnknownToken(f"unknown token {star + token!r}", echo=echo)
+    if star:
+        return _sealed_frame(token, echo, after)
+    data, extended, timestamp = _parse_content(after, echo)
+    return _frame(token, echo, data=data, extended=extended, timestamp=timestamp)
+
+
+def _parse_header(header: str, token: str) -> Echo:
+    if token == NAK:
+        m = (_NAK_HEADER if "#" in header else _NAK_A_HEADER).fullmatch(header)
+    else:
+        m = _HEADER.fullmatch(header)
+    if m is None:
+        raise MalformedFrame(f"header {header!r} is not seq [Rrcvr] [Lline] [#acct]")
+    return Echo(seq=m["seq"], receiver=m["receiver"], line=m["line"], account=m["account"])
+
+
+def _sealed_frame(token: str, echo: Echo, ciphertext: str) -> Frame:
+    if not re.fullmatch(r"(?:[0-9A-Fa-f]{32})+", ciphertext):
+        raise DecryptFailed("encrypted part is not whole 16-byte blocks of hex", echo=echo)
+    return _frame(token, echo, encrypted=True, ciphertext=ciphertext)
+
+
+def _frame(
+    token: str,
+    echo: Echo,
+    *,
+    data: str = "",
+    extended: tuple[str, ...] = (),
+    timestamp: datetime | None = None,
+    encrypted: bool = False,
+    ciphertext: str | None = None,
+) -> Frame:
+    try:
+        return Frame(
+            token=token,
+            seq=echo.seq,
+            receiver=echo.receiver,
+            line=echo.line,
+            account=echo.account,
+            data=data,
+            extended=extended,
+            timestamp=timestamp,
+            encrypted=encrypted,
+            ciphertext=ciphertext,
+        )
+    except ValueError as exc:  # the grammar above should make this unreachable
+        raise MalformedFrame(str(exc), echo=echo) from exc
+
+
+def _parse_content(
+    text: str, echo: Echo | None = None
+) -> tuple[str, tuple[str, ...], datetime | None]:
+    """``data]`` ``[ext]``... ``_timestamp`` → (data, extended blocks, timestamp or None)."""
+    m = _CONTENT.fullmatch(text)
+    if m is None:
+        raise MalformedFrame("data is not 'data]' + '[ext]'... + optional '_timestamp'", echo=echo)
+    extended = tuple(_EXT_BLOCK.findall(m["ext"]))
+    if m["ts"] is None:
+        return m["data"], extended, None
+    try:
+        return m["data"], extended, parse_timestamp(m["ts"])
+    except MalformedFrame as exc:
+        raise MalformedFrame(exc.message, echo=echo) from None
+
+
+# ----------------------------------------------------------------------------- encoding
+
+
+def encode_frame(frame: Frame, *, key: bytes | None = None, pad: bytes | None = None) -> bytes:
+    """The wire bytes of ``frame``, <LF> to <CR>.
+
+    Args:
+        frame: what to write. A sealed frame is written with its ciphertext unchanged.
+        key: the AES key; required when the frame is encrypted and not sealed.
+        pad: the encryption pad (tests only); random by default, see :func:`encrypt`.
+
+    Raises:
+        ValueError: an encrypted frame without ``key``, a bad key or pad, or a frame longer
+            than ``MAX_FRAME_BYTES``.
+    """
+    if frame.ciphertext is not None:
+        after = frame.ciphertext
+    elif frame.encrypted:
+        if key is None:
+            raise ValueError("an encrypted frame needs its key")
+        after = encrypt(_content_text(frame), key, pad)
+    else:
+        after = _content_text(frame)
+    return _wrap(f'"{frame.wire_token}"{_header_text(frame)}[{after}')
+
+
+def _header_text(frame: Frame) -> str:
+    parts = [frame.seq]
+    if frame.receiver is not None:
+        parts.append(f"R{frame.receiver}")
+    if frame.line is not None:
+        parts.append(f"L{frame.line}")
+    if frame.account is not None:
+        parts.append(f"#{frame.account}")
+    return "".join(parts)
+
+
+def _content_text(frame: Frame) -> str:
+    ext = "".join(f"[{block}]" for block in frame.extended)
+    ts = "" if frame.timestamp is None else f"_{format_timestamp(frame.timestamp)}"
+    return f"{frame.data}]{ext}{ts}"
+
+
+def _wrap(body_text: str) -> bytes:
+    body = body_text.encode("latin-1")
+    out = b"\n%04X%04X%s\r" % (crc16_arc(body), len(body), body)
+    if len(out) > MAX_FRAME_BYTES:
+        raise ValueError(f"frame of {len(out)} bytes exceeds {MAX_FRAME_BYTES}")
+    return out
+
+
+# ---------------------------------------------------------------------------- responses
+
+
+def build_ack(
+    frame: Frame,
+    *,
+    now: datetime | None = None,
+    key: bytes | None = None,
+    pad: bytes | None = None,
+) -> bytes:
+    """The ACK for ``frame``: its seq, receiver, line and account, and empty data ``[]``.
+
+    For an encrypted frame it is ``*ACK`` whose encrypted part is ``pad|]_<now in UTC>``, so
+    ``now`` and ``key`` are then required; a plaintext ACK carries no timestamp.
+
+    Raises:
+        ValueError: encrypted frame without ``now`` or ``key``; naive ``now``.
+    """
+    if not frame.encrypted:
+        return encode_frame(_response(ACK, frame.echo))
+    if now is None or key is None:
+        raise ValueError("the ACK of an encrypted frame needs now and key")
+    ack = _response(ACK, frame.echo, timestamp=_whole_second(now), encrypted=True)
+    return encode_frame(ack, key=key, pad=pad)
+
+
+def build_nak(now: datetime) -> bytes:
+    """The DC-09 NAK, ``"NAK"0000R0L0A0[]_HH:MM:SS,MM-DD-YYYY``, carrying receiver time.
+
+    Sent when a frame cannot be read or trusted (bad CRC or length, malformed, decryption
+    failed, timestamp missing or out of the window); the panel may reset its clock from it.
+    """
+    return _wrap(f'"NAK"0000R0L0A0[]_{format_timestamp(_whole_second(now))}')
+
+
+def build_duh(echo: Echo) -> bytes:
+    """The DUH for a well-formed frame the receiver cannot process: echoes the header, ``[]``.
+
+    Raises:
+        ValueError: ``echo`` holds fields no frame can carry.
+    """
+    return encode_frame(_response(DUH, echo))
+
+
+def _response(
+    token: str, echo: Echo, *, timestamp: datetime | None = None, encrypted: bool = False
+) -> Frame:
+    return Frame(
+        token=token,
+        seq=echo.seq,
+        receiver=echo.receiver,
+        line=echo.line,
+        account=echo.account,
+        timestamp=timestamp,
+        encrypted=encrypted,
+    )
+
+
+def _whole_second(now: datetime) -> datetime:
+    return _require_aware(now, "now").replace(microsecond=0)
+
+
+# ------------------------------------------------------------------------------ stream
+
+
+class FrameBuffer:
+    """Splits a TCP byte stream into frames: <LF> ... <CR>.
+
+    ``feed`` returns, in stream order, each complete frame (bytes, <LF> and <CR> included,
+    not yet parsed: pass it to :func:`parse_frame`) and a :class:`FrameTooLong` for each
+    frame start not closed within ``max_frame`` bytes. Bytes outside frames are dropped
+    and counted in ``discarded``; so is a frame start followed by another <LF> before its
+    <CR> (a truncated frame: the buffer resynchronises on the later <LF>, since no valid
+    frame contains one). Between calls the buffer never holds more than ``max_frame`` bytes.
+    """
+
+    def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
+        if max_frame < 11:  # <LF> CRC LEN "" <CR> at the very least
+            raise ValueError("max_frame is too small for any frame")
+        self.max_frame = max_frame
+        self.discarded = 0
+        self._buf = bytearray()
+
+    def feed(self, chunk: bytes) -> list[bytes | Dc09Error]:
+        """Add ``chunk`` and return the frames (and size errors) it completes, in order."""
+        out: list[bytes | Dc09Error] = []
+        self._buf += chunk
+        while self._align():
+            item = self._take()
+            if item is None:
+                break
+            out.append(item)
+        return out
+
+    @property
+    def pending(self) -> int:
+        """Bytes held waiting for the rest of a frame."""
+        return len(self._buf)
+
+    def _align(self) -> bool:
+        """Drop bytes before the next <LF>; False if there is none (the buffer is then empty).
+
+        This also skips the rest of an oversize frame: nothing is kept until a new <LF>.
+        """
+        start = self._buf.find(LF)
+        if start < 0:
+            self._drop(len(self._buf))
+            return False
+        self._drop(start)
+        return True
+
+    def _take(self) -> bytes | Dc09Error | None:
+        """The frame or error at the head of the buffer (which starts with <LF>), or None."""
+        while True:
+            end = self._buf.find(CR, 1)
+            stop = end if end >= 0 else len(self._buf)
+            restart = self._buf.find(LF, 1, stop)
+            if restart < 0:
+                break
+            self._drop(restart)  # truncated frame: resynchronise on the later <LF>
+        if end < 0:
+            if len(self._buf) <= self.max_frame:
+                return None  # wait for more
+            size = len(self._buf)
+            self._drop(size)
+            return FrameTooLong(f"no frame end within {self.max_frame} bytes ({size} seen)")
+        if end + 1 > self.max_frame:
+            self._drop(end + 1)
+            return FrameTooLong(f"frame of {end + 1} bytes exceeds {self.max_frame}")
+        frame = bytes(self._buf[: end + 1])
+        del self._buf[: end + 1]
+        return frame
+
+    def _drop(self, count: int) -> None:
+        self.discarded += count
+        del self._buf[:count]

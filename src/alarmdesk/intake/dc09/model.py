@@ -1,0 +1,165 @@
+"""The values the DC-09 codec reads and writes: tokens, :class:`Frame`, the timestamp window.
+
+A :class:`Frame` is always valid: its constructor checks every field against the grammar the
+encoder writes and the parser reads, so ``parse_frame(encode_frame(f)) == f`` for every frame
+that can exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from alarmdesk.intake.dc09.errors import Echo
+
+SIA_DCS = "SIA-DCS"  # SIA DC-03/DC-04 data
+ADM_CID = "ADM-CID"  # Ademco Contact ID data
+NULL = "NULL"  # link test (heartbeat)
+ACK = "ACK"
+NAK = "NAK"
+DUH = "DUH"
+
+#: Tokens of messages a transmitter sends to a receiver.
+EVENT_TOKENS = frozenset({SIA_DCS, ADM_CID, NULL})
+#: Tokens of the receiver's responses.
+RESPONSE_TOKENS = frozenset({ACK, NAK, DUH})
+#: Every token the codec reads and writes (without the ``*`` of the encrypted form).
+KNOWN_TOKENS = EVENT_TOKENS | RESPONSE_TOKENS
+#: Tokens that may appear encrypted (``*SIA-DCS``...); NAK and DUH are always plaintext.
+ENCRYPTABLE_TOKENS = frozenset({SIA_DCS, ADM_CID, NULL, ACK})
+
+#: Largest frame, <LF> and <CR> included. The length field ("0LLL") tops out at 0xFFF anyway.
+MAX_FRAME_BYTES = 4096
+
+_SEQ = re.compile(r"[0-9]{4}")
+_ID = re.compile(r"[0-9A-Fa-f]{1,6}")
+_ACCOUNT = re.compile(r"[0-9A-Fa-f]{3,16}")
+_NAK_ACCOUNT = re.compile(r"[0-9A-Fa-f]{1,16}")
+_HEX = re.compile(r"(?:[0-9A-Fa-f]{32})+")
+# Text inside a [...] block: Latin-1, no brackets, no control characters.
+_BLOCK_TEXT = re.compile(r"[^\[\]\x00-\x1f\x7f\u0100-\U0010ffff]*")
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampWindow:
+    """How far a message timestamp may lie from the receiver clock and still be accepted.
+
+    DC-09 default: up to 20 s ahead of the receiver (``ahead``) and 40 s behind (``behind``).
+    Both bounds are inclusive.
+    """
+
+    ahead: timedelta = timedelta(seconds=20)
+    behind: timedelta = timedelta(seconds=40)
+
+    def __post_init__(self) -> None:
+        if self.ahead < timedelta(0) or self.behind < timedelta(0):
+            raise ValueError("window bounds must not be negative")
+
+
+DEFAULT_WINDOW = TimestampWindow()
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One DC-09 message, decoded.
+
+    Attributes:
+        token: the ID token without the ``*`` (``SIA-DCS``, ``ADM-CID``, ``NULL``, ``ACK``...).
+        encrypted: whether it travels (or travelled) encrypted: ``*SIA-DCS`` and so on.
+        seq: the 4-digit sequence number, as sent.
+        receiver: the ``R`` field (1-6 hex), ``None`` when absent.
+        line: the ``L`` field (1-6 hex), ``None`` when absent.
+        account: the ``#`` field (3-16 hex; 1-16 for NAK), ``None`` when absent.
+        data: the text between ``[`` and the first ``]`` (plaintext; ``""`` while sealed).
+        extended: the contents of the ``[...]`` blocks after the data, brackets stripped.
+        timestamp: the ``_HH:MM:SS,MM-DD-YYYY`` field, or ``None``; any aware datetime with
+            whole seconds is accepted and stored converted to UTC.
+        ciphertext: for an encrypted frame not yet decrypted ("sealed"), the hex after ``[``;
+            ``None`` otherwise. A sealed frame has empty ``data``/``extended`` and no timestamp.
+
+    Raises:
+        ValueError: a field breaks the DC-09 grammar (so the frame could not be written).
+    """
+
+    token: str
+    seq: str
+    data: str = ""
+    receiver: str | None = None
+    line: str | None = None
+    account: str | None = None
+    extended: tuple[str, ...] = ()
+    timestamp: datetime | None = None
+    encrypted: bool = False
+    ciphertext: str | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        _check_token(self.token, self.encrypted)
+        _check_header(self)
+        _check_body(self)
+
+    @property
+    def wire_token(self) -> str:
+        """The token as written between the quotes: ``*SIA-DCS`` when encrypted."""
+        return f"*{self.token}" if self.encrypted else self.token
+
+    @property
+    def sealed(self) -> bool:
+        """True for an encrypted frame whose content has not been decrypted yet."""
+        return self.ciphertext is not None
+
+    @property
+    def echo(self) -> Echo:
+        """The header fields a response to this frame repeats."""
+        return Echo(seq=self.seq, receiver=self.receiver, line=self.line, account=self.account)
+
+
+def _check_token(token: str, encrypted: bool) -> None:
+    if token not in KNOWN_TOKENS:
+        raise ValueError(f"unknown token {token!r}")
+    if encrypted and token not in ENCRYPTABLE_TOKENS:
+        raise ValueError(f"{token} is never encrypted")
+
+
+def _check_header(frame: Frame) -> None:
+    if not _SEQ.fullmatch(frame.seq):
+        raise ValueError(f"seq must be 4 decimal digits, not {frame.seq!r}")
+    for name, value in (("receiver", frame.receiver), ("line", frame.line)):
+        if value is not None and not _ID.fullmatch(value):
+            raise ValueError(f"{name} must be 1-6 hex digits, not {value!r}")
+    if frame.account is not None:
+        pattern = _NAK_ACCOUNT if frame.token == NAK else _ACCOUNT
+        if not pattern.fullmatch(frame.account):
+            raise ValueError(f"account must be hex of the allowed length, not {frame.account!r}")
+    elif frame.token == NAK:
+        # The spec's NAK always names an account ("A0"); requiring one keeps the NAK header
+        # unambiguous, see codec._parse_header.
+        raise ValueError("a NAK carries an account")
+
+
+def _check_body(frame: Frame) -> None:
+    if frame.ciphertext is not None:
+        if not frame.encrypted or not _HEX.fullmatch(frame.ciphertext):
+            raise ValueError("ciphertext is whole 16-byte blocks in hex, on encrypted frames")
+        if frame.data or frame.extended or frame.timestamp is not None:
+            raise ValueError("a sealed frame has no plaintext fields")
+        return
+    for text in (frame.data, *frame.extended):
+        if not _BLOCK_TEXT.fullmatch(text):
+            raise ValueError(f"block text has brackets, control or non-Latin-1 chars: {text!r}")
+    if frame.timestamp is not None:
+        # Stored in UTC, the zone the wire format implies; equal instants stay equal.
+        object.__setattr__(frame, "timestamp", _utc_whole_seconds(frame.timestamp))
+    elif frame.encrypted:
+        raise ValueError("an encrypted frame carries a timestamp")
+
+
+def _utc_whole_seconds(ts: datetime) -> datetime:
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError("timestamps are timezone-aware datetimes")
+    if ts.microsecond:
+        raise ValueError("DC-09 timestamps have whole seconds")
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("timestamp out of range in UTC") from exc

@@ -1,0 +1,1 @@
+"""Safeguards: tamper-evident audit log primitives and other protections against misuse."""
