@@ -1,0 +1,1 @@
+"""Intake adapters: the outside world (panels, cameras, feeds) turned into Signals."""
