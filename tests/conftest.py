@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import tempfile
 import threading
 import time
 import uuid
@@ -155,6 +156,7 @@ def clock() -> FakeClock:
 def test_config(url: str) -> Config:
     cfg = Config()
     cfg.database.url = url
+    cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="alarmdesk-key-")) / "audit.key")
     cfg.stream.heartbeat_seconds = 0.5
     cfg.routing.fallback_desk = "west"
     return cfg

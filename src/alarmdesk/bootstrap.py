@@ -19,6 +19,7 @@ from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables
+from alarmdesk.store.audit import AuditChain, Signer
 from alarmdesk.store.database import make_engine, require_head
 from alarmdesk.store.writer import Writer, utcnow
 
@@ -74,7 +75,22 @@ class Services:
         self.started = False
 
 
+def audit_chain(cfg: Config) -> AuditChain:
+    return AuditChain(
+        Signer.load_or_create(cfg.audit.key_file),
+        cfg.audit.origin,
+        every=cfg.audit.checkpoint_every,
+        interval=timedelta(minutes=cfg.audit.checkpoint_minutes),
+    )
+
+
 def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Services:
     engine = make_engine(cfg.database.url)
-    writer = Writer(engine, pipeline_factory(cfg), max_batch=cfg.writer.max_batch, clock=clock)
+    writer = Writer(
+        engine,
+        pipeline_factory(cfg),
+        max_batch=cfg.writer.max_batch,
+        clock=clock,
+        audit=audit_chain(cfg),
+    )
     return Services(cfg, engine, writer, Hub(cfg.stream.client_queue), clock)

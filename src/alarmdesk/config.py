@@ -60,6 +60,13 @@ class AuthConfig(msgspec.Struct, forbid_unknown_fields=True):
     login_window_seconds: Positive = 900.0
 
 
+class AuditConfig(msgspec.Struct, forbid_unknown_fields=True):
+    key_file: str = "var/audit-signing.key"  # Ed25519 signer; created on first use (0600)
+    origin: str = "alarmdesk/audit"  # the log's name in its signed checkpoints
+    checkpoint_every: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 1000  # entries
+    checkpoint_minutes: Annotated[float, msgspec.Meta(gt=0, le=15)] = 15.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -69,6 +76,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
+    audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
 
 
 class ConfigError(ValueError):

@@ -6,6 +6,7 @@
     │   ├── MalformedInput          not decodable at all (malformed_json)
     │   ├── InvalidField            a field is missing, of the wrong type or out of range
     │   ├── PayloadTooLarge         a body or payload over its limit (413)
+    │   ├── JustificationRequired   a search or export without a stated reason (400)
     │   ├── UnknownUnit             a dispatch names a unit that does not exist
     │   └── UnknownIncidentType     a reclassification names a code not in the taxonomy
     ├── Unauthenticated             no valid credentials (401)
@@ -61,6 +62,13 @@ class InvalidField(InputError):
 class PayloadTooLarge(InputError):
     code = "payload_too_large"
     status = 413
+
+
+class JustificationRequired(InputError):
+    """A search beyond the live queue, or an export, without a stated reason."""
+
+    code = "justification_required"
+    status = 400
 
 
 class UnknownUnit(InputError):

@@ -221,3 +221,27 @@ sessions = sa.Table(
     sa.Column("created_at", UTCDateTime, nullable=False),
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
+
+# -- the audit log (kept apart from what it audits) ------------------------------------------------
+
+# One row per entry, a leaf of the Merkle tree. Retention may erase ``entry`` (content) but
+# never ``leaf_hash``: the tree, and every checkpoint, stay verifiable after a purge.
+audit_entries = sa.Table(
+    "audit_entries",
+    metadata,
+    sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False, index=True),
+    sa.Column("leaf_hash", sa.LargeBinary(32), nullable=False),
+    sa.Column("entry", sa.Text, nullable=True),  # canonical JSON; NULL once erased
+)
+
+# Signed checkpoints (C2SP tlog-checkpoint notes) with the tree's frontier at that size, so
+# a restart resumes the tree without rereading every leaf.
+audit_checkpoints = sa.Table(
+    "audit_checkpoints",
+    metadata,
+    sa.Column("size", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("note", sa.Text, nullable=False),
+    sa.Column("frontier", JSONType, nullable=False),  # hex hashes
+)

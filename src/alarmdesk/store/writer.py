@@ -39,10 +39,14 @@ from alarmdesk.domain.incident import Incident, incident_dict
 from alarmdesk.domain.signal import Receipt, SignalIn, fingerprint, settle_key, to_signal
 from alarmdesk.domain.units import Unit
 from alarmdesk.pipeline import Pipeline
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
+from alarmdesk.store.audit import AuditChain
 
 log = logging.getLogger(__name__)
+
+IDLE_TICK_SECONDS = 30.0  # how often an idle writer checks whether a checkpoint is due
 
 Clock = Callable[[], datetime]
 PipelineFactory = Callable[[sa.Connection], Pipeline]
@@ -59,6 +63,8 @@ class _Work:
     future: asyncio.Future[Any]
     signals: Sequence[SignalIn] = ()
     command: c.Command | None = None
+    actor: Actor | None = None  # who submitted it; its audit entry is written with it
+    audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
     result: Any = None
     error: BaseException | None = None
 
@@ -73,6 +79,7 @@ class _Batch:
     rerouted: set[int] = field(default_factory=set)
     units: dict[str, Unit] = field(default_factory=dict)
     events: list[IncidentEvent] = field(default_factory=list)
+    audit: list[AuditEvent] = field(default_factory=list)
 
 
 class WriterStopped(RuntimeError):
@@ -88,12 +95,14 @@ class Writer:
         max_batch: int = 2000,
         clock: Clock = utcnow,
         publish: Publish | None = None,
+        audit: AuditChain | None = None,
     ) -> None:
         self.engine = engine
         self.pipeline_factory = pipeline_factory
         self.max_batch = max_batch
         self.clock = clock
         self.publish = publish
+        self.audit = audit
         self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
@@ -131,23 +140,33 @@ class Writer:
 
     # -- the API for callers (on the event loop) ---------------------------------------------
 
-    async def submit_signals(self, signals: Sequence[SignalIn]) -> list[Receipt]:
+    async def submit_signals(
+        self, signals: Sequence[SignalIn], actor: Actor | None = None
+    ) -> list[Receipt]:
         """Stores the signals (all or none) and returns their receipts once committed.
 
         Raises:
             IdempotencyKeyReused: a key was used before with different content.
         """
         receipts: list[Receipt] = await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), signals=signals)
+            _Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
         )
         return receipts
 
-    async def submit_command(self, command: c.Command) -> dict[str, Any]:
+    async def submit_command(
+        self, command: c.Command, actor: Actor | None = None
+    ) -> dict[str, Any]:
         """Applies an operator command; returns the incident as it is after it."""
         view: dict[str, Any] = await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), command=command)
+            _Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
         )
         return view
+
+    async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Appends audit entries; returns once they are committed."""
+        if self.audit is None or not events:
+            return
+        await self._submit(_Work(asyncio.get_running_loop(), self._future(), audit=events))
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
@@ -172,7 +191,11 @@ class Writer:
         conn = self.engine.connect()
         try:
             while True:
-                first = self._queue.get()
+                try:
+                    first = self._queue.get(timeout=IDLE_TICK_SECONDS)
+                except queue.Empty:
+                    conn = self._tick(conn)
+                    continue
                 if first is None:
                     return
                 works = [first]
@@ -194,6 +217,20 @@ class Writer:
         finally:
             conn.close()
 
+    def _tick(self, conn: sa.Connection) -> sa.Connection:
+        """While idle: sign a checkpoint if one is due by time."""
+        if self.audit is None:
+            return conn
+        try:
+            with conn.begin():
+                self.audit.append(conn, (), self.clock())
+        except Exception:
+            log.exception("audit checkpoint failed")
+            self.audit.reset()
+            conn.close()
+            conn = self.engine.connect()
+        return conn
+
     def _commit(self, conn: sa.Connection, works: list[_Work]) -> sa.Connection:
         batch = _Batch()
         try:
@@ -208,6 +245,8 @@ class Writer:
             with contextlib.suppress(Exception):
                 conn.close()
             conn = self.engine.connect()
+            if self.audit is not None:
+                self.audit.reset()
             try:
                 self._load()  # memory must not run ahead of the database
             except Exception:
@@ -263,8 +302,12 @@ class Writer:
         for w in works:
             if w.command is not None:
                 self._apply_command(conn, w, w.command, now, batch)
-            else:
+            elif w.signals:
                 self._apply_signals(w, keys_of[id(w)], known, now, batch)
+            if self.audit is not None:
+                batch.audit.extend(w.audit)
+                if w.actor is not None:
+                    batch.audit.append(_audit_of(w))
 
     def _apply_signals(
         self,
@@ -404,6 +447,8 @@ class Writer:
                     for u in batch.units.values()
                 ],
             )
+        if self.audit is not None and batch.audit:
+            self.audit.append(conn, batch.audit, self.clock())
         if batch.events:
             conn.execute(
                 t.events.insert(),
@@ -422,6 +467,34 @@ class Writer:
                     for e in batch.events
                 ],
             )
+
+
+def _audit_of(w: _Work) -> AuditEvent:
+    """The entry for a submission: what was collected or altered, never its content."""
+    assert w.actor is not None
+    outcome, rule = Outcome.ALLOWED, ""
+    if w.error is not None:
+        outcome, rule = Outcome.DENIED, getattr(w.error, "code", type(w.error).__name__)
+    if w.command is not None:
+        return AuditEvent(
+            w.actor,
+            Operation.ALTER,
+            "incident",
+            str(w.command.incident_id),
+            outcome,
+            rule or type(w.command).__name__.lower(),
+        )
+    receipts: list[Receipt] = w.result or []
+    ids = [r.signal_id for r in receipts]
+    return AuditEvent(
+        w.actor,
+        Operation.COLLECT,
+        "signal",
+        f"{min(ids)}-{max(ids)}" if ids else "",
+        outcome,
+        rule,
+        detail={"count": len(w.signals)},
+    )
 
 
 def _settle(works: list[_Work]) -> None:

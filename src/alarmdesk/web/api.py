@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import anyio
 import msgspec
 from litestar import Request, Response, get, post
 from litestar.params import FromPath, QueryParameter
@@ -23,13 +24,15 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
+    JustificationRequired,
     MalformedInput,
     NotFound,
     PayloadTooLarge,
 )
-from alarmdesk.domain.incident import Status
+from alarmdesk.domain.incident import OPEN, Status
 from alarmdesk.domain.signal import Receipt, SignalIn, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission, Principal, shares_desk, visible_desks
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.store import repository as repo
 from alarmdesk.web.auth import principal_of
 from alarmdesk.web.stream import event_stream
@@ -68,6 +71,16 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
     }
 
 
+def actor_of(request: Request[Any, Any, Any]) -> Actor:
+    address = request.client.host if request.client else ""
+    return Actor.of(principal_of(request), address)
+
+
+async def audit(request: Request[Any, Any, Any], event: AuditEvent) -> None:
+    """Appends an audit entry and waits until it is committed (before data is disclosed)."""
+    await services(request).writer.submit_audit([event])
+
+
 def _desk_filter(principal: Principal, asked: list[str] | None) -> tuple[str, ...] | None:
     try:
         return visible_desks(principal, asked)
@@ -102,7 +115,7 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
                 code="invalid_value",
             )
         signal.idempotency_key = header_key
-    (receipt,) = await svc.writer.submit_signals([signal])
+    (receipt,) = await svc.writer.submit_signals([signal], actor=actor_of(request))
     return Response(_encode(receipt_json(receipt)), status_code=202, media_type="application/json")
 
 
@@ -118,7 +131,7 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
-    receipts = await svc.writer.submit_signals(signals)
+    receipts = await svc.writer.submit_signals(signals, actor=actor_of(request))
     return Response(
         _encode({"receipts": [receipt_json(r) for r in receipts]}),
         status_code=202,
@@ -126,13 +139,18 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
+LIVE_QUEUE = frozenset(s.value for s in OPEN)
+
+
 @get(
     "/api/v1/incidents",
-    sync_to_thread=True,
     opt=needs(Permission.INCIDENT_READ),
     summary="List incidents of your desks, newest first",
+    description="The live queue (only open statuses, no time range) needs no justification; "
+    "any other search does (`justification`, logged in the audit log): 400 "
+    "justification_required.",
 )
-def list_incidents(
+async def list_incidents(
     request: Request[Any, Any, Any],
     status: Annotated[list[str] | None, QueryParameter()] = None,
     desk: Annotated[list[str] | None, QueryParameter()] = None,
@@ -142,6 +160,7 @@ def list_incidents(
     opened_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, QueryParameter()] = None,
+    justification: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> dict[str, Any]:
     for s in status or ():
         if s not in Status.__members__.values():
@@ -152,6 +171,19 @@ def list_incidents(
     for when, name in ((opened_from, "from"), (opened_to, "to")):
         if when is not None and when.tzinfo is None:
             raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    live_queue = (
+        bool(status)
+        and set(status or ()) <= LIVE_QUEUE
+        and opened_from is None
+        and opened_to is None
+    )
+    reason = (justification or "").strip()
+    if not live_queue and len(reason) < 5:
+        raise JustificationRequired(
+            "searching beyond the live queue (closed incidents, time ranges) needs a "
+            "justification, which is kept in the audit log",
+            field="justification",
+        )
     desks = _desk_filter(principal_of(request), desk)
     flt = repo.IncidentFilter(
         statuses=tuple(status or ()),
@@ -162,8 +194,35 @@ def list_incidents(
         opened_to=opened_to,
     )
     before = repo.decode_cursor(cursor) if cursor else None
-    with services(request).engine.connect() as conn:
-        items, next_cursor = repo.list_incidents(conn, flt, limit=limit, before_id=before)
+    engine = services(request).engine
+
+    def query() -> tuple[list[dict[str, Any]], str | None]:
+        with engine.connect() as conn:
+            return repo.list_incidents(conn, flt, limit=limit, before_id=before)
+
+    items, next_cursor = await anyio.to_thread.run_sync(query)
+    await audit(
+        request,
+        AuditEvent(
+            actor_of(request),
+            Operation.CONSULT,
+            "incidents",
+            "",
+            justification=reason,
+            detail={
+                "results": len(items),
+                "live_queue": live_queue,
+                "filter": {
+                    "status": sorted(status or ()),
+                    "desk": list(desks or ()),
+                    "priority": sorted(priority or ()),
+                    "type": sorted(type_code or ()),
+                    "from": opened_from.isoformat() if opened_from else None,
+                    "to": opened_to.isoformat() if opened_to else None,
+                },
+            },
+        ),
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -180,12 +239,17 @@ def load_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str
 
 @get(
     "/api/v1/incidents/{incident_id:int}",
-    sync_to_thread=True,
     opt=needs(Permission.INCIDENT_READ),
     summary="One incident with its signals and timeline",
 )
-def get_incident(request: Request[Any, Any, Any], incident_id: FromPath[int]) -> dict[str, Any]:
-    return load_incident(request, incident_id)
+async def get_incident(
+    request: Request[Any, Any, Any], incident_id: FromPath[int]
+) -> dict[str, Any]:
+    found = await anyio.to_thread.run_sync(load_incident, request, incident_id)
+    await audit(
+        request, AuditEvent(actor_of(request), Operation.CONSULT, "incident", str(incident_id))
+    )
+    return found
 
 
 class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -270,7 +334,7 @@ async def act(
         raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
     body = decode_command(await read_body(request, 64 * 1024))
     command = make_command(action, incident_id, body, principal_of(request))
-    return await services(request).writer.submit_command(command)
+    return await services(request).writer.submit_command(command, actor=actor_of(request))
 
 
 @get(
@@ -351,6 +415,16 @@ async def stream(
                 code="invalid_value",
             )
         last_event_id = int(header)
+    await audit(
+        request,
+        AuditEvent(
+            actor_of(request),
+            Operation.CONSULT,
+            "stream",
+            "",
+            detail={"desks": list(desks or ()), "replay_from": last_event_id},
+        ),
+    )
     return Stream(
         event_stream(svc, desks, last_event_id),
         media_type="text/event-stream",

@@ -22,7 +22,7 @@ from alarmdesk.web.auth import (
     auth_middleware,
     permission_guard,
 )
-from alarmdesk.web.errors import EXCEPTION_HANDLERS
+from alarmdesk.web.errors import EXCEPTION_HANDLERS, audit_denial
 
 
 def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Litestar:
@@ -43,6 +43,7 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
         guards=[permission_guard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        after_exception=[audit_denial],
         openapi_config=OpenAPIConfig(
             title="alarmdesk",
             version=__version__,

@@ -7,9 +7,12 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.types import Scope
 
-from alarmdesk.domain.errors import AlarmdeskError, TooManyAttempts
+from alarmdesk.domain.errors import AlarmdeskError, Forbidden, TooManyAttempts, Unauthenticated
 from alarmdesk.domain.purpose import ProtectedPurposeError
+from alarmdesk.safeguards.access import Principal
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -79,3 +82,40 @@ EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     HTTPException: on_http,
     Exception: on_unexpected,
 }
+
+
+async def audit_denial(exc: Exception, scope: Scope) -> None:
+    """Every refusal (401, 403, 429) leaves an audit entry, like every access."""
+    if not isinstance(exc, Unauthenticated | Forbidden | TooManyAttempts):
+        return
+    app = scope.get("app")
+    svc = getattr(getattr(app, "state", None), "services", None)
+    if svc is None or not svc.writer.alive:
+        return
+    principal = scope.get("principal")
+    client = scope.get("client")
+    address = client[0] if client else ""
+    if isinstance(principal, Principal):
+        actor = Actor.of(principal, address)
+    else:
+        actor = Actor("anonymous", "none", "", address)
+    method = scope.get("method", "GET")
+    if isinstance(exc, Forbidden):
+        op = Operation.CONSULT if method in ("GET", "HEAD") else Operation.ALTER
+    else:
+        op = Operation.AUTHENTICATE
+    try:
+        await svc.writer.submit_audit(
+            [
+                AuditEvent(
+                    actor,
+                    op,
+                    "route",
+                    f"{method} {scope.get('path', '')}",
+                    Outcome.DENIED,
+                    exc.code,
+                )
+            ]
+        )
+    except Exception:
+        log.exception("could not audit a denial")

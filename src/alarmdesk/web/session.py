@@ -17,6 +17,7 @@ from litestar.datastructures import Cookie
 
 from alarmdesk.domain.errors import InvalidField, MalformedInput, Unauthenticated
 from alarmdesk.safeguards.access import Permission, Principal
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.store import accounts
 from alarmdesk.web.api import needs, read_body, services
 from alarmdesk.web.auth import SESSION_COOKIE, Authenticator, LoginThrottle, principal_of
@@ -74,6 +75,22 @@ async def sign_in(
     return opened
 
 
+async def record_sign_in(request: Request[Any, Any, Any], principal: Principal) -> None:
+    address = request.client.host if request.client else ""
+    await services(request).writer.submit_audit(
+        [
+            AuditEvent(
+                Actor.of(principal, address),
+                Operation.AUTHENTICATE,
+                "session",
+                "",
+                Outcome.ALLOWED,
+                "sign_in",
+            )
+        ]
+    )
+
+
 async def sign_out(request: Request[Any, Any, Any]) -> None:
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
@@ -105,6 +122,7 @@ async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         raise MalformedInput(f"body is not valid JSON: {exc}") from None
     await sign_out(request)  # a session the client came with is ended, never upgraded
     secret, sess = await sign_in(request, creds.name, creds.password)
+    await record_sign_in(request, sess.principal)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Response(
         {"user": principal_json(sess.principal), "csrf_token": sess.csrf_token},
