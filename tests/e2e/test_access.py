@@ -43,6 +43,11 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
         {"text": "checked"},
     ),
     ("GET", "/api/v1/incident-types"): ("/api/v1/incident-types", None),
+    ("POST", "/api/v1/incident-types"): ("/api/v1/incident-types", "type"),
+    ("POST", "/api/v1/incident-types/{code:str}/approve"): (
+        "/api/v1/incident-types/NOPE/approve",
+        None,
+    ),
     ("GET", "/api/v1/desks"): ("/api/v1/desks", None),
     ("GET", "/api/v1/units"): ("/api/v1/units", None),
     ("GET", "/api/v1/stream"): ("/api/v1/stream", None),
@@ -90,6 +95,15 @@ def call(client: httpx.Client, method: str, template: str, body, incident_id: in
         body = signal()
     elif body == "batch":
         body = {"signals": [signal()]}
+    elif body == "type":
+        body = {
+            "code": f"X{next(_keys)}",
+            "name": "Lithium battery fire",
+            "category": "fire",
+            "priority": 2,
+            "purpose": "Battery fires need special extinguishing agents",
+            "legal_basis": "Fire services act s.1",
+        }
     if url.endswith("/stream"):
         with client.stream("GET", url) as r:
             return r.status_code

@@ -30,6 +30,8 @@ class IncidentType(msgspec.Struct, frozen=True):
     definition: str = ""
     sop: tuple[str, ...] = ()  # standard operating procedure, one step per item
     origin: str = "apco"  # apco | local | custom
+    purpose: str = ""  # custom types: what harm it responds to, in words
+    legal_basis: str = ""  # custom types: the law or mandate that allows it
 
 
 def check_admissible(t: IncidentType) -> IncidentType:
@@ -42,7 +44,17 @@ def check_admissible(t: IncidentType) -> IncidentType:
     """
     if not 1 <= t.priority <= 5:
         raise ValueError(f"{t.code}: priority must be 1–5, not {t.priority}")
-    screen({"code": t.code, "name": t.name, "definition": t.definition, "sop": t.sop})
+    screen(
+        {
+            "code": t.code,
+            "name": t.name,
+            "definition": t.definition,
+            "purpose": t.purpose,
+            "legal_basis": t.legal_basis,
+            "sop": t.sop,
+        },
+        category=t.category,
+    )
     return t
 
 

@@ -42,6 +42,7 @@ class Permission(enum.StrEnum):
     ACCOUNTS_MANAGE = "accounts.manage"  # users and tokens
     AUDIT_READ = "audit.read"  # the audit log
     REPORT_READ = "report.read"  # the transparency report
+    TYPES_PROPOSE = "types.propose"  # propose a custom incident type
     TYPES_APPROVE = "types.approve"  # approve custom incident types
     SELF = "self"  # one's own account: sign out, who am I
 
@@ -58,6 +59,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.ACCOUNTS_MANAGE: frozenset({Role.ADMIN}),
     Permission.AUDIT_READ: frozenset({Role.AUDITOR}),
     Permission.REPORT_READ: frozenset({Role.AUDITOR, Role.RIGHTS_OFFICER, Role.SUPERVISOR}),
+    Permission.TYPES_PROPOSE: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.RIGHTS_OFFICER}),
     Permission.TYPES_APPROVE: frozenset({Role.RIGHTS_OFFICER, Role.SUPERVISOR, Role.ADMIN}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }

@@ -128,7 +128,10 @@ def unit_dict(u: Unit) -> dict[str, Any]:
 
 
 def load_taxonomy(conn: sa.Connection) -> Taxonomy:
-    rows = conn.execute(sa.select(t.incident_types)).mappings()
+    """The types in force: default ones and approved custom ones (never pending ones)."""
+    rows = conn.execute(
+        sa.select(t.incident_types).where(t.incident_types.c.status == "active")
+    ).mappings()
     return Taxonomy(
         IncidentType(
             code=r["code"],
@@ -138,6 +141,8 @@ def load_taxonomy(conn: sa.Connection) -> Taxonomy:
             definition=r["definition"],
             sop=tuple(r["sop"]),
             origin=r["origin"],
+            purpose=r["purpose"],
+            legal_basis=r["legal_basis"],
         )
         for r in rows
     )

@@ -55,6 +55,11 @@ incident_types = sa.Table(
     sa.Column("definition", sa.Text, nullable=False, server_default=""),
     sa.Column("sop", JSONType, nullable=False),
     sa.Column("origin", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),  # or pending
+    sa.Column("purpose", sa.Text, nullable=False, server_default=""),
+    sa.Column("legal_basis", sa.Text, nullable=False, server_default=""),
+    sa.Column("author", sa.String(64), nullable=False, server_default=""),
+    sa.Column("created_at", UTCDateTime, nullable=True),
 )
 
 desks = sa.Table(
@@ -244,4 +249,15 @@ audit_checkpoints = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("note", sa.Text, nullable=False),
     sa.Column("frontier", JSONType, nullable=False),  # hex hashes
+)
+
+# Custom incident types wait for two approvals (a rights officer and one other user,
+# neither the author) before they take effect.
+incident_type_approvals = sa.Table(
+    "incident_type_approvals",
+    metadata,
+    sa.Column("code", sa.String(32), primary_key=True),
+    sa.Column("approver", sa.String(64), primary_key=True),
+    sa.Column("role", sa.String(32), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
 )

@@ -20,6 +20,7 @@ import contextlib
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +47,7 @@ from alarmdesk.store.audit import AuditChain
 
 log = logging.getLogger(__name__)
 
-IDLE_TICK_SECONDS = 30.0  # how often an idle writer checks whether a checkpoint is due
+IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a due checkpoint
 
 Clock = Callable[[], datetime]
 PipelineFactory = Callable[[sa.Connection], Pipeline]
@@ -65,6 +66,7 @@ class _Work:
     command: c.Command | None = None
     actor: Actor | None = None  # who submitted it; its audit entry is written with it
     audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
+    reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
     result: Any = None
     error: BaseException | None = None
 
@@ -110,6 +112,7 @@ class Writer:
         self.pipeline: Pipeline | None = None
         self.next_signal_id = 1
         self.next_event_id = 1
+        self._last_tick = time.monotonic()
         self.batches = 0  # for metrics and tests: transactions committed
         self.committed_signals = 0
 
@@ -161,6 +164,12 @@ class Writer:
             _Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
         )
         return view
+
+    async def reload_taxonomy(self, audit: Sequence[AuditEvent] = ()) -> None:
+        """Puts the types in force now into the pipeline (after an approval)."""
+        await self._submit(
+            _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
+        )
 
     async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
         """Appends audit entries; returns once they are committed."""
@@ -214,21 +223,27 @@ class Writer:
                 conn = self._commit(conn, works)
                 if stop:
                     return
+                if time.monotonic() - self._last_tick > IDLE_TICK_SECONDS:
+                    conn = self._tick(conn)  # under constant load too
         finally:
             conn.close()
 
     def _tick(self, conn: sa.Connection) -> sa.Connection:
-        """While idle: sign a checkpoint if one is due by time."""
-        if self.audit is None:
-            return conn
+        """While idle: take up types approved from the command line, and sign a checkpoint
+        if one is due by time."""
         try:
             with conn.begin():
-                self.audit.append(conn, (), self.clock())
+                if self.pipeline is not None:
+                    self.pipeline.taxonomy = repo.load_taxonomy(conn)
+                if self.audit is not None:
+                    self.audit.append(conn, (), self.clock())
         except Exception:
-            log.exception("audit checkpoint failed")
-            self.audit.reset()
+            log.exception("periodic writer work failed")
+            if self.audit is not None:
+                self.audit.reset()
             conn.close()
             conn = self.engine.connect()
+        self._last_tick = time.monotonic()
         return conn
 
     def _commit(self, conn: sa.Connection, works: list[_Work]) -> sa.Connection:
@@ -304,6 +319,8 @@ class Writer:
                 self._apply_command(conn, w, w.command, now, batch)
             elif w.signals:
                 self._apply_signals(w, keys_of[id(w)], known, now, batch)
+            if w.reload_taxonomy:
+                self.pipeline.taxonomy = repo.load_taxonomy(conn)
             if self.audit is not None:
                 batch.audit.extend(w.audit)
                 if w.actor is not None:

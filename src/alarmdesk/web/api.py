@@ -338,18 +338,6 @@ async def act(
 
 
 @get(
-    "/api/v1/incident-types",
-    sync_to_thread=True,
-    opt=needs(Permission.REFERENCE_READ),
-    summary="The incident-type taxonomy",
-)
-def list_types(request: Request[Any, Any, Any]) -> list[dict[str, Any]]:
-    with services(request).engine.connect() as conn:
-        taxonomy = repo.load_taxonomy(conn)
-    return [msgspec.to_builtins(x) for x in taxonomy]
-
-
-@get(
     "/api/v1/desks",
     sync_to_thread=True,
     opt=needs(Permission.REFERENCE_READ),
@@ -438,7 +426,6 @@ ROUTES = [
     list_incidents,
     get_incident,
     act,
-    list_types,
     list_desks,
     list_units,
     health,

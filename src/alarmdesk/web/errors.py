@@ -10,7 +10,7 @@ from litestar.exceptions import HTTPException, NotFoundException, ValidationExce
 from litestar.types import Scope
 
 from alarmdesk.domain.errors import AlarmdeskError, Forbidden, TooManyAttempts, Unauthenticated
-from alarmdesk.domain.purpose import ProtectedPurposeError
+from alarmdesk.domain.purpose import ProtectedPurposeError, UnknownCategoryError
 from alarmdesk.safeguards.access import Principal
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 
@@ -47,6 +47,11 @@ def on_protected_purpose(_: Request[Any, Any, Any], exc: Exception) -> Response[
     return error_response(422, exc.code, str(exc), getattr(exc, "field", None))
 
 
+def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    assert isinstance(exc, UnknownCategoryError)
+    return error_response(422, exc.code, str(exc), exc.field)
+
+
 def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, ValidationException)
     field = None
@@ -77,6 +82,7 @@ def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[A
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     AlarmdeskError: on_alarmdesk_error,
     ProtectedPurposeError: on_protected_purpose,
+    UnknownCategoryError: on_unknown_category,
     ValidationException: on_validation,
     NotFoundException: on_http,
     HTTPException: on_http,
