@@ -145,22 +145,173 @@ def demo_load(
 
 
 @types_app.command("list")
-def types_list(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
-    """Lists the incident types in the database."""
+def types_list(
+    custom: Annotated[
+        bool, typer.Option(help="Custom types, pending ones included, with purpose and approvals.")
+    ] = False,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Lists the incident types in force (or the custom ones)."""
     from rich.table import Table
 
+    from alarmdesk.store import custom_types
     from alarmdesk.store import repository as repo
-    from alarmdesk.store.database import make_engine
 
-    cfg = _config(config, database_url)
-    engine = make_engine(cfg.database.url)
+    engine = _engine(config, database_url)
     with engine.connect() as conn:
         taxonomy = repo.load_taxonomy(conn)
+        customs = custom_types.list_custom(conn) if custom else []
     engine.dispose()
-    table = Table("code", "name", "category", "P", "origin")
-    for x in sorted(taxonomy, key=lambda x: x.code):
-        table.add_row(x.code, x.name, x.category.value, str(x.priority), x.origin)
+    if custom:
+        table = Table("code", "name", "category", "P", "status", "purpose", "approvals")
+        for c in customs:
+            table.add_row(
+                c["code"],
+                c["name"],
+                c["category"],
+                str(c["priority"]),
+                c["status"],
+                c["purpose"],
+                ", ".join(a["approver"] for a in c["approvals"]),
+            )
+    else:
+        table = Table("code", "name", "category", "P", "origin")
+        for x in sorted(taxonomy, key=lambda x: x.code):
+            table.add_row(x.code, x.name, x.category.value, str(x.priority), x.origin)
     out.print(table)
+
+
+def _refused(exc: Exception) -> NoReturn:
+    """Purpose screening refusals exit with 3, other bad input with 2."""
+    from alarmdesk.domain.purpose import ProtectedPurposeError
+
+    code = getattr(exc, "code", "invalid_input")
+    fail(f"{exc} ({code})", 3 if isinstance(exc, ProtectedPurposeError) else 2)
+
+
+@types_app.command("add")
+def types_add(
+    code: Annotated[str, typer.Argument(help="The new type's code, e.g. LIBFIRE.")],
+    name: Annotated[str, typer.Option(help="Its name.")],
+    category: Annotated[
+        str,
+        typer.Option(
+            help="A harm category: fire, medical, violence, "
+            "property, traffic, hazard, rescue, equipment, "
+            "public_service, other_harm."
+        ),
+    ],
+    priority: Annotated[int, typer.Option(min=1, max=5, help="1 (life) … 5 (admin).")],
+    purpose: Annotated[str, typer.Option(help="The harm it responds to, in words.")],
+    legal_basis: Annotated[str, typer.Option(help="The law or mandate that allows it.")],
+    author: Annotated[str, typer.Option("--as", help="The user proposing it.")],
+    definition: Annotated[str, typer.Option(help="What it covers.")] = "",
+    sop: Annotated[list[str] | None, typer.Option(help="A procedure step (repeat).")] = None,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Proposes a custom type; it takes effect after two approvals (`types approve`)."""
+    from alarmdesk.domain.errors import AlarmdeskError
+    from alarmdesk.domain.purpose import ProtectedPurposeError, UnknownCategoryError, check_category
+    from alarmdesk.domain.taxonomy import IncidentType
+    from alarmdesk.safeguards.audit import AuditEvent, Operation
+    from alarmdesk.store import custom_types
+    from alarmdesk.store.writer import utcnow
+
+    cfg = _config(config, database_url)
+    engine = _engine(config, database_url)
+    try:
+        proposed = IncidentType(
+            code=code.upper(),
+            name=name,
+            category=check_category(category),
+            priority=priority,
+            definition=definition,
+            sop=tuple(sop or ()),
+            origin="custom",
+            purpose=purpose,
+            legal_basis=legal_basis,
+        )
+        with engine.begin() as conn:
+            custom_types.propose(conn, proposed, author, utcnow())
+        audit_now(
+            cfg,
+            engine,
+            [
+                AuditEvent(
+                    cli_actor(),
+                    Operation.CONFIGURE,
+                    "incident_type",
+                    proposed.code,
+                    rule="types.propose",
+                )
+            ],
+        )
+    except (ProtectedPurposeError, UnknownCategoryError, AlarmdeskError) as exc:
+        _refused(exc)
+    finally:
+        engine.dispose()
+    out.print(
+        f"{code.upper()} proposed; it takes effect after two approvals "
+        "(a rights officer and one other user, neither the author)"
+    )
+
+
+@types_app.command("approve")
+def types_approve(
+    code: Annotated[str, typer.Argument(help="The custom type's code.")],
+    approver: Annotated[str, typer.Option("--as", help="The approving user (must exist).")],
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Approves a custom type as a user; the second approval puts it in force."""
+    import sqlalchemy as sa
+
+    from alarmdesk.domain.errors import AlarmdeskError
+    from alarmdesk.safeguards.access import Permission, Principal, Role, allowed
+    from alarmdesk.safeguards.audit import AuditEvent, Operation
+    from alarmdesk.store import custom_types
+    from alarmdesk.store import tables as t
+    from alarmdesk.store.writer import utcnow
+
+    cfg = _config(config, database_url)
+    engine = _engine(config, database_url)
+    try:
+        with engine.begin() as conn:
+            role = conn.execute(
+                sa.select(t.users.c.role).where(
+                    t.users.c.name == approver, t.users.c.disabled_at.is_(None)
+                )
+            ).scalar()
+            if role is None:
+                fail(f"no active user {approver!r}")
+            who = Principal(id=approver, name=approver, role=Role(role), desks=frozenset())
+            if not allowed(who, Permission.TYPES_APPROVE):
+                fail(f"{approver} ({role}) may not approve incident types", 3)
+            state = custom_types.approve(conn, code, approver, Role(role), utcnow())
+        audit_now(
+            cfg,
+            engine,
+            [
+                AuditEvent(
+                    cli_actor(),
+                    Operation.CONFIGURE,
+                    "incident_type",
+                    state["code"],
+                    rule="types.approve",
+                    detail={"approver": approver, "status": state["status"]},
+                )
+            ],
+        )
+    except AlarmdeskError as exc:
+        _refused(exc)
+    finally:
+        engine.dispose()
+    out.print(
+        f"{state['code']} approved by {approver}: now {state['status']}"
+        + (" (a running server takes it up within 30 s)" if state["status"] == "active" else "")
+    )
 
 
 def _engine(config: Path | None, database_url: str | None) -> Any:

@@ -25,6 +25,7 @@ def propose(conn: sa.Connection, proposed: IncidentType, author: str, now: datet
         InvalidField: no purpose or legal basis stated, or a malformed code.
         Conflict: the code exists.
     """
+    check_admissible(proposed)  # first: a refused purpose is refused whatever else is wrong
     code = proposed.code.strip().upper()
     if not code.isascii() or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 32:
         raise InvalidField(
@@ -40,7 +41,6 @@ def propose(conn: sa.Connection, proposed: IncidentType, author: str, now: datet
         raise InvalidField(
             "state the legal basis or mandate", field="legal_basis", code="missing_field"
         )
-    check_admissible(proposed)
     exists = conn.execute(
         sa.select(t.incident_types.c.code).where(t.incident_types.c.code == code)
     ).scalar()

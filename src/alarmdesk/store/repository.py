@@ -20,6 +20,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
+from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.signal import Location, SourceKind
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy, check_admissible
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
@@ -340,8 +341,10 @@ def upsert_desks(conn: sa.Connection, desks: Sequence[Mapping[str, Any]]) -> int
     rows = []
     for pos, d in enumerate(desks):
         cats = [c for c in d.get("categories", []) if c != "*"]
+        # A desk is a routing rule: its name states a purpose, screened like a type's.
+        screen({"desk id": d["id"], "desk name": d["name"]})
         for c in cats:
-            HarmCategory(c)  # refuses unknown categories
+            check_category(c)  # refuses unknown categories
         for s in d.get("sources", []):
             SourceKind(s)
         if d.get("jurisdiction"):

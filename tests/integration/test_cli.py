@@ -1,0 +1,128 @@
+"""The command line: exit codes and messages people and scripts rely on."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import prepare_database
+
+
+def run(*args: str, stdin: str = "", env_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", *args, "--database-url", env_url],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def url(sqlite_url, tmp_path, monkeypatch) -> str:
+    prepare_database(sqlite_url)
+    monkeypatch.chdir(tmp_path)  # the audit key lands in ./var
+    return sqlite_url
+
+
+def test_a_protected_purpose_exits_with_3_and_names_the_rule(url) -> None:
+    r = run(
+        "types",
+        "add",
+        "DEMO",
+        "--name",
+        "Demonstration watch",
+        "--category",
+        "other_harm",
+        "--priority",
+        "3",
+        "--purpose",
+        "Keep an eye on demonstrators",
+        "--legal-basis",
+        "Public order act",
+        "--as",
+        "someone",
+        env_url=url,
+    )
+    assert r.returncode == 3
+    assert "protected_purpose" in r.stderr and "rule assembly" in r.stderr
+
+
+def test_an_unknown_category_exits_with_2(url) -> None:
+    r = run(
+        "types",
+        "add",
+        "X1",
+        "--name",
+        "Thing",
+        "--category",
+        "politics",
+        "--priority",
+        "3",
+        "--purpose",
+        "Something harmful enough",
+        "--legal-basis",
+        "Act 1",
+        "--as",
+        "me",
+        env_url=url,
+    )
+    assert r.returncode == 2 and "unknown_category" in r.stderr
+
+
+def test_users_and_tokens_are_created_and_audited(url) -> None:
+    r = run(
+        "users",
+        "add",
+        "olga",
+        "--role",
+        "operator",
+        "--desk",
+        "west",
+        "--password-stdin",
+        stdin="a long enough password\n",
+        env_url=url,
+    )
+    assert r.returncode == 0, r.stderr
+    weak = run(
+        "users",
+        "add",
+        "ivan",
+        "--role",
+        "operator",
+        "--desk",
+        "west",
+        "--password-stdin",
+        stdin="short\n",
+        env_url=url,
+    )
+    assert weak.returncode == 2 and "weak_password" in weak.stderr
+    tok = run("tokens", "create", "--role", "intake", "--name", "receiver", env_url=url)
+    assert tok.returncode == 0 and tok.stdout.strip().startswith("adk_")
+    export = run("audit", "export", "log.jsonl", "--justification", "test export", env_url=url)
+    assert export.returncode == 0, export.stderr
+    key = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "audit", "pubkey"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ok = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "audit", "verify", "log.jsonl", "--pubkey", key],
+        capture_output=True,
+        text=True,
+    )
+    assert ok.returncode == 0 and "verified" in ok.stdout
+    text = Path("log.jsonl").read_text()
+    assert "users.add" in text and "tokens.create" in text
+    assert "a long enough password" not in text
+    Path("log.jsonl").write_text(text.replace("users.add", "users.del"))
+    bad = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "audit", "verify", "log.jsonl", "--pubkey", key],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 1 and "ROOT_MISMATCH" in bad.stderr
