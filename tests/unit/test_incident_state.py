@@ -133,7 +133,7 @@ def _signal() -> Signal:
     return Signal(
         id=1,
         idempotency_key="k",
-        fingerprint="f",
+        content_digest="f",
         received_at=T0,
         source_kind=SourceKind.CALL,
         source_id="ct",

@@ -52,7 +52,7 @@ def sig(
     return Signal(
         id=next(_ids),
         idempotency_key=f"k{next(_ids)}",
-        fingerprint="f",
+        content_digest="f",
         received_at=at,
         source_kind=kind,
         source_id=source,

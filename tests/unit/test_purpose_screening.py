@@ -55,6 +55,16 @@ POVERTY = "status.poverty"
 
 # (text, rule expected to be named)
 REFUSED: list[tuple[str, str]] = [
+    # ---- special categories: data alarmdesk never holds
+    ("Face recognition match", "special.biometric"),
+    ("face_embedding", "special.biometric"),
+    ("Reconocimiento facial en la entrada", "special.biometric"),
+    ("人脸识别", "special.biometric"),
+    ("Track a person across cameras", "special.biometric"),
+    ("sexual orientation", "special.sexual"),
+    ("Orientation sexuelle", "special.sexual"),
+    ("Risk score of subject", "special.risk_score"),
+    ("Predictive policing hotspot", "special.risk_score"),
     # ---- English
     ("Protest", PROTEST),
     ("PROTESTERS AT CITY HALL", PROTEST),

@@ -71,6 +71,9 @@ RULES: Mapping[str, str] = {
     "status.migration": "migration status",
     "status.curfew": "people's status (curfew)",
     "status.poverty": "people's status (begging, poverty)",
+    "special.biometric": "biometric identification of people",
+    "special.sexual": "sex life or sexual orientation",
+    "special.risk_score": "scoring people for risk",
 }
 
 _ALLOW_PREFIX = "allow."

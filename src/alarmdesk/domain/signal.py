@@ -69,7 +69,7 @@ class Signal(msgspec.Struct, frozen=True):
 
     id: int
     idempotency_key: str
-    fingerprint: str
+    content_digest: str
     received_at: datetime
     source_kind: SourceKind
     source_id: str
@@ -178,7 +178,7 @@ def decode_batch(body: bytes, now: datetime) -> list[SignalIn]:
     return batch.signals
 
 
-def fingerprint(signal: SignalIn) -> str:
+def content_digest(signal: SignalIn) -> str:
     """A digest of what the source said, to tell a true resend from a reused key."""
     body = _encoder.encode(
         (
@@ -205,7 +205,7 @@ def to_signal(signal: SignalIn, *, id: int, key: str, fp: str, received_at: date
     return Signal(
         id=id,
         idempotency_key=key,
-        fingerprint=fp,
+        content_digest=fp,
         received_at=received_at,
         source_kind=signal.source_kind,
         source_id=signal.source_id,

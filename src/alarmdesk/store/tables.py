@@ -113,7 +113,7 @@ signals = sa.Table(
     metadata,
     sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("idempotency_key", sa.String(220), nullable=False, unique=True),
-    sa.Column("fingerprint", sa.String(32), nullable=False),
+    sa.Column("content_digest", sa.String(32), nullable=False),
     sa.Column("source_kind", sa.String(16), nullable=False),
     sa.Column("source_id", sa.String(128), nullable=False),
     sa.Column("type_code", sa.String(32), nullable=False),

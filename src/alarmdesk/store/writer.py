@@ -37,7 +37,7 @@ from alarmdesk.domain.errors import (
 )
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.incident import Incident, incident_dict
-from alarmdesk.domain.signal import Receipt, SignalIn, fingerprint, settle_key, to_signal
+from alarmdesk.domain.signal import Receipt, SignalIn, content_digest, settle_key, to_signal
 from alarmdesk.domain.units import Unit
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
@@ -301,7 +301,7 @@ class Writer:
                 t.signals.c.id,
                 t.signals.c.incident_id,
                 t.signals.c.received_at,
-                t.signals.c.fingerprint,
+                t.signals.c.content_digest,
             ).where(t.signals.c.idempotency_key.in_(chunk))
             for r in conn.execute(q):
                 known[r.idempotency_key] = (
@@ -311,7 +311,7 @@ class Writer:
                         idempotency_key=r.idempotency_key,
                         received_at=r.received_at,
                     ),
-                    r.fingerprint,
+                    r.content_digest,
                 )
         keys_of = {id(w): ks for w, ks in keyed}
         for w in works:
@@ -335,10 +335,10 @@ class Writer:
         batch: _Batch,
     ) -> None:
         assert self.pipeline is not None
-        fps = [fingerprint(s) for s in w.signals]
+        digests = [content_digest(s) for s in w.signals]
         # All or nothing per request: look for a reused key before applying any signal.
         local: dict[str, str] = {}
-        for key, fp in zip(keys, fps, strict=True):
+        for key, fp in zip(keys, digests, strict=True):
             seen = known[key][1] if key in known else local.get(key)
             if seen is not None and seen != fp:
                 w.error = IdempotencyKeyReused(
@@ -348,7 +348,7 @@ class Writer:
                 return
             local[key] = fp
         receipts: list[Receipt] = []
-        for s, key, fp in zip(w.signals, keys, fps, strict=True):
+        for s, key, fp in zip(w.signals, keys, digests, strict=True):
             if key in known:
                 receipts.append(known[key][0])
                 continue
@@ -360,7 +360,7 @@ class Writer:
                     t.signals,
                     id=signal.id,
                     idempotency_key=key,
-                    fingerprint=fp,
+                    content_digest=fp,
                     source_kind=signal.source_kind.value,
                     source_id=signal.source_id,
                     type_code=signal.type_code,

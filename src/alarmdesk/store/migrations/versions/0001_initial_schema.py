@@ -163,7 +163,7 @@ def upgrade() -> None:
         "signals",
         sa.Column("id", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("idempotency_key", sa.String(length=220), nullable=False),
-        sa.Column("fingerprint", sa.String(length=32), nullable=False),
+        sa.Column("content_digest", sa.String(length=32), nullable=False),
         sa.Column("source_kind", sa.String(length=16), nullable=False),
         sa.Column("source_id", sa.String(length=128), nullable=False),
         sa.Column("type_code", sa.String(length=32), nullable=False),

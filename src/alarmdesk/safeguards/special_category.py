@@ -1,0 +1,158 @@
+"""No data model holds special-category data (GDPR Art. 9, LED Art. 10): the check.
+
+Names (tables, columns, properties, enum values, parameters) are split into words
+("faceEmbedding", "face_embedding" → "face embedding") and screened two ways: as text, by
+the same policy as every purpose (``domain/purpose.py``: multilingual, normalised against
+obfuscation), and word by word against :data:`FORBIDDEN_WORDS` — short identifiers such as
+``race`` or ``religion`` that are too ambiguous to refuse in free text but have no business
+being the name of a field. Health is not on the list: a medical incident needs it.
+
+The check runs over the SQLAlchemy metadata and the generated OpenAPI document in the test
+suite, and :func:`check_field_name` is the one function any future custom-field feature must
+call before a field exists.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from alarmdesk.domain.purpose import find_protected, normalise
+
+# Rules of domain/purpose.py that name special-category data (not every protected purpose:
+# "petition" is a purpose, not a kind of personal data).
+SPECIAL_RULES = frozenset(
+    {
+        "identity.ethnicity",
+        "belief.religion",
+        "opinion.political",
+        "union.activity",
+        "special.biometric",
+        "special.sexual",
+        "special.risk_score",
+    }
+)
+
+FORBIDDEN_WORDS = frozenset(
+    {
+        "race",
+        "racial",
+        "ethnic",
+        "ethnicity",
+        "nationality",
+        "religion",
+        "religious",
+        "faith",
+        "belief",
+        "beliefs",
+        "political",
+        "politics",
+        "party_affiliation",
+        "union_member",
+        "unionised",
+        "sexual",
+        "sexuality",
+        "orientation",
+        "gender_identity",
+        "biometric",
+        "biometrics",
+        "face",
+        "faces",
+        "facial",
+        "embedding",
+        "embeddings",
+        "fingerprint",
+        "voiceprint",
+        "iris",
+        "gait",
+        "risk_score",
+        "threat_score",
+    }
+)
+
+
+class SpecialCategoryError(ValueError):
+    code = "special_category"
+
+    def __init__(self, where: str, name: str, why: str) -> None:
+        self.where, self.name, self.why = where, name, why
+        super().__init__(
+            f"refused: {where} {name!r} names special-category data ({why}); "
+            "alarmdesk never holds it"
+        )
+
+
+def words(name: str) -> list[str]:
+    """Identifier → lower-case words: camelCase, snake_case, kebab-case, dotted."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return [w for w in re.split(r"[^0-9A-Za-z\u00C0-\uFFFF]+", spaced.casefold()) if w]
+
+
+def check_field_name(name: str, where: str = "field") -> None:
+    """Raises SpecialCategoryError when a name (of a field, column, property…) is one."""
+    ws = words(name)
+    for i, w in enumerate(ws):
+        pair = f"{w}_{ws[i + 1]}" if i + 1 < len(ws) else ""
+        for candidate in (w, pair):
+            if candidate and normalise(candidate) in FORBIDDEN_WORDS:
+                raise SpecialCategoryError(where, name, f"the word {candidate!r}")
+    check_text(" ".join(ws), where, name)
+
+
+def check_text(text: str, where: str, name: str | None = None) -> None:
+    match = find_protected(text)
+    if match is not None and match.rule in SPECIAL_RULES:
+        raise SpecialCategoryError(where, name or text, f"rule {match.rule}, '{match.term}'")
+
+
+def _problems(items: Iterable[tuple[str, str, bool]]) -> list[str]:
+    out = []
+    for where, value, is_name in items:
+        try:
+            (check_field_name if is_name else check_text)(value, where)
+        except SpecialCategoryError as exc:
+            out.append(str(exc))
+    return out
+
+
+def scan_metadata(metadata: Any) -> list[str]:
+    """Every table, column and comment of a SQLAlchemy MetaData."""
+
+    def items() -> Iterator[tuple[str, str, bool]]:
+        for table in metadata.sorted_tables:
+            yield "table", table.name, True
+            for col in table.columns:
+                yield "column", f"{table.name}.{col.name}", True
+                if col.comment:
+                    yield "comment", col.comment, False
+
+    return _problems(items())
+
+
+def scan_openapi(doc: Mapping[str, Any]) -> list[str]:
+    """Every path, parameter, schema, property, enum value and description of an OpenAPI
+    document."""
+
+    def walk(node: Any, path: str) -> Iterator[tuple[str, str, bool]]:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                here = f"{path}/{key}"
+                if path.endswith("/properties") or path.endswith("/schemas"):
+                    yield "property", str(key), True
+                if key == "name" and isinstance(value, str):
+                    yield "parameter", value, True
+                elif key in ("description", "summary", "title") and isinstance(value, str):
+                    yield "description", value, False
+                elif key == "enum" and isinstance(value, list):
+                    for v in value:
+                        if isinstance(v, str):
+                            yield "enum value", v, True
+                yield from walk(value, here)
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                yield from walk(value, f"{path}/{i}")
+
+    items = list(walk(doc, ""))
+    items += [("path", p, True) for p in doc.get("paths", {})]
+    return _problems(items)
