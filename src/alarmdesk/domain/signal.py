@@ -19,6 +19,8 @@ from alarmdesk.domain.errors import InvalidField, MalformedInput, PayloadTooLarg
 
 MAX_PAYLOAD_BYTES = 8 * 1024
 MAX_FUTURE = timedelta(hours=24)
+# Earlier times are a sender's broken clock, and years near 1 overflow once made UTC.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class SourceKind(enum.StrEnum):
@@ -109,17 +111,17 @@ def _field_from(message: str) -> str | None:
 def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> InvalidField:
     message = str(err)
     field = _field_from(message)
-    if message.startswith("Object missing required field"):
-        code = "missing_field"
-        if "- at `$" in message:  # nested: "missing required field `x` - at `$.location`"
+    if message.startswith("Object missing required field") or message.startswith(
+        "Object contains unknown field"
+    ):
+        code = "missing_field" if message.startswith("Object missing") else "unknown_field"
+        if "- at `$" in message:  # nested: "... field `x` - at `$.location`"
             inner = message.split("field `", 1)[1].split("`", 1)[0]
             field = f"{field}.{inner}" if field else inner
-    elif message.startswith("Expected"):
-        code = "wrong_type"
-    elif message.startswith("Object contains unknown field"):
-        code = "unknown_field"
+    elif message.startswith("Expected") and ", got `" in message:
+        code = "wrong_type"  # the JSON type is wrong ("Expected `str`, got `int`")
     else:
-        code = "invalid_value"
+        code = "invalid_value"  # right type, refused value (range, length, format)
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     return InvalidField(message, field=field, code=code)
@@ -133,6 +135,12 @@ def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
         PayloadTooLarge: the payload encodes to more than ``MAX_PAYLOAD_BYTES``.
     """
     where = f"{prefix}." if prefix else ""
+    if signal.occurred_at < EARLIEST:
+        raise InvalidField(
+            "occurred_at is before 1970; check the sender's clock",
+            field=f"{where}occurred_at",
+            code="invalid_value",
+        )
     if signal.occurred_at - now > MAX_FUTURE:
         raise InvalidField(
             "occurred_at is more than 24 hours in the future; check the sender's clock",
@@ -154,25 +162,27 @@ def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
     return signal
 
 
-def decode_one(body: bytes, now: datetime) -> SignalIn:
-    """Decodes and validates one signal from JSON bytes."""
+def decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
+    """Decodes JSON with the one mapping of decoder errors to API errors."""
     try:
-        signal = _decoder_one.decode(body)
+        return decoder.decode(body)
     except msgspec.ValidationError as err:
         raise _validation_error(err) from None
     except msgspec.DecodeError as err:
         raise MalformedInput(f"body is not valid JSON: {err}") from None
+    except RecursionError:
+        raise MalformedInput("body is nested too deeply") from None
+
+
+def decode_one(body: bytes, now: datetime) -> SignalIn:
+    """Decodes and validates one signal from JSON bytes."""
+    signal: SignalIn = decode(_decoder_one, body)
     return check(signal, now)
 
 
 def decode_batch(body: bytes, now: datetime) -> list[SignalIn]:
     """Decodes and validates a batch ``{"signals": [...]}``; one bad signal rejects all."""
-    try:
-        batch = _decoder_batch.decode(body)
-    except msgspec.ValidationError as err:
-        raise _validation_error(err) from None
-    except msgspec.DecodeError as err:
-        raise MalformedInput(f"body is not valid JSON: {err}") from None
+    batch: SignalBatchIn = decode(_decoder_batch, body)
     for i, signal in enumerate(batch.signals):
         check(signal, now, prefix=f"signals[{i}]")
     return batch.signals

@@ -209,7 +209,7 @@ def decode_cursor(cursor: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         kind, value = raw.split(":", 1)
-        if kind != "i":
+        if kind != "i" or not 0 < int(value) < 2**63:
             raise ValueError(kind)
         return int(value)
     except (ValueError, UnicodeDecodeError):

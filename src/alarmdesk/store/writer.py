@@ -32,6 +32,7 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import (
     AlarmdeskError,
     IdempotencyKeyReused,
+    InvalidField,
     InvalidTransition,
     NotFound,
 )
@@ -335,7 +336,11 @@ class Writer:
         batch: _Batch,
     ) -> None:
         assert self.pipeline is not None
-        digests = [content_digest(s) for s in w.signals]
+        try:
+            digests = [content_digest(s) for s in w.signals]
+        except (OverflowError, ValueError) as exc:  # one bad request never fails its batch
+            w.error = InvalidField(f"a signal cannot be stored: {exc}", code="invalid_value")
+            return
         # All or nothing per request: look for a reused key before applying any signal.
         local: dict[str, str] = {}
         for key, fp in zip(keys, digests, strict=True):

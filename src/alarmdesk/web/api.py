@@ -25,12 +25,11 @@ from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
     JustificationRequired,
-    MalformedInput,
     NotFound,
     PayloadTooLarge,
 )
 from alarmdesk.domain.incident import OPEN, Status
-from alarmdesk.domain.signal import Receipt, SignalIn, decode_batch, decode_one
+from alarmdesk.domain.signal import Receipt, SignalIn, decode, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission, Principal, shares_desk, visible_desks
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.store import repository as repo
@@ -226,8 +225,18 @@ async def list_incidents(
     return {"items": items, "next_cursor": next_cursor}
 
 
+MAX_ID = 2**63 - 1  # ids are 64-bit in every store
+
+
+def check_incident_id(incident_id: int) -> int:
+    if not 1 <= incident_id <= MAX_ID:
+        raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
+    return incident_id
+
+
 def load_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str, Any]:
     """The incident with signals and timeline, if the caller shares a desk with it."""
+    check_incident_id(incident_id)
     with services(request).engine.connect() as conn:
         found = repo.get_incident(conn, incident_id)
     if found is None:
@@ -311,12 +320,7 @@ def make_command(action: str, incident_id: int, body: CommandIn, principal: Prin
 
 
 def decode_command(body: bytes) -> CommandIn:
-    try:
-        return _command_decoder.decode(body) if body.strip() else CommandIn()
-    except msgspec.ValidationError as exc:
-        raise InvalidField(str(exc), code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedInput(f"body is not valid JSON: {exc}") from None
+    return decode(_command_decoder, body) if body.strip() else CommandIn()
 
 
 @post(
@@ -333,7 +337,7 @@ async def act(
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
     body = decode_command(await read_body(request, 64 * 1024))
-    command = make_command(action, incident_id, body, principal_of(request))
+    command = make_command(action, check_incident_id(incident_id), body, principal_of(request))
     return await services(request).writer.submit_command(command, actor=actor_of(request))
 
 
@@ -390,13 +394,13 @@ async def health(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
 async def stream(
     request: Request[Any, Any, Any],
     desk: Annotated[list[str] | None, QueryParameter()] = None,
-    last_event_id: Annotated[int | None, QueryParameter(ge=0)] = None,
+    last_event_id: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID)] = None,
 ) -> Stream:
     svc = services(request)
     desks = _desk_filter(principal_of(request), desk)
     header = request.headers.get("last-event-id")
     if header is not None:
-        if not header.strip().isdigit():
+        if not header.strip().isdigit() or int(header) > MAX_ID:
             raise InvalidField(
                 "Last-Event-ID must be a whole number",
                 field="Last-Event-ID",

@@ -52,16 +52,24 @@ def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[A
     return error_response(422, exc.code, str(exc), exc.field)
 
 
+# Python names of query parameters whose public name differs.
+_PUBLIC_NAMES = {"opened_from": "from", "opened_to": "to", "type_code": "type"}
+
+
 def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    """A query or path parameter Litestar could not parse: 422 like any refused value."""
     assert isinstance(exc, ValidationException)
     field = None
     extra = exc.extra
     if isinstance(extra, list) and extra and isinstance(extra[0], dict):
-        field = extra[0].get("key")
-        detail = "; ".join(f"{e.get('key')}: {e.get('message')}" for e in extra)
+        field = _PUBLIC_NAMES.get(extra[0].get("key", ""), extra[0].get("key"))
+        detail = "; ".join(
+            f"{_PUBLIC_NAMES.get(e.get('key', ''), e.get('key'))}: {e.get('message')}"
+            for e in extra
+        )
     else:
         detail = exc.detail
-    return error_response(400, "invalid_parameter", detail, field)
+    return error_response(422, "invalid_value", detail, field)
 
 
 def on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -15,7 +15,8 @@ import msgspec
 from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 
-from alarmdesk.domain.errors import InvalidField, MalformedInput, Unauthenticated
+from alarmdesk.domain.errors import Unauthenticated
+from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.access import Permission, Principal
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.store import accounts
@@ -113,13 +114,7 @@ async def sign_out(request: Request[Any, Any, Any]) -> None:
     summary="Sign in (sets the session cookie; returns the CSRF token)",
 )
 async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
-    body = await read_body(request, 4096)
-    try:
-        creds = _login_decoder.decode(body)
-    except msgspec.ValidationError as exc:
-        raise InvalidField(str(exc), code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedInput(f"body is not valid JSON: {exc}") from None
+    creds: LoginIn = decode(_login_decoder, await read_body(request, 4096))
     await sign_out(request)  # a session the client came with is ended, never upgraded
     secret, sess = await sign_in(request, creds.name, creds.password)
     await record_sign_in(request, sess.principal)

@@ -10,8 +10,8 @@ from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.errors import InvalidField, MalformedInput
 from alarmdesk.domain.purpose import check_category
+from alarmdesk.domain.signal import decode
 from alarmdesk.domain.taxonomy import IncidentType
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
@@ -79,12 +79,7 @@ async def list_types(
     "two approvals, one by a rights officer, neither by the author.",
 )
 async def propose_type(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    try:
-        body = _decoder.decode(await read_body(request, 16 * 1024))
-    except msgspec.ValidationError as exc:
-        raise InvalidField(str(exc), code="invalid_value") from None
-    except msgspec.DecodeError as exc:
-        raise MalformedInput(f"body is not valid JSON: {exc}") from None
+    body: TypeIn = decode(_decoder, await read_body(request, 16 * 1024))
     proposed = to_type(body)
     principal = principal_of(request)
     svc = services(request)
