@@ -281,3 +281,13 @@ def test_a_record_only_signal_opens_nothing() -> None:
     test_signal = msgspec.structs.replace(sig(SourceKind.EQUIPMENT, "EQTEST"), record_only=True)
     result = p.ingest(test_signal)
     assert result.incident_id is None and not p.incidents
+
+
+def test_incidents_quiet_for_two_windows_leave_the_correlation_grid() -> None:
+    p = pipeline(settings=CorrelationSettings(radius_m=200, window=timedelta(minutes=30)))
+    old = p.ingest(sig(code="FSTRU")).incident_id
+    assert len(p.index) == 1
+    later = p.ingest(sig(code="FSTRU", at=T0 + timedelta(minutes=61)))
+    assert later.incident_id != old
+    assert len(p.index) == 1, "the stale incident left the grid, the new one is in it"
+    assert p.incidents[old].is_open, "it is still open for the operators"

@@ -41,10 +41,13 @@ def event_data(
     }
 
 
+Frames = list[tuple[int, bytes]]  # (event id, SSE frame), in id order
+
+
 @dataclass(eq=False)
 class Subscriber:
     desks: frozenset[str] | None  # None: every desk
-    queue: asyncio.Queue[tuple[int, bytes] | None]
+    queue: asyncio.Queue[Frames | None]  # one item per commit: that commit's frames
     dropped: bool = False
     delivered: int = field(default=0)
 
@@ -70,24 +73,45 @@ class Hub:
         self.subscribers.discard(sub)
 
     def publish(self, events: list[IncidentEvent]) -> None:
-        """Offers committed events, in id order. Must run on the hub's event loop."""
-        for ev in events:
-            frame = sse_frame(
+        """Offers one commit's events, in id order. Must run on the hub's event loop.
+
+        Each event is encoded once; each subscriber gets ONE queue item per commit (the
+        frames its desks concern), so a burst costs one wake-up per console, not one per
+        event.
+        """
+        if not events:
+            return
+        frames = [
+            (
                 ev.id,
-                ev.type.value,
-                event_data(
-                    ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id
+                ev.desks,
+                sse_frame(
+                    ev.id,
+                    ev.type.value,
+                    event_data(
+                        ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id
+                    ),
                 ),
             )
-            for sub in list(self.subscribers):
-                if sub.dropped or not sub.wants(ev.desks):
-                    continue
-                try:
-                    sub.queue.put_nowait((ev.id, frame))
-                except asyncio.QueueFull:
-                    self._drop(sub)
-            self.last_id = max(self.last_id, ev.id)
-            self.published += 1
+            for ev in events
+        ]
+        by_filter: dict[frozenset[str] | None, Frames] = {}
+        for sub in list(self.subscribers):
+            if sub.dropped:
+                continue
+            mine = by_filter.get(sub.desks)
+            if mine is None:
+                mine = by_filter[sub.desks] = [
+                    (eid, frame) for eid, desks, frame in frames if sub.wants(desks)
+                ]
+            if not mine:
+                continue
+            try:
+                sub.queue.put_nowait(mine)
+            except asyncio.QueueFull:
+                self._drop(sub)
+        self.last_id = max(self.last_id, events[-1].id)
+        self.published += len(events)
 
     def _drop(self, sub: Subscriber) -> None:
         sub.dropped = True

@@ -60,13 +60,24 @@ class CorrelationIndex:
             return self._keyed.get(key)
         loc = signal.location
         since = signal.occurred_at - self.window
+        # Incidents quiet for two windows leave the grid: no timely signal can join them,
+        # and the cells stay as small as the recent activity (the cost stays flat however
+        # many incidents are open). One window of slack still serves late signals.
+        prune_before = since - self.window
         best: tuple[float, Incident] | None = None
         if loc is not None and loc.lat is not None and loc.lon is not None:
             cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
             for dx in (-1, 0, 1):
                 for dy in (-1, 0, 1):
-                    cell = self._grid.get((category, cx + dx, cy + dy))
+                    cell_key = (category, cx + dx, cy + dy)
+                    cell = self._grid.get(cell_key)
                     if not cell:
+                        continue
+                    stale = [i for i, inc in cell.items() if inc.last_seen < prune_before]
+                    for i in stale:
+                        del cell[i]
+                    if not cell:
+                        del self._grid[cell_key]
                         continue
                     for inc in cell.values():
                         il = inc.location

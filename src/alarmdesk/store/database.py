@@ -7,6 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -21,7 +22,18 @@ def normalise_url(url: str) -> str:
     return url
 
 
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def _dumps(value: Any) -> str:
+    return _json_encode(value).decode("utf-8")
+
+
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
+    # msgspec for JSON columns: the stdlib's json.dumps was a tenth of the writer's time.
+    kwargs.setdefault("json_serializer", _dumps)
+    kwargs.setdefault("json_deserializer", _json_decode)
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database

@@ -45,6 +45,7 @@ from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.audit import AuditChain
+from alarmdesk.store.bulk import BulkInsert
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +81,7 @@ class _Batch:
     opened: dict[int, Incident] = field(default_factory=dict)
     touched: dict[int, Incident] = field(default_factory=dict)
     rerouted: set[int] = field(default_factory=set)
+    commanded: set[int] = field(default_factory=set)  # incidents an operator command changed
     units: dict[str, Unit] = field(default_factory=dict)
     events: list[IncidentEvent] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
@@ -114,6 +116,7 @@ class Writer:
         self.next_signal_id = 1
         self.next_event_id = 1
         self._last_tick = time.monotonic()
+        self._bulk_inserts: dict[str, BulkInsert] | None = None
         self.batches = 0  # for metrics and tests: transactions committed
         self.committed_signals = 0
 
@@ -413,6 +416,7 @@ class Writer:
             w.error = exc
             return
         self._collect(result.incidents, result.units, result.events, batch)
+        batch.commanded.add(cmd.incident_id)
         w.result = incident_dict(result.incidents[cmd.incident_id])
 
     def _collect(
@@ -433,14 +437,49 @@ class Writer:
         batch.touched.update(incidents)
         batch.units.update(units)
 
+    def _bulk(self, conn: sa.Connection) -> dict[str, BulkInsert]:
+        if self._bulk_inserts is None:
+            name = conn.dialect.name
+            self._bulk_inserts = {
+                tb.name: BulkInsert(tb, name)
+                for tb in (t.incidents, t.signals, t.incident_desks, t.events)
+            }
+        return self._bulk_inserts
+
     def _write(self, conn: sa.Connection, batch: _Batch) -> None:
+        bulk = self._bulk(conn)
         if batch.opened:
-            conn.execute(
-                t.incidents.insert(), [repo.incident_row(i) for i in batch.opened.values()]
+            bulk[t.incidents.name].execute(
+                conn, [repo.incident_row(i) for i in batch.opened.values()]
             )
         if batch.signals:
-            conn.execute(t.signals.insert(), batch.signals)
-        updated = [repo.incident_row(i) for k, i in batch.touched.items() if k not in batch.opened]
+            bulk[t.signals.name].execute(conn, batch.signals)
+        # A repeat signal changes a few counters; a command may change anything.
+        repeats = [
+            i
+            for k, i in batch.touched.items()
+            if k not in batch.opened and k not in batch.commanded
+        ]
+        if repeats:
+            conn.execute(
+                _UPDATE_REPEAT,
+                [
+                    {
+                        "b_id": i.id,
+                        "b_count": i.signal_count,
+                        "b_last_seen": i.last_seen,
+                        "b_priority": i.priority,
+                        "b_condition": i.condition.value,
+                        "b_version": i.version,
+                    }
+                    for i in repeats
+                ],
+            )
+        updated = [
+            repo.incident_row(i)
+            for k, i in batch.touched.items()
+            if k not in batch.opened and k in batch.commanded
+        ]
         if updated:
             conn.execute(
                 t.incidents.update().where(t.incidents.c.id == sa.bindparam("b_id")),
@@ -460,7 +499,7 @@ class Writer:
                 for d in batch.touched[i].desks
             ]
         if routes:
-            conn.execute(t.incident_desks.insert(), routes)
+            bulk[t.incident_desks.name].execute(conn, routes)
         if batch.units:
             conn.execute(
                 t.units.update().where(t.units.c.id == sa.bindparam("b_id")),
@@ -472,8 +511,8 @@ class Writer:
         if self.audit is not None and batch.audit:
             self.audit.append(conn, batch.audit, self.clock())
         if batch.events:
-            conn.execute(
-                t.events.insert(),
+            bulk[t.events.name].execute(
+                conn,
                 [
                     t.row(
                         t.events,
@@ -489,6 +528,19 @@ class Writer:
                     for e in batch.events
                 ],
             )
+
+
+_UPDATE_REPEAT = (
+    t.incidents.update()
+    .where(t.incidents.c.id == sa.bindparam("b_id"))
+    .values(
+        signal_count=sa.bindparam("b_count"),
+        last_seen=sa.bindparam("b_last_seen"),
+        priority=sa.bindparam("b_priority"),
+        condition=sa.bindparam("b_condition"),
+        version=sa.bindparam("b_version"),
+    )
+)
 
 
 def _audit_of(w: _Work) -> AuditEvent:

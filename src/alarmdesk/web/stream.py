@@ -51,19 +51,31 @@ async def event_stream(
                 if len(rows) < REPLAY_PAGE:
                     break
         heartbeat = svc.config.stream.heartbeat_seconds
+        queue = sub.queue
         while True:
-            try:
-                item = await asyncio.wait_for(sub.queue.get(), heartbeat)
-            except TimeoutError:
-                yield b": keep-alive\n\n"
-                continue
-            if item is None:  # dropped for falling behind, or shutting down
-                return
-            event_id, frame = item
-            if event_id <= sent:
-                continue
-            sent = event_id
-            yield frame
+            if queue.empty():
+                try:
+                    item = await asyncio.wait_for(queue.get(), heartbeat)
+                except TimeoutError:
+                    yield b": keep-alive\n\n"
+                    continue
+            else:
+                item = queue.get_nowait()
+            items = [item]
+            while not queue.empty():  # everything already waiting goes out in one write
+                items.append(queue.get_nowait())
+            chunk: list[bytes] = []
+            for frames in items:
+                if frames is None:  # dropped for falling behind, or shutting down
+                    if chunk:
+                        yield b"".join(chunk)
+                    return
+                for event_id, frame in frames:
+                    if event_id > sent:
+                        sent = event_id
+                        chunk.append(frame)
+            if chunk:
+                yield b"".join(chunk)
     finally:
         svc.hub.unsubscribe(sub)
 
