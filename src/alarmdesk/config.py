@@ -67,6 +67,16 @@ class AuditConfig(msgspec.Struct, forbid_unknown_fields=True):
     checkpoint_minutes: Annotated[float, msgspec.Meta(gt=0, le=15)] = 15.0
 
 
+class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The map's background (docs/console.md); empty: the offline basemap shipped inside."""
+
+    tile_url: str = ""  # e.g. https://tiles.example.org/{z}/{x}/{y}.png
+    tile_attribution: str = ""
+    tile_max_zoom: Annotated[int, msgspec.Meta(ge=1, le=24)] = 19
+    pmtiles: str = ""  # URL, or a file path served by alarmdesk with range requests
+    basemap_geojson: str = ""  # the city's own GeoJSON instead of the demo city's
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -77,6 +87,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
+    console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
 
 
 class ConfigError(ValueError):

@@ -14,7 +14,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
-from alarmdesk.web import api, session, types
+from alarmdesk.web import api, console, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,
     Authenticator,
@@ -38,7 +38,7 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
             svc.stop()
 
     app = Litestar(
-        route_handlers=[*api.ROUTES, *session.ROUTES, *types.ROUTES],
+        route_handlers=[*api.ROUTES, *session.ROUTES, *types.ROUTES, *console.ROUTES],
         middleware=[auth_middleware],
         guards=[permission_guard],
         lifespan=[lifespan],

@@ -1,0 +1,94 @@
+// The incident page. The panel (facts, actions valid now, timeline, signals) is rendered by
+// the server; htmx reloads it whenever the incident changes (SSE extension, one event stream
+// filtered to this incident) and after each of our own actions.
+/* global htmx, L */
+import { boot, init, liveIndicator, onKeys, toast } from "./lib.js";
+import { ACTION_NAMES, act, isRace, needsDialog, runDialog } from "./actions.js";
+import { makeMap } from "./basemap.js";
+
+init();
+const B = boot();
+const race = document.getElementById("race");
+
+const panel = () => document.getElementById("panel");
+
+function snapshot() {
+  const p = panel();
+  if (!p || !p.dataset.id) return null;
+  return {
+    ...B.incident,
+    id: Number(p.dataset.id),
+    version: Number(p.dataset.version),
+    status: p.dataset.status,
+    category: p.dataset.category,
+    type_code: p.dataset.title.split(" ").slice(1).join(" "),
+  };
+}
+
+function reload() {
+  const p = panel();
+  if (p && p.dataset.id) htmx.trigger(p, "refresh");
+}
+
+async function perform(inc, action, body) {
+  const outcome = await act(inc.id, action, { ...body, expected_version: inc.version });
+  if (outcome.ok) {
+    race.hidden = true;
+    toast(`${ACTION_NAMES[action]}: #${inc.id} is ${outcome.incident.status.replace("_", " ")}`);
+    reload();
+  } else if (isRace(outcome.error)) {
+    race.textContent = `Someone else acted first: ${outcome.error.message}. The page now shows the incident as it is.`;
+    race.hidden = false;
+    reload();
+  } else if (!needsDialog(action)) {
+    toast(outcome.error.message, "error");
+  }
+  return outcome;
+}
+
+async function start(action) {
+  const inc = snapshot();
+  if (!inc) return;
+  const button = panel().querySelector(`[data-action="${action}"]`);
+  if (!button) {
+    toast(`${ACTION_NAMES[action]} is not possible now (the incident is ${inc.status.replace("_", " ")}).`, "warn");
+    return;
+  }
+  if (needsDialog(action)) await runDialog(action, inc, (body) => perform(inc, action, body));
+  else await perform(inc, action, {});
+}
+
+document.addEventListener("click", (e) => {
+  const b = e.target.closest("#panel [data-action]");
+  if (b) start(b.dataset.action);
+});
+
+onKeys({
+  a: () => start("acknowledge"),
+  d: () => start("dispatch"),
+  o: () => start("arrive"),
+  n: () => start("notes"),
+  t: () => start("reclassify"),
+  r: () => start("resolve"),
+  c: () => start("close"),
+  x: () => start("cancel"),
+  u: () => location.assign("/"),
+});
+
+const live = document.getElementById("live-incident");
+live.addEventListener("htmx:sseOpen", () => liveIndicator("live"));
+live.addEventListener("htmx:sseError", () => liveIndicator("reconnecting"));
+live.addEventListener("htmx:sseClose", () => liveIndicator("closed"));
+
+// -- the map ---------------------------------------------------------------------------------
+window.addEventListener("DOMContentLoaded", () => {
+  const loc = B.incident.location;
+  const { map } = makeMap(document.getElementById("map"), B.map);
+  if (loc && loc.lat !== undefined) {
+    const fill = { 1: "#c62828", 2: "#f0a33a", 3: "#8ec5ff" }[B.incident.priority] || "#8a96a6";
+    L.circleMarker([loc.lat, loc.lon], { radius: 9, color: "#fff", weight: 2, fillColor: fill, fillOpacity: 1 })
+      .addTo(map)
+      .bindTooltip(`#${B.incident.id} ${B.incident.type_code}`, { permanent: false });
+    map.setView([loc.lat, loc.lon], 13);
+  }
+});

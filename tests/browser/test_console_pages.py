@@ -1,0 +1,218 @@
+"""The console's pages over plain HTTP (no browser needed): every page checks the caller's
+role and desks on the server, the sign-in form is CSRF-protected, and the committed
+browser assets are the ones package-lock.json pins."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from alarmdesk.safeguards.access import Permission
+from alarmdesk.web.app import create_app
+from tests.browser.conftest import place, signal
+from tests.conftest import REPO_ROOT, TEST_PASSWORD
+
+PAGES = ["/", "/map", "/calls/new", "/reports/new"]
+
+
+def form_token(html: str) -> str:
+    m = re.search(r'name="form_token" value="([^"]+)"', html)
+    assert m, html[:500]
+    return m.group(1)
+
+
+@contextmanager
+def signed_in(url: str, name: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=5) as c:
+        page = c.get("/login")
+        r = c.post(
+            "/login",
+            data={"name": name, "password": TEST_PASSWORD, "form_token": form_token(page.text)},
+        )
+        assert r.status_code == 303, r.text[:500]
+        yield c
+
+
+def csrf_of(client: httpx.Client) -> str:
+    m = re.search(r'<meta name="csrf-token" content="([^"]*)"', client.get("/calls/new").text)
+    assert m
+    return m.group(1)
+
+
+def test_every_console_route_names_a_permission_or_is_public() -> None:
+    app = create_app()
+    for route in app.routes:
+        if route.path.startswith("/api/"):
+            continue
+        for handler in route.route_handlers:  # type: ignore[attr-defined]
+            if set(handler.http_methods) <= {"HEAD", "OPTIONS"}:
+                continue
+            opt = handler.opt
+            assert opt.get("public") or isinstance(opt.get("permission"), Permission), route.path
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/incidents/1"])
+def test_without_a_session_a_page_sends_you_to_sign_in(console, path) -> None:
+    r = httpx.get(console.url + path)
+    assert r.status_code == 302
+    assert r.headers["location"] == "/login?next=" + path
+
+
+def test_static_files_and_the_sign_in_page_are_public(console) -> None:
+    assert httpx.get(console.url + "/login").status_code == 200
+    r = httpx.get(console.url + "/static/vendor/htmx.org/htmx.min.js")
+    assert r.status_code == 200 and "htmx" in r.text[:2000]
+
+
+def test_a_role_without_the_permission_gets_a_403_page(console) -> None:
+    with signed_in(console.url, "auditor1") as c:
+        for path in PAGES:
+            r = c.get(path)
+            assert r.status_code == 403, path
+            assert "text/html" in r.headers["content-type"]
+            assert "auditor" in r.text and "Not allowed" in r.text
+
+
+def test_a_call_taker_may_take_calls_but_not_act(console) -> None:
+    with signed_in(console.url, "calltaker") as c:
+        for path in PAGES:
+            assert c.get(path).status_code == 200, path
+        queue = c.get("/").text
+        assert 'id="dlg-dispatch"' not in queue  # no action dialogs for a role that cannot act
+        incident_id = console.post_signal(signal()).json()["incident_id"]
+        page = c.get(f"/incidents/{incident_id}").text
+        assert 'data-action="acknowledge"' not in page
+        r = c.post(
+            f"/api/v1/incidents/{incident_id}/acknowledge",
+            json={},
+            headers={"X-CSRF-Token": csrf_of(c)},
+        )
+        assert r.status_code == 403
+
+
+def test_an_operator_only_sees_incidents_of_their_desks(console) -> None:
+    lon, lat = place(west=False)
+    east_id = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    west_id = console.post_signal(signal()).json()["incident_id"]
+    with signed_in(console.url, "westop") as c:
+        r = c.get(f"/incidents/{east_id}")
+        assert r.status_code == 403 and "not routed to your desks" in r.text
+        assert c.get(f"/incidents/{west_id}").status_code == 200
+        assert c.get(f"/incidents/{west_id}/panel").status_code == 200
+        queue = c.get("/").text
+        boot = re.search(r'<script type="application/json" id="boot">(.*?)</script>', queue, re.S)
+        assert boot
+        ids = {item["id"] for item in json.loads(boot.group(1))["items"]}
+        assert west_id in ids and east_id not in ids
+        assert c.get("/", params={"desk": "east"}).status_code == 403
+
+
+def test_the_incident_stream_carries_only_that_incident(console) -> None:
+    first = console.post_signal(signal()).json()["incident_id"]
+    other = console.post_signal(signal()).json()["incident_id"]
+    with signed_in(console.url, "westop") as c:
+        with c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r:
+            assert r.status_code == 200
+            seen: list[str] = []
+            for line in r.iter_lines():
+                seen.append(line)
+                if line == "data: incident.opened":
+                    break
+        assert "event: changed" in seen
+    assert other != first
+
+
+def test_the_sign_in_form_needs_its_own_token(console) -> None:
+    with httpx.Client(base_url=console.url) as c:
+        creds = {"name": "westop", "password": TEST_PASSWORD}
+        r = c.post("/login", data={**creds, "form_token": "forged"})
+        assert r.status_code == 403 and "alarmdesk_session" not in r.cookies
+        token = form_token(c.get("/login").text)
+        c.cookies.set("alarmdesk_login", "another-nonce", path="/login")
+        r = c.post("/login", data={**creds, "form_token": token})
+        assert r.status_code == 403, "a token for another cookie is refused"
+        c.cookies.clear()
+        token = form_token(c.get("/login").text)
+        r = c.post("/login", data={**creds, "form_token": token, "next": "//evil.example/x"})
+        assert r.status_code == 303 and r.headers["location"] == "/", "no open redirect"
+        assert "alarmdesk_session" in r.cookies
+
+
+def test_the_forms_need_the_csrf_header_and_their_permission(console) -> None:
+    lon, lat = place()
+    body = {"type": "FSTRU", "coords": f"{lat}, {lon}", "form_key": "abcdefgh12345678"}
+    with signed_in(console.url, "calltaker") as c:
+        assert c.post("/calls", data=body).status_code == 403  # no X-CSRF-Token
+        r = c.post("/calls", data=body, headers={"X-CSRF-Token": csrf_of(c), "HX-Request": "true"})
+        assert r.status_code == 200 and 'id="intake-ok"' in r.text
+        again = c.post(
+            "/calls", data=body, headers={"X-CSRF-Token": csrf_of(c), "HX-Request": "true"}
+        )
+        incident = re.search(r'data-incident="(\d+)"', r.text)
+        assert incident and f'data-incident="{incident.group(1)}"' in again.text
+    with signed_in(console.url, "auditor1") as c:
+        r = c.post("/calls", data=body, headers={"X-CSRF-Token": "x"})
+        assert r.status_code == 403
+
+
+def test_the_committed_browser_assets_match_the_lock() -> None:
+    spec = importlib.util.spec_from_file_location(
+        "build_assets", REPO_ROOT / "scripts" / "build_assets.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.check() == []
+
+
+def test_a_deployment_can_bring_its_own_map_background(console, monkeypatch, tmp_path) -> None:
+    archive = tmp_path / "city.pmtiles"
+    archive.write_bytes(bytes(range(256)) * 4)
+    city = tmp_path / "city.geojson"
+    city.write_text('{"type": "FeatureCollection", "features": []}')
+    monkeypatch.setenv("ALARMDESK_PMTILES", str(archive))
+    monkeypatch.setenv("ALARMDESK_BASEMAP_GEOJSON", str(city))
+    monkeypatch.setenv("ALARMDESK_TILE_ATTRIBUTION", "© Our City")
+    with signed_in(console.url, "westop") as c:
+        page = c.get("/map").text
+        boot = re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S)
+        assert boot
+        cfg = json.loads(boot.group(1))["map"]
+        assert cfg["pmtiles"] == "/console/tiles.pmtiles"
+        assert cfg["basemap"] == "/console/basemap.geojson"
+        assert cfg["tile_attribution"] == "© Our City"
+        r = c.get("/console/tiles.pmtiles", headers={"Range": "bytes=16-31"})
+        assert r.status_code == 206 and r.content == bytes(range(16, 32))
+        assert r.headers["content-range"] == "bytes 16-31/1024"
+        assert c.get("/console/basemap.geojson").json()["type"] == "FeatureCollection"
+        monkeypatch.setenv("ALARMDESK_TILE_URL", "https://tiles.example.org/{z}/{x}/{y}.png")
+        monkeypatch.delenv("ALARMDESK_PMTILES")
+        page = c.get("/map").text
+        assert "https://tiles.example.org/{z}/{x}/{y}.png" in page
+    assert httpx.get(console.url + "/console/tiles.pmtiles").status_code == 302  # sign in first
+
+
+def test_the_incident_stream_keeps_only_its_incident_of_frames_sent_together() -> None:
+    from alarmdesk.bus.hub import event_data, sse_frame
+    from alarmdesk.web.console import only_incident
+
+    def frame(event_id: int, kind: str, incident_id: int) -> bytes:
+        data = event_data(incident_id, "2026-11-25T10:00:00+00:00", "x", {}, {}, event_id)
+        return sse_frame(event_id, kind, data)
+
+    chunk = (
+        frame(7, "incident.opened", 2)
+        + frame(8, "incident.updated", 1)
+        + b": keep-alive\n\n"
+        + frame(9, "incident.noted", 3)
+    )
+    assert only_incident(chunk, 1) == (
+        b"id: 8\nevent: changed\ndata: incident.updated\n\n: keep-alive\n\n"
+    )
+    assert only_incident(frame(10, "incident.opened", 2), 1) == b""
