@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from alarmdesk import config as config_mod
+from alarmdesk.cli_safeguards import register as register_safeguards
 
 app = typer.Typer(
     help="alarmdesk: alarms and incidents for public-safety operations centres.",
@@ -33,6 +34,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
 app.add_typer(demo_app, name="demo")
 app.add_typer(types_app, name="types")
+register_safeguards(app)  # alarmdesk retention …, alarmdesk report …
 
 err = Console(stderr=True)
 out = Console()

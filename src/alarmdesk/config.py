@@ -17,6 +17,8 @@ from typing import Annotated
 
 import msgspec
 
+from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
+
 Positive = Annotated[float, msgspec.Meta(gt=0)]
 
 
@@ -87,6 +89,8 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     limits: LimitsConfig = msgspec.field(default_factory=LimitsConfig)
     auth: AuthConfig = msgspec.field(default_factory=AuthConfig)
     audit: AuditConfig = msgspec.field(default_factory=AuditConfig)
+    retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
+    report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
 
 

@@ -25,6 +25,22 @@ from alarmdesk.safeguards.merkle import MerkleAccumulator, canonical_entry, leaf
 from alarmdesk.store import tables as t
 
 KEY_NAME = "alarmdesk-audit"
+AUDIT_LOCK_KEY = 0x6175646974  # "audit": every appender takes this lock first
+
+
+def lock_audit(conn: sa.Connection) -> None:
+    """Serialises appenders of the audit log until the transaction ends, so two of them (the
+    writer, the command line, retention, a report signing a checkpoint) never compute the
+    same next sequence number or checkpoint size.
+
+    PostgreSQL: a transaction-scoped advisory lock. SQLite: a write that changes nothing
+    takes the database's single write lock before the chain reads ``max(seq)``.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(AUDIT_LOCK_KEY)))
+    elif conn.dialect.name == "sqlite":
+        cp = t.audit_checkpoints
+        conn.execute(cp.update().where(sa.false()).values(size=cp.c.size))
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +120,7 @@ class AuditChain:
 
     def append(self, conn: sa.Connection, events: Sequence[AuditEvent], now: datetime) -> None:
         """Appends entries in the caller's transaction; signs a checkpoint when one is due."""
+        lock_audit(conn)
         acc = self._sync(conn)
         if events:
             rows: list[dict[str, Any]] = []
@@ -119,6 +136,7 @@ class AuditChain:
 
     def checkpoint(self, conn: sa.Connection, now: datetime) -> str | None:
         """Signs a checkpoint now if any entry is not covered yet; returns the note."""
+        lock_audit(conn)
         return self._maybe_checkpoint(conn, self._sync(conn), now, force=True)
 
     def _maybe_checkpoint(
@@ -152,10 +170,10 @@ def export_lines(conn: sa.Connection) -> Iterator[dict[str, Any]]:
         int(r.size): r.note
         for r in conn.execute(sa.select(t.audit_checkpoints.c.size, t.audit_checkpoints.c.note))
     }
-    result = conn.execution_options(yield_per=2000).execute(
-        sa.select(
-            t.audit_entries.c.seq, t.audit_entries.c.leaf_hash, t.audit_entries.c.entry
-        ).order_by(t.audit_entries.c.seq)
+    result = conn.execute(
+        sa.select(t.audit_entries.c.seq, t.audit_entries.c.leaf_hash, t.audit_entries.c.entry)
+        .order_by(t.audit_entries.c.seq)
+        .execution_options(yield_per=2000)  # on the statement: streams, leaves conn as is
     )
     for r in result:
         if r.entry is None:

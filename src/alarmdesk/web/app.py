@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,7 +15,8 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
-from alarmdesk.web import api, console, session, types
+from alarmdesk.store.retention import retention_loop
+from alarmdesk.web import api, console, reports, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,
     Authenticator,
@@ -32,13 +34,24 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         svc.start(asyncio.get_running_loop())
+        policy = svc.config.retention
+        purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
         try:
             yield
         finally:
+            purge.cancel()  # a running purge commits its current chunk, then stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await purge
             svc.stop()
 
     app = Litestar(
-        route_handlers=[*api.ROUTES, *session.ROUTES, *types.ROUTES, *console.ROUTES],
+        route_handlers=[
+            *api.ROUTES,
+            *session.ROUTES,
+            *types.ROUTES,
+            *console.ROUTES,
+            *reports.ROUTES,
+        ],
         middleware=[auth_middleware],
         guards=[permission_guard],
         lifespan=[lifespan],

@@ -1,0 +1,518 @@
+"""Applying the retention policy: erase what expired, and log that it was erased.
+
+:func:`run_retention` works one data class at a time (``safeguards/retention_policy.py``
+says what each holds), each in its own transaction, in chunks of ``batch`` rows. A class that
+erased anything appends ONE audit entry (operation ``erase``, object type = the class, detail
+= count, cutoff and period in days, never the erased content) in the same transaction: the
+erasure and its trace commit together or not at all.
+
+Why this may run beside the writer (which owns signals, incidents and events while the
+server runs): it erases only what the writer never touches again: final incidents (closed,
+cancelled), signals that belong to no incident, and text or payload keys of rows that are
+not part of an unfinished incident. Notes, people and media of an incident that is still
+open or resolved are kept whatever their age, so a long-running response keeps its callback
+numbers.
+
+Audit entries are never deleted: their content is set to NULL and the leaf hash stays, so
+every signed checkpoint still verifies.
+
+:func:`retention_loop` is the scheduled job a running server starts (each run in a thread).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import sqlalchemy as sa
+
+from alarmdesk.domain.events import EventType
+from alarmdesk.domain.incident import FINAL, Status
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
+from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
+from alarmdesk.store import tables as t
+from alarmdesk.store.audit import AuditChain, lock_audit
+
+if TYPE_CHECKING:
+    from alarmdesk.bootstrap import Services
+
+__all__ = [
+    "ERASED_KEY",
+    "MEDIA_KEYS",
+    "NOTE_MARKER",
+    "PEOPLE_KEYS",
+    "RETENTION_ACTOR",
+    "RetentionRun",
+    "lock_audit",
+    "retention_loop",
+    "run_retention",
+]
+
+log = logging.getLogger(__name__)
+
+RETENTION_ACTOR = Actor("system:retention", "system")
+
+# What replaces erased note text; the event itself (who, when, which incident) stays.
+NOTE_MARKER = "[erased under the retention policy]"
+# A signal whose payload lost keys to retention lists the classes here.
+ERASED_KEY = "retention_erased"
+PEOPLE_KEYS: tuple[str, ...] = ("people", "plate", "plate_score")
+MEDIA_KEYS: tuple[str, ...] = (
+    "snapshot_ref",
+    "snapshot_url",
+    "snapshot",
+    "clip_ref",
+    "clip_url",
+    "clip",
+    "thumbnail",
+    "thumbnail_url",
+    "image",
+    "image_url",
+    "images",
+    "video",
+    "video_url",
+    "recording",
+    "recording_url",
+    "media",
+    "media_url",
+    "attachments",
+)
+
+FINAL_VALUES = tuple(s.value for s in FINAL)
+UNFINISHED_VALUES = tuple(s.value for s in Status if s not in FINAL)
+_RETRIES = 4
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    """What one run erased (or, with ``dry_run``, would erase), per data class."""
+
+    counts: dict[str, int]
+    cutoffs: dict[str, datetime]
+    dry_run: bool = False
+    incidents_by_category: dict[str, int] = field(default_factory=dict)
+    # Classes that reached ``max_rows``: more expired rows remain for the next run.
+    incomplete: frozenset[str] = frozenset()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def run_retention(
+    engine: sa.Engine,
+    policy: RetentionConfig,
+    chain: AuditChain,
+    now: datetime,
+    actor: Actor = RETENTION_ACTOR,
+    *,
+    dry_run: bool = False,
+    batch: int = 500,
+    max_rows: int | None = None,
+    classes: Iterable[DataClass] = tuple(DataClass),
+    stop: threading.Event | None = None,
+) -> RetentionRun:
+    """Erases what expired at ``now`` (an injected clock in tests) under ``policy``.
+
+    Returns the count per class: incidents erased, signals erased, events whose note text
+    was erased, signals that lost people or media keys, audit entries whose content was
+    erased. ``dry_run`` counts without changing anything and logs nothing. ``max_rows``
+    (default: the policy's ``max_rows_per_run``) bounds each class; setting ``stop`` ends the
+    run after the current chunk, committing what was done with its audit entry.
+    """
+    policy.validate()
+    cutoffs = policy.cutoffs(now)
+    limit = max_rows if max_rows is not None else policy.max_rows_per_run
+    job = _Job(policy, cutoffs, max(1, batch), max(1, limit), dry_run, stop)
+    wanted = set(classes)
+    counts: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    incomplete: set[str] = set()
+    # In enumeration order, audit last: this run's own erase entries are never its victims.
+    for cls in DataClass:
+        if cls not in wanted:
+            continue
+        if stop is not None and stop.is_set():
+            incomplete.add(cls.value)
+            continue
+        purge = _PURGES[cls]
+
+        def work(conn: sa.Connection, purge: _Purge = purge, cls: DataClass = cls) -> _Result:
+            result = purge(conn, job)
+            if result.count and not dry_run:
+                detail: dict[str, Any] = {
+                    "count": result.count,
+                    "cutoff": cutoffs[cls.value].isoformat(),
+                    "days": policy.days(cls),
+                    **result.detail,
+                }
+                lock_audit(conn)
+                chain.append(
+                    conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now
+                )
+            return result
+
+        if dry_run:
+            with engine.connect() as conn:
+                result = work(conn)
+        else:
+            result = _transaction(engine, chain, work)
+        counts[cls.value] = result.count
+        if cls is DataClass.INCIDENTS:
+            by_category = result.by_category
+        if not job.more(result.count):
+            incomplete.add(cls.value)
+        if result.count:
+            log.info(
+                "retention %s %s: %d (cutoff %s)",
+                "would erase" if dry_run else "erased",
+                cls.value,
+                result.count,
+                cutoffs[cls.value].isoformat(),
+            )
+    return RetentionRun(counts, cutoffs, dry_run, by_category, frozenset(incomplete))
+
+
+# -- one class each ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Result:
+    count: int = 0
+    detail: dict[str, Any] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    """What every class's purge needs to know."""
+
+    policy: RetentionConfig
+    cutoffs: dict[str, datetime]
+    batch: int
+    limit: int
+    dry_run: bool
+    stop: threading.Event | None
+
+    def more(self, done: int) -> bool:
+        """Another chunk may be taken: the run's limit is not reached and nobody asked the
+        run to stop (the server shutting down)."""
+        return done < self.limit and not (self.stop is not None and self.stop.is_set())
+
+    def take(self, done: int) -> int:
+        return min(self.batch, self.limit - done)
+
+
+_Purge = Callable[[sa.Connection, _Job], _Result]
+
+
+def _transaction(engine: sa.Engine, chain: AuditChain, work: Callable[[sa.Connection], T]) -> T:
+    """Runs ``work`` in one transaction; retries when another appender of the audit log
+    took the same sequence number first, or the database was busy."""
+    for attempt in range(_RETRIES):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            chain.reset()
+            if attempt == _RETRIES - 1:
+                raise
+            log.warning("retention transaction retried (%s)", type(exc.orig).__name__)
+            time.sleep(0.05 * 2**attempt)
+        except BaseException:
+            chain.reset()
+            raise
+    raise AssertionError("unreachable")
+
+
+def _unfinished_incidents() -> sa.Select[tuple[int]]:
+    i = t.incidents
+    return sa.select(i.c.id).where(i.c.status.in_(UNFINISHED_VALUES))
+
+
+def _not_in_unfinished(column: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """The row belongs to no incident, or to a final one."""
+    return sa.or_(column.is_(None), column.not_in(_unfinished_incidents()))
+
+
+def _expired_final(cutoff: datetime) -> sa.ColumnElement[bool]:
+    i = t.incidents
+    return sa.or_(
+        sa.and_(i.c.status == Status.CLOSED.value, i.c.closed_at < cutoff),
+        sa.and_(i.c.status == Status.CANCELLED.value, i.c.cancelled_at < cutoff),
+    )
+
+
+def _purge_incidents(conn: sa.Connection, job: _Job) -> _Result:
+    i = t.incidents
+    policy, cutoffs = job.policy, job.cutoffs
+    overrides = sorted(
+        c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days
+    )
+    groups: list[tuple[sa.ColumnElement[bool], datetime]] = [
+        (i.c.category == c, cutoffs[f"incidents.{c}"]) for c in overrides
+    ]
+    # Every other category, and any retired one still stored, under the default period.
+    groups.append((i.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
+    result = _Result()
+    per_category: dict[str, int] = {}
+    signals = events = 0
+    for in_group, cutoff in groups:
+        last: int | None = None
+        while job.more(result.count):
+            q = sa.select(i.c.id, i.c.category).where(in_group, _expired_final(cutoff))
+            if last is not None:
+                q = q.where(i.c.id > last)
+            rows = conn.execute(q.order_by(i.c.id).limit(job.take(result.count))).all()
+            if not rows:
+                break
+            ids = [int(r.id) for r in rows]
+            last = ids[-1]
+            for r in rows:
+                per_category[r.category] = per_category.get(r.category, 0) + 1
+            result.count += len(ids)
+            if not job.dry_run:
+                signals += conn.execute(
+                    t.signals.delete().where(t.signals.c.incident_id.in_(ids))
+                ).rowcount
+                events += conn.execute(
+                    t.events.delete().where(t.events.c.incident_id.in_(ids))
+                ).rowcount
+                conn.execute(
+                    t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids))
+                )
+                conn.execute(i.delete().where(i.c.id.in_(ids)))
+            if len(ids) < job.batch:
+                break
+    result.by_category = {c: per_category[c] for c in sorted(per_category)}
+    result.detail = {"by_category": result.by_category, "signals": signals, "events": events}
+    if overrides:
+        result.detail["category_cutoffs"] = {
+            c: cutoffs[f"incidents.{c}"].isoformat() for c in overrides
+        }
+    return result
+
+
+def _purge_signals(conn: sa.Connection, job: _Job) -> _Result:
+    s = t.signals
+    where = sa.and_(
+        s.c.incident_id.is_(None), s.c.received_at < job.cutoffs[DataClass.SIGNALS.value]
+    )
+    result = _Result()
+    last: int | None = None
+    while job.more(result.count):
+        q = sa.select(s.c.id).where(where)
+        if last is not None:
+            q = q.where(s.c.id > last)
+        ids = [
+            int(x) for x in conn.execute(q.order_by(s.c.id).limit(job.take(result.count))).scalars()
+        ]
+        if not ids:
+            break
+        result.count += len(ids)
+        last = ids[-1]
+        if not job.dry_run:
+            conn.execute(s.delete().where(s.c.id.in_(ids)))
+        if len(ids) < job.batch:
+            break
+    return result
+
+
+def _purge_notes(conn: sa.Connection, job: _Job) -> _Result:
+    e = t.events
+    text = e.c.detail["text"].as_string()
+    note = e.c.detail["note"].as_string()
+    where = sa.and_(
+        e.c.at < job.cutoffs[DataClass.NOTES.value],
+        sa.or_(
+            sa.and_(e.c.type == EventType.NOTED.value, text.is_not(None), text != NOTE_MARKER),
+            sa.and_(note.is_not(None), note != NOTE_MARKER),
+        ),
+        _not_in_unfinished(e.c.incident_id),
+    )
+
+    def erase(detail: dict[str, Any], type_: Any) -> dict[str, Any]:
+        out = dict(detail)
+        if type_ == EventType.NOTED.value and "text" in out:
+            out["text"] = NOTE_MARKER
+        if "note" in out:
+            out["note"] = NOTE_MARKER
+        return out
+
+    return _rewrite_json(conn, job, e, e.c.id, e.c.detail, where, erase, extra=e.c.type)
+
+
+def _payload_where(keys: Sequence[str], cutoff: datetime) -> sa.ColumnElement[bool]:
+    s = t.signals
+    return sa.and_(
+        s.c.received_at < cutoff,
+        sa.or_(*(s.c.payload[k].as_string().is_not(None) for k in keys)),
+        _not_in_unfinished(s.c.incident_id),
+    )
+
+
+def _strip(keys: Sequence[str], cls: DataClass) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    def erase(payload: dict[str, Any], _extra: Any) -> dict[str, Any]:
+        out = {k: v for k, v in payload.items() if k not in keys}
+        marks = out.get(ERASED_KEY)
+        marks = [m for m in marks if isinstance(m, str)] if isinstance(marks, list) else []
+        out[ERASED_KEY] = sorted({*marks, cls.value})
+        return out
+
+    return erase
+
+
+def _purge_people(conn: sa.Connection, job: _Job) -> _Result:
+    s = t.signals
+    where = _payload_where(PEOPLE_KEYS, job.cutoffs[DataClass.PEOPLE.value])
+    return _rewrite_json(
+        conn, job, s, s.c.id, s.c.payload, where, _strip(PEOPLE_KEYS, DataClass.PEOPLE)
+    )
+
+
+def _purge_media(conn: sa.Connection, job: _Job) -> _Result:
+    s = t.signals
+    where = _payload_where(MEDIA_KEYS, job.cutoffs[DataClass.MEDIA.value])
+    return _rewrite_json(
+        conn, job, s, s.c.id, s.c.payload, where, _strip(MEDIA_KEYS, DataClass.MEDIA)
+    )
+
+
+def _rewrite_json(
+    conn: sa.Connection,
+    job: _Job,
+    table: sa.Table,
+    key: sa.Column[Any],
+    column: sa.Column[Any],
+    where: sa.ColumnElement[bool],
+    erase: Callable[[dict[str, Any], Any], dict[str, Any]],
+    *,
+    extra: sa.Column[Any] | None = None,
+) -> _Result:
+    """Rewrites one JSON column of the rows matching ``where``, in id order and chunks."""
+    result = _Result()
+    last: int | None = None
+    cols: list[sa.ColumnElement[Any]] = [key, column]
+    if extra is not None:
+        cols.append(extra)
+    stmt = table.update().where(key == sa.bindparam("b_key"))
+    while job.more(result.count):
+        q = sa.select(*cols).where(where)
+        if last is not None:
+            q = q.where(key > last)
+        rows = conn.execute(q.order_by(key).limit(job.take(result.count))).all()
+        if not rows:
+            break
+        last = int(rows[-1][0])
+        result.count += len(rows)
+        if not job.dry_run:
+            conn.execute(
+                stmt,
+                [
+                    {
+                        "b_key": r[0],
+                        column.name: erase(dict(r[1] or {}), r[2] if extra is not None else None),
+                    }
+                    for r in rows
+                ],
+            )
+        if len(rows) < job.batch:
+            break
+    return result
+
+
+def _purge_audit(conn: sa.Connection, job: _Job) -> _Result:
+    a = t.audit_entries
+    where = sa.and_(a.c.at < job.cutoffs[DataClass.AUDIT.value], a.c.entry.is_not(None))
+    result = _Result()
+    first: int | None = None
+    last: int | None = None
+    while job.more(result.count):
+        q = sa.select(a.c.seq).where(where)
+        if last is not None:
+            q = q.where(a.c.seq > last)
+        seqs = [
+            int(x)
+            for x in conn.execute(q.order_by(a.c.seq).limit(job.take(result.count))).scalars()
+        ]
+        if not seqs:
+            break
+        first = seqs[0] if first is None else first
+        last = seqs[-1]
+        result.count += len(seqs)
+        if not job.dry_run:
+            # Content only: the row and its leaf hash stay, and so does every checkpoint.
+            conn.execute(a.update().where(a.c.seq.in_(seqs)).values(entry=None))
+        if len(seqs) < job.batch:
+            break
+    if result.count:
+        result.detail = {"first_seq": first, "last_seq": last}
+    return result
+
+
+_PURGES: dict[DataClass, _Purge] = {
+    DataClass.INCIDENTS: _purge_incidents,
+    DataClass.SIGNALS: _purge_signals,
+    DataClass.NOTES: _purge_notes,
+    DataClass.PEOPLE: _purge_people,
+    DataClass.MEDIA: _purge_media,
+    DataClass.AUDIT: _purge_audit,
+}
+
+
+# -- the scheduled job -----------------------------------------------------------------------
+
+
+async def retention_loop(
+    services: Services,
+    policy: RetentionConfig,
+    every_hours: float,
+    *,
+    first_delay_seconds: float = 60.0,
+    backlog_pause_seconds: float = 5.0,
+) -> None:
+    """Applies ``policy`` every ``every_hours`` until cancelled (0: returns at once).
+
+    Each run works in a thread with its own audit chain (same key and origin as the writer's),
+    so neither the event loop nor the writer waits on it. A run that left a backlog (a class
+    reached ``max_rows_per_run``) is followed by another after ``backlog_pause_seconds``.
+    A failed run is logged and retried at the next period; nothing is lost by waiting.
+    Cancelling (server shutdown) asks a running run to stop after its current chunk and
+    waits for it, so the purge never outlives the engine it uses.
+    """
+    if every_hours <= 0:
+        return
+    from alarmdesk.bootstrap import audit_chain  # the composition root picks the key
+
+    chain = audit_chain(services.config)
+    stop = threading.Event()
+    delay = first_delay_seconds
+    while True:
+        await asyncio.sleep(delay)
+        delay = every_hours * 3600.0
+        running = asyncio.ensure_future(
+            asyncio.to_thread(
+                run_retention, services.engine, policy, chain, services.clock(), stop=stop
+            )
+        )
+        try:
+            run = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            stop.set()  # the run commits its current chunk, then returns
+            with contextlib.suppress(BaseException):
+                await running
+            raise
+        except Exception:
+            log.exception("retention run failed; next attempt in %.1f h", every_hours)
+            continue
+        if run.incomplete:
+            delay = backlog_pause_seconds

@@ -1,0 +1,469 @@
+"""Data expires (shared/DESIGN.md, "The line we hold", 4): retention erases exactly what
+expired, logs one erase entry per data class without the erased content, never touches
+unfinished incidents, and the audit log still verifies after its own content was erased.
+
+Seeded through the writer with a fake clock; retention runs with injected times; SQLite and
+PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import msgspec
+import pytest
+import sqlalchemy as sa
+from typer.testing import CliRunner
+
+from alarmdesk.bootstrap import Services, audit_chain
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.safeguards.audit import Actor
+from alarmdesk.safeguards.auditlog_file import verify_export
+from alarmdesk.safeguards.retention_policy import (
+    CEILINGS,
+    DataClass,
+    RetentionCeilingError,
+    RetentionConfig,
+    RetentionPolicyError,
+)
+from alarmdesk.store import tables as t
+from alarmdesk.store.audit import AuditChain, export_lines
+from alarmdesk.store.retention import (
+    ERASED_KEY,
+    NOTE_MARKER,
+    retention_loop,
+    run_retention,
+)
+from tests.conftest import FakeClock
+
+T0 = datetime(2025, 1, 1, 10, 0, tzinfo=UTC)
+OPERATOR = Actor("user:7", "operator", "0123456789abcdef", "10.0.0.7")
+SECRETS = ("Ann Example", "+31 6 1234 5678", "secret note", "resolve note", "cancel note")
+
+# Short periods so a few injected "days" cross every cutoff.
+POLICY = RetentionConfig(
+    signals_days=10,
+    incidents_days=200,
+    incidents_by_category={"fire": 100},
+    notes_days=50,
+    people_days=20,
+    media_days=5,
+    audit_days=300,
+)
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    loop = asyncio.new_event_loop()
+    yield loop
+    loop.close()
+
+
+def signal(
+    key: str,
+    code: str,
+    *,
+    lat: float,
+    payload: dict[str, Any] | None = None,
+    record_only: bool = False,
+    kind: SourceKind = SourceKind.CALL,
+) -> SignalIn:
+    return SignalIn(
+        source_kind=kind,
+        source_id=f"src-{key}",
+        type_code=code,
+        occurred_at=T0,
+        location=Location(lat=lat, lon=5.0),
+        summary="as the caller said",
+        idempotency_key=key,
+        payload=payload or {},
+        record_only=record_only,
+    )
+
+
+PEOPLE = {"people": [{"role": "caller", "name": "Ann Example", "callback": "+31 6 1234 5678"}]}
+MEDIA = {"snapshot_ref": "/api/events/1/snapshot.jpg", "has_snapshot": True, "label": "person"}
+
+
+class Seeded:
+    """Incidents in every state that matters, all at T0 (the clock then moves on)."""
+
+    def __init__(self, svc: Services, loop: asyncio.AbstractEventLoop) -> None:
+        self.svc, self.loop = svc, loop
+
+        def submit(*signals: SignalIn) -> int | None:
+            (r, *_) = loop.run_until_complete(svc.writer.submit_signals(signals, actor=OPERATOR))
+            return r.incident_id
+
+        def act(command: c.Command) -> None:
+            loop.run_until_complete(svc.writer.submit_command(command, actor=OPERATOR))
+
+        # fire, closed: 100-day category override; people, media and notes on it.
+        self.fire = submit(signal("fire", "FSTRU", lat=50.0, payload={**PEOPLE, **MEDIA}))
+        assert self.fire is not None
+        act(c.AddNote(self.fire, "op", text="secret note"))
+        act(c.Resolve(self.fire, "op", disposition="handled", note="resolve note"))
+        act(c.Close(self.fire, "op"))
+        # medical, cancelled: default 200 days; a cancel note.
+        self.medical = submit(signal("med", "CARDIAC", lat=51.0, payload=PEOPLE))
+        assert self.medical is not None
+        act(c.Cancel(self.medical, "op", reason="false_alarm", note="cancel note"))
+        # violence, still open: nothing of it may ever go.
+        self.open = submit(signal("open", "ASSAULT", lat=52.0, payload={**PEOPLE, **MEDIA}))
+        assert self.open is not None
+        act(c.AddNote(self.open, "op", text="secret note"))
+        # property, resolved but not closed: not final, kept too.
+        self.resolved = submit(signal("res", "BURGLARY", lat=53.0, payload=PEOPLE))
+        assert self.resolved is not None
+        act(c.AddNote(self.resolved, "op", text="secret note"))
+        act(c.Resolve(self.resolved, "op", disposition="handled", note="resolve note"))
+        # record-only signals (periodic tests), one with a media reference.
+        for i in range(3):
+            submit(
+                signal(
+                    f"test{i}",
+                    "ALRBS",
+                    lat=54.0,
+                    kind=SourceKind.EQUIPMENT,
+                    record_only=True,
+                    payload=MEDIA if i == 0 else {},
+                )
+            )
+
+    def count(self, table: sa.Table, *where: Any) -> int:
+        with self.svc.engine.connect() as conn:
+            return int(
+                conn.execute(sa.select(sa.func.count()).select_from(table).where(*where)).scalar()
+            )
+
+    def incident_ids(self) -> set[int]:
+        with self.svc.engine.connect() as conn:
+            return set(conn.execute(sa.select(t.incidents.c.id)).scalars())
+
+    def payload(self, key: str) -> dict[str, Any]:
+        with self.svc.engine.connect() as conn:
+            return dict(
+                conn.execute(
+                    sa.select(t.signals.c.payload).where(t.signals.c.idempotency_key == key)
+                ).scalar_one()
+            )
+
+    def details(self, incident_id: int) -> list[dict[str, Any]]:
+        with self.svc.engine.connect() as conn:
+            return [
+                dict(d)
+                for d in conn.execute(
+                    sa.select(t.events.c.detail)
+                    .where(t.events.c.incident_id == incident_id)
+                    .order_by(t.events.c.id)
+                ).scalars()
+            ]
+
+
+def entries(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.audit_entries.c.entry)
+            .where(t.audit_entries.c.entry.is_not(None))
+            .order_by(t.audit_entries.c.seq)
+        ).scalars()
+        return [json.loads(r) for r in rows]
+
+
+def erase_entries(engine: sa.Engine) -> list[dict[str, Any]]:
+    return [e for e in entries(engine) if e["op"] == "erase"]
+
+
+def verify(engine: sa.Engine, chain: AuditChain) -> Any:
+    with engine.begin() as conn:
+        chain.checkpoint(conn, datetime.now(UTC) + timedelta(days=3650))
+    with engine.connect() as conn:
+        lines = [json.dumps(line) for line in export_lines(conn)]
+    return verify_export(lines, chain.signer.vkey)
+
+
+@pytest.fixture
+def seeded(db_url: str, services_factory: Any, loop: asyncio.AbstractEventLoop) -> Seeded:
+    clock = FakeClock(T0)
+    svc = services_factory(db_url, clock=clock, loop=loop)
+    return Seeded(svc, loop)
+
+
+def test_retention_erases_exactly_what_expired_and_logs_it_without_content(
+    seeded: Seeded,
+) -> None:
+    svc = seeded.svc
+    chain = audit_chain(svc.config)
+    s = t.signals
+
+    # Day 30: record-only signals (10 d), people (20 d), media (5 d) of what is not open.
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=30))
+    assert run.counts == {
+        "incidents": 0,
+        "signals": 3,
+        "notes": 0,
+        "people": 2,  # fire (closed) and medical (cancelled); not open, not resolved
+        "media": 1,  # fire; the record-only one went with the signals class
+        "audit": 0,
+    }
+    assert seeded.count(s, s.c.incident_id.is_(None)) == 0
+    fire = seeded.payload("fire")
+    assert "people" not in fire and "snapshot_ref" not in fire
+    assert fire[ERASED_KEY] == ["media", "people"]
+    assert fire["label"] == "person" and fire["has_snapshot"] is True  # other keys stay
+    assert "people" in seeded.payload("open") and "snapshot_ref" in seeded.payload("open")
+    assert "people" in seeded.payload("res")
+    log = erase_entries(svc.engine)
+    assert [(e["object_type"], e["detail"]["count"]) for e in log] == [
+        ("signals", 3),
+        ("people", 2),
+        ("media", 1),
+    ]
+    for e in log:
+        assert e["actor"] == "system:retention" and e["outcome"] == "allowed"
+        assert datetime.fromisoformat(e["detail"]["cutoff"]) < T0 + timedelta(days=30)
+
+    # A second run at the same time finds nothing more and logs nothing.
+    again = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=30))
+    assert again.total == 0
+    assert len(erase_entries(svc.engine)) == 3
+
+    # Day 60: notes (50 d): the note and resolve note of fire, the cancel note of medical.
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=60))
+    assert run.counts["notes"] == 3 and run.total == 3
+    fire_details = seeded.details(seeded.fire)  # type: ignore[arg-type]
+    assert {"text": NOTE_MARKER} in fire_details
+    assert any(d.get("note") == NOTE_MARKER and d.get("disposition") for d in fire_details)
+    assert any(
+        d.get("note") == NOTE_MARKER
+        for d in seeded.details(seeded.medical)  # type: ignore[arg-type]
+    )
+    assert {"text": "secret note"} in seeded.details(seeded.open)  # type: ignore[arg-type]
+    assert {"text": "secret note"} in seeded.details(seeded.resolved)  # type: ignore[arg-type]
+
+    # Day 150: fire incidents (100 d) go, with their signals and timeline; medical (200 d)
+    # stays.
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=150))
+    assert run.counts["incidents"] == 1 and run.incidents_by_category == {"fire": 1}
+    assert seeded.fire not in seeded.incident_ids()
+    assert seeded.count(s, s.c.incident_id == seeded.fire) == 0
+    assert seeded.count(t.events, t.events.c.incident_id == seeded.fire) == 0
+    assert seeded.count(t.incident_desks, t.incident_desks.c.incident_id == seeded.fire) == 0
+
+    # Day 250: medical (200 d) goes. Open and resolved incidents never do.
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=250))
+    assert run.counts["incidents"] == 1 and run.incidents_by_category == {"medical": 1}
+    assert seeded.incident_ids() == {seeded.open, seeded.resolved}
+    incidents_log = [e for e in erase_entries(svc.engine) if e["object_type"] == "incidents"]
+    assert [e["detail"]["by_category"] for e in incidents_log] == [{"fire": 1}, {"medical": 1}]
+    assert incidents_log[0]["detail"]["signals"] == 1 and incidents_log[0]["detail"]["events"] >= 4
+
+    # Day 400: audit entries older than 300 days lose their content, not their place.
+    cutoff = T0 + timedelta(days=100)
+    with svc.engine.connect() as conn:
+        expected = conn.execute(
+            sa.select(sa.func.count())
+            .select_from(t.audit_entries)
+            .where(t.audit_entries.c.at < cutoff, t.audit_entries.c.entry.is_not(None))
+        ).scalar_one()
+        rows_before = conn.execute(
+            sa.select(sa.func.count()).select_from(t.audit_entries)
+        ).scalar_one()
+    assert expected > 10
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=400))
+    assert run.counts["audit"] == expected
+    assert seeded.count(t.audit_entries) == rows_before + 1  # only the new erase entry
+    assert seeded.count(t.audit_entries, t.audit_entries.c.entry.is_(None)) == expected
+    assert (
+        seeded.count(
+            t.audit_entries, t.audit_entries.c.at < cutoff, t.audit_entries.c.entry.is_not(None)
+        )
+        == 0
+    )
+
+    # Nothing erased was ever written into the log.
+    everything = json.dumps(entries(svc.engine))
+    for secret in SECRETS:
+        assert secret not in everything
+
+    # The Merkle tree still verifies, with the erased entries as hashes only.
+    report = verify(svc.engine, chain)
+    assert report.ok, report.problems
+    assert report.erased == expected
+
+    # The writer keeps appending after another chain appended (it resynchronises).
+    (receipt,) = seeded.loop.run_until_complete(
+        svc.writer.submit_signals([signal("later", "FSTRU", lat=55.0)], actor=OPERATOR)
+    )
+    assert receipt.incident_id is not None
+    assert verify(svc.engine, chain).ok
+
+
+def test_a_dry_run_counts_and_changes_nothing(seeded: Seeded) -> None:
+    svc = seeded.svc
+    chain = audit_chain(svc.config)
+    later = T0 + timedelta(days=400)
+    with svc.engine.connect() as conn:
+        before = {
+            tb.name: conn.execute(sa.select(sa.func.count()).select_from(tb)).scalar_one()
+            for tb in (t.signals, t.incidents, t.events, t.audit_entries)
+        }
+    dry = run_retention(svc.engine, POLICY, chain, later, dry_run=True)
+    assert dry.dry_run and dry.counts["incidents"] == 2 and dry.counts["signals"] == 3
+    assert dry.counts["audit"] > 0
+    with svc.engine.connect() as conn:
+        after = {
+            tb.name: conn.execute(sa.select(sa.func.count()).select_from(tb)).scalar_one()
+            for tb in (t.signals, t.incidents, t.events, t.audit_entries)
+        }
+    assert after == before
+    assert erase_entries(svc.engine) == []
+    real = run_retention(svc.engine, POLICY, chain, later)
+    # The dry run counted what a real run erases (notes, people and media of the two final
+    # incidents are gone with them, so a real run at once counts only their deletion).
+    assert real.counts["incidents"] == dry.counts["incidents"]
+    assert real.counts["signals"] == dry.counts["signals"]
+
+
+def test_batches_and_the_per_run_limit(seeded: Seeded) -> None:
+    svc = seeded.svc
+    chain = audit_chain(svc.config)
+    later = T0 + timedelta(days=30)
+    first = run_retention(svc.engine, POLICY, chain, later, batch=1, max_rows=2)
+    assert first.counts["signals"] == 2 and "signals" in first.incomplete
+    second = run_retention(svc.engine, POLICY, chain, later, batch=1, max_rows=2)
+    assert second.counts["signals"] == 1 and "signals" not in second.incomplete
+    assert [
+        e["detail"]["count"] for e in erase_entries(svc.engine) if e["object_type"] == "signals"
+    ] == [2, 1]
+
+
+def test_a_stopped_run_commits_what_it_did_and_stops(seeded: Seeded) -> None:
+    svc = seeded.svc
+    chain = audit_chain(svc.config)
+    stop = threading.Event()
+    stop.set()
+    run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=400), stop=stop)
+    assert run.total == 0 and run.incomplete == {c.value for c in DataClass}
+    assert erase_entries(svc.engine) == []
+
+
+def test_shortening_retention_erases_sooner(seeded: Seeded) -> None:
+    svc = seeded.svc
+    chain = audit_chain(svc.config)
+    at = T0 + timedelta(days=3)
+    assert run_retention(svc.engine, POLICY, chain, at).total == 0
+    shorter = msgspec.structs.replace(POLICY, signals_days=1, media_days=1, people_days=1)
+    run = run_retention(svc.engine, shorter, chain, at)
+    assert run.counts["signals"] == 3 and run.counts["people"] == 2 and run.counts["media"] == 1
+    assert seeded.count(t.signals, t.signals.c.incident_id == seeded.open) == 1
+
+
+def test_the_scheduled_job_runs_and_logs(seeded: Seeded) -> None:
+    EXPECTED = {"signals", "people", "media"}  # noqa: N806
+    svc = seeded.svc
+    svc.clock = lambda: T0 + timedelta(days=30)  # type: ignore[method-assign]
+
+    async def briefly() -> None:
+        task = asyncio.create_task(
+            retention_loop(svc, POLICY, 1 / 3600, first_delay_seconds=0, backlog_pause_seconds=0)
+        )
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            # one transaction per class: wait for all of them, not the first
+            if {e["object_type"] for e in erase_entries(svc.engine)} >= EXPECTED:
+                break
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(briefly())
+    assert {e["object_type"] for e in erase_entries(svc.engine)} == EXPECTED
+    assert asyncio.run(retention_loop(svc, POLICY, 0)) is None  # 0: never scheduled
+
+
+# -- the policy: ceilings and checks (pure) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", list(DataClass))
+def test_lengthening_past_a_ceiling_is_refused(cls: DataClass) -> None:
+    name = f"{cls.value}_days"
+    RetentionConfig(**{name: CEILINGS[cls]})  # up to the ceiling: fine
+    with pytest.raises(RetentionCeilingError) as info:
+        RetentionConfig(**{name: CEILINGS[cls] + 1})
+    assert info.value.code == "retention_ceiling"
+    assert info.value.field == f"retention.{name}"
+    assert "ceiling" in str(info.value) and "[retention_ceiling]" in str(info.value)
+
+
+def test_the_ceiling_is_enforced_when_configuration_loads() -> None:
+    with pytest.raises(msgspec.ValidationError, match="ceiling"):
+        msgspec.convert({"media_days": CEILINGS[DataClass.MEDIA] + 1}, RetentionConfig)
+    with pytest.raises(msgspec.ValidationError, match="ceiling"):
+        msgspec.convert({"incidents_by_category": {"fire": 99_999}}, RetentionConfig)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"people_days": 0}, RetentionConfig)
+    with pytest.raises(msgspec.ValidationError, match="unknown"):
+        msgspec.convert({"typo_days": 3}, RetentionConfig)
+    ok = msgspec.convert({"media_days": 1, "incidents_by_category": {"fire": 10}}, RetentionConfig)
+    assert (
+        ok.media_days == 1 and ok.incident_days("fire") == 10 and ok.incident_days("medical") == 730
+    )
+
+
+def test_unknown_categories_and_zero_days_are_refused() -> None:
+    with pytest.raises(RetentionPolicyError) as info:
+        RetentionConfig(incidents_by_category={"protest": 10})
+    assert info.value.code == "invalid_retention"
+    with pytest.raises(RetentionPolicyError):
+        RetentionConfig(notes_days=0)
+
+
+def test_cutoffs_need_an_aware_time_and_cover_every_category() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    cut = POLICY.cutoffs(now)
+    assert cut["signals"] == now - timedelta(days=10)
+    assert cut["incidents.fire"] == now - timedelta(days=100)
+    assert cut["incidents.medical"] == cut["incidents"] == now - timedelta(days=200)
+    with pytest.raises(ValueError, match="aware"):
+        POLICY.cutoffs(datetime(2026, 1, 1))
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_cli_dry_run_and_run(seeded: Seeded, tmp_path: Any) -> None:
+    import typer
+
+    from alarmdesk.cli_safeguards import register
+
+    app = typer.Typer()
+    register(app)  # as alarmdesk.cli does
+
+    svc = seeded.svc
+    cfg = tmp_path / "alarmdesk.toml"
+    cfg.write_text(f'[audit]\nkey_file = "{svc.config.audit.key_file}"\n')
+    url = svc.config.database.url
+    runner = CliRunner()
+    # The CLI uses the real clock, well over a year after T0: under the default policy the
+    # record-only signals (90 d), people (90 d), media (30 d) and notes (365 d) of the final
+    # incidents have expired.
+    result = runner.invoke(
+        app, ["retention", "run", "--dry-run", "-c", str(cfg), "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "dry run" in result.output
+    assert erase_entries(svc.engine) == []
+    result = runner.invoke(app, ["retention", "run", "-c", str(cfg), "--database-url", url])
+    assert result.exit_code == 0, result.output
+    assert {e["object_type"] for e in erase_entries(svc.engine)} >= {"signals", "people", "media"}
+    assert all(e["actor"].startswith("cli:") for e in erase_entries(svc.engine))
+    result = runner.invoke(app, ["retention", "show", "-c", str(cfg)])
+    assert result.exit_code == 0 and "ceiling" in result.output
+    assert verify(svc.engine, audit_chain(svc.config)).ok
