@@ -366,7 +366,7 @@ def test_shortening_retention_erases_sooner(seeded: Seeded) -> None:
 
 
 def test_the_scheduled_job_runs_and_logs(seeded: Seeded) -> None:
-    EXPECTED = {"signals", "people", "media"}  # noqa: N806
+    EXPECTED = {"signals", "people", "media"}
     svc = seeded.svc
     svc.clock = lambda: T0 + timedelta(days=30)  # type: ignore[method-assign]
 
