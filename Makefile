@@ -16,6 +16,9 @@ $(BIN)/python:
 # Installs alarmdesk with its test and lint tools (PEP 735 groups, read by scripts/dependency_group.py).
 install: $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e . $$($(BIN)/python scripts/dependency_group.py dev)
+	@# dc09-spt, a DC-09 dialler we did not write, tests the receiver. It declares pycrypto,
+	@# which no longer builds; pycryptodome (test group) provides the same Crypto module.
+	$(BIN)/python -m pip install --quiet --no-deps dc09-spt==0.0.4
 
 ## Installs alarmdesk and runs it with the demo city on SQLite, fed by the simulator.
 run: install

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from alarmdesk.bus.hub import Hub
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables
@@ -56,6 +57,7 @@ class Services:
     hub: Hub
     clock: Callable[[], datetime] = utcnow
     started: bool = field(default=False)
+    intake: IntakeService | None = None  # DC-09, MQTT, supervision: when configured
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
@@ -67,8 +69,20 @@ class Services:
         self.writer.publish = publish
         self.writer.start()
         self.started = True
+        if self.config.intake.enabled:
+            # On the running loop (the web app's lifespan): binds its ports now, serves as
+            # tasks. A taken port fails start-up here.
+            self.intake = IntakeService()
+            try:
+                self.intake.start(self, loop, self.config.intake)
+            except BaseException:
+                self.stop()
+                raise
 
     def stop(self) -> None:
+        if self.intake is not None:
+            self.intake.stop()  # first: nothing new reaches the writer while it stops
+            self.intake = None
         self.writer.stop()
         self.hub.close()
         self.engine.dispose()

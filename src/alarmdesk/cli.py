@@ -77,8 +77,16 @@ def serve(
     database_url: DbOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    dc09_port: Annotated[
+        int | None,
+        typer.Option(help="Also receive SIA DC-09 alarm panels on this TCP and UDP port."),
+    ] = None,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option(help="Also take in cameras and sensors from this MQTT broker (mqtt://…)."),
+    ] = None,
 ) -> None:
-    """Runs the HTTP API and the live stream."""
+    """Runs the HTTP API and the live stream (and, if asked, the equipment receivers)."""
     import uvicorn
 
     from alarmdesk.store.database import SchemaNotReady, make_engine, require_head
@@ -89,6 +97,10 @@ def serve(
         cfg.server.host = host
     if port is not None:
         cfg.server.port = port
+    if dc09_port is not None:
+        cfg.intake.dc09_port = dc09_port
+    if mqtt_url:
+        cfg.intake.mqtt_url = mqtt_url
     engine = make_engine(cfg.database.url)
     try:
         require_head(engine)

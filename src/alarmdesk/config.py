@@ -3,6 +3,8 @@
     ALARMDESK_CONFIG        path of the TOML file (default: ./alarmdesk.toml if present)
     ALARMDESK_DATABASE_URL  sqlite:///path/to.db (default var/alarmdesk.db) or postgresql://…
     ALARMDESK_HOST / ALARMDESK_PORT   where `alarmdesk serve` listens
+    ALARMDESK_DC09_PORT     the SIA DC-09 receiver's TCP and UDP port (default: off)
+    ALARMDESK_MQTT_URL      mqtt://host:port of the broker for cameras (default: off)
 
 Every key of the file is documented in docs/configuration.md; unknown keys are refused so
 a typo never silently leaves a default in force.
@@ -17,6 +19,7 @@ from typing import Annotated
 
 import msgspec
 
+from alarmdesk.intake.service import IntakeConfig
 from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -92,6 +95,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
+    intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
 
 
 class ConfigError(ValueError):
@@ -118,6 +122,13 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
         cfg.database.url = url
     if host := env.get("ALARMDESK_HOST"):
         cfg.server.host = host
+    if dc09 := env.get("ALARMDESK_DC09_PORT"):
+        try:
+            cfg.intake.dc09_port = int(dc09)
+        except ValueError:
+            raise ConfigError(f"ALARMDESK_DC09_PORT must be a number, not {dc09!r}") from None
+    if mqtt := env.get("ALARMDESK_MQTT_URL"):
+        cfg.intake.mqtt_url = mqtt
     if port := env.get("ALARMDESK_PORT"):
         try:
             cfg.server.port = int(port)

@@ -61,7 +61,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             terminalreporter.write_line(f"  {path.relative_to(REPO_ROOT)}")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")  # sync Playwright holds an event loop: end it with tests/browser
 def browser() -> Iterator[Any]:
     if not Path(CHROMIUM).is_file():
         service_missing(f"Chromium at {CHROMIUM} (apt-get install chromium)")
@@ -77,7 +77,7 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """One live server for the browser tests (like tests.conftest.live_server, but started
     once: the suite stays fast), with the browser tests' users. Tests share its database, so

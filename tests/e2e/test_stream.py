@@ -97,7 +97,7 @@ def test_a_posted_signal_reaches_a_connected_stream_as_incident_opened(live_serv
     t0 = time.monotonic()
     r = live_server.post_signal(body("k1"))
     assert r.status_code == 202
-    ((eid, etype, data),) = reader.take(1)
+    ((_, etype, data),) = reader.take(1)
     assert time.monotonic() - t0 < 1.0
     assert etype == "incident.opened"
     assert data["incident_id"] == r.json()["incident_id"]

@@ -1,0 +1,675 @@
+"""The SIA DC-09 receiver: TCP and UDP listeners around the pure codec.
+
+One frame, start to end (:meth:`Dc09Receiver.handle`):
+
+1. :func:`~alarmdesk.intake.dc09.handling.handle_frame` checks length and CRC, decrypts with
+   the account's key and decides: accept, reject (NAK / DUH) or ignore.
+2. The timestamp is checked against the account's window (``timestamp_window`` in the
+   device settings; ``null`` turns it off) or the receiver's default (+20 s / -40 s).
+3. Any accepted frame of a registered account is a check-in (supervision, in memory).
+4. Events are classified with the code map (data: ``alarmdesk/data/dc09_codes.tsv``),
+   located through the account's zones, minimised, and stored through the writer.
+5. Only once the writer has committed is the ACK written (the durability contract).
+
+What is stored, and why link tests are not: a link test (``NULL``, or an event frame with
+empty data) carries no event; the ACK only tells the panel its path works. A centre with
+100,000 panels receives ~1,000 of them a second: storing each would be 86 million rows a
+day that say "still there". They update supervision in memory and are ACKed at once (there
+is nothing to commit). What proves life durably are the stored signals: every event and the
+periodic tests (Contact ID 602, SIA RP) that panels send hourly or daily, stored as
+record-only signals. After a restart supervision gives every device a fresh interval
+(the silence was ours), see :mod:`alarmdesk.intake.supervision`.
+
+Frames from unknown accounts are never dropped: events are stored with their classified type
+(a fire alarm from an unregistered panel is still a fire) marked ``unknown_account``, link
+tests and undecryptable frames as one ``EQTRBL`` record per account per hour; the panel gets
+an ACK after the commit, or a DUH when ``ack_unknown`` is off.
+
+Connections: each TCP connection has its own :class:`FrameBuffer` (frames are read by <LF>
+... <CR>, never by packet), handles up to ``max_in_flight`` frames at once (they reach the
+writer in arrival order) and writes the replies in arrival order. Past that it stops reading
+the socket (TCP backpressure). A bad frame gets its NAK or DUH, or nothing, and the
+connection stays open; only the peer, an idle timeout or shutdown close it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import secrets
+import socket
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol, cast
+
+from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind
+from alarmdesk.intake.dc09.codec import (
+    FrameBuffer,
+    build_duh,
+    check_frame_timestamp,
+    format_timestamp,
+    pad_length,
+)
+from alarmdesk.intake.dc09.errors import Dc09Error, DecryptFailed
+from alarmdesk.intake.dc09.events import (
+    AlarmEvent,
+    CodeMap,
+    EventKind,
+    classify,
+    events_from_frame,
+    load_code_map,
+)
+from alarmdesk.intake.dc09.handling import Verdict, handle_frame, reject
+from alarmdesk.intake.dc09.model import DEFAULT_WINDOW, Frame, TimestampWindow
+from alarmdesk.intake.devices import (
+    USE_DEFAULT,
+    Device,
+    DeviceRegistry,
+    SignalSink,
+    UseDefault,
+    normalise_account,
+    store,
+)
+from alarmdesk.safeguards.minimise import minimise
+
+log = logging.getLogger(__name__)
+
+# An account whose key_hex is unusable gets this key: nothing an attacker can know, so every
+# encrypted frame fails (NAK) and every plaintext frame is refused (DUH) until it is fixed.
+_REFUSE_KEY = secrets.token_bytes(16)
+# The *ACK's pad. The codec's default draws it with one secrets.choice() per byte, which
+# took 28 % of the receiver's loop under load; one token_hex() call is as unpredictable for
+# this purpose (hex digits are never "|", "[", "]" or "#"). An *ACK's content is "]_" and
+# the 19-character timestamp, so its pad has a fixed length (1 to 16 bytes).
+_ACK_PAD = pad_length(len("]_" + format_timestamp(datetime(2000, 1, 1, tzinfo=UTC))))
+_RECORD_ONLY_KINDS = frozenset({EventKind.TEST, EventKind.OPEN_CLOSE})
+UNKNOWN_TYPE = "EQTRBL"  # a link test or unreadable frame from an unknown account
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverSettings:
+    """How the receiver answers.
+
+    Attributes:
+        window: the default timestamp window (DC-09: +20 s / -40 s); ``None`` = off.
+        check_plain: check timestamps of plaintext frames too (DC-09 requires it only for
+            encrypted frames; many plaintext panels have wrong clocks).
+        ack_unknown: ACK frames of unknown accounts once stored; otherwise DUH.
+        max_in_flight: frames of one connection handled at once (then reading pauses).
+        idle_timeout: seconds without a byte after which a TCP connection is closed.
+        unknown_record_seconds: at most one record per unknown account's link test in this.
+        resend_seconds: a frame repeated (same account, sequence and data) within this is
+            the same message, even if its timestamp was refreshed.
+        udp_max_in_flight: datagrams handled at once; more are dropped (the panel retries).
+    """
+
+    window: TimestampWindow | None = DEFAULT_WINDOW
+    check_plain: bool = False
+    ack_unknown: bool = True
+    max_in_flight: int = 16
+    idle_timeout: float = 600.0
+    unknown_record_seconds: float = 3600.0
+    resend_seconds: float = 120.0
+    udp_max_in_flight: int = 1000
+
+
+class CheckinSink(Protocol):
+    """What the receiver tells about check-ins (the supervisor implements it)."""
+
+    def checkin(self, device_id: str) -> None: ...
+
+
+class _NoSupervision:
+    def checkin(self, device_id: str) -> None:
+        return None
+
+
+class Dc09Receiver:
+    """Turns DC-09 frames into stored signals and replies. Run on the application's loop.
+
+    Args:
+        sink: the writer (anything with ``submit_signals``).
+        registry: the device registry; replace the attribute to reload.
+        clock: the receiver clock (aware datetimes), for windows, NAK and *ACK timestamps.
+        supervision: told about every check-in of a registered account.
+        code_map: the event code map; default the packaged one.
+    """
+
+    def __init__(
+        self,
+        sink: SignalSink,
+        registry: DeviceRegistry,
+        *,
+        clock: Callable[[], datetime],
+        settings: ReceiverSettings | None = None,
+        supervision: CheckinSink | None = None,
+        code_map: CodeMap | None = None,
+    ) -> None:
+        self.sink = sink
+        self.registry = registry
+        self.clock = clock
+        self.settings = settings or ReceiverSettings()
+        self.supervision: CheckinSink = supervision or _NoSupervision()
+        self.code_map = code_map or load_code_map()
+        self.stats: Counter[str] = Counter()
+        self._resends: OrderedDict[tuple[str, ...], tuple[str, datetime, float]] = OrderedDict()
+        self._unknown_recorded: OrderedDict[str, float] = OrderedDict()
+        self._locations: dict[tuple[str, str | None], Location] = {}
+        self._locations_of: DeviceRegistry | None = None
+        self._servers: list[asyncio.Server] = []
+        self._closing: list[asyncio.Server] = []
+        self._udp: list[asyncio.DatagramTransport] = []
+        self._connections: set[_TcpConnection] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    # -- one frame ---------------------------------------------------------------------------
+
+    async def handle(self, raw: bytes) -> bytes | None:
+        """The reply to one frame (``None``: send nothing), once what it carries is stored."""
+        now = self.clock()
+        registry = self.registry
+        # Only an encrypted frame ('"*' after <LF>, CRC and length) gets an *ACK with a pad.
+        pad = secrets.token_hex(8)[:_ACK_PAD].encode() if raw[9:11] == b'"*' else None
+        outcome = handle_frame(raw, now=now, key_for=self._key_for, window=None, pad=pad)
+        if outcome.verdict is Verdict.IGNORED:
+            self.stats["ignored"] += 1
+            return None
+        if outcome.verdict is Verdict.REJECTED:
+            assert outcome.error is not None
+            return await self._rejected(outcome.error, outcome.reply, now)
+        frame = outcome.frame
+        assert frame is not None
+        account = frame.account or _data_account(frame)
+        device = registry.account(account)
+        own = device.window if device is not None else USE_DEFAULT
+        window = self.settings.window if isinstance(own, UseDefault) else own
+        try:
+            check_frame_timestamp(frame, now, window, check_plain=self.settings.check_plain)
+        except Dc09Error as error:
+            self.stats[f"rejected.{error.code}"] += 1
+            return reject(error, now).reply
+        if device is not None:
+            self.supervision.checkin(device.id)
+        events = events_from_frame(frame)
+        if not events:  # a link test: NULL, or an event frame with no data
+            self.stats["link_tests"] += 1
+            if device is not None:
+                return outcome.reply
+            return await self._unknown_link_test(frame, account, now, outcome.reply)
+        signals = self._signals(frame, events, account, device, now)
+        try:
+            await store(self.sink, signals)
+        except Exception:
+            # Nothing was committed, so nothing is acknowledged: the panel sends it again.
+            self.stats["store_failures"] += 1
+            log.exception("DC-09 account %s seq %s: storing failed, no ACK", account, frame.seq)
+            return None
+        self.stats["stored_frames"] += 1
+        self.stats["stored_signals"] += len(signals)
+        if device is None and not self.settings.ack_unknown:
+            return _duh(frame, now)
+        return outcome.reply
+
+    def _key_for(self, account: str | None) -> bytes | None:
+        device = self.registry.account(account)
+        if device is None:
+            return None
+        return _REFUSE_KEY if device.key_invalid else device.key
+
+    async def _rejected(self, error: Dc09Error, reply: bytes | None, now: datetime) -> bytes | None:
+        self.stats[f"rejected.{error.code}"] += 1
+        account = error.echo.account if error.echo is not None else None
+        if (
+            isinstance(error, DecryptFailed)
+            and account is not None
+            and self.registry.account(account) is None
+        ):
+            # An encrypted panel we do not know: we cannot read it, but an operator must
+            # learn that it is trying to reach us. The NAK stands: we cannot *ACK it.
+            signal = self._unknown_record(account, error.echo.seq if error.echo else "", now)
+            if signal is not None:
+                try:
+                    await store(self.sink, [signal])
+                except Exception:
+                    self._unknown_recorded.pop(normalise_account(account), None)  # next time
+                    log.exception("storing the record of unknown account %s failed", account)
+        return reply
+
+    async def _unknown_link_test(
+        self, frame: Frame, account: str | None, now: datetime, ack: bytes | None
+    ) -> bytes | None:
+        signal = self._unknown_record(account or "", frame.seq, now, frame=frame)
+        if signal is not None:
+            try:
+                await store(self.sink, [signal])
+            except Exception:
+                self.stats["store_failures"] += 1
+                self._unknown_recorded.pop(signal.payload["account"], None)  # next time
+                log.exception("storing the record of unknown account %s failed", account)
+                return None
+        return ack if self.settings.ack_unknown else _duh(frame, now)
+
+    def _unknown_record(
+        self, account: str, seq: str, now: datetime, *, frame: Frame | None = None
+    ) -> SignalIn | None:
+        """One ``EQTRBL`` record per unknown account and hour (link tests come every minute)."""
+        account = normalise_account(account) if account else "UNKNOWN"
+        tick = now.timestamp()
+        seen = self._unknown_recorded.get(account)
+        if seen is not None and tick - seen < self.settings.unknown_record_seconds:
+            return None
+        self._unknown_recorded[account] = tick
+        self._unknown_recorded.move_to_end(account)
+        while len(self._unknown_recorded) > 100_000:
+            self._unknown_recorded.popitem(last=False)
+        readable = frame is not None
+        what = "link test" if readable else "encrypted frame it cannot decrypt (no key)"
+        payload: dict[str, Any] = {
+            "protocol": "dc09",
+            "account": account,
+            "seq": seq,
+            "unknown_account": True,
+            "readable": readable,
+        }
+        if frame is not None:
+            payload["token"] = frame.token
+        bucket = int(tick // self.settings.unknown_record_seconds)
+        return SignalIn(
+            source_kind=SourceKind.EQUIPMENT,
+            source_id=f"panel-{account}"[:128],
+            type_code=UNKNOWN_TYPE,
+            occurred_at=now,
+            summary=f"Unknown DC-09 account {account}: {what}",
+            idempotency_key=f"dc09:{account}:unknown:{bucket}"[:200],
+            payload=payload,
+        )
+
+    # -- events to signals -------------------------------------------------------------------
+
+    def _signals(
+        self,
+        frame: Frame,
+        events: tuple[AlarmEvent, ...],
+        account: str | None,
+        device: Device | None,
+        now: datetime,
+    ) -> list[SignalIn]:
+        acct = normalise_account(account) if account else "UNKNOWN"
+        key_base, occurred_at = self._message_identity(frame, acct, now)
+        out: list[SignalIn] = []
+        for i, event in enumerate(events):
+            signal = self._signal(frame, event, acct, device, occurred_at, f"{key_base}:{i}")
+            minimised, dropped = minimise(signal)
+            if dropped:
+                self.stats["minimised_fields"] += dropped
+            out.append(minimised)
+        return out
+
+    def _message_identity(self, frame: Frame, acct: str, now: datetime) -> tuple[str, datetime]:
+        """(idempotency key prefix, occurred_at) of a frame; a resend gets the same.
+
+        DESIGN: DC-09 keys are account + sequence + timestamp. A digest of the data is added
+        so that a key can only repeat for the same message, and a frame without timestamp
+        uses the minute it arrived. Panels often refresh the timestamp when they resend; a
+        repeat of (account, token, sequence, data) within ``resend_seconds`` therefore
+        reuses the first key and time.
+        """
+        body = "\x1f".join((frame.data, *frame.extended))
+        ident = (acct, frame.token, frame.seq, body)
+        tick = now.timestamp()
+        cached = self._resends.get(ident)
+        if cached is not None and cached[2] > tick:
+            return cached[0], cached[1]
+        digest = hashlib.blake2b(body.encode("latin-1"), digest_size=6).hexdigest()
+        ts = frame.timestamp
+        # The panel's timestamp as epoch seconds; "r" + the minute of arrival without one.
+        stamp = str(int(ts.timestamp())) if ts is not None else f"r{int(tick // 60)}"
+        key = f"dc09:{acct}:{frame.seq}:{stamp}:{digest}"
+        occurred_at = ts if ts is not None and abs(ts - now) <= MAX_FUTURE else now
+        self._resends[ident] = (key, occurred_at, tick + self.settings.resend_seconds)
+        self._resends.move_to_end(ident)
+        while len(self._resends) > 50_000 or (
+            self._resends and next(iter(self._resends.values()))[2] <= tick
+        ):
+            self._resends.popitem(last=False)
+        return key, occurred_at
+
+    def _signal(
+        self,
+        frame: Frame,
+        event: AlarmEvent,
+        acct: str,
+        device: Device | None,
+        occurred_at: datetime,
+        key: str,
+    ) -> SignalIn:
+        type_code, kind, restore = classify(event, self.code_map)
+        entry = self.code_map.lookup(event.protocol, event.code) if event.code is not None else None
+        mapped = type_code is not None
+        if type_code is None:  # unknown code: the raw code, which the taxonomy makes UNCLASS
+            type_code = f"{event.protocol.upper()}{event.code}" if event.code else "UNCLASS"
+        zone = _zone(event.zone)
+        record_only = (
+            kind in _RECORD_ONLY_KINDS
+            or (kind is EventKind.SUPERVISORY and not mapped)
+            or (device is not None and device.test_mode)
+        )
+        if device is not None:
+            location: Location | None = self._location(device, zone)
+            zone_info = device.zone(zone)
+        else:
+            location = _extended_location(frame, zone)
+            zone_info = None
+        what = entry.description if entry is not None else _unknown_code(event)
+        summary = what
+        if zone is not None and zone != "0":
+            summary += f", zone {zone}"
+            if zone_info is not None and zone_info.description:
+                summary += f" ({zone_info.description})"
+        if device is None:
+            summary = f"Unknown DC-09 account {acct}: {summary}"
+        elif device.site:
+            summary += f" — {device.site}"
+        payload: dict[str, Any] = {
+            "protocol": event.protocol,
+            "code": event.code,
+            "qualifier": event.qualifier,
+            "partition": event.partition,
+            "zone": event.zone,
+            "user": event.user,
+            "text": event.text,
+            "time": event.time,
+            "kind": kind.value,
+            "seq": frame.seq,
+            "receiver": frame.receiver,
+            "line": frame.line,
+            "encrypted": frame.encrypted or None,
+            "panel_time": frame.timestamp.isoformat() if frame.timestamp else None,
+            "raw": None if event.complete else event.raw[:500],
+            "extended": _extended(frame) or None,
+            "account": acct if device is None else None,  # else: in source_id and location
+            "unknown_account": True if device is None else None,
+            "test_mode": True if device is not None and device.test_mode else None,
+        }
+        return SignalIn(
+            source_kind=SourceKind.EQUIPMENT,
+            source_id=(device.id if device is not None else f"panel-{acct}")[:128],
+            type_code=type_code[:32],
+            occurred_at=occurred_at,
+            location=location,
+            summary=summary[:1000],
+            idempotency_key=key[:200],
+            payload={k: v for k, v in payload.items() if v is not None},
+            condition="restored" if restore else "active",
+            record_only=record_only,
+        )
+
+    def _location(self, device: Device, zone: str | None) -> Location:
+        """``device.location(zone)``, cached while the registry stays the same."""
+        if self._locations_of is not self.registry:
+            self._locations.clear()
+            self._locations_of = self.registry
+        key = (device.id, zone)
+        found = self._locations.get(key)
+        if found is None:
+            if len(self._locations) >= 200_000:
+                self._locations.clear()
+            found = self._locations[key] = device.location(zone)
+        return found
+
+    # -- listeners ---------------------------------------------------------------------------
+
+    async def start_tcp(self, sock: socket.socket) -> asyncio.Server:
+        """Serves DC-09 over TCP on a bound, listening socket."""
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(lambda: _TcpConnection(self), sock=sock)
+        self._servers.append(server)
+        if self._sweeper is None:
+            self._sweeper = loop.create_task(self._sweep_idle(), name="dc09-idle-sweeper")
+        return server
+
+    async def start_udp(self, sock: socket.socket) -> asyncio.DatagramTransport:
+        """Serves DC-09 over UDP on a bound socket."""
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _UdpEndpoint(self), sock=sock)
+        self._udp.append(transport)
+        return transport
+
+    @property
+    def connections(self) -> int:
+        return len(self._connections)
+
+    def close(self) -> None:
+        """Stops listening and closes every connection (replies in flight are dropped)."""
+        for server in self._servers:
+            server.close()
+        for transport in self._udp:
+            transport.close()
+        for conn in list(self._connections):
+            conn.abort()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        self._closing += self._servers
+        self._servers = []
+        self._udp.clear()
+
+    async def wait_closed(self) -> None:
+        """Waits until the listeners and transports closed by :meth:`close` are gone."""
+        closing, self._closing = self._closing, []
+        for server in closing:
+            await server.wait_closed()
+        for _ in range(3):  # transports finish closing in callbacks on the next turns
+            await asyncio.sleep(0)
+
+    async def _sweep_idle(self) -> None:
+        loop = asyncio.get_running_loop()
+        period = max(1.0, min(30.0, self.settings.idle_timeout / 4))
+        while True:
+            await asyncio.sleep(period)
+            limit = loop.time() - self.settings.idle_timeout
+            for conn in list(self._connections):
+                if conn.last_activity < limit:
+                    self.stats["idle_closed"] += 1
+                    conn.abort()
+
+
+def _data_account(frame: Frame) -> str | None:
+    """The ``#acct`` inside the data, for frames whose header names no account."""
+    if frame.data.startswith("#"):
+        account = frame.data[1:].split("|", 1)[0]
+        return account or None
+    return None
+
+
+def _zone(zone: str | None) -> str | None:
+    if zone is None or zone == "":
+        return None
+    return str(int(zone)) if zone.isdecimal() else zone[:64]
+
+
+def _unknown_code(event: AlarmEvent) -> str:
+    if event.code is None:
+        return f"Unreadable {event.protocol.upper()} event"
+    return f"Unknown {event.protocol.upper()} code {event.code}"
+
+
+def _extended(frame: Frame) -> dict[str, str]:
+    """DC-09 extended data blocks by their letter: X lon, Y lat, V verification, M MAC..."""
+    out: dict[str, str] = {}
+    for block in frame.extended:
+        if block:
+            out.setdefault(block[0], block[1:][:200])
+    return out
+
+
+def _extended_location(frame: Frame, zone: str | None) -> Location | None:
+    """A location from the panel's own X/Y blocks (used for unknown accounts)."""
+    ext = _extended(frame)
+    try:
+        lon, lat = float(ext["X"]), float(ext["Y"])
+    except (KeyError, ValueError):
+        return Location(zone=zone) if zone else None
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        return Location(zone=zone) if zone else None
+    return Location(lat=lat, lon=lon, zone=zone)
+
+
+def _duh(frame: Frame, now: datetime) -> bytes | None:
+    try:
+        return build_duh(frame.echo)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------- transports
+
+
+class _TcpConnection(asyncio.Protocol):
+    """One panel connection: framing, bounded pipelining, replies in arrival order."""
+
+    def __init__(self, receiver: Dc09Receiver) -> None:
+        self.receiver = receiver
+        self.buffer = FrameBuffer()
+        self.waiting: deque[bytes | Dc09Error] = deque()
+        self.in_flight: deque[asyncio.Future[bytes | None]] = deque()
+        self.transport: asyncio.Transport | None = None
+        self.loop = asyncio.get_running_loop()
+        self.last_activity = self.loop.time()
+        self.reading_paused = False
+        self.writing_paused = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not subclasses of asyncio's: no isinstance check here.
+        self.transport = cast(asyncio.Transport, transport)
+        self.receiver._connections.add(self)
+        self.receiver.stats["connections"] += 1
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # replies are small and must not wait for Nagle
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # In-flight frames still finish (their commits are shielded); their replies go
+        # nowhere, and the panel's resend is answered from the idempotency key.
+        self.receiver._connections.discard(self)
+        self.transport = None
+        self.waiting.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.last_activity = self.loop.time()
+        self.waiting.extend(self.buffer.feed(data))
+        self._start_more()
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self._start_more()
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    def _start_more(self) -> None:
+        limit = self.receiver.settings.max_in_flight
+        while self.waiting and len(self.in_flight) < limit and not self.writing_paused:
+            item = self.waiting.popleft()
+            future: asyncio.Future[bytes | None]
+            if isinstance(item, Dc09Error):  # an oversize frame, from the buffer
+                self.receiver.stats[f"rejected.{item.code}"] += 1
+                future = self.loop.create_future()
+                future.set_result(reject(item, self.receiver.clock()).reply)
+            else:
+                future = self.loop.create_task(self.receiver.handle(item))
+            self.in_flight.append(future)
+            future.add_done_callback(self._done)
+        self._flow()
+
+    def _flow(self) -> None:
+        if self.transport is None:
+            return
+        busy = bool(self.waiting) or self.writing_paused
+        if busy and not self.reading_paused:
+            self.transport.pause_reading()
+            self.reading_paused = True
+        elif not busy and self.reading_paused:
+            self.transport.resume_reading()
+            self.reading_paused = False
+
+    def _done(self, _: asyncio.Future[bytes | None]) -> None:
+        while self.in_flight and self.in_flight[0].done():
+            future = self.in_flight.popleft()
+            reply: bytes | None = None
+            if future.cancelled():
+                pass
+            elif (exc := future.exception()) is not None:
+                self.receiver.stats["errors"] += 1
+                log.error("DC-09 frame handling failed", exc_info=exc)
+            else:
+                reply = future.result()
+            if reply and self.transport is not None and not self.transport.is_closing():
+                self.transport.write(reply)
+        self._start_more()
+
+
+class _UdpEndpoint(asyncio.DatagramProtocol):
+    """DC-09 over UDP: every datagram is read by its own buffer; replies go to the sender."""
+
+    def __init__(self, receiver: Dc09Receiver) -> None:
+        self.receiver = receiver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if len(self.tasks) >= self.receiver.settings.udp_max_in_flight:
+            self.receiver.stats["udp_dropped"] += 1
+            return
+        task = asyncio.get_running_loop().create_task(self._handle(data, addr))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _handle(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        for item in FrameBuffer().feed(data):
+            try:
+                if isinstance(item, Dc09Error):
+                    reply = reject(item, self.receiver.clock()).reply
+                else:
+                    reply = await self.receiver.handle(item)
+            except Exception:
+                self.receiver.stats["errors"] += 1
+                log.exception("DC-09 datagram handling failed")
+                continue
+            if reply and self.transport is not None and not self.transport.is_closing():
+                self.transport.sendto(reply, addr)
+
+
+def listening_socket(host: str, port: int, kind: int) -> socket.socket:
+    """A bound socket (listening, for TCP), made synchronously so that start-up fails
+    at once, with the OS's message, when the port is taken.
+
+    Raises:
+        OSError: the address cannot be bound.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:  # restart over TIME_WAIT; on UDP it would share ports
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        if kind == socket.SOCK_STREAM:
+            sock.listen(1024)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

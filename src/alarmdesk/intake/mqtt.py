@@ -1,0 +1,436 @@
+"""MQTT intake (aiomqtt): Frigate cameras and generic topics, acknowledged after commit.
+
+Delivery: QoS 1 subscriptions on a persistent MQTT 5 session (fixed client id, Clean Start
+0, a Session Expiry Interval), with *manual* acknowledgement: the PUBACK for a message is
+sent only once every signal it gave is committed. A message that was not committed is never
+acknowledged, so the broker sends it again — after our restart, or at once after a store
+failure, which ends the session on purpose (reconnecting makes the broker resend what is
+unacknowledged, MQTT-4.4.0-1). PUBACKs go out in the order the messages came
+(MQTT-4.6.0-2) while the messages are handled concurrently, so that they share the writer's
+group commits; the broker sends at most ``max_in_flight`` unacknowledged messages (MQTT 5
+Receive Maximum), which bounds our memory.
+
+aiomqtt 2.5 does not expose paho's manual acknowledgement yet (aiomqtt issue #345, draft PR
+#346): :func:`_paho` reaches the paho client it wraps, and fails loudly if a new aiomqtt
+moves it, rather than silently falling back to acknowledging before commit.
+
+Resends are harmless: every signal's idempotency key comes from the message (Frigate event
+id and zone; a generic message's id or a digest of its bytes), so a redelivered message is
+answered from the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+import msgspec
+import paho.mqtt.client as paho
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from alarmdesk.domain.signal import MAX_PAYLOAD_BYTES, Location, SignalIn, SourceKind
+from alarmdesk.intake import frigate
+from alarmdesk.intake.devices import DeviceRegistry, SignalSink, store
+from alarmdesk.intake.service import IntakeConfig, TopicMapping
+from alarmdesk.intake.supervision import Supervisor
+from alarmdesk.safeguards.minimise import minimise
+
+log = logging.getLogger(__name__)
+_decoder = msgspec.json.Decoder()
+_encoder = msgspec.json.Encoder()
+
+
+# --------------------------------------------------------------------- generic topics
+
+
+def topic_matches(topic: str, pattern: str) -> bool:
+    """MQTT topic filter matching: ``+`` one level, ``#`` the rest (and the parent)."""
+    parts, wanted = topic.split("/"), pattern.split("/")
+    for i, w in enumerate(wanted):
+        if w == "#":
+            return True
+        if i >= len(parts) or (w != "+" and w != parts[i]):
+            return False
+    return len(parts) == len(wanted)
+
+
+def get_path(data: Any, path: str | None) -> Any:
+    """The value at a dotted path (``"a.b.0"``), or ``None``."""
+    if path is None:
+        return None
+    for part in path.split("."):
+        if isinstance(data, Mapping):
+            data = data.get(part)
+        elif isinstance(data, list) and part.isdecimal() and int(part) < len(data):
+            data = data[int(part)]
+        else:
+            return None
+    return data
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if isinstance(value, bool):
+        return None
+    try:
+        if isinstance(value, int | float):
+            return datetime.fromtimestamp(float(value), UTC)
+        if isinstance(value, str):
+            at = datetime.fromisoformat(value)
+            return at if at.tzinfo is not None else None
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _coord(value: Any, bound: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        x = float(value)
+    except ValueError:
+        return None
+    return x if -bound <= x <= bound else None
+
+
+def generic_signal(
+    mapping: TopicMapping,
+    topic: str,
+    body: bytes,
+    registry: DeviceRegistry,
+    now: datetime,
+) -> tuple[SignalIn, int]:
+    """The signal of a message on a generic topic, minimised; and how many fields went."""
+    try:
+        data: Any = _decoder.decode(body)
+    except msgspec.DecodeError:
+        data = body.decode("utf-8", "replace")[:1000]
+    if not isinstance(data, dict):
+        data = {"value": data}
+    source = get_path(data, mapping.source_path)
+    source_id = str(source)[:128] if source not in (None, "") else topic[:128]
+    device = registry.get(source_id)
+    message_id = get_path(data, mapping.id_path)
+    if message_id not in (None, ""):
+        key = f"mqtt:{topic}:{message_id}"
+    else:
+        key = f"mqtt:{topic}:{hashlib.blake2b(body, digest_size=12).hexdigest()}"
+    if len(key) > 200:
+        key = "mqtt:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+    zone_value = get_path(data, mapping.zone_path)
+    zone = str(zone_value)[:64] if zone_value not in (None, "") else None
+    lat = _coord(get_path(data, mapping.lat_path), 90)
+    lon = _coord(get_path(data, mapping.lon_path), 180)
+    if lat is not None and lon is not None:
+        location: Location | None = Location(lat=lat, lon=lon, zone=zone)
+    elif device is not None:
+        location = device.location(zone)
+    else:
+        location = Location(zone=zone) if zone else None
+    condition = get_path(data, mapping.condition_path)
+    restored = condition is not None and str(condition).lower() in {
+        v.lower() for v in mapping.restored_values
+    }
+    text = get_path(data, mapping.summary_path)
+    summary = f"{mapping.type_code} from {source_id}" + (f": {text}" if text else "")
+    payload, dropped = _bounded(data)
+    signal = SignalIn(
+        source_kind=SourceKind.EQUIPMENT,
+        source_id=(device.id if device is not None else source_id),
+        type_code=mapping.type_code,
+        occurred_at=_parse_time(get_path(data, mapping.time_path)) or now,
+        location=location,
+        summary=summary[:1000],
+        idempotency_key=key,
+        payload=payload,
+        condition="restored" if restored else "active",
+        record_only=mapping.record_only or bool(device is not None and device.test_mode),
+    )
+    signal, more = minimise(signal)
+    return signal, dropped + more
+
+
+def _bounded(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    if len(_encoder.encode(data)) <= MAX_PAYLOAD_BYTES:
+        return data, 0
+    return {"truncated": True}, 0
+
+
+# -------------------------------------------------------------------------- the client
+
+
+def _paho(client: aiomqtt.Client) -> paho.Client:
+    """The paho client inside aiomqtt, for manual acknowledgement (see the module doc)."""
+    inner = getattr(client, "_client", None)
+    if not isinstance(inner, paho.Client) or not hasattr(inner, "manual_ack_set"):
+        raise RuntimeError(
+            "this aiomqtt version hides its paho client: cannot acknowledge after commit"
+        )
+    return inner
+
+
+class MqttIntake:
+    """Subscribes, converts, stores, and acknowledges after commit; reconnects forever.
+
+    Args:
+        host, port, username, password: the broker.
+        client_id: fixed, so that the broker keeps our session across restarts.
+        frigate_settings: ``None`` = no Frigate topics.
+        frigate_source_id: the device id of the Frigate server (availability).
+        topics: generic topic mappings.
+        registry: returns the current device registry.
+    """
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: str,
+        sink: SignalSink,
+        registry: Callable[[], DeviceRegistry],
+        supervisor: Supervisor,
+        clock: Callable[[], datetime],
+        frigate_settings: frigate.FrigateSettings | None = None,
+        frigate_source_id: str | None = None,
+        topics: Sequence[TopicMapping] = (),
+        username: str | None = None,
+        password: str | None = None,
+        session_expiry: int = 7 * 86400,
+        max_in_flight: int = 100,
+        reconnect_seconds: float = 2.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.client_id = client_id
+        self.sink = sink
+        self.registry = registry
+        self.supervisor = supervisor
+        self.clock = clock
+        self.frigate = frigate_settings
+        self.topics = list(topics)
+        self.username = username
+        self.password = password
+        self.session_expiry = session_expiry
+        self.max_in_flight = max_in_flight
+        self.reconnect_seconds = reconnect_seconds
+        self.frigate_source_id = frigate_source_id
+        if frigate_settings is not None:
+            self.frigate_source_id = frigate_source_id or f"nvr-{frigate_settings.prefix}"
+            failed = self.frigate_source_id in supervisor.tracker.failed()
+            supervisor.watch_availability(self.frigate_source_id, failed=failed)
+        self.ready = asyncio.Event()  # set while subscribed
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    def from_config(
+        cls,
+        cfg: IntakeConfig,
+        *,
+        sink: SignalSink,
+        registry: Callable[[], DeviceRegistry],
+        supervisor: Supervisor,
+        clock: Callable[[], datetime],
+    ) -> MqttIntake:
+        assert cfg.mqtt_url is not None
+        url = urlsplit(cfg.mqtt_url)
+        if url.scheme not in ("mqtt", "tcp") or not url.hostname:
+            raise ValueError(f"mqtt_url must be mqtt://host[:port], not {cfg.mqtt_url!r}")
+        settings = None
+        if cfg.frigate_topic_prefix:
+            settings = frigate.FrigateSettings(
+                prefix=cfg.frigate_topic_prefix,
+                labels={k: v.upper() for k, v in cfg.frigate_labels.items()},
+                plates_enabled_types=frozenset(t.upper() for t in cfg.plates_enabled_types),
+                alarm_source=cfg.frigate_alarm_source,
+            )
+        return cls(
+            host=url.hostname,
+            port=url.port or 1883,
+            username=unquote(url.username) if url.username else None,
+            password=unquote(url.password) if url.password else None,
+            client_id=cfg.mqtt_client_id,
+            sink=sink,
+            registry=registry,
+            supervisor=supervisor,
+            clock=clock,
+            frigate_settings=settings,
+            frigate_source_id=cfg.frigate_source_id,
+            topics=cfg.mqtt_topics,
+            session_expiry=cfg.mqtt_session_expiry_seconds,
+            max_in_flight=cfg.mqtt_max_in_flight,
+            reconnect_seconds=cfg.mqtt_reconnect_seconds,
+        )
+
+    def subscriptions(self) -> list[str]:
+        out = []
+        if self.frigate is not None:
+            p = self.frigate.prefix
+            out += [f"{p}/events", f"{p}/reviews", f"{p}/available"]
+        out += [m.topic for m in self.topics]
+        return list(dict.fromkeys(out))
+
+    async def run(self) -> None:
+        """Connects, serves, and reconnects after any failure, until cancelled."""
+        while True:
+            try:
+                await self.session()
+            except Exception as exc:  # an ExceptionGroup from the session's tasks, too
+                self.stats["disconnects"] += 1
+                log.warning("MQTT session ended (%s); reconnecting", _reason(exc))
+            finally:
+                self.ready.clear()
+            await asyncio.sleep(self.reconnect_seconds)
+
+    def _client(self) -> aiomqtt.Client:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.session_expiry
+        props.ReceiveMaximum = self.max_in_flight
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            identifier=self.client_id,
+            username=self.username,
+            password=self.password,
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,  # resume the session: get what was not acknowledged
+            properties=props,
+            keepalive=30,
+            timeout=10,
+        )
+        _paho(client).manual_ack_set(True)
+        return client
+
+    async def session(self) -> None:
+        """One connection: subscribe, then handle messages until it fails."""
+        client = self._client()
+        async with client:
+            for topic in self.subscriptions():
+                await client.subscribe(topic, qos=1)
+            self.stats["sessions"] += 1
+            self.ready.set()
+            pending: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]] = asyncio.Queue(
+                maxsize=self.max_in_flight
+            )
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._acknowledge(client, pending))
+                group.create_task(self._receive(client, pending))
+
+    async def _receive(
+        self,
+        client: aiomqtt.Client,
+        pending: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]],
+    ) -> None:
+        async for message in client.messages:
+            self.stats["received"] += 1
+            # The conversion runs at once, in arrival order, so signals reach the writer
+            # in the order the messages came.
+            task = asyncio.get_running_loop().create_task(self.handle(message))
+            await pending.put((message, task))
+
+    async def _acknowledge(
+        self,
+        client: aiomqtt.Client,
+        pending: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]],
+    ) -> None:
+        inner = _paho(client)
+        while True:
+            message, task = await pending.get()
+            try:
+                await task
+            except Exception as exc:
+                self.stats["store_failures"] += 1
+                # Not committed: never acknowledge it. End the session; the broker resends.
+                raise _StoreFailed(f"message on {message.topic.value} was not stored") from exc
+            if message.qos > 0:
+                inner.ack(message.mid, message.qos)
+                self.stats["acknowledged"] += 1
+
+    async def handle(self, message: aiomqtt.Message) -> None:
+        """Converts one message and stores its signals; raises if they are not committed.
+
+        A message that cannot be converted is logged and acknowledged: sending it again
+        would fail the same way (a poison message must not stop the queue).
+        """
+        try:
+            signals, undo = self._convert(message)
+        except Exception:
+            self.stats["unconvertible"] += 1
+            log.exception("MQTT message on %s cannot be converted; dropped", message.topic)
+            return
+        if not signals:
+            return
+        try:
+            await store(self.sink, signals)
+        except Exception:
+            if undo is not None:
+                undo()
+            raise
+        self.stats["stored_signals"] += len(signals)
+
+    def _convert(
+        self, message: aiomqtt.Message
+    ) -> tuple[list[SignalIn], Callable[[], None] | None]:
+        topic = message.topic.value
+        body = _body(message.payload)
+        registry = self.registry()
+        fr = self.frigate
+        if fr is not None and topic.startswith(fr.prefix + "/"):
+            suffix = topic[len(fr.prefix) + 1 :]
+            if suffix == "available":
+                signal, undo = self._availability(body)
+                return ([signal] if signal is not None else []), undo
+            converted = frigate.convert(suffix, body, registry, fr)
+            self.stats["minimised_fields"] += converted.dropped
+            if converted.skipped:
+                self.stats[f"frigate.{converted.skipped}"] += 1
+            return converted.signals, None
+        for mapping in self.topics:
+            if topic_matches(topic, mapping.topic):
+                signal, dropped = generic_signal(mapping, topic, body, registry, self.clock())
+                self.stats["minimised_fields"] += dropped
+                return [signal], None
+        self.stats["unmapped"] += 1
+        return [], None
+
+    def _availability(self, body: bytes) -> tuple[SignalIn | None, Callable[[], None] | None]:
+        assert self.frigate_source_id is not None
+        source = self.frigate_source_id
+        up = frigate.availability(body)
+        tracker = self.supervisor.tracker
+        was_failed = tracker.is_failed(source)
+
+        def undo() -> None:  # the store refused it: the redelivered message must redo it
+            tracker.set_failed(source, was_failed, self.clock().timestamp())
+
+        if up is True:
+            return self.supervisor.checkin_signal(source), undo
+        if up is False:
+            return self.supervisor.down_signal(source, "offline"), undo
+        self.stats["availability.unknown"] += 1
+        return None, None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, BaseExceptionGroup):
+        return "; ".join(_reason(e) for e in exc.exceptions)
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _StoreFailed(Exception):
+    """A message's signals were not committed: the session ends so the broker resends it."""
+
+
+def _body(payload: Any) -> bytes:
+    if isinstance(payload, bytes | bytearray):
+        return bytes(payload)
+    if payload is None:
+        return b""
+    return str(payload).encode()

@@ -1,0 +1,180 @@
+"""Minimisation: the one step every intake adapter runs before a signal is stored.
+
+shared/DESIGN.md, "What never enters": no field anywhere holds racial or ethnic origin,
+religion, political opinion, union membership, sexual life, biometric templates or face
+identities. Adapters keep to allow-lists of the fields an alarm needs; this step is the net
+under them, applied to every payload whatever its source:
+
+- a key that names special-category data is dropped with its whole value, at any depth
+  (``face``, ``face_id``, ``faceName``, ``sub_label``, ``biometric_template``, ``ethnicity``,
+  ``religion``, ``political_party``, ``union_member``, ``sexual_orientation``...);
+- an object that *describes* such data is dropped whole, wherever it sits: a dict whose
+  ``label``/``type``/``kind``/``attribute``/``class``/``category``/``object`` value (key in
+  lower, Capitalised or UPPER case) is such a term: Frigate's ``{"label": "face", ...}``,
+  a ``{"type": "face", "name": ...}`` update.
+
+Key names are compared case-insensitively, split into words at ``_``, ``-``, ``.``, spaces
+and camelCase humps, so ``FaceID``, ``face-id`` and ``face_id`` are the same. A term matches
+a whole word (``face`` does not match ``surface``); multi-word terms match consecutive words.
+
+Pure: no I/O. The count of dropped items is returned so adapters can count them in metrics
+and tests can prove the step ran (never *what* was dropped: that would store it again).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+
+from alarmdesk.domain.signal import SignalIn
+
+# One word each; matched against the words of a key or of a classifier value.
+_WORDS = frozenset(
+    {
+        # face recognition and biometrics
+        "face",
+        "faces",
+        "facial",
+        "faceprint",
+        "biometric",
+        "biometrics",
+        "embedding",
+        "embeddings",
+        "fingerprint",
+        "fingerprints",
+        "iris",
+        "retina",
+        "voiceprint",
+        "gait",
+        "sublabel",
+        "sublabels",
+        # racial or ethnic origin, nationality (DESIGN: no category for ethnicity/nationality)
+        "race",
+        "racial",
+        "ethnic",
+        "ethnicity",
+        "nationality",
+        "citizenship",
+        # religion or belief
+        "religion",
+        "religious",
+        "faith",
+        "belief",
+        "beliefs",
+        # political opinion, union membership
+        "political",
+        "politics",
+        "unionist",
+        # sex life, sexual orientation
+        "sexual",
+        "sexuality",
+    }
+)
+# Consecutive words; each tuple must appear in order in the key's words.
+_PHRASES = (
+    ("sub", "label"),
+    ("sub", "labels"),
+    ("trade", "union"),
+    ("union", "member"),
+    ("union", "membership"),
+    ("party", "affiliation"),
+    ("party", "membership"),
+    ("migration", "status"),
+    ("immigration", "status"),
+    ("sex", "life"),
+)
+# Keys whose *value* says what an object is: {"label": "face", ...} is a face, dropped whole.
+_CLASSIFIER_KEYS = ("label", "type", "kind", "attribute", "class", "category", "object")
+_CLASSIFIER_LOOKUP = tuple(
+    dict.fromkeys(k for key in _CLASSIFIER_KEYS for k in (key, key.capitalize(), key.upper()))
+)
+
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT = re.compile(r"[^0-9a-z]+")
+_MAX_DEPTH = 32  # deeper structures are cut off (payloads are small; this bounds recursion)
+
+
+def words(name: str) -> tuple[str, ...]:
+    """The lower-case words of a key: ``"subLabel"`` and ``"sub_label"`` → ``("sub", "label")``."""
+    return tuple(w for w in _SPLIT.split(_HUMP.sub(" ", name).lower()) if w)
+
+
+@lru_cache(maxsize=8192)  # payload keys repeat: the hot path is a cache hit
+def is_special(name: str) -> bool:
+    """True when a key (or classifier value) names special-category data."""
+    ws = words(name)
+    if any(w in _WORDS for w in ws):
+        return True
+    return any(ws[i : i + len(phrase)] == phrase for phrase in _PHRASES for i in range(len(ws)))
+
+
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def minimise_value(value: Any, depth: int = 0) -> tuple[Any, int]:
+    """A copy of ``value`` without special-category keys and objects; and how many went."""
+    if type(value) in _SCALARS:  # the common case, first: no copy, nothing to look at
+        return value, 0
+    if depth >= _MAX_DEPTH:
+        return None, 1
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        dropped = 0
+        for key, item in value.items():
+            k = key if type(key) is str else str(key)
+            if is_special(k):
+                dropped += 1
+                continue
+            if type(item) in _SCALARS:
+                out[k] = item
+                continue
+            kept, n = minimise_value(item, depth + 1)
+            dropped += n
+            out[k] = kept
+        return out, dropped
+    if isinstance(value, list | tuple):
+        items: list[Any] = []
+        dropped = 0
+        for item in value:
+            if _describes_special(item):
+                dropped += 1
+                continue
+            kept, n = minimise_value(item, depth + 1)
+            dropped += n
+            items.append(kept)
+        return items, dropped
+    return value, 0
+
+
+def _describes_special(item: Any) -> bool:
+    if not isinstance(item, Mapping):
+        return False
+    for key in _CLASSIFIER_LOOKUP:  # a few dict lookups, not a walk over every item
+        value = item.get(key)
+        if type(value) is str and is_special(value):
+            return True
+    return False
+
+
+def minimise_payload(payload: Mapping[str, Any]) -> tuple[dict[str, Any], int]:
+    """The payload without special-category data, and the number of keys/objects dropped."""
+    if _describes_special(payload):
+        return {}, 1
+    out, dropped = minimise_value(payload)
+    assert isinstance(out, dict)
+    return out, dropped
+
+
+def minimise(signal: SignalIn) -> tuple[SignalIn, int]:
+    """The signal with a minimised payload, and how many keys/objects were dropped.
+
+    The signal is returned unchanged (the same object) when nothing was dropped.
+    """
+    payload, dropped = minimise_payload(signal.payload)
+    if not dropped:
+        return signal, 0
+    return msgspec.structs.replace(signal, payload=payload), dropped

@@ -1,0 +1,235 @@
+"""MQTT intake against the real broker (Mosquitto on 127.0.0.1:1883) and a real database.
+
+Every test uses its own topic prefix and client ids, so runs never see each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import aiomqtt
+import pytest
+import sqlalchemy as sa
+
+from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
+from alarmdesk.store import repository as repo
+from alarmdesk.store import tables as t
+from tests.conftest import SHARED, port_open, service_missing
+
+BROKER = ("127.0.0.1", 1883)
+FORBIDDEN = ("John Smith", "John", "face", "ABC12345")
+
+
+@pytest.fixture
+def broker() -> tuple[str, int]:
+    if not port_open(*BROKER):
+        service_missing("Mosquitto on 127.0.0.1:1883")
+    return BROKER
+
+
+@pytest.fixture
+def prefix() -> str:
+    return f"test-{uuid.uuid4().hex[:10]}/frigate"
+
+
+def frigate_fixture(name: str) -> dict[str, Any]:
+    path = SHARED / "fixtures" / "frigate" / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not beside this checkout")
+    return json.loads(path.read_text())
+
+
+CAMERA: dict[str, Any] = {
+    "id": "cam-front",
+    "kind": "camera",
+    "site": "Depot",
+    "lat": 50.5,
+    "lon": 5.5,
+    "zones": {"yard": "Yard"},
+    "settings": {"frigate_camera": "front_door"},
+}
+
+
+@pytest.fixture
+async def start_intake(services_factory, broker):
+    """Starts alarmdesk with MQTT intake; ``make(url, prefix, ...)`` returns (svc, intake)."""
+    made: list[IntakeService] = []
+
+    async def make(url: str, prefix: str, *, client_id: str, prepare: bool = True, **settings: Any):
+        loop = asyncio.get_running_loop()
+        svc = services_factory(url, loop=loop, prepare=prepare)
+        if prepare:
+            with svc.engine.begin() as conn:
+                repo.upsert_devices(conn, [CAMERA])
+        intake = IntakeService()
+        cfg = IntakeConfig(
+            mqtt_url=f"mqtt://{broker[0]}:{broker[1]}",
+            mqtt_client_id=client_id,
+            mqtt_session_expiry_seconds=120,
+            mqtt_reconnect_seconds=0.2,
+            frigate_topic_prefix=prefix,
+            frigate_labels={"person": "TRESPASS"},
+            **settings,
+        )
+        intake.start(svc, loop, cfg)
+        made.append(intake)
+        await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+        return svc, intake
+
+    yield make
+    for intake in made:
+        await intake.aclose()
+
+
+async def publish(topic: str, payload: Any, *, retain: bool = False) -> None:
+    body = payload if isinstance(payload, bytes | str) else json.dumps(payload)
+    async with aiomqtt.Client(*BROKER, identifier=f"pub-{uuid.uuid4().hex[:8]}") as client:
+        await client.publish(topic, body, qos=1, retain=retain)
+
+
+async def until(check: Callable[[], Any], within: float = 10.0) -> Any:
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+def rows(engine: sa.Engine, table: sa.Table, *where: Any) -> list[sa.RowMapping]:
+    with engine.connect() as conn:
+        return list(conn.execute(sa.select(table).where(*where).order_by(table.c.id)).mappings())
+
+
+async def test_a_frigate_event_is_stored_without_identity_face_or_plate(
+    sqlite_url, start_intake, prefix
+) -> None:
+    svc, intake = await start_intake(sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}")
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    await publish(f"{prefix}/events", message)
+    await publish(f"{prefix}/events", message)  # a repeat: stored once
+    (signal,) = await until(lambda: rows(svc.engine, t.signals))
+    assert signal["source_id"] == "cam-front" and signal["type_code"] == "TRESPASS"
+    assert signal["payload"]["label"] == "person" and signal["location"]["site"] == "Depot"
+    text = json.dumps({k: signal[k] for k in ("summary", "payload", "location")})
+    for word in FORBIDDEN:
+        assert word not in text, word
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 2)
+    assert len(rows(svc.engine, t.signals)) == 1
+    assert intake.mqtt.stats["minimised_fields"] >= 8  # 4 per message, never stored
+
+
+async def test_a_message_that_was_not_committed_is_redelivered_after_a_restart(
+    sqlite_url, services_factory, start_intake, prefix
+) -> None:
+    client_id = f"ad-{uuid.uuid4().hex[:8]}"
+    svc, intake = await start_intake(sqlite_url, prefix, client_id=client_id)
+    svc.writer.stop()  # nothing can be committed now
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    await publish(f"{prefix}/events", message)
+    await until(lambda: intake.mqtt.stats["store_failures"] >= 1)
+    assert intake.mqtt.stats["acknowledged"] == 0
+    await intake.aclose()  # "crash": the broker still holds the unacknowledged message
+    svc.stop()
+
+    svc2, intake2 = await start_intake(sqlite_url, prefix, client_id=client_id, prepare=False)
+    (signal,) = await until(lambda: rows(svc2.engine, t.signals))
+    assert signal["type_code"] == "TRESPASS"
+    await until(lambda: intake2.mqtt.stats["acknowledged"] >= 1)
+
+
+async def test_frigate_offline_raises_an_equipment_incident_and_online_restores_it(
+    sqlite_url, start_intake, prefix
+) -> None:
+    svc, _ = await start_intake(sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}")
+    topic = f"{prefix}/available"
+    try:
+        await publish(topic, "online", retain=True)
+        if shutil.which("mosquitto_sub") is None:
+            await publish(topic, "offline", retain=True)
+        else:
+            await last_will(topic)  # a real last will: the broker publishes it
+        (incident,) = await until(lambda: rows(svc.engine, t.incidents))
+        assert incident["type_code"] == "EQCOMM" and incident["category"] == "equipment"
+        assert incident["source_id"] == f"nvr-{prefix}" and incident["condition"] == "active"
+        await publish(topic, "online", retain=True)
+        await until(lambda: rows(svc.engine, t.incidents, t.incidents.c.condition == "restored"))
+    finally:
+        await publish(topic, b"", retain=True)  # clear the retained message
+
+
+async def last_will(topic: str) -> None:
+    """A Frigate stand-in that dies without saying goodbye: the broker sends its will."""
+    proc = await asyncio.create_subprocess_exec(
+        *("mosquitto_sub", "-h", BROKER[0], "-p", str(BROKER[1]), "-q", "1", "-C", "2"),
+        *("-i", f"frigate-{uuid.uuid4().hex[:8]}", "-t", topic),
+        *("--will-topic", topic, "--will-payload", "offline", "--will-qos", "1"),
+        "--will-retain",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 10)
+        assert line.strip() == b"online"  # connected and subscribed
+    finally:
+        proc.kill()  # no DISCONNECT: the broker publishes the will
+        await proc.wait()
+
+
+async def test_generic_topics_are_mapped_by_configuration(sqlite_url, start_intake, prefix) -> None:
+    base = prefix.removesuffix("/frigate")
+    mapping = TopicMapping(
+        topic=f"{base}/sensors/+/smoke",
+        type_code="ALRF",
+        source_path="device",
+        id_path="id",
+        zone_path="zone",
+        time_path="at",
+        condition_path="state",
+    )
+    svc, intake = await start_intake(
+        sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}", mqtt_topics=[mapping]
+    )
+    with svc.engine.begin() as conn:
+        repo.upsert_devices(
+            conn,
+            [
+                {
+                    "id": "smoke-1",
+                    "kind": "sensor",
+                    "site": "School",
+                    "lat": 51.0,
+                    "lon": 4.0,
+                    "zones": {"kitchen": "Kitchen"},
+                    "settings": {},
+                }
+            ],
+        )
+    intake.reload_devices()
+    topic = f"{base}/sensors/s1/smoke"
+    body = {
+        "device": "smoke-1",
+        "id": "m1",
+        "zone": "kitchen",
+        "state": "alarm",
+        "at": "2026-11-25T10:00:00+00:00",
+        "faceId": "x",
+    }
+    await publish(topic, body)
+    (alarm,) = await until(lambda: rows(svc.engine, t.signals))
+    assert alarm["type_code"] == "ALRF" and alarm["source_id"] == "smoke-1"
+    assert alarm["location"] == {"lat": 51.0, "lon": 4.0, "zone": "kitchen", "site": "School"}
+    assert "faceId" not in alarm["payload"] and alarm["idempotency_key"] == f"mqtt:{topic}:m1"
+    await publish(topic, {**body, "id": "m2", "state": "clear"})
+    await until(lambda: rows(svc.engine, t.incidents, t.incidents.c.condition == "restored"))

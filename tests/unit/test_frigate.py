@@ -1,0 +1,165 @@
+"""Frigate messages → signals: what is raised, and what never enters the store."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import msgspec
+import pytest
+
+from alarmdesk.intake.devices import DeviceRegistry, device_from_row
+from alarmdesk.intake.frigate import FrigateSettings, availability, convert
+from tests.conftest import SHARED
+
+FIXTURES = SHARED / "fixtures" / "frigate"
+FORBIDDEN = ("John Smith", "John", "face", "Face", "ABC12345", "123ABC", "Bob")
+
+CAMERA = {
+    "id": "cam-front",
+    "kind": "camera",
+    "site": "Depot, 1 Main St",
+    "lat": 50.5,
+    "lon": 5.5,
+    "zones": {"yard": {"description": "Yard", "lat": 50.51, "lon": 5.51}},
+    "settings": {"frigate_camera": "front_door"},
+}
+SETTINGS = FrigateSettings(labels={"person": "TRESPASS"})
+
+
+def load(name: str) -> dict[str, Any]:
+    path = FIXTURES / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not beside this checkout")
+    return json.loads(path.read_text())
+
+
+def registry(**settings: Any) -> DeviceRegistry:
+    row = copy.deepcopy(CAMERA)
+    row["settings"].update(settings)
+    return DeviceRegistry([device_from_row(row)])
+
+
+def event(kind: str = "new", **after: Any) -> dict[str, Any]:
+    message = load("events_update.json")
+    message["type"] = kind
+    message["after"].update(after)
+    return message
+
+
+def run(message: dict[str, Any], reg: DeviceRegistry | None = None, **kw: Any):
+    settings = FrigateSettings(**{"labels": {"person": "TRESPASS"}, **kw})
+    return convert("events", json.dumps(message).encode(), reg or registry(), settings)
+
+
+def stored_text(signals: list) -> str:
+    return msgspec.json.encode(signals).decode()
+
+
+def test_a_new_person_raises_one_signal_without_identity_face_or_plate() -> None:
+    out = run(event("new"))
+    (s,) = out.signals
+    assert s.type_code == "TRESPASS" and s.source_id == "cam-front"
+    assert s.idempotency_key == "frigate:1607123955.475377-mxklsc:*"
+    assert s.payload["label"] == "person" and s.payload["camera"] == "front_door"
+    assert s.payload["zones"] == ["yard", "driveway"]
+    assert s.payload["score"] == 0.8789 and s.payload["top_score"] == 0.959
+    assert s.location is not None and s.location.site == "Depot, 1 Main St"
+    text = stored_text(out.signals)
+    for word in FORBIDDEN:
+        assert word not in text, word
+    # sub_label, the face attribute, the face in current_attributes, the plate
+    assert out.dropped == 4
+
+
+def test_the_fixture_update_adds_nothing_new_for_a_camera_wide_rule() -> None:
+    out = run(load("events_update.json"))
+    assert out.signals == [] and out.skipped == "nothing_new" and out.dropped == 4
+
+
+def test_an_update_entering_an_alarm_zone_raises_for_that_zone() -> None:
+    message = load("events_update.json")
+    message["before"]["entered_zones"] = []
+    out = run(message, registry(alarm_zones=["yard"]))
+    (s,) = out.signals
+    assert s.location is not None and s.location.zone == "yard" and s.location.lat == 50.51
+    assert s.idempotency_key == "frigate:1607123955.475377-mxklsc:yard"
+    assert "John" not in stored_text(out.signals)
+
+
+def test_an_object_outside_the_alarm_zones_raises_nothing() -> None:
+    out = run(event("new", entered_zones=["street"]), registry(alarm_zones=["yard"]))
+    assert out.signals == [] and out.skipped == "outside_alarm_zones"
+
+
+def test_the_end_of_an_event_restores() -> None:
+    out = run(event("end", end_time=1607123999.5))
+    (s,) = out.signals
+    assert s.condition == "restored" and s.idempotency_key.endswith(":*:end")
+    assert s.occurred_at.timestamp() == 1607123999.5
+
+
+def test_plates_are_kept_only_for_types_that_enable_them() -> None:
+    assert "plate" not in run(event("new")).signals[0].payload
+    kept = run(event("new"), plates_enabled_types=frozenset({"TRESPASS"})).signals[0]
+    assert kept.payload["plate"] == "ABC12345"
+    assert "John Smith" not in stored_text([kept])
+
+
+def test_unmapped_labels_and_false_positives_are_not_stored() -> None:
+    assert run(event("new", label="dog")).skipped == "unmapped_label"
+    assert run(event("new", false_positive=True)).skipped == "false_positive"
+    # a camera's own label map wins over the global one
+    out = run(event("new", label="dog"), registry(labels={"dog": "ANIMAL"}))
+    assert out.signals[0].type_code == "ANIMAL"
+
+
+def test_an_unknown_camera_is_still_heard() -> None:
+    out = run(event("new", camera="back_door"))
+    (s,) = out.signals
+    assert s.source_id == "camera-back_door" and s.payload["unknown_camera"] is True
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tracked_object_update_face.json",
+        "tracked_object_update_lpr.json",
+        "tracked_object_update_description.json",
+        "tracked_object_update_classification.json",
+    ],
+)
+def test_tracked_object_updates_are_never_stored(name: str) -> None:
+    body = json.dumps(load(name)).encode()
+    out = convert("tracked_object_update", body, registry(), SETTINGS)
+    assert out.signals == []
+
+
+def test_a_review_alert_raises_when_reviews_are_the_alarm_source() -> None:
+    message = load("reviews.json")
+    reg = DeviceRegistry(
+        [device_from_row({**CAMERA, "id": "cam-1", "settings": {"frigate_camera": "front_cam"}})]
+    )
+    settings = FrigateSettings(labels={"person": "TRESPASS"}, alarm_source="reviews")
+    out = convert("reviews", json.dumps(message).encode(), reg, settings)
+    (s,) = out.signals
+    assert s.type_code == "TRESPASS" and s.source_id == "cam-1"
+    assert s.payload["objects"] == ["person", "car"] and s.payload["severity"] == "alert"
+    assert "Bob" not in stored_text(out.signals) and out.dropped == 1
+    # with events as the alarm source, reviews are not stored
+    assert convert("reviews", json.dumps(message).encode(), reg, SETTINGS).signals == []
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"{", b"[]", b'{"type": "new"}', b'{"type":"new","after":3}']
+)
+def test_malformed_messages_raise_nothing(body: bytes) -> None:
+    out = convert("events", body, registry(), SETTINGS)
+    assert out.signals == [] and out.skipped == "malformed"
+
+
+def test_availability() -> None:
+    assert availability(b"online") is True
+    assert availability(b"offline") is False
+    assert availability(b"maybe") is None
