@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alarmdesk.domain.signal import SignalIn, SourceKind
-from alarmdesk.safeguards.minimise import is_special, minimise, minimise_payload
+from alarmdesk.safeguards.minimise import minimise, minimise_payload
+from alarmdesk.safeguards.special_category import is_special
 
 
 def signal(payload: dict) -> SignalIn:

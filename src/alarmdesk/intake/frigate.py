@@ -33,7 +33,8 @@ import msgspec
 
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.intake.devices import Device, DeviceRegistry
-from alarmdesk.safeguards.minimise import is_special, minimise
+from alarmdesk.safeguards.minimise import minimise
+from alarmdesk.safeguards.special_category import is_special
 
 AlarmSource = Literal["events", "reviews"]
 

@@ -23,93 +23,21 @@ and tests can prove the step ran (never *what* was dropped: that would store it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import msgspec
 
 from alarmdesk.domain.signal import SignalIn
+from alarmdesk.safeguards.special_category import is_special
 
-# One word each; matched against the words of a key or of a classifier value.
-_WORDS = frozenset(
-    {
-        # face recognition and biometrics
-        "face",
-        "faces",
-        "facial",
-        "faceprint",
-        "biometric",
-        "biometrics",
-        "embedding",
-        "embeddings",
-        "fingerprint",
-        "fingerprints",
-        "iris",
-        "retina",
-        "voiceprint",
-        "gait",
-        "sublabel",
-        "sublabels",
-        # racial or ethnic origin, nationality (DESIGN: no category for ethnicity/nationality)
-        "race",
-        "racial",
-        "ethnic",
-        "ethnicity",
-        "nationality",
-        "citizenship",
-        # religion or belief
-        "religion",
-        "religious",
-        "faith",
-        "belief",
-        "beliefs",
-        # political opinion, union membership
-        "political",
-        "politics",
-        "unionist",
-        # sex life, sexual orientation
-        "sexual",
-        "sexuality",
-    }
-)
-# Consecutive words; each tuple must appear in order in the key's words.
-_PHRASES = (
-    ("sub", "label"),
-    ("sub", "labels"),
-    ("trade", "union"),
-    ("union", "member"),
-    ("union", "membership"),
-    ("party", "affiliation"),
-    ("party", "membership"),
-    ("migration", "status"),
-    ("immigration", "status"),
-    ("sex", "life"),
-)
 # Keys whose *value* says what an object is: {"label": "face", ...} is a face, dropped whole.
 _CLASSIFIER_KEYS = ("label", "type", "kind", "attribute", "class", "category", "object")
 _CLASSIFIER_LOOKUP = tuple(
     dict.fromkeys(k for key in _CLASSIFIER_KEYS for k in (key, key.capitalize(), key.upper()))
 )
 
-_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_SPLIT = re.compile(r"[^0-9a-z]+")
 _MAX_DEPTH = 32  # deeper structures are cut off (payloads are small; this bounds recursion)
-
-
-def words(name: str) -> tuple[str, ...]:
-    """The lower-case words of a key: ``"subLabel"`` and ``"sub_label"`` → ``("sub", "label")``."""
-    return tuple(w for w in _SPLIT.split(_HUMP.sub(" ", name).lower()) if w)
-
-
-@lru_cache(maxsize=8192)  # payload keys repeat: the hot path is a cache hit
-def is_special(name: str) -> bool:
-    """True when a key (or classifier value) names special-category data."""
-    ws = words(name)
-    if any(w in _WORDS for w in ws):
-        return True
-    return any(ws[i : i + len(phrase)] == phrase for phrase in _PHRASES for i in range(len(ws)))
 
 
 _SCALARS = (str, int, float, bool, type(None))

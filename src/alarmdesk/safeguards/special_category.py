@@ -3,9 +3,10 @@
 Names (tables, columns, properties, enum values, parameters) are split into words
 ("faceEmbedding", "face_embedding" → "face embedding") and screened two ways: as text, by
 the same policy as every purpose (``domain/purpose.py``: multilingual, normalised against
-obfuscation), and word by word against :data:`FORBIDDEN_WORDS` — short identifiers such as
-``race`` or ``religion`` that are too ambiguous to refuse in free text but have no business
-being the name of a field. Health is not on the list: a medical incident needs it.
+obfuscation), and word by word against the vocabulary below (:func:`is_special`): short
+identifiers such as ``race`` or ``religion`` that are too ambiguous to refuse in free text
+but have no business being the name of a field. Health is not on the list: a medical
+incident needs it.
 
 The check runs over the SQLAlchemy metadata and the generated OpenAPI document in the test
 suite, and :func:`check_field_name` is the one function any future custom-field feature must
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from functools import lru_cache
 from typing import Any
 
 from alarmdesk.domain.purpose import find_protected, normalise
@@ -34,42 +36,85 @@ SPECIAL_RULES = frozenset(
     }
 )
 
-FORBIDDEN_WORDS = frozenset(
+# One word each; matched against the words of a key or of a classifier value.
+_WORDS = frozenset(
     {
+        # face recognition and biometrics
+        "face",
+        "faces",
+        "facial",
+        "faceprint",
+        "biometric",
+        "biometrics",
+        "embedding",
+        "embeddings",
+        "fingerprint",
+        "fingerprints",
+        "iris",
+        "retina",
+        "voiceprint",
+        "gait",
+        "sublabel",
+        "sublabels",
+        # racial or ethnic origin, nationality (DESIGN: no category for ethnicity/nationality)
         "race",
         "racial",
         "ethnic",
         "ethnicity",
         "nationality",
+        "citizenship",
+        # religion or belief
         "religion",
         "religious",
         "faith",
         "belief",
         "beliefs",
+        # political opinion, union membership
         "political",
         "politics",
-        "party_affiliation",
-        "union_member",
-        "unionised",
+        "unionist",
+        # sex life, sexual orientation
         "sexual",
         "sexuality",
-        "orientation",
-        "gender_identity",
-        "biometric",
-        "biometrics",
-        "face",
-        "faces",
-        "facial",
-        "embedding",
-        "embeddings",
-        "fingerprint",
-        "voiceprint",
-        "iris",
-        "gait",
-        "risk_score",
-        "threat_score",
+        "unionised",
     }
 )
+# Consecutive words; each tuple must appear in order in the key's words.
+_PHRASES = (
+    ("sub", "label"),
+    ("sub", "labels"),
+    ("trade", "union"),
+    ("union", "member"),
+    ("union", "membership"),
+    ("party", "affiliation"),
+    ("party", "membership"),
+    ("migration", "status"),
+    ("immigration", "status"),
+    ("sex", "life"),
+    ("gender", "identity"),
+    ("risk", "score"),
+    ("threat", "score"),
+)
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT = re.compile(r"[^0-9a-z]+")
+
+
+def words(name: str) -> tuple[str, ...]:
+    """The lower-case words of a name: ``"subLabel"`` and ``"sub_label"`` → ``("sub", "label")``."""
+    return tuple(w for w in _SPLIT.split(_HUMP.sub(" ", name).lower()) if w)
+
+
+@lru_cache(maxsize=8192)  # payload keys repeat: the hot path is a cache hit
+def is_special(name: str) -> bool:
+    """True when a name (a key, a column, a classifier value) names special-category data.
+
+    The one vocabulary for names: the schema check here and intake minimisation
+    (``safeguards/minimise.py``) both ask it.
+    """
+    ws = words(name)
+    if any(w in _WORDS for w in ws):
+        return True
+    return any(ws[i : i + len(phrase)] == phrase for phrase in _PHRASES for i in range(len(ws)))
 
 
 class SpecialCategoryError(ValueError):
@@ -83,21 +128,13 @@ class SpecialCategoryError(ValueError):
         )
 
 
-def words(name: str) -> list[str]:
-    """Identifier → lower-case words: camelCase, snake_case, kebab-case, dotted."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
-    return [w for w in re.split(r"[^0-9A-Za-z\u00C0-\uFFFF]+", spaced.casefold()) if w]
-
-
 def check_field_name(name: str, where: str = "field") -> None:
     """Raises SpecialCategoryError when a name (of a field, column, property…) is one."""
-    ws = words(name)
-    for i, w in enumerate(ws):
-        pair = f"{w}_{ws[i + 1]}" if i + 1 < len(ws) else ""
-        for candidate in (w, pair):
-            if candidate and normalise(candidate) in FORBIDDEN_WORDS:
-                raise SpecialCategoryError(where, name, f"the word {candidate!r}")
-    check_text(" ".join(ws), where, name)
+    # Normalised first (NFKC, case, accents, zero-width characters), keeping camelCase humps.
+    plain = normalise(re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name))
+    if is_special(plain):
+        raise SpecialCategoryError(where, name, "a special-category word")
+    check_text(" ".join(words(plain)) or plain, where, name)
 
 
 def check_text(text: str, where: str, name: str | None = None) -> None:
