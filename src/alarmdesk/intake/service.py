@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, Protocol
 
 import msgspec
 
+from alarmdesk.domain.purpose import screen
+
 # The working parts are imported where they start, not here: alarmdesk.config embeds
 # IntakeConfig, and reading the configuration (every CLI command) should not load
 # SQLAlchemy, the DC-09 codec and the crypto library. No import cycle is involved.
@@ -76,6 +78,11 @@ class TopicMapping(msgspec.Struct, forbid_unknown_fields=True):
         default_factory=lambda: ["restored", "restore", "clear", "ok", "false", "off", "0"]
     )
     record_only: bool = False
+
+    def __post_init__(self) -> None:
+        # A topic mapping states a purpose: screened like incident types (DESIGN, "Purposes,
+        # not keywords"). A refusal fails loading the configuration, naming the rule.
+        screen({"topic": self.topic.replace("/", " "), "type_code": self.type_code})
 
 
 class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -130,6 +137,9 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     plates_enabled_types: list[str] = msgspec.field(default_factory=list)
     supervision_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     devices_reload_seconds: Seconds = 300.0
+
+    def __post_init__(self) -> None:
+        screen({"frigate_labels": [f"{k} {v}" for k, v in self.frigate_labels.items()]})
 
     @property
     def enabled(self) -> bool:

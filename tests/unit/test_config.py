@@ -1,0 +1,41 @@
+"""Configuration: unknown keys refused, environment over file, purposes screened."""
+
+from __future__ import annotations
+
+import pytest
+
+from alarmdesk import config
+
+
+def load(tmp_path, text: str, env: dict[str, str] | None = None) -> config.Config:
+    path = tmp_path / "alarmdesk.toml"
+    path.write_text(text)
+    return config.load(path, env=env or {})
+
+
+def test_an_unknown_key_is_refused_so_a_typo_never_keeps_a_default(tmp_path) -> None:
+    with pytest.raises(config.ConfigError, match="radius"):
+        load(tmp_path, "[correlation]\nradius = 500\n")
+
+
+def test_the_environment_overrides_the_file(tmp_path) -> None:
+    cfg = load(
+        tmp_path,
+        '[database]\nurl = "sqlite:///a.db"\n',
+        {"ALARMDESK_DATABASE_URL": "postgresql://db/x", "ALARMDESK_PORT": "9000"},
+    )
+    assert cfg.database.url == "postgresql://db/x" and cfg.server.port == 9000
+
+
+def test_an_mqtt_topic_mapping_that_targets_a_protected_purpose_is_refused(tmp_path) -> None:
+    with pytest.raises(config.ConfigError, match=r"rule assembly\.protest"):
+        load(tmp_path, '[[intake.mqtt_topics]]\ntopic = "city/protest/+"\ntype_code = "SUSP"\n')
+    with pytest.raises(config.ConfigError, match=r"refused"):
+        load(tmp_path, '[intake.frigate_labels]\nperson = "Demonstrator watch"\n')
+    ok = load(tmp_path, '[[intake.mqtt_topics]]\ntopic = "site/smoke/+"\ntype_code = "FSMOKE"\n')
+    assert ok.intake.mqtt_topics[0].type_code == "FSMOKE"
+
+
+def test_lengthening_retention_past_its_ceiling_is_refused(tmp_path) -> None:
+    with pytest.raises(config.ConfigError, match="retention_ceiling"):
+        load(tmp_path, "[retention]\naudit_days = 100000\n")
