@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 
 from alarmdesk import config as config_mod
+from alarmdesk.cli_options import ConfigOpt, DbOpt
 from alarmdesk.cli_safeguards import register as register_safeguards
 
 app = typer.Typer(
@@ -38,22 +39,6 @@ register_safeguards(app)  # alarmdesk retention …, alarmdesk report …
 
 err = Console(stderr=True)
 out = Console()
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML configuration file (default: $ALARMDESK_CONFIG or ./alarmdesk.toml).",
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="Overrides the configured database (sqlite:///path or postgresql://…).",
-    ),
-]
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -14,28 +14,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from alarmdesk.cli_options import ConfigOpt, DbOpt
+
 if TYPE_CHECKING:
     from alarmdesk.config import Config
     from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
 retention_app = typer.Typer(help="Data expiry: erase what the retention policy says has expired.")
 report_app = typer.Typer(help="Reports for auditors, rights officers and the public.")
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="TOML configuration file (default: $ALARMDESK_CONFIG or ./alarmdesk.toml).",
-    ),
-]
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        help="Overrides the configured database (sqlite:///path or postgresql://…).",
-    ),
-]
 
 
 def register(app: typer.Typer) -> None:
