@@ -50,6 +50,8 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ),
     ("GET", "/api/v1/desks"): ("/api/v1/desks", None),
     ("GET", "/api/v1/units"): ("/api/v1/units", None),
+    ("GET", "/api/v1/audit/export"): ("/api/v1/audit/export?justification=annual+audit", None),
+    ("GET", "/api/v1/audit/pubkey"): ("/api/v1/audit/pubkey", None),
     ("GET", "/api/v1/reports/transparency"): ("/api/v1/reports/transparency?period=2026", None),
     ("GET", "/api/v1/stream"): ("/api/v1/stream", None),
     ("GET", "/api/v1/health"): ("/api/v1/health", None),

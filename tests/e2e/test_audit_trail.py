@@ -98,3 +98,40 @@ def test_the_exported_log_verifies_with_the_published_key(live_server, tmp_path)
     assert report.entries == 5 and report.last_verified_size == 5
     tampered = [x.replace('"collect"', '"consult"', 1) for x in lines]
     assert not verify_export(tampered, chain.signer.vkey).ok
+
+
+def test_only_an_auditor_reads_the_log_with_a_reason_and_the_read_is_logged(live_server) -> None:
+    live_server.post_signal(signal("k1"))
+    with live_server.client("operator") as op:
+        assert (
+            op.get("/api/v1/audit/export", params={"justification": "curious"}).status_code == 403
+        )
+    with live_server.client("auditor") as auditor:
+        r = auditor.get("/api/v1/audit/export")
+        assert r.status_code == 400 and r.json()["error"]["code"] == "justification_required"
+        r = auditor.get("/api/v1/audit/export", params={"justification": "annual audit 2026"})
+        assert r.status_code == 200
+        vkey = httpx.get(live_server.url + "/api/v1/audit/pubkey").json()["vkey"]
+    lines = r.text.splitlines()
+    exported = [json.loads(x) for x in lines]
+    assert any(x.get("entry", {}).get("op") == "export" for x in exported)
+    chain = live_server.services.writer.audit
+    assert chain is not None and vkey == chain.signer.vkey
+    report = verify_export(lines, vkey)
+    assert not report.problems, report.problems  # unanchored tail entries are notes, not faults
+
+
+def test_special_category_keys_never_reach_the_store_from_any_source(live_server) -> None:
+    body = {
+        **signal("m1"),
+        "payload": {
+            "label": "person",
+            "face_id": "John Smith",
+            "attributes": {"ethnicity": "x", "colour": "red"},
+        },
+    }
+    assert live_server.post_signal(body).status_code == 202
+    with live_server.services.engine.connect() as conn:
+        stored = conn.execute(sa.select(t.signals.c.payload)).scalar_one()
+    assert stored == {"label": "person", "attributes": {"colour": "red"}}
+    assert live_server.services.writer.minimised == 2

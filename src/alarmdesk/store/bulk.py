@@ -27,7 +27,10 @@ def _sqlite_time(value: datetime | None) -> str | None:
     # The storage format of SQLAlchemy's SQLite DATETIME, so reads parse it as before.
     if value is None:
         return None
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    # isoformat is several times faster than strftime, same text
+    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _sqlite_json(value: Any) -> str | None:

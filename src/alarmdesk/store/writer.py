@@ -42,6 +42,7 @@ from alarmdesk.domain.signal import Receipt, SignalIn, content_digest, settle_ke
 from alarmdesk.domain.units import Unit
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.safeguards.minimise import minimise
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.audit import AuditChain
@@ -119,6 +120,7 @@ class Writer:
         self._bulk_inserts: dict[str, BulkInsert] | None = None
         self.batches = 0  # for metrics and tests: transactions committed
         self.committed_signals = 0
+        self.minimised = 0  # payload keys and objects dropped by minimisation (a count only)
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -360,6 +362,10 @@ class Writer:
             if key in known:
                 receipts.append(known[key][0])
                 continue
+            # Minimisation, the one step every source passes (adapters may have run it too;
+            # it is idempotent): special-category keys never reach the store.
+            s, dropped = minimise(s)
+            self.minimised += dropped
             signal = to_signal(s, id=self.next_signal_id, key=key, fp=fp, received_at=now)
             self.next_signal_id += 1
             result = self.pipeline.ingest(signal)

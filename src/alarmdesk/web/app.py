@@ -16,7 +16,7 @@ from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
 from alarmdesk.store.retention import retention_loop
-from alarmdesk.web import api, console, reports, session, types
+from alarmdesk.web import api, audit, console, reports, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,
     Authenticator,
@@ -51,6 +51,7 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
             *types.ROUTES,
             *console.ROUTES,
             *reports.ROUTES,
+            *audit.ROUTES,
         ],
         middleware=[auth_middleware],
         guards=[permission_guard],
