@@ -217,3 +217,34 @@ def test_incidents_are_listed_with_filters_and_cursor_paging(
             before_id=None,
         )
         assert len(cardiac) == 3
+
+
+def test_every_collected_signal_is_on_record_in_fewer_audit_entries(
+    db_url, services_factory, loop
+) -> None:
+    import json
+
+    from alarmdesk.safeguards.audit import Actor
+
+    svc = services_factory(db_url, loop=loop)
+    panel = Actor("token:9", "intake", "abcd", "127.0.0.1")
+
+    async def burst() -> list:
+        return await asyncio.gather(
+            *(
+                svc.writer.submit_signals(
+                    [signal(f"k{i}", source=f"panel-{i}", kind=SourceKind.EQUIPMENT, code="ALRBS")],
+                    actor=panel,
+                )
+                for i in range(200)
+            )
+        )
+
+    loop.run_until_complete(burst())
+    with svc.engine.connect() as conn:
+        entries = [json.loads(r.entry) for r in conn.execute(sa.select(t.audit_entries.c.entry))]
+    collect = [e for e in entries if e["op"] == "collect"]
+    assert sum(e["detail"]["count"] for e in collect) == 200
+    assert sum(e["detail"]["requests"] for e in collect) == 200
+    assert all(e["actor"] == "token:9" and e["credential"] == "abcd" for e in collect)
+    assert len(collect) == svc.writer.batches  # one per transaction, not one per request

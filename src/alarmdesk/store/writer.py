@@ -320,6 +320,7 @@ class Writer:
                     r.content_digest,
                 )
         keys_of = {id(w): ks for w, ks in keyed}
+        collected: dict[Actor, list[_Work]] = {}
         for w in works:
             if w.command is not None:
                 self._apply_command(conn, w, w.command, now, batch)
@@ -329,8 +330,14 @@ class Writer:
                 self.pipeline.taxonomy = repo.load_taxonomy(conn)
             if self.audit is not None:
                 batch.audit.extend(w.audit)
-                if w.actor is not None:
+                if w.actor is not None and w.signals and w.error is None:
+                    collected.setdefault(w.actor, []).append(w)
+                elif w.actor is not None:
                     batch.audit.append(_audit_of(w))
+        # One "collect" entry per source and transaction, however many requests it sent:
+        # every signal is still on record (ids and count), at a fraction of the cost.
+        for actor, ws in collected.items():
+            batch.audit.append(_collected(actor, ws))
 
     def _apply_signals(
         self,
@@ -574,6 +581,19 @@ def _audit_of(w: _Work) -> AuditEvent:
         outcome,
         rule,
         detail={"count": len(w.signals)},
+    )
+
+
+def _collected(actor: Actor, works: list[_Work]) -> AuditEvent:
+    ids = [r.signal_id for w in works for r in (w.result or [])]
+    return AuditEvent(
+        actor,
+        Operation.COLLECT,
+        "signal",
+        f"{min(ids)}-{max(ids)}" if ids else "",
+        Outcome.ALLOWED,
+        "",
+        detail={"count": sum(len(w.signals) for w in works), "requests": len(works)},
     )
 
 
