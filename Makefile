@@ -25,11 +25,11 @@ run: install
 	$(BIN)/alarmdesk db upgrade --database-url $(DB)
 	$(BIN)/alarmdesk demo load --database-url $(DB)
 	@echo "alarmdesk on http://$(HOST):$(PORT) — API docs at /api/docs, live stream at /api/v1/stream"
-	@trap 'kill 0' INT TERM EXIT; \
-	  $(BIN)/alarmdesk serve --database-url $(DB) --host $(HOST) --port $(PORT) & \
+	@$(BIN)/alarmdesk serve --database-url $(DB) --host $(HOST) --port $(PORT) & server=$$!; \
+	  trap 'kill $$server 2>/dev/null; wait $$server' INT TERM EXIT; \
 	  $(BIN)/python scripts/wait_http.py http://$(HOST):$(PORT)/api/v1/health && \
-	  $(BIN)/alarmdesk simulate --url http://$(HOST):$(PORT) --rate $(RATE) --duration 0 --token-file var/demo-intake-token; \
-	  wait
+	  $(BIN)/alarmdesk simulate --url http://$(HOST):$(PORT) --rate $(RATE) --duration 0 \
+	    --token-file var/demo-intake-token || true
 
 ## Installs alarmdesk and runs the whole test suite.
 test: install

@@ -126,3 +126,13 @@ def test_users_and_tokens_are_created_and_audited(url) -> None:
         text=True,
     )
     assert bad.returncode == 1 and "ROOT_MISMATCH" in bad.stderr
+
+
+def test_loading_the_demo_city_twice_keeps_it_whole(sqlite_url, tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert run("db", "upgrade", env_url=sqlite_url).returncode == 0
+    for _ in range(2):
+        r = run("demo", "load", env_url=sqlite_url)
+        assert r.returncode == 0, r.stderr
+    again = run("db", "upgrade", env_url=sqlite_url)
+    assert again.returncode == 0, again.stderr

@@ -309,14 +309,27 @@ def count(conn: sa.Connection, table: sa.Table) -> int:
 
 
 def _upsert(conn: sa.Connection, table: sa.Table, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Insert or replace rows by primary key (portable: delete then insert)."""
+    """Insert or update rows by primary key (portable; configuration-sized data only).
+
+    Updating in place, never delete-and-insert: other rows refer to these (units to their
+    station), so loading the same configuration twice must not break a reference.
+    """
     if not rows:
         return 0
     pk = table.primary_key.columns.values()[0]
+    existing = set()
     ids = [r[pk.name] for r in rows]
     for i in range(0, len(ids), 500):
-        conn.execute(table.delete().where(pk.in_(ids[i : i + 500])))
-    conn.execute(table.insert(), list(rows))
+        existing |= set(conn.execute(sa.select(pk).where(pk.in_(ids[i : i + 500]))).scalars())
+    new = [r for r in rows if r[pk.name] not in existing]
+    old = [r for r in rows if r[pk.name] in existing]
+    if new:
+        conn.execute(table.insert(), list(new))
+    if old:
+        conn.execute(
+            table.update().where(pk == sa.bindparam("b_key")),
+            [{**{k: v for k, v in r.items() if k != pk.name}, "b_key": r[pk.name]} for r in old],
+        )
     return len(rows)
 
 
