@@ -18,7 +18,7 @@ from alarmdesk.cli_options import ConfigOpt, DbOpt
 
 if TYPE_CHECKING:
     from alarmdesk.config import Config
-    from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
+    from alarmdesk.safeguards.retention_policy import RetentionConfig
 
 retention_app = typer.Typer(help="Data expiry: erase what the retention policy says has expired.")
 report_app = typer.Typer(help="Reports for auditors, rights officers and the public.")
@@ -30,30 +30,14 @@ def register(app: typer.Typer) -> None:
     app.add_typer(report_app, name="report")
 
 
-def policy_of(cfg: Config) -> RetentionConfig:
-    """The ``[retention]`` section, checked against the ceilings (defaults if absent)."""
-    from alarmdesk.safeguards.retention_policy import RetentionConfig
-
-    found = getattr(cfg, "retention", None)
-    policy = found if isinstance(found, RetentionConfig) else RetentionConfig()
-    policy.validate()
-    return policy
-
-
-def report_config_of(cfg: Config) -> ReportConfig:
-    from alarmdesk.safeguards.retention_policy import ReportConfig
-
-    found = getattr(cfg, "report", None)
-    return found if isinstance(found, ReportConfig) else ReportConfig()
-
-
 def _load(config: Path | None, database_url: str | None) -> tuple[Config, RetentionConfig]:
     from alarmdesk import cli
     from alarmdesk.safeguards.retention_policy import RetentionPolicyError
 
     cfg = cli._config(config, database_url)
     try:
-        return cfg, policy_of(cfg)
+        cfg.retention.validate()  # checked at load too; a cheap second look
+        return cfg, cfg.retention
     except RetentionPolicyError as exc:
         cli.fail(f"{exc.message} ({exc.code})")
 
@@ -183,7 +167,7 @@ def report_transparency(
     except ValueError as exc:
         cli.fail(str(exc))
     cfg, policy = _load(config, database_url)
-    rcfg = report_config_of(cfg)
+    rcfg = cfg.report
     if complaints is not None:
         rcfg = msgspec.structs.replace(rcfg, complaints=complaints)
     if costs is not None:

@@ -125,10 +125,10 @@ class MapSettings:
 
 def map_settings(svc: Services, env: Mapping[str, str] | None = None) -> MapSettings:
     env = os.environ if env is None else env
-    section = getattr(svc.config, "console", None)
+    section = svc.config.console
 
     def pick(name: str, var: str) -> str | None:
-        value = getattr(section, name, None) if section is not None else None
+        value = getattr(section, name)
         return str(value) if value not in (None, "") else (env.get(var) or None)
 
     max_zoom = pick("tile_max_zoom", "ALARMDESK_TILE_MAX_ZOOM")

@@ -17,7 +17,6 @@ from litestar.params import QueryParameter
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 from alarmdesk.safeguards.transparency import (
     Period,
     build_report,
@@ -29,16 +28,6 @@ from alarmdesk.store.audit import AuditChain
 from alarmdesk.web.api import actor_of, audit, needs, services
 
 FORMATS = ("json", "html")
-
-
-def _policy(config: Any) -> RetentionConfig:
-    found = getattr(config, "retention", None)
-    return found if isinstance(found, RetentionConfig) else RetentionConfig()
-
-
-def _report_config(config: Any) -> ReportConfig:
-    found = getattr(config, "report", None)
-    return found if isinstance(found, ReportConfig) else ReportConfig()
 
 
 @get(
@@ -87,9 +76,9 @@ async def transparency_report(
                 conn,
                 span,
                 chain=chain,
-                policy=_policy(svc.config),
+                policy=svc.config.retention,
                 now=now,
-                config=_report_config(svc.config),
+                config=svc.config.report,
             )
 
     report = await anyio.to_thread.run_sync(build)
