@@ -18,6 +18,7 @@ import msgspec
 from alarmdesk.domain.errors import InvalidField, MalformedInput, PayloadTooLarge
 
 MAX_PAYLOAD_BYTES = 8 * 1024
+MAX_PAYLOAD_DEPTH = 16  # nesting of objects and arrays inside ``payload``
 MAX_FUTURE = timedelta(hours=24)
 # Earlier times are a sender's broken clock, and years near 1 overflow once made UTC.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,14 +128,85 @@ def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> Invalid
     return InvalidField(message, field=field, code=code)
 
 
+# Text that no store keeps the same way, or that means nothing in a field: C0 controls and DEL
+# (PostgreSQL refuses NUL outright; SQLite stores it), and lone surrogates (not UTF-8).
+# Free text may keep tab and line breaks; one-line fields keep none.
+_FORBIDDEN_LINE = frozenset(chr(c) for c in (*range(0x20), 0x7F))
+_FORBIDDEN_TEXT = _FORBIDDEN_LINE - {"\t", "\n", "\r"}
+
+
+def _bad_char(text: str, forbidden: frozenset[str]) -> str | None:
+    if text.isprintable() and text.isascii():
+        return None  # the common case, in C
+    for ch in text:
+        if ch in forbidden or "\ud800" <= ch <= "\udfff":
+            return ch
+    return None
+
+
+def check_text(text: str, field: str, *, multiline: bool = False) -> str:
+    """Refuses control characters (and NUL) and lone surrogates in one text field.
+
+    The one rule for every edge (HTTP, MQTT, DC-09, forms): the same input gets the same
+    answer on SQLite and PostgreSQL.
+
+    Raises:
+        InvalidField: ``invalid_value``, naming the field and the character.
+    """
+    ch = _bad_char(text, _FORBIDDEN_TEXT if multiline else _FORBIDDEN_LINE)
+    if ch is not None:
+        raise InvalidField(
+            f"{field} contains the control character U+{ord(ch):04X}",
+            field=field,
+            code="invalid_value",
+        )
+    return text
+
+
+def _check_payload(value: Any, field: str, depth: int = 0) -> None:
+    if depth > MAX_PAYLOAD_DEPTH:
+        raise InvalidField(
+            f"payload is nested more than {MAX_PAYLOAD_DEPTH} levels deep",
+            field=field,
+            code="invalid_value",
+        )
+    if isinstance(value, str):
+        check_text(value, field, multiline=True)
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InvalidField("payload keys must be text", field=field, code="wrong_type")
+            check_text(k, f"{field}.{k[:40]}")
+            _check_payload(v, f"{field}.{k[:40]}", depth + 1)
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            _check_payload(v, f"{field}[{i}]", depth + 1)
+
+
+_LINE_FIELDS = ("source_id", "type_code", "idempotency_key")
+_LOCATION_FIELDS = ("address", "zone", "site")
+
+
 def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
     """Checks what the schema cannot express; returns the signal unchanged.
 
     Raises:
-        InvalidField: occurred_at too far in the future, or a location with half a point.
+        InvalidField: occurred_at too far in the future, a location with half a point,
+            a control character in a text, a payload nested too deeply.
         PayloadTooLarge: the payload encodes to more than ``MAX_PAYLOAD_BYTES``.
     """
     where = f"{prefix}." if prefix else ""
+    for name in _LINE_FIELDS:
+        value = getattr(signal, name)
+        if value:
+            check_text(value, f"{where}{name}")
+    if signal.summary:
+        check_text(signal.summary, f"{where}summary", multiline=True)
+    if signal.location is not None:
+        for name in _LOCATION_FIELDS:
+            value = getattr(signal.location, name)
+            if value:
+                check_text(value, f"{where}location.{name}")
     if signal.occurred_at < EARLIEST:
         raise InvalidField(
             "occurred_at is before 1970; check the sender's clock",
@@ -154,12 +226,46 @@ def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
             field=f"{where}location",
             code="invalid_value",
         )
-    if signal.payload and len(_encoder.encode(signal.payload)) > MAX_PAYLOAD_BYTES:
-        raise PayloadTooLarge(
-            f"payload is larger than {MAX_PAYLOAD_BYTES} bytes once encoded",
-            field=f"{where}payload",
-        )
+    if signal.payload:
+        try:
+            size = len(_encoder.encode(signal.payload))
+        except RecursionError:
+            raise InvalidField(
+                "payload is nested too deeply", field=f"{where}payload", code="invalid_value"
+            ) from None
+        if size > MAX_PAYLOAD_BYTES:
+            raise PayloadTooLarge(
+                f"payload is larger than {MAX_PAYLOAD_BYTES} bytes once encoded",
+                field=f"{where}payload",
+            )
+        _check_payload(signal.payload, f"{where}payload")
     return signal
+
+
+_SIGNAL_FIELDS = tuple(SignalIn.__struct_fields__)
+
+
+def validate(signal: SignalIn, now: datetime) -> SignalIn:
+    """Validates a signal an adapter built in code exactly as the HTTP API validates a decoded
+    one: the schema's limits (msgspec does not check them on construction), then ``check``.
+
+    Every intake path (MQTT, DC-09, CAP, forms) calls this, so every path has the same limits
+    and the same error codes.
+
+    Raises:
+        InvalidField, PayloadTooLarge: as ``decode_one`` would for the same signal as JSON.
+    """
+    try:
+        checked = msgspec.convert(
+            {f: getattr(signal, f) for f in _SIGNAL_FIELDS}, SignalIn, from_attributes=True
+        )
+    except msgspec.ValidationError as err:
+        raise _validation_error(err) from None
+    except RecursionError:
+        raise InvalidField(
+            "payload is nested too deeply", field="payload", code="invalid_value"
+        ) from None
+    return check(checked, now)
 
 
 def decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
