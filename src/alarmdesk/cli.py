@@ -17,6 +17,7 @@ from rich.console import Console
 from alarmdesk import config as config_mod
 from alarmdesk.cli_options import ConfigOpt, DbOpt
 from alarmdesk.cli_safeguards import register as register_safeguards
+from alarmdesk.domain.errors import ConfigError, SchemaNotReady
 
 app = typer.Typer(
     help="alarmdesk: alarms and incidents for public-safety operations centres.",
@@ -49,7 +50,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def _config(path: Path | None, database_url: str | None = None) -> config_mod.Config:
     try:
         cfg = config_mod.load(path)
-    except config_mod.ConfigError as exc:
+    except ConfigError as exc:
         fail(str(exc))
     if database_url:
         cfg.database.url = database_url
@@ -74,7 +75,7 @@ def serve(
     """Runs the HTTP API and the live stream (and, if asked, the equipment receivers)."""
     import uvicorn
 
-    from alarmdesk.store.database import SchemaNotReady, make_engine, require_head
+    from alarmdesk.store.database import make_engine, require_head
     from alarmdesk.web.app import create_app
 
     cfg = _config(config, database_url)

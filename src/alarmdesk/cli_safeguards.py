@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
 
 def _load(config: Path | None, database_url: str | None) -> tuple[Config, RetentionConfig]:
     from alarmdesk import cli
-    from alarmdesk.safeguards.retention_policy import RetentionPolicyError
+    from alarmdesk.domain.errors import RetentionPolicyError
 
     cfg = cli._config(config, database_url)
     try:

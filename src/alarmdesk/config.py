@@ -19,6 +19,7 @@ from typing import Annotated
 
 import msgspec
 
+from alarmdesk.domain.errors import ConfigError
 from alarmdesk.intake.service import IntakeConfig
 from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
@@ -96,10 +97,6 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
-
-
-class ConfigError(ValueError):
-    code = "invalid_config"
 
 
 def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:

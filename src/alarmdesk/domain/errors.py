@@ -1,5 +1,8 @@
-"""The exception tree. Every error carries a stable machine ``code`` that the HTTP API
-(``{"error": {"code", "message", "field"}}``) and the CLI show unchanged.
+"""The exception tree: every error alarmdesk raises on purpose is defined here, so the web
+and the command line map errors in one place each. Every error carries a stable machine
+``code`` that the HTTP API (``{"error": {"code", "message", "field"}}``) and the CLI show
+unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for a
+``ProtectedPurposeError``, 1 otherwise).
 
     AlarmdeskError                  base; code "error"
     ├── InputError                  bad input from outside (HTTP 4xx, CLI exit 2)
@@ -8,19 +11,28 @@
     │   ├── PayloadTooLarge         a body or payload over its limit (413)
     │   ├── JustificationRequired   a search or export without a stated reason (400)
     │   ├── UnknownUnit             a dispatch names a unit that does not exist
-    │   └── UnknownIncidentType     a reclassification names a code not in the taxonomy
+    │   ├── UnknownIncidentType     a reclassification names a code not in the taxonomy
+    │   ├── ProtectedPurposeError   a type, rule or name targets people exercising rights
+    │   ├── UnknownCategoryError    a category outside the closed list of harm categories
+    │   ├── SpecialCategoryError    a field or name that would hold special-category data
+    │   ├── ConfigError             the configuration file or environment is not valid
+    │   └── RetentionPolicyError    a retention setting that cannot be accepted
+    │       └── RetentionCeilingError   a period longer than its ceiling
     ├── Unauthenticated             no valid credentials (401)
     ├── Forbidden                   valid credentials, not allowed (403)
     ├── TooManyAttempts             sign-in throttled (429)
     ├── NotFound                    the object does not exist (404)
-    └── Conflict                    the request is valid but the state forbids it (409)
-        ├── InvalidTransition       the command is not allowed in the incident's status
-        ├── VersionConflict         someone else changed the incident first
-        ├── UnitUnavailable         the unit is already committed elsewhere
-        └── IdempotencyKeyReused    the same key came with different content
+    ├── Conflict                    the request is valid but the state forbids it (409)
+    │   ├── InvalidTransition       the command is not allowed in the incident's status
+    │   ├── VersionConflict         someone else changed the incident first
+    │   ├── UnitUnavailable         the unit is already committed elsewhere
+    │   └── IdempotencyKeyReused    the same key came with different content
+    └── Unavailable                 alarmdesk cannot serve now (503)
+        ├── SchemaNotReady          the database schema is not the one the code needs
+        └── WriterStopped           the writer is not running (shutting down, or failed)
 
-Purpose screening raises ``alarmdesk.domain.purpose.ProtectedPurposeError`` (code
-``protected_purpose``), kept beside its policy.
+The errors raised while validating configuration also derive from ``ValueError``: msgspec
+turns a ``ValueError`` raised in a ``__post_init__`` into a validation error with its path.
 """
 
 from __future__ import annotations
@@ -124,3 +136,88 @@ class UnitUnavailable(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class ProtectedPurposeError(InputError, ValueError):
+    """A field targets people exercising rights rather than a harm.
+
+    Attributes: ``rule`` (e.g. "assembly.protest"), ``term`` (the matched term, normalised)
+    and ``field`` (e.g. "name", "terms"). ``target`` says in words what the rule protects.
+    """
+
+    code = "protected_purpose"
+
+    def __init__(
+        self, field: str, rule: str, term: str, target: str = "people exercising rights"
+    ) -> None:
+        super().__init__(
+            f"refused: '{field}' targets {target} (rule {rule}, matched '{term}'); "
+            "alarmdesk responds to harm, not to people exercising rights",
+            field=field,
+        )
+        self.rule = rule
+        self.term = term
+
+
+class UnknownCategoryError(InputError, ValueError):
+    """A category that is not one of the closed list of harm categories (``allowed``)."""
+
+    code = "unknown_category"
+
+    def __init__(self, value: object, field: str = "category", allowed: str = "") -> None:
+        super().__init__(
+            f"refused: '{field}' {value!r} is not a harm category (one of: {allowed})",
+            field=field,
+        )
+        self.value = value
+
+
+class SpecialCategoryError(InputError, ValueError):
+    """A field, column, property or name that would hold special-category data."""
+
+    code = "special_category"
+
+    def __init__(self, where: str, name: str, why: str) -> None:
+        super().__init__(
+            f"refused: {where} {name!r} names special-category data ({why}); "
+            "alarmdesk never holds it",
+            field=name,
+        )
+        self.where, self.name, self.why = where, name, why
+
+
+class ConfigError(InputError, ValueError):
+    """The configuration file or the environment cannot be used."""
+
+    code = "invalid_config"
+
+
+class RetentionPolicyError(InputError, ValueError):
+    """A retention setting that cannot be accepted; ``code`` and ``field`` say which."""
+
+    code = "invalid_retention"
+
+
+class RetentionCeilingError(RetentionPolicyError):
+    """A period longer than its ceiling: lengthening retention past it is refused."""
+
+    code = "retention_ceiling"
+
+
+class Unavailable(AlarmdeskError):
+    """alarmdesk cannot serve the request now; trying again later may work."""
+
+    code = "unavailable"
+    status = 503
+
+
+class SchemaNotReady(Unavailable):
+    """The database schema is not at the revision the code needs (`alarmdesk db upgrade`)."""
+
+    code = "schema_not_ready"
+
+
+class WriterStopped(Unavailable):
+    """The writer is not running: nothing can be stored until it is."""
+
+    code = "writer_stopped"

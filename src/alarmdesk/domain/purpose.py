@@ -37,6 +37,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import ProtectedPurposeError, UnknownCategoryError
 
 __all__ = [
     "PROTECTED_PURPOSE",
@@ -79,38 +80,6 @@ RULES: Mapping[str, str] = {
 _ALLOW_PREFIX = "allow."
 _DATA_HEADER = ["rule", "lang", "term"]
 _LANGS = frozenset({"en", "es", "fr", "de", "ru", "ar", "pt", "zh-Hans", "zh-Hant"})
-
-
-class ProtectedPurposeError(ValueError):
-    """A field targets people exercising rights rather than a harm.
-
-    Attributes: ``code`` ("protected_purpose"), ``rule`` (e.g. "assembly.protest"),
-    ``term`` (the matched term, normalised) and ``field`` (e.g. "name", "terms").
-    """
-
-    code: str = PROTECTED_PURPOSE
-
-    def __init__(self, field: str, rule: str, term: str) -> None:
-        self.field = field
-        self.rule = rule
-        self.term = term
-        target = RULES.get(rule, "people exercising rights")
-        super().__init__(
-            f"refused: '{field}' targets {target} (rule {rule}, matched '{term}'); "
-            "alarmdesk responds to harm, not to people exercising rights"
-        )
-
-
-class UnknownCategoryError(ValueError):
-    """A category that is not one of the closed list of harm categories."""
-
-    code: str = UNKNOWN_CATEGORY
-
-    def __init__(self, value: object, field: str = "category") -> None:
-        self.value = value
-        self.field = field
-        allowed = ", ".join(member.value for member in HarmCategory)
-        super().__init__(f"refused: '{field}' {value!r} is not a harm category (one of: {allowed})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +519,7 @@ def check_category(value: HarmCategory | str) -> HarmCategory:
             return HarmCategory(value.strip().lower())
         except ValueError:
             pass
-    raise UnknownCategoryError(value)
+    raise UnknownCategoryError(value, allowed=", ".join(member.value for member in HarmCategory))
 
 
 def _values(value: str | Iterable[str]) -> Iterable[str]:
@@ -576,7 +545,12 @@ def screen(
         for text in _values(value):
             match = find_protected(text)
             if match is not None:
-                raise ProtectedPurposeError(field, match.rule, match.term)
+                raise ProtectedPurposeError(
+                    field,
+                    match.rule,
+                    match.term,
+                    RULES.get(match.rule, "people exercising rights"),
+                )
 
 
 def is_admissible(

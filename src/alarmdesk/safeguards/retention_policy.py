@@ -38,6 +38,7 @@ from typing import Annotated, Any, ClassVar
 import msgspec
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import RetentionCeilingError, RetentionPolicyError
 
 
 class DataClass(enum.StrEnum):
@@ -69,23 +70,6 @@ CEILINGS: dict[DataClass, int] = {
 }
 
 Days = Annotated[int, msgspec.Meta(ge=1)]
-
-
-class RetentionPolicyError(ValueError):
-    """A retention setting that cannot be accepted; ``code`` and ``field`` say which."""
-
-    code = "invalid_retention"
-
-    def __init__(self, message: str, *, field: str) -> None:
-        super().__init__(message)
-        self.message = message
-        self.field = field
-
-
-class RetentionCeilingError(RetentionPolicyError):
-    """A period longer than its ceiling: lengthening retention past it is refused."""
-
-    code = "retention_ceiling"
 
 
 class RetentionConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

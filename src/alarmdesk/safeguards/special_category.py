@@ -20,6 +20,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
+from alarmdesk.domain.errors import SpecialCategoryError
 from alarmdesk.domain.purpose import find_protected, normalise
 
 # Rules of domain/purpose.py that name special-category data (not every protected purpose:
@@ -115,17 +116,6 @@ def is_special(name: str) -> bool:
     if any(w in _WORDS for w in ws):
         return True
     return any(ws[i : i + len(phrase)] == phrase for phrase in _PHRASES for i in range(len(ws)))
-
-
-class SpecialCategoryError(ValueError):
-    code = "special_category"
-
-    def __init__(self, where: str, name: str, why: str) -> None:
-        self.where, self.name, self.why = where, name, why
-        super().__init__(
-            f"refused: {where} {name!r} names special-category data ({why}); "
-            "alarmdesk never holds it"
-        )
 
 
 def check_field_name(name: str, where: str = "field") -> None:

@@ -14,6 +14,8 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from alarmdesk.domain.errors import SchemaNotReady
+
 
 def normalise_url(url: str) -> str:
     """Accepts the URLs people write; gives SQLAlchemy the driver we use."""
@@ -83,10 +85,6 @@ def head_revision() -> str | None:
 def current_revision(engine: sa.Engine) -> str | None:
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
-
-
-class SchemaNotReady(RuntimeError):
-    code = "schema_not_ready"
 
 
 def require_head(engine: sa.Engine) -> None:

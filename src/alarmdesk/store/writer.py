@@ -35,6 +35,7 @@ from alarmdesk.domain.errors import (
     InvalidField,
     InvalidTransition,
     NotFound,
+    WriterStopped,
 )
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.incident import Incident, incident_dict
@@ -86,10 +87,6 @@ class _Batch:
     units: dict[str, Unit] = field(default_factory=dict)
     events: list[IncidentEvent] = field(default_factory=list)
     audit: list[AuditEvent] = field(default_factory=list)
-
-
-class WriterStopped(RuntimeError):
-    code = "writer_stopped"
 
 
 class Writer:
