@@ -14,15 +14,16 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 
 from alarmdesk.bus.hub import Hub
+from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.service.writer import Writer
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables
 from alarmdesk.store.audit import AuditChain, Signer
 from alarmdesk.store.database import make_engine, require_head
-from alarmdesk.store.writer import Writer, utcnow
 
 
 def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:

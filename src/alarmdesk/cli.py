@@ -212,12 +212,12 @@ def types_add(
     database_url: DbOpt = None,
 ) -> None:
     """Proposes a custom type; it takes effect after two approvals (`types approve`)."""
+    from alarmdesk.clock import utcnow
     from alarmdesk.domain.errors import AlarmdeskError
     from alarmdesk.domain.purpose import ProtectedPurposeError, UnknownCategoryError, check_category
     from alarmdesk.domain.taxonomy import IncidentType
     from alarmdesk.safeguards.audit import AuditEvent, Operation
     from alarmdesk.store import custom_types
-    from alarmdesk.store.writer import utcnow
 
     cfg = _config(config, database_url)
     engine = _engine(config, database_url)
@@ -268,12 +268,12 @@ def types_approve(
     """Approves a custom type as a user; the second approval puts it in force."""
     import sqlalchemy as sa
 
+    from alarmdesk.clock import utcnow
     from alarmdesk.domain.errors import AlarmdeskError
     from alarmdesk.safeguards.access import Permission, Principal, Role, allowed
     from alarmdesk.safeguards.audit import AuditEvent, Operation
     from alarmdesk.store import custom_types
     from alarmdesk.store import tables as t
-    from alarmdesk.store.writer import utcnow
 
     cfg = _config(config, database_url)
     engine = _engine(config, database_url)
@@ -340,9 +340,9 @@ def users_add(
     database_url: DbOpt = None,
 ) -> None:
     """Adds a user (the password is asked for, never given on the command line)."""
+    from alarmdesk.clock import utcnow
     from alarmdesk.domain.errors import AlarmdeskError
     from alarmdesk.store import accounts
-    from alarmdesk.store.writer import utcnow
 
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -400,9 +400,9 @@ def tokens_create(
     database_url: DbOpt = None,
 ) -> None:
     """Creates an API token and prints it once (only its hash is stored)."""
+    from alarmdesk.clock import utcnow
     from alarmdesk.domain.errors import AlarmdeskError
     from alarmdesk.store import accounts
-    from alarmdesk.store.writer import utcnow
 
     engine = _engine(config, database_url)
     from alarmdesk.safeguards.audit import AuditEvent, Operation
@@ -435,8 +435,8 @@ def tokens_create(
 @tokens_app.command("revoke")
 def tokens_revoke(token_id: int, config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Revokes a token (it stops working within seconds)."""
+    from alarmdesk.clock import utcnow
     from alarmdesk.store import accounts
-    from alarmdesk.store.writer import utcnow
 
     engine = _engine(config, database_url)
     from alarmdesk.safeguards.audit import AuditEvent, Operation
@@ -471,7 +471,7 @@ def cli_actor() -> Any:
 def audit_now(cfg: config_mod.Config, engine: Any, events: list[Any]) -> None:
     """Appends audit entries from the command line, in their own transaction."""
     from alarmdesk.bootstrap import audit_chain
-    from alarmdesk.store.writer import utcnow
+    from alarmdesk.clock import utcnow
 
     with engine.begin() as conn:
         audit_chain(cfg).append(conn, events, utcnow())
@@ -497,10 +497,10 @@ def audit_export(
 ) -> None:
     """Exports the whole log with its signed checkpoints, for `alarmdesk audit verify`."""
     from alarmdesk.bootstrap import audit_chain
+    from alarmdesk.clock import utcnow
     from alarmdesk.safeguards.audit import AuditEvent, Operation
     from alarmdesk.safeguards.auditlog_file import write_export
     from alarmdesk.store.audit import export_lines
-    from alarmdesk.store.writer import utcnow
 
     if len(justification.strip()) < 5:
         fail("an export needs a justification (--justification), kept in the log")

@@ -77,9 +77,9 @@ def retention_run(
 
     from alarmdesk import cli
     from alarmdesk.bootstrap import audit_chain
+    from alarmdesk.clock import utcnow
     from alarmdesk.store.database import make_engine
     from alarmdesk.store.retention import run_retention
-    from alarmdesk.store.writer import utcnow
 
     cfg, policy = _load(config, database_url)
     engine = make_engine(cfg.database.url)
@@ -149,6 +149,7 @@ def report_transparency(
 
     from alarmdesk import cli
     from alarmdesk.bootstrap import audit_chain
+    from alarmdesk.clock import utcnow
     from alarmdesk.safeguards.audit import AuditEvent, Operation
     from alarmdesk.safeguards.transparency import (
         build_report,
@@ -158,7 +159,6 @@ def report_transparency(
     )
     from alarmdesk.store.database import make_engine
     from alarmdesk.store.retention import lock_audit
-    from alarmdesk.store.writer import utcnow
 
     if fmt not in ("json", "html"):
         cli.fail(f"--format is json or html, not {fmt!r}")

@@ -77,8 +77,8 @@ DEMO_USERS = [  # (name, role, desks)
 def load_demo_accounts(engine: sa.Engine) -> tuple[list[str], str | None]:
     """Creates the demo users that do not exist yet, and an intake token for the simulator
     (returned once; None when the demo users were already there)."""
+    from alarmdesk.clock import utcnow
     from alarmdesk.store import accounts
-    from alarmdesk.store.writer import utcnow
 
     names = [name for name, _, _ in DEMO_USERS]
     with engine.begin() as conn:

@@ -1,8 +1,9 @@
 """Reading and seeding: rows ↔ domain objects, and the queries the API needs.
 
 Writes of signals, incidents, units and events go through the writer only
-(``store/writer.py``); what is here either reads, or seeds configuration (taxonomy, desks,
-stations, units, devices) outside the alarm path.
+(``service/writer.py``, which stores through ``store/unit_of_work.py``); what is here either
+reads, or seeds configuration (taxonomy, desks, stations, units, devices) outside the alarm
+path.
 """
 
 from __future__ import annotations

@@ -1,0 +1,54 @@
+"""Which audit entry an action leaves: what was collected or altered, never its content."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.signal import Receipt
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+
+__all__ = ["collect_entry", "command_entry", "denied_collect_entry"]
+
+
+def command_entry(actor: Actor, command: c.Command, error: BaseException | None) -> AuditEvent:
+    """An operator command: allowed (the command's name) or denied (the error's code)."""
+    if error is not None:
+        outcome, rule = Outcome.DENIED, getattr(error, "code", type(error).__name__)
+    else:
+        outcome, rule = Outcome.ALLOWED, type(command).__name__.lower()
+    return AuditEvent(actor, Operation.ALTER, "incident", str(command.incident_id), outcome, rule)
+
+
+def _id_range(receipts: Sequence[Receipt]) -> str:
+    ids = [r.signal_id for r in receipts]
+    return f"{min(ids)}-{max(ids)}" if ids else ""
+
+
+def collect_entry(
+    actor: Actor, receipts: Sequence[Receipt], signals: int, requests: int
+) -> AuditEvent:
+    """One "collect" entry per source and transaction, however many requests it sent: every
+    signal is still on record (the id range and the count), at a fraction of the cost."""
+    return AuditEvent(
+        actor,
+        Operation.COLLECT,
+        "signal",
+        _id_range(receipts),
+        Outcome.ALLOWED,
+        "",
+        detail={"count": signals, "requests": requests},
+    )
+
+
+def denied_collect_entry(actor: Actor, signals: int, error: BaseException) -> AuditEvent:
+    """A submission refused as a whole (a reused key, a value no store can keep)."""
+    return AuditEvent(
+        actor,
+        Operation.COLLECT,
+        "signal",
+        "",
+        Outcome.DENIED,
+        getattr(error, "code", type(error).__name__),
+        detail={"count": signals},
+    )

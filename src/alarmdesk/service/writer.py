@@ -1,0 +1,360 @@
+"""The writer: one thread owns every write, with group commit.
+
+Callers (HTTP handlers, device receivers, the console, account and type changes) hand it
+signals, commands or actions and await a future. The thread drains its queue — whatever has
+gathered while the last commit was on disk, up to ``max_batch`` signals — runs each through
+its handler (``service/handlers.py``), has the unit of work write the changes and their audit
+entries in ONE transaction, commits, and only then completes the futures and hands the events
+to the live stream. So a source hears "received" only for what is durably stored, an action
+and its audit entry commit together or not at all, and throughput comes from sharing one
+fsync between many signals (docs/architecture.md, "Durability contract").
+
+If a transaction fails, nothing of the batch is stored, every caller gets the error, and the
+pipeline's in-memory state is rebuilt from the database, so memory never runs ahead of what
+was committed. A request its handler refuses (an ``AlarmdeskError``) fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from alarmdesk.clock import Clock, utcnow
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import AlarmdeskError, WriterStopped
+from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
+from alarmdesk.pipeline import Pipeline
+from alarmdesk.safeguards.audit import Actor, AuditEvent
+from alarmdesk.service import audit_policy, handlers
+from alarmdesk.store import repository as repo
+from alarmdesk.store.audit import AuditChain
+from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
+
+__all__ = ["Writer", "WriterStopped"]
+
+log = logging.getLogger(__name__)
+
+IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a due checkpoint
+
+PipelineFactory = Callable[[sa.Connection], Pipeline]
+Publish = Callable[[list[IncidentEvent]], None]
+# What an action's audit entries are, given its result or the error that refused it.
+AuditOf = Callable[[Any, AlarmdeskError | None], Sequence[AuditEvent]]
+
+
+@dataclass(slots=True)
+class _Work:
+    loop: asyncio.AbstractEventLoop
+    future: asyncio.Future[Any]
+    signals: Sequence[SignalIn] = ()
+    command: c.Command | None = None
+    action: handlers.Action | None = None
+    audit_of: AuditOf | None = None  # an action's entries, from its outcome
+    actor: Actor | None = None  # who submitted it; its audit entry is written with it
+    audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
+    reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
+    result: Any = None
+    error: BaseException | None = None
+
+
+class Writer:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        pipeline_factory: PipelineFactory,
+        *,
+        max_batch: int = 2000,
+        clock: Clock = utcnow,
+        publish: Publish | None = None,
+        audit: AuditChain | None = None,
+    ) -> None:
+        self.engine = engine
+        self.pipeline_factory = pipeline_factory
+        self.max_batch = max_batch
+        self.clock = clock
+        self.publish = publish
+        self.audit = audit
+        self.uow = UnitOfWork(audit)
+        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._start_error: BaseException | None = None
+        self.state: handlers.State | None = None
+        self._last_tick = time.monotonic()
+        self.batches = 0  # for metrics and tests: transactions committed
+        self.committed_signals = 0
+
+    @property
+    def pipeline(self) -> Pipeline | None:
+        return self.state.pipeline if self.state is not None else None
+
+    @property
+    def minimised(self) -> int:
+        return self.state.minimised if self.state is not None else 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Loads state from the database and starts the thread; raises if loading fails."""
+        self._thread = threading.Thread(target=self._run, name="alarmdesk-writer", daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._start_error is not None:
+            raise self._start_error
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _load(self) -> None:
+        minimised = self.minimised
+        with self.engine.connect() as conn:
+            self.state = handlers.load_state(conn, self.pipeline_factory)
+        self.state.minimised = minimised
+
+    # -- the API for callers (on the event loop) ---------------------------------------------
+
+    async def submit_signals(
+        self, signals: Sequence[SignalIn], actor: Actor | None = None
+    ) -> list[Receipt]:
+        """Stores the signals (all or none) and returns their receipts once committed.
+
+        Raises:
+            IdempotencyKeyReused: a key was used before with different content.
+        """
+        receipts: list[Receipt] = await self._submit(
+            _Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
+        )
+        return receipts
+
+    async def submit_command(
+        self, command: c.Command, actor: Actor | None = None
+    ) -> dict[str, Any]:
+        """Applies an operator command; returns the incident as it is after it."""
+        view: dict[str, Any] = await self._submit(
+            _Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
+        )
+        return view
+
+    async def run(
+        self,
+        action: handlers.Action,
+        audit_of: AuditOf,
+        *,
+        reload_taxonomy: bool = False,
+    ) -> Any:
+        """Runs a configuration or account change and its audit entries in one transaction.
+
+        ``audit_of(result, error)`` gives the entries: a refused action (an AlarmdeskError,
+        raised to the caller) stores nothing but its denial entry; if appending the audit
+        entries fails, the action is not stored either.
+        """
+        return await self._submit(
+            _Work(
+                asyncio.get_running_loop(),
+                self._future(),
+                action=action,
+                audit_of=audit_of,
+                reload_taxonomy=reload_taxonomy,
+            )
+        )
+
+    async def reload_taxonomy(self, audit: Sequence[AuditEvent] = ()) -> None:
+        """Puts the types in force now into the pipeline (after an approval)."""
+        await self._submit(
+            _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
+        )
+
+    async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Appends audit entries; returns once they are committed."""
+        if self.audit is None or not events:
+            return
+        await self._submit(_Work(asyncio.get_running_loop(), self._future(), audit=events))
+
+    def _future(self) -> asyncio.Future[Any]:
+        return asyncio.get_running_loop().create_future()
+
+    async def _submit(self, work: _Work) -> Any:
+        if not self.alive:
+            raise WriterStopped("the writer is not running")
+        self._queue.put(work)
+        # shield: a client that goes away does not cancel what is being committed.
+        return await asyncio.shield(work.future)
+
+    # -- the thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            self._load()
+        except BaseException as exc:  # reported to start()
+            self._start_error = exc
+            self._ready.set()
+            return
+        self._ready.set()
+        conn = self.engine.connect()
+        try:
+            while True:
+                try:
+                    first = self._queue.get(timeout=IDLE_TICK_SECONDS)
+                except queue.Empty:
+                    conn = self._tick(conn)
+                    continue
+                if first is None:
+                    return
+                works = [first]
+                size = len(first.signals) or 1
+                stop = False
+                while size < self.max_batch:
+                    try:
+                        nxt = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if nxt is None:
+                        stop = True
+                        break
+                    works.append(nxt)
+                    size += len(nxt.signals) or 1
+                conn = self._commit(conn, works)
+                if stop:
+                    return
+                if time.monotonic() - self._last_tick > IDLE_TICK_SECONDS:
+                    conn = self._tick(conn)  # under constant load too
+        finally:
+            conn.close()
+
+    def _tick(self, conn: sa.Connection) -> sa.Connection:
+        """While idle: take up types approved from the command line, and sign a checkpoint
+        if one is due by time."""
+        try:
+            with conn.begin():
+                if self.state is not None:
+                    self.state.pipeline.taxonomy = repo.load_taxonomy(conn)
+                self.uow.append_audit(conn, [], self.clock())
+        except Exception:
+            log.exception("periodic writer work failed")
+            if self.audit is not None:
+                self.audit.reset()
+            conn.close()
+            conn = self.engine.connect()
+        self._last_tick = time.monotonic()
+        return conn
+
+    def _commit(self, conn: sa.Connection, works: list[_Work]) -> sa.Connection:
+        changes = Changes()
+        now = self.clock()
+        try:
+            with conn.begin():
+                self._apply(conn, works, changes, now)
+                self.uow.write(conn, changes, now)
+        except Exception as exc:
+            log.exception("writer transaction failed; %d requests get the error", len(works))
+            for w in works:
+                if w.error is None:
+                    w.error = exc
+            with contextlib.suppress(Exception):
+                conn.close()
+            conn = self.engine.connect()
+            if self.audit is not None:
+                self.audit.reset()
+            try:
+                self._load()  # memory must not run ahead of the database
+            except Exception:
+                log.exception("reloading the pipeline failed")
+        else:
+            self.batches += 1
+            self.committed_signals += len(changes.signals)
+            if self.publish is not None and changes.events:
+                try:
+                    self.publish(changes.events)
+                except Exception:
+                    log.exception("publishing events failed (they stay in the outbox)")
+        self._complete(works)
+        return conn
+
+    def _complete(self, works: list[_Work]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
+        for w in works:
+            by_loop.setdefault(w.loop, []).append(w)
+        for loop, ws in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                loop.call_soon_threadsafe(_settle, ws)
+
+    # -- applying a batch ------------------------------------------------------------------------
+
+    def _apply(
+        self, conn: sa.Connection, works: list[_Work], changes: Changes, now: datetime
+    ) -> None:
+        state = self.state
+        assert state is not None
+        # One query for every key in the batch: earlier receipts, to answer resends.
+        keyed = [(w, [settle_key(s) for s in w.signals]) for w in works if w.signals]
+        known = known_receipts(
+            conn, [k for _, ks in keyed for k in ks if not k.startswith("auto:")]
+        )
+        keys_of = {id(w): ks for w, ks in keyed}
+        collected: dict[Actor, list[_Work]] = {}
+        for w in works:
+            try:
+                if w.command is not None:
+                    w.result = handlers.apply_command(conn, state, w.command, now, changes)
+                elif w.signals:
+                    w.result = handlers.apply_signals(
+                        state, w.signals, keys_of[id(w)], known, now, changes
+                    )
+                elif w.action is not None:
+                    w.result = handlers.apply_action(conn, w.action, now)
+            except AlarmdeskError as exc:
+                w.error = exc
+            if w.reload_taxonomy and w.error is None:
+                state.pipeline.taxonomy = repo.load_taxonomy(conn)
+            changes.audit.extend(w.audit)
+            if w.audit_of is not None:
+                error = w.error if isinstance(w.error, AlarmdeskError) else None
+                changes.audit.extend(w.audit_of(w.result, error))
+            if w.actor is None:
+                continue
+            if w.command is not None:
+                changes.audit.append(audit_policy.command_entry(w.actor, w.command, w.error))
+            elif w.signals and w.error is None:
+                collected.setdefault(w.actor, []).append(w)
+            elif w.signals:
+                changes.audit.append(
+                    audit_policy.denied_collect_entry(w.actor, len(w.signals), w.error)  # type: ignore[arg-type]
+                )
+        for actor, ws in collected.items():
+            changes.audit.append(
+                audit_policy.collect_entry(
+                    actor,
+                    [r for w in ws for r in w.result],
+                    signals=sum(len(w.signals) for w in ws),
+                    requests=len(ws),
+                )
+            )
+        if self.audit is None:
+            changes.audit.clear()
+
+
+def _settle(works: list[_Work]) -> None:
+    for w in works:
+        if w.future.done():
+            continue
+        if w.error is not None:
+            w.future.set_exception(w.error)
+        else:
+            w.future.set_result(w.result)
