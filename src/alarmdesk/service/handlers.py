@@ -11,13 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import (
-    AlarmdeskError,
     IdempotencyKeyReused,
     InvalidField,
     InvalidTransition,
@@ -30,16 +29,11 @@ from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.minimise import minimise
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from alarmdesk.store.audit import lock_audit
 from alarmdesk.store.unit_of_work import Changes
 
-__all__ = ["Action", "State", "apply_action", "apply_command", "apply_signals", "load_state"]
+__all__ = ["State", "apply_command", "apply_signals", "load_state"]
 
 PipelineFactory = Callable[[sa.Connection], Pipeline]
-T = TypeVar("T")
-# A configuration or account change: runs in the writer's transaction (in a savepoint of its
-# own), returns what the caller gets back, raises an AlarmdeskError to refuse.
-Action = Callable[[sa.Connection, datetime], Any]
 
 KnownKeys = dict[str, tuple[Receipt, str]]
 
@@ -169,19 +163,3 @@ def apply_command(
     changes.collect(result.incidents, result.units, result.events)
     changes.commanded.add(cmd.incident_id)
     return incident_dict(result.incidents[cmd.incident_id])
-
-
-def apply_action(conn: sa.Connection, action: Action, now: datetime) -> Any:
-    """Runs a configuration or account change in a savepoint: a refused one (an
-    AlarmdeskError) leaves nothing behind, and the transaction goes on for the others."""
-    # The audit lock is a write: on SQLite it makes the driver open the transaction before the
-    # SAVEPOINT, which would otherwise become the outer transaction and commit on RELEASE.
-    lock_audit(conn)
-    savepoint = conn.begin_nested()
-    try:
-        result = action(conn, now)
-    except AlarmdeskError:
-        savepoint.rollback()
-        raise
-    savepoint.commit()
-    return result

@@ -37,6 +37,7 @@ from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service import audit_policy, handlers
+from alarmdesk.service.actions import Action, apply_in
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
@@ -49,8 +50,6 @@ IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a 
 
 PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
-# What an action's audit entries are, given its result or the error that refused it.
-AuditOf = Callable[[Any, AlarmdeskError | None], Sequence[AuditEvent]]
 
 
 @dataclass(slots=True)
@@ -59,8 +58,7 @@ class _Work:
     future: asyncio.Future[Any]
     signals: Sequence[SignalIn] = ()
     command: c.Command | None = None
-    action: handlers.Action | None = None
-    audit_of: AuditOf | None = None  # an action's entries, from its outcome
+    action: Action | None = None  # a configuration or account change, with its entries
     actor: Actor | None = None  # who submitted it; its audit entry is written with it
     audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
     reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
@@ -152,26 +150,18 @@ class Writer:
         )
         return view
 
-    async def run(
-        self,
-        action: handlers.Action,
-        audit_of: AuditOf,
-        *,
-        reload_taxonomy: bool = False,
-    ) -> Any:
+    async def run(self, action: Action) -> Any:
         """Runs a configuration or account change and its audit entries in one transaction.
 
-        ``audit_of(result, error)`` gives the entries: a refused action (an AlarmdeskError,
-        raised to the caller) stores nothing but its denial entry; if appending the audit
-        entries fails, the action is not stored either.
+        A refused action (an AlarmdeskError, raised to the caller) stores nothing but its
+        denial entry; if appending the audit entries fails, the action is not stored either.
         """
         return await self._submit(
             _Work(
                 asyncio.get_running_loop(),
                 self._future(),
                 action=action,
-                audit_of=audit_of,
-                reload_taxonomy=reload_taxonomy,
+                reload_taxonomy=action.reload_taxonomy,
             )
         )
 
@@ -318,15 +308,15 @@ class Writer:
                         state, w.signals, keys_of[id(w)], known, now, changes
                     )
                 elif w.action is not None:
-                    w.result = handlers.apply_action(conn, w.action, now)
+                    w.result = apply_in(conn, w.action, now)
             except AlarmdeskError as exc:
                 w.error = exc
             if w.reload_taxonomy and w.error is None:
                 state.pipeline.taxonomy = repo.load_taxonomy(conn)
             changes.audit.extend(w.audit)
-            if w.audit_of is not None:
+            if w.action is not None:
                 error = w.error if isinstance(w.error, AlarmdeskError) else None
-                changes.audit.extend(w.audit_of(w.result, error))
+                changes.audit.extend(w.action.audit_of(w.result, error))
             if w.actor is None:
                 continue
             if w.command is not None:
