@@ -80,6 +80,10 @@ class Services:
                 self.stop()
                 raise
 
+    def new_audit_chain(self) -> AuditChain:
+        """An appender of the audit log of its own (for a job beside the writer)."""
+        return audit_chain(self.config)
+
     def stop(self) -> None:
         if self.intake is not None:
             self.intake.stop()  # first: nothing new reaches the writer while it stops

@@ -32,13 +32,12 @@ from alarmdesk.safeguards.retention_policy import (
     RetentionConfig,
     RetentionPolicyError,
 )
+from alarmdesk.service.retention import retention_loop, run_retention
 from alarmdesk.store import tables as t
 from alarmdesk.store.audit import AuditChain, export_lines
 from alarmdesk.store.retention import (
     ERASED_KEY,
     NOTE_MARKER,
-    retention_loop,
-    run_retention,
 )
 from tests.conftest import FakeClock
 
@@ -439,12 +438,7 @@ def test_cutoffs_need_an_aware_time_and_cover_every_category() -> None:
 
 
 def test_cli_dry_run_and_run(seeded: Seeded, tmp_path: Any) -> None:
-    import typer
-
-    from alarmdesk.cli_safeguards import register
-
-    app = typer.Typer()
-    register(app)  # as alarmdesk.cli does
+    from alarmdesk.cli import app
 
     svc = seeded.svc
     cfg = tmp_path / "alarmdesk.toml"

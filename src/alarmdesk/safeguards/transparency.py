@@ -29,39 +29,31 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import jinja2
-import sqlalchemy as sa
 
-from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.events import EventType
-from alarmdesk.domain.signal import SourceKind
 from alarmdesk.safeguards.access import Role
 from alarmdesk.safeguards.audit import Operation, Outcome
-from alarmdesk.safeguards.auditlog_file import (
-    checkpoint_line,
-    entry_line,
-    erased_line,
-    verify_export,
-)
-from alarmdesk.safeguards.retention_policy import DataClass, ReportConfig, RetentionConfig
-from alarmdesk.store import tables as t
-from alarmdesk.store.audit import AuditChain
-from alarmdesk.store.retention import MEDIA_KEYS, lock_audit
+from alarmdesk.safeguards.retention_policy import DataClass, ReportConfig
 
 __all__ = [
+    "FORMAT_VERSION",
+    "MAX_PROBLEMS",
+    "METHOD",
     "SUPPRESSED",
+    "AuditFigures",
     "Period",
     "ReportConfig",
-    "build_report",
+    "iso",
     "parse_period",
     "render_html",
     "render_json",
     "suppress",
+    "suppressed",
 ]
 
 SUPPRESSED = "<5"
@@ -76,7 +68,7 @@ def suppress(n: int) -> Count:
     return n if n == 0 or n >= 5 else SUPPRESSED
 
 
-def _sup(counts: Mapping[str, int]) -> dict[str, Count]:
+def suppressed(counts: Mapping[str, int]) -> dict[str, Count]:
     return {k: suppress(v) for k, v in counts.items()}
 
 
@@ -150,52 +142,6 @@ def parse_period(
     return Period(parse_bound(start, end=False), parse_bound(end, end=True))
 
 
-# -- building ---------------------------------------------------------------------------------
-
-
-def build_report(
-    conn: sa.Connection,
-    period: Period,
-    *,
-    chain: AuditChain | None,
-    policy: RetentionConfig,
-    now: datetime,
-    config: ReportConfig | None = None,
-    sign: bool = True,
-    verify: bool = True,
-) -> dict[str, Any]:
-    """The report as a JSON-ready dict. ``conn`` should be in a transaction: when the period
-    has no closing checkpoint yet and ``sign`` is true, one is signed with ``chain``."""
-    config = config or ReportConfig()
-    start, end = period.start, period.end
-    audit = _audit_figures(conn, start, end)
-    report: dict[str, Any] = {
-        "report": "alarmdesk transparency report",
-        "format_version": FORMAT_VERSION,
-        "organisation": config.organisation,
-        "use_policy_url": config.use_policy_url,
-        "period": {
-            "from": start.isoformat(),
-            "to": end.isoformat(),
-            "provisional": end > now,
-        },
-        "generated_at": now.isoformat(),
-        "method": METHOD,
-        "use": _use(conn, start, end),
-        "data": _data(conn, start, end, audit.total),
-        "custom_types": _custom_types(conn, start, end),
-        "access": audit.access(),
-        "sharing": audit.sharing(),
-        "erasures": audit.erasures(),
-        "configuration_changes": audit.configuration(),
-        "retention": policy.describe(),
-        "complaints": suppress(config.complaints),
-        "costs": config.costs or None,
-        "audit_log": _audit_log(conn, end, chain, now, sign=sign, verify=verify),
-    }
-    return report
-
-
 METHOD = [
     "The period is [from, to) in UTC.",
     'Counts from 1 to 4 are shown as "<5"; a true zero is shown as 0.',
@@ -208,168 +154,7 @@ METHOD = [
 ]
 
 
-def _between(
-    column: sa.ColumnElement[Any], start: datetime, end: datetime
-) -> sa.ColumnElement[bool]:
-    return sa.and_(column >= start, column < end)
-
-
-def _count(conn: sa.Connection, table: sa.Table, where: sa.ColumnElement[bool]) -> int:
-    return int(
-        conn.execute(sa.select(sa.func.count()).select_from(table).where(where)).scalar_one()
-    )
-
-
-def _use(conn: sa.Connection, start: datetime, end: datetime) -> dict[str, Any]:
-    i, s, ty = t.incidents, t.signals, t.incident_types
-    opened = _between(i.c.opened_at, start, end)
-    by_category = {c.value: 0 for c in HarmCategory}
-    for category, n in conn.execute(
-        sa.select(i.c.category, sa.func.count()).where(opened).group_by(i.c.category)
-    ):
-        by_category[str(category)] = int(n)
-    by_type: dict[str, dict[str, Any]] = {}
-    q = (
-        sa.select(i.c.type_code, i.c.category, ty.c.name, ty.c.origin, sa.func.count())
-        .select_from(i.outerjoin(ty, ty.c.code == i.c.type_code))
-        .where(opened)
-        .group_by(i.c.type_code, i.c.category, ty.c.name, ty.c.origin)
-    )
-    raw: dict[str, tuple[str, str, str, int]] = {}
-    for code, category, name, origin, n in conn.execute(q):
-        # An incident reclassified across categories counts under its type, whatever category.
-        prev = raw.get(code)
-        total = int(n) + (prev[3] if prev else 0)
-        raw[code] = (name or code, str(category), origin or "unknown", total)
-    for code, (name, category, origin, n) in sorted(raw.items(), key=lambda kv: (-kv[1][3], kv[0])):
-        by_type[code] = {
-            "name": name,
-            "category": category,
-            "origin": origin,
-            "count": suppress(n),
-        }
-    received = _between(s.c.received_at, start, end)
-    by_kind = {k.value: 0 for k in SourceKind}
-    for kind, n in conn.execute(
-        sa.select(s.c.source_kind, sa.func.count()).where(received).group_by(s.c.source_kind)
-    ):
-        by_kind[str(kind)] = int(n)
-    return {
-        "incidents_opened": suppress(sum(by_category.values())),
-        "incidents_by_category": _sup(by_category),
-        "incidents_by_type": by_type,
-        "signals_received": suppress(sum(by_kind.values())),
-        "signals_by_source_kind": _sup(by_kind),
-        "signals_without_incident": suppress(
-            _count(conn, s, sa.and_(received, s.c.incident_id.is_(None)))
-        ),
-    }
-
-
-def _data(
-    conn: sa.Connection, start: datetime, end: datetime, audit_entries: int
-) -> dict[str, Any]:
-    s, e = t.signals, t.events
-    received = _between(s.c.received_at, start, end)
-    note = e.c.detail["note"].as_string()
-    notes = _count(
-        conn,
-        e,
-        sa.and_(
-            _between(e.c.at, start, end),
-            sa.or_(e.c.type == EventType.NOTED.value, note.is_not(None)),
-        ),
-    )
-    people = 0
-    for (value,) in conn.execute(
-        sa.select(s.c.payload["people"]).where(
-            received, s.c.payload["people"].as_string().is_not(None)
-        )
-    ):
-        if isinstance(value, list):
-            people += len(value)
-    media = _count(
-        conn,
-        s,
-        sa.and_(received, sa.or_(*(s.c.payload[k].as_string().is_not(None) for k in MEDIA_KEYS))),
-    )
-    return {
-        "signals": suppress(_count(conn, s, received)),
-        "incidents": suppress(
-            _count(conn, t.incidents, _between(t.incidents.c.opened_at, start, end))
-        ),
-        "notes": suppress(notes),
-        "people": suppress(people),
-        "signals_with_media_references": suppress(media),
-        "audit_entries": suppress(audit_entries),
-    }
-
-
-def _custom_types(conn: sa.Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Every custom type, approved or not, with its purpose, approvers and use in the period.
-
-    Reads the columns the database has: the purpose/approval columns arrive with migration
-    0004; an older schema reports custom types without them.
-    """
-    inspector = sa.inspect(conn)
-    present = {c["name"] for c in inspector.get_columns("incident_types")}
-    ty = t.incident_types
-    wanted = [
-        "code",
-        "name",
-        "category",
-        "status",
-        "purpose",
-        "legal_basis",
-        "author",
-        "created_at",
-    ]
-    cols = [ty.c[name] for name in wanted if name in present and name in ty.c]
-    rows = (
-        conn.execute(sa.select(*cols).where(ty.c.origin == "custom").order_by(ty.c.code))
-        .mappings()
-        .all()
-    )
-    if not rows:
-        return []
-    approvals: dict[str, list[dict[str, Any]]] = {}
-    table = getattr(t, "incident_type_approvals", None)
-    if isinstance(table, sa.Table) and inspector.has_table(table.name):
-        for r in conn.execute(sa.select(table).order_by(table.c.code, table.c.at)).mappings():
-            approvals.setdefault(r["code"], []).append(
-                {"name": r["approver"], "role": r["role"], "at": _iso(r["at"])}
-            )
-    i = t.incidents
-    counts: dict[str, int] = {
-        str(code): int(n)
-        for code, n in conn.execute(
-            sa.select(i.c.type_code, sa.func.count())
-            .where(
-                _between(i.c.opened_at, start, end), i.c.type_code.in_([r["code"] for r in rows])
-            )
-            .group_by(i.c.type_code)
-        )
-    }
-    out = []
-    for r in rows:
-        out.append(
-            {
-                "code": r["code"],
-                "name": r["name"],
-                "category": r["category"],
-                "status": r.get("status", "active"),
-                "purpose": r.get("purpose", ""),
-                "legal_basis": r.get("legal_basis", ""),
-                "author": r.get("author", ""),
-                "created_at": _iso(r.get("created_at")),
-                "approvers": approvals.get(r["code"], []),
-                "incidents_opened": suppress(int(counts.get(r["code"], 0))),
-            }
-        )
-    return out
-
-
-def _iso(value: Any) -> str | None:
+def iso(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
@@ -382,7 +167,7 @@ def _counter() -> Counter[str]:
 
 
 @dataclass
-class _AuditFigures:
+class AuditFigures:
     """One pass over the period's audit entries."""
 
     total: int = 0
@@ -433,23 +218,25 @@ class _AuditFigures:
         return {
             "entries": suppress(self.total),
             "erased_entries": suppress(self.erased),
-            "by_operation": _sup({op.value: self.by_op[op.value] for op in Operation}),
-            "by_role": _sup(dict(sorted(roles.items()))),
+            "by_operation": suppressed({op.value: self.by_op[op.value] for op in Operation}),
+            "by_role": suppressed(dict(sorted(roles.items()))),
             "by_operation_and_role": by_op_role,
             "denials": {
                 "total": suppress(self.denied_by_op.total()),
-                "by_operation": _sup({op.value: self.denied_by_op[op.value] for op in Operation}),
-                "by_rule": _sup(dict(sorted(self.denied_by_rule.items()))),
-                "by_role": _sup(dict(sorted(denied_roles.items()))),
+                "by_operation": suppressed(
+                    {op.value: self.denied_by_op[op.value] for op in Operation}
+                ),
+                "by_rule": suppressed(dict(sorted(self.denied_by_rule.items()))),
+                "by_role": suppressed(dict(sorted(denied_roles.items()))),
             },
         }
 
     def sharing(self) -> dict[str, Any]:
         return {
             "exports_total": suppress(self.exports.total()),
-            "exports_by_recipient": _sup(dict(sorted(self.exports.items()))),
+            "exports_by_recipient": suppressed(dict(sorted(self.exports.items()))),
             "disclosures_total": suppress(self.disclosures.total()),
-            "disclosures_by_recipient": _sup(dict(sorted(self.disclosures.items()))),
+            "disclosures_by_recipient": suppressed(dict(sorted(self.disclosures.items()))),
         }
 
     def erasures(self) -> dict[str, Any]:
@@ -457,158 +244,13 @@ class _AuditFigures:
         other = sum(n for k, n in self.erased_by_class.items() if k not in by_class)
         if other:
             by_class["other"] = other
-        return {"runs": suppress(self.erase_runs), "by_data_class": _sup(by_class)}
+        return {"runs": suppress(self.erase_runs), "by_data_class": suppressed(by_class)}
 
     def configuration(self) -> dict[str, Any]:
         return {
             "total": suppress(self.config_by_object.total()),
-            "by_object_type": _sup(dict(sorted(self.config_by_object.items()))),
+            "by_object_type": suppressed(dict(sorted(self.config_by_object.items()))),
         }
-
-
-def _audit_figures(conn: sa.Connection, start: datetime, end: datetime) -> _AuditFigures:
-    a = t.audit_entries
-    figures = _AuditFigures()
-    # Statement-level option: Connection.execution_options() would stick to the connection
-    # and turn later statements (the checkpoint INSERT) into server-side cursors.
-    query = (
-        sa.select(a.c.entry)
-        .where(_between(a.c.at, start, end))
-        .order_by(a.c.seq)
-        .execution_options(yield_per=5000)
-    )
-    with conn.execute(query) as result:
-        for (text,) in result:
-            figures.total += 1
-            if text is None:
-                figures.erased += 1
-                continue
-            try:
-                entry = json.loads(text)
-            except ValueError:
-                entry = {}
-            if isinstance(entry, dict):
-                figures.add(entry)
-    return figures
-
-
-# -- the log: key, closing checkpoint, finding ---------------------------------------------------
-
-
-def _audit_log(
-    conn: sa.Connection,
-    end: datetime,
-    chain: AuditChain | None,
-    now: datetime,
-    *,
-    sign: bool,
-    verify: bool,
-) -> dict[str, Any]:
-    a, cp = t.audit_entries, t.audit_checkpoints
-    out: dict[str, Any] = {
-        "public_key": chain.signer.vkey if chain is not None else None,
-        "origin": chain.origin if chain is not None else None,
-        "checkpoint": None,
-        "finding": {"result": "not_verified", "reason": "no closing checkpoint"},
-    }
-    row = (
-        conn.execute(
-            sa.select(cp.c.size, cp.c.at, cp.c.note)
-            .where(cp.c.at >= end)
-            .order_by(cp.c.size)
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    signed = False
-    if row is None:
-        top = conn.execute(sa.select(sa.func.max(a.c.seq))).scalar()
-        total = 0 if top is None else int(top) + 1
-        latest = (
-            conn.execute(
-                sa.select(cp.c.size, cp.c.at, cp.c.note).order_by(cp.c.size.desc()).limit(1)
-            )
-            .mappings()
-            .first()
-        )
-        if (latest is None or int(latest["size"]) < total) and sign and chain is not None:
-            lock_audit(conn)
-            if chain.checkpoint(conn, now) is not None:
-                signed = True
-                latest = (
-                    conn.execute(
-                        sa.select(cp.c.size, cp.c.at, cp.c.note).where(cp.c.size == chain.size)
-                    )
-                    .mappings()
-                    .first()
-                )
-        row = latest
-    if row is None:
-        return out
-    size = int(row["size"])
-    before_end = _count(conn, a, a.c.at < end)
-    out["checkpoint"] = {
-        "size": size,
-        "at": _iso(row["at"]),
-        "note": row["note"],
-        "signed_for_this_report": signed,
-        "covers_period": size >= before_end,
-    }
-    if chain is None:
-        out["finding"] = {"result": "not_verified", "reason": "no public key"}
-    elif not verify:
-        out["finding"] = {"result": "not_verified", "reason": "verification skipped"}
-    else:
-        out["finding"] = _verify(conn, size, row["note"], chain)
-    return out
-
-
-def _lines_up_to(conn: sa.Connection, size: int) -> Iterator[str]:
-    """The export (``store.audit.export_lines`` format) of the first ``size`` entries with the
-    checkpoints among them, as JSON lines."""
-    a, cp = t.audit_entries, t.audit_checkpoints
-    checkpoints = {
-        int(r.size): r.note
-        for r in conn.execute(sa.select(cp.c.size, cp.c.note).where(cp.c.size <= size))
-    }
-
-    def dump(line: Mapping[str, Any]) -> str:
-        return json.dumps(line, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-
-    query = (
-        sa.select(a.c.seq, a.c.leaf_hash, a.c.entry)
-        .where(a.c.seq < size)
-        .order_by(a.c.seq)
-        .execution_options(yield_per=2000)
-    )
-    with conn.execute(query) as result:
-        for r in result:
-            seq = int(r.seq)
-            if r.entry is None:
-                yield dump(erased_line(seq, bytes(r.leaf_hash)))
-            else:
-                yield dump(entry_line(seq, json.loads(r.entry)))
-            if (note := checkpoints.get(seq + 1)) is not None:
-                yield dump(checkpoint_line(note))
-
-
-def _verify(conn: sa.Connection, size: int, note: str, chain: AuditChain) -> dict[str, Any]:
-    rep = verify_export(
-        _lines_up_to(conn, size),
-        chain.signer.vkey,
-        trusted_checkpoints=[note],
-        expected_origin=chain.origin,
-    )
-    return {
-        "result": "verified" if rep.ok else "problems_found",
-        "entries_checked": rep.entries,
-        "erased_entries": rep.erased,
-        "checkpoints_checked": rep.checkpoints,
-        "last_verified_size": rep.last_verified_size,
-        "problems": rep.problems[:MAX_PROBLEMS],
-        "problems_total": len(rep.problems),
-    }
 
 
 # -- rendering --------------------------------------------------------------------------------

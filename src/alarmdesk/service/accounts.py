@@ -22,6 +22,7 @@ from alarmdesk.store.accounts import Session
 
 __all__ = [
     "Session",
+    "active_user",
     "check_password",
     "create_token",
     "create_user",
@@ -39,6 +40,12 @@ def _outcome(error: AlarmdeskError | None, rule: str) -> tuple[Outcome, str]:
 
 
 # -- reads (run them in a worker thread) ------------------------------------------------------
+
+
+def active_user(engine: sa.Engine, name: str) -> Principal | None:
+    """An enabled user's principal, by name."""
+    with engine.connect() as conn:
+        return accounts.active_user(conn, name)
 
 
 def check_password(engine: sa.Engine, name: str, password: str) -> Principal | None:

@@ -122,6 +122,18 @@ def _principal_of_user(row: sa.Row[tuple[object, ...]] | sa.RowMapping, cred: st
     )
 
 
+def active_user(conn: sa.Connection, name: str) -> Principal | None:
+    """The principal of an enabled user by name (no credential: for the command line)."""
+    row = (
+        conn.execute(
+            sa.select(t.users).where(t.users.c.name == name, t.users.c.disabled_at.is_(None))
+        )
+        .mappings()
+        .first()
+    )
+    return None if row is None else _principal_of_user(row, "")
+
+
 def check_password(conn: sa.Connection, name: str, password: str) -> Principal | None:
     """The user's principal if the password matches and the account is enabled."""
     row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).mappings().first()

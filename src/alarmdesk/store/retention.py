@@ -1,10 +1,11 @@
 """Applying the retention policy: erase what expired, and log that it was erased.
 
-:func:`run_retention` works one data class at a time (``safeguards/retention_policy.py``
-says what each holds), each in its own transaction, in chunks of ``batch`` rows. A class that
-erased anything appends ONE audit entry (operation ``erase``, object type = the class, detail
-= count, cutoff and period in days, never the erased content) in the same transaction: the
-erasure and its trace commit together or not at all.
+``service.retention.run_retention`` works one data class at a time
+(``safeguards/retention_policy.py`` says what each holds), each in its own transaction, in
+chunks of ``batch`` rows. A class that erased anything appends ONE audit entry (operation
+``erase``, object type = the class, detail = count, cutoff and period in days, never the
+erased content) in the same transaction: the erasure and its trace commit together or not
+at all.
 
 Why this may run beside the writer (which owns signals, incidents and events while the
 server runs): it erases only what the writer never touches again: final incidents (closed,
@@ -16,43 +17,38 @@ numbers.
 Audit entries are never deleted: their content is set to NULL and the leaf hash stays, so
 every signed checkpoint still verifies.
 
-:func:`retention_loop` is the scheduled job a running server starts (each run in a thread).
+The run itself (one transaction per class, with its audit entry) and the scheduled job are
+``service/retention.py``; what is here erases, one class at a time, in the caller's
+transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 
 from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import FINAL, Status
-from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
+from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
 from alarmdesk.store import tables as t
-from alarmdesk.store.audit import AuditChain, lock_audit
-
-if TYPE_CHECKING:
-    from alarmdesk.bootstrap import Services
 
 __all__ = [
     "ERASED_KEY",
     "MEDIA_KEYS",
     "NOTE_MARKER",
     "PEOPLE_KEYS",
+    "PURGES",
     "RETENTION_ACTOR",
-    "RetentionRun",
-    "lock_audit",
-    "retention_loop",
-    "run_retention",
+    "Purge",
+    "PurgeJob",
+    "PurgeResult",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,113 +83,20 @@ MEDIA_KEYS: tuple[str, ...] = (
 
 FINAL_VALUES = tuple(s.value for s in FINAL)
 UNFINISHED_VALUES = tuple(s.value for s in Status if s not in FINAL)
-_RETRIES = 4
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetentionRun:
-    """What one run erased (or, with ``dry_run``, would erase), per data class."""
-
-    counts: dict[str, int]
-    cutoffs: dict[str, datetime]
-    dry_run: bool = False
-    incidents_by_category: dict[str, int] = field(default_factory=dict)
-    # Classes that reached ``max_rows``: more expired rows remain for the next run.
-    incomplete: frozenset[str] = frozenset()
-
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
-
-def run_retention(
-    engine: sa.Engine,
-    policy: RetentionConfig,
-    chain: AuditChain,
-    now: datetime,
-    actor: Actor = RETENTION_ACTOR,
-    *,
-    dry_run: bool = False,
-    batch: int = 500,
-    max_rows: int | None = None,
-    classes: Iterable[DataClass] = tuple(DataClass),
-    stop: threading.Event | None = None,
-) -> RetentionRun:
-    """Erases what expired at ``now`` (an injected clock in tests) under ``policy``.
-
-    Returns the count per class: incidents erased, signals erased, events whose note text
-    was erased, signals that lost people or media keys, audit entries whose content was
-    erased. ``dry_run`` counts without changing anything and logs nothing. ``max_rows``
-    (default: the policy's ``max_rows_per_run``) bounds each class; setting ``stop`` ends the
-    run after the current chunk, committing what was done with its audit entry.
-    """
-    policy.validate()
-    cutoffs = policy.cutoffs(now)
-    limit = max_rows if max_rows is not None else policy.max_rows_per_run
-    job = _Job(policy, cutoffs, max(1, batch), max(1, limit), dry_run, stop)
-    wanted = set(classes)
-    counts: dict[str, int] = {}
-    by_category: dict[str, int] = {}
-    incomplete: set[str] = set()
-    # In enumeration order, audit last: this run's own erase entries are never its victims.
-    for cls in DataClass:
-        if cls not in wanted:
-            continue
-        if stop is not None and stop.is_set():
-            incomplete.add(cls.value)
-            continue
-        purge = _PURGES[cls]
-
-        def work(conn: sa.Connection, purge: _Purge = purge, cls: DataClass = cls) -> _Result:
-            result = purge(conn, job)
-            if result.count and not dry_run:
-                detail: dict[str, Any] = {
-                    "count": result.count,
-                    "cutoff": cutoffs[cls.value].isoformat(),
-                    "days": policy.days(cls),
-                    **result.detail,
-                }
-                lock_audit(conn)
-                chain.append(
-                    conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now
-                )
-            return result
-
-        if dry_run:
-            with engine.connect() as conn:
-                result = work(conn)
-        else:
-            result = _transaction(engine, chain, work)
-        counts[cls.value] = result.count
-        if cls is DataClass.INCIDENTS:
-            by_category = result.by_category
-        if not job.more(result.count):
-            incomplete.add(cls.value)
-        if result.count:
-            log.info(
-                "retention %s %s: %d (cutoff %s)",
-                "would erase" if dry_run else "erased",
-                cls.value,
-                result.count,
-                cutoffs[cls.value].isoformat(),
-            )
-    return RetentionRun(counts, cutoffs, dry_run, by_category, frozenset(incomplete))
 
 
 # -- one class each ------------------------------------------------------------------------------
 
 
 @dataclass(slots=True)
-class _Result:
+class PurgeResult:
     count: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class PurgeJob:
     """What every class's purge needs to know."""
 
     policy: RetentionConfig
@@ -212,26 +115,7 @@ class _Job:
         return min(self.batch, self.limit - done)
 
 
-_Purge = Callable[[sa.Connection, _Job], _Result]
-
-
-def _transaction(engine: sa.Engine, chain: AuditChain, work: Callable[[sa.Connection], T]) -> T:
-    """Runs ``work`` in one transaction; retries when another appender of the audit log
-    took the same sequence number first, or the database was busy."""
-    for attempt in range(_RETRIES):
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
-            chain.reset()
-            if attempt == _RETRIES - 1:
-                raise
-            log.warning("retention transaction retried (%s)", type(exc.orig).__name__)
-            time.sleep(0.05 * 2**attempt)
-        except BaseException:
-            chain.reset()
-            raise
-    raise AssertionError("unreachable")
+Purge = Callable[[sa.Connection, PurgeJob], PurgeResult]
 
 
 def _unfinished_incidents() -> sa.Select[tuple[int]]:
@@ -252,7 +136,7 @@ def _expired_final(cutoff: datetime) -> sa.ColumnElement[bool]:
     )
 
 
-def _purge_incidents(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     i = t.incidents
     policy, cutoffs = job.policy, job.cutoffs
     overrides = sorted(
@@ -263,7 +147,7 @@ def _purge_incidents(conn: sa.Connection, job: _Job) -> _Result:
     ]
     # Every other category, and any retired one still stored, under the default period.
     groups.append((i.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
-    result = _Result()
+    result = PurgeResult()
     per_category: dict[str, int] = {}
     signals = events = 0
     for in_group, cutoff in groups:
@@ -302,12 +186,12 @@ def _purge_incidents(conn: sa.Connection, job: _Job) -> _Result:
     return result
 
 
-def _purge_signals(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     s = t.signals
     where = sa.and_(
         s.c.incident_id.is_(None), s.c.received_at < job.cutoffs[DataClass.SIGNALS.value]
     )
-    result = _Result()
+    result = PurgeResult()
     last: int | None = None
     while job.more(result.count):
         q = sa.select(s.c.id).where(where)
@@ -327,7 +211,7 @@ def _purge_signals(conn: sa.Connection, job: _Job) -> _Result:
     return result
 
 
-def _purge_notes(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_notes(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     e = t.events
     text = e.c.detail["text"].as_string()
     note = e.c.detail["note"].as_string()
@@ -371,7 +255,7 @@ def _strip(keys: Sequence[str], cls: DataClass) -> Callable[[dict[str, Any], Any
     return erase
 
 
-def _purge_people(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_people(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     s = t.signals
     where = _payload_where(PEOPLE_KEYS, job.cutoffs[DataClass.PEOPLE.value])
     return _rewrite_json(
@@ -379,7 +263,7 @@ def _purge_people(conn: sa.Connection, job: _Job) -> _Result:
     )
 
 
-def _purge_media(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_media(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     s = t.signals
     where = _payload_where(MEDIA_KEYS, job.cutoffs[DataClass.MEDIA.value])
     return _rewrite_json(
@@ -389,7 +273,7 @@ def _purge_media(conn: sa.Connection, job: _Job) -> _Result:
 
 def _rewrite_json(
     conn: sa.Connection,
-    job: _Job,
+    job: PurgeJob,
     table: sa.Table,
     key: sa.Column[Any],
     column: sa.Column[Any],
@@ -397,9 +281,9 @@ def _rewrite_json(
     erase: Callable[[dict[str, Any], Any], dict[str, Any]],
     *,
     extra: sa.Column[Any] | None = None,
-) -> _Result:
+) -> PurgeResult:
     """Rewrites one JSON column of the rows matching ``where``, in id order and chunks."""
-    result = _Result()
+    result = PurgeResult()
     last: int | None = None
     cols: list[sa.ColumnElement[Any]] = [key, column]
     if extra is not None:
@@ -430,10 +314,10 @@ def _rewrite_json(
     return result
 
 
-def _purge_audit(conn: sa.Connection, job: _Job) -> _Result:
+def _purge_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     a = t.audit_entries
     where = sa.and_(a.c.at < job.cutoffs[DataClass.AUDIT.value], a.c.entry.is_not(None))
-    result = _Result()
+    result = PurgeResult()
     first: int | None = None
     last: int | None = None
     while job.more(result.count):
@@ -459,7 +343,7 @@ def _purge_audit(conn: sa.Connection, job: _Job) -> _Result:
     return result
 
 
-_PURGES: dict[DataClass, _Purge] = {
+PURGES: dict[DataClass, Purge] = {
     DataClass.INCIDENTS: _purge_incidents,
     DataClass.SIGNALS: _purge_signals,
     DataClass.NOTES: _purge_notes,
@@ -467,52 +351,3 @@ _PURGES: dict[DataClass, _Purge] = {
     DataClass.MEDIA: _purge_media,
     DataClass.AUDIT: _purge_audit,
 }
-
-
-# -- the scheduled job -----------------------------------------------------------------------
-
-
-async def retention_loop(
-    services: Services,
-    policy: RetentionConfig,
-    every_hours: float,
-    *,
-    first_delay_seconds: float = 60.0,
-    backlog_pause_seconds: float = 5.0,
-) -> None:
-    """Applies ``policy`` every ``every_hours`` until cancelled (0: returns at once).
-
-    Each run works in a thread with its own audit chain (same key and origin as the writer's),
-    so neither the event loop nor the writer waits on it. A run that left a backlog (a class
-    reached ``max_rows_per_run``) is followed by another after ``backlog_pause_seconds``.
-    A failed run is logged and retried at the next period; nothing is lost by waiting.
-    Cancelling (server shutdown) asks a running run to stop after its current chunk and
-    waits for it, so the purge never outlives the engine it uses.
-    """
-    if every_hours <= 0:
-        return
-    from alarmdesk.bootstrap import audit_chain  # the composition root picks the key
-
-    chain = audit_chain(services.config)
-    stop = threading.Event()
-    delay = first_delay_seconds
-    while True:
-        await asyncio.sleep(delay)
-        delay = every_hours * 3600.0
-        running = asyncio.ensure_future(
-            asyncio.to_thread(
-                run_retention, services.engine, policy, chain, services.clock(), stop=stop
-            )
-        )
-        try:
-            run = await asyncio.shield(running)
-        except asyncio.CancelledError:
-            stop.set()  # the run commits its current chunk, then returns
-            with contextlib.suppress(BaseException):
-                await running
-            raise
-        except Exception:
-            log.exception("retention run failed; next attempt in %.1f h", every_hours)
-            continue
-        if run.incomplete:
-            delay = backlog_pause_seconds

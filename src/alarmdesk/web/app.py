@@ -15,7 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
-from alarmdesk.store.retention import retention_loop
+from alarmdesk.service.retention import retention_loop
 from alarmdesk.web import api, audit, console, reports, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,

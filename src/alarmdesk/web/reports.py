@@ -19,11 +19,11 @@ from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.safeguards.transparency import (
     Period,
-    build_report,
     parse_period,
     render_html,
     render_json,
 )
+from alarmdesk.service.reports import build_report
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.web.api import actor_of, audit, needs, services
 

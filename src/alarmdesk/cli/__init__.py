@@ -1,0 +1,43 @@
+"""The ``alarmdesk`` command: one module per command group, each calling services.
+
+Exit codes: 0 ok, 1 failure at run time, 2 bad input or usage, 3 refused by a safeguard
+(protected_purpose).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from alarmdesk.cli.accounts import tokens_app, users_app
+from alarmdesk.cli.audit import audit_app
+from alarmdesk.cli.safeguards import report_app, retention_app
+from alarmdesk.cli.serve import db_app, demo_app, serve
+from alarmdesk.cli.simulate import simulate
+from alarmdesk.cli.types import types_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="alarmdesk: alarms and incidents for public-safety operations centres.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command()(serve)
+app.command()(simulate)
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+app.add_typer(tokens_app, name="tokens")
+app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
+app.add_typer(types_app, name="types")
+app.add_typer(retention_app, name="retention")
+app.add_typer(report_app, name="report")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)

@@ -1,0 +1,5 @@
+"""``python -m alarmdesk.cli``."""
+
+from alarmdesk.cli import main
+
+main()

@@ -1,0 +1,81 @@
+"""What every ``alarmdesk`` command shares: output, exit codes, configuration, the database,
+who acts from the command line, and how a change is run with its audit entry.
+
+Exit codes: 0 ok, 1 failure at run time, 2 bad input or usage, 3 refused by a safeguard
+(``protected_purpose``).
+"""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+
+from alarmdesk import config as config_mod
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.clock import utcnow
+from alarmdesk.domain.errors import AlarmdeskError, ConfigError, ProtectedPurposeError, Unavailable
+from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service.actions import Action, perform
+from alarmdesk.store.database import make_engine
+
+__all__ = ["cli_actor", "database", "err", "exit_code", "fail", "load_config", "out", "run"]
+
+err = Console(stderr=True)
+out = Console()
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def exit_code(exc: AlarmdeskError) -> int:
+    """3 for a safeguard's refusal, 1 when alarmdesk cannot serve now, 2 for the rest (bad
+    input, no such object, a state that forbids it)."""
+    if isinstance(exc, ProtectedPurposeError):
+        return 3
+    return 1 if isinstance(exc, Unavailable) else 2
+
+
+def load_config(path: Path | None, database_url: str | None = None) -> config_mod.Config:
+    try:
+        cfg = config_mod.load(path)
+    except ConfigError as exc:
+        fail(str(exc))
+    if database_url:
+        cfg.database.url = database_url
+    return cfg
+
+
+@contextmanager
+def database(
+    path: Path | None, database_url: str | None = None
+) -> Iterator[tuple[config_mod.Config, sa.Engine]]:
+    """The configuration and an engine on its database, disposed of afterwards."""
+    cfg = load_config(path, database_url)
+    engine = make_engine(cfg.database.url)
+    try:
+        yield cfg, engine
+    finally:
+        engine.dispose()
+
+
+def cli_actor() -> Actor:
+    """Who acts from the command line: the machine's user, as the audit log records it."""
+    return Actor(f"cli:{getpass.getuser()}", "operator_of_machine")
+
+
+def run(cfg: config_mod.Config, engine: sa.Engine, action: Action) -> Any:
+    """Runs a change with its audit entries in one transaction; a refusal exits 2 or 3 with
+    its code (the refusal itself is in the log)."""
+    try:
+        return perform(engine, audit_chain(cfg), action, utcnow())
+    except AlarmdeskError as exc:
+        fail(f"{exc.message} ({exc.code})", exit_code(exc))

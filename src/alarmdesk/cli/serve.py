@@ -1,0 +1,93 @@
+"""``alarmdesk serve``, ``alarmdesk db upgrade`` and ``alarmdesk demo load``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from alarmdesk.cli.common import database, fail, load_config, out
+from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.demo import DEMO_PASSWORD, load_demo, load_demo_accounts
+from alarmdesk.domain.errors import SchemaNotReady
+from alarmdesk.domain.taxonomy import default_types
+from alarmdesk.store import repository as repo
+from alarmdesk.store.database import make_engine, require_head, upgrade
+from alarmdesk.web.app import create_app
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+demo_app = typer.Typer(help="The demo city (San Francisco).", no_args_is_help=True)
+
+
+def serve(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    dc09_port: Annotated[
+        int | None,
+        typer.Option(help="Also receive SIA DC-09 alarm panels on this TCP and UDP port."),
+    ] = None,
+    mqtt_url: Annotated[
+        str | None,
+        typer.Option(help="Also take in cameras and sensors from this MQTT broker (mqtt://…)."),
+    ] = None,
+) -> None:
+    """Runs the HTTP API and the live stream (and, if asked, the equipment receivers)."""
+    cfg = load_config(config, database_url)
+    if host:
+        cfg.server.host = host
+    if port is not None:
+        cfg.server.port = port
+    if dc09_port is not None:
+        cfg.intake.dc09_port = dc09_port
+    if mqtt_url:
+        cfg.intake.mqtt_url = mqtt_url
+    engine = make_engine(cfg.database.url)
+    try:
+        require_head(engine)
+    except SchemaNotReady as exc:
+        fail(exc.message, 1)
+    finally:
+        engine.dispose()
+    uvicorn.run(
+        create_app(cfg),
+        host=cfg.server.host,
+        port=cfg.server.port,
+        log_level="info",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+
+
+@db_app.command("upgrade")
+def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+    """Migrates the schema to the latest version and loads the default taxonomy."""
+    cfg = load_config(config, database_url)
+    upgrade(cfg.database.url)
+    with database(config, database_url) as (_, engine), engine.begin() as conn:
+        n = repo.upsert_types(conn, default_types())
+    out.print(f"schema at head; {n} default incident types loaded")
+
+
+@demo_app.command("load")
+def demo_load(
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+    token_file: Annotated[
+        Path, typer.Option(help="Where to write the simulator's intake token.")
+    ] = Path("var/demo-intake-token"),
+) -> None:
+    """Loads the demo city (desks, stations, units, panels, cameras) and demo accounts."""
+    with database(config, database_url) as (_, engine):
+        counts = load_demo(engine)
+        users, token = load_demo_accounts(engine)
+    out.print("demo city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    if token is not None:
+        token_file.parent.mkdir(parents=True, exist_ok=True)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+        out.print(f"simulator token written to {token_file}")
+    out.print(f"demo sign-in: {', '.join(users)} — password [bold]{DEMO_PASSWORD}[/]")

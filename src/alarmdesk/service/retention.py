@@ -1,0 +1,197 @@
+"""The retention job: apply the policy one data class at a time, each class in its own
+transaction with its ``erase`` audit entry, and the schedule a running server keeps.
+
+What each class erases, and why it may run beside the writer, is ``store/retention.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+import sqlalchemy as sa
+
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
+from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
+from alarmdesk.store.audit import AuditChain, lock_audit
+from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Purge, PurgeJob, PurgeResult
+
+__all__ = ["RetentionHost", "RetentionRun", "retention_loop", "run_retention"]
+
+log = logging.getLogger(__name__)
+
+_RETRIES = 4
+T = TypeVar("T")
+
+
+class RetentionHost(Protocol):
+    """What the scheduled job needs of a running alarmdesk (``bootstrap.Services``)."""
+
+    engine: sa.Engine
+
+    def clock(self) -> datetime: ...
+
+    def new_audit_chain(self) -> AuditChain: ...
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionRun:
+    """What one run erased (or, with ``dry_run``, would erase), per data class."""
+
+    counts: dict[str, int]
+    cutoffs: dict[str, datetime]
+    dry_run: bool = False
+    incidents_by_category: dict[str, int] = field(default_factory=dict)
+    # Classes that reached ``max_rows``: more expired rows remain for the next run.
+    incomplete: frozenset[str] = frozenset()
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def run_retention(
+    engine: sa.Engine,
+    policy: RetentionConfig,
+    chain: AuditChain,
+    now: datetime,
+    actor: Actor = RETENTION_ACTOR,
+    *,
+    dry_run: bool = False,
+    batch: int = 500,
+    max_rows: int | None = None,
+    classes: Iterable[DataClass] = tuple(DataClass),
+    stop: threading.Event | None = None,
+) -> RetentionRun:
+    """Erases what expired at ``now`` (an injected clock in tests) under ``policy``.
+
+    Returns the count per class: incidents erased, signals erased, events whose note text
+    was erased, signals that lost people or media keys, audit entries whose content was
+    erased. ``dry_run`` counts without changing anything and logs nothing. ``max_rows``
+    (default: the policy's ``max_rows_per_run``) bounds each class; setting ``stop`` ends the
+    run after the current chunk, committing what was done with its audit entry.
+    """
+    policy.validate()
+    cutoffs = policy.cutoffs(now)
+    limit = max_rows if max_rows is not None else policy.max_rows_per_run
+    job = PurgeJob(policy, cutoffs, max(1, batch), max(1, limit), dry_run, stop)
+    wanted = set(classes)
+    counts: dict[str, int] = {}
+    by_category: dict[str, int] = {}
+    incomplete: set[str] = set()
+    # In enumeration order, audit last: this run's own erase entries are never its victims.
+    for cls in DataClass:
+        if cls not in wanted:
+            continue
+        if stop is not None and stop.is_set():
+            incomplete.add(cls.value)
+            continue
+        purge = PURGES[cls]
+
+        def work(conn: sa.Connection, purge: Purge = purge, cls: DataClass = cls) -> PurgeResult:
+            result = purge(conn, job)
+            if result.count and not dry_run:
+                detail: dict[str, Any] = {
+                    "count": result.count,
+                    "cutoff": cutoffs[cls.value].isoformat(),
+                    "days": policy.days(cls),
+                    **result.detail,
+                }
+                lock_audit(conn)
+                chain.append(
+                    conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now
+                )
+            return result
+
+        if dry_run:
+            with engine.connect() as conn:
+                result = work(conn)
+        else:
+            result = _transaction(engine, chain, work)
+        counts[cls.value] = result.count
+        if cls is DataClass.INCIDENTS:
+            by_category = result.by_category
+        if not job.more(result.count):
+            incomplete.add(cls.value)
+        if result.count:
+            log.info(
+                "retention %s %s: %d (cutoff %s)",
+                "would erase" if dry_run else "erased",
+                cls.value,
+                result.count,
+                cutoffs[cls.value].isoformat(),
+            )
+    return RetentionRun(counts, cutoffs, dry_run, by_category, frozenset(incomplete))
+
+
+def _transaction(engine: sa.Engine, chain: AuditChain, work: Callable[[sa.Connection], T]) -> T:
+    """Runs ``work`` in one transaction; retries when another appender of the audit log
+    took the same sequence number first, or the database was busy."""
+    for attempt in range(_RETRIES):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            chain.reset()
+            if attempt == _RETRIES - 1:
+                raise
+            log.warning("retention transaction retried (%s)", type(exc.orig).__name__)
+            time.sleep(0.05 * 2**attempt)
+        except BaseException:
+            chain.reset()
+            raise
+    raise AssertionError("unreachable")
+
+
+# -- the scheduled job -----------------------------------------------------------------------
+
+
+async def retention_loop(
+    services: RetentionHost,
+    policy: RetentionConfig,
+    every_hours: float,
+    *,
+    first_delay_seconds: float = 60.0,
+    backlog_pause_seconds: float = 5.0,
+) -> None:
+    """Applies ``policy`` every ``every_hours`` until cancelled (0: returns at once).
+
+    Each run works in a thread with its own audit chain (same key and origin as the writer's),
+    so neither the event loop nor the writer waits on it. A run that left a backlog (a class
+    reached ``max_rows_per_run``) is followed by another after ``backlog_pause_seconds``.
+    A failed run is logged and retried at the next period; nothing is lost by waiting.
+    Cancelling (server shutdown) asks a running run to stop after its current chunk and
+    waits for it, so the purge never outlives the engine it uses.
+    """
+    if every_hours <= 0:
+        return
+    chain = services.new_audit_chain()  # its own appender, synced under the audit lock
+    stop = threading.Event()
+    delay = first_delay_seconds
+    while True:
+        await asyncio.sleep(delay)
+        delay = every_hours * 3600.0
+        running = asyncio.ensure_future(
+            asyncio.to_thread(
+                run_retention, services.engine, policy, chain, services.clock(), stop=stop
+            )
+        )
+        try:
+            run = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            stop.set()  # the run commits its current chunk, then returns
+            with contextlib.suppress(BaseException):
+                await running
+            raise
+        except Exception:
+            log.exception("retention run failed; next attempt in %.1f h", every_hours)
+            continue
+        if run.incomplete:
+            delay = backlog_pause_seconds
