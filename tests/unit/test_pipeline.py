@@ -214,6 +214,26 @@ def test_reclassifying_reroutes_and_tells_the_desks_that_lose_the_incident() -> 
     assert set(ev.desks) == {"east", "alarms"}
 
 
+def test_a_reclassified_feed_alert_still_folds_its_repeats_from_the_same_zone() -> None:
+    p = pipeline()
+    first = sig(SourceKind.FEED, "HAZMAT", source="cap:nws", zone="Z1")
+    inc_id = p.ingest(first).incident_id
+    p.handle(c.Reclassify(inc_id, "op", type_code="FSTRU"), T0)
+    again = p.ingest(sig(SourceKind.FEED, "HAZMAT", source="cap:nws", zone="Z1"))
+    other_zone = p.ingest(sig(SourceKind.FEED, "HAZMAT", source="cap:nws", zone="Z2"))
+    assert again.incident_id == inc_id
+    assert other_zone.incident_id != inc_id
+
+
+def test_a_reclassified_panel_alarm_takes_up_the_new_category_from_the_same_zone() -> None:
+    p = pipeline()
+    burglary = sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-9", zone="5")
+    inc_id = p.ingest(burglary).incident_id
+    p.handle(c.Reclassify(inc_id, "op", type_code="FSTRU"), T0)
+    fire = p.ingest(sig(SourceKind.EQUIPMENT, "FSTRU", source="panel-9", zone="5"))
+    assert fire.incident_id == inc_id
+
+
 def test_area_respects_holes_in_a_polygon() -> None:
     ring = [[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]]
     hole = [[4, 4], [6, 4], [6, 6], [4, 6], [4, 4]]

@@ -8,6 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.signal import to_signal
 from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.supervision import (
     STARTUP_ALLOWANCE,
@@ -16,6 +18,7 @@ from alarmdesk.intake.supervision import (
     Tracker,
     supervision_key,
 )
+from alarmdesk.pipeline.correlate import correlation_key
 from tests.conftest import FakeClock
 
 T0 = 1_800_000_000.0
@@ -227,7 +230,17 @@ async def test_an_availability_device_raises_at_once_and_only_once() -> None:
 
 
 def test_the_supervision_correlation_key_is_its_own() -> None:
-    assert supervision_key("panel-1") == "eq|panel-1||EQCOMM/supervision"
+    assert str(supervision_key("panel-1")) == "eq|panel-1||EQCOMM/supervision"
+
+
+def test_the_supervision_key_is_the_key_the_pipeline_gives_a_missed_check_in() -> None:
+    clock, sink = FakeClock(datetime(2026, 11, 25, 10, 0, tzinfo=UTC)), FakeSink()
+    sup = supervisor(sink, clock)
+    sup.checkin("panel-77")
+    clock.advance(hours=1)
+    missed = sup.missed_signal("panel-77")
+    signal = to_signal(missed, id=1, key="k", fp="", received_at=clock())
+    assert correlation_key(signal, HarmCategory.EQUIPMENT) == supervision_key("panel-77")
 
 
 @pytest.mark.parametrize("hours", [0, 30])

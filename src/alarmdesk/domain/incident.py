@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField, InvalidTransition
 from alarmdesk.domain.signal import Location, SourceKind
 
@@ -108,7 +109,7 @@ class Incident:
     last_seen: datetime
     location: Location | None = None
     summary: str = ""
-    correlation_key: str | None = None
+    correlation_key: CorrelationKey | None = None
     status: Status = Status.NEW
     condition: Condition = Condition.ACTIVE
     desks: tuple[str, ...] = ()

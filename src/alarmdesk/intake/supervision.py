@@ -35,10 +35,10 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.incident import FINAL
-from alarmdesk.domain.signal import SignalIn, SourceKind, to_signal
+from alarmdesk.domain.signal import SignalIn, SourceKind
 from alarmdesk.intake.devices import Device, DeviceRegistry, SignalSink, store
-from alarmdesk.pipeline.correlate import correlation_key
 from alarmdesk.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -232,32 +232,24 @@ class StoredState:
     last: dict[str, datetime]  # last signal received from each equipment source
 
 
-def supervision_key(device_id: str) -> str:
-    """The correlation key of the supervision incident of ``device_id``."""
-    probe = SignalIn(
-        source_kind=SourceKind.EQUIPMENT,
-        source_id=device_id,
-        type_code=EQCOMM,
-        occurred_at=datetime(2000, 1, 1, tzinfo=UTC),
-        payload={"label": LABEL},
-    )
-    signal = to_signal(probe, id=0, key="probe", fp="", received_at=probe.occurred_at)
-    key = correlation_key(signal, HarmCategory.EQUIPMENT)
-    assert key is not None
-    return key
+def supervision_key(device_id: str) -> CorrelationKey:
+    """The correlation key of the supervision incident of ``device_id``: the key the pipeline
+    gives the signals this module sends (EQCOMM, label "supervision", no zone)."""
+    return CorrelationKey.equipment(device_id, None, HarmCategory.EQUIPMENT, LABEL, EQCOMM)
 
 
 def open_supervision_incidents(conn: sa.Connection) -> frozenset[str]:
     """Source ids with an open supervision incident whose device is still missing."""
-    suffix = supervision_key("x").removeprefix("eq|x")  # "||EQCOMM/supervision"
     q = sa.select(t.incidents.c.source_id, t.incidents.c.correlation_key).where(
         t.incidents.c.type_code == EQCOMM,
         t.incidents.c.status.not_in([s.value for s in FINAL]),
         t.incidents.c.condition == "active",
-        t.incidents.c.correlation_key.like(f"%{suffix}"),
+        t.incidents.c.correlation_key.is_not(None),
     )
     return frozenset(
-        r.source_id for r in conn.execute(q) if r.correlation_key == supervision_key(r.source_id)
+        r.source_id
+        for r in conn.execute(q)
+        if CorrelationKey.parse(r.correlation_key) == supervision_key(r.source_id)
     )
 
 

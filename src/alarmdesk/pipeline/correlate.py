@@ -18,6 +18,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.geo import grid_cell, haversine_m
 from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Location, Signal, SourceKind
@@ -25,15 +26,16 @@ from alarmdesk.domain.signal import Location, Signal, SourceKind
 Cell = tuple[HarmCategory, int, int]
 
 
-def correlation_key(signal: Signal, category: HarmCategory) -> str | None:
+def correlation_key(signal: Signal, category: HarmCategory) -> CorrelationKey | None:
     """The grouping key of a keyed source, or None for proximity-grouped sources."""
     zone = signal.location.zone if signal.location is not None else None
     if signal.source_kind is SourceKind.EQUIPMENT:
         label = signal.payload.get("label") if isinstance(signal.payload, dict) else None
-        what = f"{signal.type_code}/{label}" if label else category.value
-        return f"eq|{signal.source_id}|{zone or ''}|{what}"
+        return CorrelationKey.equipment(
+            signal.source_id, zone, category, str(label) if label else None, signal.type_code
+        )
     if signal.source_kind is SourceKind.FEED:
-        return f"feed|{signal.source_id}|{signal.type_code}|{zone or ''}"
+        return CorrelationKey.feed(signal.source_id, signal.type_code, zone)
     return None
 
 
@@ -47,7 +49,7 @@ class CorrelationIndex:
     def __init__(self, radius_m: float, window: timedelta) -> None:
         self.radius_m = radius_m
         self.window = window
-        self._keyed: dict[str, Incident] = {}
+        self._keyed: dict[CorrelationKey, Incident] = {}
         self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)
         self._addresses: defaultdict[tuple[str, str], dict[int, Incident]] = defaultdict(dict)
 

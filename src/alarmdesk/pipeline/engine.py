@@ -319,7 +319,7 @@ class Pipeline:
         inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
         inc.desks = route(self.desks, t.category, inc.source_kind, inc.location, self.fallback_desk)
         if inc.correlation_key is not None:
-            inc.correlation_key = inc.correlation_key.rsplit("|", 1)[0] + "|" + t.category.value
+            inc.correlation_key = inc.correlation_key.reclassified(t.category)
         self.index.add(inc)
         ev = self._event(EventType.RECLASSIFIED, inc, now, cmd.actor, detail)
         # Desks that lose the incident hear of it too, so it leaves their queue.

@@ -18,6 +18,7 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
@@ -51,7 +52,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         source_id=inc.source_id,
         location=location_json(inc.location),
         summary=inc.summary,
-        correlation_key=inc.correlation_key,
+        correlation_key=str(inc.correlation_key) if inc.correlation_key is not None else None,
         desks=list(inc.desks),
         units=list(inc.units),
         signal_count=inc.signal_count,
@@ -82,7 +83,9 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         last_seen=r["last_seen"],
         location=location_from(r["location"]),
         summary=r["summary"],
-        correlation_key=r["correlation_key"],
+        correlation_key=(
+            CorrelationKey.parse(r["correlation_key"]) if r["correlation_key"] else None
+        ),
         status=Status(r["status"]),
         condition=Condition(r["condition"]),
         desks=tuple(r["desks"]),

@@ -1,0 +1,98 @@
+"""The correlation key: which open incident a keyed source's signal folds into.
+
+One value object for every place that needs a key (docs/architecture.md, "Correlation"):
+the pipeline builds it from a signal, reclassification re-keys it, supervision builds the key
+of its own incidents, and the store keeps its text form. Panels group by (account, zone,
+category), cameras and sensors that name what they saw by (device, zone, type/label), feeds
+by (source, type, zone).
+
+The text form is stable (it is stored in ``incidents.correlation_key``):
+``eq|<source>|<zone>|<what>`` and ``feed|<source>|<what>|<zone>``. Parsing accepts the
+source id containing ``|`` only where it is unambiguous (it is the second field).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import NamedTuple
+
+from alarmdesk.domain.categories import HarmCategory
+
+__all__ = ["CorrelationKey", "KeyKind"]
+
+_CATEGORIES = frozenset(c.value for c in HarmCategory)
+
+
+class KeyKind(enum.StrEnum):
+    EQUIPMENT = "eq"  # a panel, camera or sensor
+    FEED = "feed"  # another system's alert stream (HTTP feed, CAP)
+
+
+class CorrelationKey(NamedTuple):
+    """A tuple, so it hashes and compares at C speed (it is a dict key on the hot path).
+
+    ``what`` is the harm category for keys grouped by category (panels), or what the sender
+    named (``TYPE/label`` of a camera or sensor, the type code of a feed).
+    """
+
+    kind: KeyKind
+    source_id: str
+    zone: str
+    what: str
+    by_category: bool = False  # ``what`` is a category: it follows a reclassification
+
+    @classmethod
+    def equipment(
+        cls,
+        source_id: str,
+        zone: str | None,
+        category: HarmCategory,
+        label: str | None = None,
+        type_code: str = "",
+    ) -> CorrelationKey:
+        """A device's key: by category, or by type and label when the device names what it
+        saw (a camera's "person", a sensor's "smoke")."""
+        if label:
+            return cls(KeyKind.EQUIPMENT, source_id, zone or "", f"{type_code}/{label}")
+        return cls(KeyKind.EQUIPMENT, source_id, zone or "", category.value, by_category=True)
+
+    @classmethod
+    def feed(cls, source_id: str, type_code: str, zone: str | None) -> CorrelationKey:
+        return cls(KeyKind.FEED, source_id, zone or "", type_code)
+
+    def reclassified(self, category: HarmCategory) -> CorrelationKey:
+        """The key after an operator reclassified its incident.
+
+        A key grouped by category follows the new category (a panel zone reclassified from
+        burglary to fire takes up that zone's fire signals); a key built from what the sender
+        named stays, so the sender's repeats keep folding into the same incident.
+        """
+        if self.by_category:
+            return self._replace(what=category.value)
+        return self
+
+    def __str__(self) -> str:
+        if self.kind is KeyKind.FEED:
+            return f"feed|{self.source_id}|{self.what}|{self.zone}"
+        return f"eq|{self.source_id}|{self.zone}|{self.what}"
+
+    @classmethod
+    def parse(cls, text: str) -> CorrelationKey:
+        """The key of its text form. Raises ValueError for a text no key writes."""
+        kind, _, rest = text.partition("|")
+        if kind == KeyKind.FEED.value:
+            source, what, zone = _split3(rest, text)
+            return cls(KeyKind.FEED, source, zone, what)
+        if kind == KeyKind.EQUIPMENT.value:
+            source, zone, what = _split3(rest, text)
+            by_category = what in _CATEGORIES
+            return cls(KeyKind.EQUIPMENT, source, zone, what, by_category=by_category)
+        raise ValueError(f"not a correlation key: {text!r}")
+
+
+def _split3(rest: str, text: str) -> tuple[str, str, str]:
+    # The source id may contain "|"; the last two fields never do.
+    parts = rest.rsplit("|", 2)
+    if len(parts) != 3:
+        raise ValueError(f"not a correlation key: {text!r}")
+    return parts[0], parts[1], parts[2]
