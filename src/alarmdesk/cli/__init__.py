@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from alarmdesk import logs
 from alarmdesk.cli.accounts import tokens_app, users_app
 from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.safeguards import report_app, retention_app
@@ -37,6 +38,7 @@ app.add_typer(report_app, name="report")
 
 
 def main() -> None:
+    logs.configure()
     try:
         app()
     except KeyboardInterrupt:

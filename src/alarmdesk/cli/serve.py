@@ -58,6 +58,7 @@ def serve(
         port=cfg.server.port,
         log_level="info",
         access_log=False,
+        log_config=None,  # the lines go through alarmdesk.logs (structured, with context)
         timeout_graceful_shutdown=5,
     )
 

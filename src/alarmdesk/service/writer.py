@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import queue
 import threading
 import time
@@ -29,6 +28,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alarmdesk import logs
 from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, WriterStopped
@@ -44,7 +44,7 @@ from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
 
 __all__ = ["Writer", "WriterStopped"]
 
-log = logging.getLogger(__name__)
+log = logs.get_logger(__name__)
 
 IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a due checkpoint
 
@@ -190,6 +190,7 @@ class Writer:
     # -- the thread ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        logs.bind(component="writer")
         try:
             self._load()
         except BaseException as exc:  # reported to start()
@@ -253,7 +254,12 @@ class Writer:
                 self._apply(conn, works, changes, now)
                 self.uow.write(conn, changes, now)
         except Exception as exc:
-            log.exception("writer transaction failed; %d requests get the error", len(works))
+            log.exception(
+                "writer transaction failed; every request of it gets the error",
+                requests=len(works),
+                signals=sum(len(w.signals) for w in works),
+                incident_ids=[w.command.incident_id for w in works if w.command is not None],
+            )
             for w in works:
                 if w.error is None:
                     w.error = exc
