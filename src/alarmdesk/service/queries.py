@@ -1,0 +1,52 @@
+"""Read use cases: what the web and the command line may look up, each in a connection of its
+own (call them in a worker thread). Entrypoints read through these, never with SQL."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from alarmdesk.domain.units import Desk, Unit
+from alarmdesk.store import repository as repo
+from alarmdesk.store.repository import IncidentFilter
+
+__all__ = [
+    "IncidentFilter",
+    "desks",
+    "events_after",
+    "get_incident",
+    "list_incidents",
+    "units",
+]
+
+
+def list_incidents(
+    engine: sa.Engine, flt: IncidentFilter, *, limit: int, before_id: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Newest first, keyset-paged by id: (items, next cursor or None)."""
+    with engine.connect() as conn:
+        return repo.list_incidents(conn, flt, limit=limit, before_id=before_id)
+
+
+def get_incident(engine: sa.Engine, incident_id: int) -> dict[str, Any] | None:
+    """The incident with its signals and timeline, or None."""
+    with engine.connect() as conn:
+        return repo.get_incident(conn, incident_id)
+
+
+def desks(engine: sa.Engine) -> list[Desk]:
+    with engine.connect() as conn:
+        return repo.load_desks(conn)
+
+
+def units(engine: sa.Engine) -> list[Unit]:
+    with engine.connect() as conn:
+        return repo.load_units(conn)
+
+
+def events_after(engine: sa.Engine, last_id: int, limit: int) -> list[Mapping[str, Any]]:
+    """Events after ``last_id`` in id order, at most ``limit`` (the stream's replay)."""
+    with engine.connect() as conn:
+        return [dict(r) for r in repo.events_after(conn, last_id, limit)]
