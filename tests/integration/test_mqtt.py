@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from tests.conftest import SHARED, port_open, service_missing
+from tests.conftest import REPO_ROOT, port_open, service_missing
 
 BROKER = ("127.0.0.1", 1883)
 FORBIDDEN = ("John Smith", "John", "face", "ABC12345")
@@ -39,10 +39,10 @@ def prefix() -> str:
 
 
 def frigate_fixture(name: str) -> dict[str, Any]:
-    path = SHARED / "fixtures" / "frigate" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not beside this checkout")
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(
+        (REPO_ROOT / "tests" / "fixtures" / "frigate" / name).read_text()
+    )
+    return data
 
 
 CAMERA: dict[str, Any] = {

@@ -11,9 +11,9 @@ import pytest
 
 from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.frigate import FrigateSettings, availability, convert
-from tests.conftest import SHARED
+from tests.conftest import REPO_ROOT
 
-FIXTURES = SHARED / "fixtures" / "frigate"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "frigate"
 FORBIDDEN = ("John Smith", "John", "face", "Face", "ABC12345", "123ABC", "Bob")
 
 CAMERA = {
@@ -29,10 +29,8 @@ SETTINGS = FrigateSettings(labels={"person": "TRESPASS"})
 
 
 def load(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not beside this checkout")
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
 
 
 def registry(**settings: Any) -> DeviceRegistry:
