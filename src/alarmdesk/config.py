@@ -19,7 +19,7 @@ from typing import Annotated
 
 import msgspec
 
-from alarmdesk.intake.service import IntakeConfig
+from alarmdesk.intake.types import IntakeConfig
 from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]

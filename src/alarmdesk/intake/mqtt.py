@@ -39,8 +39,8 @@ from paho.mqtt.properties import Properties
 from alarmdesk.domain.signal import MAX_PAYLOAD_BYTES, Location, SignalIn, SourceKind
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry, SignalSink, store
-from alarmdesk.intake.service import IntakeConfig, TopicMapping
 from alarmdesk.intake.supervision import Supervisor
+from alarmdesk.intake.types import IntakeConfig, TopicMapping
 from alarmdesk.safeguards.minimise import minimise
 
 log = logging.getLogger(__name__)
