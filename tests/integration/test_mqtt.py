@@ -6,6 +6,7 @@ Every test uses its own topic prefix and client ids, so runs never see each othe
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import shutil
 import time
@@ -233,3 +234,101 @@ async def test_generic_topics_are_mapped_by_configuration(sqlite_url, start_inta
     assert "faceId" not in alarm["payload"] and alarm["idempotency_key"] == f"mqtt:{topic}:m1"
     await publish(topic, {**body, "id": "m2", "state": "clear"})
     await until(lambda: rows(svc.engine, t.incidents, t.incidents.c.condition == "restored"))
+
+
+# -- input the store must never see ------------------------------------------------------------
+
+
+def sensor_mapping(base: str) -> TopicMapping:
+    return TopicMapping(
+        topic=f"{base}/sensors/+/smoke",
+        type_code="ALRF",
+        source_path="device",
+        id_path="id",
+        zone_path="zone",
+    )
+
+
+async def test_a_message_with_a_nul_byte_is_dropped_and_acknowledged_instead_of_redelivered_forever(
+    db_url, start_intake, prefix
+) -> None:
+    base = prefix.removesuffix("/frigate")
+    svc, intake = await start_intake(
+        db_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}", mqtt_topics=[sensor_mapping(base)]
+    )
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    nul_camera = copy.deepcopy(message)
+    nul_camera["after"]["camera"] = "front\u0000door"
+    nul_camera["after"]["id"] = "nul-camera"
+    nul_id = copy.deepcopy(message)
+    nul_id["after"]["id"] = "1607123955.475377-\u0000"
+    await publish(f"{prefix}/events", nul_camera)
+    await publish(f"{prefix}/events", nul_id)
+    await publish(f"{base}/sensors/s1/smoke", {"device": "smoke-1", "id": "a", "zone": "k\u0000"})
+    await publish(f"{prefix}/events", message)  # a good one after them is not held up
+
+    (stored,) = await until(lambda: rows(svc.engine, t.signals))
+    assert stored["idempotency_key"] == "frigate:1607123955.475377-mxklsc:*"
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 4)
+    assert intake.mqtt.stats["invalid"] == 3
+    assert intake.mqtt.stats["invalid.invalid_value"] == 3
+    assert intake.mqtt.stats["store_failures"] == 0 and intake.mqtt.stats["disconnects"] == 0
+    assert intake.mqtt.stats["sessions"] == 1
+    await asyncio.sleep(0.5)  # nothing comes back: the broker was told they are handled
+    assert len(rows(svc.engine, t.signals)) == 1 and intake.mqtt.stats["received"] == 4
+
+
+async def test_oversized_and_deeply_nested_messages_are_refused_with_the_http_limits(
+    db_url, start_intake, prefix
+) -> None:
+    base = prefix.removesuffix("/frigate")
+    svc, intake = await start_intake(
+        db_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}", mqtt_topics=[sensor_mapping(base)]
+    )
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    long_id = copy.deepcopy(message)
+    long_id["after"]["id"] = "x" * 100_000
+    long_camera = copy.deepcopy(message)
+    long_camera["after"]["camera"] = "c" * 100_000
+    long_camera["after"]["id"] = "long-camera"
+    topic = f"{base}/sensors/s1/smoke"
+    # 1,000 levels: more than the decoder follows (and json.dumps could write).
+    nested = b'{"device": "smoke-1", "id": "nested", "reading": ' + b'{"a": ' * 1000
+    nested += b"1" + b"}" * 1001
+    await publish(f"{prefix}/events", long_id)  # 100 KB: refused before it is decoded
+    await publish(f"{prefix}/events", long_camera)
+    await publish(topic, nested)
+    await publish(topic, {"device": "smoke-1", "id": "17", "reading": nested_levels(17)})
+    await publish(topic, {"device": "smoke-1", "id": "16", "reading": nested_levels(15)})
+
+    (stored,) = await until(lambda: rows(svc.engine, t.signals))
+    assert stored["idempotency_key"] == f"mqtt:{topic}:16"
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 5)
+    assert intake.mqtt.stats["too_large"] == 2  # over 64 KiB: never decoded
+    assert intake.mqtt.stats["invalid"] == 2  # nested more than 16 levels
+    assert intake.mqtt.stats["disconnects"] == 0
+    await asyncio.sleep(0.3)
+    assert len(rows(svc.engine, t.signals)) == 1
+
+
+def nested_levels(n: int) -> Any:
+    """A value whose payload nesting, counted as the HTTP API counts it, is ``n`` levels."""
+    value: Any = 1
+    for _ in range(n):
+        value = {"a": value}
+    return value
+
+
+async def test_a_frigate_payload_over_8_kib_is_refused_like_the_http_api(
+    sqlite_url, start_intake, prefix
+) -> None:
+    svc, intake = await start_intake(sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}")
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    message["after"]["id"] = "i" * 9_000  # under the 64 KiB cap; over the 8 KiB payload limit
+    await publish(f"{prefix}/events", message)
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 1)
+    assert intake.mqtt.stats["invalid.payload_too_large"] == 1
+    assert rows(svc.engine, t.signals) == []

@@ -161,3 +161,8 @@ def test_availability() -> None:
     assert availability(b"online") is True
     assert availability(b"offline") is False
     assert availability(b"maybe") is None
+
+
+def test_a_message_nested_beyond_the_decoder_depth_is_malformed_not_a_recursion_error() -> None:
+    body = b'{"type": "new", "after": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert convert("events", body, registry(), SETTINGS).skipped == "malformed"

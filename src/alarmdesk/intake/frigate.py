@@ -83,7 +83,7 @@ def convert(
     """
     try:
         message = _decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec bounds the depth it decodes
         return Converted(skipped="malformed")
     if not isinstance(message, dict):
         return Converted(skipped="malformed")

@@ -17,6 +17,15 @@ moves it, rather than silently falling back to acknowledging before commit.
 Resends are harmless: every signal's idempotency key comes from the message (Frigate event
 id and zone; a generic message's id or a digest of its bytes), so a redelivered message is
 answered from the store.
+
+Input the store must never see: a message larger than :data:`MAX_MESSAGE_BYTES` is refused
+before it is decoded, JSON nested beyond the decoder's depth is malformed, and every signal
+a message gives passes :func:`alarmdesk.domain.signal.validate` — the HTTP API's limits and
+error codes (control characters and NUL, lengths, payload ≤ 8 KiB and ≤ 16 levels). A
+refused message is logged, counted (``invalid``, ``invalid.<code>``, ``too_large``) and
+acknowledged: it can never be stored, and a message the broker sends again forever would
+hold up every message behind it (PostgreSQL refuses NUL; the session would end and resume
+on the same message without end).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -36,7 +45,8 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alarmdesk.domain.signal import MAX_PAYLOAD_BYTES, Location, SignalIn, SourceKind
+from alarmdesk.domain.errors import InputError, MalformedInput
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind, validate
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry, SignalSink, store
 from alarmdesk.intake.supervision import Supervisor
@@ -46,6 +56,11 @@ from alarmdesk.safeguards.minimise import minimise
 log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder()
 _encoder = msgspec.json.Encoder()
+
+# Bigger than any alarm a sensor or Frigate sends (a Frigate event is ~3 KiB), small enough
+# that a hostile message costs nothing to refuse. Brokers should refuse bigger ones first
+# (Mosquitto ``message_size_limit``, docs/mqtt.md).
+MAX_MESSAGE_BYTES: Final = 64 * 1024
 
 
 # --------------------------------------------------------------------- generic topics
@@ -107,11 +122,20 @@ def generic_signal(
     registry: DeviceRegistry,
     now: datetime,
 ) -> tuple[SignalIn, int]:
-    """The signal of a message on a generic topic, minimised; and how many fields went."""
+    """The signal of a message on a generic topic, minimised; and how many fields went.
+
+    The whole message is the payload, under the HTTP API's limits.
+
+    Raises:
+        InputError: the message is nested too deeply to decode, or its signal breaks a
+            limit of :func:`~alarmdesk.domain.signal.validate` (its code says which).
+    """
     try:
         data: Any = _decoder.decode(body)
     except msgspec.DecodeError:
         data = body.decode("utf-8", "replace")[:1000]
+    except RecursionError:
+        raise MalformedInput("message is nested too deeply") from None
     if not isinstance(data, dict):
         data = {"value": data}
     source = get_path(data, mapping.source_path)
@@ -140,7 +164,6 @@ def generic_signal(
     }
     text = get_path(data, mapping.summary_path)
     summary = f"{mapping.type_code} from {source_id}" + (f": {text}" if text else "")
-    payload, dropped = _bounded(data)
     signal = SignalIn(
         source_kind=SourceKind.EQUIPMENT,
         source_id=(device.id if device is not None else source_id),
@@ -149,18 +172,12 @@ def generic_signal(
         location=location,
         summary=summary[:1000],
         idempotency_key=key,
-        payload=payload,
+        payload=data,
         condition="restored" if restored else "active",
         record_only=mapping.record_only or bool(device is not None and device.test_mode),
     )
-    signal, more = minimise(signal)
-    return signal, dropped + more
-
-
-def _bounded(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    if len(_encoder.encode(data)) <= MAX_PAYLOAD_BYTES:
-        return data, 0
-    return {"truncated": True}, 0
+    # Validated before minimisation walks the message: a hostile nesting is refused first.
+    return minimise(validate(signal, now))
 
 
 # -------------------------------------------------------------------------- the client
@@ -356,16 +373,38 @@ class MqttIntake:
     async def handle(self, message: aiomqtt.Message) -> None:
         """Converts one message and stores its signals; raises if they are not committed.
 
-        A message that cannot be converted is logged and acknowledged: sending it again
-        would fail the same way (a poison message must not stop the queue).
+        A message that cannot be converted or is refused by validation is logged, counted
+        and acknowledged: sending it again would fail the same way (a poison message must
+        not stop the queue).
         """
+        body = _body(message.payload)
+        if len(body) > MAX_MESSAGE_BYTES:
+            self.stats["too_large"] += 1
+            log.warning(
+                "MQTT message on %s refused (%d bytes, over %d); dropped",
+                message.topic,
+                len(body),
+                MAX_MESSAGE_BYTES,
+            )
+            return
         try:
-            signals, undo = self._convert(message)
+            signals, undo = self._convert(message.topic.value, body)
+        except InputError as exc:
+            self._refused(message, exc)
+            return
         except Exception:
             self.stats["unconvertible"] += 1
             log.exception("MQTT message on %s cannot be converted; dropped", message.topic)
             return
         if not signals:
+            return
+        try:
+            now = self.clock()
+            signals = [validate(s, now) for s in signals]
+        except InputError as exc:
+            if undo is not None:
+                undo()
+            self._refused(message, exc)
             return
         try:
             await store(self.sink, signals)
@@ -375,11 +414,16 @@ class MqttIntake:
             raise
         self.stats["stored_signals"] += len(signals)
 
-    def _convert(
-        self, message: aiomqtt.Message
-    ) -> tuple[list[SignalIn], Callable[[], None] | None]:
-        topic = message.topic.value
-        body = _body(message.payload)
+    def _refused(self, message: aiomqtt.Message, exc: InputError) -> None:
+        """Counts and logs a message that can never be stored (the error names the field,
+        never its content)."""
+        self.stats["invalid"] += 1
+        self.stats[f"invalid.{exc.code}"] += 1
+        log.warning(
+            "MQTT message on %s refused (%s: %s); dropped", message.topic, exc.code, exc.message
+        )
+
+    def _convert(self, topic: str, body: bytes) -> tuple[list[SignalIn], Callable[[], None] | None]:
         registry = self.registry()
         fr = self.frigate
         if fr is not None and topic.startswith(fr.prefix + "/"):
