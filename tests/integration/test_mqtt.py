@@ -18,10 +18,15 @@ import aiomqtt
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.demo import load_demo
+from alarmdesk.intake import frigate
+from alarmdesk.intake.devices import DeviceRegistry
 from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
+from alarmdesk.simulate import load_city
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from tests.conftest import REPO_ROOT, port_open, service_missing
+from alarmdesk.store.database import make_engine
+from tests.conftest import REPO_ROOT, port_open, prepare_database, service_missing
 
 BROKER = ("127.0.0.1", 1883)
 FORBIDDEN = ("John Smith", "John", "face", "ABC12345")
@@ -332,3 +337,35 @@ async def test_a_frigate_payload_over_8_kib_is_refused_like_the_http_api(
     await until(lambda: intake.mqtt.stats["acknowledged"] >= 1)
     assert intake.mqtt.stats["invalid.payload_too_large"] == 1
     assert rows(svc.engine, t.signals) == []
+
+
+# -- the demo city's cameras -------------------------------------------------------------------
+
+
+def test_a_demo_city_camera_alarms_out_of_the_box_for_a_person_in_its_yard_and_smoke_anywhere(
+    sqlite_url,
+) -> None:
+    prepare_database(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        load_demo(engine)
+        registry = DeviceRegistry.load(engine)
+    finally:
+        engine.dispose()
+    camera = load_city()["cameras"][0]["id"]
+    settings = frigate.settings_from(IntakeConfig())
+    assert settings is not None
+
+    def seen(label: str, zone: str) -> list[str]:
+        message = frigate_fixture("events_update.json")
+        message["type"] = "new"
+        message["after"].update(camera=camera, label=label, entered_zones=[zone])
+        body = json.dumps(message).encode()
+        return [s.type_code for s in frigate.convert("events", body, registry, settings).signals]
+
+    assert seen("person", "yard") == ["TRESPASS"]
+    assert seen("person", "entrance") == []  # the public comes and goes there
+    assert seen("car", "yard") == ["TRESPASS"]
+    assert seen("smoke", "entrance") == ["FSMOKE"]
+    assert seen("fire", "entrance") == ["FUNK"]
+    assert seen("face", "yard") == [] and seen("license_plate", "yard") == []

@@ -260,14 +260,7 @@ class MqttIntake:
         url = urlsplit(cfg.mqtt_url)
         if url.scheme not in ("mqtt", "tcp") or not url.hostname:
             raise ValueError(f"mqtt_url must be mqtt://host[:port], not {cfg.mqtt_url!r}")
-        settings = None
-        if cfg.frigate_topic_prefix:
-            settings = frigate.FrigateSettings(
-                prefix=cfg.frigate_topic_prefix,
-                labels={k: v.upper() for k, v in cfg.frigate_labels.items()},
-                plates_enabled_types=frozenset(t.upper() for t in cfg.plates_enabled_types),
-                alarm_source=cfg.frigate_alarm_source,
-            )
+        settings = frigate.settings_from(cfg)
         return cls(
             host=url.hostname,
             port=url.port or 1883,

@@ -9,13 +9,47 @@ its settings.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import functools
+from importlib import resources
+from typing import Annotated, Final, Literal
 
 import msgspec
 
 from alarmdesk.domain.purpose import screen
+from alarmdesk.safeguards.special_category import is_special
 
-__all__ = ["IntakeConfig", "Port", "Seconds", "TopicMapping"]
+__all__ = [
+    "IDENTIFYING_LABELS",
+    "IntakeConfig",
+    "Port",
+    "Seconds",
+    "TopicMapping",
+    "default_frigate_labels",
+    "default_frigate_labels_anywhere",
+]
+
+# Frigate labels that say who someone is, or whose vehicle: never an alarm's type (faces and
+# recognised names arrive as sub_label; plates as license_plate objects).
+IDENTIFYING_LABELS: Final = frozenset({"face", "license_plate", "plate", "sub_label"})
+
+
+@functools.cache
+def _frigate_label_rows() -> tuple[tuple[str, str, str], ...]:
+    """``data/frigate_labels.tsv``: label, type code, where (``alarm_zones`` | ``anywhere``)."""
+    text = (resources.files("alarmdesk") / "data" / "frigate_labels.tsv").read_text("utf-8")
+    rows = [line.split("\t") for line in text.splitlines()[1:] if line.strip()]
+    return tuple((r[0], r[1], r[2]) for r in rows)
+
+
+def default_frigate_labels() -> dict[str, str]:
+    """The labels a centre expects to alarm, out of the box (``data/frigate_labels.tsv``)."""
+    return {label: code for label, code, _ in _frigate_label_rows()}
+
+
+def default_frigate_labels_anywhere() -> list[str]:
+    """Labels that alarm anywhere in a camera's view, whatever its alarm zones."""
+    return [label for label, _, where in _frigate_label_rows() if where == "anywhere"]
+
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
@@ -82,8 +116,12 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
         mqtt_max_in_flight: unacknowledged messages at once (MQTT 5 Receive Maximum).
         frigate_topic_prefix: Frigate's topic prefix; ``None`` = no Frigate.
         frigate_alarm_source: raise from tracked objects (``events``) or review alerts.
-        frigate_labels: object label → incident type (cameras may override). Empty by
-            default: nothing a camera sees raises an alarm until a deployment decides.
+        frigate_labels: object label → incident type (cameras may override). Default:
+            ``data/frigate_labels.tsv`` (a person or a vehicle in an alarm zone → TRESPASS,
+            fire → FUNK, smoke → FSMOKE); an empty table turns camera alarms off. Labels
+            that identify a person (face, license_plate, sub_label) are refused.
+        frigate_labels_anywhere: labels that alarm anywhere in view, whatever a camera's
+            ``alarm_zones`` (fire, smoke); the others alarm only inside them.
         frigate_source_id: device id of the Frigate server (availability); default
             ``nvr-<prefix>``.
         mqtt_topics: generic topics, see :class:`TopicMapping`.
@@ -107,7 +145,10 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     mqtt_reconnect_seconds: Seconds = 2.0
     frigate_topic_prefix: str | None = "frigate"
     frigate_alarm_source: Literal["events", "reviews"] = "events"
-    frigate_labels: dict[str, str] = msgspec.field(default_factory=dict)
+    frigate_labels: dict[str, str] = msgspec.field(default_factory=default_frigate_labels)
+    frigate_labels_anywhere: list[str] = msgspec.field(
+        default_factory=default_frigate_labels_anywhere
+    )
     frigate_source_id: str | None = None
     mqtt_topics: list[TopicMapping] = msgspec.field(default_factory=list)
     plates_enabled_types: list[str] = msgspec.field(default_factory=list)
@@ -116,6 +157,15 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         screen({"frigate_labels": [f"{k} {v}" for k, v in self.frigate_labels.items()]})
+        identifying = sorted(
+            label
+            for label in self.frigate_labels
+            if label.lower() in IDENTIFYING_LABELS or is_special(label)
+        )
+        if identifying:
+            raise ValueError(
+                "frigate_labels cannot map labels that identify a person: " + ", ".join(identifying)
+            )
 
     @property
     def enabled(self) -> bool:
