@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import getpass
 import json
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
@@ -26,7 +29,7 @@ from alarmdesk.simulate import load_city
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
-from tests.conftest import REPO_ROOT, port_open, prepare_database, service_missing
+from tests.conftest import REPO_ROOT, free_port, port_open, prepare_database, service_missing
 
 BROKER = ("127.0.0.1", 1883)
 FORBIDDEN = ("John Smith", "John", "face", "ABC12345")
@@ -369,3 +372,195 @@ def test_a_demo_city_camera_alarms_out_of_the_box_for_a_person_in_its_yard_and_s
     assert seen("smoke", "entrance") == ["FSMOKE"]
     assert seen("fire", "entrance") == ["FUNK"]
     assert seen("face", "yard") == [] and seen("license_plate", "yard") == []
+
+
+# -- a private broker: the shipped settings, a burst while alarmdesk is away, a restart ---------
+
+SHIPPED_CONF = REPO_ROOT / "docs" / "mosquitto.conf"
+BURST = 3_000
+
+
+class PrivateBroker:
+    """A Mosquitto of this test's own, on a free port, with its data in ``tmp_path``."""
+
+    def __init__(self, directory: Path, settings: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.conf = directory / "mosquitto.conf"
+        self.conf.write_text(
+            settings
+            + f"\nlistener {self.port} 127.0.0.1\npersistence_location {directory}/\n"
+            + f"user {getpass.getuser()}\n"  # as root, mosquitto would become "mosquitto"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto did not start: {self.conf}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): Mosquitto writes its persistence file."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+def shipped_settings() -> str:
+    """docs/mosquitto.conf without its listener and persistence location."""
+    lines = SHIPPED_CONF.read_text().splitlines()
+    kept = [ln for ln in lines if not ln.startswith(("listener ", "persistence_location "))]
+    return "\n".join(kept)
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    if shutil.which("mosquitto") is None:
+        service_missing("the mosquitto program")
+    made: list[PrivateBroker] = []
+
+    def make(settings: str) -> PrivateBroker:
+        broker = PrivateBroker(tmp_path, settings)
+        broker.start()
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.stop()
+
+
+async def burst_while_away(
+    services_factory, sqlite_url: str, broker: PrivateBroker, *, restart_broker: bool
+) -> tuple[Any, IntakeService, float]:
+    """Starts intake once (the session is made), stops it, publishes ``BURST`` sensor
+    messages, maybe restarts the broker, starts intake again; returns the second
+    (services, intake) and when it started."""
+    loop = asyncio.get_running_loop()
+    base = f"t{uuid.uuid4().hex[:8]}"
+    cfg = IntakeConfig(
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_client_id=f"ad-{uuid.uuid4().hex[:8]}",
+        mqtt_reconnect_seconds=0.2,
+        frigate_topic_prefix=None,
+        mqtt_topics=[sensor_mapping(base)],
+    )
+    svc = services_factory(sqlite_url, loop=loop)
+    intake = IntakeService()
+    intake.start(svc, loop, cfg)
+    assert intake.mqtt is not None
+    await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+    assert intake.mqtt.session_present is False  # a new client id: a new session
+    assert set(intake.mqtt.granted_qos.values()) == {1}
+    await intake.aclose()
+    svc.stop()
+
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"pub-{base}") as client:
+        for start in range(0, BURST, 200):
+            await asyncio.gather(
+                *(
+                    client.publish(
+                        f"{base}/sensors/s{i % 20}/smoke",
+                        json.dumps({"device": f"smoke-{i % 20}", "id": f"m{i}"}),
+                        qos=1,
+                    )
+                    for i in range(start, min(start + 200, BURST))
+                )
+            )
+    if restart_broker:
+        broker.stop()
+        broker.start()
+
+    svc2 = services_factory(sqlite_url, loop=loop, prepare=False)
+    intake2 = IntakeService()
+    intake2.start(svc2, loop, cfg)
+    assert intake2.mqtt is not None
+    return svc2, intake2, time.monotonic()
+
+
+def count_signals(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.signals)).scalar_one())
+
+
+@pytest.mark.slow
+async def test_a_burst_sent_while_alarmdesk_is_down_is_stored_whole_and_once_with_shipped_settings(
+    services_factory, sqlite_url, private_broker
+) -> None:
+    broker = private_broker(shipped_settings())
+    svc, intake, started = await burst_while_away(
+        services_factory, sqlite_url, broker, restart_broker=True
+    )
+    try:
+        await until(lambda: count_signals(svc.engine) >= BURST, within=120)
+        drained = time.monotonic() - started
+        assert intake.mqtt is not None and intake.mqtt.session_present is True
+        await until(lambda: intake.mqtt.stats["acknowledged"] >= BURST, within=30)
+        await asyncio.sleep(1.0)  # anything sent twice would be stored by now
+        with svc.engine.connect() as conn:
+            keys = list(conn.execute(sa.select(t.signals.c.idempotency_key)).scalars())
+        assert len(keys) == BURST and len(set(keys)) == BURST
+        assert {k.rsplit(":", 1)[1] for k in keys} == {f"m{i}" for i in range(BURST)}
+        print(f"{BURST} queued messages stored {drained:.2f} s after the restart")
+    finally:
+        await intake.aclose()
+
+
+@pytest.mark.slow
+async def test_with_mosquittos_default_queue_limit_a_burst_beyond_1000_messages_is_lost(
+    services_factory, sqlite_url, private_broker
+) -> None:
+    """Why docs/mosquitto.conf matters: the same burst against a broker with only
+    persistence on loses what is beyond its default 1,000-message queue."""
+    broker = private_broker("persistence true\nallow_anonymous true\n")
+    svc, intake, _ = await burst_while_away(
+        services_factory, sqlite_url, broker, restart_broker=False
+    )
+    try:
+        assert intake.mqtt is not None
+        await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+        last = -1
+        while (now := count_signals(svc.engine)) != last:  # until nothing more comes
+            last = now
+            await asyncio.sleep(1.0)
+        assert 1000 <= last < BURST
+        print(f"default broker settings: {BURST - last} of {BURST} messages lost")
+    finally:
+        await intake.aclose()
+
+
+@pytest.mark.slow
+async def test_a_broker_that_forgets_our_session_on_restart_is_reported_with_a_warning(
+    services_factory, sqlite_url, private_broker, caplog
+) -> None:
+    broker = private_broker("persistence false\nallow_anonymous true\n")
+    loop = asyncio.get_running_loop()
+    svc = services_factory(sqlite_url, loop=loop)
+    intake = IntakeService()
+    intake.start(
+        svc,
+        loop,
+        IntakeConfig(
+            mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+            mqtt_client_id=f"ad-{uuid.uuid4().hex[:8]}",
+            mqtt_reconnect_seconds=0.2,
+        ),
+    )
+    try:
+        assert intake.mqtt is not None
+        await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+        broker.stop()  # without persistence, the broker forgets every session
+        broker.start()
+        await until(lambda: intake.mqtt.stats["sessions"] >= 2, within=20)
+        assert intake.mqtt.session_present is False
+        assert "kept no session" in caplog.text
+        assert intake.mqtt.stats["sessions_resumed"] == 0
+    finally:
+        await intake.aclose()

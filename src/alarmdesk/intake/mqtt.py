@@ -245,6 +245,10 @@ class MqttIntake:
             supervisor.watch_availability(self.frigate_source_id, failed=failed)
         self.ready = asyncio.Event()  # set while subscribed
         self.stats: Counter[str] = Counter()
+        # What the last CONNACK and SUBACKs said (see _check_session): None before.
+        self.session_present: bool | None = None
+        self.broker_session_expiry: int | None = None
+        self.granted_qos: dict[str, int] = {}
 
     @classmethod
     def from_config(
@@ -315,7 +319,21 @@ class MqttIntake:
             keepalive=30,
             timeout=10,
         )
-        _paho(client).manual_ack_set(True)
+        inner = _paho(client)
+        inner.manual_ack_set(True)
+        answered = inner.on_connect
+
+        def on_connect(*args: Any) -> None:
+            # paho: (client, userdata, flags, reason_code, properties). The CONNACK says
+            # whether the broker resumed our session; aiomqtt does not pass that on.
+            flags, properties = args[2], (args[4] if len(args) > 4 else None)
+            self.session_present = bool(getattr(flags, "session_present", False))
+            expiry = getattr(properties, "SessionExpiryInterval", None)
+            self.broker_session_expiry = expiry if isinstance(expiry, int) else None
+            if answered is not None:
+                answered(*args)
+
+        inner.on_connect = on_connect
         return client
 
     async def session(self) -> None:
@@ -323,7 +341,9 @@ class MqttIntake:
         client = self._client()
         async with client:
             for topic in self.subscriptions():
-                await client.subscribe(topic, qos=1)
+                granted = await client.subscribe(topic, qos=1)
+                self.granted_qos[topic] = _granted(granted)
+            self._check_session()
             self.stats["sessions"] += 1
             self.ready.set()
             pending: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]] = asyncio.Queue(
@@ -332,6 +352,45 @@ class MqttIntake:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._acknowledge(client, pending))
                 group.create_task(self._receive(client, pending))
+
+    def _check_session(self) -> None:
+        """Warns when the broker does not give what delivery after a restart rests on
+        (docs/mqtt.md): a resumed session, the session expiry we asked for, QoS 1."""
+        if self.session_present:
+            self.stats["sessions_resumed"] += 1
+        elif self.stats["sessions"] > 0:
+            log.warning(
+                "MQTT broker %s:%s kept no session for client id %r across a reconnect: "
+                "messages published meanwhile are lost. Check its persistence and "
+                "persistent_client_expiration (docs/mosquitto.conf)",
+                self.host,
+                self.port,
+                self.client_id,
+            )
+        else:
+            log.warning(
+                "MQTT broker %s:%s has no session for client id %r: a first start, or the "
+                "broker lost it (persistence off, broker restarted, session expired) and "
+                "with it what was published while alarmdesk was stopped",
+                self.host,
+                self.port,
+                self.client_id,
+            )
+        expiry = self.broker_session_expiry
+        if expiry is not None and expiry < self.session_expiry:
+            log.warning(
+                "MQTT broker keeps our session %d s, not the %d s asked for "
+                "(mqtt_session_expiry_seconds): a longer outage loses messages",
+                expiry,
+                self.session_expiry,
+            )
+        for topic, qos in self.granted_qos.items():
+            if qos != 1:
+                log.warning(
+                    "MQTT broker granted %s on %r, not QoS 1: messages can be lost",
+                    f"QoS {qos}" if qos < 0x80 else f"nothing (reason code {qos:#x})",
+                    topic,
+                )
 
     async def _receive(
         self,
@@ -453,6 +512,12 @@ class MqttIntake:
             return self.supervisor.down_signal(source, "offline"), undo
         self.stats["availability.unknown"] += 1
         return None, None
+
+
+def _granted(answer: Any) -> int:
+    """The QoS a SUBACK granted (or its failure reason code, >= 0x80)."""
+    first = answer[0] if answer else 0x80
+    return int(getattr(first, "value", first))
 
 
 def _reason(exc: BaseException) -> str:
