@@ -309,13 +309,16 @@ async def test_oversized_and_deeply_nested_messages_are_refused_with_the_http_li
     await publish(f"{prefix}/events", long_camera)
     await publish(topic, nested)
     await publish(topic, {"device": "smoke-1", "id": "17", "reading": nested_levels(17)})
+    await publish(topic, {"device": "smoke-1", "id": "big", "blob": "x" * 9_000})  # > 8 KiB
     await publish(topic, {"device": "smoke-1", "id": "16", "reading": nested_levels(15)})
 
     (stored,) = await until(lambda: rows(svc.engine, t.signals))
     assert stored["idempotency_key"] == f"mqtt:{topic}:16"
-    await until(lambda: intake.mqtt.stats["acknowledged"] >= 5)
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 6)
     assert intake.mqtt.stats["too_large"] == 2  # over 64 KiB: never decoded
-    assert intake.mqtt.stats["invalid"] == 2  # nested more than 16 levels
+    assert intake.mqtt.stats["invalid.malformed_json"] == 1  # deeper than the decoder goes
+    assert intake.mqtt.stats["invalid.invalid_value"] == 1  # more than 16 levels
+    assert intake.mqtt.stats["invalid.payload_too_large"] == 1
     assert intake.mqtt.stats["disconnects"] == 0
     await asyncio.sleep(0.3)
     assert len(rows(svc.engine, t.signals)) == 1
