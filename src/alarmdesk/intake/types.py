@@ -156,7 +156,12 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     devices_reload_seconds: Seconds = 300.0
 
     def __post_init__(self) -> None:
-        screen({"frigate_labels": [f"{k} {v}" for k, v in self.frigate_labels.items()]})
+        screen(
+            {
+                "frigate_labels": [f"{k} {v}" for k, v in self.frigate_labels.items()],
+                "frigate_labels_anywhere": self.frigate_labels_anywhere,
+            }
+        )
         identifying = sorted(
             label
             for label in self.frigate_labels
