@@ -55,7 +55,6 @@ from alarmdesk.safeguards.minimise import minimise
 
 log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder()
-_encoder = msgspec.json.Encoder()
 
 # Bigger than any alarm a sensor or Frigate sends (a Frigate event is ~3 KiB), small enough
 # that a hostile message costs nothing to refuse. Brokers should refuse bigger ones first
