@@ -135,6 +135,9 @@ ACCOUNT_ZONES = {
 }
 ACCOUNT_CHECKIN_SECONDS = 90
 CAMERA_ZONES = ["entrance", "yard"]
+# People and vehicles alarm in the yard (closed to the public); fire and smoke anywhere
+# (alarmdesk/data/frigate_labels.tsv).
+CAMERA_ALARM_ZONES = ["yard"]
 
 NEIGHBORHOOD_COLUMN = "Neighborhood  District"  # sic: two spaces in DataSF's header
 _LOCATION_PAREN = re.compile(r"^\(\s*(-?\d+(?:\.\d+)?)\s*,\s*(-?\d+(?:\.\d+)?)\s*\)$")
@@ -488,6 +491,7 @@ def build(calls_path: Path, taxonomy_path: Path) -> tuple[dict[str, Any], list[s
             "lat": c["lat"],
             "lon": c["lon"],
             "zones": list(CAMERA_ZONES),
+            "alarm_zones": list(CAMERA_ALARM_ZONES),
         }
         for i, c in enumerate(camera_sites)
     ]

@@ -20,7 +20,7 @@ from typing import Annotated
 import msgspec
 
 from alarmdesk.domain.errors import ConfigError
-from alarmdesk.intake.service import IntakeConfig
+from alarmdesk.intake.types import IntakeConfig
 from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]

@@ -48,7 +48,7 @@ def load_demo(engine: sa.Engine, city: dict[str, Any] | None = None) -> dict[str
             "lon": c["lon"],
             "zones": {z: z for z in c["zones"]},
             "checkin_seconds": None,
-            "settings": {},
+            "settings": {"alarm_zones": c.get("alarm_zones", [])},
         }
         for c in city["cameras"]
     ]

@@ -6,21 +6,32 @@ Every test uses its own topic prefix and client ids, so runs never see each othe
 from __future__ import annotations
 
 import asyncio
+import copy
+import getpass
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import aiomqtt
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.demo import load_demo
+from alarmdesk.intake import frigate
+from alarmdesk.intake.devices import DeviceRegistry
 from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
+from alarmdesk.simulate import load_city
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from tests.conftest import SHARED, port_open, service_missing
+from alarmdesk.store.database import make_engine
+from tests.conftest import REPO_ROOT, free_port, port_open, prepare_database, service_missing
 
 BROKER = ("127.0.0.1", 1883)
 FORBIDDEN = ("John Smith", "John", "face", "ABC12345")
@@ -39,10 +50,10 @@ def prefix() -> str:
 
 
 def frigate_fixture(name: str) -> dict[str, Any]:
-    path = SHARED / "fixtures" / "frigate" / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not beside this checkout")
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads(
+        (REPO_ROOT / "tests" / "fixtures" / "frigate" / name).read_text()
+    )
+    return data
 
 
 CAMERA: dict[str, Any] = {
@@ -233,3 +244,405 @@ async def test_generic_topics_are_mapped_by_configuration(sqlite_url, start_inta
     assert "faceId" not in alarm["payload"] and alarm["idempotency_key"] == f"mqtt:{topic}:m1"
     await publish(topic, {**body, "id": "m2", "state": "clear"})
     await until(lambda: rows(svc.engine, t.incidents, t.incidents.c.condition == "restored"))
+
+
+# -- input the store must never see ------------------------------------------------------------
+
+
+def sensor_mapping(base: str) -> TopicMapping:
+    return TopicMapping(
+        topic=f"{base}/sensors/+/smoke",
+        type_code="ALRF",
+        source_path="device",
+        id_path="id",
+        zone_path="zone",
+    )
+
+
+async def test_a_message_with_a_nul_byte_is_dropped_and_acknowledged_instead_of_redelivered_forever(
+    db_url, start_intake, prefix
+) -> None:
+    base = prefix.removesuffix("/frigate")
+    svc, intake = await start_intake(
+        db_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}", mqtt_topics=[sensor_mapping(base)]
+    )
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    nul_camera = copy.deepcopy(message)
+    nul_camera["after"]["camera"] = "front\u0000door"
+    nul_camera["after"]["id"] = "nul-camera"
+    nul_id = copy.deepcopy(message)
+    nul_id["after"]["id"] = "1607123955.475377-\u0000"
+    await publish(f"{prefix}/events", nul_camera)
+    await publish(f"{prefix}/events", nul_id)
+    await publish(f"{base}/sensors/s1/smoke", {"device": "smoke-1", "id": "a", "zone": "k\u0000"})
+    await publish(f"{prefix}/events", message)  # a good one after them is not held up
+
+    (stored,) = await until(lambda: rows(svc.engine, t.signals))
+    assert stored["idempotency_key"] == "frigate:1607123955.475377-mxklsc:*"
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 4)
+    assert intake.mqtt.stats["invalid"] == 3
+    assert intake.mqtt.stats["invalid.invalid_value"] == 3
+    assert intake.mqtt.stats["store_failures"] == 0 and intake.mqtt.stats["disconnects"] == 0
+    assert intake.mqtt.stats["sessions"] == 1
+    await asyncio.sleep(0.5)  # nothing comes back: the broker was told they are handled
+    assert len(rows(svc.engine, t.signals)) == 1 and intake.mqtt.stats["received"] == 4
+
+
+async def test_oversized_and_deeply_nested_messages_are_refused_with_the_http_limits(
+    db_url, start_intake, prefix
+) -> None:
+    base = prefix.removesuffix("/frigate")
+    svc, intake = await start_intake(
+        db_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}", mqtt_topics=[sensor_mapping(base)]
+    )
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    long_id = copy.deepcopy(message)
+    long_id["after"]["id"] = "x" * 100_000
+    long_camera = copy.deepcopy(message)
+    long_camera["after"]["camera"] = "c" * 100_000
+    long_camera["after"]["id"] = "long-camera"
+    topic = f"{base}/sensors/s1/smoke"
+    # 1,000 levels: more than the decoder follows (and json.dumps could write).
+    nested = b'{"device": "smoke-1", "id": "nested", "reading": ' + b'{"a": ' * 1000
+    nested += b"1" + b"}" * 1001
+    await publish(f"{prefix}/events", long_id)  # 100 KB: refused before it is decoded
+    await publish(f"{prefix}/events", long_camera)
+    await publish(topic, nested)
+    await publish(topic, {"device": "smoke-1", "id": "17", "reading": nested_levels(17)})
+    await publish(topic, {"device": "smoke-1", "id": "big", "blob": "x" * 9_000})  # > 8 KiB
+    await publish(topic, {"device": "smoke-1", "id": "16", "reading": nested_levels(15)})
+
+    (stored,) = await until(lambda: rows(svc.engine, t.signals))
+    assert stored["idempotency_key"] == f"mqtt:{topic}:16"
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 6)
+    assert intake.mqtt.stats["too_large"] == 2  # over 64 KiB: never decoded
+    assert intake.mqtt.stats["invalid.malformed_json"] == 1  # deeper than the decoder goes
+    assert intake.mqtt.stats["invalid.invalid_value"] == 1  # more than 16 levels
+    assert intake.mqtt.stats["invalid.payload_too_large"] == 1
+    assert intake.mqtt.stats["disconnects"] == 0
+    await asyncio.sleep(0.3)
+    assert len(rows(svc.engine, t.signals)) == 1
+
+
+def nested_levels(n: int) -> Any:
+    """A value whose payload nesting, counted as the HTTP API counts it, is ``n`` levels."""
+    value: Any = 1
+    for _ in range(n):
+        value = {"a": value}
+    return value
+
+
+async def test_a_frigate_payload_over_8_kib_is_refused_like_the_http_api(
+    sqlite_url, start_intake, prefix
+) -> None:
+    svc, intake = await start_intake(sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}")
+    message = frigate_fixture("events_update.json")
+    message["type"] = "new"
+    message["after"]["id"] = "i" * 9_000  # under the 64 KiB cap; over the 8 KiB payload limit
+    await publish(f"{prefix}/events", message)
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 1)
+    assert intake.mqtt.stats["invalid.payload_too_large"] == 1
+    assert rows(svc.engine, t.signals) == []
+
+
+# -- the demo city's cameras -------------------------------------------------------------------
+
+
+def test_a_demo_city_camera_alarms_out_of_the_box_for_a_person_in_its_yard_and_smoke_anywhere(
+    sqlite_url,
+) -> None:
+    prepare_database(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        load_demo(engine)
+        registry = DeviceRegistry.load(engine)
+    finally:
+        engine.dispose()
+    camera = load_city()["cameras"][0]["id"]
+    settings = frigate.settings_from(IntakeConfig())
+    assert settings is not None
+
+    def seen(label: str, zone: str) -> list[str]:
+        message = frigate_fixture("events_update.json")
+        message["type"] = "new"
+        message["after"].update(camera=camera, label=label, entered_zones=[zone])
+        body = json.dumps(message).encode()
+        return [s.type_code for s in frigate.convert("events", body, registry, settings).signals]
+
+    assert seen("person", "yard") == ["TRESPASS"]
+    assert seen("person", "entrance") == []  # the public comes and goes there
+    assert seen("car", "yard") == ["TRESPASS"]
+    assert seen("smoke", "entrance") == ["FSMOKE"]
+    assert seen("fire", "entrance") == ["FUNK"]
+    assert seen("face", "yard") == [] and seen("license_plate", "yard") == []
+
+
+# -- a private broker: the shipped settings, a burst while alarmdesk is away, a restart ---------
+
+SHIPPED_CONF = REPO_ROOT / "docs" / "mosquitto.conf"
+BURST = 3_000
+
+
+class PrivateBroker:
+    """A Mosquitto of this test's own, on a free port, with its data in ``tmp_path``."""
+
+    def __init__(self, directory: Path, settings: str) -> None:
+        self.port = free_port()
+        self.directory = directory
+        self.conf = directory / "mosquitto.conf"
+        self.conf.write_text(
+            settings
+            + f"\nlistener {self.port} 127.0.0.1\npersistence_location {directory}/\n"
+            + f"user {getpass.getuser()}\n"  # as root, mosquitto would become "mosquitto"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with (self.directory / "mosquitto.log").open("ab") as log:
+            self.proc = subprocess.Popen(
+                ["mosquitto", "-c", str(self.conf)], stdout=log, stderr=log
+            )
+        deadline = time.monotonic() + 10
+        while not port_open("127.0.0.1", self.port):
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError(f"mosquitto did not start: {self.conf}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """A clean stop (SIGTERM): Mosquitto writes its persistence file."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.proc = None
+
+
+def shipped_settings() -> str:
+    """docs/mosquitto.conf without its listener and persistence location."""
+    lines = SHIPPED_CONF.read_text().splitlines()
+    kept = [ln for ln in lines if not ln.startswith(("listener ", "persistence_location "))]
+    return "\n".join(kept)
+
+
+@pytest.fixture
+def private_broker(tmp_path):
+    if shutil.which("mosquitto") is None:
+        service_missing("the mosquitto program")
+    made: list[PrivateBroker] = []
+
+    def make(settings: str) -> PrivateBroker:
+        broker = PrivateBroker(tmp_path, settings)
+        broker.start()
+        made.append(broker)
+        return broker
+
+    yield make
+    for broker in made:
+        broker.stop()
+
+
+async def burst_while_away(
+    services_factory, sqlite_url: str, broker: PrivateBroker, *, restart_broker: bool
+) -> tuple[Any, IntakeService, float]:
+    """Starts intake once (the session is made), stops it, publishes ``BURST`` sensor
+    messages, maybe restarts the broker, starts intake again; returns the second
+    (services, intake) and when it started."""
+    loop = asyncio.get_running_loop()
+    base = f"t{uuid.uuid4().hex[:8]}"
+    cfg = IntakeConfig(
+        mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+        mqtt_client_id=f"ad-{uuid.uuid4().hex[:8]}",
+        mqtt_reconnect_seconds=0.2,
+        frigate_topic_prefix=None,
+        mqtt_topics=[sensor_mapping(base)],
+    )
+    svc = services_factory(sqlite_url, loop=loop)
+    intake = IntakeService()
+    intake.start(svc, loop, cfg)
+    assert intake.mqtt is not None
+    await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+    assert intake.mqtt.session_present is False  # a new client id: a new session
+    assert set(intake.mqtt.granted_qos.values()) == {1}
+    await intake.aclose()
+    svc.stop()
+
+    async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"pub-{base}") as client:
+        for start in range(0, BURST, 200):
+            await asyncio.gather(
+                *(
+                    client.publish(
+                        f"{base}/sensors/s{i % 20}/smoke",
+                        json.dumps({"device": f"smoke-{i % 20}", "id": f"m{i}"}),
+                        qos=1,
+                    )
+                    for i in range(start, min(start + 200, BURST))
+                )
+            )
+    if restart_broker:
+        broker.stop()
+        broker.start()
+
+    svc2 = services_factory(sqlite_url, loop=loop, prepare=False)
+    intake2 = IntakeService()
+    intake2.start(svc2, loop, cfg)
+    assert intake2.mqtt is not None
+    return svc2, intake2, time.monotonic()
+
+
+def count_signals(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.signals)).scalar_one())
+
+
+@pytest.mark.slow
+async def test_a_burst_sent_while_alarmdesk_is_down_is_stored_whole_and_once_with_shipped_settings(
+    services_factory, sqlite_url, private_broker
+) -> None:
+    broker = private_broker(shipped_settings())
+    svc, intake, started = await burst_while_away(
+        services_factory, sqlite_url, broker, restart_broker=True
+    )
+    try:
+        await until(lambda: count_signals(svc.engine) >= BURST, within=120)
+        drained = time.monotonic() - started
+        assert intake.mqtt is not None and intake.mqtt.session_present is True
+        await until(lambda: intake.mqtt.stats["acknowledged"] >= BURST, within=30)
+        await asyncio.sleep(1.0)  # anything sent twice would be stored by now
+        with svc.engine.connect() as conn:
+            keys = list(conn.execute(sa.select(t.signals.c.idempotency_key)).scalars())
+        assert len(keys) == BURST and len(set(keys)) == BURST
+        assert {k.rsplit(":", 1)[1] for k in keys} == {f"m{i}" for i in range(BURST)}
+        print(f"{BURST} queued messages stored {drained:.2f} s after the restart")
+    finally:
+        await intake.aclose()
+
+
+@pytest.mark.slow
+async def test_with_mosquittos_default_queue_limit_a_burst_beyond_1000_messages_is_lost(
+    services_factory, sqlite_url, private_broker
+) -> None:
+    """Why docs/mosquitto.conf matters: the same burst against a broker with only
+    persistence on loses what is beyond its default 1,000-message queue."""
+    broker = private_broker("persistence true\nallow_anonymous true\n")
+    svc, intake, _ = await burst_while_away(
+        services_factory, sqlite_url, broker, restart_broker=False
+    )
+    try:
+        assert intake.mqtt is not None
+        await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+        last = -1
+        while (now := count_signals(svc.engine)) != last:  # until nothing more comes
+            last = now
+            await asyncio.sleep(1.0)
+        assert 1000 <= last < BURST
+        print(f"default broker settings: {BURST - last} of {BURST} messages lost")
+    finally:
+        await intake.aclose()
+
+
+@pytest.mark.slow
+async def test_a_broker_that_forgets_our_session_on_restart_is_reported_with_a_warning(
+    services_factory, sqlite_url, private_broker, caplog
+) -> None:
+    broker = private_broker("persistence false\nallow_anonymous true\n")
+    loop = asyncio.get_running_loop()
+    svc = services_factory(sqlite_url, loop=loop)
+    intake = IntakeService()
+    intake.start(
+        svc,
+        loop,
+        IntakeConfig(
+            mqtt_url=f"mqtt://127.0.0.1:{broker.port}",
+            mqtt_client_id=f"ad-{uuid.uuid4().hex[:8]}",
+            mqtt_reconnect_seconds=0.2,
+        ),
+    )
+    try:
+        assert intake.mqtt is not None
+        await asyncio.wait_for(intake.mqtt.ready.wait(), 10)
+        broker.stop()  # without persistence, the broker forgets every session
+        broker.start()
+        await until(lambda: intake.mqtt.stats["sessions"] >= 2, within=20)
+        assert intake.mqtt.session_present is False
+        assert "kept no session" in caplog.text
+        assert intake.mqtt.stats["sessions_resumed"] == 0
+    finally:
+        await intake.aclose()
+
+
+def start_server(tmp_path: Path, sqlite_url: str, config: Path, n: int) -> subprocess.Popen[bytes]:
+    """``alarmdesk serve`` as a real process (what SIGKILL hits in production)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMDESK_")}
+    with (tmp_path / f"server-{n}.log").open("wb") as out:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "alarmdesk.cli", "serve", "--config", str(config)),
+                *("--database-url", sqlite_url, "--port", str(free_port())),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=tmp_path,
+            env=env,
+        )
+
+
+@pytest.mark.slow
+async def test_a_burst_survives_alarmdesk_being_killed_mid_burst_with_the_shipped_settings(
+    tmp_path, sqlite_url, private_broker
+) -> None:
+    """The reported loss: 3,000 sensor messages, the server SIGKILLed 1.5 s into them."""
+    broker = private_broker(shipped_settings())
+    prepare_database(sqlite_url)
+    base = f"t{uuid.uuid4().hex[:8]}"
+    config = tmp_path / "alarmdesk.toml"
+    config.write_text(
+        f'[intake]\nmqtt_url = "mqtt://127.0.0.1:{broker.port}"\n'
+        f'mqtt_client_id = "ad-{base}"\nfrigate_topic_prefix = "{base}/frigate"\n'
+        f'[[intake.mqtt_topics]]\ntopic = "{base}/sensors/+/smoke"\ntype_code = "ALRF"\n'
+        'source_path = "device"\nid_path = "id"\n'
+    )
+    engine = make_engine(sqlite_url)
+    servers = [start_server(tmp_path, sqlite_url, config, 1)]
+    try:
+        async with aiomqtt.Client("127.0.0.1", broker.port, identifier=f"pub-{base}") as client:
+
+            async def send(i: int) -> None:
+                body = json.dumps({"device": f"smoke-{i % 20}", "id": f"m{i}"})
+                await client.publish(f"{base}/sensors/s{i % 20}/smoke", body, qos=1)
+
+            # The first server is up and subscribed once a message it was sent is stored;
+            # before it subscribed, no session held it: send it again (the same key).
+            deadline = time.monotonic() + 30
+            while count_signals(engine) < 1:
+                assert time.monotonic() < deadline, "the server never took a message"
+                await send(-1)
+                await asyncio.sleep(0.3)
+
+            async def burst() -> None:
+                for start in range(0, BURST, 100):
+                    await asyncio.gather(*(send(i) for i in range(start, start + 100)))
+                    await asyncio.sleep(0.05)  # a site's sensors, not a flood
+
+            publishing = asyncio.create_task(burst())
+            await asyncio.sleep(1.5)
+            servers[0].kill()  # SIGKILL: no DISCONNECT, nothing flushed
+            servers[0].wait(10)
+            killed_at = count_signals(engine)
+            await publishing
+        assert killed_at < BURST + 1  # the kill came mid-burst
+
+        servers.append(start_server(tmp_path, sqlite_url, config, 2))
+        await until(lambda: count_signals(engine) >= BURST + 1, within=120)
+        await asyncio.sleep(1.0)
+        with engine.connect() as conn:
+            keys = list(conn.execute(sa.select(t.signals.c.idempotency_key)).scalars())
+        assert len(keys) == BURST + 1 and len(set(keys)) == BURST + 1
+        print(f"killed with {killed_at} of {BURST + 1} stored; all stored once after restart")
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.kill()
+                server.wait(10)
+        engine.dispose()

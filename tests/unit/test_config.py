@@ -32,6 +32,8 @@ def test_an_mqtt_topic_mapping_that_targets_a_protected_purpose_is_refused(tmp_p
         load(tmp_path, '[[intake.mqtt_topics]]\ntopic = "city/protest/+"\ntype_code = "SUSP"\n')
     with pytest.raises(config.ConfigError, match=r"refused"):
         load(tmp_path, '[intake.frigate_labels]\nperson = "Demonstrator watch"\n')
+    with pytest.raises(config.ConfigError, match=r"refused"):
+        load(tmp_path, '[intake]\nfrigate_labels_anywhere = ["protester"]\n')
     ok = load(tmp_path, '[[intake.mqtt_topics]]\ntopic = "site/smoke/+"\ntype_code = "FSMOKE"\n')
     assert ok.intake.mqtt_topics[0].type_code == "FSMOKE"
 

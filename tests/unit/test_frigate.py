@@ -9,11 +9,20 @@ from typing import Any
 import msgspec
 import pytest
 
+from alarmdesk import config
+from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.intake.devices import DeviceRegistry, device_from_row
-from alarmdesk.intake.frigate import FrigateSettings, availability, convert
-from tests.conftest import SHARED
+from alarmdesk.intake.frigate import (
+    FrigateSettings,
+    availability,
+    convert,
+    settings_from,
+)
+from alarmdesk.intake.types import IDENTIFYING_LABELS, IntakeConfig
+from alarmdesk.safeguards.special_category import is_special
+from tests.conftest import REPO_ROOT
 
-FIXTURES = SHARED / "fixtures" / "frigate"
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "frigate"
 FORBIDDEN = ("John Smith", "John", "face", "Face", "ABC12345", "123ABC", "Bob")
 
 CAMERA = {
@@ -29,10 +38,8 @@ SETTINGS = FrigateSettings(labels={"person": "TRESPASS"})
 
 
 def load(name: str) -> dict[str, Any]:
-    path = FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not beside this checkout")
-    return json.loads(path.read_text())
+    data: dict[str, Any] = json.loads((FIXTURES / name).read_text())
+    return data
 
 
 def registry(**settings: Any) -> DeviceRegistry:
@@ -163,3 +170,66 @@ def test_availability() -> None:
     assert availability(b"online") is True
     assert availability(b"offline") is False
     assert availability(b"maybe") is None
+
+
+def test_a_message_nested_beyond_the_decoder_depth_is_malformed_not_a_recursion_error() -> None:
+    body = b'{"type": "new", "after": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert convert("events", body, registry(), SETTINGS).skipped == "malformed"
+
+
+# -- the default labels ------------------------------------------------------------------------
+
+
+def test_the_default_configuration_maps_what_a_centre_expects_to_known_incident_types() -> None:
+    cfg = IntakeConfig()
+    assert cfg.frigate_labels["person"] == "TRESPASS"
+    assert cfg.frigate_labels["car"] == "TRESPASS"
+    assert cfg.frigate_labels["fire"] == "FUNK"
+    assert cfg.frigate_labels["smoke"] == "FSMOKE"
+    known = {t.code for t in default_types()}
+    assert set(cfg.frigate_labels.values()) <= known
+    assert set(cfg.frigate_labels_anywhere) == {"fire", "smoke"}
+
+
+def test_no_label_that_identifies_a_person_is_mapped_by_default() -> None:
+    labels = IntakeConfig().frigate_labels
+    assert not [label for label in labels if is_special(label) or label in IDENTIFYING_LABELS]
+
+
+@pytest.mark.parametrize("label", ["face", "license_plate", "sub_label"])
+def test_a_configuration_that_maps_an_identifying_label_is_refused(tmp_path, label) -> None:
+    path = tmp_path / "alarmdesk.toml"
+    path.write_text(f'[intake.frigate_labels]\n{label} = "TRESPASS"\n')
+    with pytest.raises(config.ConfigError, match="identif"):
+        config.load(path, env={})
+
+
+def default_settings() -> FrigateSettings:
+    settings = settings_from(IntakeConfig())
+    assert settings is not None
+    return settings
+
+
+def demo_camera(zones: list[str]) -> DeviceRegistry:
+    return registry(alarm_zones=zones)
+
+
+def test_with_the_defaults_a_person_alarms_in_an_alarm_zone_and_not_outside_it() -> None:
+    settings = default_settings()
+    reg = demo_camera(["yard"])
+    inside = event("new", entered_zones=["yard"], sub_label=None)
+    outside = event("new", entered_zones=["driveway"], sub_label=None)
+    body = json.dumps(inside).encode()
+    (signal,) = convert("events", body, reg, settings).signals
+    assert signal.type_code == "TRESPASS" and signal.location is not None
+    assert signal.location.zone == "yard"
+    assert convert("events", json.dumps(outside).encode(), reg, settings).signals == []
+
+
+def test_with_the_defaults_smoke_alarms_anywhere_in_view_even_outside_the_alarm_zones() -> None:
+    message = event("new", label="smoke", entered_zones=["driveway"], sub_label=None)
+    converted = convert(
+        "events", json.dumps(message).encode(), demo_camera(["yard"]), default_settings()
+    )
+    (signal,) = converted.signals
+    assert signal.type_code == "FSMOKE" and signal.idempotency_key.endswith(":*")

@@ -4,10 +4,11 @@ Topics (``<prefix>`` is ``frigate`` by default):
 
 - ``<prefix>/events`` (``type`` new / update / end, ``before`` / ``after``): a tracked object.
   An object whose label the deployment maps to an incident type raises a signal when it
-  appears (camera-wide) or when it enters one of the camera's ``alarm_zones``; ``end``
-  restores it (device condition ``restored``; the incident stays open for the operator).
-  Labels that are not mapped are not stored at all: what a camera sees is not an alarm
-  until a deployment says which objects mean which harm (privacy by default).
+  appears (camera-wide) or when it enters one of the camera's ``alarm_zones``; labels that
+  alarm ``anywhere`` (fire, smoke) raise camera-wide whatever the zones; ``end`` restores
+  it (device condition ``restored``; the incident stays open for the operator). The
+  default map is ``data/frigate_labels.tsv``; labels that are not mapped are not stored at
+  all, and labels that identify a person (faces, plates, sub_label names) cannot be mapped.
 - ``<prefix>/reviews``: Frigate's review items; used instead of events when a deployment
   sets ``alarm_source = "reviews"`` (then ``severity: alert`` raises, ``end`` restores).
 - ``<prefix>/tracked_object_update``: never stored (face names, plates, generated
@@ -33,6 +34,7 @@ import msgspec
 
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.intake.devices import Device, DeviceRegistry
+from alarmdesk.intake.types import IntakeConfig
 from alarmdesk.safeguards.minimise import minimise
 from alarmdesk.safeguards.special_category import is_special
 
@@ -48,12 +50,27 @@ class FrigateSettings:
         labels: object label → incident type code (a camera's ``labels`` setting overrides).
         plates_enabled_types: incident types whose signals may keep the plate text.
         alarm_source: raise from tracked objects (``events``) or review alerts (``reviews``).
+        anywhere: labels that alarm anywhere in view, whatever a camera's alarm zones.
     """
 
     prefix: str = "frigate"
     labels: Mapping[str, str] = field(default_factory=dict)
     plates_enabled_types: frozenset[str] = frozenset()
     alarm_source: AlarmSource = "events"
+    anywhere: frozenset[str] = frozenset()
+
+
+def settings_from(cfg: IntakeConfig) -> FrigateSettings | None:
+    """The Frigate settings of the ``[intake]`` table; ``None`` when Frigate is off."""
+    if not cfg.frigate_topic_prefix:
+        return None
+    return FrigateSettings(
+        prefix=cfg.frigate_topic_prefix,
+        labels={k: v.upper() for k, v in cfg.frigate_labels.items()},
+        plates_enabled_types=frozenset(t.upper() for t in cfg.plates_enabled_types),
+        alarm_source=cfg.frigate_alarm_source,
+        anywhere=frozenset(cfg.frigate_labels_anywhere),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +100,7 @@ def convert(
     """
     try:
         message = _decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec bounds the depth it decodes
         return Converted(skipped="malformed")
     if not isinstance(message, dict):
         return Converted(skipped="malformed")
@@ -136,7 +153,9 @@ def from_event(
     if type_code is None:
         return Converted(dropped=dropped, skipped="unmapped_label")
     entered = _names(after.get("entered_zones"))
-    zones = _alarm_zones(entered, device)
+    zones: list[str | None] | None = (
+        [None] if label in settings.anywhere else _alarm_zones(entered, device)
+    )
     if zones is None:
         return Converted(dropped=dropped, skipped="outside_alarm_zones")
     event_id = str(after["id"])
@@ -214,9 +233,13 @@ def from_review(
     mapped = [(o, t) for o in objects if (t := _type_for(o, device, settings)) is not None]
     if not mapped:
         return Converted(dropped=dropped, skipped="unmapped_label")
+    # A label that alarms anywhere (fire, smoke) goes first: it needs no alarm zone.
+    mapped.sort(key=lambda m: m[0] not in settings.anywhere)
     label, type_code = mapped[0]
     review_zones = _names(data.get("zones"))
-    zones = _alarm_zones(review_zones, device)
+    zones: list[str | None] | None = (
+        [None] if label in settings.anywhere else _alarm_zones(review_zones, device)
+    )
     if zones is None:
         return Converted(dropped=dropped, skipped="outside_alarm_zones")
     review_id = str(after["id"])

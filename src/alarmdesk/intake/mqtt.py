@@ -17,6 +17,15 @@ moves it, rather than silently falling back to acknowledging before commit.
 Resends are harmless: every signal's idempotency key comes from the message (Frigate event
 id and zone; a generic message's id or a digest of its bytes), so a redelivered message is
 answered from the store.
+
+Input the store must never see: a message larger than :data:`MAX_MESSAGE_BYTES` is refused
+before it is decoded, JSON nested beyond the decoder's depth is malformed, and every signal
+a message gives passes :func:`alarmdesk.domain.signal.validate` — the HTTP API's limits and
+error codes (control characters and NUL, lengths, payload ≤ 8 KiB and ≤ 16 levels). A
+refused message is logged, counted (``invalid``, ``invalid.<code>``, ``too_large``) and
+acknowledged: it can never be stored, and a message the broker sends again forever would
+hold up every message behind it (PostgreSQL refuses NUL; the session would end and resume
+on the same message without end).
 """
 
 from __future__ import annotations
@@ -27,7 +36,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Final
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
@@ -36,16 +45,21 @@ import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from alarmdesk.domain.signal import MAX_PAYLOAD_BYTES, Location, SignalIn, SourceKind
+from alarmdesk.domain.errors import InputError, MalformedInput
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind, validate
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry, SignalSink, store
-from alarmdesk.intake.service import IntakeConfig, TopicMapping
 from alarmdesk.intake.supervision import Supervisor
+from alarmdesk.intake.types import IntakeConfig, TopicMapping
 from alarmdesk.safeguards.minimise import minimise
 
 log = logging.getLogger(__name__)
 _decoder = msgspec.json.Decoder()
-_encoder = msgspec.json.Encoder()
+
+# Bigger than any alarm a sensor or Frigate sends (a Frigate event is ~3 KiB), small enough
+# that a hostile message costs nothing to refuse. Brokers should refuse bigger ones first
+# (Mosquitto ``message_size_limit``, docs/mqtt.md).
+MAX_MESSAGE_BYTES: Final = 64 * 1024
 
 
 # --------------------------------------------------------------------- generic topics
@@ -107,11 +121,20 @@ def generic_signal(
     registry: DeviceRegistry,
     now: datetime,
 ) -> tuple[SignalIn, int]:
-    """The signal of a message on a generic topic, minimised; and how many fields went."""
+    """The signal of a message on a generic topic, minimised; and how many fields went.
+
+    The whole message is the payload, under the HTTP API's limits.
+
+    Raises:
+        InputError: the message is nested too deeply to decode, or its signal breaks a
+            limit of :func:`~alarmdesk.domain.signal.validate` (its code says which).
+    """
     try:
         data: Any = _decoder.decode(body)
     except msgspec.DecodeError:
         data = body.decode("utf-8", "replace")[:1000]
+    except RecursionError:
+        raise MalformedInput("message is nested too deeply") from None
     if not isinstance(data, dict):
         data = {"value": data}
     source = get_path(data, mapping.source_path)
@@ -140,7 +163,6 @@ def generic_signal(
     }
     text = get_path(data, mapping.summary_path)
     summary = f"{mapping.type_code} from {source_id}" + (f": {text}" if text else "")
-    payload, dropped = _bounded(data)
     signal = SignalIn(
         source_kind=SourceKind.EQUIPMENT,
         source_id=(device.id if device is not None else source_id),
@@ -149,18 +171,12 @@ def generic_signal(
         location=location,
         summary=summary[:1000],
         idempotency_key=key,
-        payload=payload,
+        payload=data,
         condition="restored" if restored else "active",
         record_only=mapping.record_only or bool(device is not None and device.test_mode),
     )
-    signal, more = minimise(signal)
-    return signal, dropped + more
-
-
-def _bounded(data: dict[str, Any]) -> tuple[dict[str, Any], int]:
-    if len(_encoder.encode(data)) <= MAX_PAYLOAD_BYTES:
-        return data, 0
-    return {"truncated": True}, 0
+    # Validated before minimisation walks the message: a hostile nesting is refused first.
+    return minimise(validate(signal, now))
 
 
 # -------------------------------------------------------------------------- the client
@@ -228,6 +244,10 @@ class MqttIntake:
             supervisor.watch_availability(self.frigate_source_id, failed=failed)
         self.ready = asyncio.Event()  # set while subscribed
         self.stats: Counter[str] = Counter()
+        # What the last CONNACK and SUBACKs said (see _check_session): None before.
+        self.session_present: bool | None = None
+        self.broker_session_expiry: int | None = None
+        self.granted_qos: dict[str, int] = {}
 
     @classmethod
     def from_config(
@@ -243,14 +263,7 @@ class MqttIntake:
         url = urlsplit(cfg.mqtt_url)
         if url.scheme not in ("mqtt", "tcp") or not url.hostname:
             raise ValueError(f"mqtt_url must be mqtt://host[:port], not {cfg.mqtt_url!r}")
-        settings = None
-        if cfg.frigate_topic_prefix:
-            settings = frigate.FrigateSettings(
-                prefix=cfg.frigate_topic_prefix,
-                labels={k: v.upper() for k, v in cfg.frigate_labels.items()},
-                plates_enabled_types=frozenset(t.upper() for t in cfg.plates_enabled_types),
-                alarm_source=cfg.frigate_alarm_source,
-            )
+        settings = frigate.settings_from(cfg)
         return cls(
             host=url.hostname,
             port=url.port or 1883,
@@ -305,7 +318,21 @@ class MqttIntake:
             keepalive=30,
             timeout=10,
         )
-        _paho(client).manual_ack_set(True)
+        inner = _paho(client)
+        inner.manual_ack_set(True)
+        answered = inner.on_connect
+
+        def on_connect(*args: Any) -> None:
+            # paho: (client, userdata, flags, reason_code, properties). The CONNACK says
+            # whether the broker resumed our session; aiomqtt does not pass that on.
+            flags, properties = args[2], (args[4] if len(args) > 4 else None)
+            self.session_present = bool(getattr(flags, "session_present", False))
+            expiry = getattr(properties, "SessionExpiryInterval", None)
+            self.broker_session_expiry = expiry if isinstance(expiry, int) else None
+            if answered is not None:
+                answered(*args)
+
+        inner.on_connect = on_connect
         return client
 
     async def session(self) -> None:
@@ -313,7 +340,9 @@ class MqttIntake:
         client = self._client()
         async with client:
             for topic in self.subscriptions():
-                await client.subscribe(topic, qos=1)
+                granted = await client.subscribe(topic, qos=1)
+                self.granted_qos[topic] = _granted(granted)
+            self._check_session()
             self.stats["sessions"] += 1
             self.ready.set()
             pending: asyncio.Queue[tuple[aiomqtt.Message, asyncio.Task[None]]] = asyncio.Queue(
@@ -322,6 +351,45 @@ class MqttIntake:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._acknowledge(client, pending))
                 group.create_task(self._receive(client, pending))
+
+    def _check_session(self) -> None:
+        """Warns when the broker does not give what delivery after a restart rests on
+        (docs/mqtt.md): a resumed session, the session expiry we asked for, QoS 1."""
+        if self.session_present:
+            self.stats["sessions_resumed"] += 1
+        elif self.stats["sessions"] > 0:
+            log.warning(
+                "MQTT broker %s:%s kept no session for client id %r across a reconnect: "
+                "messages published meanwhile are lost. Check its persistence and "
+                "persistent_client_expiration (docs/mosquitto.conf)",
+                self.host,
+                self.port,
+                self.client_id,
+            )
+        else:
+            log.warning(
+                "MQTT broker %s:%s has no session for client id %r: a first start, or the "
+                "broker lost it (persistence off, broker restarted, session expired) and "
+                "with it what was published while alarmdesk was stopped",
+                self.host,
+                self.port,
+                self.client_id,
+            )
+        expiry = self.broker_session_expiry
+        if expiry is not None and expiry < self.session_expiry:
+            log.warning(
+                "MQTT broker keeps our session %d s, not the %d s asked for "
+                "(mqtt_session_expiry_seconds): a longer outage loses messages",
+                expiry,
+                self.session_expiry,
+            )
+        for topic, qos in self.granted_qos.items():
+            if qos != 1:
+                log.warning(
+                    "MQTT broker granted %s on %r, not QoS 1: messages can be lost",
+                    f"QoS {qos}" if qos < 0x80 else f"nothing (reason code {qos:#x})",
+                    topic,
+                )
 
     async def _receive(
         self,
@@ -356,16 +424,38 @@ class MqttIntake:
     async def handle(self, message: aiomqtt.Message) -> None:
         """Converts one message and stores its signals; raises if they are not committed.
 
-        A message that cannot be converted is logged and acknowledged: sending it again
-        would fail the same way (a poison message must not stop the queue).
+        A message that cannot be converted or is refused by validation is logged, counted
+        and acknowledged: sending it again would fail the same way (a poison message must
+        not stop the queue).
         """
+        body = _body(message.payload)
+        if len(body) > MAX_MESSAGE_BYTES:
+            self.stats["too_large"] += 1
+            log.warning(
+                "MQTT message on %s refused (%d bytes, over %d); dropped",
+                message.topic,
+                len(body),
+                MAX_MESSAGE_BYTES,
+            )
+            return
         try:
-            signals, undo = self._convert(message)
+            signals, undo = self._convert(message.topic.value, body)
+        except InputError as exc:
+            self._refused(message, exc)
+            return
         except Exception:
             self.stats["unconvertible"] += 1
             log.exception("MQTT message on %s cannot be converted; dropped", message.topic)
             return
         if not signals:
+            return
+        try:
+            now = self.clock()
+            signals = [validate(s, now) for s in signals]
+        except InputError as exc:
+            if undo is not None:
+                undo()
+            self._refused(message, exc)
             return
         try:
             await store(self.sink, signals)
@@ -375,11 +465,16 @@ class MqttIntake:
             raise
         self.stats["stored_signals"] += len(signals)
 
-    def _convert(
-        self, message: aiomqtt.Message
-    ) -> tuple[list[SignalIn], Callable[[], None] | None]:
-        topic = message.topic.value
-        body = _body(message.payload)
+    def _refused(self, message: aiomqtt.Message, exc: InputError) -> None:
+        """Counts and logs a message that can never be stored (the error names the field,
+        never its content)."""
+        self.stats["invalid"] += 1
+        self.stats[f"invalid.{exc.code}"] += 1
+        log.warning(
+            "MQTT message on %s refused (%s: %s); dropped", message.topic, exc.code, exc.message
+        )
+
+    def _convert(self, topic: str, body: bytes) -> tuple[list[SignalIn], Callable[[], None] | None]:
         registry = self.registry()
         fr = self.frigate
         if fr is not None and topic.startswith(fr.prefix + "/"):
@@ -416,6 +511,12 @@ class MqttIntake:
             return self.supervisor.down_signal(source, "offline"), undo
         self.stats["availability.unknown"] += 1
         return None, None
+
+
+def _granted(answer: Any) -> int:
+    """The QoS a SUBACK granted (or its failure reason code, >= 0x80)."""
+    first = answer[0] if answer else 0x80
+    return int(getattr(first, "value", first))
 
 
 def _reason(exc: BaseException) -> str:
