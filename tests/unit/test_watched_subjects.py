@@ -51,6 +51,9 @@ WORSHIP_REFUSED: list[str] = [
     "Track people entering the synagogue",
     "Cathedral occupancy count",
     "Visitors at a place of worship",
+    "Sunday mass attendance",
+    "Mosque CCTV",
+    "Keep an eye on the synagogue",
     # English, disguised
     "M0squ3 4tt3nd4nc3",  # leetspeak
     "c h u r c h attendance",  # spaced letters
@@ -70,6 +73,7 @@ WORSHIP_REFUSED: list[str] = [
     "Überwachung der Synagoge",
     "Besucher des Tempels erfassen",
     "Kirchgänger",
+    "Moscheegänger",
     # Russian, Arabic, Portuguese
     "посещаемость мечети",
     "наблюдение за церковью",
@@ -86,6 +90,7 @@ WORSHIP_REFUSED: list[str] = [
     "监控教堂进出",
     "寺廟訪客登記",
     "教 堂 人 数",
+    "去清真寺的人",
 ]
 
 # People gathering in a public place, with no harm named.
@@ -101,6 +106,8 @@ CROWD_REFUSED: list[str] = [
     "Gathering of residents outside city hall",
     "Flash mob at the mall",
     "People congregating on the bridge",
+    "Public assembly in the square",
+    "Large group at the bus stop",
     # English, disguised
     "cr0wd at the plaza",
     "g a t h e r i n g in the park",
@@ -148,6 +155,7 @@ HARM_ACCEPTED: list[str] = [
     "Lost child in the crowd",
     "Group of people trapped in a lift",
     "Suspicious package left at the gathering",
+    "Church camera offline",
     "estampida en la plaza",
     "incendio en la iglesia",
     "bousculade dans la foule",
@@ -178,6 +186,8 @@ ORDINARY_ACCEPTED: list[str] = [
     "Tempelhofer Feld Überwachung",
     "evidence gathering",
     "crowdfunding page",
+    "Assembly point B blocked",
+    "Doppelgänger",
     "point de rassemblement bloqué",
     "تجمع المياه في النفق",
 ]
