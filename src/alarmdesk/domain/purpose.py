@@ -379,6 +379,7 @@ class _Index:
     longest: int
     counts: Mapping[str, int]
     inner: tuple[_Term, ...] = ()
+    inner_any: re.Pattern[str] | None = None  # finds any inner term, to skip most tokens fast
 
 
 def _compile(rule: str, lang: str, raw: str) -> _Term:
@@ -464,6 +465,7 @@ def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool])
         longest=max(len(k) for k in exact),
         counts=counts,
         inner=tuple(inner),
+        inner_any=re.compile("|".join(re.escape(t.joined) for t in inner)) if inner else None,
     )
 
 
@@ -530,11 +532,12 @@ def _single(
         for form in _forms(token):
             for term in index.exact.get(form, ()):
                 yield term, start, end
-            for term in index.inner:
-                if len(form) > len(term.joined) and (
-                    form.endswith(term.joined) or (term.stem and term.joined in form)
-                ):
-                    yield term, start, end
+            if index.inner_any is not None and index.inner_any.search(form):
+                for term in index.inner:
+                    if len(form) > len(term.joined) and (
+                        form.endswith(term.joined) or (term.stem and term.joined in form)
+                    ):
+                        yield term, start, end
             cut = len(token) - len(form)
             for n in index.stem_lengths:
                 if n >= len(form):
@@ -617,12 +620,17 @@ def _split(readings: Mapping[str, str]) -> list[_Reading]:
 
 def _hits(index: _Index, reading: _Reading) -> Iterable[_Hit]:
     words, chunks = reading.words, reading.chunks
+    # Without punctuation inside a word the chunks are the words, and would find the same.
+    by_chunk = chunks.tokens != words
     yield from _single(index, words)
-    yield from _single(index, chunks.tokens, chunks.joints)
+    if by_chunk:
+        yield from _single(index, chunks.tokens, chunks.joints)
     yield from _phrases(index, words)
-    yield from _phrases(index, chunks.tokens)
+    if by_chunk:
+        yield from _phrases(index, chunks.tokens)
     yield from _spaced(index, words, [len(w) == 1 for w, _, _ in words])
-    yield from _spaced(index, chunks.tokens, chunks.fragment)
+    if by_chunk:
+        yield from _spaced(index, chunks.tokens, chunks.fragment)
     if reading.has_cjk:
         yield from _substrings(index, reading.text)
 
