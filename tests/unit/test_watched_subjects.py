@@ -161,6 +161,8 @@ HARM_ACCEPTED: list[str] = [
     "Graffiti on the synagogue, camera footage",
     "Vehicle ramming into a crowd",
     "Ambulance access blocked by the crowd",
+    "Temple attendance after the earthquake",
+    "Monitoring threats against the synagogue",
     "estampida en la plaza",
     "incendio en la iglesia",
     "bousculade dans la foule",
