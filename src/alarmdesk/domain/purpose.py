@@ -23,6 +23,14 @@ Purposes, not keywords: terms are chosen so that conduct and harm stay admissibl
 "assault", "lightning strike", "stroke", "Union Street fire", "fire at St Mary's church",
 "March storm damage", "black smoke", "graffiti"); see the comments in the data file.
 
+A purpose can target people without naming a protected term: "Mosque attendance monitoring",
+"Crowd gathering in the square". The watched-subject rule (:data:`WATCHED_SUBJECTS`, terms in
+``alarmdesk/data/watched_subjects.tsv``, matched through the same normalisation and readings)
+refuses a place of worship named together with a watching term (attendance, visitors,
+monitoring, counting…) under ``belief.religion``, and a crowd or gathering under
+``assembly.gathering``, unless the text names a harm ("crowd crush risk", "assault outside a
+mosque", "fire at a church"). Protected terms are looked for first.
+
 The module is pure: standard library only, no I/O but reading its data file once, lazily.
 """
 
@@ -32,7 +40,7 @@ import csv
 import functools
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 
@@ -43,6 +51,8 @@ __all__ = [
     "PROTECTED_PURPOSE",
     "RULES",
     "UNKNOWN_CATEGORY",
+    "WATCHED_KINDS",
+    "WATCHED_SUBJECTS",
     "Match",
     "ProtectedPurposeError",
     "UnknownCategoryError",
@@ -54,6 +64,7 @@ __all__ = [
     "screen",
     "term_counts",
     "variants",
+    "watched_term_counts",
 ]
 
 PROTECTED_PURPOSE = "protected_purpose"
@@ -77,8 +88,26 @@ RULES: Mapping[str, str] = {
     "special.risk_score": "scoring people for risk",
 }
 
+#: The watched-subject rule (terms in ``alarmdesk/data/watched_subjects.tsv``): a purpose
+#: whose subject is one of these kinds, and which names no harm, is refused under the rule
+#: given. A subject kind with a second kind counts only together with a term of that kind
+#: ("mosque" + "attendance"); one with None is itself what is watched ("crowd gathering").
+WATCHED_SUBJECTS: Mapping[str, tuple[str, str | None]] = {
+    "worship": ("belief.religion", "watching"),  # who attends a place of worship
+    "crowd": ("assembly.gathering", None),  # people gathered, with no harm named
+}
+_HARM = "harm"  # any harm term clears the watched-subject rule
+_ALLOW = "allow"  # a phrase inside which a subject or watching term is ordinary vocabulary
+#: Every kind of term in watched_subjects.tsv.
+WATCHED_KINDS: frozenset[str] = frozenset(
+    {*WATCHED_SUBJECTS, *(w for _, w in WATCHED_SUBJECTS.values() if w), _HARM, _ALLOW}
+)
+
 _ALLOW_PREFIX = "allow."
 _DATA_HEADER = ["rule", "lang", "term"]
+_WATCHED_HEADER = ["kind", "lang", "term"]
+_TERMS_FILE = "protected_terms.tsv"
+_WATCHED_FILE = "watched_subjects.tsv"
 _LANGS = frozenset({"en", "es", "fr", "de", "ru", "ar", "pt", "zh-Hans", "zh-Hant"})
 
 
@@ -232,8 +261,14 @@ def _is_cjk(ch: str) -> bool:
     )
 
 
+# The same ranges as _is_cjk, to test a whole text at once.
+_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+                  "\U00020000-\U0003ffff]")  # fmt: skip
+_ARABIC = re.compile("[\u0600-\u06ff]")
+
+
 def _is_arabic(s: str) -> bool:
-    return any("\u0600" <= ch <= "\u06ff" for ch in s)
+    return _ARABIC.search(s) is not None
 
 
 # Arabic proclitics written as part of the word: conjunctions, prepositions, the article.
@@ -300,6 +335,7 @@ class _Term:
     joined: str  # letters and digits only
     stem: bool  # the last word may begin a longer word
     cjk: bool
+    inner: bool = False  # a one-word term that may end ("*brand") or, with stem, sit inside a word
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,58 +347,81 @@ class _Index:
     cjk: tuple[_Term, ...]
     longest: int
     counts: Mapping[str, int]
+    inner: tuple[_Term, ...] = ()
+    inner_any: re.Pattern[str] | None = None  # finds any inner term, to skip most tokens fast
 
 
 def _compile(rule: str, lang: str, raw: str) -> _Term:
     spec = raw.strip()
     exact = spec.startswith("=")
+    inner = spec.startswith("*")
     star = spec.endswith("*")
-    spec = spec.removeprefix("=").removesuffix("*")
+    spec = spec.removeprefix("=").removeprefix("*").removesuffix("*")
     text = normalise(spec)
     words = tuple(w for w, _, _ in _words(text))
     joined = "".join(words)
     if not joined:
         raise ValueError(f"protected_terms.tsv: term {raw!r} of rule {rule} has no letters")
     cjk = any(_is_cjk(ch) for ch in text)
+    if inner and (cjk or len(words) != 1):
+        raise ValueError(f"{_source(rule)}: term {raw!r}: only one word may begin with '*'")
     together_only = "-" in text or "_" in text  # "sit-in" is not "sit in"
     last = joined if together_only else words[-1]
-    stem = not cjk and not exact and (star or len(last) >= 5)
+    stem = not cjk and not exact and (star or (len(last) >= 5 and not inner))
     phrase = () if together_only or cjk or len(words) < 2 else words
-    return _Term(rule, lang, text, phrase, joined, stem, cjk)
+    return _Term(rule, lang, text, phrase, joined, stem, cjk, inner)
 
 
-def _parse(text: str) -> _Index:
-    rows = [row for row in csv.reader(text.splitlines(), delimiter="\t",
-                                      quoting=csv.QUOTE_NONE)
+def _source(rule: str) -> str:
+    """The data file a rule's terms come from (for error messages)."""
+    return _WATCHED_FILE if rule in WATCHED_KINDS else _TERMS_FILE
+
+
+def _rows(text: str, header: list[str], source: str) -> list[tuple[int, str, str, str]]:
+    """The rows of a data file as (line number, rule or kind, language, term); comments and
+    blank lines left out, the header and the column count checked."""
+    lines = text.splitlines()
+    rows = [(number, row) for number, row in enumerate(
+                csv.reader(lines, delimiter="\t", quoting=csv.QUOTE_NONE), 1)
             if row and not row[0].startswith("#")]  # fmt: skip
-    if not rows or rows[0] != _DATA_HEADER:
-        raise ValueError("protected_terms.tsv: the header must be 'rule<TAB>lang<TAB>term'")
+    if not rows or rows[0][1] != header:
+        raise ValueError(f"{source}: the header must be '{'<TAB>'.join(header)}'")
+    out = []
+    for number, row in rows[1:]:
+        if len(row) != 3:
+            raise ValueError(f"{source}: row {number} has {len(row)} columns")
+        rule, lang, raw = (cell.strip() for cell in row)
+        if lang not in _LANGS:
+            raise ValueError(f"{source}: row {number}: unknown language {lang!r}")
+        out.append((number, rule, lang, raw))
+    return out
+
+
+def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool]) -> _Index:
+    """The index of (rule, language, term) rows; ``counted`` says which rules' terms count
+    towards :func:`term_counts`."""
     exact: dict[str, list[_Term]] = {}
     stems: dict[str, list[_Term]] = {}
     phrases: dict[str, list[_Term]] = {}
     cjk: list[_Term] = []
+    inner: list[_Term] = []
     counts: dict[str, int] = {}
-    seen: set[tuple[str, str, bool]] = set()
-    for number, row in enumerate(rows[1:], 2):
-        if len(row) != 3:
-            raise ValueError(f"protected_terms.tsv: row {number} has {len(row)} columns")
-        rule, lang, raw = (cell.strip() for cell in row)
-        if rule not in RULES and not rule.startswith(_ALLOW_PREFIX):
-            raise ValueError(f"protected_terms.tsv: row {number}: unknown rule {rule!r}")
-        if lang not in _LANGS:
-            raise ValueError(f"protected_terms.tsv: row {number}: unknown language {lang!r}")
+    seen: set[tuple[str, str, bool, bool]] = set()
+    for rule, lang, raw in rows:
         term = _compile(rule, lang, raw)
-        if not rule.startswith(_ALLOW_PREFIX):
+        if counted(rule):
             counts[lang] = counts.get(lang, 0) + 1
-        key = (rule, term.text, term.stem)
+        key = (rule, term.text, term.stem, term.inner)
         if key in seen:  # the same term listed for two languages (Chinese scripts, es/pt)
             continue
         seen.add(key)
         if term.cjk:
             cjk.append(term)
             continue
+        if term.inner:
+            inner.append(term)
         exact.setdefault(term.joined, []).append(term)
-        if term.stem:
+        if term.stem and not term.inner:
             stems.setdefault(term.joined, []).append(term)
         if term.words:
             phrases.setdefault(term.words[0], []).append(term)
@@ -374,18 +433,57 @@ def _parse(text: str) -> _Index:
         cjk=tuple(cjk),
         longest=max(len(k) for k in exact),
         counts=counts,
+        inner=tuple(inner),
+        inner_any=re.compile("|".join(re.escape(t.joined) for t in inner)) if inner else None,
     )
+
+
+def _parse(text: str) -> _Index:
+    """The index of protected_terms.tsv (rule, lang, term)."""
+    rows = []
+    for number, rule, lang, raw in _rows(text, _DATA_HEADER, _TERMS_FILE):
+        if rule not in RULES and not rule.startswith(_ALLOW_PREFIX):
+            raise ValueError(f"{_TERMS_FILE}: row {number}: unknown rule {rule!r}")
+        rows.append((rule, lang, raw))
+    return _build(rows, lambda rule: not rule.startswith(_ALLOW_PREFIX))
+
+
+def _parse_watched(text: str) -> _Index:
+    """The index of watched_subjects.tsv (kind, lang, term)."""
+    rows = []
+    for number, kind, lang, raw in _rows(text, _WATCHED_HEADER, _WATCHED_FILE):
+        if kind not in WATCHED_KINDS:
+            raise ValueError(f"{_WATCHED_FILE}: row {number}: unknown kind {kind!r}")
+        rows.append((kind, lang, raw))
+    return _build(rows, lambda kind: kind != _ALLOW)
+
+
+def _data(name: str) -> str:
+    return (resources.files("alarmdesk") / "data" / name).read_text(encoding="utf-8")
 
 
 @functools.cache
 def _index() -> _Index:
-    source = resources.files("alarmdesk") / "data" / "protected_terms.tsv"
-    return _parse(source.read_text(encoding="utf-8"))
+    return _parse(_data(_TERMS_FILE))
+
+
+@functools.cache
+def _watched_index() -> _Index:
+    return _parse_watched(_data(_WATCHED_FILE))
 
 
 def term_counts() -> dict[str, int]:
     """How many protected terms the data file lists per language (allow phrases excluded)."""
     return dict(_index().counts)
+
+
+def watched_term_counts() -> dict[str, dict[str, int]]:
+    """How many terms of each kind watched_subjects.tsv lists per language."""
+    out: dict[str, dict[str, int]] = {}
+    for _, kind, lang, _ in _rows(_data(_WATCHED_FILE), _WATCHED_HEADER, _WATCHED_FILE):
+        out.setdefault(kind, {}).setdefault(lang, 0)
+        out[kind][lang] += 1
+    return out
 
 
 # ---------------------------------------------------------------------------- matching
@@ -403,6 +501,12 @@ def _single(
         for form in _forms(token):
             for term in index.exact.get(form, ()):
                 yield term, start, end
+            if index.inner_any is not None and index.inner_any.search(form):
+                for term in index.inner:
+                    if len(form) > len(term.joined) and (
+                        form.endswith(term.joined) or (term.stem and term.joined in form)
+                    ):
+                        yield term, start, end
             cut = len(token) - len(form)
             for n in index.stem_lengths:
                 if n >= len(form):
@@ -454,7 +558,7 @@ def _spaced(index: _Index, tokens: list[_Token], fragment: list[bool]) -> Iterab
 
 
 def _substrings(index: _Index, reading: str) -> Iterable[_Hit]:
-    if not any(_is_cjk(ch) for ch in reading):
+    if _CJK.search(reading) is None:
         return
     positions = [i for i, ch in enumerate(reading) if ch.isalnum()]
     squeezed = "".join(reading[i] for i in positions)
@@ -465,42 +569,117 @@ def _substrings(index: _Index, reading: str) -> Iterable[_Hit]:
             at = squeezed.find(term.joined, at + 1)
 
 
-def _hits(index: _Index, reading: str) -> Iterable[_Hit]:
-    words = _words(reading)
-    chunks = _chunks(reading)
+@dataclass(frozen=True, slots=True)
+class _Reading:
+    """One reading of a text, split once for every index matched against it."""
+
+    name: str
+    text: str
+    words: list[_Token]
+    chunks: _Chunks
+    has_cjk: bool
+
+
+def _split(readings: Mapping[str, str]) -> list[_Reading]:
+    return [
+        _Reading(name, text, _words(text), _chunks(text), _CJK.search(text) is not None)
+        for name, text in readings.items()
+    ]
+
+
+def _hits(index: _Index, reading: _Reading) -> Iterable[_Hit]:
+    words, chunks = reading.words, reading.chunks
+    # Without punctuation inside a word the chunks are the words, and would find the same.
+    by_chunk = chunks.tokens != words
     yield from _single(index, words)
-    yield from _single(index, chunks.tokens, chunks.joints)
+    if by_chunk:
+        yield from _single(index, chunks.tokens, chunks.joints)
     yield from _phrases(index, words)
-    yield from _phrases(index, chunks.tokens)
+    if by_chunk:
+        yield from _phrases(index, chunks.tokens)
     yield from _spaced(index, words, [len(w) == 1 for w, _, _ in words])
-    yield from _spaced(index, chunks.tokens, chunks.fragment)
-    yield from _substrings(index, reading)
+    if by_chunk:
+        yield from _spaced(index, chunks.tokens, chunks.fragment)
+    if reading.has_cjk:
+        yield from _substrings(index, reading.text)
 
 
-def _find(text: str) -> Match | None:
-    index = _index()
-    best: tuple[tuple[int, int, int, int], Match] | None = None
-    for order, (name, reading) in enumerate(_readings(normalise(text)).items()):
+_Found = tuple[_Term, int, int, str, int]  # term, start, end, reading name, reading order
+
+
+def _is_allow(rule: str) -> bool:
+    return rule == _ALLOW or rule.startswith(_ALLOW_PREFIX)
+
+
+def _scan(index: _Index, readings: list[_Reading]) -> list[_Found]:
+    """Every term of an index found in every reading, less those lying wholly inside an
+    allow phrase found in the same reading."""
+    out: list[_Found] = []
+    for order, reading in enumerate(readings):
+        name = reading.name
         allowed: list[tuple[int, int]] = []
         found: list[_Hit] = []
         for hit in _hits(index, reading):
-            if hit[0].rule.startswith(_ALLOW_PREFIX):
+            if _is_allow(hit[0].rule):
                 allowed.append((hit[1], hit[2]))
             else:
                 found.append(hit)
-        for term, start, end in found:
-            if any(a <= start and end <= b for a, b in allowed):
+        out.extend(
+            (term, start, end, name, order)
+            for term, start, end in found
+            if not any(a <= start and end <= b for a, b in allowed)
+        )
+    return out
+
+
+def _first(found: Iterable[_Found]) -> _Found | None:
+    """The earliest, then longest, then the longest term, then the plainest reading."""
+    return min(found, key=lambda f: (f[1], f[1] - f[2], -len(f[0].text), f[4]), default=None)
+
+
+def _protected(readings: list[_Reading]) -> Match | None:
+    first = _first(_scan(_index(), readings))
+    if first is None:
+        return None
+    term, start, end, name, _ = first
+    return Match(term.rule, term.text, term.lang, name, start, end)
+
+
+def _watched(readings: list[_Reading]) -> Match | None:
+    """The watched-subject rule: a subject (with its watching term, if its kind needs one)
+    and no harm named anywhere in the text, in any reading."""
+    found: dict[str, list[_Found]] = {}
+    for f in _scan(_watched_index(), readings):
+        found.setdefault(f[0].rule, []).append(f)
+    if _HARM in found:
+        return None
+    candidates: list[Match] = []
+    for kind, (rule, needs) in WATCHED_SUBJECTS.items():
+        subject = _first(found.get(kind, ()))
+        if subject is None:
+            continue
+        term, start, end, name, _ = subject
+        text = term.text
+        if needs is not None:
+            watching = _first(found.get(needs, ()))
+            if watching is None:
                 continue
-            # earliest, then longest, then the longest term, then the plainest reading
-            key = (start, start - end, -len(term.text), order)
-            if best is None or key < best[0]:
-                best = (key, Match(term.rule, term.text, term.lang, name, start, end))
-    return None if best is None else best[1]
+            pair = sorted((subject, watching), key=lambda f: f[1])
+            text = " + ".join(f[0].text for f in pair)
+            start, end = pair[0][1], max(f[2] for f in pair)
+        candidates.append(Match(rule, text, term.lang, name, start, end))
+    return min(candidates, key=lambda m: (m.start, m.start - m.end), default=None)
 
 
 def find_protected(text: str) -> Match | None:
-    """The first protected term in a text (earliest, then longest), or None."""
-    return _find(text) if text else None
+    """The first protected term in a text (earliest, then longest), or else the match of the
+    watched-subject rule (a place of worship watched, a crowd, with no harm named), or None.
+    For the watched-subject rule ``term`` names the subject and its watching term
+    ("mosque + attendance")."""
+    if not text:
+        return None
+    readings = _split(_readings(normalise(text)))
+    return _protected(readings) or _watched(readings)
 
 
 # ---------------------------------------------------------------------------- the policy
