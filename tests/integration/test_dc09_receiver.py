@@ -1,6 +1,6 @@
 """The DC-09 receiver over real sockets, with the writer on real databases.
 
-Frames come from shared/fixtures/dc09/frames.json (a test clock makes their timestamps
+Frames come from tests/fixtures/dc09/frames.json (a test clock makes their timestamps
 valid), from our own encoder, and from a dialler we did not write (dc09-spt, PyPI).
 """
 
@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,11 +26,15 @@ from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.service import IntakeConfig, IntakeService
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from tests.conftest import IN_CI, SHARED, FakeClock
+from tests.conftest import IN_CI, REPO_ROOT, FakeClock
 
 FIXTURE_TIME = datetime(2026, 9, 25, 14, 12, 10, tzinfo=UTC)  # 6 s after the fixtures' stamp
 KEY_A = b"AAAAAAAAAAAAAAAA"
 CODE_MAP = load_code_map()
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "dc09"
+
+# Every test here but the pure ones below starts a receiver (sockets, a writer, a database).
+pytestmark = pytest.mark.slow
 
 DEVICES: list[dict[str, Any]] = [
     {
@@ -83,9 +87,7 @@ DEVICES: list[dict[str, Any]] = [
 
 
 def fixture_frames() -> dict[str, dict[str, Any]]:
-    path = SHARED / "fixtures" / "dc09" / "frames.json"
-    if not path.is_file():
-        pytest.skip("shared/fixtures/dc09/frames.json is not beside this checkout")
+    path = FIXTURES / "frames.json"
     return {f["name"].split(" (")[0].split(",")[0]: f for f in json.loads(path.read_text())}
 
 
@@ -141,6 +143,15 @@ async def exchange(address: tuple[str, int], data: bytes, count: int = 1, **kw: 
     return await asyncio.to_thread(run)
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Polls ``condition`` (from a thread other than the receiver's) until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.01)
+
+
 def rows(engine: sa.Engine, table: sa.Table, *where: Any) -> list[sa.RowMapping]:
     with engine.connect() as conn:
         return list(conn.execute(sa.select(table).where(*where).order_by(table.c.id)).mappings())
@@ -172,7 +183,7 @@ async def start_receiver(services_factory, fixture_clock):
         await intake.aclose()
 
 
-# -- the fixtures of shared/ -------------------------------------------------------------------
+# -- the fixture frames -------------------------------------------------------------------------
 
 
 async def test_fixture_frames_get_their_replies_and_acks_follow_the_commit(
@@ -619,8 +630,10 @@ def test_random_bytes_never_crash_the_receiver(live_receiver, garbage: bytes) ->
                 break
     finally:
         panel.close()
+    handled = live_receiver.stats["udp_datagrams"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(garbage or b"\n", address)
+    wait_for(lambda: live_receiver.stats["udp_datagrams"] > handled, "the datagram to be handled")
     assert live_receiver.stats["errors"] == 0
 
 

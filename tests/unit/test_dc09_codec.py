@@ -1,4 +1,4 @@
-"""The DC-09 codec against the shared fixture, the spec's examples and its edge cases."""
+"""The DC-09 codec against the fixture frames (tests/fixtures/dc09), the spec's examples and its edge cases."""
 
 from __future__ import annotations
 
@@ -54,7 +54,7 @@ from alarmdesk.intake.dc09 import (
 )
 
 REPO_ROOT = Path(__file__).parents[2]
-FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "dc09" / "frames.json"
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "dc09" / "frames.json"
 CASES: list[dict] = json.loads(FIXTURE.read_text("utf-8"))
 # The receiver clock for cases that need one but name no timestamp (the stale case): the
 # fixture's own reference time, i.e. the newest timestamp it contains.

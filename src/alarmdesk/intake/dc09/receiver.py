@@ -639,6 +639,12 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         task.add_done_callback(self.tasks.discard)
 
     async def _handle(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            await self._answer(data, addr)
+        finally:
+            self.receiver.stats["udp_datagrams"] += 1  # handled, whatever it held
+
+    async def _answer(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         for item in FrameBuffer().feed(data):
             try:
                 if isinstance(item, Dc09Error):
