@@ -435,6 +435,36 @@ async def test_a_resend_is_acked_and_stored_once(sqlite_url, start_receiver, fix
     assert len(rows(svc.engine, t.signals)) == 1
 
 
+@pytest.mark.parametrize("stamped", [False, True], ids=["no timestamp", "refreshed timestamp"])
+async def test_a_resend_after_a_restart_is_not_stored_twice(
+    db_url, start_receiver, fixture_clock, stamped
+) -> None:
+    svc, intake = await start_receiver(db_url)
+
+    def frame() -> bytes:
+        ts = fixture_clock.now.replace(microsecond=0) if stamped else None
+        return cid("1234", "0031", "1130 01 001", ts=ts)
+
+    # Committed; the panel never saw this ACK (we went down), so it resends after the restart.
+    (ack,) = await exchange(intake.tcp_address, frame())
+    assert ack.token == "ACK"
+    await intake.aclose()
+    fixture_clock.advance(seconds=75)  # another minute of arrival, within resend_seconds
+
+    restarted = IntakeService()
+    restarted.start(svc, asyncio.get_running_loop(), IntakeConfig(dc09_port=0))
+    try:
+        (again,) = await exchange(restarted.tcp_address, frame())
+        assert again.token == "ACK"
+        (signal,) = rows(svc.engine, t.signals)
+        assert signal["payload"]["seq"] == "0031"
+        # A new message (other data, same sequence) is still a new signal.
+        (other,) = await exchange(restarted.tcp_address, cid("1234", "0031", "1130 01 002"))
+        assert other.token == "ACK" and len(rows(svc.engine, t.signals)) == 2
+    finally:
+        await restarted.aclose()
+
+
 async def test_a_frame_that_is_not_committed_is_not_acked(sqlite_url, start_receiver) -> None:
     svc, intake = await start_receiver(sqlite_url)
     svc.writer.stop()

@@ -1,4 +1,4 @@
-"""The DC-09 codec against the fixture frames (tests/fixtures/dc09), the spec's examples and its edge cases."""
+"""The DC-09 codec against the fixture frames, the spec's examples and its edge cases."""
 
 from __future__ import annotations
 

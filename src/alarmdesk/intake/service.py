@@ -252,6 +252,7 @@ class IntakeService:
                 idle_timeout=settings.dc09_idle_timeout_seconds,
             ),
         )
+        self._remember_resends(receiver, services.clock())
         tcp = listening_socket(settings.dc09_host, settings.dc09_port, socket.SOCK_STREAM)
         self._sockets.append(tcp)
         self.tcp_address = tcp.getsockname()[:2]
@@ -264,6 +265,16 @@ class IntakeService:
         self.receiver = receiver
         self._spawn(loop, self._serve_dc09(receiver, tcp, udp), "dc09-listen")
         log.info("DC-09 receiver on %s (tcp%s)", self.tcp_address, "+udp" if udp else "")
+
+    def _remember_resends(self, receiver: Dc09Receiver, now: datetime) -> None:
+        """Gives the receiver the keys stored within its resend window (a restart forgets)."""
+        from alarmdesk.store.intake_keys import recent_keys
+
+        assert self._engine is not None
+        since = now - timedelta(seconds=receiver.settings.resend_seconds)
+        with self._engine.connect() as conn:
+            for stored in recent_keys(conn, "dc09:", since):
+                receiver.remember(stored.idempotency_key, stored.occurred_at, stored.received_at)
 
     def _start_mqtt(
         self, services: ServicesLike, loop: asyncio.AbstractEventLoop, settings: IntakeConfig

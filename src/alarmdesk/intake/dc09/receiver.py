@@ -87,6 +87,7 @@ _REFUSE_KEY = secrets.token_bytes(16)
 # the 19-character timestamp, so its pad has a fixed length (1 to 16 bytes).
 _ACK_PAD = pad_length(len("]_" + format_timestamp(datetime(2000, 1, 1, tzinfo=UTC))))
 _RECORD_ONLY_KINDS = frozenset({EventKind.TEST, EventKind.OPEN_CLOSE})
+_KEY_PREFIX = "dc09:"  # every idempotency key this receiver writes
 UNKNOWN_TYPE = "EQTRBL"  # a link test or unreadable frame from an unknown account
 
 
@@ -156,7 +157,9 @@ class Dc09Receiver:
         self.supervision: CheckinSink = supervision or _NoSupervision()
         self.code_map = code_map or load_code_map()
         self.stats: Counter[str] = Counter()
-        self._resends: OrderedDict[tuple[str, ...], tuple[str, datetime, float]] = OrderedDict()
+        self._resends: OrderedDict[tuple[str, str, str], tuple[str, datetime, float]] = (
+            OrderedDict()
+        )
         self._unknown_recorded: OrderedDict[str, float] = OrderedDict()
         self._locations: dict[tuple[str, str | None], Location] = {}
         self._locations_of: DeviceRegistry | None = None
@@ -284,7 +287,7 @@ class Dc09Receiver:
             type_code=UNKNOWN_TYPE,
             occurred_at=now,
             summary=f"Unknown DC-09 account {account}: {what}",
-            idempotency_key=f"dc09:{account}:unknown:{bucket}"[:200],
+            idempotency_key=f"{_KEY_PREFIX}{account}:unknown:{bucket}"[:200],
             payload=payload,
         )
 
@@ -315,28 +318,61 @@ class Dc09Receiver:
         DESIGN: DC-09 keys are account + sequence + timestamp. A digest of the data is added
         so that a key can only repeat for the same message, and a frame without timestamp
         uses the minute it arrived. Panels often refresh the timestamp when they resend; a
-        repeat of (account, token, sequence, data) within ``resend_seconds`` therefore
-        reuses the first key and time.
+        repeat of (account, sequence, data digest) within ``resend_seconds`` therefore
+        reuses the first key and time. The key itself carries account, sequence and digest,
+        so :meth:`remember` rebuilds this memory from the store after a restart.
         """
         body = "\x1f".join((frame.data, *frame.extended))
-        ident = (acct, frame.token, frame.seq, body)
+        digest = hashlib.blake2b(body.encode("utf-8"), digest_size=6).hexdigest()
+        ident = (acct, frame.seq, digest)
         tick = now.timestamp()
         cached = self._resends.get(ident)
         if cached is not None and cached[2] > tick:
             return cached[0], cached[1]
-        digest = hashlib.blake2b(body.encode("latin-1"), digest_size=6).hexdigest()
         ts = frame.timestamp
         # The panel's timestamp as epoch seconds; "r" + the minute of arrival without one.
         stamp = str(int(ts.timestamp())) if ts is not None else f"r{int(tick // 60)}"
-        key = f"dc09:{acct}:{frame.seq}:{stamp}:{digest}"
+        key = f"{_KEY_PREFIX}{acct}:{frame.seq}:{stamp}:{digest}"
         occurred_at = ts if ts is not None and abs(ts - now) <= MAX_FUTURE else now
-        self._resends[ident] = (key, occurred_at, tick + self.settings.resend_seconds)
+        self._cache_resend(ident, key, occurred_at, tick + self.settings.resend_seconds, tick)
+        return key, occurred_at
+
+    def _cache_resend(
+        self,
+        ident: tuple[str, str, str],
+        key: str,
+        occurred_at: datetime,
+        until: float,
+        tick: float,
+    ) -> None:
+        self._resends[ident] = (key, occurred_at, until)
         self._resends.move_to_end(ident)
         while len(self._resends) > 50_000 or (
             self._resends and next(iter(self._resends.values()))[2] <= tick
         ):
             self._resends.popitem(last=False)
-        return key, occurred_at
+
+    def remember(self, key: str, occurred_at: datetime, received_at: datetime) -> bool:
+        """Takes a stored signal's idempotency key back into the resend memory.
+
+        Call it at start with the keys stored in the last ``resend_seconds`` (oldest first,
+        see :func:`alarmdesk.store.intake_keys.recent_keys`): a frame committed but not
+        acknowledged before a restart, resent after it, then gets its first key again.
+
+        Returns:
+            Whether ``key`` was one of this receiver's message keys.
+        """
+        parts = key.split(":")
+        if len(parts) != 6 or f"{parts[0]}:" != _KEY_PREFIX or parts[3] == "unknown":
+            return False
+        _, acct, seq, stamp, digest, _index = parts
+        tick = self.clock().timestamp()
+        until = received_at.timestamp() + self.settings.resend_seconds
+        if until <= tick:
+            return False
+        base = f"{_KEY_PREFIX}{acct}:{seq}:{stamp}:{digest}"
+        self._cache_resend((acct, seq, digest), base, occurred_at, until, tick)
+        return True
 
     def _signal(
         self,
