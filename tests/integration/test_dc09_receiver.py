@@ -505,6 +505,51 @@ async def test_a_malformed_frame_never_closes_other_connections(sqlite_url, star
     assert await asyncio.to_thread(run) == ["ACK", "NAK", "NAK", "NAK", "ACK"]
 
 
+async def test_a_silent_connection_is_closed_after_the_idle_timeout(
+    sqlite_url, start_receiver
+) -> None:
+    _, intake = await start_receiver(sqlite_url, dc09_idle_timeout_seconds=1.0)
+
+    def run() -> float:
+        panel = Panel(intake.tcp_address)
+        started = time.monotonic()
+        try:
+            panel.sock.settimeout(10)
+            assert panel.sock.recv(4096) == b""  # closed by the receiver, nothing sent
+            return time.monotonic() - started
+        finally:
+            panel.close()
+
+    assert 0.9 <= await asyncio.to_thread(run) < 5
+    assert intake.receiver is not None and intake.receiver.stats["idle_closed"] == 1
+
+
+async def test_a_frame_trickled_byte_by_byte_past_the_frame_timeout_is_cut_off(
+    sqlite_url, start_receiver
+) -> None:
+    svc, intake = await start_receiver(
+        sqlite_url, dc09_idle_timeout_seconds=5.0, dc09_frame_timeout_seconds=1.0
+    )
+    data = cid("1234", "0001", "1130 01 001")
+
+    def run() -> bool:
+        panel = Panel(intake.tcp_address)
+        try:
+            # Never silent for the idle timeout, but the frame never ends in time.
+            for byte in data[:-1]:
+                panel.send(bytes([byte]))
+                time.sleep(0.1)
+            return False
+        except OSError:  # reset by the receiver
+            return True
+        finally:
+            panel.close()
+
+    assert await asyncio.to_thread(run)
+    assert intake.receiver is not None and intake.receiver.stats["frame_timeouts"] == 1
+    assert rows(svc.engine, t.signals) == []
+
+
 async def test_dc09_over_udp(sqlite_url, start_receiver) -> None:
     frames = fixture_frames()
     svc, intake = await start_receiver(sqlite_url)

@@ -97,7 +97,10 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
             ``timestamp_window`` in the device settings.
         dc09_check_plain_timestamps: also check plaintext frames' timestamps.
         dc09_max_in_flight: frames of one connection handled at once.
-        dc09_idle_timeout_seconds: a silent TCP connection is closed after this.
+        dc09_idle_timeout_seconds: a TCP connection that sent no byte for this long is
+            closed (panels that keep their connection send link tests far more often).
+        dc09_frame_timeout_seconds: a TCP connection whose frame is still incomplete this
+            long after its first byte is closed (a stuck or trickling sender).
         ack_unknown_accounts: ACK (after storing) frames of unknown accounts; else DUH.
         mqtt_url: ``mqtt://[user:password@]host[:port]``; ``None`` = no MQTT.
         mqtt_client_id: fixed client id: the broker keeps its session (and what was not
@@ -122,7 +125,8 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     dc09_timestamp_window: list[float] | None = msgspec.field(default_factory=lambda: [-40.0, 20.0])
     dc09_check_plain_timestamps: bool = False
     dc09_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
-    dc09_idle_timeout_seconds: Seconds = 600.0
+    dc09_idle_timeout_seconds: Seconds = 90.0
+    dc09_frame_timeout_seconds: Seconds = 30.0
     ack_unknown_accounts: bool = True
     mqtt_url: str | None = None
     mqtt_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "alarmdesk"
@@ -250,6 +254,7 @@ class IntakeService:
                 ack_unknown=settings.ack_unknown_accounts,
                 max_in_flight=settings.dc09_max_in_flight,
                 idle_timeout=settings.dc09_idle_timeout_seconds,
+                frame_timeout=settings.dc09_frame_timeout_seconds,
             ),
         )
         self._remember_resends(receiver, services.clock())

@@ -102,6 +102,8 @@ class ReceiverSettings:
         ack_unknown: ACK frames of unknown accounts once stored; otherwise DUH.
         max_in_flight: frames of one connection handled at once (then reading pauses).
         idle_timeout: seconds without a byte after which a TCP connection is closed.
+        frame_timeout: seconds a frame may take from its first byte to its <CR> on TCP;
+            past that the connection is closed (the bytes held are dropped, unanswered).
         unknown_record_seconds: at most one record per unknown account's link test in this.
         resend_seconds: a frame repeated (same account, sequence and data) within this is
             the same message, even if its timestamp was refreshed.
@@ -112,7 +114,8 @@ class ReceiverSettings:
     check_plain: bool = False
     ack_unknown: bool = True
     max_in_flight: int = 16
-    idle_timeout: float = 600.0
+    idle_timeout: float = 90.0
+    frame_timeout: float = 30.0
     unknown_record_seconds: float = 3600.0
     resend_seconds: float = 120.0
     udp_max_in_flight: int = 1000
@@ -504,13 +507,25 @@ class Dc09Receiver:
 
     async def _sweep_idle(self) -> None:
         loop = asyncio.get_running_loop()
-        period = max(1.0, min(30.0, self.settings.idle_timeout / 4))
+        shortest = min(self.settings.idle_timeout, self.settings.frame_timeout)
+        period = max(0.25, min(30.0, shortest / 4))
         while True:
             await asyncio.sleep(period)
-            limit = loop.time() - self.settings.idle_timeout
+            now = loop.time()
             for conn in list(self._connections):
-                if conn.last_activity < limit:
+                if conn.last_activity < now - self.settings.idle_timeout:
                     self.stats["idle_closed"] += 1
+                    conn.abort()
+                elif conn.frame_started is not None and (
+                    conn.frame_started < now - self.settings.frame_timeout
+                ):
+                    self.stats["frame_timeouts"] += 1
+                    log.warning(
+                        "DC-09 connection closed: a frame still incomplete after %.0f s "
+                        "(%d bytes held)",
+                        self.settings.frame_timeout,
+                        conn.buffer.pending,
+                    )
                     conn.abort()
 
 
@@ -576,6 +591,8 @@ class _TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.last_activity = self.loop.time()
+        # When the frame now held in part began to arrive; None while no part is held.
+        self.frame_started: float | None = None
         self.reading_paused = False
         self.writing_paused = False
 
@@ -594,11 +611,17 @@ class _TcpConnection(asyncio.Protocol):
         # nowhere, and the panel's resend is answered from the idempotency key.
         self.receiver._connections.discard(self)
         self.transport = None
+        self.frame_started = None
         self.waiting.clear()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.loop.time()
-        self.waiting.extend(self.buffer.feed(data))
+        items = self.buffer.feed(data)
+        self.waiting.extend(items)
+        if not self.buffer.pending:
+            self.frame_started = None
+        elif items or self.frame_started is None:  # a new frame began in this chunk
+            self.frame_started = self.last_activity
         self._start_more()
 
     def pause_writing(self) -> None:
