@@ -37,6 +37,7 @@ from alarmdesk.intake.dc09.errors import (
     DecryptFailed,
     Echo,
     FrameTooLong,
+    InvalidText,
     MalformedFrame,
     MissingTimestamp,
     StaleTimestamp,
@@ -333,6 +334,8 @@ def parse_frame(raw: bytes, key: bytes | None = None) -> Frame:
         BadLength: the length field is wrong.
         BadCrc: the CRC field is wrong.
         UnknownToken: a well-formed frame with a token we do not handle (``echo`` is set).
+        InvalidText: a well-formed plaintext frame whose data or extended blocks hold a NUL
+            or control character (``echo`` is set).
         DecryptFailed: the encrypted part cannot be decrypted with ``key``.
         MissingTimestamp: decrypted, but without the mandatory timestamp.
         ValueError: ``key`` is not 16, 24 or 32 bytes.
@@ -385,13 +388,13 @@ def _checked_body(frame: bytes) -> bytes:
 
 
 def _parse_body(text: str) -> Frame:
-    if _CONTROL.search(text):
-        raise MalformedFrame("control characters inside the frame")
     m = _TOKEN.match(text)
     if m is None:
         raise MalformedFrame('frame body does not start with a quoted "ID" token')
     star, token = m.groups()
     header, bracket, after = text[m.end() :].partition("[")
+    if _CONTROL.search(token) or _CONTROL.search(header):
+        raise MalformedFrame("control characters inside the frame header")
     if not bracket:
         raise MalformedFrame("no data block '['")
     echo = _parse_header(header, token)
@@ -399,6 +402,12 @@ def _parse_body(text: str) -> Frame:
         raise UnknownToken(f"unknown token {star + token!r}", echo=echo)
     if star:
         return _sealed_frame(token, echo, after)
+    if (bad := _CONTROL.search(after)) is not None:
+        # CRC and length hold: the panel meant these bytes, and would resend them as they are.
+        raise InvalidText(
+            f"control character U+{ord(bad.group()):04X} in the data or extended blocks",
+            echo=echo,
+        )
     data, extended, timestamp = _parse_content(after, echo)
     return _frame(token, echo, data=data, extended=extended, timestamp=timestamp)
 

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind
+from alarmdesk.domain.errors import InputError
+from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind, validate
 from alarmdesk.intake.dc09.codec import (
     FrameBuffer,
     build_duh,
@@ -206,7 +207,19 @@ class Dc09Receiver:
             if device is not None:
                 return outcome.reply
             return await self._unknown_link_test(frame, account, now, outcome.reply)
-        signals = self._signals(frame, events, account, device, now)
+        try:
+            signals = self._signals(frame, events, account, device, now)
+        except InputError as error:
+            # Never storable, whatever the panel does: DUH, so it does not resend forever.
+            self.stats[f"rejected.{error.code}"] += 1
+            log.error(
+                "DC-09 account %s seq %s: refused, its signal can never be stored (%s: %s)",
+                account,
+                frame.seq,
+                error.code,
+                error,
+            )
+            return _duh(frame, now)
         try:
             await store(self.sink, signals)
         except Exception:
@@ -304,6 +317,11 @@ class Dc09Receiver:
         device: Device | None,
         now: datetime,
     ) -> list[SignalIn]:
+        """The frame's signals, each minimised and validated like any intake's.
+
+        Raises:
+            InputError: a signal breaks the limits of every intake (``validate``).
+        """
         acct = normalise_account(account) if account else "UNKNOWN"
         key_base, occurred_at = self._message_identity(frame, acct, now)
         out: list[SignalIn] = []
@@ -312,7 +330,7 @@ class Dc09Receiver:
             minimised, dropped = minimise(signal)
             if dropped:
                 self.stats["minimised_fields"] += dropped
-            out.append(minimised)
+            out.append(validate(minimised, now))
         return out
 
     def _message_identity(self, frame: Frame, acct: str, now: datetime) -> tuple[str, datetime]:
