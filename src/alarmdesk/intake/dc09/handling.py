@@ -40,6 +40,7 @@ from alarmdesk.intake.dc09.codec import (
     check_frame_timestamp,
     decrypt_frame,
     parse_frame,
+    with_binary_crc,
 )
 from alarmdesk.intake.dc09.errors import (
     Dc09Error,
@@ -48,7 +49,13 @@ from alarmdesk.intake.dc09.errors import (
     InvalidText,
     UnknownToken,
 )
-from alarmdesk.intake.dc09.model import DEFAULT_WINDOW, RESPONSE_TOKENS, Frame, TimestampWindow
+from alarmdesk.intake.dc09.model import (
+    BINARY_CRC,
+    DEFAULT_WINDOW,
+    RESPONSE_TOKENS,
+    Frame,
+    TimestampWindow,
+)
 
 #: account (``None`` when the frame names none) → its AES key, or ``None`` for no key.
 KeyLookup = Callable[[str | None], bytes | None]
@@ -118,7 +125,10 @@ def handle_frame(
         check_frame_timestamp(frame, now, window, check_plain=check_plain)
     except Dc09Error as error:
         return reject(error, now)
-    return Outcome(Verdict.ACCEPTED, frame, build_ack(frame, now=now, key=key, pad=pad))
+    ack = build_ack(frame, now=now, key=key, pad=pad)
+    if BINARY_CRC in frame.deviations:  # answered in the form it was asked
+        ack = with_binary_crc(ack)
+    return Outcome(Verdict.ACCEPTED, frame, ack)
 
 
 def reject(error: Dc09Error, now: datetime) -> Outcome:

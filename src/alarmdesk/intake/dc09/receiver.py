@@ -65,7 +65,7 @@ from alarmdesk.intake.dc09.events import (
     load_code_map,
 )
 from alarmdesk.intake.dc09.handling import Verdict, handle_frame, reject
-from alarmdesk.intake.dc09.model import DEFAULT_WINDOW, Frame, TimestampWindow
+from alarmdesk.intake.dc09.model import ACCOUNT_MISMATCH, DEFAULT_WINDOW, Frame, TimestampWindow
 from alarmdesk.intake.devices import (
     USE_DEFAULT,
     Device,
@@ -88,6 +88,7 @@ _REFUSE_KEY = secrets.token_bytes(16)
 # the 19-character timestamp, so its pad has a fixed length (1 to 16 bytes).
 _ACK_PAD = pad_length(len("]_" + format_timestamp(datetime(2000, 1, 1, tzinfo=UTC))))
 _RECORD_ONLY_KINDS = frozenset({EventKind.TEST, EventKind.OPEN_CLOSE})
+_MAX_DEVIATION_ACCOUNTS = 100_000
 _KEY_PREFIX = "dc09:"  # every idempotency key this receiver writes
 UNKNOWN_TYPE = "EQTRBL"  # a link test or unreadable frame from an unknown account
 
@@ -161,6 +162,9 @@ class Dc09Receiver:
         self.supervision: CheckinSink = supervision or _NoSupervision()
         self.code_map = code_map or load_code_map()
         self.stats: Counter[str] = Counter()
+        #: account → deviation kind → frames accepted with it (``Frame.deviations`` and
+        #: ``account_mismatch``), so an operator can ask an installer to fix a panel.
+        self.deviations: dict[str, Counter[str]] = {}
         self._resends: OrderedDict[tuple[str, str, str], tuple[str, datetime, float]] = (
             OrderedDict()
         )
@@ -191,6 +195,7 @@ class Dc09Receiver:
         frame = outcome.frame
         assert frame is not None
         account = frame.account or _data_account(frame)
+        self._count_deviations(frame, account)
         device = registry.account(account)
         own = device.window if device is not None else USE_DEFAULT
         window = self.settings.window if isinstance(own, UseDefault) else own
@@ -232,6 +237,24 @@ class Dc09Receiver:
         if device is None and not self.settings.ack_unknown:
             return _duh(frame, now)
         return outcome.reply
+
+    def _count_deviations(self, frame: Frame, account: str | None) -> None:
+        """Counts, per account, how an accepted frame departed from DC-09 (docs/dc09.md)."""
+        kinds = list(frame.deviations)
+        inner = _data_account(frame)
+        if frame.account and inner and normalise_account(inner) != normalise_account(frame.account):
+            kinds.append(ACCOUNT_MISMATCH)  # the header's account is the one used
+        if not kinds:
+            return
+        acct = normalise_account(account) if account else "UNKNOWN"
+        per = self.deviations.get(acct)
+        if per is None:
+            if len(self.deviations) >= _MAX_DEVIATION_ACCOUNTS:
+                acct = "OTHER"  # bounded: frames with valid CRCs can name any account
+            per = self.deviations.setdefault(acct, Counter())
+        for kind in kinds:
+            per[kind] += 1
+            self.stats[f"deviations.{kind}"] += 1
 
     def _key_for(self, account: str | None) -> bytes | None:
         device = self.registry.account(account)
