@@ -29,7 +29,11 @@ Connections: each TCP connection has its own :class:`FrameBuffer` (frames are re
 ... <CR>, never by packet), handles up to ``max_in_flight`` frames at once (they reach the
 writer in arrival order) and writes the replies in arrival order. Past that it stops reading
 the socket (TCP backpressure). A bad frame gets its NAK or DUH, or nothing, and the
-connection stays open; only the peer, an idle timeout or shutdown close it.
+connection stays open; only the peer, shutdown, an idle timeout or a frame that stays
+incomplete too long close it.
+
+Policy (what is accepted from real panels that deviate from DC-09, what is answered DUH
+because it can never be stored): docs/dc09.md.
 """
 
 from __future__ import annotations
