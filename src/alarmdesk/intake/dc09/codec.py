@@ -349,26 +349,23 @@ def parse_frame(raw: bytes, key: bytes | None = None) -> Frame:
     if len(raw) > MAX_FRAME_BYTES:
         raise FrameTooLong(f"frame of {len(raw)} bytes exceeds {MAX_FRAME_BYTES}")
     body, binary_crc = _checked_body(_strip_terminators(raw))
-    frame = _parse_body(body.decode("latin-1"))
-    deviations = _deviations(frame, binary_crc)
-    if deviations:
-        frame = replace(frame, deviations=deviations)
+    frame = _parse_body(body.decode("latin-1"), binary_crc)
     if key is not None and frame.sealed:
         frame = decrypt_frame(frame, key)
     return frame
 
 
-def _deviations(frame: Frame, binary_crc: bool) -> tuple[str, ...]:
+def _deviations(token: str, echo: Echo, binary_crc: bool) -> tuple[str, ...]:
     """What departs from DC-09 in a frame read all the same (docs/dc09.md)."""
     out = []
     if binary_crc:
         out.append(BINARY_CRC)
-    if frame.token not in RESPONSE_TOKENS:
-        if frame.receiver == "":
+    if token not in RESPONSE_TOKENS:
+        if echo.receiver == "":
             out.append(EMPTY_RECEIVER)
-        if frame.line == "":
+        if echo.line == "":
             out.append(EMPTY_LINE)
-        elif frame.line is None:
+        elif echo.line is None:
             out.append(MISSING_LINE)
     return tuple(out)
 
@@ -425,7 +422,7 @@ def _is_binary_crc(frame: bytes) -> bool:
     return frame[6:7] == b'"' and _FIELD4.fullmatch(frame[2:6]) is not None
 
 
-def _parse_body(text: str) -> Frame:
+def _parse_body(text: str, binary_crc: bool = False) -> Frame:
     m = _TOKEN.match(text)
     if m is None:
         raise MalformedFrame('frame body does not start with a quoted "ID" token')
@@ -438,8 +435,9 @@ def _parse_body(text: str) -> Frame:
     echo = _parse_header(header, token)
     if token not in KNOWN_TOKENS or (star and token not in ENCRYPTABLE_TOKENS):
         raise UnknownToken(f"unknown token {star + token!r}", echo=echo)
+    deviations = _deviations(token, echo, binary_crc)
     if star:
-        return _sealed_frame(token, echo, after)
+        return _sealed_frame(token, echo, after, deviations)
     if (bad := _CONTROL.search(after)) is not None:
         # CRC and length hold: the panel meant these bytes, and would resend them as they are.
         raise InvalidText(
@@ -447,7 +445,9 @@ def _parse_body(text: str) -> Frame:
             echo=echo,
         )
     data, extended, timestamp = _parse_content(after, echo)
-    return _frame(token, echo, data=data, extended=extended, timestamp=timestamp)
+    return _frame(
+        token, echo, data=data, extended=extended, timestamp=timestamp, deviations=deviations
+    )
 
 
 def _parse_header(header: str, token: str) -> Echo:
@@ -460,10 +460,12 @@ def _parse_header(header: str, token: str) -> Echo:
     return Echo(seq=m["seq"], receiver=m["receiver"], line=m["line"], account=m["account"])
 
 
-def _sealed_frame(token: str, echo: Echo, ciphertext: str) -> Frame:
+def _sealed_frame(
+    token: str, echo: Echo, ciphertext: str, deviations: tuple[str, ...] = ()
+) -> Frame:
     if not re.fullmatch(r"(?:[0-9A-Fa-f]{32})+", ciphertext):
         raise DecryptFailed("encrypted part is not whole 16-byte blocks of hex", echo=echo)
-    return _frame(token, echo, encrypted=True, ciphertext=ciphertext)
+    return _frame(token, echo, encrypted=True, ciphertext=ciphertext, deviations=deviations)
 
 
 def _frame(
@@ -475,6 +477,7 @@ def _frame(
     timestamp: datetime | None = None,
     encrypted: bool = False,
     ciphertext: str | None = None,
+    deviations: tuple[str, ...] = (),
 ) -> Frame:
     try:
         return Frame(
@@ -488,6 +491,7 @@ def _frame(
             timestamp=timestamp,
             encrypted=encrypted,
             ciphertext=ciphertext,
+            deviations=deviations,
         )
     except ValueError as exc:  # the grammar above should make this unreachable
         raise MalformedFrame(str(exc), echo=echo) from exc
