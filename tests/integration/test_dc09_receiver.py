@@ -26,6 +26,7 @@ from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.service import IntakeConfig, IntakeService
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
+from alarmdesk.store.intake_keys import recent_keys
 from tests.conftest import IN_CI, REPO_ROOT, FakeClock
 
 FIXTURE_TIME = datetime(2026, 9, 25, 14, 12, 10, tzinfo=UTC)  # 6 s after the fixtures' stamp
@@ -458,6 +459,9 @@ async def test_a_resend_after_a_restart_is_not_stored_twice(
         assert again.token == "ACK"
         (signal,) = rows(svc.engine, t.signals)
         assert signal["payload"]["seq"] == "0031"
+        with svc.engine.connect() as conn:  # what the restart read, one row per query
+            stored = recent_keys(conn, "dc09:", FIXTURE_TIME, batch=1)
+        assert [k.idempotency_key for k in stored] == [signal["idempotency_key"]]
         # A new message (other data, same sequence) is still a new signal.
         (other,) = await exchange(restarted.tcp_address, cid("1234", "0031", "1130 01 002"))
         assert other.token == "ACK" and len(rows(svc.engine, t.signals)) == 2
