@@ -1,6 +1,6 @@
 """The DC-09 receiver over real sockets, with the writer on real databases.
 
-Frames come from shared/fixtures/dc09/frames.json (a test clock makes their timestamps
+Frames come from tests/fixtures/dc09/frames.json (a test clock makes their timestamps
 valid), from our own encoder, and from a dialler we did not write (dc09-spt, PyPI).
 """
 
@@ -11,7 +11,7 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,11 +26,16 @@ from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.service import IntakeConfig, IntakeService
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from tests.conftest import IN_CI, SHARED, FakeClock
+from alarmdesk.store.intake_keys import recent_keys
+from tests.conftest import IN_CI, REPO_ROOT, FakeClock
 
 FIXTURE_TIME = datetime(2026, 9, 25, 14, 12, 10, tzinfo=UTC)  # 6 s after the fixtures' stamp
 KEY_A = b"AAAAAAAAAAAAAAAA"
 CODE_MAP = load_code_map()
+FIXTURES = REPO_ROOT / "tests" / "fixtures" / "dc09"
+
+# Every test here but the pure ones below starts a receiver (sockets, a writer, a database).
+pytestmark = pytest.mark.slow
 
 DEVICES: list[dict[str, Any]] = [
     {
@@ -83,9 +88,7 @@ DEVICES: list[dict[str, Any]] = [
 
 
 def fixture_frames() -> dict[str, dict[str, Any]]:
-    path = SHARED / "fixtures" / "dc09" / "frames.json"
-    if not path.is_file():
-        pytest.skip("shared/fixtures/dc09/frames.json is not beside this checkout")
+    path = FIXTURES / "frames.json"
     return {f["name"].split(" (")[0].split(",")[0]: f for f in json.loads(path.read_text())}
 
 
@@ -141,6 +144,15 @@ async def exchange(address: tuple[str, int], data: bytes, count: int = 1, **kw: 
     return await asyncio.to_thread(run)
 
 
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 5.0) -> None:
+    """Polls ``condition`` (from a thread other than the receiver's) until true."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout} s for {what}")
+        time.sleep(0.01)
+
+
 def rows(engine: sa.Engine, table: sa.Table, *where: Any) -> list[sa.RowMapping]:
     with engine.connect() as conn:
         return list(conn.execute(sa.select(table).where(*where).order_by(table.c.id)).mappings())
@@ -172,7 +184,7 @@ async def start_receiver(services_factory, fixture_clock):
         await intake.aclose()
 
 
-# -- the fixtures of shared/ -------------------------------------------------------------------
+# -- the fixture frames -------------------------------------------------------------------------
 
 
 async def test_fixture_frames_get_their_replies_and_acks_follow_the_commit(
@@ -424,6 +436,39 @@ async def test_a_resend_is_acked_and_stored_once(sqlite_url, start_receiver, fix
     assert len(rows(svc.engine, t.signals)) == 1
 
 
+@pytest.mark.parametrize("stamped", [False, True], ids=["no timestamp", "refreshed timestamp"])
+async def test_a_resend_after_a_restart_is_not_stored_twice(
+    db_url, start_receiver, fixture_clock, stamped
+) -> None:
+    svc, intake = await start_receiver(db_url)
+
+    def frame() -> bytes:
+        ts = fixture_clock.now.replace(microsecond=0) if stamped else None
+        return cid("1234", "0031", "1130 01 001", ts=ts)
+
+    # Committed; the panel never saw this ACK (we went down), so it resends after the restart.
+    (ack,) = await exchange(intake.tcp_address, frame())
+    assert ack.token == "ACK"
+    await intake.aclose()
+    fixture_clock.advance(seconds=75)  # another minute of arrival, within resend_seconds
+
+    restarted = IntakeService()
+    restarted.start(svc, asyncio.get_running_loop(), IntakeConfig(dc09_port=0))
+    try:
+        (again,) = await exchange(restarted.tcp_address, frame())
+        assert again.token == "ACK"
+        (signal,) = rows(svc.engine, t.signals)
+        assert signal["payload"]["seq"] == "0031"
+        with svc.engine.connect() as conn:  # what the restart read, one row per query
+            stored = recent_keys(conn, "dc09:", FIXTURE_TIME, batch=1)
+        assert [k.idempotency_key for k in stored] == [signal["idempotency_key"]]
+        # A new message (other data, same sequence) is still a new signal.
+        (other,) = await exchange(restarted.tcp_address, cid("1234", "0031", "1130 01 002"))
+        assert other.token == "ACK" and len(rows(svc.engine, t.signals)) == 2
+    finally:
+        await restarted.aclose()
+
+
 async def test_a_frame_that_is_not_committed_is_not_acked(sqlite_url, start_receiver) -> None:
     svc, intake = await start_receiver(sqlite_url)
     svc.writer.stop()
@@ -462,6 +507,51 @@ async def test_a_malformed_frame_never_closes_other_connections(sqlite_url, star
             bad.close()
 
     assert await asyncio.to_thread(run) == ["ACK", "NAK", "NAK", "NAK", "ACK"]
+
+
+async def test_a_silent_connection_is_closed_after_the_idle_timeout(
+    sqlite_url, start_receiver
+) -> None:
+    _, intake = await start_receiver(sqlite_url, dc09_idle_timeout_seconds=1.0)
+
+    def run() -> float:
+        panel = Panel(intake.tcp_address)
+        started = time.monotonic()
+        try:
+            panel.sock.settimeout(10)
+            assert panel.sock.recv(4096) == b""  # closed by the receiver, nothing sent
+            return time.monotonic() - started
+        finally:
+            panel.close()
+
+    assert 0.9 <= await asyncio.to_thread(run) < 5
+    assert intake.receiver is not None and intake.receiver.stats["idle_closed"] == 1
+
+
+async def test_a_frame_trickled_byte_by_byte_past_the_frame_timeout_is_cut_off(
+    sqlite_url, start_receiver
+) -> None:
+    svc, intake = await start_receiver(
+        sqlite_url, dc09_idle_timeout_seconds=5.0, dc09_frame_timeout_seconds=1.0
+    )
+    data = cid("1234", "0001", "1130 01 001")
+
+    def run() -> bool:
+        panel = Panel(intake.tcp_address)
+        try:
+            # Never silent for the idle timeout, but the frame never ends in time.
+            for byte in data[:-1]:
+                panel.send(bytes([byte]))
+                time.sleep(0.1)
+            return False
+        except OSError:  # reset by the receiver
+            return True
+        finally:
+            panel.close()
+
+    assert await asyncio.to_thread(run)
+    assert intake.receiver is not None and intake.receiver.stats["frame_timeouts"] == 1
+    assert rows(svc.engine, t.signals) == []
 
 
 async def test_dc09_over_udp(sqlite_url, start_receiver) -> None:
@@ -619,8 +709,10 @@ def test_random_bytes_never_crash_the_receiver(live_receiver, garbage: bytes) ->
                 break
     finally:
         panel.close()
+    handled = live_receiver.stats["udp_datagrams"]
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.sendto(garbage or b"\n", address)
+    wait_for(lambda: live_receiver.stats["udp_datagrams"] > handled, "the datagram to be handled")
     assert live_receiver.stats["errors"] == 0
 
 

@@ -1,4 +1,4 @@
-"""The DC-09 codec against the shared fixture, the spec's examples and its edge cases."""
+"""The DC-09 codec against the fixture frames, the spec's examples and its edge cases."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from alarmdesk.intake.dc09 import (
     Frame,
     FrameBuffer,
     FrameTooLong,
+    InvalidText,
     MalformedFrame,
     MissingTimestamp,
     StaleTimestamp,
@@ -54,7 +55,7 @@ from alarmdesk.intake.dc09 import (
 )
 
 REPO_ROOT = Path(__file__).parents[2]
-FIXTURE = REPO_ROOT.parent / "shared" / "fixtures" / "dc09" / "frames.json"
+FIXTURE = REPO_ROOT / "tests" / "fixtures" / "dc09" / "frames.json"
 CASES: list[dict] = json.loads(FIXTURE.read_text("utf-8"))
 # The receiver clock for cases that need one but name no timestamp (the stale case): the
 # fixture's own reference time, i.e. the newest timestamp it contains.
@@ -267,13 +268,20 @@ def test_terminators_are_optional_for_parse_frame():
         wrap(b'"SIA-DCS"0001L0#1234[#1234|NBA1]x'),
         wrap(b'"SIA-DCS"0001L0#1234[#1234|NBA1]_25:00:00,01-01-2026'),
         wrap(b'"SIA-DCS"0001L0#1234[#1234|NBA1]_12:00:00,02-30-2026'),
-        wrap(b'"SIA-DCS"0001L0#1234[#12\x0734|NBA1]'),
+        wrap(b'"SIA-DCS"0001L0\x07#1234[#1234|NBA1]'),
     ],
 )
 def test_frames_that_break_the_grammar_are_malformed(raw):
     with pytest.raises(MalformedFrame) as caught:
         parse_frame(raw)
     assert caught.value.code == "malformed_frame"
+
+
+def test_a_control_character_in_a_block_is_invalid_text_that_keeps_the_header():
+    with pytest.raises(InvalidText) as caught:
+        parse_frame(wrap(b'"SIA-DCS"0001L0#1234[#12\x0734|NBA1]'))
+    assert caught.value.code == "invalid_value"
+    assert caught.value.echo == dc09.Echo(seq="0001", line="0", account="1234")
 
 
 def test_an_oversize_frame_is_frame_too_long():
@@ -802,4 +810,5 @@ def test_every_error_has_a_stable_machine_code():
         "missing_timestamp",
         "frame_too_long",
         "encryption_required",
+        "invalid_value",
     }

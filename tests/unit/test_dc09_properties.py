@@ -28,11 +28,14 @@ from alarmdesk.intake.dc09 import (
 )
 
 HEX = "0123456789ABCDEFabcdef"
+RESPONSES = ("ACK", "NAK", "DUH")
 NOW = datetime(2026, 9, 25, 14, 12, 4, tzinfo=UTC)
 # Latin-1 text allowed inside [...]: printable, no brackets.
 BLOCK_CHARS = st.characters(
     codec="latin-1", exclude_categories=("Cc",), exclude_characters="[]\x7f"
 )
+# Extended data (x-data) is Windows-1252: the euro sign, dashes, š, ž, Œ... as well.
+EXT_CHARS = st.characters(codec="cp1252", exclude_categories=("Cc",), exclude_characters="[]")
 
 
 def hex_text(low: int, high: int) -> st.SearchStrategy[str]:
@@ -58,11 +61,12 @@ def frames(draw: st.DrawFn, encrypted: bool | None = None) -> Frame:
     return Frame(
         token=token,
         seq=draw(st.text(alphabet="0123456789", min_size=4, max_size=4)),
-        receiver=draw(st.none() | hex_text(1, 6)),
-        line=draw(st.none() | hex_text(1, 6)),
+        # An empty R or L ("L#1234") is a deviation we read, and so write back in an ACK.
+        receiver=draw(st.none() | hex_text(0 if not nak else 1, 6)),
+        line=draw(st.none() | hex_text(0 if not nak else 1, 6)),
         account=draw(hex_text(1, 16) if nak else st.none() | hex_text(3, 16)),
         data=draw(st.text(BLOCK_CHARS, max_size=300)),
-        extended=tuple(draw(st.lists(st.text(BLOCK_CHARS, max_size=60), max_size=4))),
+        extended=tuple(draw(st.lists(st.text(EXT_CHARS, max_size=60), max_size=4))),
         timestamp=draw(timestamps if encrypted else st.none() | timestamps),
         encrypted=encrypted,
     )
@@ -168,3 +172,10 @@ def test_random_bytes_never_break_the_frame_buffer(chunks):
 def test_event_parsers_never_raise_and_always_keep_the_raw_text(text):
     assert parse_contact_id(text).raw == text
     assert all(event.raw == text for event in parse_sia(text))
+
+
+@given(frames())
+def test_frames_that_parse_carry_no_deviation_the_encoder_made(frame):
+    deviations = parse_frame(encode_frame(frame, key=bytes(16))).deviations
+    assert "binary_crc" not in deviations
+    assert ("empty_line" in deviations) == (frame.line == "" and frame.token not in RESPONSES)

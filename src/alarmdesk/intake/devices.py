@@ -37,7 +37,7 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.errors import IdempotencyKeyReused
 from alarmdesk.domain.signal import Location, Receipt, SignalIn
-from alarmdesk.intake.dc09.model import TimestampWindow
+from alarmdesk.intake.types import TimestampWindow
 from alarmdesk.store import tables as t
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,6 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from alarmdesk.domain.signal import Receipt, SignalIn
-from alarmdesk.intake.dc09.model import TimestampWindow
 from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.mqtt import MqttIntake
@@ -35,7 +34,8 @@ from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 # The configuration types live in alarmdesk.intake.types (alarmdesk.config embeds them and
 # every intake module names them); they are re-exported here for the callers that start
 # intake with them.
-from alarmdesk.intake.types import IntakeConfig, TopicMapping
+from alarmdesk.intake.types import IntakeConfig, TimestampWindow, TopicMapping
+from alarmdesk.store.intake_keys import recent_keys
 
 __all__ = ["IntakeConfig", "IntakeService", "ServicesLike", "TopicMapping", "timestamp_window"]
 
@@ -142,8 +142,10 @@ class IntakeService:
                 ack_unknown=settings.ack_unknown_accounts,
                 max_in_flight=settings.dc09_max_in_flight,
                 idle_timeout=settings.dc09_idle_timeout_seconds,
+                frame_timeout=settings.dc09_frame_timeout_seconds,
             ),
         )
+        self._remember_resends(receiver, services.clock())
         tcp = listening_socket(settings.dc09_host, settings.dc09_port, socket.SOCK_STREAM)
         self._sockets.append(tcp)
         self.tcp_address = tcp.getsockname()[:2]
@@ -156,6 +158,14 @@ class IntakeService:
         self.receiver = receiver
         self._spawn(loop, self._serve_dc09(receiver, tcp, udp), "dc09-listen")
         log.info("DC-09 receiver on %s (tcp%s)", self.tcp_address, "+udp" if udp else "")
+
+    def _remember_resends(self, receiver: Dc09Receiver, now: datetime) -> None:
+        """Gives the receiver the keys stored within its resend window (a restart forgets)."""
+        assert self._engine is not None
+        since = now - timedelta(seconds=receiver.settings.resend_seconds)
+        with self._engine.connect() as conn:
+            for stored in recent_keys(conn, "dc09:", since):
+                receiver.remember(stored.idempotency_key, stored.occurred_at, stored.received_at)
 
     def _start_mqtt(
         self, services: ServicesLike, loop: asyncio.AbstractEventLoop, settings: IntakeConfig

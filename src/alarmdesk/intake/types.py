@@ -10,6 +10,8 @@ its settings.
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
+from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Final, Literal
 
@@ -17,6 +19,23 @@ import msgspec
 
 from alarmdesk.domain.purpose import screen
 from alarmdesk.safeguards.special_category import is_special
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampWindow:
+    """How far a message timestamp may lie from the receiver clock and still be accepted.
+
+    DC-09 default: up to 20 s ahead of the receiver (``ahead``) and 40 s behind (``behind``).
+    Both bounds are inclusive.
+    """
+
+    ahead: timedelta = timedelta(seconds=20)
+    behind: timedelta = timedelta(seconds=40)
+
+    def __post_init__(self) -> None:
+        if self.ahead < timedelta(0) or self.behind < timedelta(0):
+            raise ValueError("window bounds must not be negative")
+
 
 __all__ = [
     "IDENTIFYING_LABELS",
@@ -107,7 +126,10 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
             ``timestamp_window`` in the device settings.
         dc09_check_plain_timestamps: also check plaintext frames' timestamps.
         dc09_max_in_flight: frames of one connection handled at once.
-        dc09_idle_timeout_seconds: a silent TCP connection is closed after this.
+        dc09_idle_timeout_seconds: a TCP connection that sent no byte for this long is
+            closed (panels that keep their connection send link tests far more often).
+        dc09_frame_timeout_seconds: a TCP connection whose frame is still incomplete this
+            long after its first byte is closed (a stuck or trickling sender).
         ack_unknown_accounts: ACK (after storing) frames of unknown accounts; else DUH.
         mqtt_url: ``mqtt://[user:password@]host[:port]``; ``None`` = no MQTT.
         mqtt_client_id: fixed client id: the broker keeps its session (and what was not
@@ -136,7 +158,8 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     dc09_timestamp_window: list[float] | None = msgspec.field(default_factory=lambda: [-40.0, 20.0])
     dc09_check_plain_timestamps: bool = False
     dc09_max_in_flight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 16
-    dc09_idle_timeout_seconds: Seconds = 600.0
+    dc09_idle_timeout_seconds: Seconds = 90.0
+    dc09_frame_timeout_seconds: Seconds = 30.0
     ack_unknown_accounts: bool = True
     mqtt_url: str | None = None
     mqtt_client_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] = "alarmdesk"

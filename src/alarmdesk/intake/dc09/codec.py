@@ -37,6 +37,7 @@ from alarmdesk.intake.dc09.errors import (
     DecryptFailed,
     Echo,
     FrameTooLong,
+    InvalidText,
     MalformedFrame,
     MissingTimestamp,
     StaleTimestamp,
@@ -44,12 +45,17 @@ from alarmdesk.intake.dc09.errors import (
 )
 from alarmdesk.intake.dc09.model import (
     ACK,
+    BINARY_CRC,
     DEFAULT_WINDOW,
     DUH,
+    EMPTY_LINE,
+    EMPTY_RECEIVER,
     ENCRYPTABLE_TOKENS,
     KNOWN_TOKENS,
     MAX_FRAME_BYTES,
+    MISSING_LINE,
     NAK,
+    RESPONSE_TOKENS,
     Frame,
     TimestampWindow,
 )
@@ -295,8 +301,9 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD4 = re.compile(rb"[0-9A-Fa-f]{4}")
 _TOKEN = re.compile(r'"(\*?)([^"]*)"')
 _HEX = r"[0-9A-Fa-f]"
+# R and L may come without a value ("0001L#1234"): a deviation read as the empty string.
 _HEADER = re.compile(
-    rf"(?P<seq>[0-9]{{4}})(?:R(?P<receiver>{_HEX}{{1,6}}))?(?:L(?P<line>{_HEX}{{1,6}}))?"
+    rf"(?P<seq>[0-9]{{4}})(?:R(?P<receiver>{_HEX}{{0,6}}))?(?:L(?P<line>{_HEX}{{0,6}}))?"
     rf"(?:#(?P<account>{_HEX}{{3,16}}))?"
 )
 _NAK_HEADER = re.compile(
@@ -333,17 +340,34 @@ def parse_frame(raw: bytes, key: bytes | None = None) -> Frame:
         BadLength: the length field is wrong.
         BadCrc: the CRC field is wrong.
         UnknownToken: a well-formed frame with a token we do not handle (``echo`` is set).
+        InvalidText: a well-formed plaintext frame whose data or extended blocks hold a NUL
+            or control character (``echo`` is set).
         DecryptFailed: the encrypted part cannot be decrypted with ``key``.
         MissingTimestamp: decrypted, but without the mandatory timestamp.
         ValueError: ``key`` is not 16, 24 or 32 bytes.
     """
     if len(raw) > MAX_FRAME_BYTES:
         raise FrameTooLong(f"frame of {len(raw)} bytes exceeds {MAX_FRAME_BYTES}")
-    body = _checked_body(_strip_terminators(raw))
-    frame = _parse_body(body.decode("latin-1"))
+    body, binary_crc = _checked_body(_strip_terminators(raw))
+    frame = _parse_body(body.decode("latin-1"), binary_crc)
     if key is not None and frame.sealed:
         frame = decrypt_frame(frame, key)
     return frame
+
+
+def _deviations(token: str, echo: Echo, binary_crc: bool) -> tuple[str, ...]:
+    """What departs from DC-09 in a frame read all the same (docs/dc09.md)."""
+    out = []
+    if binary_crc:
+        out.append(BINARY_CRC)
+    if token not in RESPONSE_TOKENS:
+        if echo.receiver == "":
+            out.append(EMPTY_RECEIVER)
+        if echo.line == "":
+            out.append(EMPTY_LINE)
+        elif echo.line is None:
+            out.append(MISSING_LINE)
+    return tuple(out)
 
 
 def decrypt_frame(frame: Frame, key: bytes) -> Frame:
@@ -372,35 +396,58 @@ def _strip_terminators(raw: bytes) -> bytes:
     return raw[start:end]
 
 
-def _checked_body(frame: bytes) -> bytes:
-    """The bytes after CRC and LEN, once both fields check out."""
-    crc_field, length_field, body = frame[:4], frame[4:8], frame[8:]
-    if not (_FIELD4.fullmatch(crc_field) and _FIELD4.fullmatch(length_field)):
-        raise MalformedFrame("frame does not start with 4 hex CRC and 4 hex length digits")
+def _checked_body(frame: bytes) -> tuple[bytes, bool]:
+    """The bytes after CRC and LEN once both fields check out, and whether the CRC came as
+    two binary bytes (some panels send it so: ``<LF> cc 0LLL "...``) instead of 4 hex."""
+    if _is_binary_crc(frame):
+        crc, length_field, body = int.from_bytes(frame[:2], "big"), frame[2:6], frame[6:]
+    else:
+        crc_field, length_field, body = frame[:4], frame[4:8], frame[8:]
+        if not (_FIELD4.fullmatch(crc_field) and _FIELD4.fullmatch(length_field)):
+            raise MalformedFrame("frame does not start with 4 hex CRC and 4 hex length digits")
+        crc = int(crc_field, 16)
     if int(length_field, 16) != len(body):
         raise BadLength(f"length field says {int(length_field, 16)}, body has {len(body)}")
-    if int(crc_field, 16) != crc16_arc(body):
-        raise BadCrc(f"CRC field {crc_field.decode()} != {crc16_arc(body):04X}")
-    return body
+    if crc != crc16_arc(body):
+        raise BadCrc(f"CRC field {crc:04X} != {crc16_arc(body):04X}")
+    return body, len(frame) - len(body) == 6
 
 
-def _parse_body(text: str) -> Frame:
-    if _CONTROL.search(text):
-        raise MalformedFrame("control characters inside the frame")
+def _is_binary_crc(frame: bytes) -> bool:
+    """Two bytes, then 4 hex length digits, then the quote of the ID token.
+
+    A frame with a hex CRC is never read so: in ``CCCCLLLL"`` the seventh byte is a length
+    digit, not the quote.
+    """
+    return frame[6:7] == b'"' and _FIELD4.fullmatch(frame[2:6]) is not None
+
+
+def _parse_body(text: str, binary_crc: bool = False) -> Frame:
     m = _TOKEN.match(text)
     if m is None:
         raise MalformedFrame('frame body does not start with a quoted "ID" token')
     star, token = m.groups()
     header, bracket, after = text[m.end() :].partition("[")
+    if _CONTROL.search(token) or _CONTROL.search(header):
+        raise MalformedFrame("control characters inside the frame header")
     if not bracket:
         raise MalformedFrame("no data block '['")
     echo = _parse_header(header, token)
     if token not in KNOWN_TOKENS or (star and token not in ENCRYPTABLE_TOKENS):
         raise UnknownToken(f"unknown token {star + token!r}", echo=echo)
+    deviations = _deviations(token, echo, binary_crc)
     if star:
-        return _sealed_frame(token, echo, after)
+        return _sealed_frame(token, echo, after, deviations)
+    if (bad := _CONTROL.search(after)) is not None:
+        # CRC and length hold: the panel meant these bytes, and would resend them as they are.
+        raise InvalidText(
+            f"control character U+{ord(bad.group()):04X} in the data or extended blocks",
+            echo=echo,
+        )
     data, extended, timestamp = _parse_content(after, echo)
-    return _frame(token, echo, data=data, extended=extended, timestamp=timestamp)
+    return _frame(
+        token, echo, data=data, extended=extended, timestamp=timestamp, deviations=deviations
+    )
 
 
 def _parse_header(header: str, token: str) -> Echo:
@@ -413,10 +460,12 @@ def _parse_header(header: str, token: str) -> Echo:
     return Echo(seq=m["seq"], receiver=m["receiver"], line=m["line"], account=m["account"])
 
 
-def _sealed_frame(token: str, echo: Echo, ciphertext: str) -> Frame:
+def _sealed_frame(
+    token: str, echo: Echo, ciphertext: str, deviations: tuple[str, ...] = ()
+) -> Frame:
     if not re.fullmatch(r"(?:[0-9A-Fa-f]{32})+", ciphertext):
         raise DecryptFailed("encrypted part is not whole 16-byte blocks of hex", echo=echo)
-    return _frame(token, echo, encrypted=True, ciphertext=ciphertext)
+    return _frame(token, echo, encrypted=True, ciphertext=ciphertext, deviations=deviations)
 
 
 def _frame(
@@ -428,6 +477,7 @@ def _frame(
     timestamp: datetime | None = None,
     encrypted: bool = False,
     ciphertext: str | None = None,
+    deviations: tuple[str, ...] = (),
 ) -> Frame:
     try:
         return Frame(
@@ -441,6 +491,7 @@ def _frame(
             timestamp=timestamp,
             encrypted=encrypted,
             ciphertext=ciphertext,
+            deviations=deviations,
         )
     except ValueError as exc:  # the grammar above should make this unreachable
         raise MalformedFrame(str(exc), echo=echo) from exc
@@ -453,7 +504,10 @@ def _parse_content(
     m = _CONTENT.fullmatch(text)
     if m is None:
         raise MalformedFrame("data is not 'data]' + '[ext]'... + optional '_timestamp'", echo=echo)
-    extended = tuple(_EXT_BLOCK.findall(m["ext"]))
+    try:  # x-data is Windows-1252 (DC-09 5.5.1.8); the text here is the bytes as Latin-1
+        extended = tuple(b.encode("latin-1").decode("cp1252") for b in _EXT_BLOCK.findall(m["ext"]))
+    except UnicodeDecodeError as exc:  # 0x81, 0x8D, 0x8F, 0x90, 0x9D: no character
+        raise InvalidText(f"x-data byte undefined in Windows-1252: {exc}", echo=echo) from None
     if m["ts"] is None:
         return m["data"], extended, None
     try:
@@ -500,7 +554,8 @@ def _header_text(frame: Frame) -> str:
 
 
 def _content_text(frame: Frame) -> str:
-    ext = "".join(f"[{block}]" for block in frame.extended)
+    """The content as the wire's bytes read as Latin-1 (x-data encoded in Windows-1252)."""
+    ext = "".join(f"[{block.encode('cp1252').decode('latin-1')}]" for block in frame.extended)
     ts = "" if frame.timestamp is None else f"_{format_timestamp(frame.timestamp)}"
     return f"{frame.data}]{ext}{ts}"
 
@@ -537,6 +592,18 @@ def build_ack(
         raise ValueError("the ACK of an encrypted frame needs now and key")
     ack = _response(ACK, frame.echo, timestamp=_whole_second(now), encrypted=True)
     return encode_frame(ack, key=key, pad=pad)
+
+
+def with_binary_crc(reply: bytes) -> bytes:
+    """``reply`` (as the encoder writes it) with its CRC as two binary bytes, for the panels
+    that send theirs so and read replies the same way.
+
+    Raises:
+        ValueError: ``reply`` is not a frame the encoder wrote.
+    """
+    if not (reply[:1] == b"\n" and _FIELD4.fullmatch(reply[1:5])):
+        raise ValueError("not an encoded frame")
+    return b"\n" + bytes.fromhex(reply[1:5].decode("ascii")) + reply[5:]
 
 
 def build_nak(now: datetime) -> bytes:
@@ -586,7 +653,9 @@ class FrameBuffer:
     frame start not closed within ``max_frame`` bytes. Bytes outside frames are dropped
     and counted in ``discarded``; so is a frame start followed by another <LF> before its
     <CR> (a truncated frame: the buffer resynchronises on the later <LF>, since no valid
-    frame contains one). Between calls the buffer never holds more than ``max_frame`` bytes.
+    frame contains one). The two bytes of a binary CRC (``<LF> cc 0LLL "``) are never taken
+    for a <CR> or <LF>, once the 7 bytes after the <LF> have arrived. Between calls the
+    buffer never holds more than ``max_frame`` bytes.
     """
 
     def __init__(self, max_frame: int = MAX_FRAME_BYTES) -> None:
@@ -627,9 +696,11 @@ class FrameBuffer:
     def _take(self) -> bytes | Dc09Error | None:
         """The frame or error at the head of the buffer (which starts with <LF>), or None."""
         while True:
-            end = self._buf.find(CR, 1)
+            # A binary CRC (two bytes after <LF>) may hold a <CR> or <LF>: skip over it.
+            first = 3 if _is_binary_crc(bytes(self._buf[1:8])) else 1
+            end = self._buf.find(CR, first)
             stop = end if end >= 0 else len(self._buf)
-            restart = self._buf.find(LF, 1, stop)
+            restart = self._buf.find(LF, first, stop)
             if restart < 0:
                 break
             self._drop(restart)  # truncated frame: resynchronise on the later <LF>

@@ -10,8 +10,10 @@
     │                                               blocks, or no DC-09 plaintext under this key
     ├── MissingTimestamp        missing_timestamp   an encrypted frame without its timestamp
     ├── StaleTimestamp          stale_timestamp     timestamp outside the receiver's window
-    └── EncryptionRequired      encryption_required plaintext frame for an account that has a
-                                                    key (raised by handling, not the codec)
+    ├── EncryptionRequired      encryption_required plaintext frame for an account that has a
+    │                                               key (raised by handling, not the codec)
+    └── InvalidText             invalid_value       a well-formed frame whose data or extended
+                                                    blocks hold a NUL or control character
 
 ``Dc09Error`` is an :class:`alarmdesk.domain.errors.InputError` (bad input from outside), so the
 rest of alarmdesk can treat it like any other rejected input. ``echo`` holds the header fields
@@ -39,6 +41,7 @@ class Dc09ErrorCode(enum.StrEnum):
     MISSING_TIMESTAMP = "missing_timestamp"
     FRAME_TOO_LONG = "frame_too_long"
     ENCRYPTION_REQUIRED = "encryption_required"
+    INVALID_VALUE = "invalid_value"  # the code every intake edge uses for such text
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,3 +123,13 @@ class EncryptionRequired(Dc09Error):
     """A plaintext frame for an account configured with a key (possible injection)."""
 
     code = Dc09ErrorCode.ENCRYPTION_REQUIRED
+
+
+class InvalidText(Dc09Error):
+    """CRC and length hold, but a data or extended block holds a NUL or control character.
+
+    No signal may carry such text (:func:`alarmdesk.domain.signal.check_text`), and the
+    panel's resend would be the same bytes: answered DUH, never NAK.
+    """
+
+    code = Dc09ErrorCode.INVALID_VALUE

@@ -9,6 +9,7 @@ situation                                   reply      error code
 too long, malformed, bad length, bad CRC    NAK        frame_too_long, malformed_frame,
                                                        bad_length, bad_crc
 well-formed, unknown token                  DUH        unknown_token
+well-formed, NUL/control char in a block    DUH        invalid_value
 encrypted, no key for the account           NAK        decrypt_failed
 encrypted, does not decrypt                 NAK        decrypt_failed
 encrypted, no timestamp                     NAK        missing_timestamp
@@ -19,7 +20,10 @@ anything else                               ACK/*ACK   (accepted)
 ==========================================  =========  ==========================
 
 NAK for frames that cannot be read lets the panel retry at once instead of waiting for its
-ACK timeout; DUH tells it retrying the same message is pointless.
+ACK timeout; DUH tells it retrying the same message is pointless: it is the answer to every
+frame whose CRC and length hold (so the panel would resend the very same bytes) but that can
+never be accepted. The receiver adds one case: a frame whose signal fails
+:func:`alarmdesk.domain.signal.validate` is answered DUH too (see docs/dc09.md).
 """
 
 from __future__ import annotations
@@ -36,14 +40,22 @@ from alarmdesk.intake.dc09.codec import (
     check_frame_timestamp,
     decrypt_frame,
     parse_frame,
+    with_binary_crc,
 )
 from alarmdesk.intake.dc09.errors import (
     Dc09Error,
     DecryptFailed,
     EncryptionRequired,
+    InvalidText,
     UnknownToken,
 )
-from alarmdesk.intake.dc09.model import DEFAULT_WINDOW, RESPONSE_TOKENS, Frame, TimestampWindow
+from alarmdesk.intake.dc09.model import (
+    BINARY_CRC,
+    DEFAULT_WINDOW,
+    RESPONSE_TOKENS,
+    Frame,
+    TimestampWindow,
+)
 
 #: account (``None`` when the frame names none) → its AES key, or ``None`` for no key.
 KeyLookup = Callable[[str | None], bytes | None]
@@ -113,7 +125,10 @@ def handle_frame(
         check_frame_timestamp(frame, now, window, check_plain=check_plain)
     except Dc09Error as error:
         return reject(error, now)
-    return Outcome(Verdict.ACCEPTED, frame, build_ack(frame, now=now, key=key, pad=pad))
+    ack = build_ack(frame, now=now, key=key, pad=pad)
+    if BINARY_CRC in frame.deviations:  # answered in the form it was asked
+        ack = with_binary_crc(ack)
+    return Outcome(Verdict.ACCEPTED, frame, ack)
 
 
 def reject(error: Dc09Error, now: datetime) -> Outcome:
@@ -123,7 +138,7 @@ def reject(error: Dc09Error, now: datetime) -> Outcome:
 
 def reply_for_error(error: Dc09Error, now: datetime) -> bytes:
     """DUH for well-formed frames we will not process, NAK (with ``now``) for the rest."""
-    if isinstance(error, UnknownToken | EncryptionRequired) and error.echo is not None:
+    if isinstance(error, UnknownToken | EncryptionRequired | InvalidText) and error.echo:
         try:
             return build_duh(error.echo)
         except ValueError:  # an echo no response can carry (e.g. a 1-digit account)

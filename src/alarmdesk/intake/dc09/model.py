@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from alarmdesk.intake.dc09.errors import Echo
+from alarmdesk.intake.types import TimestampWindow as TimestampWindow
 
 SIA_DCS = "SIA-DCS"  # SIA DC-03/DC-04 data
 ADM_CID = "ADM-CID"  # Ademco Contact ID data
@@ -29,32 +30,27 @@ KNOWN_TOKENS = EVENT_TOKENS | RESPONSE_TOKENS
 #: Tokens that may appear encrypted (``*SIA-DCS``...); NAK and DUH are always plaintext.
 ENCRYPTABLE_TOKENS = frozenset({SIA_DCS, ADM_CID, NULL, ACK})
 
+#: Deviations from DC-09 read all the same (``Frame.deviations``; policy in docs/dc09.md).
+BINARY_CRC = "binary_crc"  # the CRC as 2 binary bytes, not 4 hex digits
+EMPTY_LINE = "empty_line"  # "L" without its number
+EMPTY_RECEIVER = "empty_receiver"  # "R" without its number
+MISSING_LINE = "missing_line"  # no "L" field at all (DC-09 makes it mandatory)
+ACCOUNT_MISMATCH = "account_mismatch"  # "#acct" in the data differs from the header's
+
 #: Largest frame, <LF> and <CR> included. The length field ("0LLL") tops out at 0xFFF anyway.
 MAX_FRAME_BYTES = 4096
 
 _SEQ = re.compile(r"[0-9]{4}")
-_ID = re.compile(r"[0-9A-Fa-f]{1,6}")
+# Empty is what some panels send ("L#1234"): the field is there, its value is not.
+_ID = re.compile(r"[0-9A-Fa-f]{0,6}")
 _ACCOUNT = re.compile(r"[0-9A-Fa-f]{3,16}")
 _NAK_ACCOUNT = re.compile(r"[0-9A-Fa-f]{1,16}")
 _HEX = re.compile(r"(?:[0-9A-Fa-f]{32})+")
-# Text inside a [...] block: Latin-1, no brackets, no control characters.
+# Text inside the data block: Latin-1, no brackets, no control characters.
 _BLOCK_TEXT = re.compile(r"[^\[\]\x00-\x1f\x7f\u0100-\U0010ffff]*")
-
-
-@dataclass(frozen=True, slots=True)
-class TimestampWindow:
-    """How far a message timestamp may lie from the receiver clock and still be accepted.
-
-    DC-09 default: up to 20 s ahead of the receiver (``ahead``) and 40 s behind (``behind``).
-    Both bounds are inclusive.
-    """
-
-    ahead: timedelta = timedelta(seconds=20)
-    behind: timedelta = timedelta(seconds=40)
-
-    def __post_init__(self) -> None:
-        if self.ahead < timedelta(0) or self.behind < timedelta(0):
-            raise ValueError("window bounds must not be negative")
+# Extended data (x-data) is Windows-1252 (DC-09 section 5.5.1.8): the same rule after that
+# encoding, e.g. the euro sign is byte 0x80 there.
+_EXT_TEXT = re.compile(r"[^\[\]\x00-\x1f\x7f]*")
 
 
 DEFAULT_WINDOW = TimestampWindow()
@@ -68,15 +64,20 @@ class Frame:
         token: the ID token without the ``*`` (``SIA-DCS``, ``ADM-CID``, ``NULL``, ``ACK``...).
         encrypted: whether it travels (or travelled) encrypted: ``*SIA-DCS`` and so on.
         seq: the 4-digit sequence number, as sent.
-        receiver: the ``R`` field (1-6 hex), ``None`` when absent.
-        line: the ``L`` field (1-6 hex), ``None`` when absent.
+        receiver: the ``R`` field (0-6 hex), ``None`` when absent; ``""`` when the panel
+            sent the letter without a value (a deviation some panels make).
+        line: the ``L`` field (0-6 hex), ``None`` when absent, ``""`` when sent empty.
         account: the ``#`` field (3-16 hex; 1-16 for NAK), ``None`` when absent.
         data: the text between ``[`` and the first ``]`` (plaintext; ``""`` while sealed).
-        extended: the contents of the ``[...]`` blocks after the data, brackets stripped.
+        extended: the contents of the ``[...]`` blocks after the data, brackets stripped;
+            Windows-1252 on the wire.
         timestamp: the ``_HH:MM:SS,MM-DD-YYYY`` field, or ``None``; any aware datetime with
             whole seconds is accepted and stored converted to UTC.
         ciphertext: for an encrypted frame not yet decrypted ("sealed"), the hex after ``[``;
             ``None`` otherwise. A sealed frame has empty ``data``/``extended`` and no timestamp.
+        deviations: how the bytes this frame was read from departed from DC-09 while
+            meaning the same (``empty_line``, ``binary_crc``...; see docs/dc09.md). Set by
+            the parser, ignored by the encoder and by equality.
 
     Raises:
         ValueError: a field breaks the DC-09 grammar (so the frame could not be written).
@@ -92,6 +93,7 @@ class Frame:
     timestamp: datetime | None = None
     encrypted: bool = False
     ciphertext: str | None = field(default=None, repr=False)
+    deviations: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         _check_token(self.token, self.encrypted)
@@ -126,7 +128,9 @@ def _check_header(frame: Frame) -> None:
         raise ValueError(f"seq must be 4 decimal digits, not {frame.seq!r}")
     for name, value in (("receiver", frame.receiver), ("line", frame.line)):
         if value is not None and not _ID.fullmatch(value):
-            raise ValueError(f"{name} must be 1-6 hex digits, not {value!r}")
+            raise ValueError(f"{name} must be 0-6 hex digits, not {value!r}")
+        if value == "" and frame.token == NAK:  # its header is read lazily, see codec
+            raise ValueError(f"a NAK's {name} is 1-6 hex digits")
     if frame.account is not None:
         pattern = _NAK_ACCOUNT if frame.token == NAK else _ACCOUNT
         if not pattern.fullmatch(frame.account):
@@ -144,9 +148,11 @@ def _check_body(frame: Frame) -> None:
         if frame.data or frame.extended or frame.timestamp is not None:
             raise ValueError("a sealed frame has no plaintext fields")
         return
-    for text in (frame.data, *frame.extended):
-        if not _BLOCK_TEXT.fullmatch(text):
-            raise ValueError(f"block text has brackets, control or non-Latin-1 chars: {text!r}")
+    if not _BLOCK_TEXT.fullmatch(frame.data):
+        raise ValueError(f"data has brackets, control or non-Latin-1 chars: {frame.data!r}")
+    for text in frame.extended:
+        if not _EXT_TEXT.fullmatch(text) or not _cp1252_encodable(text):
+            raise ValueError(f"x-data has brackets, control or non-cp1252 chars: {text!r}")
     if frame.timestamp is not None:
         # Stored in UTC, the zone the wire format implies; equal instants stay equal.
         object.__setattr__(frame, "timestamp", _utc_whole_seconds(frame.timestamp))
@@ -163,3 +169,11 @@ def _utc_whole_seconds(ts: datetime) -> datetime:
         return ts.astimezone(UTC)
     except OverflowError as exc:
         raise ValueError("timestamp out of range in UTC") from exc
+
+
+def _cp1252_encodable(text: str) -> bool:
+    try:
+        text.encode("cp1252")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -29,7 +29,11 @@ Connections: each TCP connection has its own :class:`FrameBuffer` (frames are re
 ... <CR>, never by packet), handles up to ``max_in_flight`` frames at once (they reach the
 writer in arrival order) and writes the replies in arrival order. Past that it stops reading
 the socket (TCP backpressure). A bad frame gets its NAK or DUH, or nothing, and the
-connection stays open; only the peer, an idle timeout or shutdown close it.
+connection stays open; only the peer, shutdown, an idle timeout or a frame that stays
+incomplete too long close it.
+
+Policy (what is accepted from real panels that deviate from DC-09, what is answered DUH
+because it can never be stored): docs/dc09.md.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
 
-from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind
+from alarmdesk.domain.errors import InputError
+from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind, validate
 from alarmdesk.intake.dc09.codec import (
     FrameBuffer,
     build_duh,
@@ -64,7 +69,7 @@ from alarmdesk.intake.dc09.events import (
     load_code_map,
 )
 from alarmdesk.intake.dc09.handling import Verdict, handle_frame, reject
-from alarmdesk.intake.dc09.model import DEFAULT_WINDOW, Frame, TimestampWindow
+from alarmdesk.intake.dc09.model import ACCOUNT_MISMATCH, DEFAULT_WINDOW, Frame, TimestampWindow
 from alarmdesk.intake.devices import (
     USE_DEFAULT,
     Device,
@@ -87,6 +92,8 @@ _REFUSE_KEY = secrets.token_bytes(16)
 # the 19-character timestamp, so its pad has a fixed length (1 to 16 bytes).
 _ACK_PAD = pad_length(len("]_" + format_timestamp(datetime(2000, 1, 1, tzinfo=UTC))))
 _RECORD_ONLY_KINDS = frozenset({EventKind.TEST, EventKind.OPEN_CLOSE})
+_MAX_DEVIATION_ACCOUNTS = 100_000
+_KEY_PREFIX = "dc09:"  # every idempotency key this receiver writes
 UNKNOWN_TYPE = "EQTRBL"  # a link test or unreadable frame from an unknown account
 
 
@@ -101,6 +108,8 @@ class ReceiverSettings:
         ack_unknown: ACK frames of unknown accounts once stored; otherwise DUH.
         max_in_flight: frames of one connection handled at once (then reading pauses).
         idle_timeout: seconds without a byte after which a TCP connection is closed.
+        frame_timeout: seconds a frame may take from its first byte to its <CR> on TCP;
+            past that the connection is closed (the bytes held are dropped, unanswered).
         unknown_record_seconds: at most one record per unknown account's link test in this.
         resend_seconds: a frame repeated (same account, sequence and data) within this is
             the same message, even if its timestamp was refreshed.
@@ -111,7 +120,8 @@ class ReceiverSettings:
     check_plain: bool = False
     ack_unknown: bool = True
     max_in_flight: int = 16
-    idle_timeout: float = 600.0
+    idle_timeout: float = 90.0
+    frame_timeout: float = 30.0
     unknown_record_seconds: float = 3600.0
     resend_seconds: float = 120.0
     udp_max_in_flight: int = 1000
@@ -156,7 +166,12 @@ class Dc09Receiver:
         self.supervision: CheckinSink = supervision or _NoSupervision()
         self.code_map = code_map or load_code_map()
         self.stats: Counter[str] = Counter()
-        self._resends: OrderedDict[tuple[str, ...], tuple[str, datetime, float]] = OrderedDict()
+        #: account → deviation kind → frames accepted with it (``Frame.deviations`` and
+        #: ``account_mismatch``), so an operator can ask an installer to fix a panel.
+        self.deviations: dict[str, Counter[str]] = {}
+        self._resends: OrderedDict[tuple[str, str, str], tuple[str, datetime, float]] = (
+            OrderedDict()
+        )
         self._unknown_recorded: OrderedDict[str, float] = OrderedDict()
         self._locations: dict[tuple[str, str | None], Location] = {}
         self._locations_of: DeviceRegistry | None = None
@@ -184,6 +199,7 @@ class Dc09Receiver:
         frame = outcome.frame
         assert frame is not None
         account = frame.account or _data_account(frame)
+        self._count_deviations(frame, account)
         device = registry.account(account)
         own = device.window if device is not None else USE_DEFAULT
         window = self.settings.window if isinstance(own, UseDefault) else own
@@ -200,7 +216,19 @@ class Dc09Receiver:
             if device is not None:
                 return outcome.reply
             return await self._unknown_link_test(frame, account, now, outcome.reply)
-        signals = self._signals(frame, events, account, device, now)
+        try:
+            signals = self._signals(frame, events, account, device, now)
+        except InputError as error:
+            # Never storable, whatever the panel does: DUH, so it does not resend forever.
+            self.stats[f"rejected.{error.code}"] += 1
+            log.error(
+                "DC-09 account %s seq %s: refused, its signal can never be stored (%s: %s)",
+                account,
+                frame.seq,
+                error.code,
+                error,
+            )
+            return _duh(frame, now)
         try:
             await store(self.sink, signals)
         except Exception:
@@ -213,6 +241,24 @@ class Dc09Receiver:
         if device is None and not self.settings.ack_unknown:
             return _duh(frame, now)
         return outcome.reply
+
+    def _count_deviations(self, frame: Frame, account: str | None) -> None:
+        """Counts, per account, how an accepted frame departed from DC-09 (docs/dc09.md)."""
+        kinds = list(frame.deviations)
+        inner = _data_account(frame)
+        if frame.account and inner and normalise_account(inner) != normalise_account(frame.account):
+            kinds.append(ACCOUNT_MISMATCH)  # the header's account is the one used
+        if not kinds:
+            return
+        acct = normalise_account(account) if account else "UNKNOWN"
+        per = self.deviations.get(acct)
+        if per is None:
+            if len(self.deviations) >= _MAX_DEVIATION_ACCOUNTS:
+                acct = "OTHER"  # bounded: frames with valid CRCs can name any account
+            per = self.deviations.setdefault(acct, Counter())
+        for kind in kinds:
+            per[kind] += 1
+            self.stats[f"deviations.{kind}"] += 1
 
     def _key_for(self, account: str | None) -> bytes | None:
         device = self.registry.account(account)
@@ -284,7 +330,7 @@ class Dc09Receiver:
             type_code=UNKNOWN_TYPE,
             occurred_at=now,
             summary=f"Unknown DC-09 account {account}: {what}",
-            idempotency_key=f"dc09:{account}:unknown:{bucket}"[:200],
+            idempotency_key=f"{_KEY_PREFIX}{account}:unknown:{bucket}"[:200],
             payload=payload,
         )
 
@@ -298,6 +344,11 @@ class Dc09Receiver:
         device: Device | None,
         now: datetime,
     ) -> list[SignalIn]:
+        """The frame's signals, each minimised and validated like any intake's.
+
+        Raises:
+            InputError: a signal breaks the limits of every intake (``validate``).
+        """
         acct = normalise_account(account) if account else "UNKNOWN"
         key_base, occurred_at = self._message_identity(frame, acct, now)
         out: list[SignalIn] = []
@@ -306,7 +357,7 @@ class Dc09Receiver:
             minimised, dropped = minimise(signal)
             if dropped:
                 self.stats["minimised_fields"] += dropped
-            out.append(minimised)
+            out.append(validate(minimised, now))
         return out
 
     def _message_identity(self, frame: Frame, acct: str, now: datetime) -> tuple[str, datetime]:
@@ -315,28 +366,61 @@ class Dc09Receiver:
         DESIGN: DC-09 keys are account + sequence + timestamp. A digest of the data is added
         so that a key can only repeat for the same message, and a frame without timestamp
         uses the minute it arrived. Panels often refresh the timestamp when they resend; a
-        repeat of (account, token, sequence, data) within ``resend_seconds`` therefore
-        reuses the first key and time.
+        repeat of (account, sequence, data digest) within ``resend_seconds`` therefore
+        reuses the first key and time. The key itself carries account, sequence and digest,
+        so :meth:`remember` rebuilds this memory from the store after a restart.
         """
         body = "\x1f".join((frame.data, *frame.extended))
-        ident = (acct, frame.token, frame.seq, body)
+        digest = hashlib.blake2b(body.encode("utf-8"), digest_size=6).hexdigest()
+        ident = (acct, frame.seq, digest)
         tick = now.timestamp()
         cached = self._resends.get(ident)
         if cached is not None and cached[2] > tick:
             return cached[0], cached[1]
-        digest = hashlib.blake2b(body.encode("latin-1"), digest_size=6).hexdigest()
         ts = frame.timestamp
         # The panel's timestamp as epoch seconds; "r" + the minute of arrival without one.
         stamp = str(int(ts.timestamp())) if ts is not None else f"r{int(tick // 60)}"
-        key = f"dc09:{acct}:{frame.seq}:{stamp}:{digest}"
+        key = f"{_KEY_PREFIX}{acct}:{frame.seq}:{stamp}:{digest}"
         occurred_at = ts if ts is not None and abs(ts - now) <= MAX_FUTURE else now
-        self._resends[ident] = (key, occurred_at, tick + self.settings.resend_seconds)
+        self._cache_resend(ident, key, occurred_at, tick + self.settings.resend_seconds, tick)
+        return key, occurred_at
+
+    def _cache_resend(
+        self,
+        ident: tuple[str, str, str],
+        key: str,
+        occurred_at: datetime,
+        until: float,
+        tick: float,
+    ) -> None:
+        self._resends[ident] = (key, occurred_at, until)
         self._resends.move_to_end(ident)
         while len(self._resends) > 50_000 or (
             self._resends and next(iter(self._resends.values()))[2] <= tick
         ):
             self._resends.popitem(last=False)
-        return key, occurred_at
+
+    def remember(self, key: str, occurred_at: datetime, received_at: datetime) -> bool:
+        """Takes a stored signal's idempotency key back into the resend memory.
+
+        Call it at start with the keys stored in the last ``resend_seconds`` (oldest first,
+        see :func:`alarmdesk.store.intake_keys.recent_keys`): a frame committed but not
+        acknowledged before a restart, resent after it, then gets its first key again.
+
+        Returns:
+            Whether ``key`` was one of this receiver's message keys.
+        """
+        parts = key.split(":")
+        if len(parts) != 6 or f"{parts[0]}:" != _KEY_PREFIX or parts[3] == "unknown":
+            return False
+        _, acct, seq, stamp, digest, _index = parts
+        tick = self.clock().timestamp()
+        until = received_at.timestamp() + self.settings.resend_seconds
+        if until <= tick:
+            return False
+        base = f"{_KEY_PREFIX}{acct}:{seq}:{stamp}:{digest}"
+        self._cache_resend((acct, seq, digest), base, occurred_at, until, tick)
+        return True
 
     def _signal(
         self,
@@ -468,13 +552,25 @@ class Dc09Receiver:
 
     async def _sweep_idle(self) -> None:
         loop = asyncio.get_running_loop()
-        period = max(1.0, min(30.0, self.settings.idle_timeout / 4))
+        shortest = min(self.settings.idle_timeout, self.settings.frame_timeout)
+        period = max(0.25, min(30.0, shortest / 4))
         while True:
             await asyncio.sleep(period)
-            limit = loop.time() - self.settings.idle_timeout
+            now = loop.time()
             for conn in list(self._connections):
-                if conn.last_activity < limit:
+                if conn.last_activity < now - self.settings.idle_timeout:
                     self.stats["idle_closed"] += 1
+                    conn.abort()
+                elif conn.frame_started is not None and (
+                    conn.frame_started < now - self.settings.frame_timeout
+                ):
+                    self.stats["frame_timeouts"] += 1
+                    log.warning(
+                        "DC-09 connection closed: a frame still incomplete after %.0f s "
+                        "(%d bytes held)",
+                        self.settings.frame_timeout,
+                        conn.buffer.pending,
+                    )
                     conn.abort()
 
 
@@ -540,6 +636,8 @@ class _TcpConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
         self.last_activity = self.loop.time()
+        # When the frame now held in part began to arrive; None while no part is held.
+        self.frame_started: float | None = None
         self.reading_paused = False
         self.writing_paused = False
 
@@ -558,11 +656,17 @@ class _TcpConnection(asyncio.Protocol):
         # nowhere, and the panel's resend is answered from the idempotency key.
         self.receiver._connections.discard(self)
         self.transport = None
+        self.frame_started = None
         self.waiting.clear()
 
     def data_received(self, data: bytes) -> None:
         self.last_activity = self.loop.time()
-        self.waiting.extend(self.buffer.feed(data))
+        items = self.buffer.feed(data)
+        self.waiting.extend(items)
+        if not self.buffer.pending:
+            self.frame_started = None
+        elif items or self.frame_started is None:  # a new frame began in this chunk
+            self.frame_started = self.last_activity
         self._start_more()
 
     def pause_writing(self) -> None:
@@ -639,6 +743,12 @@ class _UdpEndpoint(asyncio.DatagramProtocol):
         task.add_done_callback(self.tasks.discard)
 
     async def _handle(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        try:
+            await self._answer(data, addr)
+        finally:
+            self.receiver.stats["udp_datagrams"] += 1  # handled, whatever it held
+
+    async def _answer(self, data: bytes, addr: tuple[str | Any, int]) -> None:
         for item in FrameBuffer().feed(data):
             try:
                 if isinstance(item, Dc09Error):
