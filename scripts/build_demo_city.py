@@ -1,11 +1,13 @@
 """Build the San Francisco demo city from one real week of SF Fire Department calls.
 
     python scripts/build_demo_city.py \
-        --calls ../shared/fixtures/calls/sf_fire_calls_2016-12-31_2017-01-07.csv \
-        --out src/alarmdesk/data/demo_city.json
+        [--calls scripts/data/sf_fire_calls_2016-12-31_2017-01-07.csv.xz] \
+        [--taxonomy scripts/data/apco_incident_types.tsv] \
+        [--out src/alarmdesk/data/demo_city.json]
 
-Input: DataSF "Fire Department Calls for Service" (ODC PDDL), one row per responding unit,
-and the APCO ANS 2.103.1 incident-type list (to check every code we map to). Output: one
+Input (both in scripts/data/, described in its README.md): DataSF "Fire Department Calls for
+Service" (ODC PDDL), one row per responding unit, as CSV or xz-compressed CSV; and the APCO
+ANS 2.103.1 incident-type list (to check every code we map to). Output: one
 compact JSON file (sorted keys, coordinates rounded to 5 decimals) with the desks, stations,
 units, the week's incidents, and demo alarm-panel accounts and cameras placed at the
 addresses of real calls. The same input always gives byte-identical output: nothing depends
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import lzma
 import math
 import re
 import statistics
@@ -26,12 +29,12 @@ import sys
 from collections import Counter, defaultdict
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
-DEFAULT_CALLS = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"
-DEFAULT_TAXONOMY = FIXTURES / "taxonomy" / "apco_incident_types.tsv"
+INPUTS = REPO_ROOT / "scripts" / "data"
+DEFAULT_CALLS = INPUTS / "sf_fire_calls_2016-12-31_2017-01-07.csv.xz"
+DEFAULT_TAXONOMY = INPUTS / "apco_incident_types.tsv"
 DEFAULT_OUT = REPO_ROOT / "src" / "alarmdesk" / "data" / "demo_city.json"
 
 LOCAL_TZ_NAME = "America/Los_Angeles"  # the dataset's times are local, without an offset
@@ -41,8 +44,8 @@ SIZE_BUDGET_BYTES = 600 * 1024
 N_ACCOUNTS = 40
 N_CAMERAS = 12
 
-# APCO codes alarmdesk never uses, whatever the source says (shared/DESIGN.md, "The line we
-# hold"): they describe people's lawful activity or status, not harm.
+# APCO codes alarmdesk never uses, whatever the source says (docs/architecture.md, "The line
+# we hold"): they describe people's lawful activity or status, not harm.
 EXCLUDED_CODES = frozenset({"CIVDIS", "CURFEW", "ALIEN"})
 
 # SF `Call Type` -> APCO ANS 2.103.1 code. Covers the types this week contains plus the other
@@ -232,6 +235,13 @@ def station_id(station_area: str) -> str:
     return f"ST{int(station_area):02d}"
 
 
+def open_text(path: Path) -> TextIO:
+    """Opens the calls CSV, xz-compressed (the committed copy) or not; a BOM is skipped."""
+    if path.suffix == ".xz":
+        return lzma.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
 def load_apco_codes(path: Path) -> set[str]:
     with path.open(encoding="utf-8", newline="") as f:
         return {row["code"] for row in csv.DictReader(f, delimiter="\t")}
@@ -297,7 +307,7 @@ def build(calls_path: Path, taxonomy_path: Path) -> tuple[dict[str, Any], list[s
             f"warning: no tz database for {LOCAL_TZ_NAME}; using naive local times", file=sys.stderr
         )
 
-    with calls_path.open(encoding="utf-8-sig", newline="") as f:
+    with open_text(calls_path) as f:
         rows = list(csv.DictReader(f))
     report.append(f"rows: {len(rows)}")
 
@@ -500,7 +510,7 @@ def build(calls_path: Path, taxonomy_path: Path) -> tuple[dict[str, Any], list[s
         "name": "San Francisco (demo)",
         "source": {
             "dataset": "DataSF Fire Department Calls for Service",
-            "file": calls_path.name,
+            "file": calls_path.name.removesuffix(".xz"),  # the CSV, however it is stored
             "license": "ODC-PDDL-1.0",
             "timezone": LOCAL_TZ_NAME,
             "calls_start": week_start.isoformat(),

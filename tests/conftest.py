@@ -32,7 +32,8 @@ from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SHARED = REPO_ROOT.parent / "shared"
+FIXTURES = REPO_ROOT / "tests" / "fixtures"  # samples from the field, with their sources
+BUILD_INPUTS = REPO_ROOT / "scripts" / "data"  # the demo city's inputs and the APCO type list
 PG_ADMIN_URL = os.environ.get("ALARMDESK_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
@@ -50,13 +51,6 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    if not SHARED.is_dir():
-        pytest.skip("shared/ fixtures are not beside this checkout")
-    return SHARED
 
 
 # -- databases -------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Kill -9 at any moment loses nothing that was acknowledged (shared/DESIGN.md, "Durability
+"""Kill -9 at any moment loses nothing that was acknowledged (docs/architecture.md, "Durability
 contract").
 
 `alarmdesk serve` runs as a real subprocess on a SQLite file. Concurrent clients post

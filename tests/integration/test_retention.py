@@ -1,4 +1,4 @@
-"""Data expires (shared/DESIGN.md, "The line we hold", 4): retention erases exactly what
+"""Data expires (docs/architecture.md, "The line we hold", 4): retention erases exactly what
 expired, logs one erase entry per data class without the erased content, never touches
 unfinished incidents, and the audit log still verifies after its own content was erased.
 

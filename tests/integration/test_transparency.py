@@ -1,4 +1,4 @@
-"""Public accountability (shared/DESIGN.md, "The line we hold", 5): every figure of the
+"""Public accountability (docs/architecture.md, "The line we hold", 5): every figure of the
 transparency report equals a direct query on seeded data, written here independently of the
 report's code (raw SQL per dialect); 1 to 4 show as "<5", true zeros as 0; the report carries
 the checkpoint closing the period, the public key, and the result of verifying the log.

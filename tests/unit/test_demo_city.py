@@ -7,17 +7,15 @@ import json
 import subprocess
 import sys
 from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import pytest
 from shapely.geometry import Point, shape
 from shapely.ops import unary_union
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = REPO_ROOT.parent / "shared" / "fixtures"
-CALLS_CSV = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"
-APCO_TSV = FIXTURES / "taxonomy" / "apco_incident_types.tsv"
+from tests.conftest import BUILD_INPUTS, REPO_ROOT
+
+APCO_TSV = BUILD_INPUTS / "apco_incident_types.tsv"
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build_demo_city.py"
 
 EXCLUDED_CODES = {"CIVDIS", "CURFEW", "ALIEN"}
@@ -52,8 +50,6 @@ def test_every_call_has_a_priority_and_non_negative_phases(city):
 
 
 def test_every_call_type_is_an_apco_code_and_none_is_excluded(city):
-    if not APCO_TSV.exists():
-        pytest.skip(f"APCO fixture not found at {APCO_TSV}")
     with APCO_TSV.open(encoding="utf-8", newline="") as f:
         apco = {row["code"] for row in csv.DictReader(f, delimiter="\t")}
     codes = {c["type"] for c in city["calls"]}
@@ -124,20 +120,11 @@ def test_there_are_twelve_demo_cameras_with_unique_ids(city):
 
 
 @pytest.mark.slow
-def test_rebuilding_from_the_fixture_gives_the_committed_file_byte_for_byte(tmp_path):
-    if not CALLS_CSV.exists():
-        pytest.skip(f"SF calls fixture not found at {CALLS_CSV}")
+def test_rebuilding_from_the_committed_inputs_gives_the_committed_file_byte_for_byte(tmp_path):
+    # No --calls or --taxonomy: the defaults are the copies in scripts/data, from any directory.
     out = tmp_path / "demo_city.json"
     subprocess.run(
-        [
-            sys.executable,
-            str(BUILD_SCRIPT),
-            "--calls",
-            str(CALLS_CSV),
-            "--out",
-            str(out),
-            "--quiet",
-        ],
+        [sys.executable, str(BUILD_SCRIPT), "--out", str(out), "--quiet"],
         check=True,
         cwd=tmp_path,
         timeout=60,

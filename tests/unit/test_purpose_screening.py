@@ -1,4 +1,4 @@
-"""Purpose screening (alarmdesk.domain.purpose): "The line we hold" (shared/DESIGN.md).
+"""Purpose screening (alarmdesk.domain.purpose): "The line we hold" (docs/architecture.md).
 
 A purpose that targets assembly, protest, petitioning, speech and the press, religion or
 belief, ethnic or national origin, political opinion, union activity, migration status,
@@ -14,7 +14,6 @@ import csv
 import itertools
 import random
 from importlib.resources import files
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -30,14 +29,9 @@ from alarmdesk.domain.purpose import (
     normalise,
     screen,
 )
+from tests.conftest import BUILD_INPUTS
 
-APCO_TSV = (
-    Path(__file__).parents[2].parent
-    / "shared"
-    / "fixtures"
-    / "taxonomy"
-    / "apco_incident_types.tsv"
-)
+APCO_TSV = BUILD_INPUTS / "apco_incident_types.tsv"
 TERMS_TSV = files("alarmdesk") / "data" / "protected_terms.tsv"
 TAXONOMY_TSV = files("alarmdesk") / "data" / "taxonomy.tsv"
 
@@ -733,7 +727,6 @@ APCO_REFUSED = {
 }
 
 
-@pytest.mark.skipif(not APCO_TSV.exists(), reason="shared APCO fixture absent")
 def test_apco_types_are_admissible_except_those_defined_by_rights_or_status():
     with APCO_TSV.open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f, delimiter="\t"))

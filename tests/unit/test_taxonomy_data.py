@@ -1,22 +1,21 @@
 """The default incident-type taxonomy shipped in alarmdesk/data.
 
-Checks the data files against the APCO ANS 2.103.1 source list (shared/fixtures) and against
-"The line we hold" (shared/DESIGN.md): every type is for a harm, never for people using their
-rights or for their status.
+Checks the data files against the APCO ANS 2.103.1 source list (scripts/data) and against
+"The line we hold" (docs/architecture.md): every type is for a harm, never for people using
+their rights or for their status.
 """
 
 import csv
 import re
 from importlib.resources import files
-from pathlib import Path
 
 import pytest
 
 from alarmdesk.domain.categories import HarmCategory
+from tests.conftest import BUILD_INPUTS
 
 DATA = files("alarmdesk") / "data"
-REPO_ROOT = Path(__file__).parents[2]
-APCO_TSV = REPO_ROOT.parent / "shared" / "fixtures" / "taxonomy" / "apco_incident_types.tsv"
+APCO_TSV = BUILD_INPUTS / "apco_incident_types.tsv"
 
 TAXONOMY_HEADER = ["code", "name", "category", "priority", "definition", "sop"]
 EXCLUDED_HEADER = ["code", "reason"]
@@ -60,8 +59,6 @@ def excluded() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="module")
 def apco() -> dict[str, dict[str, str]]:
-    if not APCO_TSV.is_file():
-        pytest.skip(f"APCO fixture not found at {APCO_TSV}")
     _, rows = _read_tsv(APCO_TSV.read_text(encoding="utf-8"))
     return {row["code"]: row for row in rows}
 

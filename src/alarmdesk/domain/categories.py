@@ -2,7 +2,7 @@
 
 There is deliberately no member for assembly, protest, petition, expression, religion or
 belief, ethnicity or nationality, political opinion, union activity or migration status:
-alarmdesk responds to harm, not to people using their rights (shared/DESIGN.md, "The line
+alarmdesk responds to harm, not to people using their rights (docs/architecture.md, "The line
 we hold"). Adding a member here is a design decision, reviewed as such.
 """
 

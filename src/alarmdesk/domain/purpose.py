@@ -2,7 +2,7 @@
 
 alarmdesk responds to harm (fire, violence, theft and damage, medical emergencies, hazards,
 failed equipment). It never becomes a tool to watch people for exercising their rights
-(shared/DESIGN.md, "The line we hold"). Every incident type, routing or grouping rule, saved
+(docs/architecture.md, "The line we hold"). Every incident type, routing or grouping rule, saved
 search, report filter and MQTT topic mapping states a purpose; whatever defines one passes its
 texts through :func:`screen` (or :func:`is_admissible`), which refuses any text that targets
 assembly, protest, petitioning, speech and the press, religion or belief, ethnic or national

@@ -1,4 +1,4 @@
-"""The signal: one shape for every source (shared/DESIGN.md, "The signal").
+"""The signal: one shape for every source (docs/architecture.md, "The signal").
 
 ``SignalIn`` is what an adapter or an HTTP client hands in; msgspec decodes and validates it
 in one pass (no framework validation on the hot path). ``Signal`` is what is stored: the

@@ -15,7 +15,7 @@ Topics (``<prefix>`` is ``frigate`` by default):
   descriptions of people: nothing an alarm needs).
 - ``<prefix>/available``: handled by the MQTT adapter (supervision), see :func:`availability`.
 
-What never enters (shared/DESIGN.md): a signal is built from an allow-list — label, camera,
+What never enters (docs/architecture.md): a signal is built from an allow-list — label, camera,
 zones, times, scores, a snapshot reference. ``sub_label`` (face-recognition names, or other
 identities), face attributes and the plate text are never copied; the plate only when the
 deployment enables plates for the signal's incident type. The generic minimisation step

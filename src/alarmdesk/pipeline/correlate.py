@@ -1,6 +1,6 @@
 """Correlation: which open incident a signal belongs to, if any.
 
-Two rules (shared/DESIGN.md, "Correlation"):
+Two rules (docs/architecture.md, "Correlation"):
 - keyed sources fold into the open incident of the same key — panels by (account, zone,
   category), cameras by (camera, type, zone), feeds by (source, type);
 - calls and duty reports fold into an open incident of the same harm category within

@@ -1,6 +1,6 @@
 """Minimisation: the one step every intake adapter runs before a signal is stored.
 
-shared/DESIGN.md, "What never enters": no field anywhere holds racial or ethnic origin,
+docs/architecture.md, "What never enters": no field anywhere holds racial or ethnic origin,
 religion, political opinion, union membership, sexual life, biometric templates or face
 identities. Adapters keep to allow-lists of the fields an alarm needs; this step is the net
 under them, applied to every payload whatever its source:

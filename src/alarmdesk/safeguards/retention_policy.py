@@ -1,6 +1,6 @@
 """Retention policy: how long each class of data is kept, and the ceilings nobody may pass.
 
-shared/DESIGN.md, "The line we hold", 4: *Data expires.* Every data class has a default in
+docs/architecture.md, "The line we hold", 4: *Data expires.* Every data class has a default in
 configuration (``[retention]``) and a ceiling here, in code. Shortening a period is always
 allowed; lengthening one past its ceiling is refused with the error code
 ``retention_ceiling``, at configuration load and wherever a policy is built. Raising a ceiling

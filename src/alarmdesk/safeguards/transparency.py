@@ -1,6 +1,6 @@
 """The transparency report: what the centre did with its data in a period, checkable by anyone.
 
-shared/DESIGN.md, "The line we hold", 5, and the ACLU's Community Control Over Police
+docs/architecture.md, "The line we hold", 5, and the ACLU's Community Control Over Police
 Surveillance model (annual report): use, data kinds and amounts, sharing by recipient, custom
 types with their purposes and approvers, access counts and denials, deletions, complaints,
 audit findings and costs, with the signed checkpoint of the audit log that closes the period

@@ -2,6 +2,7 @@
 // the city's own GeoJSON (outline, desk jurisdictions, stations). A deployment may configure
 // an XYZ tile URL or a PMTiles archive instead (docs/console.md, "Map background").
 /* global L, topojson */
+import { textNode } from "./lib.js";
 
 const loaded = new Map();
 function loadScript(src) {
@@ -87,9 +88,8 @@ export function makeMap(el, cfg, options = {}) {
         filter: (f) => f.properties.kind !== "desk" && (!tiles || f.properties.kind === "station"),
         style: () => ({ color: "#4a5d72", weight: 1, fillColor: "#233243", fillOpacity: 1, interactive: false }),
         pointToLayer: (f, latlng) =>
-          L.circleMarker(latlng, { radius: 3, color: "#a3afbd", weight: 1, fillColor: "#11161c", fillOpacity: 1 }).bindTooltip(
-            `${f.properties.name} (${f.properties.id})`,
-          ),
+          L.circleMarker(latlng, { radius: 3, color: "#a3afbd", weight: 1, fillColor: "#11161c", fillOpacity: 1 })
+            .bindTooltip(textNode(`${f.properties.name} (${f.properties.id})`)),
       }).addTo(map);
     } catch (err) {
       console.warn("city basemap unavailable", err);

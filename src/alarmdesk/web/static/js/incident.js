@@ -2,7 +2,7 @@
 // the server; htmx reloads it whenever the incident changes (SSE extension, one event stream
 // filtered to this incident) and after each of our own actions.
 /* global htmx, L */
-import { boot, init, liveIndicator, onKeys, toast } from "./lib.js";
+import { boot, init, liveIndicator, onKeys, textNode, toast } from "./lib.js";
 import { ACTION_NAMES, act, isRace, needsDialog, runDialog } from "./actions.js";
 import { makeMap } from "./basemap.js";
 
@@ -88,7 +88,7 @@ window.addEventListener("DOMContentLoaded", () => {
     const fill = { 1: "#c62828", 2: "#f0a33a", 3: "#8ec5ff" }[B.incident.priority] || "#8a96a6";
     L.circleMarker([loc.lat, loc.lon], { radius: 9, color: "#fff", weight: 2, fillColor: fill, fillOpacity: 1 })
       .addTo(map)
-      .bindTooltip(`#${B.incident.id} ${B.incident.type_code}`, { permanent: false });
+      .bindTooltip(textNode(`#${B.incident.id} ${B.incident.type_code}`), { permanent: false });
     map.setView([loc.lat, loc.lon], 13);
   }
 });

@@ -39,6 +39,11 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A text node wrapped in a span: what Leaflet tooltips and icons get, never an HTML string. */
+export function textNode(text) {
+  return h("span", {}, String(text));
+}
+
 export function toast(message, kind = "info", ms = 6000) {
   const box = document.getElementById("toasts");
   if (!box) return;

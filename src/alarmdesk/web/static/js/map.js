@@ -1,7 +1,7 @@
 // The map page: open incidents of my desks and the units, live; clusters when dense; a click
 // on an incident opens it.
 /* global L */
-import { boot, init, mineDesks, openStream } from "./lib.js";
+import { boot, h, init, mineDesks, openStream, textNode } from "./lib.js";
 import { makeMap } from "./basemap.js";
 
 init();
@@ -14,7 +14,7 @@ function clusterIcon(cluster) {
   const n = cluster.getChildCount();
   const top = Math.min(...cluster.getAllChildMarkers().map((m) => m.options.priority));
   return L.divIcon({
-    html: `<div><span>${n}</span></div>`,
+    html: h("div", {}, h("span", {}, String(n))),
     className: `marker-cluster inc-cluster top-p${Math.min(top, 4)}`,
     iconSize: L.point(40, 40),
   });
@@ -24,7 +24,7 @@ function unitClusterIcon(cluster) {
   const markers = cluster.getAllChildMarkers();
   const free = markers.filter((m) => m.options.available).length;
   return L.divIcon({
-    html: `<span>${free}/${markers.length}</span>`,
+    html: h("span", {}, `${free}/${markers.length}`),
     className: "unit-cluster",
     iconSize: L.point(34, 18),
   });
@@ -58,7 +58,7 @@ function upsert(inc) {
     keyboard: true,
     riseOnHover: true,
   });
-  marker.bindTooltip(label(inc));
+  marker.bindTooltip(textNode(label(inc)));
   marker.on("click", () => location.assign(`/incidents/${inc.id}`));
   incidentLayer.addLayer(marker);
   incidents.set(inc.id, { inc, marker });
@@ -86,7 +86,7 @@ async function loadUnits() {
       keyboard: false,
       title: `${u.id} ${u.kind} — ${u.status.replace("_", " ")}`,
     });
-    m.bindTooltip(`unit ${u.id} (${u.kind}, ${u.station || "no station"}) — ${u.status.replace("_", " ")}${u.incident_id ? " on #" + u.incident_id : ""}`);
+    m.bindTooltip(textNode(`unit ${u.id} (${u.kind}, ${u.station || "no station"}) — ${u.status.replace("_", " ")}${u.incident_id ? " on #" + u.incident_id : ""}`));
     unitLayer.addLayer(m);
   }
 }
