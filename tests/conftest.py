@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from litestar import Litestar
 
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
@@ -30,6 +31,7 @@ from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.domain.units import Unit
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
+from alarmdesk.web.app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"  # samples from the field, with their sources
@@ -147,13 +149,24 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Files of this run that no fixture's tmp_path holds (signing keys, the offline app's database),
+# removed when the run ends. Nothing a test writes goes into the working tree (docs/testing.md).
+_SCRATCH = tempfile.TemporaryDirectory(prefix="alarmdesk-tests-")
+
+
 def test_config(url: str) -> Config:
     cfg = Config()
     cfg.database.url = url
-    cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="alarmdesk-key-")) / "audit.key")
+    cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="key-", dir=_SCRATCH.name)) / "audit.key")
     cfg.stream.heartbeat_seconds = 0.5
     cfg.routing.fallback_desk = "west"
     return cfg
+
+
+def offline_app() -> Litestar:
+    """The web app, never served: for its routes and OpenAPI document. ``create_app()`` with
+    the default configuration would create ``var/`` and a signing key in the working tree."""
+    return create_app(test_config(f"sqlite:///{Path(_SCRATCH.name) / 'offline.db'}"))
 
 
 @pytest.fixture
@@ -244,8 +257,6 @@ class LiveServer:
 def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database."""
     import uvicorn
-
-    from alarmdesk.web.app import create_app
 
     prepare_database(sqlite_url)
     tokens = create_test_tokens(sqlite_url)

@@ -187,7 +187,7 @@ def test_a_form_with_mistakes_names_them(console, sign_in) -> None:
     assert after == before, "nothing was stored"
 
 
-def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
+def test_screenshots_of_the_queue_and_the_map(console, sign_in, artifacts) -> None:
     examples = [
         ("FSTRU", -5.0, 50.0, "12 Harbour Road"),
         ("GASLEAK", -6.2, 51.3, "Mill Lane 4"),
@@ -209,16 +209,16 @@ def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
     page.wait_for_selector(LIVE)
     page.keyboard.press("j")
     page.keyboard.press("j")
-    print("queue screenshot:", screenshot(page, "queue"))
+    print("queue screenshot:", screenshot(page, artifacts, "queue"))
     page.goto(console.url + "/map")
     page.wait_for_selector(".inc-marker, .marker-cluster")
     page.wait_for_selector("#map[data-basemap='offline']")
     page.wait_for_timeout(300)
-    print("map screenshot:", screenshot(page, "map"))
+    print("map screenshot:", screenshot(page, artifacts, "map"))
     page.goto(f"{console.url}/incidents/{ids[2]}")
     page.wait_for_timeout(300)
-    screenshot(page, "incident")
+    screenshot(page, artifacts, "incident")
     page.goto(console.url + "/calls/new")
     page.wait_for_timeout(300)
-    screenshot(page, "call-form")
+    screenshot(page, artifacts, "call-form")
     assert httpx.get(console.url + "/static/console.css").status_code == 200

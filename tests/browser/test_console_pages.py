@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from alarmdesk.safeguards.access import Permission
-from alarmdesk.web.app import create_app
 from tests.browser.conftest import place, signal
-from tests.conftest import REPO_ROOT, TEST_PASSWORD
+from tests.conftest import REPO_ROOT, TEST_PASSWORD, offline_app
 
 PAGES = ["/", "/map", "/calls/new", "/reports/new"]
 
@@ -46,7 +45,7 @@ def csrf_of(client: httpx.Client) -> str:
 
 
 def test_every_console_route_names_a_permission_or_is_public() -> None:
-    app = create_app()
+    app = offline_app()
     for route in app.routes:
         if route.path.startswith("/api/"):
             continue
