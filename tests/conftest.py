@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -53,6 +54,70 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# -- tests that start a process or a server are marked slow ---------------------------------
+
+# Fixtures that start one (a server in a thread, a receiver on a port, a private broker, a
+# browser, `alarmdesk serve`): every test that uses one is marked slow. A test that starts one
+# itself carries an explicit ``pytest.mark.slow``.
+SERVER_FIXTURES = frozenset(
+    {
+        "live_server",
+        "console",
+        "browser",
+        "start_receiver",
+        "live_receiver",
+        "private_broker",
+        "servers",
+    }
+)
+# What starting one looks like from inside Python (sys.addaudithook events).
+_STARTS = frozenset(
+    {
+        "subprocess.Popen",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.exec",
+        "os.spawn",
+        "os.system",
+        "socket.bind",
+    }
+)
+_unmarked: list[str] = []  # the node id of the running test when it is not marked slow
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _refuse_unmarked_starts(event: str, args: tuple[object, ...]) -> None:
+    if event == "socket.bind" and args[1] == ("", 0):
+        return  # a client's source address (paho's default), not a server
+    if _unmarked and event in _STARTS:
+        raise RuntimeError(
+            f"{_unmarked[0]} starts a process or a server ({event}) but is not marked slow: "
+            "mark it, or use a fixture listed in tests.conftest.SERVER_FIXTURES"
+        )
+
+
+sys.addaudithook(_refuse_unmarked_starts)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    """While a test that is not marked slow runs (set-up and teardown included), starting a
+    process or binding a socket raises: so `-m "not slow"` runs none that does."""
+    if item.get_closest_marker("slow") is None:
+        _unmarked.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _unmarked.clear()
 
 
 # -- databases -------------------------------------------------------------------------------

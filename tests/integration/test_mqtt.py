@@ -159,6 +159,7 @@ async def test_a_message_that_was_not_committed_is_redelivered_after_a_restart(
     await until(lambda: intake2.mqtt.stats["acknowledged"] >= 1)
 
 
+@pytest.mark.slow  # runs mosquitto_sub as a process (the Frigate that dies)
 async def test_frigate_offline_raises_an_equipment_incident_and_online_restores_it(
     sqlite_url, start_intake, prefix
 ) -> None:
