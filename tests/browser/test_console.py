@@ -157,7 +157,11 @@ def test_a_call_reaches_the_queue_of_its_desk_and_no_other(console, sign_in) -> 
     assert taker.input_value("#form-key") not in ("", first_key)
     west.wait_for_selector(row(incident_id), timeout=2000)
     assert "12 Harbour Road" in west.inner_text(row(incident_id))
-    time.sleep(0.5)
+    # East's queue is live and was sent what came after the call: a later east incident is
+    # there, so the call would be too, had it been routed to east.
+    lon, lat = place(west=False)
+    later = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    east.wait_for_selector(row(later), timeout=2000)
     assert east.locator(row(incident_id)).count() == 0
     with console.client() as c:
         stored = c.get(f"/api/v1/incidents/{incident_id}").json()

@@ -115,16 +115,26 @@ def test_an_operator_only_sees_incidents_of_their_desks(console) -> None:
 def test_the_incident_stream_carries_only_that_incident(console) -> None:
     first = console.post_signal(signal()).json()["incident_id"]
     other = console.post_signal(signal()).json()["incident_id"]
-    with signed_in(console.url, "westop") as c:
-        with c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r:
-            assert r.status_code == 200
-            seen: list[str] = []
-            for line in r.iter_lines():
-                seen.append(line)
-                if line == "data: incident.opened":
-                    break
-        assert "event: changed" in seen
     assert other != first
+    with console.client() as api:  # the other incident changes, then the first one: the
+        for incident in (other, first):  # first one's note is the last event of the stream
+            path = f"/api/v1/incidents/{incident}/notes"
+            assert api.post(path, json={"text": "checked"}).status_code == 200
+    events: list[str] = []
+    with (
+        signed_in(console.url, "westop") as c,
+        c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                assert line == "event: changed", line
+            elif line.startswith("data: "):
+                events.append(line.removeprefix("data: "))
+                if events[-1] == "incident.noted":
+                    break
+    # Every event of the live stream until the first one's note went by: only its own came.
+    assert events == ["incident.opened", "incident.noted"]
 
 
 def test_the_sign_in_form_needs_its_own_token(console) -> None:
