@@ -157,7 +157,11 @@ def test_a_call_reaches_the_queue_of_its_desk_and_no_other(console, sign_in) -> 
     assert taker.input_value("#form-key") not in ("", first_key)
     west.wait_for_selector(row(incident_id), timeout=2000)
     assert "12 Harbour Road" in west.inner_text(row(incident_id))
-    time.sleep(0.5)
+    # East's queue is live and was sent what came after the call: a later east incident is
+    # there, so the call would be too, had it been routed to east.
+    lon, lat = place(west=False)
+    later = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    east.wait_for_selector(row(later), timeout=2000)
     assert east.locator(row(incident_id)).count() == 0
     with console.client() as c:
         stored = c.get(f"/api/v1/incidents/{incident_id}").json()
@@ -187,7 +191,7 @@ def test_a_form_with_mistakes_names_them(console, sign_in) -> None:
     assert after == before, "nothing was stored"
 
 
-def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
+def test_screenshots_of_the_queue_and_the_map(console, sign_in, artifacts) -> None:
     examples = [
         ("FSTRU", -5.0, 50.0, "12 Harbour Road"),
         ("GASLEAK", -6.2, 51.3, "Mill Lane 4"),
@@ -209,16 +213,16 @@ def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
     page.wait_for_selector(LIVE)
     page.keyboard.press("j")
     page.keyboard.press("j")
-    print("queue screenshot:", screenshot(page, "queue"))
+    print("queue screenshot:", screenshot(page, artifacts, "queue"))
     page.goto(console.url + "/map")
     page.wait_for_selector(".inc-marker, .marker-cluster")
     page.wait_for_selector("#map[data-basemap='offline']")
     page.wait_for_timeout(300)
-    print("map screenshot:", screenshot(page, "map"))
+    print("map screenshot:", screenshot(page, artifacts, "map"))
     page.goto(f"{console.url}/incidents/{ids[2]}")
     page.wait_for_timeout(300)
-    screenshot(page, "incident")
+    screenshot(page, artifacts, "incident")
     page.goto(console.url + "/calls/new")
     page.wait_for_timeout(300)
-    screenshot(page, "call-form")
+    screenshot(page, artifacts, "call-form")
     assert httpx.get(console.url + "/static/console.css").status_code == 200

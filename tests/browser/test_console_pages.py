@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from alarmdesk.safeguards.access import Permission
-from alarmdesk.web.app import create_app
 from tests.browser.conftest import place, signal
-from tests.conftest import REPO_ROOT, TEST_PASSWORD
+from tests.conftest import REPO_ROOT, TEST_PASSWORD, offline_app
 
 PAGES = ["/", "/map", "/calls/new", "/reports/new"]
 
@@ -46,7 +45,7 @@ def csrf_of(client: httpx.Client) -> str:
 
 
 def test_every_console_route_names_a_permission_or_is_public() -> None:
-    app = create_app()
+    app = offline_app()
     for route in app.routes:
         if route.path.startswith("/api/"):
             continue
@@ -116,16 +115,26 @@ def test_an_operator_only_sees_incidents_of_their_desks(console) -> None:
 def test_the_incident_stream_carries_only_that_incident(console) -> None:
     first = console.post_signal(signal()).json()["incident_id"]
     other = console.post_signal(signal()).json()["incident_id"]
-    with signed_in(console.url, "westop") as c:
-        with c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r:
-            assert r.status_code == 200
-            seen: list[str] = []
-            for line in r.iter_lines():
-                seen.append(line)
-                if line == "data: incident.opened":
-                    break
-        assert "event: changed" in seen
     assert other != first
+    with console.client() as api:  # the other incident changes, then the first one: the
+        for incident in (other, first):  # first one's note is the last event of the stream
+            path = f"/api/v1/incidents/{incident}/notes"
+            assert api.post(path, json={"text": "checked"}).status_code == 200
+    events: list[str] = []
+    with (
+        signed_in(console.url, "westop") as c,
+        c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                assert line == "event: changed", line
+            elif line.startswith("data: "):
+                events.append(line.removeprefix("data: "))
+                if events[-1] == "incident.noted":
+                    break
+    # Every event of the live stream until the first one's note went by: only its own came.
+    assert events == ["incident.opened", "incident.noted"]
 
 
 def test_the_sign_in_form_needs_its_own_token(console) -> None:
