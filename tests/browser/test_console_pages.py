@@ -216,3 +216,45 @@ def test_the_incident_stream_keeps_only_its_incident_of_frames_sent_together() -
         b"id: 8\nevent: changed\ndata: incident.updated\n\n: keep-alive\n\n"
     )
     assert only_incident(frame(10, "incident.opened", 2), 1) == b""
+
+
+CSP_NEEDS = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
+
+
+def csp_of(response: httpx.Response) -> dict[str, str]:
+    header = response.headers.get("content-security-policy", "")
+    return {
+        part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()
+    }
+
+
+def test_every_html_page_has_a_policy_without_inline_script(console) -> None:
+    incident_id = console.post_signal(signal()).json()["incident_id"]
+    pages = []
+    with httpx.Client(base_url=console.url) as anonymous:
+        pages.append(anonymous.get("/login"))
+    with signed_in(console.url, "westop") as c:
+        pages += [c.get(path) for path in [*PAGES, f"/incidents/{incident_id}"]]
+        pages.append(c.get(f"/incidents/{incident_id}/panel"))
+        pages.append(c.get("/incidents/999999"))  # an error page
+    with signed_in(console.url, "auditor1") as c:
+        pages.append(c.get("/map"))  # a 403 page
+    for r in pages:
+        assert "text/html" in r.headers["content-type"], r.url
+        csp = csp_of(r)
+        for directive, value in CSP_NEEDS.items():
+            assert csp.get(directive) == value, (r.url, directive, csp)
+        assert "'unsafe-inline'" not in csp.get("style-src", "'self'")
+        assert "unsafe-eval" not in r.headers["content-security-policy"]
+        # Scripts are files; the only inline <script> elements are JSON data blocks.
+        for attrs in re.findall(r"<script\b([^>]*)>", r.text):
+            assert "src=" in attrs or 'type="application/json"' in attrs, (r.url, attrs)
+        assert not re.search(r"<[^>]+\s(?:on[a-z]+|hx-on[:\-\w]*)\s*=", r.text), r.url
+        assert not re.search(r"<[^>]+\sstyle\s*=", r.text), r.url

@@ -220,6 +220,39 @@ environment.filters["when"] = _when
 environment.filters["status_label"] = lambda s: str(s).replace("_", " ")
 
 
+def _origin(url: str | None) -> str | None:
+    """The origin a CSP source list needs for a configured URL (``{s}`` subdomains: ``*``)."""
+    if not url or not _is_url(url):
+        return None
+    parts = urlsplit(url.replace("{s}", "*"))
+    if not parts.netloc or not re.fullmatch(r"[A-Za-z0-9.*:\-\[\]]+", parts.netloc):
+        return None
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy(settings: MapSettings) -> str:
+    """The policy of every console page: scripts and styles are our files only (no inline
+    script, no eval, no style attributes); images, tiles and archives also from the map
+    background a deployment configured (docs/console.md, "Map background")."""
+    tiles = _origin(settings.tile_url)
+    archive = _origin(settings.pmtiles)
+    img = " ".join(x for x in ("'self'", "data:", tiles) if x)
+    connect = " ".join(x for x in ("'self'", archive, tiles) if x)
+    return "; ".join(
+        [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            f"img-src {img}",
+            f"connect-src {connect}",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ]
+    )
+
+
 def render(
     request: Request[Any, Any, Any] | None,
     template: str,
@@ -232,11 +265,17 @@ def render(
     if request is not None:
         context.setdefault("page", _page_context(request))
     html = environment.get_template(template).render(**context)
+    settings = map_settings(services(request)) if request is not None else MapSettings()
     return Response(
         html,
         status_code=status_code,
         media_type="text/html; charset=utf-8",
-        headers={"Cache-Control": "no-store", **(headers or {})},
+        headers={
+            "Cache-Control": "no-store",
+            "Content-Security-Policy": content_security_policy(settings),
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
         cookies=cookies,
     )
 

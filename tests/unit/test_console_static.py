@@ -1,0 +1,97 @@
+"""The console's own JavaScript never turns data into markup: no HTML sinks except with a
+constant string, tooltips and icons get DOM nodes. A lint over web/static/js (vendor code is
+pinned by package-lock.json and not ours to edit)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+import alarmdesk.web
+
+JS = sorted((Path(alarmdesk.web.__file__).parent / "static" / "js").glob("*.js"))
+# A sink and what it is given: every match must be given a constant (a quoted string without
+# interpolation) — or, for Leaflet's content setters, a DOM node built by h() / textNode().
+HTML_SINKS = re.compile(
+    r"\.(?:innerHTML|outerHTML)\s*\+?=\s*(?P<value>[^;\n]*)"
+    r"|\.insertAdjacentHTML\s*\((?P<adjacent>[^)\n]*)"
+    r"|document\.write(?:ln)?\s*\((?P<write>[^)\n]*)"
+    r"|\.html\s*\((?P<jq>[^)\n]*)"
+    r"|\bsrcdoc\b\s*=\s*(?P<srcdoc>[^;\n]*)"
+    r"|createContextualFragment\s*\((?P<fragment>[^)\n]*)"
+    r"|DOMParser\b(?P<parser>)"
+)
+NODE_SINKS = re.compile(
+    r"\.(?:bindTooltip|bindPopup|setTooltipContent|setPopupContent|setContent)\s*\(\s*(?P<arg>[^\n]*)"
+    r"|\bhtml\s*:\s*(?P<html>[^\n]*)"
+)
+CODE_SINKS = re.compile(
+    r"\beval\s*\(|\bnew\s+Function\s*\(|\bset(?:Timeout|Interval)\s*\(\s*[\"'`]"
+    r"|\.setAttribute\s*\(\s*[\"']on|\.on[a-z]+\s*=\s*[\"'`]"
+)
+CONSTANT = re.compile(r"""^\s*(?:"[^"\\]*"|'[^'\\]*'|`[^`$\\]*`)\s*\)?\s*,?\s*$""")
+
+
+def sinks(text: str) -> list[str]:
+    """Every place in ``text`` where data could become markup or code."""
+    bad = []
+    for n, line in enumerate(text.splitlines(), 1):
+        code = line.split("//", 1)[0] if not line.lstrip().startswith("*") else ""
+        for m in HTML_SINKS.finditer(code):
+            value = next((v for v in m.groupdict().values() if v is not None), "")
+            if m.group("parser") is not None or not CONSTANT.match(value):
+                bad.append(f"{n}: {line.strip()}")
+        for m in NODE_SINKS.finditer(code):
+            value = m.group("arg") if m.group("arg") is not None else m.group("html")
+            if not re.match(r"\s*(?:textNode|h)\s*\(", value):
+                bad.append(f"{n}: {line.strip()}")
+        if CODE_SINKS.search(code):
+            bad.append(f"{n}: {line.strip()}")
+    return bad
+
+
+def test_there_is_javascript_to_check() -> None:
+    assert {p.name for p in JS} >= {"lib.js", "queue.js", "map.js", "incident.js"}
+
+
+@pytest.mark.parametrize("path", JS, ids=lambda p: p.name)
+def test_the_console_scripts_never_write_data_as_html(path: Path) -> None:
+    assert sinks(path.read_text(encoding="utf-8")) == []
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "el.innerHTML = `<b>${name}</b>`;",
+        "el.innerHTML = name;",
+        "el.outerHTML += '<i>' + x;",
+        'el.insertAdjacentHTML("beforeend", row);',
+        "document.write(x);",
+        "$(el).html(name);",
+        "marker.bindTooltip(label(inc));",
+        "marker.bindPopup(`#${inc.id}`);",
+        "L.divIcon({ html: `<span>${n}</span>` });",
+        "eval(code);",
+        "setTimeout('go()', 10);",
+        "new DOMParser().parseFromString(s, 'text/html');",
+        "el.setAttribute('onclick', x);",
+    ],
+)
+def test_the_lint_finds_each_sink(line: str) -> None:
+    assert sinks(line), line
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'el.innerHTML = "";',
+        "marker.bindTooltip(textNode(label(inc)));",
+        "L.divIcon({ html: h('span', {}, String(n)) });",
+        "el.textContent = name;",
+        "// el.innerHTML = x; in a comment",
+    ],
+)
+def test_the_lint_allows_constants_and_nodes(line: str) -> None:
+    assert sinks(line) == []
