@@ -258,3 +258,15 @@ def test_every_html_page_has_a_policy_without_inline_script(console) -> None:
             assert "src=" in attrs or 'type="application/json"' in attrs, (r.url, attrs)
         assert not re.search(r"<[^>]+\s(?:on[a-z]+|hx-on[:\-\w]*)\s*=", r.text), r.url
         assert not re.search(r"<[^>]+\sstyle\s*=", r.text), r.url
+
+
+def test_the_event_stream_of_another_desks_incident_is_refused(console) -> None:
+    lon, lat = place(west=False)
+    east_id = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    with signed_in(console.url, "westop") as c:
+        sse = {"Accept": "text/event-stream"}
+        with c.stream("GET", f"/incidents/{east_id}/events", headers=sse) as r:
+            assert r.status_code == 403  # not an open stream
+            assert json.loads(r.read())["error"]["code"] == "forbidden"
+        with c.stream("GET", "/incidents/99999999/events", headers=sse) as r:
+            assert r.status_code == 404

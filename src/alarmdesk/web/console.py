@@ -739,6 +739,8 @@ async def incident_events(request: Request[Any, Any, Any], incident_id: FromPath
     data the event type) each time the incident changes; the page then reloads its panel."""
     svc = services(request)
     principal = _principal(request)
+    # 404 / 403 outside the caller's desks, like the incident page
+    await anyio.to_thread.run_sync(load_incident, request, incident_id)
     desks = visible_desks(principal, None)
     header = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
     last_id = int(header) if header and header.isdigit() else None
