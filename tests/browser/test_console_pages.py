@@ -198,26 +198,6 @@ def test_a_deployment_can_bring_its_own_map_background(console, monkeypatch, tmp
     assert httpx.get(console.url + "/console/tiles.pmtiles").status_code == 302  # sign in first
 
 
-def test_the_incident_stream_keeps_only_its_incident_of_frames_sent_together() -> None:
-    from alarmdesk.bus.hub import event_data, sse_frame
-    from alarmdesk.web.console import only_incident
-
-    def frame(event_id: int, kind: str, incident_id: int) -> bytes:
-        data = event_data(incident_id, "2026-11-25T10:00:00+00:00", "x", {}, {}, event_id)
-        return sse_frame(event_id, kind, data)
-
-    chunk = (
-        frame(7, "incident.opened", 2)
-        + frame(8, "incident.updated", 1)
-        + b": keep-alive\n\n"
-        + frame(9, "incident.noted", 3)
-    )
-    assert only_incident(chunk, 1) == (
-        b"id: 8\nevent: changed\ndata: incident.updated\n\n: keep-alive\n\n"
-    )
-    assert only_incident(frame(10, "incident.opened", 2), 1) == b""
-
-
 CSP_NEEDS = {
     "default-src": "'self'",
     "script-src": "'self'",

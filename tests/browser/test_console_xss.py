@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.browser.conftest import CHROMIUM_ARGS, VIEWPORT
+from tests.browser.conftest import VIEWPORT
 from tests.conftest import TEST_DESKS, TEST_PASSWORD
 
 pytestmark = pytest.mark.slow

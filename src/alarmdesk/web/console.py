@@ -43,6 +43,7 @@ from litestar.static_files import create_static_files_router
 from markupsafe import Markup
 
 from alarmdesk.bootstrap import Services
+from alarmdesk.bus.sse import only_incident
 from alarmdesk.domain.errors import (
     AlarmdeskError,
     Forbidden,
@@ -696,37 +697,6 @@ async def incident_panel(
     request: Request[Any, Any, Any], incident_id: FromPath[int]
 ) -> Response[str]:
     return render(request, "_panel.html", **(await _panel_context(request, incident_id)))
-
-
-def _frame_incident(frame: bytes) -> tuple[int, bytes, int] | None:
-    """(event id, event type, incident id) of one SSE frame from the hub, or None when it
-    is no event (a retry hint, a keep-alive comment)."""
-    if not frame.startswith(b"id: "):
-        return None
-    event_id, event_type, incident_id = 0, b"", -1
-    for line in frame.split(b"\n"):
-        if line.startswith(b"id: "):
-            event_id = int(line[4:])
-        elif line.startswith(b"event: "):
-            event_type = line[7:]
-        elif line.startswith(b"data: "):
-            incident_id = int(msgspec.json.decode(line[6:]).get("incident_id", -1))
-    return event_id, event_type, incident_id
-
-
-def only_incident(chunk: bytes, incident_id: int) -> bytes:
-    """What of a chunk of the live stream concerns one incident, as ``changed`` events
-    (their data the original event type); comments and retry hints pass unchanged."""
-    out = []
-    for frame in chunk.split(b"\n\n"):  # a chunk may hold several frames (one commit)
-        if not frame:
-            continue
-        parsed = _frame_incident(frame)
-        if parsed is None:
-            out.append(frame + b"\n\n")
-        elif parsed[2] == incident_id:
-            out.append(b"id: %d\nevent: changed\ndata: %s\n\n" % parsed[:2])
-    return b"".join(out)
 
 
 @get(
