@@ -2,9 +2,9 @@
 
 Each event is encoded once as an SSE frame (the format: ``bus/sse.py``) and offered to every
 subscriber whose desks it concerns. A subscriber has a bounded queue; one that falls behind
-is dropped (its stream ends) rather than slowing everyone — its client reconnects with ``Last-Event-ID`` and
-replays what it missed from the events table, so nothing is lost (Zulip's event queues
-work the same way).
+is dropped (its stream ends) rather than slowing everyone — its client reconnects with
+``Last-Event-ID`` and replays what it missed from the events table, so nothing is lost
+(Zulip's event queues work the same way).
 """
 
 from __future__ import annotations
