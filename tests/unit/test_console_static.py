@@ -95,3 +95,11 @@ def test_the_lint_finds_each_sink(line: str) -> None:
 )
 def test_the_lint_allows_constants_and_nodes(line: str) -> None:
     assert sinks(line) == []
+
+
+def test_the_console_has_no_sql_and_no_store() -> None:
+    """Web pages read through the service layer (service/console_queries.py)."""
+    package = Path(alarmdesk.web.__file__).parent / "console"
+    for path in package.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"^\s*(from|import) (alarmdesk\.store|sqlalchemy)\b", text, re.M), path
