@@ -184,3 +184,17 @@ def screenshot(page: Any, name: str) -> Path:
     page.screenshot(path=str(path))
     _saved.append(path)
     return path
+
+
+def wait_until(page: Any, expression: str, timeout: float = 5.0) -> Any:
+    """Polls a JS expression from outside the page until it is truthy (Playwright's
+    wait_for_function evaluates strings inside the page, which the console's
+    Content-Security-Policy forbids: no eval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.browser.conftest import place, screenshot, signal
+from tests.browser.conftest import place, screenshot, signal, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +57,18 @@ def test_a_signal_appears_in_the_queue_within_a_second_without_reload(console, s
     assert page.is_visible("#p1-banner"), "a new P1 is announced"
     # Ages tick.
     first = tr.locator(".age").inner_text()
-    page.wait_for_function(
-        f'document.querySelector("{row(incident_id)} .age").textContent !== {first!r}'
-    )
+    wait_until(page, f'document.querySelector("{row(incident_id)} .age").textContent !== {first!r}')
 
 
 def test_acknowledge_and_dispatch_from_the_keyboard(console, sign_in) -> None:
     incident_id = console.post_signal(signal(type_code="FSTRU")).json()["incident_id"]
     page = sign_in("westop").page
     page.wait_for_selector(row(incident_id))
-    page.keyboard.press("j")
+    # The longest waiting P1 is at the top; j walks down to the new one (the newest P1).
+    for _ in range(page.locator("#queue-body tr").count()):
+        page.keyboard.press("j")
+        if page.get_attribute(row(incident_id), "aria-selected") == "true":
+            break
     assert page.get_attribute(row(incident_id), "aria-selected") == "true"
     page.keyboard.press("a")
     page.wait_for_selector(f"{row(incident_id)}[data-status='acknowledged']")
@@ -103,15 +105,13 @@ def test_the_incident_page_shows_the_timeline_and_a_race(console, sign_in) -> No
     page.keyboard.press("a")
     page.wait_for_selector("#race:not([hidden])")
     assert "Someone else acted first" in page.inner_text("#race")
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'acknowledged'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'acknowledged'")
     assert not page.is_visible("#panel [data-action='acknowledge']")
     # Acting again on the fresh state works, and lands in the timeline with who and when.
     page.keyboard.press("n")
     page.fill("#dlg-notes textarea", "units requested")
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        "document.querySelector('#timeline').textContent.includes('units requested')"
-    )
+    wait_until(page, "document.querySelector('#timeline').textContent.includes('units requested')")
     tl = page.locator("#timeline tbody tr")
     texts = [tl.nth(i).inner_text() for i in range(tl.count())]
     assert any("Status changed" in t and "operator" in t for t in texts)
@@ -125,11 +125,11 @@ def test_the_incident_page_updates_live(console, sign_in) -> None:
     page.wait_for_selector(LIVE)
     with console.client() as c:
         c.post(f"/api/v1/incidents/{incident_id}/dispatch", json={"units": ["E3"]})
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'dispatched'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'dispatched'")
     assert "E3" in page.inner_text("#inc-units")
     with console.client() as c:  # the reloaded panel goes on listening
         c.post(f"/api/v1/incidents/{incident_id}/arrive")
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'on_scene'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'on_scene'")
     assert "On scene" in page.inner_text("#panel .times")
 
 

@@ -19,6 +19,7 @@ from alarmdesk.web.console.pages import QUEUE_STATUSES, live_queue
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import is_url, map_config, map_settings, principal, reference
 
+MAP_LIMIT: Final = 2000  # markers the map starts with, the most urgent first
 RANGE_LIMIT: Final = 16 * 1024 * 1024  # bytes of an archive one range request may read
 
 
@@ -27,15 +28,15 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
     svc = services(request)
     who = principal(request)
     flt = IncidentFilter(statuses=tuple(QUEUE_STATUSES), desks=visible_desks(who, None) or ())
-    items, last_event = await live_queue(request, flt)
+    queue = await live_queue(request, flt, limit=MAP_LIMIT)
     ref = await anyio.to_thread.run_sync(reference, svc)
     return render(
         request,
         "map.html",
         title="Map",
         boot={
-            "items": items,
-            "last_event_id": last_event,
+            "items": queue.items,
+            "last_event_id": queue.last_event_id,
             "types": ref.type_names(),
             "desks": sorted(who.desks),
             "map": map_config(request),

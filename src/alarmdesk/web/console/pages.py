@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from dataclasses import asdict, dataclass
+from typing import Annotated, Any, Final
 
 import anyio
 from litestar import Request, Response, get
-from litestar.params import FromPath
+from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.domain.errors import Forbidden
 from alarmdesk.domain.incident import OPEN, RULES, Action, CancelReason, Disposition, Status
@@ -25,13 +26,13 @@ from alarmdesk.safeguards.access import (
     visible_desks,
 )
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import queries
+from alarmdesk.service import console_queries
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import actor_of, audit, load_incident, needs, services
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import map_config, my_desks, principal, reference
 
-QUEUE_LIMIT: Final = 500
+QUEUE_PAGE: Final = 200  # rows a queue page starts with; "Show more" loads the next ones
 # The queue is the live queue: open incidents only (a search of closed ones needs a stated
 # justification, through the API).
 QUEUE_STATUSES: Final = [s.value for s in Status if s in OPEN]
@@ -71,20 +72,37 @@ def _queue_filters(request: Request[Any, Any, Any], who: Principal) -> dict[str,
     }
 
 
+@dataclass(frozen=True)
+class LiveQueue:
+    """What a page of the live queue starts from."""
+
+    items: list[dict[str, object]]
+    next_cursor: str | None  # the next page, None when every match is here
+    counts: dict[str, int]  # counted in the database: total, waiting, p1, p1_waiting
+    last_event_id: int  # the page's stream continues after it
+
+
 async def live_queue(
-    request: Request[Any, Any, Any], flt: IncidentFilter
-) -> tuple[list[dict[str, Any]], int]:
-    """The open incidents a page shows, and the event id the page's stream continues from.
+    request: Request[Any, Any, Any],
+    flt: IncidentFilter,
+    *,
+    limit: int = QUEUE_PAGE,
+    after: str | None = None,
+) -> LiveQueue:
+    """One page of open incidents in the queue's order, with the counts of all of them.
 
     Read like the API's live queue, and audited the same way (a consultation of incidents).
     """
     svc = services(request)
     last_event = svc.hub.last_id  # before the query: the stream replays anything after it
-    items, _ = await anyio.to_thread.run_sync(
-        lambda: queries.list_incidents(svc.engine, flt, limit=QUEUE_LIMIT, before_id=None)
-    )
-    await audit_queue(request, flt, len(items))
-    return items, last_event
+
+    def read() -> tuple[console_queries.QueuePage, console_queries.QueueCounts]:
+        page = console_queries.queue_page(svc.engine, flt, limit=limit, after=after)
+        return page, console_queries.queue_counts(svc.engine, flt)
+
+    page, counts = await anyio.to_thread.run_sync(read)
+    await audit_queue(request, flt, len(page.items))
+    return LiveQueue(page.items, page.next_cursor, asdict(counts), last_event)
 
 
 async def audit_queue(request: Request[Any, Any, Any], flt: IncidentFilter, results: int) -> None:
@@ -125,7 +143,7 @@ async def queue_page(request: Request[Any, Any, Any]) -> Response[str]:
         priorities=tuple(filters["priority"]),
         type_codes=(filters["type"],) if filters["type"] else (),
     )
-    items, last_event = await live_queue(request, flt)
+    queue = await live_queue(request, flt)
     ref = await anyio.to_thread.run_sync(reference, svc)
     return render(
         request,
@@ -136,17 +154,53 @@ async def queue_page(request: Request[Any, Any, Any]) -> Response[str]:
         my_desks=my_desks(svc, who),
         types=ref.types,
         boot={
-            "items": items,
-            "last_event_id": last_event,
+            "items": queue.items,
+            "next": queue.next_cursor,
+            "counts": queue.counts,
+            "last_event_id": queue.last_event_id,
             "server_now": svc.clock().isoformat(),
             "filters": {**filters, "status": statuses},
             "types": ref.type_names(),
             "desks": sorted(who.desks),
             "can_act": allowed(who, Permission.INCIDENT_ACT),
             "rules": rules_json(),
-            "truncated": len(items) >= QUEUE_LIMIT,
         },
     )
+
+
+def _filter_of(request: Request[Any, Any, Any]) -> IncidentFilter:
+    """The queue's filter from the page's query (the same parameters as ``/``)."""
+    who = principal(request)
+    filters = _queue_filters(request, who)
+    desks = visible_desks(who, [filters["desk"]] if filters["desk"] else None)
+    return IncidentFilter(
+        statuses=tuple(filters["status"] or QUEUE_STATUSES),
+        desks=desks or (),
+        priorities=tuple(filters["priority"]),
+        type_codes=(filters["type"],) if filters["type"] else (),
+    )
+
+
+@get("/queue/items", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
+async def queue_items(
+    request: Request[Any, Any, Any],
+    after: Annotated[str, QueryParameter(min_length=1, max_length=400)],
+) -> Response[Any]:
+    """The next page of the queue after a cursor the server gave (JSON for queue.js)."""
+    queue = await live_queue(request, _filter_of(request), after=after)
+    return Response(
+        {"items": queue.items, "next": queue.next_cursor, "counts": queue.counts},
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@get("/queue/counts", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
+async def queue_counts(request: Request[Any, Any, Any]) -> Response[Any]:
+    """How many incidents match the queue's filter (the header and the P1 banner)."""
+    svc = services(request)
+    flt = _filter_of(request)
+    counts = await anyio.to_thread.run_sync(console_queries.queue_counts, svc.engine, flt)
+    return Response(asdict(counts), headers={"Cache-Control": "no-store"})
 
 
 def rules_json() -> dict[str, list[str]]:
@@ -242,4 +296,4 @@ async def incident_panel(
     return render(request, "_panel.html", **(await _panel_context(request, incident_id)))
 
 
-ROUTES: Final = [queue_page, incident_page, incident_panel]
+ROUTES: Final = [queue_page, queue_items, queue_counts, incident_page, incident_panel]
