@@ -222,3 +222,39 @@ def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
     page.wait_for_timeout(300)
     screenshot(page, "call-form")
     assert httpx.get(console.url + "/static/console.css").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "dialog", "status", "prepare"),
+    [
+        ("r", "resolve", "resolved", "selectOption"),
+        ("x", "cancel", "cancelled", "selectOption"),
+        ("r", "resolve", "resolved", "note"),
+        ("n", "notes", "new", "note"),
+        ("t", "reclassify", "new", "type"),
+        ("d", "dispatch", "dispatched", "units"),
+    ],
+)
+def test_enter_submits_every_dialog(console, sign_in, key, dialog, status, prepare) -> None:
+    incident_id = console.post_signal(signal(type_code="FSTRU")).json()["incident_id"]
+    page = sign_in("westop").page
+    page.goto(f"{console.url}/incidents/{incident_id}")
+    page.wait_for_selector(LIVE)
+    version = page.get_attribute("#panel", "data-version")
+    page.keyboard.press(key)
+    page.wait_for_selector(f"#dlg-{dialog}[open]")
+    form = f"#dlg-{dialog} form"
+    if prepare == "selectOption":  # focus stays on the first field, a <select>
+        assert page.evaluate("document.activeElement.tagName") == "SELECT"
+    elif prepare == "note":  # the optional note, typed, then Enter in it
+        field = "text" if dialog == "notes" else "note"
+        page.focus(f"{form} textarea[name={field}]")
+        page.keyboard.type("all clear")
+    elif prepare == "type":
+        page.fill(f"{form} input[name=type_code]", "FVEH")
+    elif prepare == "units":
+        page.fill(f"{form} input[name=units]", "E4")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#dlg-{dialog}:not([open])", state="attached")
+    page.wait_for_selector(f"#panel:not([data-version='{version}'])")
+    assert page.get_attribute("#panel", "data-status") == status
