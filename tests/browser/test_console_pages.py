@@ -250,3 +250,23 @@ def test_the_event_stream_of_another_desks_incident_is_refused(console) -> None:
             assert json.loads(r.read())["error"]["code"] == "forbidden"
         with c.stream("GET", "/incidents/99999999/events", headers=sse) as r:
             assert r.status_code == 404
+
+
+def test_a_duty_report_takes_a_radio_channel_as_its_callback(console) -> None:
+    lon, lat = place()
+    body = {"type": "FSTRU", "coords": f"{lat}, {lon}", "callback": "radio ch 4"}
+    with signed_in(console.url, "calltaker") as c:
+        page = c.get("/reports/new").text
+        assert "(radio channel, phone" in page
+        headers = {"X-CSRF-Token": csrf_of(c), "HX-Request": "true"}
+        r = c.post("/reports", data={**body, "form_key": "duty-radio-1234"}, headers=headers)
+        assert r.status_code == 200 and 'id="intake-ok"' in r.text, r.text
+        incident = re.search(r'data-incident="(\d+)"', r.text)
+        assert incident
+        assert "radio ch 4" in c.get(f"/incidents/{incident.group(1)}").text
+        r = c.post(
+            "/reports",
+            data={**body, "callback": "ch\x074", "form_key": "duty-radio-5678"},
+            headers=headers,
+        )
+        assert r.status_code == 422 and "callback" in r.text

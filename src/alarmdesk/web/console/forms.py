@@ -13,8 +13,8 @@ import anyio
 import msgspec
 from litestar import Request, Response, get, post
 
-from alarmdesk.domain.errors import AlarmdeskError, IdempotencyKeyReused
-from alarmdesk.domain.signal import SignalIn, check
+from alarmdesk.domain.errors import AlarmdeskError, IdempotencyKeyReused, InvalidField
+from alarmdesk.domain.signal import SignalIn, check, check_text
 from alarmdesk.domain.taxonomy import IncidentType
 from alarmdesk.safeguards.access import Permission, Principal, shares_desk
 from alarmdesk.safeguards.audit import AuditEvent, Operation
@@ -27,6 +27,7 @@ from alarmdesk.web.console.settings import map_config, principal, reference
 
 _COORDS: Final = re.compile(r"^\s*(-?\d{1,2}(?:\.\d+)?)\s*[,; ]\s*(-?\d{1,3}(?:\.\d+)?)\s*$")
 _CALLBACK: Final = re.compile(r"^[0-9+()\-.\s/]{3,40}$")
+CALLBACK_TEXT_MAX: Final = 60  # a duty report's callback: "radio ch 4", a talk group, a number
 _FORM_KEY: Final = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
 FORM_KINDS: Final[dict[str, dict[str, Any]]] = {
     "call": {
@@ -117,7 +118,15 @@ def intake_signal(
     if len(name) > 100:
         errors["name"] = "A name is at most 100 characters."
     callback = fields.get("callback", "").strip()
-    if callback and not _CALLBACK.match(callback):
+    if kind == "duty":  # on duty, a radio channel or a talk group is as good as a number
+        if len(callback) > CALLBACK_TEXT_MAX:
+            errors["callback"] = f"A callback is at most {CALLBACK_TEXT_MAX} characters."
+        else:
+            try:
+                check_text(callback, "callback")
+            except InvalidField:
+                errors["callback"] = "A callback is one line of text, e.g. radio ch 4 or a number."
+    elif callback and not _CALLBACK.match(callback):
         errors["callback"] = "A callback number has digits, spaces and + ( ) - . / only."
     summary = fields.get("summary", "").strip()
     if len(summary) > 1000:
