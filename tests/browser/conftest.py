@@ -48,6 +48,8 @@ USERS = {
     "eastop": ("operator", ["east"]),
     "calltaker": ("call_taker", ["west", "east"]),
     "auditor1": ("auditor", ["*"]),
+    "rights1": ("rights_officer", ["*"]),
+    "admin1": ("admin", ["*"]),
 }
 _keys = itertools.count()
 _places = itertools.count()

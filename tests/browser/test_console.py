@@ -258,3 +258,24 @@ def test_enter_submits_every_dialog(console, sign_in, key, dialog, status, prepa
     page.wait_for_selector(f"#dlg-{dialog}:not([open])", state="attached")
     page.wait_for_selector(f"#panel:not([data-version='{version}'])")
     assert page.get_attribute("#panel", "data-status") == status
+
+
+def test_a_rights_officer_lands_on_the_report_and_approves_from_there(console, sign_in) -> None:
+    body = {
+        "code": "SILOFIRE",
+        "name": "Silo fire",
+        "category": "fire",
+        "priority": 2,
+        "purpose": "Silo fires can explode when opened and need a specialist plan",
+        "legal_basis": "Fire and Rescue Services Act, s.7",
+    }
+    with console.client("supervisor") as c:
+        assert c.post("/api/v1/incident-types", json=body).status_code == 201
+    page = sign_in("rights1").page
+    assert page.url.endswith("/transparency")
+    assert page.is_visible(".top nav a[href='/transparency']")
+    page.click("button[data-approve='SILOFIRE']")
+    page.wait_for_selector("#toasts .toast")
+    assert "approval recorded" in page.inner_text("#toasts")
+    page.wait_for_selector("tr[data-code='SILOFIRE'] td >> text=rights1")
+    assert page.locator("button[data-approve='SILOFIRE']").count() == 0

@@ -270,3 +270,65 @@ def test_a_duty_report_takes_a_radio_channel_as_its_callback(console) -> None:
             headers=headers,
         )
         assert r.status_code == 422 and "callback" in r.text
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "shows"),
+    [
+        ("westop", "/", "Incident queue"),
+        ("auditor1", "/audit", "Export the log"),
+        ("rights1", "/transparency", "Custom types awaiting approval"),
+        ("admin1", "/accounts", "auditor1"),
+    ],
+)
+def test_each_role_lands_on_a_page_of_its_own(console, name, start, shows) -> None:
+    with httpx.Client(base_url=console.url, timeout=5) as c:
+        token = form_token(c.get("/login").text)
+        r = c.post("/login", data={"name": name, "password": TEST_PASSWORD, "form_token": token})
+        assert r.status_code == 303 and r.headers["location"] == start
+        page = c.get(start)
+        assert page.status_code == 200, page.text[:500]
+        assert shows in page.text
+        assert f'class="brand" href="{start}"' in page.text
+        assert csp_of(page)["script-src"] == "'self'"
+    with httpx.Client(base_url=console.url, timeout=5) as c:
+        # Asked for a page by name, sign-in still goes there.
+        token = form_token(c.get("/login").text)
+        r = c.post(
+            "/login",
+            data={"name": name, "password": TEST_PASSWORD, "form_token": token, "next": "/map"},
+        )
+        assert r.headers["location"] == "/map"
+
+
+def test_the_transparency_report_is_in_the_navigation_of_those_who_may_read_it(console) -> None:
+    for name, linked in (("auditor1", True), ("rights1", True), ("westop", False)):
+        with signed_in(console.url, name) as c:
+            page = c.get("/login", follow_redirects=True).text
+            assert ('href="/transparency"' in page) is linked, name
+    with signed_in(console.url, "auditor1") as c:
+        form = c.get("/transparency").text
+        assert 'action="/api/v1/reports/transparency"' in form
+        assert "Custom types awaiting approval" not in form  # an auditor approves nothing
+        r = c.get("/api/v1/reports/transparency", params={"format": "html", "period": "2026"})
+        assert r.status_code == 200
+
+
+def test_a_rights_officer_approves_a_pending_type_from_the_start_page(console) -> None:
+    body = {
+        "code": "LANDFIRE",
+        "name": "Landfill fire",
+        "category": "fire",
+        "priority": 2,
+        "purpose": "Landfill fires smoulder for days and need heavy plant",
+        "legal_basis": "Fire and Rescue Services Act, s.7",
+    }
+    with console.client("supervisor") as c:
+        assert c.post("/api/v1/incident-types", json=body).status_code == 201
+    with signed_in(console.url, "rights1") as c:
+        page = c.get("/transparency").text
+        assert 'data-code="LANDFIRE"' in page and 'data-approve="LANDFIRE"' in page
+        assert "Landfill fire" in page
+    for path in ("/audit", "/accounts"):
+        with signed_in(console.url, "rights1") as c:
+            assert c.get(path).status_code == 403, path

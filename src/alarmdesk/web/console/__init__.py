@@ -10,7 +10,8 @@ One module per concern:
 - ``pages``: the queue and the incident page;
 - ``events``: one incident's live stream;
 - ``forms``: the call-taker and duty-report forms;
-- ``maps``: the map page and the background files served from the server.
+- ``maps``: the map page and the background files served from the server;
+- ``landing``: the start pages of auditors, rights officers and administrators.
 
 A page refused to a signed-in user renders a 403 page; without a session, a page redirects
 to ``/login``. Changes go through the API (``/api/v1/incidents/{id}/{action}``) or the two
@@ -26,7 +27,7 @@ from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 
 from alarmdesk.domain.errors import AlarmdeskError
-from alarmdesk.web.console import events, forms, login, maps, pages
+from alarmdesk.web.console import events, forms, landing, login, maps, pages
 from alarmdesk.web.console.assets import STATIC
 from alarmdesk.web.console.render import page_error
 
@@ -38,6 +39,7 @@ CONSOLE_ROUTES = [
     *events.ROUTES,
     *forms.ROUTES,
     *maps.ROUTES,
+    *landing.ROUTES,
 ]
 
 ROUTES = [

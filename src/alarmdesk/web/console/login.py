@@ -3,7 +3,8 @@
 The sign-in form is protected by a signed double-submit token: ``GET /login`` sets a random
 nonce in an HttpOnly, SameSite=Strict cookie and puts HMAC(secret, nonce) in the form;
 ``POST /login`` accepts only a form whose token matches the cookie it came with. After
-signing in, each role lands on its own start page (``landing_path``).
+signing in, each role lands on its own start page (``render.start_page``) unless the sign-in
+page was asked for with ``next``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from alarmdesk.domain.errors import InvalidField, TooManyAttempts, Unauthenticat
 from alarmdesk.safeguards.access import Permission, Principal
 from alarmdesk.web import session as web_session
 from alarmdesk.web.api import needs, read_body, services
-from alarmdesk.web.console.render import render
+from alarmdesk.web.console.render import render, start_page
 from alarmdesk.web.errors import audit_denial
 
 LOGIN_COOKIE: Final = "alarmdesk_login"
@@ -98,17 +99,12 @@ def _login_page(
     )
 
 
-def landing_path(who: Principal) -> str:
-    """Where a role starts after signing in."""
-    return "/"
-
-
 @get("/login", opt={"public": True}, include_in_schema=False)
 async def login_page(request: Request[Any, Any, Any]) -> Response[Any]:
     next_path = safe_next(request.query_params.get("next"))
     who = request.scope.get("principal")
     if isinstance(who, Principal):
-        return Redirect(next_path or landing_path(who))
+        return Redirect(next_path or start_page(who))
     return _login_page(request, next_path=next_path or "")
 
 
@@ -156,7 +152,7 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
     await web_session.record_sign_in(request, sess.principal)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Redirect(
-        next_path or landing_path(sess.principal),
+        next_path or start_page(sess.principal),
         status_code=303,
         cookies=[
             web_session.session_cookie(request, secret, lifetime),

@@ -98,13 +98,35 @@ NAV: Final = (
     ("/map", "Map", "g m", Permission.INCIDENT_READ),
     ("/calls/new", "New call", "g c", Permission.CALL_CREATE),
     ("/reports/new", "Duty report", "g r", Permission.DUTY_REPORT),
+    ("/audit", "Audit log", "", Permission.AUDIT_READ),
+    ("/transparency", "Transparency report", "", Permission.REPORT_READ),
+    ("/accounts", "Accounts", "", Permission.ACCOUNTS_MANAGE),
 )
+# A role's start page: the first of these it may open (the queue for those handling incidents).
+START_PAGES: Final = (
+    ("/", Permission.INCIDENT_READ),
+    ("/audit", Permission.AUDIT_READ),
+    ("/accounts", Permission.ACCOUNTS_MANAGE),
+    ("/transparency", Permission.REPORT_READ),  # a rights officer: the report and approvals
+)
+
+
+def start_page(who: Principal) -> str:
+    """Where ``who`` lands after signing in (and where the brand link leads)."""
+    return next((path for path, perm in START_PAGES if allowed(who, perm)), "/")
 
 
 def page_context(request: Request[Any, Any, Any]) -> dict[str, Any]:
     p = request.scope.get("principal")
     if not isinstance(p, Principal):
-        return {"user": None, "csrf": "", "nav": [], "path": request.url.path, "server_now": ""}
+        return {
+            "user": None,
+            "csrf": "",
+            "nav": [],
+            "home": "/",
+            "path": request.url.path,
+            "server_now": "",
+        }
     nav = [(href, label, key) for href, label, key, perm in NAV if allowed(p, perm)]
     return {
         "user": {
@@ -117,6 +139,7 @@ def page_context(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "csrf": str(request.scope.get("csrf") or ""),
         "server_now": services(request).clock().isoformat(),
         "nav": nav,
+        "home": start_page(p),
         "path": request.url.path,
     }
 
