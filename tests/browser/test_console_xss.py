@@ -54,6 +54,12 @@ def planted(live_server) -> dict[str, Any]:
         repo.upsert_desks(conn, [west, *TEST_DESKS[1:]])
         for name, role in (("xop", "operator"), ("xcall", "call_taker")):
             accounts.create_user(conn, name, TEST_PASSWORD, role, ["west"], datetime.now(UTC))
+        for name, role in (
+            ("xrights", "rights_officer"),
+            ("xadmin", "admin"),
+            ("xaudit", "auditor"),
+        ):
+            accounts.create_user(conn, name, TEST_PASSWORD, role, ["*"], datetime.now(UTC))
     # A custom type whose name is a payload, approved by two people (one a rights officer).
     body = {
         "code": "XSSFIRE",
@@ -70,6 +76,17 @@ def planted(live_server) -> dict[str, Any]:
     for who in ("admin", "rights_officer"):
         with live_server.client(who) as c:
             assert c.post("/api/v1/incident-types/XSSFIRE/approve").status_code == 200
+    # A type still waiting for approval: the rights officer's start page lists it.
+    pending = {
+        **body,
+        "code": "XSSWAIT",
+        "name": "Waiting fire " + payload(60),
+        "definition": payload(61),
+        "legal_basis": "Fire and Rescue Services Act, s.7 " + short(62),
+    }
+    with live_server.client("supervisor") as c:
+        r = c.post("/api/v1/incident-types", json=pending)
+        assert r.status_code == 201, r.text
     ids = []
     for n, (lon, lat, code) in enumerate(
         [(-9.0, 41.0, "XSSFIRE"), (-1.0, 58.0, "FSTRU"), (-5.0, 50.0, "FSTRU")]
@@ -122,6 +139,15 @@ def xss_server(live_server) -> Any:
     return live_server, planted(live_server)
 
 
+def sign_in_as(page: Any, url: str, name: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+    assert "/login" not in page.url
+
+
 def no_script_ran(page: Any, where: str) -> None:
     hits = page.evaluate("window.__xssHits")
     assert hits == [], f"{where}: planted script ran: {hits}"
@@ -144,10 +170,7 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             "console",
             lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
         )
-        page.goto(server.url + "/login")
-        page.fill("input[name=name]", "xop")
-        page.fill("input[name=password]", TEST_PASSWORD)
-        page.click("button[type=submit]")
+        sign_in_as(page, server.url, "xop")
         page.wait_for_selector("#live[data-state='live']")
         # The queue: the open incidents, the desk picker, the type picker.
         page.wait_for_selector(f"#queue-body tr[data-id='{plant['ids'][0]}']")
@@ -176,6 +199,19 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
         page.goto(server.url + "/calls/new")
         page.wait_for_selector("#intake-form")
         no_script_ran(page, "call form")
+        # The start pages of the other roles, each in a session of its own.
+        for who, path, shows in (
+            ("xrights", "/transparency", "#pending-types"),
+            ("xadmin", "/accounts", "#accounts"),
+            ("xaudit", "/audit", "#audit-vkey"),
+        ):
+            page.context.clear_cookies()
+            sign_in_as(page, server.url, who)
+            assert page.url.endswith(path)
+            page.wait_for_selector(shows, state="attached")
+            if who == "xrights":
+                assert "onerror=__xss" in page.inner_text("#pending-types")
+            no_script_ran(page, path)
     finally:
         context.close()
     assert dialogs == []
@@ -205,5 +241,10 @@ def test_the_pages_send_every_planted_payload_as_text(xss_server) -> None:
                 assert not re.search(r"<a\b[^>]*href\s*=\s*[\"']?javascript:", r.text), path
                 assert "49" not in re.findall(r"Battery fire[^<]{0,120}", r.text), path
     assert seen >= len(paths)
+    for who, path in (("xrights", "/transparency"), ("xadmin", "/accounts"), ("xaudit", "/audit")):
+        with signed_in(server.url, who) as c:
+            r = c.get(path)
+            assert r.status_code == 200, (who, path)
+            assert "<img src=x" not in r.text and "<script>__xss" not in r.text, path
     with httpx.Client(base_url=server.url) as c:
         assert "<img src=x" not in c.get("/login").text
