@@ -211,7 +211,12 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             page.wait_for_selector(shows, state="attached")
             if who == "xrights":
                 assert "onerror=__xss" in page.inner_text("#pending-types")
-            no_script_ran(page, path)
+                no_script_ran(page, path)
+                page.click("#report-form button[type=submit]")  # the report it links
+                page.wait_for_load_state("load")
+                assert "/api/v1/reports/transparency" in page.url
+                assert "onerror=__xss" in page.inner_text("body")
+            no_script_ran(page, page.url)
     finally:
         context.close()
     assert dialogs == []
@@ -246,5 +251,10 @@ def test_the_pages_send_every_planted_payload_as_text(xss_server) -> None:
             r = c.get(path)
             assert r.status_code == 200, (who, path)
             assert "<img src=x" not in r.text and "<script>__xss" not in r.text, path
+    with signed_in(server.url, "xrights") as c:
+        year = datetime.now(UTC).year
+        r = c.get("/api/v1/reports/transparency", params={"format": "html", "period": year})
+        assert r.status_code == 200 and "onerror=__xss" in r.text  # the type's name, as text
+        assert "<img src=x" not in r.text and "<script>__xss" not in r.text
     with httpx.Client(base_url=server.url) as c:
         assert "<img src=x" not in c.get("/login").text
