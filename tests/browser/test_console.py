@@ -253,7 +253,7 @@ def test_enter_submits_every_dialog(console, sign_in, key, dialog, status, prepa
     elif prepare == "type":
         page.fill(f"{form} input[name=type_code]", "FVEH")
     elif prepare == "units":
-        page.fill(f"{form} input[name=units]", "E4")
+        page.fill(f"{form} input[name=units]", "E5")
     page.keyboard.press("Enter")
     page.wait_for_selector(f"#dlg-{dialog}:not([open])", state="attached")
     page.wait_for_selector(f"#panel:not([data-version='{version}'])")
