@@ -4,6 +4,7 @@ pinned by package-lock.json and not ours to edit)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -103,3 +104,21 @@ def test_the_console_has_no_sql_and_no_store() -> None:
     for path in package.glob("*.py"):
         text = path.read_text(encoding="utf-8")
         assert not re.search(r"^\s*(from|import) (alarmdesk\.store|sqlalchemy)\b", text, re.M), path
+
+
+def test_every_template_escapes_what_it_is_given() -> None:
+    from alarmdesk.web.console.render import environment
+
+    payload = '"><img src=x onerror=alert(1)>{{7*7}}'
+    for name in environment.list_templates(extensions=["html"]):
+        assert callable(environment.autoescape) and environment.autoescape(name), name
+    out = environment.from_string("<p title='{{ x }}'>{{ x }}</p>").render(x=payload)
+    assert "<img" not in out and "&lt;img" in out and "{{7*7}}" in out and "49" not in out
+
+
+def test_htmx_evaluates_nothing_and_injects_no_styles() -> None:
+    base = (Path(alarmdesk.web.__file__).parent / "templates" / "base.html").read_text()
+    config = re.search(r'<meta name="htmx-config" content=\'([^\']+)\'', base)
+    assert config
+    settings = json.loads(config.group(1))
+    assert settings["allowEval"] is False and settings["includeIndicatorStyles"] is False
