@@ -196,9 +196,28 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             page.mouse.move(1, 1)
         no_script_ran(page, "map")
         # A form and its answer (the type picker holds the custom type's name).
-        page.goto(server.url + "/calls/new")
-        page.wait_for_selector("#intake-form")
-        no_script_ran(page, "call form")
+        # The forms, filled with payloads, and what they answer.
+        for path, fields in (
+            (
+                "/calls/new",
+                {"#f-address": payload(70), "#f-name": payload(71), "#f-summary": payload(72)},
+            ),
+            ("/reports/new", {"#f-callback": short(73), "#f-summary": payload(74)}),
+        ):
+            page.goto(server.url + path)
+            page.wait_for_selector("#intake-form")
+            page.fill("#f-type", "XSSFIRE")
+            page.fill("#f-coords", "47.0, -2.5" if "calls" in path else "43.0, -7.5")
+            for selector, text in fields.items():
+                page.fill(selector, text)
+            page.click("#intake-form button[type=submit]")
+            page.wait_for_selector("#intake-ok a[href^='/incidents/']")
+            no_script_ran(page, path)
+            page.click("#intake-ok a[href^='/incidents/']")
+            page.wait_for_selector("#panel")
+            for text in fields.values():
+                assert text in page.inner_text("#panel"), text
+            no_script_ran(page, f"the incident of {path}")
         # The start pages of the other roles, each in a session of its own.
         for who, path, shows in (
             ("xrights", "/transparency", "#pending-types"),
