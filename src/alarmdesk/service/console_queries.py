@@ -41,10 +41,12 @@ class Reference:
 
     types: list[IncidentType]
     desks: list[dict[str, Any]]
-    _by_code: dict[str, IncidentType] = field(default_factory=dict, repr=False)
+    _by_code: dict[str, IncidentType] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
-        self._by_code.update((x.code, x) for x in self.types)
+        self._by_code.update((x.code, x) for x in self.types)  # the dict, not the field
 
     def type_of(self, code: str) -> IncidentType | None:
         return self._by_code.get(code.upper())
