@@ -47,6 +47,8 @@ USERS = {
     "eastop": ("operator", ["east"]),
     "calltaker": ("call_taker", ["west", "east"]),
     "auditor1": ("auditor", ["*"]),
+    "rights1": ("rights_officer", ["*"]),
+    "admin1": ("admin", ["*"]),
 }
 _keys = itertools.count()
 _places = itertools.count()
@@ -192,3 +194,17 @@ def screenshot(page: Any, artifacts: Path, name: str) -> Path:
     page.screenshot(path=str(path))
     _saved.append(path)
     return path
+
+
+def wait_until(page: Any, expression: str, timeout: float = 5.0) -> Any:
+    """Polls a JS expression from outside the page until it is truthy (Playwright's
+    wait_for_function evaluates strings inside the page, which the console's
+    Content-Security-Policy forbids: no eval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

@@ -14,7 +14,7 @@ from typing import Any
 import anyio
 
 from alarmdesk.bootstrap import Services
-from alarmdesk.bus.hub import event_data, sse_frame
+from alarmdesk.bus.sse import event_data, sse_frame
 from alarmdesk.store import repository as repo
 
 REPLAY_PAGE = 500
