@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -13,11 +14,13 @@ import sqlalchemy as sa
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.centre import SetupError
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor
-from alarmdesk.service import centre, centre_files
+from alarmdesk.service import centre, centre_files, queries
 from alarmdesk.service.actions import perform
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
+from alarmdesk.store.repository import IncidentFilter
 from tests.conftest import REPO_ROOT, prepare_database
 from tests.conftest import test_config as config_for
 
@@ -211,3 +214,61 @@ def test_the_command_line_plans_applies_exports_and_refuses_with_exit_codes(sqli
     assert broken.returncode == 2
     schema = _cli("config", "schema", cwd=tmp_path)
     assert json.loads(schema.stdout)["title"] == "alarmdesk centre set-up"
+
+
+def test_applied_routing_rules_route_new_incidents_after_a_restart_and_record_the_rule(
+    db_url, services_factory
+):
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        perform(
+            engine,
+            audit_chain(config_for(db_url)),
+            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
+            NOW,
+        )
+    finally:
+        engine.dispose()
+    loop = asyncio.new_event_loop()
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=lambda: NOW)
+        fire, alarm = loop.run_until_complete(
+            svc.writer.submit_signals(
+                [
+                    SignalIn(
+                        source_kind=SourceKind.EQUIPMENT,
+                        source_id="panel-5001",
+                        type_code=code,
+                        occurred_at=NOW,
+                        location=Location(lat=52.09, lon=5.12, site="Jeweller Twijnstraat 13"),
+                        summary="",
+                        idempotency_key=f"route-{code}",
+                    )
+                    for code in ("FSTRU", "ALRBA")
+                ]
+            )
+        )
+        found, _ = queries.list_incidents(svc.engine, IncidentFilter(), limit=10, before_id=None)
+        incidents = {i["id"]: i for i in found}
+        svc.stop()
+    finally:
+        loop.close()
+    assert (incidents[fire.incident_id]["desks"], incidents[fire.incident_id]["routed_by"]) == (
+        ["fire"],
+        ["fire"],
+    )
+    # 13:00 in Utrecht is not "18:00-07:00": the parent rule routes the jeweller's alarm
+    assert incidents[alarm.incident_id]["routed_by"] == ["intruder"]
+
+
+def test_a_routing_rule_naming_an_unknown_type_is_refused_where_it_is_written(setup, tmp_path):
+    _, apply = setup
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        "desks:\n  - {id: d, name: Desk}\nrouting:\n"
+        "  - id: r\n    match: {types: [NOSUCHTYPE]}\n    desks: [d]\n"
+    )
+    with pytest.raises(SetupError) as info:
+        apply(path)
+    assert info.value.code == "unknown_reference" and info.value.where == f"{path}:5"

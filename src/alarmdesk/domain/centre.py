@@ -26,6 +26,7 @@ import msgspec
 from alarmdesk.domain.errors import AlarmdeskError, InputError, InvalidField
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.purpose import check_category, screen
+from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
 from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
 
 __all__ = [
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 # The kinds of item, in the order they are applied (a unit's station exists before the unit).
-KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors")
+KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors", "routing")
 # Fields that hold a secret: written, never shown.
 SECRET_FIELDS = frozenset({"key_hex"})
 # An exported secret, and what a plan shows for a changed one.
@@ -170,6 +171,7 @@ class CentreFile(_Spec, kw_only=True):
     panels: list[PanelSpec] = msgspec.field(default_factory=list)
     cameras: list[CameraSpec] = msgspec.field(default_factory=list)
     sensors: list[SensorSpec] = msgspec.field(default_factory=list)
+    routing: list[RouteSpec] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,7 @@ class Centre:
     panels: tuple[PanelSpec, ...] = ()
     cameras: tuple[CameraSpec, ...] = ()
     sensors: tuple[SensorSpec, ...] = ()
+    routing: tuple[RouteSpec, ...] = ()
 
     @classmethod
     def of(cls, files: Iterable[CentreFile]) -> Centre:
@@ -249,6 +252,15 @@ def _texts(kind: str, item: Any) -> dict[str, list[str]]:
             texts[name] = list(getattr(item, name))
     if getattr(item, "labels", None):
         texts["labels"] = [*item.labels.keys(), *item.labels.values()]
+    if isinstance(item, RouteSpec):
+        for rule, path in rule_ids(item.routes):
+            texts.setdefault("id", []).append(path)
+            if rule.name:
+                texts.setdefault("name", []).append(rule.name)
+        for rule, _ in rule_ids([item]):
+            for name in ("sites", "devices"):
+                texts.setdefault(name, []).extend(getattr(rule.match, name))
+        texts = {k: v for k, v in texts.items() if v}
     return texts
 
 
@@ -296,8 +308,35 @@ def check(centre: Centre, where: Where) -> None:
         accounts[acct] = index
 
 
+def _check_routing(item: RouteSpec, centre: Centre) -> None:
+    desks = {d.id for d in centre.desks}
+    seen = {r.id for r in centre.routing if r is not item}
+    for rule, path in rule_ids([item]):
+        if rule is not item:
+            if rule.id in seen:
+                raise InvalidField(
+                    f"routing rule id '{rule.id}' ({path}) is used twice",
+                    field="id",
+                    code="duplicate_id",
+                )
+            seen.add(rule.id)
+        for d in rule.desks:
+            if d not in desks:
+                raise InvalidField(
+                    f"routing rule '{path}' sends to desk '{d}', which no file defines",
+                    field="desks",
+                    code="unknown_reference",
+                )
+    areas = {
+        d.id: Area(d.jurisdiction) if d.jurisdiction is not None else None for d in centre.desks
+    }
+    compile_routes([item], areas)
+
+
 def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) -> None:
     try:
+        if isinstance(item, RouteSpec):
+            _check_routing(item, centre)
         if isinstance(item, DeskSpec):
             for c in item.categories:
                 if c != "*":
@@ -420,6 +459,8 @@ def records(centre: Centre) -> dict[str, dict[str, dict[str, Any]]]:
         for item in centre.items(kind):
             rec = _device(item, device_kind)
             out[kind][rec["id"]] = rec
+    for pos, r in enumerate(centre.routing):
+        out["routing"][r.id] = {"id": r.id, "position": pos, "spec": msgspec.to_builtins(r)}
     return out
 
 
@@ -603,4 +644,6 @@ def specs_of(records_by_kind: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> 
             else:
                 item["checkin_seconds"] = r.get("checkin_seconds")
             out[kind].append(item)
+    rules = sorted(records_by_kind.get("routing", {}).values(), key=lambda r: r["position"])
+    out["routing"] = [r["spec"] for r in rules]
     return msgspec.convert(out, CentreFile)

@@ -113,6 +113,7 @@ class Incident:
     status: Status = Status.NEW
     condition: Condition = Condition.ACTIVE
     desks: tuple[str, ...] = ()
+    routed_by: tuple[str, ...] = ()  # the routing rules that chose the desks
     units: tuple[str, ...] = ()
     signal_count: int = 1
     acknowledged_at: datetime | None = None
@@ -212,6 +213,7 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         else None,
         "summary": inc.summary,
         "desks": list(inc.desks),
+        "routed_by": list(inc.routed_by),
         "units": list(inc.units),
         "signal_count": inc.signal_count,
         "disposition": inc.disposition,

@@ -33,11 +33,12 @@ from alarmdesk.domain.incident import (
     parse_cancel_reason,
     parse_disposition,
 )
+from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
 from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
-from alarmdesk.pipeline.route import route
+from alarmdesk.pipeline.route import DESK_FILTERS, route
 
 MAX_NOTE = 4000
 
@@ -73,9 +74,11 @@ class Pipeline:
         settings: CorrelationSettings | None = None,
         fallback_desk: str | None = None,
         next_incident_id: int = 1,
+        routes: Sequence[Route] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.desks = list(desks)
+        self.routes = tuple(routes)  # the routing tree; empty: the desks' own filters route
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -153,9 +156,7 @@ class Pipeline:
                 summary=signal.summary,
                 correlation_key=correlation_key(signal, t.category),
             )
-            inc.desks = route(
-                self.desks, t.category, signal.source_kind, signal.location, self.fallback_desk
-            )
+            inc.desks, inc.routed_by = self._route(inc, signal.received_at)
             self.next_incident_id += 1
             self.incidents[inc.id] = inc
             self.index.add(inc)
@@ -168,6 +169,24 @@ class Pipeline:
         result.incidents[inc.id] = inc
         result.incident_id = inc.id
         return result
+
+    def _route(self, inc: Incident, at: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The desks of an incident and the rules that chose them (:mod:`domain.routing`)."""
+        if not self.routes:
+            desks = route(self.desks, inc.category, inc.source_kind, inc.location, "")
+            if desks == ("",):  # no desk's filters claim it
+                return (self.fallback_desk,), (FALLBACK,)
+            return desks, (DESK_FILTERS,)
+        facts = Facts(
+            inc.category,
+            inc.type_code,
+            inc.priority,
+            inc.source_kind,
+            inc.source_id,
+            inc.location,
+            at,
+        )
+        return evaluate(self.routes, facts, self.fallback_desk)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -317,7 +336,7 @@ class Pipeline:
         inc.move(Action.RECLASSIFY, now)
         self.index.remove(inc)
         inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
-        inc.desks = route(self.desks, t.category, inc.source_kind, inc.location, self.fallback_desk)
+        inc.desks, inc.routed_by = self._route(inc, now)
         if inc.correlation_key is not None:
             inc.correlation_key = inc.correlation_key.reclassified(t.category)
         self.index.add(inc)

@@ -16,9 +16,11 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.centre import Plan, SetupError, check, diff, records, resolve_secrets
 from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.routing import rule_ids
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
 from alarmdesk.service.centre_files import Located
+from alarmdesk.store import repository as repo
 from alarmdesk.store.centre import busy, read_records, write_plan
 
 __all__ = ["apply", "plan", "stored_records"]
@@ -26,8 +28,25 @@ __all__ = ["apply", "plan", "stored_records"]
 AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are always whole
 
 
+def _check_types(conn: sa.Connection, located: Located) -> None:
+    """Routing rules name incident types the taxonomy in force knows."""
+    taxonomy = repo.load_taxonomy(conn)
+    for index, top in enumerate(located.centre.routing):
+        for rule, path in rule_ids([top]):
+            for code in rule.match.types:
+                if code.upper() not in taxonomy:
+                    raise SetupError(
+                        f"routing rule '{path}' names incident type '{code}', which the "
+                        "taxonomy does not have",
+                        code="unknown_reference",
+                        where=located.where("routing", index, "match"),
+                        field="types",
+                    )
+
+
 def _plan(conn: sa.Connection, located: Located) -> Plan:
     check(located.centre, located.where)
+    _check_types(conn, located)
     wanted = records(located.centre)
     current = read_records(conn)
     resolve_secrets(current, wanted, located.where_id)

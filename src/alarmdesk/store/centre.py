@@ -53,6 +53,9 @@ def read_records(conn: sa.Connection) -> dict[str, dict[str, dict[str, Any]]]:
                 "zones": dict(r["zones"] or {}),
                 "settings": dict(r["settings"] or {}),
             }
+    r_ = t.routing_rules.c
+    for r in conn.execute(sa.select(r_.id, r_.position, r_.spec)).mappings():
+        out["routing"][r["id"]] = dict(r)
     return out
 
 
@@ -98,7 +101,8 @@ def busy(conn: sa.Connection, plan: Plan) -> list[tuple[str, str, str]]:
 
 
 def _table(kind: str) -> sa.Table:
-    return {"desks": t.desks, "stations": t.stations, "units": t.units}.get(kind, t.devices)
+    tables = {"desks": t.desks, "stations": t.stations, "units": t.units}
+    return {**tables, "routing": t.routing_rules}.get(kind, t.devices)
 
 
 def _ids(changes: Iterable[Any], kind: str) -> list[str]:

@@ -23,6 +23,7 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
 from alarmdesk.domain.purpose import check_category, screen
+from alarmdesk.domain.routing import RouteSpec
 from alarmdesk.domain.signal import Location, SourceKind
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy, check_admissible
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
@@ -54,6 +55,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         summary=inc.summary,
         correlation_key=str(inc.correlation_key) if inc.correlation_key is not None else None,
         desks=list(inc.desks),
+        routed_by=list(inc.routed_by),
         units=list(inc.units),
         signal_count=inc.signal_count,
         disposition=inc.disposition,
@@ -89,6 +91,7 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         status=Status(r["status"]),
         condition=Condition(r["condition"]),
         desks=tuple(r["desks"]),
+        routed_by=tuple(r["routed_by"] or ()),
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
         acknowledged_at=r["acknowledged_at"],
@@ -165,6 +168,12 @@ def load_desks(conn: sa.Connection) -> list[Desk]:
         )
         for r in rows
     ]
+
+
+def load_routes(conn: sa.Connection) -> list[RouteSpec]:
+    """The routing tree of the centre's set-up, top-level rules in order."""
+    rows = conn.execute(sa.select(t.routing_rules.c.spec).order_by(t.routing_rules.c.position))
+    return [msgspec.convert(r.spec, RouteSpec) for r in rows]
 
 
 def load_units(conn: sa.Connection) -> list[Unit]:

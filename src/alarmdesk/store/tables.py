@@ -73,6 +73,15 @@ desks = sa.Table(
     sa.Column("position", sa.Integer, nullable=False, server_default="0"),
 )
 
+# The routing tree of the centre's set-up: one row per top-level rule, children inside.
+routing_rules = sa.Table(
+    "routing_rules",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
 stations = sa.Table(
     "stations",
     metadata,
@@ -142,6 +151,7 @@ incidents = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("correlation_key", sa.String(400), nullable=True),
     sa.Column("desks", JSONType, nullable=False),
+    sa.Column("routed_by", JSONType, nullable=True),  # ids of the routing rules that chose them
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),
     sa.Column("disposition", sa.String(32), nullable=True),
