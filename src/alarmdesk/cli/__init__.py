@@ -16,6 +16,7 @@ from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.safeguards import report_app, retention_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
+from alarmdesk.cli.silences import silences_app
 from alarmdesk.cli.simulate import simulate
 from alarmdesk.cli.types import types_app
 
@@ -37,6 +38,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(types_app, name="types")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
+app.add_typer(silences_app, name="silences")
 
 
 def main() -> None:

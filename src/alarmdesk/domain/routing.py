@@ -32,6 +32,7 @@ from alarmdesk.domain.geo import Area
 from alarmdesk.domain.signal import Location, SourceKind
 
 __all__ = [
+    "DAYS",
     "FALLBACK",
     "Facts",
     "MatchSpec",
@@ -39,6 +40,8 @@ __all__ = [
     "RouteSpec",
     "compile_routes",
     "evaluate",
+    "in_hours",
+    "parse_hours",
 ]
 
 FALLBACK = "fallback"  # the rule id an incident no rule routed records
@@ -133,12 +136,12 @@ class Route:
             local = f.at.astimezone(self.zone) if self.zone is not None else f.at
             if self.days and local.weekday() not in self.days:
                 return False
-            if self.hours is not None and not _in_hours(local.time(), *self.hours):
+            if self.hours is not None and not in_hours(local.time(), *self.hours):
                 return False
         return True
 
 
-def _in_hours(now: time, start: time, end: time) -> bool:
+def in_hours(now: time, start: time, end: time) -> bool:
     """``start`` inclusive, ``end`` exclusive; a window past midnight wraps (18:00-07:00)."""
     if start <= end:
         return start <= now < end
@@ -148,6 +151,12 @@ def _in_hours(now: time, start: time, end: time) -> bool:
 def _clock(text: str) -> time:
     hh, mm = text.split(":")
     return time(23, 59, 59, 999999) if hh == "24" else time(int(hh), int(mm))
+
+
+def parse_hours(text: str) -> tuple[time, time]:
+    """``"18:00-07:00"`` as (start, end); ``24:00`` is the end of the day."""
+    start, end = text.split("-")
+    return _clock(start), _clock(end)
 
 
 def compile_routes(
@@ -212,10 +221,7 @@ def _compile(spec: RouteSpec, areas: dict[str, Area | None]) -> Route:
             raise InvalidField(
                 f"unknown time zone '{m.timezone}'", field="timezone", code="invalid_value"
             ) from None
-    hours = None
-    if m.hours is not None:
-        start, end = m.hours.split("-")
-        hours = (_clock(start), _clock(end))
+    hours = parse_hours(m.hours) if m.hours is not None else None
     return Route(
         id=spec.id,
         desks=tuple(spec.desks),

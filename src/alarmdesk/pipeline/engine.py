@@ -35,6 +35,7 @@ from alarmdesk.domain.incident import (
 )
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
 from alarmdesk.domain.signal import Signal
+from alarmdesk.domain.silences import Silence, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
@@ -57,6 +58,7 @@ class PipelineResult:
     incidents: dict[int, Incident] = field(default_factory=dict)
     units: dict[str, Unit] = field(default_factory=dict)
     incident_id: int | None = None  # None: the signal is recorded, no incident
+    silenced_by: int | None = None  # the silence that held the signal back
 
 
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
@@ -75,10 +77,12 @@ class Pipeline:
         fallback_desk: str | None = None,
         next_incident_id: int = 1,
         routes: Sequence[Route] = (),
+        silences: Sequence[Silence] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.desks = list(desks)
         self.routes = tuple(routes)  # the routing tree; empty: the desks' own filters route
+        self.silences = list(silences)  # silences in force or to come
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -105,6 +109,20 @@ class Pipeline:
         result = PipelineResult()
         if signal.record_only:
             return result
+        if self.silences:
+            facts = Facts(
+                t.category,
+                t.code,
+                t.priority,
+                signal.source_kind,
+                signal.source_id,
+                signal.location,
+                signal.received_at,
+            )
+            held = silencing(self.silences, facts)
+            if held is not None:  # stored with the silence that held it; nothing rings
+                result.silenced_by = held.id
+                return result
         inc = self.index.find(signal, t.category)
         if signal.condition == Condition.RESTORED.value:
             if inc is not None and inc.condition is not Condition.RESTORED:

@@ -25,6 +25,7 @@ from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incide
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec
 from alarmdesk.domain.signal import Location, SourceKind
+from alarmdesk.domain.silences import Silence, SilenceSpec, compile_silence
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy, check_admissible
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.store import tables as t
@@ -174,6 +175,22 @@ def load_routes(conn: sa.Connection) -> list[RouteSpec]:
     """The routing tree of the centre's set-up, top-level rules in order."""
     rows = conn.execute(sa.select(t.routing_rules.c.spec).order_by(t.routing_rules.c.position))
     return [msgspec.convert(r.spec, RouteSpec) for r in rows]
+
+
+def load_silences(conn: sa.Connection, now: datetime) -> list[Silence]:
+    """The silences not ended and not past their end: in force now or to come."""
+    c = t.silences.c
+    rows = conn.execute(
+        sa.select(c.id, c.spec, c.starts_at)
+        .where(c.ended_at.is_(None), sa.or_(c.ends_at.is_(None), c.ends_at > now))
+        .order_by(c.id)
+    )
+    categories = [h.value for h in HarmCategory]
+    out = []
+    for r in rows:
+        spec = msgspec.json.decode(msgspec.json.encode(r.spec), type=SilenceSpec)
+        out.append(compile_silence(r.id, spec, r.starts_at, categories))
+    return out
 
 
 def load_units(conn: sa.Connection) -> list[Unit]:

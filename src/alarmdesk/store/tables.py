@@ -134,6 +134,21 @@ signals = sa.Table(
     sa.Column("condition", sa.String(16), nullable=False),
     sa.Column("record_only", sa.Boolean, nullable=False),
     sa.Column("incident_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("silenced_by", sa.BigInteger, nullable=True, index=True),  # silences.id
+)
+
+# Silences: maintenance windows and known faults; signals they hold back are stored, not alarmed.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("spec", JSONType, nullable=False),  # domain.silences.SilenceSpec
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("ended_by", sa.String(64), nullable=True),
 )
 
 incidents = sa.Table(
