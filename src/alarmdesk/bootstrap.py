@@ -44,6 +44,7 @@ def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
             next_incident_id=repo.max_id(conn, tables.incidents) + 1,
             routes=compile_routes(repo.load_routes(conn), {d.id: d.area for d in desks}),
             silences=repo.load_silences(conn, utcnow()),
+            policies=repo.load_policies(conn),
         )
         pipeline.restore(repo.load_unfinished_incidents(conn))
         return pipeline

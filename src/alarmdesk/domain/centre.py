@@ -24,6 +24,7 @@ from typing import Annotated, Any
 import msgspec
 
 from alarmdesk.domain.errors import AlarmdeskError, InputError, InvalidField
+from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
@@ -52,7 +53,9 @@ __all__ = [
 ]
 
 # The kinds of item, in the order they are applied (a unit's station exists before the unit).
-KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors", "routing")
+KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors", "routing", "escalation")
+# Kinds whose items are rules kept whole and in order (their position matters).
+RULE_KINDS = ("routing", "escalation")
 # Fields that hold a secret: written, never shown.
 SECRET_FIELDS = frozenset({"key_hex"})
 # An exported secret, and what a plan shows for a changed one.
@@ -172,6 +175,7 @@ class CentreFile(_Spec, kw_only=True):
     cameras: list[CameraSpec] = msgspec.field(default_factory=list)
     sensors: list[SensorSpec] = msgspec.field(default_factory=list)
     routing: list[RouteSpec] = msgspec.field(default_factory=list)
+    escalation: list[EscalationSpec] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,7 @@ class Centre:
     cameras: tuple[CameraSpec, ...] = ()
     sensors: tuple[SensorSpec, ...] = ()
     routing: tuple[RouteSpec, ...] = ()
+    escalation: tuple[EscalationSpec, ...] = ()
 
     @classmethod
     def of(cls, files: Iterable[CentreFile]) -> Centre:
@@ -333,10 +338,32 @@ def _check_routing(item: RouteSpec, centre: Centre) -> None:
     compile_routes([item], areas)
 
 
+def _check_escalation(item: EscalationSpec, centre: Centre) -> None:
+    desks = {d.id for d in centre.desks}
+    named = [*item.match.desks, *(d for step in item.steps for d in step.add_desks)]
+    for d in named:
+        if d not in desks:
+            raise InvalidField(
+                f"escalation policy '{item.id}' names desk '{d}', which no file defines",
+                field="desks",
+                code="unknown_reference",
+            )
+    for c in item.match.categories:
+        check_category(c)
+    if not item.steps and item.on_scene_minutes is None:
+        raise InvalidField(
+            f"escalation policy '{item.id}' has no steps and no on_scene_minutes: it does nothing",
+            field="steps",
+            code="invalid_value",
+        )
+
+
 def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) -> None:
     try:
         if isinstance(item, RouteSpec):
             _check_routing(item, centre)
+        elif isinstance(item, EscalationSpec):
+            _check_escalation(item, centre)
         if isinstance(item, DeskSpec):
             for c in item.categories:
                 if c != "*":
@@ -459,8 +486,9 @@ def records(centre: Centre) -> dict[str, dict[str, dict[str, Any]]]:
         for item in centre.items(kind):
             rec = _device(item, device_kind)
             out[kind][rec["id"]] = rec
-    for pos, r in enumerate(centre.routing):
-        out["routing"][r.id] = {"id": r.id, "position": pos, "spec": msgspec.to_builtins(r)}
+    for kind in RULE_KINDS:
+        for pos, r in enumerate(centre.items(kind)):
+            out[kind][r.id] = {"id": r.id, "position": pos, "spec": msgspec.to_builtins(r)}
     return out
 
 
@@ -644,6 +672,7 @@ def specs_of(records_by_kind: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> 
             else:
                 item["checkin_seconds"] = r.get("checkin_seconds")
             out[kind].append(item)
-    rules = sorted(records_by_kind.get("routing", {}).values(), key=lambda r: r["position"])
-    out["routing"] = [r["spec"] for r in rules]
+    for kind in RULE_KINDS:
+        rules = sorted(records_by_kind.get(kind, {}).values(), key=lambda r: r["position"])
+        out[kind] = [r["spec"] for r in rules]
     return msgspec.convert(out, CentreFile)

@@ -16,6 +16,7 @@ from datetime import datetime
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField, InvalidTransition
+from alarmdesk.domain.escalation import EscalationState
 from alarmdesk.domain.signal import Location, SourceKind
 
 
@@ -114,6 +115,7 @@ class Incident:
     condition: Condition = Condition.ACTIVE
     desks: tuple[str, ...] = ()
     routed_by: tuple[str, ...] = ()  # the routing rules that chose the desks
+    escalation: EscalationState | None = None  # the policy frozen on it when it opened
     units: tuple[str, ...] = ()
     signal_count: int = 1
     acknowledged_at: datetime | None = None
@@ -214,6 +216,7 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         "summary": inc.summary,
         "desks": list(inc.desks),
         "routed_by": list(inc.routed_by),
+        "escalation": inc.escalation.view() if inc.escalation is not None else None,
         "units": list(inc.units),
         "signal_count": inc.signal_count,
         "disposition": inc.disposition,

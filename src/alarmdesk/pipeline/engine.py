@@ -9,6 +9,7 @@ and persist exactly the incidents they touched.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,12 +24,14 @@ from alarmdesk.domain.errors import (
     UnknownUnit,
     VersionConflict,
 )
+from alarmdesk.domain.escalation import EscalationSpec, choose, freeze
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.incident import (
     FINAL,
     Action,
     Condition,
     Incident,
+    Status,
     incident_dict,
     parse_cancel_reason,
     parse_disposition,
@@ -48,6 +51,9 @@ MAX_NOTE = 4000
 class CorrelationSettings:
     radius_m: float = 200.0
     window: timedelta = timedelta(minutes=30)
+
+
+ESCALATION = "system:escalation"  # the actor of escalation events
 
 
 @dataclass(slots=True)
@@ -78,11 +84,14 @@ class Pipeline:
         next_incident_id: int = 1,
         routes: Sequence[Route] = (),
         silences: Sequence[Silence] = (),
+        policies: Sequence[EscalationSpec] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.desks = list(desks)
         self.routes = tuple(routes)  # the routing tree; empty: the desks' own filters route
         self.silences = list(silences)  # silences in force or to come
+        self.policies = tuple(policies)  # escalation policies, the first match is frozen
+        self._timers: list[tuple[datetime, int]] = []  # (due, incident id), a heap
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -100,6 +109,7 @@ class Pipeline:
             self.incidents[inc.id] = inc
             if inc.is_open:
                 self.index.add(inc)
+                self._arm(inc)
             self.next_incident_id = max(self.next_incident_id, inc.id + 1)
 
     # -- signals ---------------------------------------------------------------------------
@@ -175,6 +185,10 @@ class Pipeline:
                 correlation_key=correlation_key(signal, t.category),
             )
             inc.desks, inc.routed_by = self._route(inc, signal.received_at)
+            policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
+            if policy is not None:
+                inc.escalation = freeze(policy, inc.opened_at)
+                self._arm(inc)
             self.next_incident_id += 1
             self.incidents[inc.id] = inc
             self.index.add(inc)
@@ -226,6 +240,7 @@ class Pipeline:
         result = PipelineResult(incident_id=inc.id)
         handler = _HANDLERS[type(cmd)]
         handler(self, inc, cmd, now, result)
+        self._settle(inc, now)
         snapshot = incident_dict(inc)  # every event of one command shows the state after it
         for ev in result.events:
             ev.snapshot = snapshot
@@ -233,6 +248,88 @@ class Pipeline:
         if inc.status in FINAL:
             del self.incidents[inc.id]
         return result
+
+    # -- escalation ------------------------------------------------------------------------
+
+    def _arm(self, inc: Incident) -> None:
+        e = inc.escalation
+        if e is not None:
+            for due in (e.due, e.on_scene_by):
+                if due is not None:
+                    heapq.heappush(self._timers, (due, inc.id))
+
+    def _settle(self, inc: Incident, now: datetime) -> None:
+        """After a command: acknowledged stops the steps; dispatched starts the on-scene
+        clock; on scene (or final) stops it."""
+        e = inc.escalation
+        if e is None:
+            return
+        if inc.status is not Status.NEW:
+            e.due = None
+        minutes = e.policy.on_scene_minutes
+        if inc.status is Status.DISPATCHED and minutes and e.on_scene_by is None and not e.overdue:
+            e.on_scene_by = now + timedelta(minutes=minutes)
+            self._arm(inc)
+        elif inc.status is not Status.DISPATCHED:
+            e.on_scene_by = None
+
+    def next_due(self) -> datetime | None:
+        """When the next escalation timer fires (it may have been cancelled meanwhile)."""
+        return self._timers[0][0] if self._timers else None
+
+    def fire_due(self, now: datetime) -> PipelineResult:
+        """Fires every escalation timer due at ``now``: each step once, in order."""
+        result = PipelineResult()
+        while self._timers and self._timers[0][0] <= now:
+            due, inc_id = heapq.heappop(self._timers)
+            inc = self.incidents.get(inc_id)
+            if inc is None or not inc.is_open or inc.escalation is None:
+                continue
+            e = inc.escalation
+            if e.due == due and inc.status is Status.NEW:
+                self._step(inc, due, now, result)
+            elif e.on_scene_by == due and inc.status is Status.DISPATCHED:
+                e.on_scene_by, e.overdue = None, True
+                inc.version += 1
+                detail: dict[str, object] = {
+                    "policy": e.policy.id,
+                    "overdue": "on_scene",
+                    "due_at": due.isoformat(),
+                }
+                result.events.append(self._event(EventType.ESCALATED, inc, now, ESCALATION, detail))
+                result.incidents[inc.id] = inc
+        return result
+
+    def _step(self, inc: Incident, due: datetime, now: datetime, result: PipelineResult) -> None:
+        e = inc.escalation
+        assert e is not None
+        steps = e.policy.steps
+        step = steps[e.step]
+        detail: dict[str, object] = {
+            "policy": e.policy.id,
+            "step": e.step + 1,
+            "of": len(steps),
+            "due_at": due.isoformat(),
+            "alert": step.alert,
+        }
+        old_desks = inc.desks
+        added = tuple(d for d in dict.fromkeys(step.add_desks) if d not in inc.desks)
+        if added:
+            inc.desks = inc.desks + added
+            detail["add_desks"] = list(added)
+        if step.raise_priority and inc.priority > 1:
+            detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
+            inc.priority -= 1
+        e.step += 1
+        e.due = (
+            due + timedelta(seconds=steps[e.step].after_seconds) if e.step < len(steps) else None
+        )
+        inc.version += 1
+        self._arm(inc)
+        ev = self._event(EventType.ESCALATED, inc, now, ESCALATION, detail)
+        ev.desks = tuple(dict.fromkeys(old_desks + inc.desks))
+        result.events.append(ev)
+        result.incidents[inc.id] = inc
 
     def _transition(
         self,

@@ -29,7 +29,7 @@ AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are alway
 
 
 def _check_types(conn: sa.Connection, located: Located) -> None:
-    """Routing rules name incident types the taxonomy in force knows."""
+    """Routing rules and escalation policies name incident types the taxonomy knows."""
     taxonomy = repo.load_taxonomy(conn)
     for index, top in enumerate(located.centre.routing):
         for rule, path in rule_ids([top]):
@@ -42,6 +42,16 @@ def _check_types(conn: sa.Connection, located: Located) -> None:
                         where=located.where("routing", index, "match"),
                         field="types",
                     )
+    for index, policy in enumerate(located.centre.escalation):
+        for code in policy.match.types:
+            if code.upper() not in taxonomy:
+                raise SetupError(
+                    f"escalation policy '{policy.id}' names incident type '{code}', which the "
+                    "taxonomy does not have",
+                    code="unknown_reference",
+                    where=located.where("escalation", index, "match"),
+                    field="types",
+                )
 
 
 def _plan(conn: sa.Connection, located: Located) -> Plan:

@@ -177,6 +177,12 @@ class Writer:
             _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
         )
 
+    async def fire_due(self) -> None:
+        """Fires the escalation timers due now and returns once they are committed. The
+        writer does this by itself when a timer falls due; a test moving a clock by hand
+        calls it."""
+        await self._submit(_Work(asyncio.get_running_loop(), self._future()))
+
     async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
         """Appends audit entries; returns once they are committed."""
         if self.audit is None or not events:
@@ -208,9 +214,13 @@ class Writer:
         try:
             while True:
                 try:
-                    first = self._queue.get(timeout=IDLE_TICK_SECONDS)
+                    first = self._queue.get(timeout=self._wait())
                 except queue.Empty:
-                    conn = self._tick(conn)
+                    # Woken for an escalation timer: a batch of its own fires it.
+                    escalate = self._escalation_due()
+                    conn = self._commit(conn, []) if escalate else self._tick(conn)
+                    if time.monotonic() - self._last_tick > IDLE_TICK_SECONDS:
+                        conn = self._tick(conn)
                     continue
                 if first is None:
                     return
@@ -234,6 +244,17 @@ class Writer:
                     conn = self._tick(conn)  # under constant load too
         finally:
             conn.close()
+
+    def _escalation_due(self) -> bool:
+        due = self.state.pipeline.next_due() if self.state is not None else None
+        return due is not None and due <= self.clock()
+
+    def _wait(self) -> float:
+        """How long the idle writer may sleep: until the next escalation timer at most."""
+        due = self.state.pipeline.next_due() if self.state is not None else None
+        if due is None:
+            return IDLE_TICK_SECONDS
+        return min(IDLE_TICK_SECONDS, max(0.0, (due - self.clock()).total_seconds()))
 
     def _tick(self, conn: sa.Connection) -> sa.Connection:
         """While idle: take up types approved from the command line, and sign a checkpoint
@@ -308,6 +329,13 @@ class Writer:
         if self._silences_read is None or now - self._silences_read >= SILENCES_REREAD:
             state.pipeline.silences = repo.load_silences(conn, now)
             self._silences_read = now
+        # Escalation timers due now fire first, in this transaction: a step and the move to the
+        # next commit together, so none fires twice and none is lost across a restart.
+        fired = state.pipeline.fire_due(now)
+        if fired.events:
+            state.number(fired.events)
+            changes.collect(fired.incidents, fired.units, fired.events)
+            changes.commanded.update(fired.incidents)
         # One query for every key in the batch: earlier receipts, to answer resends.
         keyed = [(w, [settle_key(s) for s in w.signals]) for w in works if w.signals]
         known = known_receipts(

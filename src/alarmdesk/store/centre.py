@@ -12,7 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import KINDS, Plan
+from alarmdesk.domain.centre import KINDS, RULE_KINDS, Plan
 from alarmdesk.domain.incident import OPEN
 from alarmdesk.domain.units import UnitStatus
 from alarmdesk.store import tables as t
@@ -53,9 +53,10 @@ def read_records(conn: sa.Connection) -> dict[str, dict[str, dict[str, Any]]]:
                 "zones": dict(r["zones"] or {}),
                 "settings": dict(r["settings"] or {}),
             }
-    r_ = t.routing_rules.c
-    for r in conn.execute(sa.select(r_.id, r_.position, r_.spec)).mappings():
-        out["routing"][r["id"]] = dict(r)
+    for kind in RULE_KINDS:
+        rc = _table(kind).c
+        for r in conn.execute(sa.select(rc.id, rc.position, rc.spec)).mappings():
+            out[kind][r["id"]] = dict(r)
     return out
 
 
@@ -102,7 +103,8 @@ def busy(conn: sa.Connection, plan: Plan) -> list[tuple[str, str, str]]:
 
 def _table(kind: str) -> sa.Table:
     tables = {"desks": t.desks, "stations": t.stations, "units": t.units}
-    return {**tables, "routing": t.routing_rules}.get(kind, t.devices)
+    rules = {"routing": t.routing_rules, "escalation": t.escalation_policies}
+    return {**tables, **rules}.get(kind, t.devices)
 
 
 def _ids(changes: Iterable[Any], kind: str) -> list[str]:

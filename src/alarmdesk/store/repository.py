@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.escalation import EscalationSpec, EscalationState
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
 from alarmdesk.domain.purpose import check_category, screen
@@ -57,6 +58,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         correlation_key=str(inc.correlation_key) if inc.correlation_key is not None else None,
         desks=list(inc.desks),
         routed_by=list(inc.routed_by),
+        escalation=inc.escalation.to_json() if inc.escalation is not None else None,
         units=list(inc.units),
         signal_count=inc.signal_count,
         disposition=inc.disposition,
@@ -93,6 +95,7 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         condition=Condition(r["condition"]),
         desks=tuple(r["desks"]),
         routed_by=tuple(r["routed_by"] or ()),
+        escalation=EscalationState.from_json(r["escalation"]) if r["escalation"] else None,
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
         acknowledged_at=r["acknowledged_at"],
@@ -191,6 +194,13 @@ def load_silences(conn: sa.Connection, now: datetime) -> list[Silence]:
         spec = msgspec.json.decode(msgspec.json.encode(r.spec), type=SilenceSpec)
         out.append(compile_silence(r.id, spec, r.starts_at, categories))
     return out
+
+
+def load_policies(conn: sa.Connection) -> list[EscalationSpec]:
+    """The escalation policies of the centre's set-up, in order."""
+    c = t.escalation_policies.c
+    rows = conn.execute(sa.select(c.spec).order_by(c.position))
+    return [msgspec.convert(r.spec, EscalationSpec) for r in rows]
 
 
 def load_units(conn: sa.Connection) -> list[Unit]:

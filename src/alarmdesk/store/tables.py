@@ -82,6 +82,15 @@ routing_rules = sa.Table(
     sa.Column("spec", JSONType, nullable=False),
 )
 
+# Escalation policies of the centre's set-up; an incident keeps a copy of the one it opened under.
+escalation_policies = sa.Table(
+    "escalation_policies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
 stations = sa.Table(
     "stations",
     metadata,
@@ -167,6 +176,7 @@ incidents = sa.Table(
     sa.Column("correlation_key", sa.String(400), nullable=True),
     sa.Column("desks", JSONType, nullable=False),
     sa.Column("routed_by", JSONType, nullable=True),  # ids of the routing rules that chose them
+    sa.Column("escalation", JSONType, nullable=True),  # the frozen policy and its timers
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),
     sa.Column("disposition", sa.String(32), nullable=True),
