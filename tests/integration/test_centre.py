@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from alarmdesk.bootstrap import audit_chain
-from alarmdesk.domain.centre import SetupError
+from alarmdesk.domain.errors import SetupError
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service import centre, centre_files, queries

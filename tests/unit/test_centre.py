@@ -10,12 +10,12 @@ import pytest
 from alarmdesk.demo import demo_centre, demo_centre_texts
 from alarmdesk.domain.centre import (
     REDACTED,
-    SetupError,
     check,
     diff,
     records,
     resolve_secrets,
 )
+from alarmdesk.domain.errors import SetupError
 from alarmdesk.service import centre_files
 from tests.conftest import REPO_ROOT
 

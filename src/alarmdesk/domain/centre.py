@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from alarmdesk.domain.errors import AlarmdeskError, InputError, InvalidField
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError
 from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.purpose import check_category, screen
@@ -42,7 +42,6 @@ __all__ = [
     "PanelSpec",
     "Plan",
     "SensorSpec",
-    "SetupError",
     "StationSpec",
     "UnitSpec",
     "Where",
@@ -205,21 +204,6 @@ class Centre:
 
 # Where(kind, index, field) -> "file:line" of that item (or of its field); "" when unknown.
 Where = Callable[[str, int, str | None], str]
-
-
-class SetupError(InputError):
-    """A set-up the files describe cannot be applied; ``where`` is ``file:line``.
-
-    The code is the code of the rule that refused it (``protected_purpose``,
-    ``unknown_category``, ``invalid_value``, ``duplicate_id``, ``unknown_reference``,
-    ``in_use``…), so a refused purpose reads the same here as everywhere else.
-    """
-
-    def __init__(self, message: str, *, code: str, where: str = "", field: str | None = None):
-        super().__init__(f"{where}: {message}" if where else message, field=field)
-        self.code = code
-        self.where = where
-        self.rule = ""
 
 
 def _located(where: str, error: AlarmdeskError) -> SetupError:

@@ -19,6 +19,7 @@ from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
     NotFound,
+    SopIncomplete,
     UnitUnavailable,
     UnknownIncidentType,
     UnknownUnit,
@@ -36,6 +37,7 @@ from alarmdesk.domain.incident import (
     parse_cancel_reason,
     parse_disposition,
 )
+from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
 from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.silences import Silence, silencing
@@ -185,6 +187,7 @@ class Pipeline:
                 correlation_key=correlation_key(signal, t.category),
             )
             inc.desks, inc.routed_by = self._route(inc, signal.received_at)
+            inc.procedure = Procedure(t.code, steps_of(t.sop))
             policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
             if policy is not None:
                 inc.escalation = freeze(policy, inc.opened_at)
@@ -431,6 +434,22 @@ class Pipeline:
         inc.move(Action.NOTE, now)
         result.events.append(self._event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
 
+    def _step_done(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        assert isinstance(cmd, c.CompleteStep)
+        if inc.procedure is None:
+            inc.procedure = Procedure(inc.type_code, steps_of(self._sop(inc.type_code)))
+        inc.move(Action.STEP, now)
+        inc.procedure.tick(cmd.step, cmd.actor, now)
+        step = inc.procedure.steps[cmd.step]
+        detail: dict[str, object] = {"step": cmd.step, "text": step.text}
+        result.events.append(self._event(EventType.STEP_DONE, inc, now, cmd.actor, detail))
+
+    def _sop(self, code: str) -> tuple[str, ...]:
+        t = self.taxonomy.get(code)
+        return t.sop if t is not None else ()
+
     def _reclassify(
         self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
     ) -> None:
@@ -452,6 +471,7 @@ class Pipeline:
         self.index.remove(inc)
         inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
         inc.desks, inc.routed_by = self._route(inc, now)
+        inc.procedure = Procedure(t.code, steps_of(t.sop))  # the new type's checklist
         if inc.correlation_key is not None:
             inc.correlation_key = inc.correlation_key.reclassified(t.category)
         self.index.add(inc)
@@ -482,6 +502,20 @@ class Pipeline:
         assert isinstance(cmd, c.Resolve)
         disposition = parse_disposition(cmd.disposition)
         detail: dict[str, object] = {"disposition": disposition.value}
+        missing = inc.procedure.open_mandatory() if inc.procedure is not None else []
+        if missing and not cmd.override_reason.strip():
+            assert inc.procedure is not None
+            raise SopIncomplete(
+                f"incident {inc.id}: mandatory procedure step(s) not done: "
+                + "; ".join(f"{i}. {inc.procedure.steps[i].text}" for i in missing)
+                + " (a supervisor may resolve with a reason)",
+                field="procedure",
+            )
+        if missing:
+            detail["sop_override"] = {
+                "reason": cmd.override_reason.strip()[:MAX_NOTE],
+                "open": missing,
+            }
         if cmd.note.strip():
             detail["note"] = cmd.note.strip()[:MAX_NOTE]
         self._finish(inc, Action.RESOLVE, cmd, now, result, detail)
@@ -518,6 +552,7 @@ _HANDLERS = {
     c.Dispatch: Pipeline._dispatch,
     c.Arrive: Pipeline._arrive,
     c.AddNote: Pipeline._note,
+    c.CompleteStep: Pipeline._step_done,
     c.Reclassify: Pipeline._reclassify,
     c.Resolve: Pipeline._resolve,
     c.Cancel: Pipeline._cancel,

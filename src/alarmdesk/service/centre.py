@@ -14,8 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import Plan, SetupError, check, diff, records, resolve_secrets
-from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.centre import Plan, check, diff, records, resolve_secrets
+from alarmdesk.domain.errors import AlarmdeskError, SetupError
 from alarmdesk.domain.routing import rule_ids
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action

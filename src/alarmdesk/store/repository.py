@@ -23,6 +23,7 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.escalation import EscalationSpec, EscalationState
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
+from alarmdesk.domain.procedure import Procedure
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec
 from alarmdesk.domain.signal import Location, SourceKind
@@ -59,6 +60,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         desks=list(inc.desks),
         routed_by=list(inc.routed_by),
         escalation=inc.escalation.to_json() if inc.escalation is not None else None,
+        procedure=inc.procedure.to_json() if inc.procedure is not None else None,
         units=list(inc.units),
         signal_count=inc.signal_count,
         disposition=inc.disposition,
@@ -96,6 +98,7 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         desks=tuple(r["desks"]),
         routed_by=tuple(r["routed_by"] or ()),
         escalation=EscalationState.from_json(r["escalation"]) if r["escalation"] else None,
+        procedure=Procedure.from_json(r["procedure"]) if r["procedure"] else None,
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
         acknowledged_at=r["acknowledged_at"],

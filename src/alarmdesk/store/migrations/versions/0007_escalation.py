@@ -1,4 +1,4 @@
-"""escalation: the policies of the centre's set-up; the policy frozen on each incident
+"""escalation and procedures: the policies of the set-up; the policy and checklist of each incident
 
 Revision ID: 0007
 Revises: 0006
@@ -26,9 +26,11 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.add_column(sa.Column("escalation", JSON, nullable=True))
+        batch_op.add_column(sa.Column("procedure", JSON, nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("procedure")
         batch_op.drop_column("escalation")
     op.drop_table("escalation_policies")
