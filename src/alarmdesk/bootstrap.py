@@ -17,6 +17,7 @@ from alarmdesk.bus.hub import Hub
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.domain.routing import compile_routes
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.service.writer import Writer
@@ -41,6 +42,9 @@ def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
             settings=settings,
             fallback_desk=cfg.routing.fallback_desk,
             next_incident_id=repo.max_id(conn, tables.incidents) + 1,
+            routes=compile_routes(repo.load_routes(conn), {d.id: d.area for d in desks}),
+            silences=repo.load_silences(conn, utcnow()),
+            policies=repo.load_policies(conn),
         )
         pipeline.restore(repo.load_unfinished_incidents(conn))
         return pipeline

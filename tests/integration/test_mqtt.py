@@ -23,6 +23,8 @@ import aiomqtt
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.config import AuditConfig, Config
 from alarmdesk.demo import load_demo
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry
@@ -358,12 +360,12 @@ async def test_a_frigate_payload_over_8_kib_is_refused_like_the_http_api(
 
 
 def test_a_demo_city_camera_alarms_out_of_the_box_for_a_person_in_its_yard_and_smoke_anywhere(
-    sqlite_url,
+    sqlite_url, tmp_path
 ) -> None:
     prepare_database(sqlite_url)
     engine = make_engine(sqlite_url)
     try:
-        load_demo(engine)
+        load_demo(engine, audit_chain(Config(audit=AuditConfig(key_file=str(tmp_path / "k")))))
         registry = DeviceRegistry.load(engine)
     finally:
         engine.dispose()

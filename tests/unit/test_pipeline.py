@@ -5,12 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import count
 
+import msgspec
 import pytest
 
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.events import EventType
 from alarmdesk.domain.geo import Area, haversine_m
+from alarmdesk.domain.incident import incident_dict
+from alarmdesk.domain.routing import RouteSpec, compile_routes
 from alarmdesk.domain.signal import Location, Signal, SourceKind
 from alarmdesk.domain.taxonomy import UNCLASSIFIED, Taxonomy, default_types
 from alarmdesk.domain.units import Desk, Unit
@@ -22,7 +25,8 @@ TAXONOMY = Taxonomy(default_types())
 WEST = Area(
     {"type": "Polygon", "coordinates": [[[-10, 40], [0, 40], [0, 60], [-10, 60], [-10, 40]]]}
 )
-EAST = Area({"type": "Polygon", "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60], [0, 40]]]})
+EAST_GEOJSON = {"type": "Polygon", "coordinates": [[[0, 40], [10, 40], [10, 60], [0, 60], [0, 40]]]}
+EAST = Area(EAST_GEOJSON)
 DESKS = [
     Desk("west", "West", area=WEST),
     Desk("east", "East", area=EAST),
@@ -311,3 +315,32 @@ def test_incidents_quiet_for_two_windows_leave_the_correlation_grid() -> None:
     assert later.incident_id != old
     assert len(p.index) == 1, "the stale incident left the grid, the new one is in it"
     assert p.incidents[old].is_open, "it is still open for the operators"
+
+
+# -- routing rules ------------------------------------------------------------------------------
+
+
+def test_without_routing_rules_the_desks_filters_route_and_the_incident_says_so() -> None:
+    p = pipeline()
+    inc = p.incidents[p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", lat=52.0, lon=5.0)).incident_id]
+    assert inc.desks == ("east", "alarms") and inc.routed_by == ("desks",)
+    lost = p.incidents[p.ingest(sig(lat=None, lon=None, code="ALRMED")).incident_id]
+    assert lost.routed_by == ("desks",)  # no point: every desk of the category sees it
+
+
+def test_routing_rules_route_a_new_incident_record_the_rule_and_reroute_on_reclassify() -> None:
+    specs = msgspec.convert(
+        [
+            {"id": "fire", "match": {"categories": ["fire"]}, "desks": ["alarms"]},
+            {"id": "east", "match": {"area": EAST_GEOJSON}, "desks": ["east"]},
+        ],
+        list[RouteSpec],
+    )
+    p = pipeline(routes=compile_routes(specs))
+    inc = p.incidents[p.ingest(sig(code="FSTRU", lat=52.0, lon=5.0)).incident_id]
+    assert (inc.desks, inc.routed_by) == (("alarms",), ("fire",))
+    assert incident_dict(inc)["routed_by"] == ["fire"]
+    p.handle(c.Reclassify(inc.id, "operator", type_code="ALRMED"), T0)
+    assert (inc.desks, inc.routed_by) == (("east",), ("east",))
+    west = p.incidents[p.ingest(sig(code="ALRMED", lat=52.0, lon=-5.0)).incident_id]
+    assert (west.desks, west.routed_by) == (("west",), ("fallback",))

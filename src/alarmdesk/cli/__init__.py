@@ -13,8 +13,10 @@ import typer
 from alarmdesk import logs
 from alarmdesk.cli.accounts import tokens_app, users_app
 from alarmdesk.cli.audit import audit_app
+from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.safeguards import report_app, retention_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
+from alarmdesk.cli.silences import silences_app
 from alarmdesk.cli.simulate import simulate
 from alarmdesk.cli.types import types_app
 
@@ -28,6 +30,7 @@ app = typer.Typer(
 app.command()(serve)
 app.command()(simulate)
 app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
 app.add_typer(users_app, name="users")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(db_app, name="db")
@@ -35,6 +38,7 @@ app.add_typer(demo_app, name="demo")
 app.add_typer(types_app, name="types")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
+app.add_typer(silences_app, name="silences")
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def exit_code(exc: AlarmdeskError) -> int:
     """3 for a safeguard's refusal, 1 when alarmdesk cannot serve now, 2 for the rest (bad
     input, no such object, a state that forbids it)."""
-    if isinstance(exc, ProtectedPurposeError):
+    if exc.code == ProtectedPurposeError.code:  # also a set-up file refused for its purpose
         return 3
     return 1 if isinstance(exc, Unavailable) else 2
 

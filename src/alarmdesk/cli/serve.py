@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from alarmdesk.cli.common import database, fail, load_config, out
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.cli.common import database, exit_code, fail, load_config, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.demo import DEMO_PASSWORD, load_demo, load_demo_accounts
-from alarmdesk.domain.errors import SchemaNotReady
+from alarmdesk.domain.errors import AlarmdeskError, SchemaNotReady
 from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, require_head, upgrade
@@ -81,9 +82,13 @@ def demo_load(
         Path, typer.Option(help="Where to write the simulator's intake token.")
     ] = Path("var/demo-intake-token"),
 ) -> None:
-    """Loads the demo city (desks, stations, units, panels, cameras) and demo accounts."""
-    with database(config, database_url) as (_, engine):
-        counts = load_demo(engine)
+    """Applies the demo city's set-up (desks, stations, units, panels, cameras; the files
+    `alarmdesk config export` would write) and creates the demo accounts."""
+    with database(config, database_url) as (cfg, engine):
+        try:
+            counts = load_demo(engine, audit_chain(cfg))
+        except AlarmdeskError as exc:
+            fail(f"{exc.message} ({exc.code})", exit_code(exc))
         users, token = load_demo_accounts(engine)
     out.print("demo city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
     if token is not None:

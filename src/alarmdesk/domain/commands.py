@@ -49,6 +49,15 @@ class Reclassify(Command):
 class Resolve(Command):
     disposition: str = ""
     note: str = ""
+    # Resolve with a mandatory procedure step open; the caller has checked the actor may.
+    override_reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CompleteStep(Command):
+    """Ticks step ``step`` (0-based) of the incident's procedure."""
+
+    step: int = -1
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     │   ├── UnknownCategoryError    a category outside the closed list of harm categories
     │   ├── SpecialCategoryError    a field or name that would hold special-category data
     │   ├── ConfigError             the configuration file or environment is not valid
+    │   ├── SetupError              a centre's set-up files break a rule (code: the rule's)
     │   └── RetentionPolicyError    a retention setting that cannot be accepted
     │       └── RetentionCeilingError   a period longer than its ceiling
     ├── Unauthenticated             no valid credentials (401)
@@ -25,6 +26,7 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     ├── Conflict                    the request is valid but the state forbids it (409)
     │   ├── InvalidTransition       the command is not allowed in the incident's status
     │   ├── VersionConflict         someone else changed the incident first
+    │   ├── SopIncomplete           resolving with a mandatory procedure step open
     │   ├── UnitUnavailable         the unit is already committed elsewhere
     │   └── IdempotencyKeyReused    the same key came with different content
     └── Unavailable                 alarmdesk cannot serve now (503)
@@ -130,6 +132,12 @@ class VersionConflict(Conflict):
     code = "version_conflict"
 
 
+class SopIncomplete(Conflict):
+    """Resolving with a mandatory procedure step still open."""
+
+    code = "sop_incomplete"
+
+
 class UnitUnavailable(Conflict):
     code = "unit_unavailable"
 
@@ -221,3 +229,18 @@ class WriterStopped(Unavailable):
     """The writer is not running: nothing can be stored until it is."""
 
     code = "writer_stopped"
+
+
+class SetupError(InputError):
+    """A set-up the files describe cannot be applied; ``where`` is ``file:line``.
+
+    The code is the code of the rule that refused it (``protected_purpose``,
+    ``unknown_category``, ``invalid_value``, ``duplicate_id``, ``unknown_reference``,
+    ``in_use``…), so a refused purpose reads the same here as everywhere else.
+    """
+
+    def __init__(self, message: str, *, code: str, where: str = "", field: str | None = None):
+        super().__init__(f"{where}: {message}" if where else message, field=field)
+        self.code = code
+        self.where = where
+        self.rule = ""

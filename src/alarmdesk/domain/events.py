@@ -15,7 +15,9 @@ class EventType(enum.StrEnum):
     TRANSITIONED = "incident.transitioned"  # its status changed
     UNITS_ASSIGNED = "incident.units_assigned"  # more units sent without a status change
     NOTED = "incident.noted"  # an operator added a note
+    STEP_DONE = "incident.step_done"  # a procedure step was ticked
     RECLASSIFIED = "incident.reclassified"  # its type (and so priority, desks) changed
+    ESCALATED = "incident.escalated"  # nobody acknowledged it, or no unit reached the scene
 
 
 @dataclass(slots=True)

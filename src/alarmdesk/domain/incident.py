@@ -16,6 +16,8 @@ from datetime import datetime
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField, InvalidTransition
+from alarmdesk.domain.escalation import EscalationState
+from alarmdesk.domain.procedure import Procedure
 from alarmdesk.domain.signal import Location, SourceKind
 
 
@@ -57,6 +59,7 @@ class Action(enum.StrEnum):
     DISPATCH = "dispatch"
     ARRIVE = "arrive"
     NOTE = "note"
+    STEP = "step"  # a procedure step ticked
     RECLASSIFY = "reclassify"
     RESOLVE = "resolve"
     CLOSE = "close"
@@ -70,6 +73,7 @@ RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.DISPATCH: (OPEN, Status.DISPATCHED),
     Action.ARRIVE: (frozenset({Status.DISPATCHED, Status.ON_SCENE}), Status.ON_SCENE),
     Action.NOTE: (OPEN | {Status.RESOLVED}, None),
+    Action.STEP: (OPEN, None),
     Action.RECLASSIFY: (OPEN, None),
     Action.RESOLVE: (OPEN, Status.RESOLVED),
     Action.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
@@ -113,6 +117,9 @@ class Incident:
     status: Status = Status.NEW
     condition: Condition = Condition.ACTIVE
     desks: tuple[str, ...] = ()
+    routed_by: tuple[str, ...] = ()  # the routing rules that chose the desks
+    escalation: EscalationState | None = None  # the policy frozen on it when it opened
+    procedure: Procedure | None = None  # its type's checklist, copied when it opened
     units: tuple[str, ...] = ()
     signal_count: int = 1
     acknowledged_at: datetime | None = None
@@ -212,6 +219,9 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         else None,
         "summary": inc.summary,
         "desks": list(inc.desks),
+        "routed_by": list(inc.routed_by),
+        "escalation": inc.escalation.view() if inc.escalation is not None else None,
+        "procedure": inc.procedure.view() if inc.procedure is not None else [],
         "units": list(inc.units),
         "signal_count": inc.signal_count,
         "disposition": inc.disposition,

@@ -9,6 +9,7 @@ and persist exactly the incidents they touched.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -18,26 +19,32 @@ from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
     NotFound,
+    SopIncomplete,
     UnitUnavailable,
     UnknownIncidentType,
     UnknownUnit,
     VersionConflict,
 )
+from alarmdesk.domain.escalation import EscalationSpec, choose, freeze
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.incident import (
     FINAL,
     Action,
     Condition,
     Incident,
+    Status,
     incident_dict,
     parse_cancel_reason,
     parse_disposition,
 )
+from alarmdesk.domain.procedure import Procedure, steps_of
+from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
 from alarmdesk.domain.signal import Signal
+from alarmdesk.domain.silences import Silence, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
-from alarmdesk.pipeline.route import route
+from alarmdesk.pipeline.route import DESK_FILTERS, route
 
 MAX_NOTE = 4000
 
@@ -48,6 +55,9 @@ class CorrelationSettings:
     window: timedelta = timedelta(minutes=30)
 
 
+ESCALATION = "system:escalation"  # the actor of escalation events
+
+
 @dataclass(slots=True)
 class PipelineResult:
     """What one signal or command did: the events, and every incident and unit it touched."""
@@ -56,6 +66,7 @@ class PipelineResult:
     incidents: dict[int, Incident] = field(default_factory=dict)
     units: dict[str, Unit] = field(default_factory=dict)
     incident_id: int | None = None  # None: the signal is recorded, no incident
+    silenced_by: int | None = None  # the silence that held the signal back
 
 
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
@@ -73,9 +84,16 @@ class Pipeline:
         settings: CorrelationSettings | None = None,
         fallback_desk: str | None = None,
         next_incident_id: int = 1,
+        routes: Sequence[Route] = (),
+        silences: Sequence[Silence] = (),
+        policies: Sequence[EscalationSpec] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.desks = list(desks)
+        self.routes = tuple(routes)  # the routing tree; empty: the desks' own filters route
+        self.silences = list(silences)  # silences in force or to come
+        self.policies = tuple(policies)  # escalation policies, the first match is frozen
+        self._timers: list[tuple[datetime, int]] = []  # (due, incident id), a heap
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -93,6 +111,7 @@ class Pipeline:
             self.incidents[inc.id] = inc
             if inc.is_open:
                 self.index.add(inc)
+                self._arm(inc)
             self.next_incident_id = max(self.next_incident_id, inc.id + 1)
 
     # -- signals ---------------------------------------------------------------------------
@@ -102,6 +121,20 @@ class Pipeline:
         result = PipelineResult()
         if signal.record_only:
             return result
+        if self.silences:
+            facts = Facts(
+                t.category,
+                t.code,
+                t.priority,
+                signal.source_kind,
+                signal.source_id,
+                signal.location,
+                signal.received_at,
+            )
+            held = silencing(self.silences, facts)
+            if held is not None:  # stored with the silence that held it; nothing rings
+                result.silenced_by = held.id
+                return result
         inc = self.index.find(signal, t.category)
         if signal.condition == Condition.RESTORED.value:
             if inc is not None and inc.condition is not Condition.RESTORED:
@@ -153,9 +186,12 @@ class Pipeline:
                 summary=signal.summary,
                 correlation_key=correlation_key(signal, t.category),
             )
-            inc.desks = route(
-                self.desks, t.category, signal.source_kind, signal.location, self.fallback_desk
-            )
+            inc.desks, inc.routed_by = self._route(inc, signal.received_at)
+            inc.procedure = Procedure(t.code, steps_of(t.sop))
+            policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
+            if policy is not None:
+                inc.escalation = freeze(policy, inc.opened_at)
+                self._arm(inc)
             self.next_incident_id += 1
             self.incidents[inc.id] = inc
             self.index.add(inc)
@@ -168,6 +204,24 @@ class Pipeline:
         result.incidents[inc.id] = inc
         result.incident_id = inc.id
         return result
+
+    def _route(self, inc: Incident, at: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The desks of an incident and the rules that chose them (:mod:`domain.routing`)."""
+        if not self.routes:
+            desks = route(self.desks, inc.category, inc.source_kind, inc.location, "")
+            if desks == ("",):  # no desk's filters claim it
+                return (self.fallback_desk,), (FALLBACK,)
+            return desks, (DESK_FILTERS,)
+        facts = Facts(
+            inc.category,
+            inc.type_code,
+            inc.priority,
+            inc.source_kind,
+            inc.source_id,
+            inc.location,
+            at,
+        )
+        return evaluate(self.routes, facts, self.fallback_desk)
 
     # -- commands --------------------------------------------------------------------------
 
@@ -189,6 +243,7 @@ class Pipeline:
         result = PipelineResult(incident_id=inc.id)
         handler = _HANDLERS[type(cmd)]
         handler(self, inc, cmd, now, result)
+        self._settle(inc, now)
         snapshot = incident_dict(inc)  # every event of one command shows the state after it
         for ev in result.events:
             ev.snapshot = snapshot
@@ -196,6 +251,88 @@ class Pipeline:
         if inc.status in FINAL:
             del self.incidents[inc.id]
         return result
+
+    # -- escalation ------------------------------------------------------------------------
+
+    def _arm(self, inc: Incident) -> None:
+        e = inc.escalation
+        if e is not None:
+            for due in (e.due, e.on_scene_by):
+                if due is not None:
+                    heapq.heappush(self._timers, (due, inc.id))
+
+    def _settle(self, inc: Incident, now: datetime) -> None:
+        """After a command: acknowledged stops the steps; dispatched starts the on-scene
+        clock; on scene (or final) stops it."""
+        e = inc.escalation
+        if e is None:
+            return
+        if inc.status is not Status.NEW:
+            e.due = None
+        minutes = e.policy.on_scene_minutes
+        if inc.status is Status.DISPATCHED and minutes and e.on_scene_by is None and not e.overdue:
+            e.on_scene_by = now + timedelta(minutes=minutes)
+            self._arm(inc)
+        elif inc.status is not Status.DISPATCHED:
+            e.on_scene_by = None
+
+    def next_due(self) -> datetime | None:
+        """When the next escalation timer fires (it may have been cancelled meanwhile)."""
+        return self._timers[0][0] if self._timers else None
+
+    def fire_due(self, now: datetime) -> PipelineResult:
+        """Fires every escalation timer due at ``now``: each step once, in order."""
+        result = PipelineResult()
+        while self._timers and self._timers[0][0] <= now:
+            due, inc_id = heapq.heappop(self._timers)
+            inc = self.incidents.get(inc_id)
+            if inc is None or not inc.is_open or inc.escalation is None:
+                continue
+            e = inc.escalation
+            if e.due == due and inc.status is Status.NEW:
+                self._step(inc, due, now, result)
+            elif e.on_scene_by == due and inc.status is Status.DISPATCHED:
+                e.on_scene_by, e.overdue = None, True
+                inc.version += 1
+                detail: dict[str, object] = {
+                    "policy": e.policy.id,
+                    "overdue": "on_scene",
+                    "due_at": due.isoformat(),
+                }
+                result.events.append(self._event(EventType.ESCALATED, inc, now, ESCALATION, detail))
+                result.incidents[inc.id] = inc
+        return result
+
+    def _step(self, inc: Incident, due: datetime, now: datetime, result: PipelineResult) -> None:
+        e = inc.escalation
+        assert e is not None
+        steps = e.policy.steps
+        step = steps[e.step]
+        detail: dict[str, object] = {
+            "policy": e.policy.id,
+            "step": e.step + 1,
+            "of": len(steps),
+            "due_at": due.isoformat(),
+            "alert": step.alert,
+        }
+        old_desks = inc.desks
+        added = tuple(d for d in dict.fromkeys(step.add_desks) if d not in inc.desks)
+        if added:
+            inc.desks = inc.desks + added
+            detail["add_desks"] = list(added)
+        if step.raise_priority and inc.priority > 1:
+            detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
+            inc.priority -= 1
+        e.step += 1
+        e.due = (
+            due + timedelta(seconds=steps[e.step].after_seconds) if e.step < len(steps) else None
+        )
+        inc.version += 1
+        self._arm(inc)
+        ev = self._event(EventType.ESCALATED, inc, now, ESCALATION, detail)
+        ev.desks = tuple(dict.fromkeys(old_desks + inc.desks))
+        result.events.append(ev)
+        result.incidents[inc.id] = inc
 
     def _transition(
         self,
@@ -297,6 +434,22 @@ class Pipeline:
         inc.move(Action.NOTE, now)
         result.events.append(self._event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
 
+    def _step_done(
+        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
+    ) -> None:
+        assert isinstance(cmd, c.CompleteStep)
+        if inc.procedure is None:
+            inc.procedure = Procedure(inc.type_code, steps_of(self._sop(inc.type_code)))
+        inc.move(Action.STEP, now)
+        inc.procedure.tick(cmd.step, cmd.actor, now)
+        step = inc.procedure.steps[cmd.step]
+        detail: dict[str, object] = {"step": cmd.step, "text": step.text}
+        result.events.append(self._event(EventType.STEP_DONE, inc, now, cmd.actor, detail))
+
+    def _sop(self, code: str) -> tuple[str, ...]:
+        t = self.taxonomy.get(code)
+        return t.sop if t is not None else ()
+
     def _reclassify(
         self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
     ) -> None:
@@ -317,7 +470,8 @@ class Pipeline:
         inc.move(Action.RECLASSIFY, now)
         self.index.remove(inc)
         inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
-        inc.desks = route(self.desks, t.category, inc.source_kind, inc.location, self.fallback_desk)
+        inc.desks, inc.routed_by = self._route(inc, now)
+        inc.procedure = Procedure(t.code, steps_of(t.sop))  # the new type's checklist
         if inc.correlation_key is not None:
             inc.correlation_key = inc.correlation_key.reclassified(t.category)
         self.index.add(inc)
@@ -348,6 +502,20 @@ class Pipeline:
         assert isinstance(cmd, c.Resolve)
         disposition = parse_disposition(cmd.disposition)
         detail: dict[str, object] = {"disposition": disposition.value}
+        missing = inc.procedure.open_mandatory() if inc.procedure is not None else []
+        if missing and not cmd.override_reason.strip():
+            assert inc.procedure is not None
+            raise SopIncomplete(
+                f"incident {inc.id}: mandatory procedure step(s) not done: "
+                + "; ".join(f"{i}. {inc.procedure.steps[i].text}" for i in missing)
+                + " (a supervisor may resolve with a reason)",
+                field="procedure",
+            )
+        if missing:
+            detail["sop_override"] = {
+                "reason": cmd.override_reason.strip()[:MAX_NOTE],
+                "open": missing,
+            }
         if cmd.note.strip():
             detail["note"] = cmd.note.strip()[:MAX_NOTE]
         self._finish(inc, Action.RESOLVE, cmd, now, result, detail)
@@ -384,6 +552,7 @@ _HANDLERS = {
     c.Dispatch: Pipeline._dispatch,
     c.Arrive: Pipeline._arrive,
     c.AddNote: Pipeline._note,
+    c.CompleteStep: Pipeline._step_done,
     c.Reclassify: Pipeline._reclassify,
     c.Resolve: Pipeline._resolve,
     c.Cancel: Pipeline._cancel,

@@ -1,4 +1,7 @@
-"""Routing: which desks see an incident.
+"""Routing by the desks' own filters: which desks see an incident when no routing tree is set.
+
+With routing rules in the centre's set-up, :func:`alarmdesk.domain.routing.evaluate` decides
+instead, and the desks' filters only describe them.
 
 The one who publishes chooses the recipients (here), the access policy checks them when a
 session subscribes. An incident no desk claims goes to the fallback desk: an alarm that
@@ -12,6 +15,8 @@ from collections.abc import Sequence
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.signal import Location, SourceKind
 from alarmdesk.domain.units import Desk
+
+DESK_FILTERS = "desks"  # what an incident routed by the desks' filters records as its rule
 
 
 def route(

@@ -38,6 +38,7 @@ class Action:
     apply: Apply
     audit_of: AuditOf
     reload_taxonomy: bool = False  # the types in force may have changed
+    reload_silences: bool = False  # the silences in force may have changed
 
 
 def apply_in(conn: sa.Connection, action: Action, now: datetime) -> Any:

@@ -122,6 +122,7 @@ def apply_signals(
                 condition=signal.condition,
                 record_only=signal.record_only,
                 incident_id=result.incident_id,
+                silenced_by=result.silenced_by,
             )
         )
         state.number(result.events)

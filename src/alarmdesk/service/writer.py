@@ -23,7 +23,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -47,6 +47,9 @@ __all__ = ["Writer", "WriterStopped"]
 log = logs.get_logger(__name__)
 
 IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a due checkpoint
+# How stale the silences may be before a batch: a silence made from the command line (another
+# process) holds signals back at most this long after it is committed.
+SILENCES_REREAD = timedelta(seconds=5)
 
 PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
@@ -62,6 +65,7 @@ class _Work:
     actor: Actor | None = None  # who submitted it; its audit entry is written with it
     audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
     reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
+    reload_silences: bool = False  # a silence was created or ended
     result: Any = None
     error: BaseException | None = None
 
@@ -90,6 +94,7 @@ class Writer:
         self._start_error: BaseException | None = None
         self.state: handlers.State | None = None
         self._last_tick = time.monotonic()
+        self._silences_read: datetime | None = None
         self.batches = 0  # for metrics and tests: transactions committed
         self.committed_signals = 0
 
@@ -162,6 +167,7 @@ class Writer:
                 self._future(),
                 action=action,
                 reload_taxonomy=action.reload_taxonomy,
+                reload_silences=action.reload_silences,
             )
         )
 
@@ -170,6 +176,12 @@ class Writer:
         await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
         )
+
+    async def fire_due(self) -> None:
+        """Fires the escalation timers due now and returns once they are committed. The
+        writer does this by itself when a timer falls due; a test moving a clock by hand
+        calls it."""
+        await self._submit(_Work(asyncio.get_running_loop(), self._future()))
 
     async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
         """Appends audit entries; returns once they are committed."""
@@ -202,9 +214,13 @@ class Writer:
         try:
             while True:
                 try:
-                    first = self._queue.get(timeout=IDLE_TICK_SECONDS)
+                    first = self._queue.get(timeout=self._wait())
                 except queue.Empty:
-                    conn = self._tick(conn)
+                    # Woken for an escalation timer: a batch of its own fires it.
+                    escalate = self._escalation_due()
+                    conn = self._commit(conn, []) if escalate else self._tick(conn)
+                    if time.monotonic() - self._last_tick > IDLE_TICK_SECONDS:
+                        conn = self._tick(conn)
                     continue
                 if first is None:
                     return
@@ -228,6 +244,17 @@ class Writer:
                     conn = self._tick(conn)  # under constant load too
         finally:
             conn.close()
+
+    def _escalation_due(self) -> bool:
+        due = self.state.pipeline.next_due() if self.state is not None else None
+        return due is not None and due <= self.clock()
+
+    def _wait(self) -> float:
+        """How long the idle writer may sleep: until the next escalation timer at most."""
+        due = self.state.pipeline.next_due() if self.state is not None else None
+        if due is None:
+            return IDLE_TICK_SECONDS
+        return min(IDLE_TICK_SECONDS, max(0.0, (due - self.clock()).total_seconds()))
 
     def _tick(self, conn: sa.Connection) -> sa.Connection:
         """While idle: take up types approved from the command line, and sign a checkpoint
@@ -298,6 +325,17 @@ class Writer:
     ) -> None:
         state = self.state
         assert state is not None
+        # Silences made by another process (the command line) take effect within seconds.
+        if self._silences_read is None or now - self._silences_read >= SILENCES_REREAD:
+            state.pipeline.silences = repo.load_silences(conn, now)
+            self._silences_read = now
+        # Escalation timers due now fire first, in this transaction: a step and the move to the
+        # next commit together, so none fires twice and none is lost across a restart.
+        fired = state.pipeline.fire_due(now)
+        if fired.events:
+            state.number(fired.events)
+            changes.collect(fired.incidents, fired.units, fired.events)
+            changes.commanded.update(fired.incidents)
         # One query for every key in the batch: earlier receipts, to answer resends.
         keyed = [(w, [settle_key(s) for s in w.signals]) for w in works if w.signals]
         known = known_receipts(
@@ -319,6 +357,8 @@ class Writer:
                 w.error = exc
             if w.reload_taxonomy and w.error is None:
                 state.pipeline.taxonomy = repo.load_taxonomy(conn)
+            if w.reload_silences and w.error is None:
+                state.pipeline.silences = repo.load_silences(conn, now)
             changes.audit.extend(w.audit)
             if w.action is not None:
                 error = w.error if isinstance(w.error, AlarmdeskError) else None

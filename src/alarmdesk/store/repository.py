@@ -20,10 +20,14 @@ import sqlalchemy as sa
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.escalation import EscalationSpec, EscalationState
 from alarmdesk.domain.geo import Area
 from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
+from alarmdesk.domain.procedure import Procedure
 from alarmdesk.domain.purpose import check_category, screen
+from alarmdesk.domain.routing import RouteSpec
 from alarmdesk.domain.signal import Location, SourceKind
+from alarmdesk.domain.silences import Silence, SilenceSpec, compile_silence
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy, check_admissible
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.store import tables as t
@@ -54,6 +58,9 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         summary=inc.summary,
         correlation_key=str(inc.correlation_key) if inc.correlation_key is not None else None,
         desks=list(inc.desks),
+        routed_by=list(inc.routed_by),
+        escalation=inc.escalation.to_json() if inc.escalation is not None else None,
+        procedure=inc.procedure.to_json() if inc.procedure is not None else None,
         units=list(inc.units),
         signal_count=inc.signal_count,
         disposition=inc.disposition,
@@ -89,6 +96,9 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         status=Status(r["status"]),
         condition=Condition(r["condition"]),
         desks=tuple(r["desks"]),
+        routed_by=tuple(r["routed_by"] or ()),
+        escalation=EscalationState.from_json(r["escalation"]) if r["escalation"] else None,
+        procedure=Procedure.from_json(r["procedure"]) if r["procedure"] else None,
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
         acknowledged_at=r["acknowledged_at"],
@@ -165,6 +175,35 @@ def load_desks(conn: sa.Connection) -> list[Desk]:
         )
         for r in rows
     ]
+
+
+def load_routes(conn: sa.Connection) -> list[RouteSpec]:
+    """The routing tree of the centre's set-up, top-level rules in order."""
+    rows = conn.execute(sa.select(t.routing_rules.c.spec).order_by(t.routing_rules.c.position))
+    return [msgspec.convert(r.spec, RouteSpec) for r in rows]
+
+
+def load_silences(conn: sa.Connection, now: datetime) -> list[Silence]:
+    """The silences not ended and not past their end: in force now or to come."""
+    c = t.silences.c
+    rows = conn.execute(
+        sa.select(c.id, c.spec, c.starts_at)
+        .where(c.ended_at.is_(None), sa.or_(c.ends_at.is_(None), c.ends_at > now))
+        .order_by(c.id)
+    )
+    categories = [h.value for h in HarmCategory]
+    out = []
+    for r in rows:
+        spec = msgspec.json.decode(msgspec.json.encode(r.spec), type=SilenceSpec)
+        out.append(compile_silence(r.id, spec, r.starts_at, categories))
+    return out
+
+
+def load_policies(conn: sa.Connection) -> list[EscalationSpec]:
+    """The escalation policies of the centre's set-up, in order."""
+    c = t.escalation_policies.c
+    rows = conn.execute(sa.select(c.spec).order_by(c.position))
+    return [msgspec.convert(r.spec, EscalationSpec) for r in rows]
 
 
 def load_units(conn: sa.Connection) -> list[Unit]:

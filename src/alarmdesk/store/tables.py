@@ -73,6 +73,24 @@ desks = sa.Table(
     sa.Column("position", sa.Integer, nullable=False, server_default="0"),
 )
 
+# The routing tree of the centre's set-up: one row per top-level rule, children inside.
+routing_rules = sa.Table(
+    "routing_rules",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
+# Escalation policies of the centre's set-up; an incident keeps a copy of the one it opened under.
+escalation_policies = sa.Table(
+    "escalation_policies",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
 stations = sa.Table(
     "stations",
     metadata,
@@ -125,6 +143,21 @@ signals = sa.Table(
     sa.Column("condition", sa.String(16), nullable=False),
     sa.Column("record_only", sa.Boolean, nullable=False),
     sa.Column("incident_id", sa.BigInteger, nullable=True, index=True),
+    sa.Column("silenced_by", sa.BigInteger, nullable=True, index=True),  # silences.id
+)
+
+# Silences: maintenance windows and known faults; signals they hold back are stored, not alarmed.
+silences = sa.Table(
+    "silences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("spec", JSONType, nullable=False),  # domain.silences.SilenceSpec
+    sa.Column("author", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("starts_at", UTCDateTime, nullable=False),
+    sa.Column("ends_at", UTCDateTime, nullable=True),
+    sa.Column("ended_at", UTCDateTime, nullable=True),
+    sa.Column("ended_by", sa.String(64), nullable=True),
 )
 
 incidents = sa.Table(
@@ -142,6 +175,9 @@ incidents = sa.Table(
     sa.Column("summary", sa.Text, nullable=False),
     sa.Column("correlation_key", sa.String(400), nullable=True),
     sa.Column("desks", JSONType, nullable=False),
+    sa.Column("routed_by", JSONType, nullable=True),  # ids of the routing rules that chose them
+    sa.Column("escalation", JSONType, nullable=True),  # the frozen policy and its timers
+    sa.Column("procedure", JSONType, nullable=True),  # the type's checklist, steps ticked
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),
     sa.Column("disposition", sa.String(32), nullable=True),

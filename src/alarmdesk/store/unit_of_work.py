@@ -54,7 +54,7 @@ class Changes:
             self.events.append(ev)
             if ev.type is EventType.OPENED:
                 self.opened[ev.incident_id] = incidents[ev.incident_id]
-            elif ev.type is EventType.RECLASSIFIED:
+            elif ev.type in (EventType.RECLASSIFIED, EventType.ESCALATED):
                 self.rerouted.add(ev.incident_id)
         self.touched.update(incidents)
         self.units.update(units)

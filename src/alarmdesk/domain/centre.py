@@ -1,0 +1,662 @@
+"""A centre's own set-up as data: desks, stations, units and devices (configuration as code).
+
+A centre describes itself in files (``service/centre_files.py`` reads them); this module holds
+what the files mean, with no I/O:
+
+- the typed items (:class:`DeskSpec`, :class:`StationSpec`, :class:`UnitSpec`,
+  :class:`PanelSpec`, :class:`CameraSpec`, :class:`SensorSpec`) gathered in a :class:`Centre`;
+- :func:`check`, the rules a set-up must keep (purpose screening of every name, references
+  that resolve, one id per kind), each failure located by a :class:`Where` callback so the
+  caller can name the file and line;
+- :func:`records`, the canonical record of each item (what the store keeps and compares), and
+  :func:`diff`, the :class:`Plan` between what is stored and what the files want.
+
+A plan never shows a secret (a changed AES key is named, not shown), and an export writes
+:data:`REDACTED` for it unless secrets are asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import msgspec
+
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError
+from alarmdesk.domain.escalation import EscalationSpec
+from alarmdesk.domain.geo import Area
+from alarmdesk.domain.purpose import check_category, screen
+from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
+from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
+
+__all__ = [
+    "KINDS",
+    "REDACTED",
+    "SECRET_FIELDS",
+    "CameraSpec",
+    "Centre",
+    "CentreFile",
+    "Change",
+    "DeskSpec",
+    "PanelSpec",
+    "Plan",
+    "SensorSpec",
+    "StationSpec",
+    "UnitSpec",
+    "Where",
+    "ZoneSpec",
+    "check",
+    "diff",
+    "records",
+]
+
+# The kinds of item, in the order they are applied (a unit's station exists before the unit).
+KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors", "routing", "escalation")
+# Kinds whose items are rules kept whole and in order (their position matters).
+RULE_KINDS = ("routing", "escalation")
+# Fields that hold a secret: written, never shown.
+SECRET_FIELDS = frozenset({"key_hex"})
+# An exported secret, and what a plan shows for a changed one.
+REDACTED = "<redacted>"
+
+Id = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+DeviceId = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Text = Annotated[str, msgspec.Meta(max_length=200)]
+Account = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{3,16}$")]
+KeyHex = Annotated[
+    str, msgspec.Meta(pattern=r"^([0-9A-Fa-f]{32}|[0-9A-Fa-f]{48}|[0-9A-Fa-f]{64}|<redacted>)$")
+]
+Seconds = Annotated[int, msgspec.Meta(ge=10, le=7 * 86400)]
+
+
+class _Spec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    pass
+
+
+class ZoneSpec(_Spec, kw_only=True):
+    """A zone with its own description and, where it has one, its own location."""
+
+    description: Text = ""
+    lat: Lat | None = None
+    lon: Lon | None = None
+    address: Text | None = None
+
+
+class DeskSpec(_Spec, kw_only=True):
+    """A desk: what it sees (categories, source kinds) and where (GeoJSON polygon)."""
+
+    id: Id
+    name: Name
+    categories: list[str] = msgspec.field(default_factory=list)  # empty = every category
+    sources: list[str] = msgspec.field(default_factory=list)  # empty = every source kind
+    jurisdiction: dict[str, Any] | None = None
+
+
+class StationSpec(_Spec, kw_only=True):
+    id: Id
+    name: Name
+    lat: Lat | None = None
+    lon: Lon | None = None
+
+
+class UnitSpec(_Spec, kw_only=True):
+    """A unit by its call sign; its kind (engine, ladder, medic, patrol…), what it can do."""
+
+    id: Id
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    station: Id | None = None
+    capabilities: list[Annotated[str, msgspec.Meta(min_length=1, max_length=32)]] = msgspec.field(
+        default_factory=list
+    )
+
+
+class PanelSpec(_Spec, kw_only=True):
+    """An alarm panel reporting over SIA DC-09, known by its account."""
+
+    account: Account
+    id: DeviceId | None = None  # default: panel-<ACCOUNT>
+    site: Name
+    address: Text | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
+    checkin_seconds: Seconds | None = None
+    key_hex: KeyHex | None = None  # AES-128/192/256; frames must then be encrypted
+    timestamp_window: tuple[float, float] | msgspec.UnsetType | None = msgspec.UNSET
+    test_mode: bool = False
+
+    @property
+    def device_id(self) -> str:
+        return self.id or f"panel-{self.account.upper()}"
+
+
+class CameraSpec(_Spec, kw_only=True):
+    """A camera reporting through Frigate (MQTT)."""
+
+    id: DeviceId
+    site: Name
+    frigate_camera: Text | None = None  # default: the id
+    address: Text | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
+    labels: dict[str, str] = msgspec.field(default_factory=dict)  # Frigate label -> type code
+    alarm_zones: list[str] = msgspec.field(default_factory=list)  # empty = the whole view
+    test_mode: bool = False
+
+
+class SensorSpec(_Spec, kw_only=True):
+    """A sensor reporting over a generic MQTT topic (the topic mapping names its id)."""
+
+    id: DeviceId
+    site: Name
+    address: Text | None = None
+    lat: Lat | None = None
+    lon: Lon | None = None
+    zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
+    checkin_seconds: Seconds | None = None
+    test_mode: bool = False
+
+
+class CentreFile(_Spec, kw_only=True):
+    """One file of a centre's set-up; any file may hold any kinds (the JSON Schema's root)."""
+
+    desks: list[DeskSpec] = msgspec.field(default_factory=list)
+    stations: list[StationSpec] = msgspec.field(default_factory=list)
+    units: list[UnitSpec] = msgspec.field(default_factory=list)
+    panels: list[PanelSpec] = msgspec.field(default_factory=list)
+    cameras: list[CameraSpec] = msgspec.field(default_factory=list)
+    sensors: list[SensorSpec] = msgspec.field(default_factory=list)
+    routing: list[RouteSpec] = msgspec.field(default_factory=list)
+    escalation: list[EscalationSpec] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Centre:
+    """A whole set-up: every file's items, in file order."""
+
+    desks: tuple[DeskSpec, ...] = ()
+    stations: tuple[StationSpec, ...] = ()
+    units: tuple[UnitSpec, ...] = ()
+    panels: tuple[PanelSpec, ...] = ()
+    cameras: tuple[CameraSpec, ...] = ()
+    sensors: tuple[SensorSpec, ...] = ()
+    routing: tuple[RouteSpec, ...] = ()
+    escalation: tuple[EscalationSpec, ...] = ()
+
+    @classmethod
+    def of(cls, files: Iterable[CentreFile]) -> Centre:
+        items: dict[str, list[Any]] = {k: [] for k in KINDS}
+        for f in files:
+            for kind in KINDS:
+                items[kind].extend(getattr(f, kind))
+        return cls(**{k: tuple(v) for k, v in items.items()})
+
+    def items(self, kind: str) -> tuple[Any, ...]:
+        return tuple(getattr(self, kind))
+
+
+# Where(kind, index, field) -> "file:line" of that item (or of its field); "" when unknown.
+Where = Callable[[str, int, str | None], str]
+
+
+def _located(where: str, error: AlarmdeskError) -> SetupError:
+    located = SetupError(error.message, code=error.code, where=where, field=error.field)
+    located.rule = str(getattr(error, "rule", ""))
+    return located
+
+
+def _id_of(kind: str, item: Any) -> str:
+    return item.device_id if isinstance(item, PanelSpec) else str(item.id)
+
+
+def _zone_texts(zones: Mapping[str, ZoneSpec | str]) -> list[str]:
+    out = []
+    for name, z in zones.items():
+        out.append(name)
+        if isinstance(z, ZoneSpec):
+            out += [z.description, z.address or ""]
+        else:
+            out.append(z)
+    return [t for t in out if t]
+
+
+def _texts(kind: str, item: Any) -> dict[str, list[str]]:
+    """Every free text of an item, by field: screened for purpose and for control characters."""
+    texts: dict[str, list[str]] = {"id": [_id_of(kind, item)]}
+    for name in ("name", "site", "address", "kind", "frigate_camera"):
+        value = getattr(item, name, None)
+        if value:
+            texts[name] = [value]
+    if getattr(item, "zones", None):
+        texts["zones"] = _zone_texts(item.zones)
+    for name in ("capabilities", "alarm_zones"):
+        if getattr(item, name, None):
+            texts[name] = list(getattr(item, name))
+    if getattr(item, "labels", None):
+        texts["labels"] = [*item.labels.keys(), *item.labels.values()]
+    if isinstance(item, RouteSpec):
+        for rule, path in rule_ids(item.routes):
+            texts.setdefault("id", []).append(path)
+            if rule.name:
+                texts.setdefault("name", []).append(rule.name)
+        for rule, _ in rule_ids([item]):
+            for name in ("sites", "devices"):
+                texts.setdefault(name, []).extend(getattr(rule.match, name))
+        texts = {k: v for k, v in texts.items() if v}
+    return texts
+
+
+def check(centre: Centre, where: Where) -> None:
+    """Refuses a set-up that breaks a rule, naming the first place that does.
+
+    Every name and text is screened for purpose (a desk, a unit kind or a zone that targets
+    people exercising rights is refused like an incident type), checked for control
+    characters, and every reference must resolve (a unit's station, a desk's categories).
+
+    Raises:
+        SetupError: with the code of the rule and ``where`` = ``file:line``.
+    """
+    for kind in KINDS:
+        seen: dict[str, int] = {}
+        for index, item in enumerate(centre.items(kind)):
+            item_id = _id_of(kind, item)
+            if item_id in seen:
+                raise SetupError(
+                    f"{kind[:-1]} '{item_id}' is defined twice (first at "
+                    f"{where(kind, seen[item_id], None) or 'an earlier item'})",
+                    code="duplicate_id",
+                    where=where(kind, index, "id"),
+                    field="id",
+                )
+            seen[item_id] = index
+            for fname, texts in _texts(kind, item).items():
+                try:
+                    for text in texts:
+                        check_text(text, fname)
+                    screen({f"{kind[:-1]} {fname}": texts})
+                except AlarmdeskError as exc:
+                    raise _located(where(kind, index, fname), exc) from None
+            _check_item(kind, index, item, centre, where)
+    accounts: dict[str, int] = {}
+    for index, panel in enumerate(centre.panels):
+        acct = panel.account.upper()
+        if acct in accounts:
+            raise SetupError(
+                f"DC-09 account {acct} is used by two panels",
+                code="duplicate_id",
+                where=where("panels", index, "account"),
+                field="account",
+            )
+        accounts[acct] = index
+
+
+def _check_routing(item: RouteSpec, centre: Centre) -> None:
+    desks = {d.id for d in centre.desks}
+    seen = {r.id for r in centre.routing if r is not item}
+    for rule, path in rule_ids([item]):
+        if rule is not item:
+            if rule.id in seen:
+                raise InvalidField(
+                    f"routing rule id '{rule.id}' ({path}) is used twice",
+                    field="id",
+                    code="duplicate_id",
+                )
+            seen.add(rule.id)
+        for d in rule.desks:
+            if d not in desks:
+                raise InvalidField(
+                    f"routing rule '{path}' sends to desk '{d}', which no file defines",
+                    field="desks",
+                    code="unknown_reference",
+                )
+    areas = {
+        d.id: Area(d.jurisdiction) if d.jurisdiction is not None else None for d in centre.desks
+    }
+    compile_routes([item], areas)
+
+
+def _check_escalation(item: EscalationSpec, centre: Centre) -> None:
+    desks = {d.id for d in centre.desks}
+    named = [*item.match.desks, *(d for step in item.steps for d in step.add_desks)]
+    for d in named:
+        if d not in desks:
+            raise InvalidField(
+                f"escalation policy '{item.id}' names desk '{d}', which no file defines",
+                field="desks",
+                code="unknown_reference",
+            )
+    for c in item.match.categories:
+        check_category(c)
+    if not item.steps and item.on_scene_minutes is None:
+        raise InvalidField(
+            f"escalation policy '{item.id}' has no steps and no on_scene_minutes: it does nothing",
+            field="steps",
+            code="invalid_value",
+        )
+
+
+def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) -> None:
+    try:
+        if isinstance(item, RouteSpec):
+            _check_routing(item, centre)
+        elif isinstance(item, EscalationSpec):
+            _check_escalation(item, centre)
+        if isinstance(item, DeskSpec):
+            for c in item.categories:
+                if c != "*":
+                    check_category(c)
+            for s in item.sources:
+                try:
+                    SourceKind(s)
+                except ValueError:
+                    raise InvalidField(
+                        f"unknown source kind '{s}' (one of: {', '.join(SourceKind)})",
+                        field="sources",
+                        code="invalid_value",
+                    ) from None
+            if item.jurisdiction is not None:
+                try:
+                    Area(item.jurisdiction)
+                except (ValueError, TypeError, KeyError) as exc:
+                    raise InvalidField(
+                        f"jurisdiction is not a GeoJSON Polygon or MultiPolygon ({exc})",
+                        field="jurisdiction",
+                        code="invalid_value",
+                    ) from None
+        elif (
+            isinstance(item, UnitSpec)
+            and item.station is not None
+            and item.station not in {s.id for s in centre.stations}
+        ):
+            raise InvalidField(
+                f"unit '{item.id}' names station '{item.station}', which no file defines",
+                field="station",
+                code="unknown_reference",
+            )
+        if isinstance(item, PanelSpec | CameraSpec | SensorSpec) and (
+            (item.lat is None) != (item.lon is None)
+        ):
+            raise InvalidField("lat and lon go together", field="lat", code="invalid_value")
+        if isinstance(item, PanelSpec) and isinstance(item.timestamp_window, tuple):
+            behind, ahead = item.timestamp_window
+            if behind > 0 or ahead < 0:
+                raise InvalidField(
+                    "timestamp_window is [-behind, ahead] seconds: the first ≤ 0, the second ≥ 0",
+                    field="timestamp_window",
+                    code="invalid_value",
+                )
+    except AlarmdeskError as exc:
+        raise _located(where(kind, index, exc.field), exc) from None
+
+
+# --------------------------------------------------------------------------- records
+
+
+def _zones(zones: Mapping[str, ZoneSpec | str]) -> dict[str, Any]:
+    return {name: z if isinstance(z, str) else msgspec.to_builtins(z) for name, z in zones.items()}
+
+
+def _device(item: PanelSpec | CameraSpec | SensorSpec, kind: str) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    if item.address:
+        settings["address"] = item.address
+    if item.test_mode:
+        settings["test_mode"] = True
+    checkin: int | None = None
+    if isinstance(item, PanelSpec):
+        settings["account"] = item.account.upper()
+        if item.key_hex:
+            settings["key_hex"] = item.key_hex.upper() if item.key_hex != REDACTED else REDACTED
+        if item.timestamp_window is not msgspec.UNSET:
+            tw = item.timestamp_window
+            settings["timestamp_window"] = list(tw) if isinstance(tw, tuple) else None
+        checkin = item.checkin_seconds
+    elif isinstance(item, CameraSpec):
+        if item.frigate_camera:
+            settings["frigate_camera"] = item.frigate_camera
+        if item.labels:
+            settings["labels"] = dict(item.labels)
+        if item.alarm_zones:
+            settings["alarm_zones"] = list(item.alarm_zones)
+    else:
+        checkin = item.checkin_seconds
+    return {
+        "id": item.device_id if isinstance(item, PanelSpec) else item.id,
+        "kind": kind,
+        "site": item.site,
+        "lat": item.lat,
+        "lon": item.lon,
+        "zones": _zones(item.zones),
+        "checkin_seconds": checkin,
+        "settings": settings,
+    }
+
+
+_DEVICE_KIND = {"panels": "panel", "cameras": "camera", "sensors": "sensor"}
+
+
+def records(centre: Centre) -> dict[str, dict[str, dict[str, Any]]]:
+    """The canonical record of every item, by kind and id: what the store keeps.
+
+    Desks keep their file order as ``position`` (the console lists them so).
+    """
+    out: dict[str, dict[str, dict[str, Any]]] = {k: {} for k in KINDS}
+    for pos, d in enumerate(centre.desks):
+        out["desks"][d.id] = {
+            "id": d.id,
+            "name": d.name,
+            "categories": [c for c in d.categories if c != "*"],
+            "source_kinds": list(d.sources),
+            "jurisdiction": d.jurisdiction,
+            "position": pos,
+        }
+    for s in centre.stations:
+        out["stations"][s.id] = {"id": s.id, "name": s.name, "lat": s.lat, "lon": s.lon}
+    for u in centre.units:
+        out["units"][u.id] = {
+            "id": u.id,
+            "kind": u.kind,
+            "station_id": u.station,
+            "capabilities": list(u.capabilities),
+        }
+    for kind, device_kind in _DEVICE_KIND.items():
+        for item in centre.items(kind):
+            rec = _device(item, device_kind)
+            out[kind][rec["id"]] = rec
+    for kind in RULE_KINDS:
+        for pos, r in enumerate(centre.items(kind)):
+            out[kind][r.id] = {"id": r.id, "position": pos, "spec": msgspec.to_builtins(r)}
+    return out
+
+
+# --------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    kind: str
+    id: str
+    fields: tuple[str, ...] = ()  # for a change: the fields that differ
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What applying a set-up would do, per kind; secrets never appear in it."""
+
+    added: tuple[Change, ...] = ()
+    changed: tuple[Change, ...] = ()
+    removed: tuple[Change, ...] = ()
+    records: Mapping[str, Mapping[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.added or self.changed or self.removed)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """``{kind: {"added": n, "changed": n, "removed": n}}`` for every kind with a change."""
+        out: dict[str, dict[str, int]] = {}
+        for what, changes in (
+            ("added", self.added),
+            ("changed", self.changed),
+            ("removed", self.removed),
+        ):
+            for c in changes:
+                out.setdefault(c.kind, {"added": 0, "changed": 0, "removed": 0})[what] += 1
+        return out
+
+    def summary(self, limit: int | None = None) -> dict[str, Any]:
+        """The plan as data, for JSON output and the audit entry (ids and field names only);
+        ``limit`` keeps the first items of each list (an apply of 100,000 panels is audited by
+        its counts, not by 100,000 ids)."""
+        return {
+            "added": [{"kind": c.kind, "id": c.id} for c in self.added[:limit]],
+            "changed": [
+                {"kind": c.kind, "id": c.id, "fields": list(c.fields)} for c in self.changed[:limit]
+            ],
+            "removed": [{"kind": c.kind, "id": c.id} for c in self.removed[:limit]],
+        }
+
+
+def _settings_secret(rec: Mapping[str, Any]) -> Any:
+    return (rec.get("settings") or {}).get("key_hex")
+
+
+def _differs(now: Mapping[str, Any], wanted: Mapping[str, Any]) -> tuple[str, ...]:
+    fields: list[str] = []
+    for key in wanted:
+        if key == "settings":
+            a, b = dict(now.get("settings") or {}), dict(wanted.get("settings") or {})
+            for name in sorted(set(a) | set(b)):
+                if a.get(name) != b.get(name):
+                    fields.append(name)
+        elif now.get(key) != wanted.get(key):
+            fields.append(key)
+    return tuple(fields)
+
+
+def resolve_secrets(
+    current: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    wanted: dict[str, dict[str, dict[str, Any]]],
+    where: Callable[[str, str], str] = lambda kind, item_id: "",
+) -> None:
+    """Replaces a :data:`REDACTED` key (an exported file applied back) by the stored key.
+
+    Raises:
+        SetupError: ``secret_required`` when there is no stored key to keep.
+    """
+    for kind in ("panels",):
+        for item_id, rec in wanted.get(kind, {}).items():
+            if _settings_secret(rec) != REDACTED:
+                continue
+            stored = _settings_secret(current.get(kind, {}).get(item_id, {}))
+            if not stored:
+                raise SetupError(
+                    f"panel '{item_id}' has a redacted key_hex and no stored key to keep: "
+                    "give the key, or remove key_hex",
+                    code="secret_required",
+                    where=where(kind, item_id),
+                    field="key_hex",
+                )
+            rec["settings"]["key_hex"] = stored
+
+
+def diff(
+    current: Mapping[str, Mapping[str, Mapping[str, Any]]],
+    wanted: Mapping[str, Mapping[str, Mapping[str, Any]]],
+) -> Plan:
+    """The plan from the stored records to the wanted ones (both as :func:`records` gives).
+
+    Only the fields the files describe are compared: a unit's status and position, kept by the
+    store, are not the set-up's.
+    """
+    added: list[Change] = []
+    changed: list[Change] = []
+    removed: list[Change] = []
+    for kind in KINDS:
+        now, want = current.get(kind, {}), wanted.get(kind, {})
+        for item_id, rec in want.items():
+            if item_id not in now:
+                added.append(Change(kind, item_id))
+            else:
+                fields = _differs(now[item_id], rec)
+                if fields:
+                    changed.append(Change(kind, item_id, fields))
+        removed += [Change(kind, item_id) for item_id in now if item_id not in want]
+    return Plan(tuple(added), tuple(changed), tuple(removed), wanted)
+
+
+def redact(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """A record with its secrets replaced by :data:`REDACTED`."""
+    out = dict(rec)
+    settings = dict(out.get("settings") or {})
+    for name in SECRET_FIELDS & settings.keys():
+        settings[name] = REDACTED
+    if "settings" in out:
+        out["settings"] = settings
+    return out
+
+
+def specs_of(records_by_kind: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> CentreFile:
+    """The set-up stored as records, as one :class:`CentreFile` (for export)."""
+    out: dict[str, list[dict[str, Any]]] = {k: [] for k in KINDS}
+    desks = sorted(records_by_kind.get("desks", {}).values(), key=lambda r: r["position"])
+    for r in desks:
+        out["desks"].append(
+            {
+                "id": r["id"],
+                "name": r["name"],
+                "categories": list(r.get("categories") or []),
+                "sources": list(r.get("source_kinds") or []),
+                "jurisdiction": r.get("jurisdiction"),
+            }
+        )
+    for r in records_by_kind.get("stations", {}).values():
+        out["stations"].append({k: r.get(k) for k in ("id", "name", "lat", "lon")})
+    for r in records_by_kind.get("units", {}).values():
+        out["units"].append(
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "station": r.get("station_id"),
+                "capabilities": list(r.get("capabilities") or []),
+            }
+        )
+    for kind in _DEVICE_KIND:
+        for r in records_by_kind.get(kind, {}).values():
+            s = dict(r.get("settings") or {})
+            item: dict[str, Any] = {
+                "id": r["id"],
+                "site": r["site"],
+                "address": s.get("address"),
+                "lat": r.get("lat"),
+                "lon": r.get("lon"),
+                "zones": r.get("zones") or {},
+                "test_mode": bool(s.get("test_mode", False)),
+            }
+            if kind == "panels":
+                account = str(s.get("account") or r["id"].removeprefix("panel-")).upper()
+                item["account"] = account
+                if r["id"] == f"panel-{account}":
+                    del item["id"]
+                item["checkin_seconds"] = r.get("checkin_seconds")
+                item["key_hex"] = s.get("key_hex")
+                if "timestamp_window" in s:
+                    item["timestamp_window"] = s["timestamp_window"]
+            elif kind == "cameras":
+                item["frigate_camera"] = s.get("frigate_camera")
+                item["labels"] = dict(s.get("labels") or {})
+                item["alarm_zones"] = list(s.get("alarm_zones") or [])
+            else:
+                item["checkin_seconds"] = r.get("checkin_seconds")
+            out[kind].append(item)
+    for kind in RULE_KINDS:
+        rules = sorted(records_by_kind.get(kind, {}).values(), key=lambda r: r["position"])
+        out[kind] = [r["spec"] for r in rules]
+    return msgspec.convert(out, CentreFile)

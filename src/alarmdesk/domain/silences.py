@@ -1,0 +1,205 @@
+"""Silences: maintenance windows and known faults during which signals are stored, not alarmed.
+
+A silence matches signals by account or device, site, type, category or area (every
+condition given must hold), and is in force from ``starts_at`` until ``ends_at`` (or until it
+is ended), optionally only inside weekly windows ("every Tuesday 06:00-08:00 Europe/London"
+for a panel's weekly maintenance). A silenced signal is stored and counted with the silence
+that held it, and opens or updates no incident: nothing rings, but nothing is lost, and the
+"silenced" view shows what came in meanwhile.
+
+Pure: the writer asks :func:`silencing` for every signal, with the silences it holds in
+memory; whether a silence is in force is a function of the signal's time only, so expiry
+(of a one-off silence or of each weekly window) needs no timer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time
+from fnmatch import fnmatchcase
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+
+from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.geo import Area
+from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours
+from alarmdesk.domain.signal import check_text
+
+__all__ = ["Silence", "SilenceMatch", "SilenceSpec", "Window", "compile_silence", "silencing"]
+
+Pattern = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+
+class SilenceMatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """What a silence holds back; at least one condition, every one given must hold."""
+
+    devices: list[Pattern] = msgspec.field(default_factory=list)  # source ids, * ? patterns
+    accounts: list[Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{3,16}$")]] = msgspec.field(
+        default_factory=list
+    )  # DC-09 accounts (their panels' signals)
+    sites: list[Pattern] = msgspec.field(default_factory=list)  # patterns, any case
+    types: list[Annotated[str, msgspec.Meta(max_length=32)]] = msgspec.field(default_factory=list)
+    categories: list[str] = msgspec.field(default_factory=list)
+    area: dict[str, Any] | None = None  # GeoJSON Polygon/MultiPolygon
+
+
+class Window(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A weekly window: these days, these hours, in this time zone."""
+
+    days: list[str]
+    hours: Annotated[
+        str, msgspec.Meta(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-([01][0-9]|2[0-4]):[0-5][0-9]$")
+    ]
+    timezone: str = "UTC"
+
+
+class SilenceSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A silence as asked for (API body, CLI)."""
+
+    match: SilenceMatch
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+    starts_at: datetime | None = None  # default: now
+    ends_at: datetime | None = None  # None: until ended (only with weekly windows)
+    weekly: list[Window] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    days: frozenset[int]
+    start: time
+    end: time
+    zone: ZoneInfo
+
+    def holds(self, at: datetime) -> bool:
+        local = at.astimezone(self.zone)
+        if not in_hours(local.time(), self.start, self.end):
+            return False
+        # A window past midnight (22:00-02:00) belongs to the day it starts on.
+        day = local.weekday()
+        if self.start > self.end and local.time() < self.end:
+            day = (day - 1) % 7
+        return day in self.days
+
+
+@dataclass(frozen=True, slots=True)
+class Silence:
+    """A silence in force or to come (compiled), as the writer holds it."""
+
+    id: int
+    starts_at: datetime
+    ends_at: datetime | None
+    devices: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    types: frozenset[str] = frozenset()
+    categories: frozenset[str] = frozenset()
+    area: Area | None = field(default=None, compare=False)
+    windows: tuple[_Window, ...] = ()
+
+    def in_force(self, at: datetime) -> bool:
+        if at < self.starts_at or (self.ends_at is not None and at >= self.ends_at):
+            return False
+        return not self.windows or any(w.holds(at) for w in self.windows)
+
+    def matches(self, f: Facts) -> bool:
+        if self.devices and not any(fnmatchcase(f.source_id, p) for p in self.devices):
+            return False
+        if self.sites:
+            site = ((f.location.site if f.location is not None else None) or "").casefold()
+            if not any(fnmatchcase(site, p) for p in self.sites):
+                return False
+        if self.types and f.type_code not in self.types:
+            return False
+        if self.categories and f.category.value not in self.categories:
+            return False
+        if self.area is not None:
+            loc = f.location
+            if loc is None or loc.lat is None or loc.lon is None:
+                return False
+            if not self.area.contains(loc.lat, loc.lon):
+                return False
+        return True
+
+
+def compile_silence(
+    silence_id: int, spec: SilenceSpec, now: datetime, categories: Iterable[str]
+) -> Silence:
+    """Checks a silence and compiles it.
+
+    Raises:
+        InvalidField: no condition, an end before the start, an open end without weekly
+            windows, an unknown category, day or time zone, an area that is not a polygon,
+            control characters in the reason.
+    """
+    m = spec.match
+    check_text(spec.reason, "reason", multiline=True)
+    if not (m.devices or m.accounts or m.sites or m.types or m.categories or m.area):
+        raise InvalidField(
+            "a silence needs at least one condition (devices, accounts, sites, types, "
+            "categories or area): it never silences everything",
+            field="match",
+            code="invalid_value",
+        )
+    known = set(categories)
+    for c in m.categories:
+        if c not in known:
+            raise InvalidField(
+                f"unknown category '{c}'", field="categories", code="unknown_category"
+            )
+    starts = spec.starts_at or now
+    for name, value in (("starts_at", starts), ("ends_at", spec.ends_at)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    if spec.ends_at is not None and spec.ends_at <= starts:
+        raise InvalidField("ends_at is not after starts_at", field="ends_at", code="invalid_value")
+    if spec.ends_at is None and not spec.weekly:
+        raise InvalidField(
+            "a one-off silence needs ends_at (only weekly windows may stand until ended)",
+            field="ends_at",
+            code="invalid_value",
+        )
+    area = None
+    if m.area is not None:
+        try:
+            area = Area(m.area)
+        except (ValueError, TypeError, KeyError) as exc:
+            raise InvalidField(
+                f"area is not a GeoJSON Polygon or MultiPolygon ({exc})",
+                field="area",
+                code="invalid_value",
+            ) from None
+    windows = []
+    for w in spec.weekly:
+        if not w.days or any(d not in DAYS for d in w.days):
+            raise InvalidField(
+                f"weekly days are some of {', '.join(DAYS)}", field="weekly", code="invalid_value"
+            )
+        try:
+            zone = ZoneInfo(w.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise InvalidField(
+                f"unknown time zone '{w.timezone}'", field="timezone", code="invalid_value"
+            ) from None
+        start, end = parse_hours(w.hours)
+        windows.append(_Window(frozenset(DAYS.index(d) for d in w.days), start, end, zone))
+    return Silence(
+        id=silence_id,
+        starts_at=starts,
+        ends_at=spec.ends_at,
+        devices=tuple(m.devices) + tuple(f"panel-{a.upper()}" for a in m.accounts),
+        sites=tuple(p.casefold() for p in m.sites),
+        types=frozenset(t.upper() for t in m.types),
+        categories=frozenset(m.categories),
+        area=area,
+        windows=tuple(windows),
+    )
+
+
+def silencing(silences: Sequence[Silence], facts: Facts) -> Silence | None:
+    """The first silence in force at ``facts.at`` that matches the signal, or None."""
+    for s in silences:
+        if s.in_force(facts.at) and s.matches(facts):
+            return s
+    return None

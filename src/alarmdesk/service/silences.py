@@ -1,0 +1,150 @@
+"""Silences: create and end them (actions with their audit entries), list them with what they
+held back (the "silenced" view).
+
+Created or ended through the writer (``Writer.run``), a silence takes effect for the next
+signal: the writer reloads the silences it holds in the same transaction.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import sqlalchemy as sa
+
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import AlarmdeskError, Conflict, NotFound
+from alarmdesk.domain.purpose import screen
+from alarmdesk.domain.silences import SilenceSpec, compile_silence
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.service.actions import Action
+from alarmdesk.store import tables as t
+
+__all__ = ["create", "end", "list_silences", "silenced_signals"]
+
+_CATEGORIES = [h.value for h in HarmCategory]
+
+
+def _entry(
+    actor: Actor, rule: str, silence_id: str, error: AlarmdeskError | None, detail: dict[str, Any]
+) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            actor,
+            Operation.CONFIGURE,
+            "silence",
+            silence_id,
+            outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
+            rule=error.code if error is not None else rule,
+            detail=detail,
+        )
+    ]
+
+
+def create(actor: Actor, spec: SilenceSpec) -> Action:
+    """Creates a silence. The audit entry names the kinds of condition and the period, not
+    the reason's text."""
+
+    def run(conn: sa.Connection, now: datetime) -> int:
+        compile_silence(0, spec, now, _CATEGORIES)  # refuses what cannot hold
+        # A silence is a rule about what not to see: its texts are screened like a type's.
+        screen({"reason": spec.reason, "sites": spec.match.sites, "devices": spec.match.devices})
+        starts = spec.starts_at or now
+        body = msgspec.to_builtins(msgspec.structs.replace(spec, starts_at=starts))
+        return int(
+            conn.execute(
+                sa.insert(t.silences)
+                .values(
+                    spec=body,
+                    author=actor.id,
+                    created_at=now,
+                    starts_at=starts,
+                    ends_at=spec.ends_at,
+                )
+                .returning(t.silences.c.id)
+            ).scalar_one()
+        )
+
+    def audit_of(result: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
+        m = spec.match
+        detail = {
+            "conditions": [k for k in msgspec.structs.asdict(m) if getattr(m, k)],
+            "weekly": len(spec.weekly),
+            "open_ended": spec.ends_at is None,
+        }
+        return _entry(actor, "silence.create", str(result or ""), error, detail)
+
+    return Action(run, audit_of, reload_silences=True)
+
+
+def end(actor: Actor, silence_id: int) -> Action:
+    """Ends a silence now (its signals stay stored, marked with it)."""
+
+    def run(conn: sa.Connection, now: datetime) -> int:
+        c = t.silences.c
+        row = conn.execute(sa.select(c.ended_at).where(c.id == silence_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"no silence {silence_id}", field="silence_id")
+        if row.ended_at is not None:
+            raise Conflict(f"silence {silence_id} has ended already", field="silence_id")
+        conn.execute(
+            sa.update(t.silences).where(c.id == silence_id).values(ended_at=now, ended_by=actor.id)
+        )
+        return silence_id
+
+    def audit_of(_: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
+        return _entry(actor, "silence.end", str(silence_id), error, {})
+
+    return Action(run, audit_of, reload_silences=True)
+
+
+def list_silences(engine: sa.Engine, now: datetime, *, ended: bool = False) -> list[dict[str, Any]]:
+    """Silences in force or to come (or every one, with ``ended``), each with how many
+    signals it held back."""
+    c, s = t.silences.c, t.signals.c
+    held = (
+        sa.select(s.silenced_by, sa.func.count().label("n"))
+        .where(s.silenced_by.is_not(None))
+        .group_by(s.silenced_by)
+        .subquery()
+    )
+    q = (
+        sa.select(t.silences, sa.func.coalesce(held.c.n, 0).label("signals"))
+        .join_from(t.silences, held, held.c.silenced_by == c.id, isouter=True)
+        .order_by(c.id.desc())
+    )
+    if not ended:
+        q = q.where(c.ended_at.is_(None), sa.or_(c.ends_at.is_(None), c.ends_at > now))
+    with engine.connect() as conn:
+        return [_silence(dict(r), now) for r in conn.execute(q).mappings()]
+
+
+def _silence(r: dict[str, Any], now: datetime) -> dict[str, Any]:
+    spec = r.pop("spec")
+    state = (
+        "ended"
+        if r["ended_at"] is not None
+        else "expired"
+        if r["ends_at"] is not None and r["ends_at"] <= now
+        else "pending"
+        if r["starts_at"] > now
+        else "active"
+    )
+    return {**spec, **r, "state": state}  # the columns (datetimes) over the spec's strings
+
+
+def silenced_signals(
+    engine: sa.Engine, silence_id: int, *, limit: int = 200
+) -> list[dict[str, Any]]:
+    """The signals a silence held back, newest first."""
+    s = t.signals.c
+    q = (
+        sa.select(s.id, s.source_kind, s.source_id, s.type_code, s.occurred_at, s.received_at)
+        .add_columns(s.location, s.summary)
+        .where(s.silenced_by == silence_id)
+        .order_by(s.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,0 +1,274 @@
+"""``alarmdesk config plan|apply|export`` against a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.domain.errors import SetupError
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service import centre, centre_files, queries
+from alarmdesk.service.actions import perform
+from alarmdesk.store import tables as t
+from alarmdesk.store.database import make_engine
+from alarmdesk.store.repository import IncidentFilter
+from tests.conftest import REPO_ROOT, prepare_database
+from tests.conftest import test_config as config_for
+
+ADMIN = Actor("cli:test", "operator_of_machine")
+EXAMPLE = REPO_ROOT / "docs" / "examples" / "small-arc"
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def setup(db_url):
+    prepare_database(db_url)
+    cfg = config_for(db_url)
+    engine = make_engine(db_url)
+    chain = audit_chain(cfg)
+
+    def apply(path: Path) -> centre.Plan:
+        return perform(engine, chain, centre.apply(ADMIN, centre_files.load(path)), NOW)
+
+    yield engine, apply
+    engine.dispose()
+
+
+def _entries(engine: sa.Engine) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.audit_entries.c.entry).order_by(t.audit_entries.c.seq))
+        return [json.loads(r.entry) for r in rows]
+
+
+def _count(engine: sa.Engine, table: sa.Table) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_applying_the_example_twice_changes_nothing_the_second_time(setup):
+    engine, apply = setup
+    first = apply(EXAMPLE)
+    assert first.counts()["panels"]["added"] == 20
+    stored = centre.stored_records(engine)
+    assert len(stored["panels"]) == 20 and len(stored["cameras"]) == 2
+    assert list(stored["desks"]) == ["intruder", "fire", "technical"]
+    assert apply(EXAMPLE).empty
+    assert centre.plan(engine, centre_files.load(EXAMPLE)).empty
+    entries = [e for e in _entries(engine) if e["object_type"] == "centre"]
+    assert len(entries) == 2
+    assert entries[0]["detail"]["counts"]["units"]["added"] == 3
+    keys = [
+        r["settings"]["key_hex"]
+        for r in centre.stored_records(engine)["panels"].values()
+        if "key_hex" in r["settings"]
+    ]
+    assert keys and not any(k in json.dumps(entries) for k in keys)
+
+
+def test_an_export_applied_back_changes_nothing_and_keeps_the_keys(setup, tmp_path):
+    engine, apply = setup
+    apply(EXAMPLE)
+    stored = centre.stored_records(engine)
+    centre_files.write(tmp_path / "out", centre_files.dump(stored, include_secrets=False))
+    assert "<redacted>" in (tmp_path / "out" / "panels.yaml").read_text()
+    assert apply(tmp_path / "out").empty
+    assert centre.stored_records(engine) == stored
+
+
+def test_a_refused_name_stops_the_whole_apply_and_the_refusal_is_audited(setup, tmp_path):
+    engine, apply = setup
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for p in EXAMPLE.glob("*.yaml"):
+        (folder / p.name).write_text(p.read_text())
+    cameras = folder / "cameras.yaml"
+    cameras.write_text(cameras.read_text().replace("Gate, yard: Yard", "Gate, yard: Rally watch"))
+    before = centre.stored_records(engine)
+    with pytest.raises(SetupError) as info:
+        apply(folder)
+    assert info.value.code == "protected_purpose"
+    assert info.value.where == f"{cameras}:8"
+    assert centre.stored_records(engine) == before
+    [entry] = [e for e in _entries(engine) if e["object_type"] == "centre"]
+    assert entry["outcome"] == "denied" and entry["rule"] == "protected_purpose"
+
+
+def test_removing_a_unit_on_an_incident_or_a_panel_with_an_open_incident_is_refused(
+    setup, tmp_path
+):
+    engine, apply = setup
+    apply(EXAMPLE)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(t.units)
+            .where(t.units.c.id == "PATROL-2")
+            .values(status="dispatched", incident_id=7)
+        )
+        conn.execute(
+            sa.insert(t.incidents).values(
+                id=7,
+                type_code="ALRBA",
+                category="property",
+                priority=2,
+                status="dispatched",
+                condition="active",
+                source_kind="equipment",
+                source_id="panel-5001",
+                location=None,
+                summary="",
+                correlation_key=None,
+                desks=["intruder"],
+                units=["PATROL-2"],
+                signal_count=1,
+                version=1,
+                first_seen=NOW,
+                last_seen=NOW,
+                opened_at=NOW,
+            )
+        )
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for p in EXAMPLE.glob("*.yaml"):
+        (folder / p.name).write_text(p.read_text())
+    response = folder / "response.yaml"
+    response.write_text(response.read_text().split("  - id: PATROL-2")[0])
+    with pytest.raises(SetupError) as info:
+        apply(folder)
+    assert info.value.code == "in_use" and "PATROL-2" in info.value.message
+    assert _count(engine, t.units) == 3
+    (folder / "panels.yaml").write_text(
+        (folder / "panels.yaml").read_text().replace("account: '5001'", "account: '6001'")
+    )
+    response.write_text(EXAMPLE.joinpath("response.yaml").read_text())
+    with pytest.raises(SetupError) as info:
+        apply(folder)
+    assert info.value.code == "in_use" and "panel-5001" in info.value.message
+
+
+def test_a_changed_unit_keeps_its_status_and_position(setup, tmp_path):
+    engine, apply = setup
+    apply(EXAMPLE)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(t.units)
+            .where(t.units.c.id == "TECH-1")
+            .values(status="out_of_service", lat=52.1, lon=5.2)
+        )
+    folder = tmp_path / "c"
+    folder.mkdir()
+    for p in EXAMPLE.glob("*.yaml"):
+        text = p.read_text().replace(
+            "capabilities: [alarm_service]", "capabilities: [alarm_service, cctv]"
+        )
+        (folder / p.name).write_text(text)
+    plan = apply(folder)
+    assert [(c.id, c.fields) for c in plan.changed] == [("TECH-1", ("capabilities",))]
+    with engine.connect() as conn:
+        row = conn.execute(sa.select(t.units).where(t.units.c.id == "TECH-1")).mappings().one()
+    assert (row["status"], row["lat"], row["capabilities"]) == (
+        "out_of_service",
+        52.1,
+        ["alarm_service", "cctv"],
+    )
+
+
+def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_the_command_line_plans_applies_exports_and_refuses_with_exit_codes(sqlite_url, tmp_path):
+    prepare_database(sqlite_url)
+    db = ("--database-url", sqlite_url)
+    plan = _cli("config", "plan", str(EXAMPLE), "--json", *db, cwd=tmp_path)
+    assert plan.returncode == 0, plan.stderr
+    assert json.loads(plan.stdout)["counts"]["panels"]["added"] == 20
+    assert _cli("config", "apply", str(EXAMPLE), *db, cwd=tmp_path).returncode == 0
+    again = _cli("config", "plan", str(EXAMPLE), *db, cwd=tmp_path)
+    assert again.returncode == 0 and "No changes" in again.stdout
+    export = _cli("config", "export", str(tmp_path / "out"), *db, cwd=tmp_path)
+    assert export.returncode == 0, export.stderr
+    assert "<redacted>" in (tmp_path / "out" / "panels.yaml").read_text()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("desks:\n  - id: d\n    name: Demonstration monitoring\n")
+    refused = _cli("config", "apply", str(bad), *db, cwd=tmp_path)
+    assert refused.returncode == 3
+    assert f"{bad}:3" in refused.stderr.replace("\n", "")
+    broken = _cli("config", "plan", str(tmp_path / "missing"), *db, cwd=tmp_path)
+    assert broken.returncode == 2
+    schema = _cli("config", "schema", cwd=tmp_path)
+    assert json.loads(schema.stdout)["title"] == "alarmdesk centre set-up"
+
+
+def test_applied_routing_rules_route_new_incidents_after_a_restart_and_record_the_rule(
+    db_url, services_factory
+):
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        perform(
+            engine,
+            audit_chain(config_for(db_url)),
+            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
+            NOW,
+        )
+    finally:
+        engine.dispose()
+    loop = asyncio.new_event_loop()
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=lambda: NOW)
+        fire, alarm = loop.run_until_complete(
+            svc.writer.submit_signals(
+                [
+                    SignalIn(
+                        source_kind=SourceKind.EQUIPMENT,
+                        source_id="panel-5001",
+                        type_code=code,
+                        occurred_at=NOW,
+                        location=Location(lat=52.09, lon=5.12, site="Jeweller Twijnstraat 13"),
+                        summary="",
+                        idempotency_key=f"route-{code}",
+                    )
+                    for code in ("FSTRU", "ALRBA")
+                ]
+            )
+        )
+        found, _ = queries.list_incidents(svc.engine, IncidentFilter(), limit=10, before_id=None)
+        incidents = {i["id"]: i for i in found}
+        svc.stop()
+    finally:
+        loop.close()
+    assert (incidents[fire.incident_id]["desks"], incidents[fire.incident_id]["routed_by"]) == (
+        ["fire"],
+        ["fire"],
+    )
+    # 13:00 in Utrecht is not "18:00-07:00": the parent rule routes the jeweller's alarm
+    assert incidents[alarm.incident_id]["routed_by"] == ["intruder"]
+
+
+def test_a_routing_rule_naming_an_unknown_type_is_refused_where_it_is_written(setup, tmp_path):
+    _, apply = setup
+    path = tmp_path / "routing.yaml"
+    path.write_text(
+        "desks:\n  - {id: d, name: Desk}\nrouting:\n"
+        "  - id: r\n    match: {types: [NOSUCHTYPE]}\n    desks: [d]\n"
+    )
+    with pytest.raises(SetupError) as info:
+        apply(path)
+    assert info.value.code == "unknown_reference" and info.value.where == f"{path}:5"

@@ -1,0 +1,220 @@
+"""A centre's set-up as files: reading with lines, the rules, plans, redaction, the schema."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from alarmdesk.demo import demo_centre, demo_centre_texts
+from alarmdesk.domain.centre import (
+    REDACTED,
+    check,
+    diff,
+    records,
+    resolve_secrets,
+)
+from alarmdesk.domain.errors import SetupError
+from alarmdesk.service import centre_files
+from tests.conftest import REPO_ROOT
+
+KEY = "00112233445566778899AABBCCDDEEFF"
+
+SMALL = """\
+desks:
+  - id: alarms
+    name: Alarm desk
+    categories: [fire, property]
+stations:
+  - id: ST1
+    name: Station 1
+    lat: 51.5
+    lon: -0.12
+units:
+  - id: E1
+    kind: engine
+    station: ST1
+    capabilities: [fire]
+panels:
+  - account: 1234AB
+    site: Riverside school
+    key_hex: {key}
+    zones:
+      1: Front door
+      015: {{description: Boiler room smoke, lat: 51.51, lon: -0.12}}
+    checkin_seconds: 3600
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "centre.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def load_and_check(path: Path) -> None:
+    located = centre_files.load(path)
+    check(located.centre, located.where)
+
+
+def refused(path: Path) -> SetupError:
+    with pytest.raises(SetupError) as info:
+        load_and_check(path)
+    return info.value
+
+
+def test_a_small_centre_reads_with_text_zone_numbers_and_passes_the_rules(tmp_path):
+    located = centre_files.load(write(tmp_path, SMALL.format(key=KEY)))
+    check(located.centre, located.where)
+    panel = located.centre.panels[0]
+    assert panel.device_id == "panel-1234AB"
+    assert set(panel.zones) == {"1", "015"}  # "015" is not 15
+    recs = records(located.centre)
+    assert recs["panels"]["panel-1234AB"]["settings"] == {"account": "1234AB", "key_hex": KEY}
+    assert recs["units"]["E1"] == {
+        "id": "E1",
+        "kind": "engine",
+        "station_id": "ST1",
+        "capabilities": ["fire"],
+    }
+
+
+def test_a_desk_that_targets_a_protest_stops_the_apply_naming_file_line_and_rule(tmp_path):
+    text = SMALL.format(key=KEY).replace("name: Alarm desk", "name: Protest watch desk")
+    path = write(tmp_path, text)
+    error = refused(path)
+    assert error.code == "protected_purpose"
+    assert error.where == f"{path}:3"
+    assert error.rule.startswith("assembly")
+    assert f"{path}:3" in error.message
+
+
+def test_a_zone_description_that_watches_a_place_of_worship_is_refused(tmp_path):
+    text = SMALL.format(key=KEY).replace("1: Front door", "1: Mosque attendance watch")
+    error = refused(write(tmp_path, text))
+    assert error.code == "protected_purpose"
+    assert error.where.endswith(":19")  # the zones field of the panel
+
+
+def test_a_type_error_names_the_line_of_the_field(tmp_path):
+    text = SMALL.format(key=KEY).replace("checkin_seconds: 3600", "checkin_seconds: often")
+    error = refused(write(tmp_path, text))
+    assert error.code == "invalid_value"
+    assert error.where.endswith(":22")
+    assert "checkin_seconds" in error.message
+
+
+def test_a_short_aes_key_is_refused_where_it_is_written(tmp_path):
+    error = refused(write(tmp_path, SMALL.format(key="0011")))
+    assert error.code == "invalid_value"
+    assert error.where.endswith(":18")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "code"),
+    [
+        ("station: ST1", "station: ST9", "unknown_reference"),
+        ("categories: [fire, property]", "categories: [fire, politics]", "unknown_category"),
+        ("name: Station 1", 'name: "Station\\0 1"', "invalid_value"),
+        ("lat: 51.5\n", "lat: 91.5\n", "invalid_value"),
+    ],
+)
+def test_broken_references_categories_control_characters_and_ranges_are_refused(
+    tmp_path, old, new, code
+):
+    text = SMALL.format(key=KEY).replace(old, new)
+    assert text != SMALL.format(key=KEY)
+    assert refused(write(tmp_path, text)).code == code
+
+
+def test_an_item_defined_in_two_files_names_both_places(tmp_path):
+    write(tmp_path, SMALL.format(key=KEY), "a.yaml")
+    write(tmp_path, "units:\n  - id: E1\n    kind: ladder\n", "b.yaml")
+    error = refused(tmp_path)
+    assert error.code == "duplicate_id"
+    assert error.where == f"{tmp_path / 'b.yaml'}:2"
+    assert f"{tmp_path / 'a.yaml'}:11" in error.message
+
+
+def test_a_duplicate_key_and_bad_yaml_are_refused_with_their_line(tmp_path):
+    error = refused(write(tmp_path, "stations:\n  - id: A\n    name: x\n    name: y\n"))
+    assert error.code == "invalid_value"
+    assert error.where.endswith(":4")
+    error = refused(write(tmp_path, "stations: [\n", "bad.yaml"))
+    assert error.code == "invalid_value"
+
+
+def test_unknown_fields_and_kinds_are_refused(tmp_path):
+    assert refused(write(tmp_path, "stations:\n  - {id: A, name: x, colour: red}\n")).code == (
+        "invalid_value"
+    )
+    assert refused(write(tmp_path, "protests: []\n", "kind.yaml")).code == "invalid_value"
+
+
+def test_the_plan_names_added_changed_and_removed_and_never_a_key(tmp_path):
+    before = records(centre_files.load(write(tmp_path, SMALL.format(key=KEY))).centre)
+    other = "FFEEDDCCBBAA99887766554433221100"
+    text = (
+        SMALL.format(key=other)
+        .replace("kind: engine", "kind: ladder")
+        .replace("  - id: E1\n", "  - id: L1\n    kind: ladder\n    station: ST1\n  - id: E1\n")
+    )
+    after = records(centre_files.load(write(tmp_path, text, "b.yaml")).centre)
+    after["stations"].clear()
+    after["units"] = {k: v for k, v in after["units"].items() if k != "nothing"}
+    plan = diff(before, after)
+    assert [(c.kind, c.id) for c in plan.added] == [("units", "L1")]
+    assert [(c.kind, c.id, c.fields) for c in plan.changed] == [
+        ("units", "E1", ("kind",)),
+        ("panels", "panel-1234AB", ("key_hex",)),
+    ]
+    assert [(c.kind, c.id) for c in plan.removed] == [("stations", "ST1")]
+    assert other not in json.dumps(plan.summary()) and KEY not in json.dumps(plan.summary())
+    assert plan.counts()["units"] == {"added": 1, "changed": 1, "removed": 0}
+    assert diff(before, before).empty
+
+
+def test_a_redacted_key_keeps_the_stored_one_and_is_refused_for_a_new_panel(tmp_path):
+    stored = records(centre_files.load(write(tmp_path, SMALL.format(key=KEY))).centre)
+    exported = centre_files.dump(stored, include_secrets=False)
+    assert KEY not in exported["panels.yaml"] and REDACTED in exported["panels.yaml"]
+    folder = tmp_path / "export"
+    centre_files.write(folder, exported)
+    wanted = records(centre_files.load(folder).centre)
+    resolve_secrets(stored, wanted)
+    assert diff(stored, wanted).empty
+    with pytest.raises(SetupError) as info:
+        resolve_secrets({}, records(centre_files.load(folder).centre))
+    assert info.value.code == "secret_required"
+
+
+def test_an_export_read_back_is_the_same_set_up(tmp_path):
+    stored = records(centre_files.load(write(tmp_path, SMALL.format(key=KEY))).centre)
+    folder = tmp_path / "export"
+    centre_files.write(folder, centre_files.dump(stored, include_secrets=True))
+    assert diff(stored, records(centre_files.load(folder).centre)).empty
+
+
+def test_the_shipped_demo_centre_is_rendered_from_the_demo_city_and_passes_the_rules():
+    with demo_centre() as folder:
+        shipped = {p.name: p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.yaml"))}
+        located = centre_files.load(folder)
+    assert shipped == demo_centre_texts(), "run: python -m alarmdesk.demo"
+    check(located.centre, located.where)
+    assert len(located.centre.panels) == 40 and len(located.centre.cameras) == 12
+
+
+def test_the_published_json_schema_is_the_one_the_code_reads():
+    published = json.loads((REPO_ROOT / "docs" / "centre.schema.json").read_text("utf-8"))
+    assert published == centre_files.schema(), (
+        "run: alarmdesk config schema > docs/centre.schema.json"
+    )
+
+
+def test_the_worked_example_of_a_small_alarm_receiving_centre_passes_the_rules():
+    located = centre_files.load(REPO_ROOT / "docs" / "examples" / "small-arc")
+    check(located.centre, located.where)
+    assert len(located.centre.desks) == 3
+    assert len(located.centre.panels) == 20
+    assert len(located.centre.cameras) == 2
