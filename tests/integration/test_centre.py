@@ -13,10 +13,11 @@ import pytest
 import sqlalchemy as sa
 
 from alarmdesk.bootstrap import audit_chain
+from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import SetupError
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor
-from alarmdesk.service import centre, centre_files, queries
+from alarmdesk.service import centre, centre_files, dispatch, queries
 from alarmdesk.service.actions import perform
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
@@ -272,3 +273,61 @@ def test_a_routing_rule_naming_an_unknown_type_is_refused_where_it_is_written(se
     with pytest.raises(SetupError) as info:
         apply(path)
     assert info.value.code == "unknown_reference" and info.value.where == f"{path}:5"
+
+
+def test_the_recommendation_follows_the_applied_response_plan_and_the_dispatch_records_it(
+    db_url, services_factory
+):
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        perform(
+            engine,
+            audit_chain(config_for(db_url)),
+            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
+            NOW,
+        )
+    finally:
+        engine.dispose()
+    loop = asyncio.new_event_loop()
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=lambda: NOW)
+        (receipt,) = loop.run_until_complete(
+            svc.writer.submit_signals(
+                [
+                    SignalIn(
+                        source_kind=SourceKind.EQUIPMENT,
+                        source_id="panel-5003",
+                        type_code="ALRBA",
+                        occurred_at=NOW,
+                        location=Location(lat=52.0907, lon=5.1314),
+                        summary="",
+                        idempotency_key="rec-1",
+                    )
+                ]
+            )
+        )
+        rec = dispatch.recommendation(svc.engine, receipt.incident_id)
+        assert [n["label"] for n in rec["needs"]] == ["patrol"]
+        [pick] = rec["units"]
+        assert pick["unit_id"] in {"PATROL-1", "PATROL-2"} and pick["eta_s"] > 0
+        result = loop.run_until_complete(
+            svc.writer.submit_command(
+                c.Dispatch(
+                    receipt.incident_id, "user:1", units=("PATROL-2",), recommended=("PATROL-1",)
+                ),
+                ADMIN,
+            )
+        )
+        assert result["status"] == "dispatched"
+        with svc.engine.connect() as conn:
+            detail = conn.execute(
+                sa.select(t.events.c.detail)
+                .where(t.events.c.incident_id == receipt.incident_id)
+                .order_by(t.events.c.id.desc())
+            ).first()
+        assert detail is not None
+        assert detail.detail["recommended"] == ["PATROL-1"] and detail.detail["override"] is True
+        svc.stop()
+    finally:
+        loop.close()

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 
 import msgspec
 
+from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError
 from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area
@@ -52,9 +53,19 @@ __all__ = [
 ]
 
 # The kinds of item, in the order they are applied (a unit's station exists before the unit).
-KINDS = ("desks", "stations", "units", "panels", "cameras", "sensors", "routing", "escalation")
+KINDS = (
+    "desks",
+    "stations",
+    "units",
+    "panels",
+    "cameras",
+    "sensors",
+    "routing",
+    "escalation",
+    "response_plans",
+)
 # Kinds whose items are rules kept whole and in order (their position matters).
-RULE_KINDS = ("routing", "escalation")
+RULE_KINDS = ("routing", "escalation", "response_plans")
 # Fields that hold a secret: written, never shown.
 SECRET_FIELDS = frozenset({"key_hex"})
 # An exported secret, and what a plan shows for a changed one.
@@ -175,6 +186,7 @@ class CentreFile(_Spec, kw_only=True):
     sensors: list[SensorSpec] = msgspec.field(default_factory=list)
     routing: list[RouteSpec] = msgspec.field(default_factory=list)
     escalation: list[EscalationSpec] = msgspec.field(default_factory=list)
+    response_plans: list[ResponsePlanSpec] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +201,7 @@ class Centre:
     sensors: tuple[SensorSpec, ...] = ()
     routing: tuple[RouteSpec, ...] = ()
     escalation: tuple[EscalationSpec, ...] = ()
+    response_plans: tuple[ResponsePlanSpec, ...] = ()
 
     @classmethod
     def of(cls, files: Iterable[CentreFile]) -> Centre:
@@ -348,6 +361,14 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
             _check_routing(item, centre)
         elif isinstance(item, EscalationSpec):
             _check_escalation(item, centre)
+        elif isinstance(item, ResponsePlanSpec):
+            for need in item.units:
+                if (need.kind is None) == (need.capability is None):
+                    raise InvalidField(
+                        f"response plan '{item.id}': each need names a kind or a capability",
+                        field="units",
+                        code="invalid_value",
+                    )
         if isinstance(item, DeskSpec):
             for c in item.categories:
                 if c != "*":

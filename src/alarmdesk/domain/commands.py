@@ -28,6 +28,7 @@ class Acknowledge(Command):
 @dataclass(frozen=True, slots=True)
 class Dispatch(Command):
     units: tuple[str, ...] = ()
+    recommended: tuple[str, ...] | None = None  # what alarmdesk recommended, when shown
 
 
 @dataclass(frozen=True, slots=True)

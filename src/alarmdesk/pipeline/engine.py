@@ -382,17 +382,17 @@ class Pipeline:
                 code="invalid_value",
             )
         status_before = inc.status
-        self._transition(inc, Action.DISPATCH, cmd, now, result, {"units": [u.id for u in units]})
+        detail: dict[str, object] = {"units": [u.id for u in units]}
+        if cmd.recommended is not None:  # the operator's choice against the recommendation
+            detail["recommended"] = list(cmd.recommended)
+            detail["override"] = set(cmd.units) != set(cmd.recommended)
+        self._transition(inc, Action.DISPATCH, cmd, now, result, detail)
         for unit in units:
             unit.status, unit.incident_id = UnitStatus.DISPATCHED, inc.id
             result.units[unit.id] = unit
         inc.units = (*inc.units, *(u.id for u in units))
         if inc.status is status_before:  # more units, same status
-            result.events.append(
-                self._event(
-                    EventType.UNITS_ASSIGNED, inc, now, cmd.actor, {"units": [u.id for u in units]}
-                )
-            )
+            result.events.append(self._event(EventType.UNITS_ASSIGNED, inc, now, cmd.actor, detail))
 
     def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.Arrive)

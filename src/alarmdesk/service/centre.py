@@ -42,6 +42,16 @@ def _check_types(conn: sa.Connection, located: Located) -> None:
                         where=located.where("routing", index, "match"),
                         field="types",
                     )
+    for index, plan in enumerate(located.centre.response_plans):
+        for code in plan.types:
+            if code.upper() not in taxonomy:
+                raise SetupError(
+                    f"response plan '{plan.id}' names incident type '{code}', which the "
+                    "taxonomy does not have",
+                    code="unknown_reference",
+                    where=located.where("response_plans", index, "types"),
+                    field="types",
+                )
     for index, policy in enumerate(located.centre.escalation):
         for code in policy.match.types:
             if code.upper() not in taxonomy:

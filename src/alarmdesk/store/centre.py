@@ -103,7 +103,11 @@ def busy(conn: sa.Connection, plan: Plan) -> list[tuple[str, str, str]]:
 
 def _table(kind: str) -> sa.Table:
     tables = {"desks": t.desks, "stations": t.stations, "units": t.units}
-    rules = {"routing": t.routing_rules, "escalation": t.escalation_policies}
+    rules = {
+        "routing": t.routing_rules,
+        "escalation": t.escalation_policies,
+        "response_plans": t.response_plans,
+    }
     return {**tables, **rules}.get(kind, t.devices)
 
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
+from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.escalation import EscalationSpec, EscalationState
 from alarmdesk.domain.geo import Area
@@ -204,6 +205,13 @@ def load_policies(conn: sa.Connection) -> list[EscalationSpec]:
     c = t.escalation_policies.c
     rows = conn.execute(sa.select(c.spec).order_by(c.position))
     return [msgspec.convert(r.spec, EscalationSpec) for r in rows]
+
+
+def load_response_plans(conn: sa.Connection) -> list[ResponsePlanSpec]:
+    """The response plans of the centre's set-up, in order."""
+    c = t.response_plans.c
+    rows = conn.execute(sa.select(c.spec).order_by(c.position))
+    return [msgspec.convert(r.spec, ResponsePlanSpec) for r in rows]
 
 
 def load_units(conn: sa.Connection) -> list[Unit]:

@@ -91,6 +91,15 @@ escalation_policies = sa.Table(
     sa.Column("spec", JSONType, nullable=False),
 )
 
+# Response plans of the centre's set-up: what each type of incident needs.
+response_plans = sa.Table(
+    "response_plans",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("spec", JSONType, nullable=False),
+)
+
 stations = sa.Table(
     "stations",
     metadata,

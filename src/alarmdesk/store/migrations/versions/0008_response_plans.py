@@ -1,0 +1,30 @@
+"""response plans: what each type of incident needs
+
+Revision ID: 0008
+Revises: 0007
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import postgresql
+
+JSON = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+revision = "0008"
+down_revision = "0007"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "response_plans",
+        sa.Column("id", sa.String(length=64), nullable=False),
+        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("spec", JSON, nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_response_plans")),
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("response_plans")
