@@ -15,7 +15,7 @@ from alarmdesk.domain.errors import JustificationRequired
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.store.audit import export_lines
-from alarmdesk.web.api import actor_of, audit, needs, services
+from alarmdesk.web.api.common import actor_of, audit, needs, services
 
 
 @get(

@@ -25,7 +25,7 @@ from alarmdesk.safeguards.transparency import (
 )
 from alarmdesk.service.reports import build_report
 from alarmdesk.store.audit import AuditChain
-from alarmdesk.web.api import actor_of, audit, needs, services
+from alarmdesk.web.api.common import actor_of, audit, needs, services
 
 FORMATS = ("json", "html")
 

@@ -20,7 +20,7 @@ from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.access import Permission, Principal
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.store import accounts
-from alarmdesk.web.api import needs, read_body, services
+from alarmdesk.web.api.common import needs, read_body, services
 from alarmdesk.web.auth import SESSION_COOKIE, Authenticator, LoginThrottle, principal_of
 
 

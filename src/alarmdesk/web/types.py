@@ -17,7 +17,7 @@ from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.store import custom_types
 from alarmdesk.store import repository as repo
-from alarmdesk.web.api import actor_of, audit, needs, read_body, services
+from alarmdesk.web.api.common import actor_of, audit, needs, read_body, services
 from alarmdesk.web.auth import principal_of
 
 

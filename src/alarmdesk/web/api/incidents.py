@@ -1,0 +1,226 @@
+"""Incidents: the desk-scoped list and search, one incident, and the operators' actions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+import msgspec
+from litestar import Request, get, post
+from litestar.params import FromPath, QueryParameter
+
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import Forbidden, InvalidField, JustificationRequired, NotFound
+from alarmdesk.domain.incident import OPEN, Status
+from alarmdesk.domain.signal import decode
+from alarmdesk.safeguards.access import Permission, Principal, shares_desk
+from alarmdesk.safeguards.audit import AuditEvent, Operation
+from alarmdesk.service import queries
+from alarmdesk.web.api.common import (
+    MAX_ID,
+    actor_of,
+    audit,
+    desk_filter,
+    needs,
+    read_body,
+    services,
+)
+from alarmdesk.web.auth import principal_of
+
+LIVE_QUEUE = frozenset(s.value for s in OPEN)
+
+
+@get(
+    "/api/v1/incidents",
+    opt=needs(Permission.INCIDENT_READ),
+    summary="List incidents of your desks, newest first",
+    description="The live queue (only open statuses, no time range) needs no justification; "
+    "any other search does (`justification`, logged in the audit log): 400 "
+    "justification_required.",
+)
+async def list_incidents(
+    request: Request[Any, Any, Any],
+    status: Annotated[list[str] | None, QueryParameter()] = None,
+    desk: Annotated[list[str] | None, QueryParameter()] = None,
+    priority: Annotated[list[int] | None, QueryParameter()] = None,
+    type_code: Annotated[list[str] | None, QueryParameter(name="type")] = None,
+    opened_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
+    opened_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, QueryParameter()] = None,
+    justification: Annotated[str | None, QueryParameter(max_length=500)] = None,
+) -> dict[str, Any]:
+    for s in status or ():
+        if s not in Status.__members__.values():
+            raise InvalidField(f"unknown status {s!r}", field="status", code="invalid_value")
+    for p in priority or ():
+        if not 1 <= p <= 5:
+            raise InvalidField(f"priority is 1–5, not {p}", field="priority", code="invalid_value")
+    for when, name in ((opened_from, "from"), (opened_to, "to")):
+        if when is not None and when.tzinfo is None:
+            raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    live_queue = (
+        bool(status)
+        and set(status or ()) <= LIVE_QUEUE
+        and opened_from is None
+        and opened_to is None
+    )
+    reason = (justification or "").strip()
+    if not live_queue and len(reason) < 5:
+        raise JustificationRequired(
+            "searching beyond the live queue (closed incidents, time ranges) needs a "
+            "justification, which is kept in the audit log",
+            field="justification",
+        )
+    desks = desk_filter(principal_of(request), desk)
+    flt = queries.IncidentFilter(
+        statuses=tuple(status or ()),
+        desks=desks or (),
+        priorities=tuple(priority or ()),
+        type_codes=tuple(x.upper() for x in type_code or ()),
+        opened_from=opened_from,
+        opened_to=opened_to,
+    )
+    before = queries.decode_cursor(cursor) if cursor else None
+    items, next_cursor = await anyio.to_thread.run_sync(
+        lambda: queries.list_incidents(services(request).engine, flt, limit=limit, before_id=before)
+    )
+    await audit(
+        request,
+        AuditEvent(
+            actor_of(request),
+            Operation.CONSULT,
+            "incidents",
+            "",
+            justification=reason,
+            detail={
+                "results": len(items),
+                "live_queue": live_queue,
+                "filter": {
+                    "status": sorted(status or ()),
+                    "desk": list(desks or ()),
+                    "priority": sorted(priority or ()),
+                    "type": sorted(type_code or ()),
+                    "from": opened_from.isoformat() if opened_from else None,
+                    "to": opened_to.isoformat() if opened_to else None,
+                },
+            },
+        ),
+    )
+    return {"items": items, "next_cursor": next_cursor}
+
+
+def check_incident_id(incident_id: int) -> int:
+    if not 1 <= incident_id <= MAX_ID:
+        raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
+    return incident_id
+
+
+def load_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str, Any]:
+    """The incident with signals and timeline, if the caller shares a desk with it."""
+    check_incident_id(incident_id)
+    found = queries.get_incident(services(request).engine, incident_id)
+    if found is None:
+        raise NotFound(f"incident {incident_id} does not exist", field="incident_id")
+    if not shares_desk(principal_of(request), found["desks"]):
+        raise Forbidden(f"incident {incident_id} is not routed to your desks", field="incident_id")
+    return found
+
+
+@get(
+    "/api/v1/incidents/{incident_id:int}",
+    opt=needs(Permission.INCIDENT_READ),
+    summary="One incident with its signals and timeline",
+)
+async def get_incident(
+    request: Request[Any, Any, Any], incident_id: FromPath[int]
+) -> dict[str, Any]:
+    found = await anyio.to_thread.run_sync(load_incident, request, incident_id)
+    await audit(
+        request, AuditEvent(actor_of(request), Operation.CONSULT, "incident", str(incident_id))
+    )
+    return found
+
+
+class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
+    expected_version: int | None = None
+    units: list[Annotated[str, msgspec.Meta(max_length=64)]] = msgspec.field(default_factory=list)
+    text: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    type_code: Annotated[str, msgspec.Meta(max_length=32)] = ""
+    disposition: str = ""
+    reason: str = ""
+    note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+
+
+_command_decoder = msgspec.json.Decoder(CommandIn)
+
+ACTIONS = (
+    "acknowledge",
+    "dispatch",
+    "arrive",
+    "notes",
+    "reclassify",
+    "resolve",
+    "close",
+    "cancel",
+)
+
+
+def make_command(action: str, incident_id: int, body: CommandIn, principal: Principal) -> c.Command:
+    """The command for an action; the actor and desks always come from the caller."""
+    desks = None if principal.all_desks else principal.desks
+    common = (incident_id, principal.name, body.expected_version, desks)
+    match action:
+        case "acknowledge":
+            return c.Acknowledge(*common)
+        case "dispatch":
+            return c.Dispatch(*common, units=tuple(body.units))
+        case "arrive":
+            return c.Arrive(*common, units=tuple(body.units))
+        case "notes":
+            return c.AddNote(*common, text=body.text)
+        case "reclassify":
+            if not body.type_code:
+                raise InvalidField(
+                    "reclassify needs type_code", field="type_code", code="missing_field"
+                )
+            return c.Reclassify(*common, type_code=body.type_code)
+        case "resolve":
+            if not body.disposition:
+                raise InvalidField(
+                    "resolve needs a disposition", field="disposition", code="missing_field"
+                )
+            return c.Resolve(*common, disposition=body.disposition, note=body.note)
+        case "close":
+            return c.Close(*common)
+        case "cancel":
+            if not body.reason:
+                raise InvalidField("cancel needs a reason", field="reason", code="missing_field")
+            return c.Cancel(*common, reason=body.reason, note=body.note)
+    raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
+
+
+def decode_command(body: bytes) -> CommandIn:
+    return decode(_command_decoder, body) if body.strip() else CommandIn()
+
+
+@post(
+    "/api/v1/incidents/{incident_id:int}/{action:str}",
+    status_code=200,
+    opt=needs(Permission.INCIDENT_ACT),
+    summary="Act on an incident",
+    description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
+    "invalid_transition. With expected_version, a stale view gets 409 version_conflict.",
+)
+async def act(
+    request: Request[Any, Any, Any], incident_id: FromPath[int], action: FromPath[str]
+) -> dict[str, Any]:
+    if action not in ACTIONS:
+        raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
+    body = decode_command(await read_body(request, 64 * 1024))
+    command = make_command(action, check_incident_id(incident_id), body, principal_of(request))
+    return await services(request).writer.submit_command(command, actor=actor_of(request))
+
+
+ROUTES = [list_incidents, get_incident, act]
