@@ -53,7 +53,7 @@ def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[A
 
 
 # Python names of query parameters whose public name differs.
-_PUBLIC_NAMES = {"opened_from": "from", "opened_to": "to", "type_code": "type"}
+_PUBLIC_NAMES = {"start": "from", "end": "to", "type_code": "type", "fmt": "format"}
 
 
 def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

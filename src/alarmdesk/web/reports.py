@@ -17,15 +17,11 @@ from litestar.params import QueryParameter
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.safeguards.transparency import (
-    Period,
-    parse_period,
-    render_html,
-    render_json,
-)
+from alarmdesk.safeguards.transparency import Period, render_html, render_json
 from alarmdesk.service.reports import build_report
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.web.api.common import actor_of, audit, needs, services
+from alarmdesk.web.params import query_period
 
 FORMATS = ("json", "html")
 
@@ -50,12 +46,7 @@ async def transparency_report(
         raise InvalidField(
             f"format is json or html, not {fmt!r}", field="format", code="invalid_value"
         )
-    try:
-        span: Period = parse_period(period, start, end)
-    except ValueError as exc:
-        raise InvalidField(
-            str(exc), field="period" if period else "from", code="invalid_value"
-        ) from None
+    span: Period = query_period(period, start, end)
     svc = services(request)
     writer_chain = svc.writer.audit
     chain = (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import anyio
@@ -27,6 +26,7 @@ from alarmdesk.web.api.common import (
     services,
 )
 from alarmdesk.web.auth import principal_of
+from alarmdesk.web.params import query_time
 
 LIVE_QUEUE = frozenset(s.value for s in OPEN)
 
@@ -37,7 +37,9 @@ LIVE_QUEUE = frozenset(s.value for s in OPEN)
     summary="List incidents of your desks, newest first",
     description="The live queue (only open statuses, no time range) needs no justification; "
     "any other search does (`justification`, logged in the audit log): 400 "
-    "justification_required.",
+    "justification_required. `from` and `to` (opened at) are ISO 8601 times with a UTC "
+    "offset, or YYYY-MM-DD (whole UTC days, both included), between 1970-01-01 and "
+    "9999-01-01; anything else is 422 invalid_value.",
 )
 async def list_incidents(
     request: Request[Any, Any, Any],
@@ -45,8 +47,8 @@ async def list_incidents(
     desk: Annotated[list[str] | None, QueryParameter()] = None,
     priority: Annotated[list[int] | None, QueryParameter()] = None,
     type_code: Annotated[list[str] | None, QueryParameter(name="type")] = None,
-    opened_from: Annotated[datetime | None, QueryParameter(name="from")] = None,
-    opened_to: Annotated[datetime | None, QueryParameter(name="to")] = None,
+    start: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
+    end: Annotated[str | None, QueryParameter(name="to", max_length=40)] = None,
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, QueryParameter()] = None,
     justification: Annotated[str | None, QueryParameter(max_length=500)] = None,
@@ -57,9 +59,8 @@ async def list_incidents(
     for p in priority or ():
         if not 1 <= p <= 5:
             raise InvalidField(f"priority is 1–5, not {p}", field="priority", code="invalid_value")
-    for when, name in ((opened_from, "from"), (opened_to, "to")):
-        if when is not None and when.tzinfo is None:
-            raise InvalidField(f"{name} needs a UTC offset", field=name, code="invalid_value")
+    opened_from = query_time(start, "from") if start is not None else None
+    opened_to = query_time(end, "to", end=True) if end is not None else None
     live_queue = (
         bool(status)
         and set(status or ()) <= LIVE_QUEUE
