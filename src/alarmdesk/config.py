@@ -51,6 +51,9 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
 class StreamConfig(msgspec.Struct, forbid_unknown_fields=True):
     heartbeat_seconds: Positive = 15.0
     client_queue: Annotated[int, msgspec.Meta(ge=10)] = 2000
+    # An open stream re-reads its credential this often: a token revoked or a session ended
+    # by another process (the command line), or a session expired, ends it within this time.
+    recheck_seconds: Positive = 30.0
 
 
 class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):

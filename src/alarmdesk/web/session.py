@@ -16,12 +16,17 @@ from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 
 from alarmdesk.domain.errors import Unauthenticated
-from alarmdesk.domain.signal import decode
+from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal
-from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
-from alarmdesk.store import accounts
+from alarmdesk.service import accounts
 from alarmdesk.web.api.common import needs, read_body, services
-from alarmdesk.web.auth import SESSION_COOKIE, Authenticator, LoginThrottle, principal_of
+from alarmdesk.web.auth import (
+    SESSION_COOKIE,
+    Authenticator,
+    LoginThrottle,
+    credential_of,
+    principal_of,
+)
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,60 +56,54 @@ def session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) ->
     )
 
 
+def _address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else ""
+
+
 async def sign_in(
     request: Request[Any, Any, Any], name: str, password: str
 ) -> tuple[str, accounts.Session]:
-    """Checks the password (throttled) and opens a new session: (secret, session)."""
+    """Checks the password (throttled) and opens a new session: (secret, session).
+
+    The session and its audit entry commit in one transaction (``service/accounts.sign_in``
+    run by the writer): if the entry cannot be stored, no session is opened.
+    """
     svc = services(request)
     throttle: LoginThrottle = request.app.state.login_throttle
     authn: Authenticator = request.app.state.authenticator
-    address = request.client.host if request.client else "unknown"
+    address = _address(request) or "unknown"
     throttle.check(name, address)
-
-    def check() -> tuple[str, accounts.Session] | None:
-        with svc.engine.begin() as conn:
-            principal = accounts.check_password(conn, name, password)
-            if principal is None:
-                return None
-            return accounts.create_session(conn, principal, svc.clock(), authn.session_lifetime)
-
-    opened = await anyio.to_thread.run_sync(check)
-    if opened is None:
+    principal = await anyio.to_thread.run_sync(accounts.check_password, svc.engine, name, password)
+    if principal is None:
         throttle.failed(name, address)
         raise Unauthenticated("wrong name or password")
     throttle.succeeded(name)
+    opened: tuple[str, accounts.Session] = await svc.writer.run(
+        accounts.sign_in(principal, authn.session_lifetime, _address(request))
+    )
     return opened
 
 
 async def record_sign_in(request: Request[Any, Any, Any], principal: Principal) -> None:
-    address = request.client.host if request.client else ""
-    await services(request).writer.submit_audit(
-        [
-            AuditEvent(
-                Actor.of(principal, address),
-                Operation.AUTHENTICATE,
-                "session",
-                "",
-                Outcome.ALLOWED,
-                "sign_in",
-            )
-        ]
-    )
+    """Nothing left to do: ``sign_in`` commits the sign-in's audit entry with the session.
+    Kept for callers written when the entry was a second transaction."""
 
 
 async def sign_out(request: Request[Any, Any, Any]) -> None:
+    """Ends the session the request came with (its entry committed with it), and ends that
+    session's open event streams at once."""
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         return
     svc = services(request)
     authn: Authenticator = request.app.state.authenticator
-
-    def drop() -> None:
-        with svc.engine.begin() as conn:
-            accounts.delete_session(conn, secret)
-
-    await anyio.to_thread.run_sync(drop)
+    principal = request.scope.get("principal")
+    if request.scope.get("auth_kind") != "session" or not isinstance(principal, Principal):
+        principal = None  # a cookie that named no live session: nothing to record
+    await svc.writer.run(accounts.sign_out(secret, principal, _address(request)))
     authn.forget_session(secret)
+    if principal is not None:
+        svc.hub.end(credential_of(principal))
 
 
 @post(
@@ -115,9 +114,10 @@ async def sign_out(request: Request[Any, Any, Any]) -> None:
 )
 async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     creds: LoginIn = decode(_login_decoder, await read_body(request, 4096))
+    check_text(creds.name, "name")
+    check_text(creds.password, "password")
     await sign_out(request)  # a session the client came with is ended, never upgraded
     secret, sess = await sign_in(request, creds.name, creds.password)
-    await record_sign_in(request, sess.principal)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Response(
         {"user": principal_json(sess.principal), "csrf_token": sess.csrf_token},

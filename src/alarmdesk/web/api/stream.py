@@ -29,7 +29,6 @@ async def stream(
     desk: Annotated[list[str] | None, QueryParameter()] = None,
     last_event_id: Annotated[int | None, QueryParameter(ge=0, le=MAX_ID)] = None,
 ) -> Stream:
-    svc = services(request)
     desks = desk_filter(principal_of(request), desk)
     header = request.headers.get("last-event-id")
     if header is not None:
@@ -51,7 +50,7 @@ async def stream(
         ),
     )
     return Stream(
-        event_stream(svc, desks, last_event_id),
+        event_stream(services(request), desks, last_event_id, scope=request.scope),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
