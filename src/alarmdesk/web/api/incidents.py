@@ -12,7 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import Forbidden, InvalidField, JustificationRequired, NotFound
 from alarmdesk.domain.incident import OPEN, Status
-from alarmdesk.domain.signal import decode
+from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal, shares_desk
 from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.service import queries
@@ -203,7 +203,16 @@ def make_command(action: str, incident_id: int, body: CommandIn, principal: Prin
 
 
 def decode_command(body: bytes) -> CommandIn:
-    return decode(_command_decoder, body) if body.strip() else CommandIn()
+    """The command body, its texts checked like every other edge's (no control characters;
+    notes may span lines)."""
+    command: CommandIn = decode(_command_decoder, body) if body.strip() else CommandIn()
+    for i, unit in enumerate(command.units):
+        check_text(unit, f"units[{i}]")
+    for field in ("type_code", "disposition", "reason"):
+        check_text(getattr(command, field), field)
+    for field in ("text", "note"):
+        check_text(getattr(command, field), field, multiline=True)
+    return command
 
 
 @post(
