@@ -18,11 +18,21 @@ from alarmdesk.domain.errors import JustificationRequired
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.service import audit_log
 from alarmdesk.web.api.common import actor_of, needs, services
+from alarmdesk.web.api.schemas import AUTH, PubkeyOut, responses
 
 
 @get(
     "/api/v1/audit/export",
     opt=needs(Permission.AUDIT_READ),
+    responses=responses(
+        200,
+        str,
+        400,
+        *AUTH,
+        422,
+        description="One JSON object per line: entries and signed checkpoints",
+        media_type="application/x-ndjson",
+    ),
     summary="The whole audit log with its signed checkpoints (JSON Lines)",
     description="Needs a justification; the export is logged before it starts. Verify it "
     "offline with `alarmdesk audit verify FILE --pubkey KEY`.",
@@ -60,12 +70,12 @@ async def export(
     opt={"public": True},
     summary="The key that verifies the audit log's checkpoints",
 )
-async def pubkey(request: Request[Any, Any, Any]) -> dict[str, str]:
+async def pubkey(request: Request[Any, Any, Any]) -> PubkeyOut:
     chain = services(request).writer.audit
-    return {
-        "vkey": chain.signer.vkey if chain is not None else "",
-        "origin": chain.origin if chain is not None else "",
-    }
+    return PubkeyOut(
+        vkey=chain.signer.vkey if chain is not None else "",
+        origin=chain.origin if chain is not None else "",
+    )
 
 
 ROUTES = [export, pubkey]

@@ -20,6 +20,7 @@ from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.web.api.common import actor_of, needs, services
+from alarmdesk.web.api.schemas import AUTH, responses
 from alarmdesk.web.params import query_period
 
 FORMATS = ("json", "html")
@@ -28,6 +29,13 @@ FORMATS = ("json", "html")
 @get(
     "/api/v1/reports/transparency",
     opt=needs(Permission.REPORT_READ),
+    responses=responses(
+        200,
+        dict[str, Any],
+        *AUTH,
+        422,
+        description="The report (JSON, or with format=html a printable page)",
+    ),
     summary="The transparency report for a period",
     description="Query: `period` (YYYY, YYYY-MM or YYYY-Qn) or `from` and `to` (YYYY-MM-DD, both "
     "days included, or ISO 8601 times with an offset); `format` json (default) or html. "

@@ -20,6 +20,7 @@ from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal
 from alarmdesk.service import accounts
 from alarmdesk.web.api.common import needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, SessionOut, SignedOut, UserOut, WhoAmI, body, errors
 from alarmdesk.web.auth import (
     SESSION_COOKIE,
     Authenticator,
@@ -39,6 +40,10 @@ _login_decoder = msgspec.json.Decoder(LoginIn)
 
 def principal_json(p: Principal) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "role": p.role.value, "desks": sorted(p.desks)}
+
+
+def user_out(p: Principal) -> UserOut:
+    return UserOut(id=p.id, name=p.name, role=p.role.value, desks=sorted(p.desks))
 
 
 def session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
@@ -110,9 +115,11 @@ async def sign_out(request: Request[Any, Any, Any]) -> None:
     "/api/v1/session",
     status_code=200,
     opt={"public": True},
+    dependencies=body(LoginIn),
+    responses=errors(400, 401, 408, 413, 422, 429, 503),
     summary="Sign in (sets the session cookie; returns the CSRF token)",
 )
-async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+async def login(request: Request[Any, Any, Any]) -> Response[SessionOut]:
     creds: LoginIn = decode(_login_decoder, await read_body(request, 4096))
     check_text(creds.name, "name")
     check_text(creds.password, "password")
@@ -120,20 +127,31 @@ async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
     secret, sess = await sign_in(request, creds.name, creds.password)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Response(
-        {"user": principal_json(sess.principal), "csrf_token": sess.csrf_token},
+        SessionOut(user=user_out(sess.principal), csrf_token=sess.csrf_token),
         cookies=[session_cookie(request, secret, lifetime)],
     )
 
 
-@get("/api/v1/session", opt=needs(Permission.SELF), summary="Who am I")
-async def whoami(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"user": principal_json(principal_of(request))}
+@get(
+    "/api/v1/session",
+    opt=needs(Permission.SELF),
+    responses=errors(*AUTH),
+    summary="Who am I",
+)
+async def whoami(request: Request[Any, Any, Any]) -> WhoAmI:
+    return WhoAmI(user=user_out(principal_of(request)))
 
 
-@delete("/api/v1/session", status_code=200, opt=needs(Permission.SELF), summary="Sign out")
-async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@delete(
+    "/api/v1/session",
+    status_code=200,
+    opt=needs(Permission.SELF),
+    responses=errors(*AUTH, 503),
+    summary="Sign out (ends the session and its open event streams)",
+)
+async def logout(request: Request[Any, Any, Any]) -> Response[SignedOut]:
     await sign_out(request)
-    return Response({"signed_out": True}, cookies=[session_cookie(request, "", 0)])
+    return Response(SignedOut(signed_out=True), cookies=[session_cookie(request, "", 0)])
 
 
 ROUTES = [login, whoami, logout]

@@ -20,6 +20,7 @@ from alarmdesk.domain.taxonomy import IncidentType
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.service import custom_types
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, IncidentTypeOut, body, errors
 from alarmdesk.web.auth import principal_of
 
 
@@ -63,42 +64,45 @@ def to_type(body: TypeIn) -> IncidentType:
 @get(
     "/api/v1/incident-types",
     opt=needs(Permission.REFERENCE_READ),
+    responses=errors(*AUTH, 422),
     summary="The incident types in force (with custom=true: custom types and approvals)",
 )
 async def list_types(
     request: Request[Any, Any, Any],
     custom: Annotated[bool, QueryParameter()] = False,
-) -> list[dict[str, Any]]:
+) -> list[IncidentTypeOut]:
     engine = services(request).engine
-    return await anyio.to_thread.run_sync(lambda: custom_types.list_types(engine, custom=custom))
+    found = await anyio.to_thread.run_sync(lambda: custom_types.list_types(engine, custom=custom))
+    return msgspec.convert(found, list[IncidentTypeOut])
 
 
 @post(
     "/api/v1/incident-types",
     status_code=201,
     opt=needs(Permission.TYPES_PROPOSE),
+    dependencies=body(TypeIn),
+    responses=errors(400, *AUTH, 408, 409, 413, 422, 503),
     summary="Propose a custom incident type",
     description="Screened for protected purposes (422 protected_purpose); takes effect after "
     "two approvals, one by a rights officer, neither by the author.",
 )
-async def propose_type(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def propose_type(request: Request[Any, Any, Any]) -> IncidentTypeOut:
     body: TypeIn = decode(_decoder, await read_body(request, 16 * 1024))
     proposed = to_type(body)
     action = custom_types.propose(proposed, principal_of(request).name, actor_of(request))
-    described: dict[str, Any] = await services(request).writer.run(action)
-    return described
+    return msgspec.convert(await services(request).writer.run(action), IncidentTypeOut)
 
 
 @post(
     "/api/v1/incident-types/{code:str}/approve",
     status_code=200,
     opt=needs(Permission.TYPES_APPROVE),
+    responses=errors(*AUTH, 404, 409, 422, 503),
     summary="Approve a custom incident type",
 )
-async def approve_type(request: Request[Any, Any, Any], code: FromPath[str]) -> dict[str, Any]:
+async def approve_type(request: Request[Any, Any, Any], code: FromPath[str]) -> IncidentTypeOut:
     action = custom_types.approve(code, principal_of(request), actor_of(request))
-    described: dict[str, Any] = await services(request).writer.run(action)
-    return described
+    return msgspec.convert(await services(request).writer.run(action), IncidentTypeOut)
 
 
 ROUTES = [list_types, propose_type, approve_type]

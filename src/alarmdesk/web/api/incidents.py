@@ -25,6 +25,14 @@ from alarmdesk.web.api.common import (
     read_body,
     services,
 )
+from alarmdesk.web.api.schemas import (
+    AUTH,
+    IncidentDetail,
+    IncidentOut,
+    IncidentPage,
+    body,
+    errors,
+)
 from alarmdesk.web.auth import principal_of
 from alarmdesk.web.params import query_time
 
@@ -34,6 +42,7 @@ LIVE_QUEUE = frozenset(s.value for s in OPEN)
 @get(
     "/api/v1/incidents",
     opt=needs(Permission.INCIDENT_READ),
+    responses=errors(400, *AUTH, 422),
     summary="List incidents of your desks, newest first",
     description="The live queue (only open statuses, no time range) needs no justification; "
     "any other search does (`justification`, logged in the audit log): 400 "
@@ -52,7 +61,7 @@ async def list_incidents(
     limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
     cursor: Annotated[str | None, QueryParameter()] = None,
     justification: Annotated[str | None, QueryParameter(max_length=500)] = None,
-) -> dict[str, Any]:
+) -> IncidentPage:
     for s in status or ():
         if s not in Status.__members__.values():
             raise InvalidField(f"unknown status {s!r}", field="status", code="invalid_value")
@@ -109,7 +118,7 @@ async def list_incidents(
             },
         ),
     )
-    return {"items": items, "next_cursor": next_cursor}
+    return msgspec.convert({"items": items, "next_cursor": next_cursor}, IncidentPage)
 
 
 def check_incident_id(incident_id: int) -> int:
@@ -132,16 +141,17 @@ def load_incident(request: Request[Any, Any, Any], incident_id: int) -> dict[str
 @get(
     "/api/v1/incidents/{incident_id:int}",
     opt=needs(Permission.INCIDENT_READ),
+    responses=errors(*AUTH, 404, 422),
     summary="One incident with its signals and timeline",
 )
 async def get_incident(
     request: Request[Any, Any, Any], incident_id: FromPath[int]
-) -> dict[str, Any]:
+) -> IncidentDetail:
     found = await anyio.to_thread.run_sync(load_incident, request, incident_id)
     await audit(
         request, AuditEvent(actor_of(request), Operation.CONSULT, "incident", str(incident_id))
     )
-    return found
+    return msgspec.convert(found, IncidentDetail)
 
 
 class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -219,18 +229,21 @@ def decode_command(body: bytes) -> CommandIn:
     "/api/v1/incidents/{incident_id:int}/{action:str}",
     status_code=200,
     opt=needs(Permission.INCIDENT_ACT),
+    dependencies=body(CommandIn),
+    responses=errors(400, *AUTH, 404, 408, 409, 413, 422, 503),
     summary="Act on an incident",
     description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
     "invalid_transition. With expected_version, a stale view gets 409 version_conflict.",
 )
 async def act(
     request: Request[Any, Any, Any], incident_id: FromPath[int], action: FromPath[str]
-) -> dict[str, Any]:
+) -> IncidentOut:
     if action not in ACTIONS:
         raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
     body = decode_command(await read_body(request, 64 * 1024))
     command = make_command(action, check_incident_id(incident_id), body, principal_of(request))
-    return await services(request).writer.submit_command(command, actor=actor_of(request))
+    view = await services(request).writer.submit_command(command, actor=actor_of(request))
+    return msgspec.convert(view, IncidentOut)
 
 
 ROUTES = [list_incidents, get_incident, act]

@@ -13,9 +13,13 @@ import msgspec
 from litestar import Request, Response, post
 
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.signal import Receipt, SignalIn, decode_batch, decode_one
+from alarmdesk.domain.signal import Receipt, SignalBatchIn, SignalIn, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, ReceiptOut, Receipts, body, responses
+
+# What a body-reading route can answer besides its success.
+_BODY_ERRORS = (400, *AUTH, 408, 409, 413, 422, 503)
 
 _encode = msgspec.json.Encoder().encode
 
@@ -33,6 +37,8 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
     "/api/v1/signals",
     status_code=202,
     opt=needs(Permission.SIGNAL_SUBMIT),
+    dependencies=body(SignalIn),
+    responses=responses(202, ReceiptOut, *_BODY_ERRORS, description="Stored: the receipt"),
     summary="Submit one signal",
     description="Stored durably before the 202 is sent. A repeat with the same idempotency "
     "key (body field or Idempotency-Key header) returns the original receipt.",
@@ -64,6 +70,8 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     "/api/v1/signals/batch",
     status_code=202,
     opt=needs(Permission.SIGNAL_SUBMIT),
+    dependencies=body(SignalBatchIn),
+    responses=responses(202, Receipts, *_BODY_ERRORS, description="Stored: every receipt"),
     summary="Submit up to 1,000 signals",
     description='Body {"signals": [...]}. All are validated first: one bad signal '
     "rejects the request and nothing is stored.",

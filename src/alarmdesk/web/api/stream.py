@@ -12,6 +12,7 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.web.api.common import MAX_ID, actor_of, audit, desk_filter, needs, services
+from alarmdesk.web.api.schemas import AUTH, responses
 from alarmdesk.web.auth import principal_of
 from alarmdesk.web.stream import event_stream
 
@@ -19,6 +20,14 @@ from alarmdesk.web.stream import event_stream
 @get(
     "/api/v1/stream",
     opt=needs(Permission.INCIDENT_READ),
+    responses=responses(
+        200,
+        str,
+        *AUTH,
+        422,
+        description="The event stream; it ends when the credential does",
+        media_type="text/event-stream",
+    ),
     summary="Live events of your desks (Server-Sent Events)",
     description="Events incident.opened, incident.updated, incident.transitioned, "
     "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
