@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -23,6 +24,7 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+from litestar import Litestar
 
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
@@ -30,6 +32,7 @@ from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.domain.units import Unit
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
+from alarmdesk.web.app import create_app
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"  # samples from the field, with their sources
@@ -51,6 +54,70 @@ def port_open(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+# -- tests that start a process or a server are marked slow ---------------------------------
+
+# Fixtures that start one (a server in a thread, a receiver on a port, a private broker, a
+# browser, `alarmdesk serve`): every test that uses one is marked slow. A test that starts one
+# itself carries an explicit ``pytest.mark.slow``.
+SERVER_FIXTURES = frozenset(
+    {
+        "live_server",
+        "console",
+        "browser",
+        "start_receiver",
+        "live_receiver",
+        "private_broker",
+        "servers",
+    }
+)
+# What starting one looks like from inside Python (sys.addaudithook events).
+_STARTS = frozenset(
+    {
+        "subprocess.Popen",
+        "os.posix_spawn",
+        "os.fork",
+        "os.forkpty",
+        "os.exec",
+        "os.spawn",
+        "os.system",
+        "socket.bind",
+    }
+)
+_unmarked: list[str] = []  # the node id of the running test when it is not marked slow
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
+def _refuse_unmarked_starts(event: str, args: tuple[object, ...]) -> None:
+    if event == "socket.bind" and args[1] == ("", 0):
+        return  # a client's source address (paho's default), not a server
+    if _unmarked and event in _STARTS:
+        raise RuntimeError(
+            f"{_unmarked[0]} starts a process or a server ({event}) but is not marked slow: "
+            "mark it, or use a fixture listed in tests.conftest.SERVER_FIXTURES"
+        )
+
+
+sys.addaudithook(_refuse_unmarked_starts)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item) -> Iterator[object]:
+    """While a test that is not marked slow runs (set-up and teardown included), starting a
+    process or binding a socket raises: so `-m "not slow"` runs none that does."""
+    if item.get_closest_marker("slow") is None:
+        _unmarked.append(item.nodeid)
+    try:
+        return (yield)
+    finally:
+        _unmarked.clear()
 
 
 # -- databases -------------------------------------------------------------------------------
@@ -147,13 +214,24 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+# Files of this run that no fixture's tmp_path holds (signing keys, the offline app's database),
+# removed when the run ends. Nothing a test writes goes into the working tree (docs/testing.md).
+_SCRATCH = tempfile.TemporaryDirectory(prefix="alarmdesk-tests-")
+
+
 def test_config(url: str) -> Config:
     cfg = Config()
     cfg.database.url = url
-    cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="alarmdesk-key-")) / "audit.key")
+    cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="key-", dir=_SCRATCH.name)) / "audit.key")
     cfg.stream.heartbeat_seconds = 0.5
     cfg.routing.fallback_desk = "west"
     return cfg
+
+
+def offline_app() -> Litestar:
+    """The web app, never served: for its routes and OpenAPI document. ``create_app()`` with
+    the default configuration would create ``var/`` and a signing key in the working tree."""
+    return create_app(test_config(f"sqlite:///{Path(_SCRATCH.name) / 'offline.db'}"))
 
 
 @pytest.fixture
@@ -244,8 +322,6 @@ class LiveServer:
 def live_server(sqlite_url: str) -> Iterator[LiveServer]:
     """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database."""
     import uvicorn
-
-    from alarmdesk.web.app import create_app
 
     prepare_database(sqlite_url)
     tokens = create_test_tokens(sqlite_url)

@@ -2,8 +2,9 @@
 server on 127.0.0.1. No browser is downloaded. Without Chromium or the playwright package the
 tests skip on a developer's machine and fail in CI (tests.conftest.service_missing).
 
-Screenshots go to test-artifacts/browser/ at the repository root (git-ignored); the path is
-printed at the end of the run.
+Screenshots go to $ALARMDESK_TEST_ARTIFACTS/browser/ when that is set, else to browser/ in
+pytest's temporary directory of the run (kept for the last three runs); never into the working
+tree unless asked. The path is printed at the end of the run (docs/testing.md).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from typing import Any
 import pytest
 
 from tests.conftest import (
-    REPO_ROOT,
     TEST_PASSWORD,
     LiveServer,
     create_test_tokens,
@@ -40,7 +40,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-ARTIFACTS = REPO_ROOT / "test-artifacts" / "browser"
 VIEWPORT = {"width": 1366, "height": 768}
 # name → (role, desks); everyone's password is TEST_PASSWORD
 USERS = {
@@ -48,6 +47,8 @@ USERS = {
     "eastop": ("operator", ["east"]),
     "calltaker": ("call_taker", ["west", "east"]),
     "auditor1": ("auditor", ["*"]),
+    "rights1": ("rights_officer", ["*"]),
+    "admin1": ("admin", ["*"]),
 }
 _keys = itertools.count()
 _places = itertools.count()
@@ -56,9 +57,18 @@ _saved: list[Path] = []
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if _saved:
-        terminalreporter.write_line(f"browser screenshots in {ARTIFACTS}:")
+        terminalreporter.write_line(f"browser screenshots in {_saved[0].parent}:")
         for path in _saved:
-            terminalreporter.write_line(f"  {path.relative_to(REPO_ROOT)}")
+            terminalreporter.write_line(f"  {path.name}")
+
+
+@pytest.fixture(scope="session")
+def artifacts(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots go: $ALARMDESK_TEST_ARTIFACTS/browser, else the run's temporary
+    directory."""
+    chosen = os.environ.get("ALARMDESK_TEST_ARTIFACTS")
+    where = Path(chosen) if chosen else tmp_path_factory.getbasetemp()
+    return where / "browser"
 
 
 @pytest.fixture(scope="package")  # sync Playwright holds an event loop: end it with tests/browser
@@ -178,9 +188,23 @@ def signal(
     }
 
 
-def screenshot(page: Any, name: str) -> Path:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
+def screenshot(page: Any, artifacts: Path, name: str) -> Path:
+    artifacts.mkdir(parents=True, exist_ok=True)
+    path = artifacts / f"{name}.png"
     page.screenshot(path=str(path))
     _saved.append(path)
     return path
+
+
+def wait_until(page: Any, expression: str, timeout: float = 5.0) -> Any:
+    """Polls a JS expression from outside the page until it is truthy (Playwright's
+    wait_for_function evaluates strings inside the page, which the console's
+    Content-Security-Policy forbids: no eval)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(expression)
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout} s: {expression}")
+        time.sleep(0.05)

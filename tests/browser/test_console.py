@@ -7,7 +7,7 @@ import time
 import httpx
 import pytest
 
-from tests.browser.conftest import place, screenshot, signal
+from tests.browser.conftest import place, screenshot, signal, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -57,16 +57,18 @@ def test_a_signal_appears_in_the_queue_within_a_second_without_reload(console, s
     assert page.is_visible("#p1-banner"), "a new P1 is announced"
     # Ages tick.
     first = tr.locator(".age").inner_text()
-    page.wait_for_function(
-        f'document.querySelector("{row(incident_id)} .age").textContent !== {first!r}'
-    )
+    wait_until(page, f'document.querySelector("{row(incident_id)} .age").textContent !== {first!r}')
 
 
 def test_acknowledge_and_dispatch_from_the_keyboard(console, sign_in) -> None:
     incident_id = console.post_signal(signal(type_code="FSTRU")).json()["incident_id"]
     page = sign_in("westop").page
     page.wait_for_selector(row(incident_id))
-    page.keyboard.press("j")
+    # The longest waiting P1 is at the top; j walks down to the new one (the newest P1).
+    for _ in range(page.locator("#queue-body tr").count()):
+        page.keyboard.press("j")
+        if page.get_attribute(row(incident_id), "aria-selected") == "true":
+            break
     assert page.get_attribute(row(incident_id), "aria-selected") == "true"
     page.keyboard.press("a")
     page.wait_for_selector(f"{row(incident_id)}[data-status='acknowledged']")
@@ -103,15 +105,13 @@ def test_the_incident_page_shows_the_timeline_and_a_race(console, sign_in) -> No
     page.keyboard.press("a")
     page.wait_for_selector("#race:not([hidden])")
     assert "Someone else acted first" in page.inner_text("#race")
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'acknowledged'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'acknowledged'")
     assert not page.is_visible("#panel [data-action='acknowledge']")
     # Acting again on the fresh state works, and lands in the timeline with who and when.
     page.keyboard.press("n")
     page.fill("#dlg-notes textarea", "units requested")
     page.keyboard.press("Enter")
-    page.wait_for_function(
-        "document.querySelector('#timeline').textContent.includes('units requested')"
-    )
+    wait_until(page, "document.querySelector('#timeline').textContent.includes('units requested')")
     tl = page.locator("#timeline tbody tr")
     texts = [tl.nth(i).inner_text() for i in range(tl.count())]
     assert any("Status changed" in t and "operator" in t for t in texts)
@@ -125,11 +125,11 @@ def test_the_incident_page_updates_live(console, sign_in) -> None:
     page.wait_for_selector(LIVE)
     with console.client() as c:
         c.post(f"/api/v1/incidents/{incident_id}/dispatch", json={"units": ["E3"]})
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'dispatched'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'dispatched'")
     assert "E3" in page.inner_text("#inc-units")
     with console.client() as c:  # the reloaded panel goes on listening
         c.post(f"/api/v1/incidents/{incident_id}/arrive")
-    page.wait_for_function("document.querySelector('#panel').dataset.status === 'on_scene'")
+    wait_until(page, "document.querySelector('#panel').dataset.status === 'on_scene'")
     assert "On scene" in page.inner_text("#panel .times")
 
 
@@ -157,7 +157,11 @@ def test_a_call_reaches_the_queue_of_its_desk_and_no_other(console, sign_in) -> 
     assert taker.input_value("#form-key") not in ("", first_key)
     west.wait_for_selector(row(incident_id), timeout=2000)
     assert "12 Harbour Road" in west.inner_text(row(incident_id))
-    time.sleep(0.5)
+    # East's queue is live and was sent what came after the call: a later east incident is
+    # there, so the call would be too, had it been routed to east.
+    lon, lat = place(west=False)
+    later = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    east.wait_for_selector(row(later), timeout=2000)
     assert east.locator(row(incident_id)).count() == 0
     with console.client() as c:
         stored = c.get(f"/api/v1/incidents/{incident_id}").json()
@@ -187,7 +191,7 @@ def test_a_form_with_mistakes_names_them(console, sign_in) -> None:
     assert after == before, "nothing was stored"
 
 
-def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
+def test_screenshots_of_the_queue_and_the_map(console, sign_in, artifacts) -> None:
     examples = [
         ("FSTRU", -5.0, 50.0, "12 Harbour Road"),
         ("GASLEAK", -6.2, 51.3, "Mill Lane 4"),
@@ -209,16 +213,73 @@ def test_screenshots_of_the_queue_and_the_map(console, sign_in) -> None:
     page.wait_for_selector(LIVE)
     page.keyboard.press("j")
     page.keyboard.press("j")
-    print("queue screenshot:", screenshot(page, "queue"))
+    print("queue screenshot:", screenshot(page, artifacts, "queue"))
     page.goto(console.url + "/map")
     page.wait_for_selector(".inc-marker, .marker-cluster")
     page.wait_for_selector("#map[data-basemap='offline']")
     page.wait_for_timeout(300)
-    print("map screenshot:", screenshot(page, "map"))
+    print("map screenshot:", screenshot(page, artifacts, "map"))
     page.goto(f"{console.url}/incidents/{ids[2]}")
     page.wait_for_timeout(300)
-    screenshot(page, "incident")
+    screenshot(page, artifacts, "incident")
     page.goto(console.url + "/calls/new")
     page.wait_for_timeout(300)
-    screenshot(page, "call-form")
+    screenshot(page, artifacts, "call-form")
     assert httpx.get(console.url + "/static/console.css").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("key", "dialog", "status", "prepare"),
+    [
+        ("r", "resolve", "resolved", "selectOption"),
+        ("x", "cancel", "cancelled", "selectOption"),
+        ("r", "resolve", "resolved", "note"),
+        ("n", "notes", "new", "note"),
+        ("t", "reclassify", "new", "type"),
+        ("d", "dispatch", "dispatched", "units"),
+    ],
+)
+def test_enter_submits_every_dialog(console, sign_in, key, dialog, status, prepare) -> None:
+    incident_id = console.post_signal(signal(type_code="FSTRU")).json()["incident_id"]
+    page = sign_in("westop").page
+    page.goto(f"{console.url}/incidents/{incident_id}")
+    page.wait_for_selector(LIVE)
+    version = page.get_attribute("#panel", "data-version")
+    page.keyboard.press(key)
+    page.wait_for_selector(f"#dlg-{dialog}[open]")
+    form = f"#dlg-{dialog} form"
+    if prepare == "selectOption":  # focus stays on the first field, a <select>
+        assert page.evaluate("document.activeElement.tagName") == "SELECT"
+    elif prepare == "note":  # the optional note, typed, then Enter in it
+        field = "text" if dialog == "notes" else "note"
+        page.focus(f"{form} textarea[name={field}]")
+        page.keyboard.type("all clear")
+    elif prepare == "type":
+        page.fill(f"{form} input[name=type_code]", "FVEH")
+    elif prepare == "units":
+        page.fill(f"{form} input[name=units]", "E5")
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f"#dlg-{dialog}:not([open])", state="attached")
+    page.wait_for_selector(f"#panel:not([data-version='{version}'])")
+    assert page.get_attribute("#panel", "data-status") == status
+
+
+def test_a_rights_officer_lands_on_the_report_and_approves_from_there(console, sign_in) -> None:
+    body = {
+        "code": "SILOFIRE",
+        "name": "Silo fire",
+        "category": "fire",
+        "priority": 2,
+        "purpose": "Silo fires can explode when opened and need a specialist plan",
+        "legal_basis": "Fire and Rescue Services Act, s.7",
+    }
+    with console.client("supervisor") as c:
+        assert c.post("/api/v1/incident-types", json=body).status_code == 201
+    page = sign_in("rights1").page
+    assert page.url.endswith("/transparency")
+    assert page.is_visible(".top nav a[href='/transparency']")
+    page.click("button[data-approve='SILOFIRE']")
+    page.wait_for_selector("#toasts .toast")
+    assert "approval recorded" in page.inner_text("#toasts")
+    page.wait_for_selector("tr[data-code='SILOFIRE'] td >> text=rights1")
+    assert page.locator("button[data-approve='SILOFIRE']").count() == 0

@@ -14,9 +14,8 @@ import httpx
 import pytest
 
 from alarmdesk.safeguards.access import Permission
-from alarmdesk.web.app import create_app
 from tests.browser.conftest import place, signal
-from tests.conftest import REPO_ROOT, TEST_PASSWORD
+from tests.conftest import REPO_ROOT, TEST_PASSWORD, offline_app
 
 PAGES = ["/", "/map", "/calls/new", "/reports/new"]
 
@@ -46,7 +45,7 @@ def csrf_of(client: httpx.Client) -> str:
 
 
 def test_every_console_route_names_a_permission_or_is_public() -> None:
-    app = create_app()
+    app = offline_app()
     for route in app.routes:
         if route.path.startswith("/api/"):
             continue
@@ -116,16 +115,26 @@ def test_an_operator_only_sees_incidents_of_their_desks(console) -> None:
 def test_the_incident_stream_carries_only_that_incident(console) -> None:
     first = console.post_signal(signal()).json()["incident_id"]
     other = console.post_signal(signal()).json()["incident_id"]
-    with signed_in(console.url, "westop") as c:
-        with c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r:
-            assert r.status_code == 200
-            seen: list[str] = []
-            for line in r.iter_lines():
-                seen.append(line)
-                if line == "data: incident.opened":
-                    break
-        assert "event: changed" in seen
     assert other != first
+    with console.client() as api:  # the other incident changes, then the first one: the
+        for incident in (other, first):  # first one's note is the last event of the stream
+            path = f"/api/v1/incidents/{incident}/notes"
+            assert api.post(path, json={"text": "checked"}).status_code == 200
+    events: list[str] = []
+    with (
+        signed_in(console.url, "westop") as c,
+        c.stream("GET", f"/incidents/{first}/events", params={"last_event_id": 0}) as r,
+    ):
+        assert r.status_code == 200
+        for line in r.iter_lines():
+            if line.startswith("event: "):
+                assert line == "event: changed", line
+            elif line.startswith("data: "):
+                events.append(line.removeprefix("data: "))
+                if events[-1] == "incident.noted":
+                    break
+    # Every event of the live stream until the first one's note went by: only its own came.
+    assert events == ["incident.opened", "incident.noted"]
 
 
 def test_the_sign_in_form_needs_its_own_token(console) -> None:
@@ -198,21 +207,137 @@ def test_a_deployment_can_bring_its_own_map_background(console, monkeypatch, tmp
     assert httpx.get(console.url + "/console/tiles.pmtiles").status_code == 302  # sign in first
 
 
-def test_the_incident_stream_keeps_only_its_incident_of_frames_sent_together() -> None:
-    from alarmdesk.bus.hub import event_data, sse_frame
-    from alarmdesk.web.console import only_incident
+CSP_NEEDS = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "frame-ancestors": "'none'",
+    "form-action": "'self'",
+}
 
-    def frame(event_id: int, kind: str, incident_id: int) -> bytes:
-        data = event_data(incident_id, "2026-11-25T10:00:00+00:00", "x", {}, {}, event_id)
-        return sse_frame(event_id, kind, data)
 
-    chunk = (
-        frame(7, "incident.opened", 2)
-        + frame(8, "incident.updated", 1)
-        + b": keep-alive\n\n"
-        + frame(9, "incident.noted", 3)
-    )
-    assert only_incident(chunk, 1) == (
-        b"id: 8\nevent: changed\ndata: incident.updated\n\n: keep-alive\n\n"
-    )
-    assert only_incident(frame(10, "incident.opened", 2), 1) == b""
+def csp_of(response: httpx.Response) -> dict[str, str]:
+    header = response.headers.get("content-security-policy", "")
+    return {
+        part.split()[0]: " ".join(part.split()[1:]) for part in header.split(";") if part.strip()
+    }
+
+
+def test_every_html_page_has_a_policy_without_inline_script(console) -> None:
+    incident_id = console.post_signal(signal()).json()["incident_id"]
+    pages = []
+    with httpx.Client(base_url=console.url) as anonymous:
+        pages.append(anonymous.get("/login"))
+    with signed_in(console.url, "westop") as c:
+        pages += [c.get(path) for path in [*PAGES, f"/incidents/{incident_id}"]]
+        pages.append(c.get(f"/incidents/{incident_id}/panel"))
+        pages.append(c.get("/incidents/999999"))  # an error page
+    with signed_in(console.url, "auditor1") as c:
+        pages.append(c.get("/map"))  # a 403 page
+    for r in pages:
+        assert "text/html" in r.headers["content-type"], r.url
+        csp = csp_of(r)
+        for directive, value in CSP_NEEDS.items():
+            assert csp.get(directive) == value, (r.url, directive, csp)
+        assert "'unsafe-inline'" not in csp.get("style-src", "'self'")
+        assert "unsafe-eval" not in r.headers["content-security-policy"]
+        # Scripts are files; the only inline <script> elements are JSON data blocks.
+        for attrs in re.findall(r"<script\b([^>]*)>", r.text):
+            assert "src=" in attrs or 'type="application/json"' in attrs, (r.url, attrs)
+        assert not re.search(r"<[^>]+\s(?:on[a-z]+|hx-on[:\-\w]*)\s*=", r.text), r.url
+        assert not re.search(r"<[^>]+\sstyle\s*=", r.text), r.url
+
+
+def test_the_event_stream_of_another_desks_incident_is_refused(console) -> None:
+    lon, lat = place(west=False)
+    east_id = console.post_signal(signal(lon=lon, lat=lat)).json()["incident_id"]
+    with signed_in(console.url, "westop") as c:
+        sse = {"Accept": "text/event-stream"}
+        with c.stream("GET", f"/incidents/{east_id}/events", headers=sse) as r:
+            assert r.status_code == 403  # not an open stream
+            assert json.loads(r.read())["error"]["code"] == "forbidden"
+        with c.stream("GET", "/incidents/99999999/events", headers=sse) as r:
+            assert r.status_code == 404
+
+
+def test_a_duty_report_takes_a_radio_channel_as_its_callback(console) -> None:
+    lon, lat = place()
+    body = {"type": "FSTRU", "coords": f"{lat}, {lon}", "callback": "radio ch 4"}
+    with signed_in(console.url, "calltaker") as c:
+        page = c.get("/reports/new").text
+        assert "(radio channel, phone" in page
+        headers = {"X-CSRF-Token": csrf_of(c), "HX-Request": "true"}
+        r = c.post("/reports", data={**body, "form_key": "duty-radio-1234"}, headers=headers)
+        assert r.status_code == 200 and 'id="intake-ok"' in r.text, r.text
+        incident = re.search(r'data-incident="(\d+)"', r.text)
+        assert incident
+        assert "radio ch 4" in c.get(f"/incidents/{incident.group(1)}").text
+        r = c.post(
+            "/reports",
+            data={**body, "callback": "ch\x074", "form_key": "duty-radio-5678"},
+            headers=headers,
+        )
+        assert r.status_code == 422 and "callback" in r.text
+
+
+@pytest.mark.parametrize(
+    ("name", "start", "shows"),
+    [
+        ("westop", "/", "Incident queue"),
+        ("auditor1", "/audit", "Export the log"),
+        ("rights1", "/transparency", "Custom types awaiting approval"),
+        ("admin1", "/accounts", "auditor1"),
+    ],
+)
+def test_each_role_lands_on_a_page_of_its_own(console, name, start, shows) -> None:
+    with httpx.Client(base_url=console.url, timeout=5) as c:
+        token = form_token(c.get("/login").text)
+        r = c.post("/login", data={"name": name, "password": TEST_PASSWORD, "form_token": token})
+        assert r.status_code == 303 and r.headers["location"] == start
+        page = c.get(start)
+        assert page.status_code == 200, page.text[:500]
+        assert shows in page.text
+        assert f'class="brand" href="{start}"' in page.text
+        assert csp_of(page)["script-src"] == "'self'"
+    with httpx.Client(base_url=console.url, timeout=5) as c:
+        # Asked for a page by name, sign-in still goes there.
+        token = form_token(c.get("/login").text)
+        r = c.post(
+            "/login",
+            data={"name": name, "password": TEST_PASSWORD, "form_token": token, "next": "/map"},
+        )
+        assert r.headers["location"] == "/map"
+
+
+def test_the_transparency_report_is_in_the_navigation_of_those_who_may_read_it(console) -> None:
+    for name, linked in (("auditor1", True), ("rights1", True), ("westop", False)):
+        with signed_in(console.url, name) as c:
+            page = c.get("/login", follow_redirects=True).text
+            assert ('href="/transparency"' in page) is linked, name
+    with signed_in(console.url, "auditor1") as c:
+        form = c.get("/transparency").text
+        assert 'action="/api/v1/reports/transparency"' in form
+        assert "Custom types awaiting approval" not in form  # an auditor approves nothing
+        r = c.get("/api/v1/reports/transparency", params={"format": "html", "period": "2026"})
+        assert r.status_code == 200
+
+
+def test_a_rights_officer_approves_a_pending_type_from_the_start_page(console) -> None:
+    body = {
+        "code": "LANDFIRE",
+        "name": "Landfill fire",
+        "category": "fire",
+        "priority": 2,
+        "purpose": "Landfill fires smoulder for days and need heavy plant",
+        "legal_basis": "Fire and Rescue Services Act, s.7",
+    }
+    with console.client("supervisor") as c:
+        assert c.post("/api/v1/incident-types", json=body).status_code == 201
+    with signed_in(console.url, "rights1") as c:
+        page = c.get("/transparency").text
+        assert 'data-code="LANDFIRE"' in page and 'data-approve="LANDFIRE"' in page
+        assert "Landfill fire" in page
+    for path in ("/audit", "/accounts"):
+        with signed_in(console.url, "rights1") as c:
+            assert c.get(path).status_code == 403, path

@@ -14,8 +14,7 @@ from alarmdesk.safeguards.access import MATRIX, Permission, Role
 from alarmdesk.store import accounts
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
-from alarmdesk.web.app import create_app
-from tests.conftest import TEST_PASSWORD, TEST_TOKENS
+from tests.conftest import TEST_PASSWORD, TEST_TOKENS, offline_app
 
 _keys = itertools.count()
 LIVE = {"status": ["new", "acknowledged", "dispatched", "on_scene"]}
@@ -62,7 +61,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
 
 
 def api_routes() -> list[tuple[str, str, object]]:
-    app = create_app()
+    app = offline_app()
     out = []
     for route in app.routes:
         if not route.path.startswith("/api/v1"):

@@ -10,6 +10,8 @@ import pytest
 
 from tests.conftest import prepare_database
 
+pytestmark = pytest.mark.slow  # each test runs the command line as a process
+
 
 def run(*args: str, stdin: str = "", env_url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -1,10 +1,10 @@
 """The in-process realtime hub: committed events → subscribed sessions.
 
-Each event is encoded once as an SSE frame and offered to every subscriber whose desks it
-concerns. A subscriber has a bounded queue; one that falls behind is dropped (its stream
-ends) rather than slowing everyone — its client reconnects with ``Last-Event-ID`` and
-replays what it missed from the events table, so nothing is lost (Zulip's event queues
-work the same way).
+Each event is encoded once as an SSE frame (the format: ``bus/sse.py``) and offered to every
+subscriber whose desks it concerns. A subscriber has a bounded queue; one that falls behind
+is dropped (its stream ends) rather than slowing everyone — its client reconnects with
+``Last-Event-ID`` and replays what it missed from the events table, so nothing is lost
+(Zulip's event queues work the same way).
 
 A subscription may name the credential that opened it (a token or a session); ``end`` puts
 the end marker on every subscription of a credential that was revoked or signed out, so its
@@ -17,33 +17,8 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-import msgspec
-
+from alarmdesk.bus.sse import event_data, sse_frame
 from alarmdesk.domain.events import IncidentEvent
-
-_encoder = msgspec.json.Encoder()
-
-
-def sse_frame(event_id: int, event_type: str, data: object) -> bytes:
-    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
-        event_id,
-        event_type.encode(),
-        _encoder.encode(data),
-    )
-
-
-def event_data(
-    incident_id: int, at: str, actor: str, detail: object, snapshot: object, event_id: int
-) -> dict[str, object]:
-    return {
-        "id": event_id,
-        "incident_id": incident_id,
-        "at": at,
-        "actor": actor,
-        "detail": detail,
-        "incident": snapshot,
-    }
-
 
 Frames = list[tuple[int, bytes]]  # (event id, SSE frame), in id order
 

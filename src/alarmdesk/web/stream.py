@@ -23,7 +23,7 @@ import anyio
 from litestar.types import Scope
 
 from alarmdesk.bootstrap import Services
-from alarmdesk.bus.hub import event_data, sse_frame
+from alarmdesk.bus.sse import event_data, sse_frame
 from alarmdesk.safeguards.access import Principal
 from alarmdesk.service import queries
 from alarmdesk.web.auth import Authenticator, credential_of, request_scope

@@ -176,11 +176,13 @@ export async function runDialog(action, incident, perform) {
   dialog.querySelector("[data-close]").onclick = () => dialog.close();
 }
 
-// Enter sends a note; Shift+Enter is a new line.
+// Enter confirms every dialog, wherever the focus is in it: in a note (Shift+Enter is a new
+// line) and on a <select> (a browser submits a form on Enter only from a text input).
 document.addEventListener("keydown", (e) => {
   const t = e.target;
-  if (e.key === "Enter" && !e.shiftKey && t instanceof HTMLTextAreaElement && t.closest("dialog")) {
-    e.preventDefault();
-    t.form?.requestSubmit();
-  }
+  if (e.key !== "Enter" || e.shiftKey || e.isComposing || e.defaultPrevented) return;
+  if (!(t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement)) return;
+  if (!t.closest("dialog") || !t.form) return;
+  e.preventDefault();
+  t.form.requestSubmit();
 });

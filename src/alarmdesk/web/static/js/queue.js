@@ -1,6 +1,9 @@
 // The live queue: the incidents of my desks, kept current from the event stream.
-// Order: priority, then unacknowledged (new) first, then newest. Rows are built with DOM
-// calls (never innerHTML), so nothing from an incident is ever read as markup.
+// Order (the server's, see service/console_queries.py): priority, then waiting (new) before
+// taken, then the oldest first. The server sends a first page and counts every match; "Show
+// more" pages in the rest. Each event updates, inserts or removes only its own row (keyed by
+// incident id), built with DOM calls (never innerHTML), so nothing from an incident is ever
+// read as markup and a busy queue never redraws as a whole.
 import { beep, boot, h, init, mineDesks, onKeys, openStream, tickAges, toast } from "./lib.js";
 import { ACTION_NAMES, act, fetchIncident, isRace, needsDialog, runDialog } from "./actions.js";
 
@@ -9,12 +12,16 @@ const B = boot();
 const F = B.filters;
 const incidents = new Map(); // id → incident snapshot
 const rows = new Map(); // id → <tr>
+const ordered = []; // the ids shown, in order
 const tbody = document.getElementById("queue-body");
 const empty = document.getElementById("queue-empty");
 const counts = document.getElementById("queue-counts");
 const banner = document.getElementById("p1-banner");
+const more = document.getElementById("queue-more");
 let selected = null;
-let firstRender = true;
+let cursor = B.next || null; // the next page on the server; null: every match is loaded
+let boundary = null; // the last incident of the last page loaded (while more exist)
+let serverCounts = B.counts || { total: 0, waiting: 0, p1: 0, p1_waiting: 0 };
 
 function matches(inc) {
   if (!mineDesks(inc.desks, B.desks)) return false;
@@ -29,8 +36,8 @@ function order(a, b) {
   return (
     a.priority - b.priority ||
     Number(b.status === "new") - Number(a.status === "new") ||
-    Date.parse(b.opened_at) - Date.parse(a.opened_at) ||
-    b.id - a.id
+    Date.parse(a.opened_at) - Date.parse(b.opened_at) ||
+    a.id - b.id
   );
 }
 
@@ -48,6 +55,7 @@ function renderRow(tr, inc) {
   tr.dataset.status = inc.status;
   tr.dataset.version = inc.version;
   tr.tabIndex = -1;
+  tr.setAttribute("aria-selected", String(inc.id === selected));
   const name = B.types[inc.type_code] || "";
   const loc = locationText(inc.location);
   tr.replaceChildren(
@@ -61,66 +69,146 @@ function renderRow(tr, inc) {
     h("td", { class: "c-units" }, (inc.units || []).map((u) => h("span", { class: "unit" }, u))),
     h("td", { class: "c-sig" }, String(inc.signal_count)),
   );
+  tickAges(tr);
 }
 
-function render() {
-  const list = [...incidents.values()].sort(order);
-  const hadFocus = selected !== null && document.activeElement === rows.get(selected);
-  for (const inc of list) {
-    let tr = rows.get(inc.id);
-    if (!tr) {
-      tr = h("tr");
-      rows.set(inc.id, tr);
-      if (!firstRender) tr.classList.add("fresh");
-    }
-    const fresh = tr.classList.contains("fresh");
-    renderRow(tr, inc);
+/** Where `inc` belongs in `ordered` (binary search; `ordered` never holds inc itself). */
+function slot(inc) {
+  let lo = 0;
+  let hi = ordered.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (order(incidents.get(ordered[mid]), inc) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function unlist(id) {
+  const at = ordered.indexOf(id);
+  if (at !== -1) ordered.splice(at, 1);
+}
+
+/** Shows `inc` in its place: only its own row is drawn, and moved only if its place changed. */
+function place(inc, fresh) {
+  const had = incidents.get(inc.id);
+  let tr = rows.get(inc.id);
+  if (had) unlist(inc.id);
+  incidents.set(inc.id, inc);
+  const at = slot(inc);
+  ordered.splice(at, 0, inc.id);
+  if (!tr) {
+    tr = h("tr");
+    rows.set(inc.id, tr);
     if (fresh) tr.classList.add("fresh");
-    tr.setAttribute("aria-selected", String(inc.id === selected));
-    tbody.append(tr); // moves it into order
+    renderRow(tr, inc);
+  } else if (!had || had.version !== inc.version || had.status !== inc.status) {
+    const wasFresh = tr.classList.contains("fresh");
+    renderRow(tr, inc);
+    if (wasFresh) tr.classList.add("fresh");
   }
-  for (const [id, tr] of rows) {
-    if (!incidents.has(id)) {
-      tr.remove();
-      rows.delete(id);
-    }
-  }
-  if (selected !== null && !incidents.has(selected)) selected = null;
-  if (hadFocus) rows.get(selected)?.focus();
-  empty.hidden = list.length > 0;
-  const fresh = list.filter((i) => i.status === "new").length;
-  counts.textContent = `${list.length} incident${list.length === 1 ? "" : "s"} · ${fresh} new${B.truncated ? " · showing the newest 500" : ""}`;
-  const p1 = list.filter((i) => i.priority === 1 && i.status === "new");
-  if (p1.length) {
-    const top = p1[0];
+  const next = at + 1 < ordered.length ? rows.get(ordered[at + 1]) : null;
+  if (tr.parentNode !== tbody || tr.nextSibling !== next) tbody.insertBefore(tr, next);
+}
+
+function drop(id) {
+  if (!incidents.has(id)) return;
+  incidents.delete(id);
+  unlist(id);
+  rows.get(id)?.remove();
+  rows.delete(id);
+  if (selected === id) selected = null;
+}
+
+function summary() {
+  const c = serverCounts;
+  empty.hidden = ordered.length > 0 || c.total > 0;
+  const shown = ordered.length < c.total ? ` · showing ${ordered.length}` : "";
+  counts.textContent = `${c.total} incident${c.total === 1 ? "" : "s"} · ${c.waiting} new${shown}`;
+  more.hidden = cursor === null;
+  banner.dataset.count = String(c.p1_waiting);
+  if (c.p1_waiting > 0) {
+    const topId = ordered.find((id) => {
+      const i = incidents.get(id);
+      return i.priority === 1 && i.status === "new";
+    });
+    const top = topId === undefined ? null : incidents.get(topId);
+    const head = c.p1_waiting === 1 ? "1 new P1 incident" : `${c.p1_waiting} new P1 incidents`;
     banner.replaceChildren(
-      h("span", {}, `${p1.length === 1 ? "New P1" : `${p1.length} new P1 incidents`} — #${top.id} ${top.type_code} ${B.types[top.type_code] || ""} · ${locationText(top.location)}`),
-      h("button", { type: "button", "data-open": top.id }, `Open #${top.id}`),
+      h("span", {}, top ? `${head} — the oldest: #${top.id} ${top.type_code} ${B.types[top.type_code] || ""} · ${locationText(top.location)}` : head),
+      top ? h("button", { type: "button", "data-open": top.id }, `Open #${top.id}`) : null,
     );
     banner.hidden = false;
   } else {
     banner.hidden = true;
   }
-  tickAges(tbody);
-  firstRender = false;
 }
 
-/** Puts a snapshot in the queue (or takes it out); stale snapshots never overwrite. */
-function upsert(inc) {
+// Counts come from the server (an incident beyond the loaded pages changes them too): asked
+// again shortly after events, at most every second.
+let countTimer = null;
+function recount() {
+  if (countTimer) return;
+  countTimer = setTimeout(async () => {
+    countTimer = null;
+    const r = await fetch(`/queue/counts${location.search}`, { headers: { Accept: "application/json" } }).catch(() => null);
+    if (r && r.ok) {
+      serverCounts = await r.json();
+      summary();
+    }
+  }, 1000);
+}
+
+/** Inside the loaded part of the queue: everything while complete, else up to the boundary. */
+function loaded(inc) {
+  return cursor === null || boundary === null || order(inc, boundary) <= 0;
+}
+
+/** Takes a snapshot in (or out); stale snapshots never overwrite. Returns whether it applied. */
+function upsert(inc, fresh = false) {
   const have = incidents.get(inc.id);
   if (have && have.version > inc.version) return false;
-  if (matches(inc)) incidents.set(inc.id, inc);
-  else incidents.delete(inc.id);
+  if (matches(inc) && (have || loaded(inc))) place(inc, fresh);
+  else drop(inc.id);
   return true;
 }
 
-for (const inc of B.items) upsert(inc);
-render();
+function addPage(items, next) {
+  cursor = next || null;
+  boundary = cursor && items.length ? items[items.length - 1] : null;
+  for (const inc of items) upsert(inc);
+}
+
+async function loadMore() {
+  if (cursor === null) return;
+  more.disabled = true;
+  try {
+    const params = new URLSearchParams(location.search);
+    params.set("after", cursor);
+    const r = await fetch(`/queue/items?${params}`, { headers: { Accept: "application/json" } }).catch(() => null);
+    if (!r || !r.ok) {
+      toast("The next incidents could not be loaded; try again.", "error");
+      return;
+    }
+    const page = await r.json();
+    addPage(page.items, page.next);
+    serverCounts = page.counts;
+    summary();
+  } finally {
+    more.disabled = false;
+  }
+}
+
+addPage(B.items, B.next);
+summary();
+more.addEventListener("click", loadMore);
 
 openStream(B.last_event_id, (type, data) => {
   const inc = data.incident;
-  if (!inc || !upsert(inc)) return;
-  render();
+  if (!inc) return;
+  recount();
+  if (!upsert(inc, true)) return;
+  summary();
   const arrived = type === "incident.opened" || type === "incident.reclassified" || type === "incident.updated";
   if (arrived && inc.priority === 1 && inc.status === "new" && incidents.has(inc.id)) beep();
 });
@@ -155,19 +243,18 @@ function current() {
 
 async function refresh(id) {
   const fresh = await fetchIncident(id);
-  if (fresh && !fresh.gone) {
-    upsert(fresh);
-  } else {
-    incidents.delete(id);
-  }
-  render();
+  if (fresh && !fresh.gone) upsert(fresh);
+  else drop(id);
+  summary();
+  recount();
 }
 
 async function perform(inc, action, body) {
   const outcome = await act(inc.id, action, { ...body, expected_version: inc.version });
   if (outcome.ok) {
     upsert(outcome.incident);
-    render();
+    summary();
+    recount();
     toast(`${ACTION_NAMES[action]}: #${inc.id} is ${outcome.incident.status.replace("_", " ")}`);
   } else if (isRace(outcome.error)) {
     toast(`Someone else acted first on #${inc.id}: ${outcome.error.message} — showing its current state.`, "warn", 9000);

@@ -1,0 +1,279 @@
+"""Stored XSS: markup, script and template syntax planted in every text field that reaches the
+console stays text on every page — with the Content-Security-Policy enforced, and with it
+bypassed (so the test proves escaping, not only the policy).
+
+A server of its own (``live_server``): the planted incidents are alone on the map, far apart,
+so each marker can be hovered, and the desk's name can be planted before the first page."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.browser.conftest import VIEWPORT
+from tests.conftest import TEST_DESKS, TEST_PASSWORD
+
+pytestmark = pytest.mark.slow
+
+TEMPLATE = "{{7*7}}"
+
+
+def payload(n: int) -> str:
+    """Markup, a script, a javascript: URL and template syntax; __xss(n) names the field."""
+    return (
+        f'"><img src=x onerror=__xss({n})><script>__xss({n})</script>'
+        f"<a href=javascript:__xss({n})>x</a>{TEMPLATE}'"
+    )
+
+
+def short(n: int) -> str:
+    return f"<img src=x onerror=__xss({n})>{TEMPLATE}"
+
+
+HOOK = """
+window.__xssHits = [];
+window.__xss = (n) => window.__xssHits.push(n);
+window.alert = window.confirm = window.prompt = (m) => window.__xssHits.push("dialog:" + m);
+"""
+
+
+def planted(live_server) -> dict[str, Any]:
+    """Plants the payloads through the API and the store's own setup functions; returns
+    what the pages must show."""
+    from alarmdesk.store import accounts
+    from alarmdesk.store import repository as repo
+
+    svc = live_server.services
+    with svc.engine.begin() as conn:
+        west = {**TEST_DESKS[0], "name": "West " + short(1)}
+        repo.upsert_desks(conn, [west, *TEST_DESKS[1:]])
+        for name, role in (("xop", "operator"), ("xcall", "call_taker")):
+            accounts.create_user(conn, name, TEST_PASSWORD, role, ["west"], datetime.now(UTC))
+        for name, role in (
+            ("xrights", "rights_officer"),
+            ("xadmin", "admin"),
+            ("xaudit", "auditor"),
+        ):
+            accounts.create_user(conn, name, TEST_PASSWORD, role, ["*"], datetime.now(UTC))
+    # A custom type whose name is a payload, approved by two people (one a rights officer).
+    body = {
+        "code": "XSSFIRE",
+        "name": "Battery fire " + payload(2),
+        "category": "fire",
+        "priority": 2,
+        "purpose": "Battery fires re-ignite and need special extinguishing agents",
+        "legal_basis": "Fire and Rescue Services Act, s.7",
+        "sop": ["Send foam tender " + payload(3)],
+    }
+    with live_server.client("supervisor") as c:
+        r = c.post("/api/v1/incident-types", json=body)
+        assert r.status_code == 201, r.text
+    for who in ("admin", "rights_officer"):
+        with live_server.client(who) as c:
+            assert c.post("/api/v1/incident-types/XSSFIRE/approve").status_code == 200
+    # A type still waiting for approval: the rights officer's start page lists it.
+    pending = {
+        **body,
+        "code": "XSSWAIT",
+        "name": "Waiting fire " + payload(60),
+        "definition": payload(61),
+        "legal_basis": "Fire and Rescue Services Act, s.7 " + short(62),
+    }
+    with live_server.client("supervisor") as c:
+        r = c.post("/api/v1/incident-types", json=pending)
+        assert r.status_code == 201, r.text
+    ids = []
+    for n, (lon, lat, code) in enumerate(
+        [(-9.0, 41.0, "XSSFIRE"), (-1.0, 58.0, "FSTRU"), (-5.0, 50.0, "FSTRU")]
+    ):
+        base = 10 * (n + 1)
+        r = live_server.post_signal(
+            {
+                "source_kind": "call",
+                "source_id": "src " + payload(base),
+                "type_code": code,
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "idempotency_key": f"xss-{n}-{os.getpid()}",
+                "location": {
+                    "lat": lat,
+                    "lon": lon,
+                    "address": payload(base + 1),
+                    "site": payload(base + 2),
+                    "zone": short(base + 3),
+                },
+                "summary": payload(base + 4),
+                "payload": {
+                    "people": [
+                        {
+                            "role": "caller " + short(base + 5),
+                            "name": payload(base + 6),
+                            "callback": payload(base + 7),
+                        }
+                    ]
+                },
+            }
+        )
+        assert r.status_code in (200, 201, 202), r.text
+        ids.append(r.json()["incident_id"])
+    with live_server.client("operator") as c:
+        assert c.post(f"/api/v1/incidents/{ids[0]}/notes", json={"text": payload(40)}).is_success
+        r = c.post(
+            f"/api/v1/incidents/{ids[1]}/resolve",
+            json={"disposition": "handled", "note": payload(41)},
+        )
+        assert r.is_success, r.text
+        r = c.post(
+            f"/api/v1/incidents/{ids[2]}/notes", json={"text": "before cancel " + payload(42)}
+        )
+        assert r.is_success, r.text
+    return {"ids": ids}
+
+
+@pytest.fixture
+def xss_server(live_server) -> Any:
+    return live_server, planted(live_server)
+
+
+def sign_in_as(page: Any, url: str, name: str) -> None:
+    page.goto(url + "/login")
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", TEST_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_load_state("domcontentloaded")
+    assert "/login" not in page.url
+
+
+def no_script_ran(page: Any, where: str) -> None:
+    hits = page.evaluate("window.__xssHits")
+    assert hits == [], f"{where}: planted script ran: {hits}"
+    assert page.locator("a[href^='javascript:' i]").count() == 0, where
+    assert page.locator("main img[src='x']").count() == 0, where
+
+
+@pytest.mark.parametrize("bypass_csp", [False, True], ids=["csp", "no-csp"])
+def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, bypass_csp) -> None:
+    server, plant = xss_server
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=bypass_csp)
+    context.set_default_timeout(5000)
+    context.add_init_script(HOOK)
+    violations: list[str] = []
+    dialogs: list[str] = []
+    try:
+        page = context.new_page()
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on(
+            "console",
+            lambda m: violations.append(m.text) if "Content Security Policy" in m.text else None,
+        )
+        sign_in_as(page, server.url, "xop")
+        page.wait_for_selector("#live[data-state='live']")
+        # The queue: the open incidents, the desk picker, the type picker.
+        page.wait_for_selector(f"#queue-body tr[data-id='{plant['ids'][0]}']")
+        assert TEMPLATE in page.inner_text("#queue-body")
+        no_script_ran(page, "queue")
+        # Each incident page: facts, people, notes, timeline, signals, procedure.
+        for incident_id in plant["ids"]:
+            page.goto(f"{server.url}/incidents/{incident_id}")
+            page.wait_for_selector("#panel")
+            text = page.inner_text("#panel")
+            assert "onerror=__xss" in text and TEMPLATE in text, "the payload shows as text"
+            assert "49" not in re.sub(r"\d{2,}\.\d+|#\d+|\d+:\d+(:\d+)?", "", text).split(), text
+            no_script_ran(page, f"incident {incident_id}")
+        # The map: hover every marker so each tooltip is drawn.
+        page.goto(server.url + "/map")
+        page.wait_for_selector(".inc-marker")
+        markers = page.locator(".leaflet-marker-icon.inc-marker")
+        assert markers.count() >= 2  # the resolved one is off the map
+        for i in range(markers.count()):
+            markers.nth(i).hover()
+            tip = page.wait_for_selector(".leaflet-tooltip")
+            assert "onerror=__xss" in tip.inner_text()
+            page.mouse.move(1, 1)
+        no_script_ran(page, "map")
+        # A form and its answer (the type picker holds the custom type's name).
+        # The forms, filled with payloads, and what they answer.
+        for path, fields in (
+            (
+                "/calls/new",
+                {"#f-address": payload(70), "#f-name": payload(71), "#f-summary": payload(72)},
+            ),
+            ("/reports/new", {"#f-callback": short(73), "#f-summary": payload(74)}),
+        ):
+            page.goto(server.url + path)
+            page.wait_for_selector("#intake-form")
+            page.fill("#f-type", "XSSFIRE")
+            page.fill("#f-coords", "47.0, -2.5" if "calls" in path else "43.0, -7.5")
+            for selector, text in fields.items():
+                page.fill(selector, text)
+            page.click("#intake-form button[type=submit]")
+            page.wait_for_selector("#intake-ok a[href^='/incidents/']")
+            no_script_ran(page, path)
+            page.click("#intake-ok a[href^='/incidents/']")
+            page.wait_for_selector("#panel")
+            for text in fields.values():
+                assert text in page.inner_text("#panel"), text
+            no_script_ran(page, f"the incident of {path}")
+        # The start pages of the other roles, each in a session of its own.
+        for who, path, shows in (
+            ("xrights", "/transparency", "#pending-types"),
+            ("xadmin", "/accounts", "#accounts"),
+            ("xaudit", "/audit", "#audit-vkey"),
+        ):
+            page.context.clear_cookies()
+            sign_in_as(page, server.url, who)
+            assert page.url.endswith(path)
+            page.wait_for_selector(shows, state="attached")
+            if who == "xrights":
+                assert "onerror=__xss" in page.inner_text("#pending-types")
+                no_script_ran(page, path)
+                page.click("#report-form button[type=submit]")  # the report it links
+                page.wait_for_load_state("load")
+                assert "/api/v1/reports/transparency" in page.url
+                assert "onerror=__xss" in page.inner_text("body")
+            no_script_ran(page, page.url)
+    finally:
+        context.close()
+    assert dialogs == []
+    assert violations == [], "the policy must not break the console itself"
+
+
+def test_the_pages_send_every_planted_payload_as_text(xss_server) -> None:
+    """The same, without a browser: no page's HTML holds a planted tag, only its escaped
+    text (and JSON data blocks escape ``<`` too)."""
+    from tests.browser.test_console_pages import signed_in
+
+    server, plant = xss_server
+    paths = ["/", "/map", "/calls/new", "/reports/new"]
+    paths += [f"/incidents/{i}" for i in plant["ids"]]
+    paths += [f"/incidents/{i}/panel" for i in plant["ids"]]
+    seen = 0
+    for who in ("xop", "xcall"):
+        with signed_in(server.url, who) as c:
+            for path in paths:
+                r = c.get(path)
+                if r.status_code == 403:
+                    continue
+                assert r.status_code == 200, (who, path, r.status_code)
+                seen += 1
+                assert "<img src=x" not in r.text, (who, path)
+                assert "<script>__xss" not in r.text, (who, path)
+                assert not re.search(r"<a\b[^>]*href\s*=\s*[\"']?javascript:", r.text), path
+                assert "49" not in re.findall(r"Battery fire[^<]{0,120}", r.text), path
+    assert seen >= len(paths)
+    for who, path in (("xrights", "/transparency"), ("xadmin", "/accounts"), ("xaudit", "/audit")):
+        with signed_in(server.url, who) as c:
+            r = c.get(path)
+            assert r.status_code == 200, (who, path)
+            assert "<img src=x" not in r.text and "<script>__xss" not in r.text, path
+    with signed_in(server.url, "xrights") as c:
+        year = datetime.now(UTC).year
+        r = c.get("/api/v1/reports/transparency", params={"format": "html", "period": year})
+        assert r.status_code == 200 and "onerror=__xss" in r.text  # the type's name, as text
+        assert "<img src=x" not in r.text and "<script>__xss" not in r.text
+    with httpx.Client(base_url=server.url) as c:
+        assert "<img src=x" not in c.get("/login").text
