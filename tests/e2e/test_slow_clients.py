@@ -20,6 +20,8 @@ from alarmdesk.web.server import uvicorn_server
 from tests.conftest import create_test_tokens, free_port, prepare_database
 from tests.conftest import test_config as config_for
 
+pytestmark = pytest.mark.slow  # every test here starts a server
+
 TIMEOUT = 0.6  # every [server] timeout of the test server, in seconds
 GRACE = 2.0  # how much later than its timeout a disconnection may come
 
