@@ -33,6 +33,12 @@ class DatabaseConfig(msgspec.Struct, forbid_unknown_fields=True):
 class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     host: str = "127.0.0.1"
     port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8000
+    # Slow clients (web/server.py): a request's headers must be complete this long after the
+    # connection (or its first byte), its body this long after the request starts; an idle
+    # connection is closed this long after a response.
+    header_timeout_seconds: Positive = 10.0
+    body_timeout_seconds: Positive = 30.0
+    keep_alive_seconds: Positive = 5.0
 
 
 class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -51,6 +57,9 @@ class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):
 class StreamConfig(msgspec.Struct, forbid_unknown_fields=True):
     heartbeat_seconds: Positive = 15.0
     client_queue: Annotated[int, msgspec.Meta(ge=10)] = 2000
+    # An open stream re-reads its credential this often: a token revoked or a session ended
+    # by another process (the command line), or a session expired, ends it within this time.
+    recheck_seconds: Positive = 30.0
 
 
 class LimitsConfig(msgspec.Struct, forbid_unknown_fields=True):

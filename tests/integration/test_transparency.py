@@ -577,6 +577,9 @@ def test_periods(args: tuple[Any, Any, Any], start: datetime, end: datetime) -> 
         (None, "2026-02-01", "2026-01-01"),
         (None, "2026-01-01T00:00:00", "2026-02-01"),
         ("2026", "2026-01-01", "2026-02-01"),
+        (None, "0001-01-01T00:00:00+14:00", "2026-01-01"),
+        (None, "2026-01-01", "9999-12-31"),
+        (None, "2026-01-01", "9999-12-31T23:59:59-14:00"),
     ],
 )
 def test_bad_periods_are_refused(args: tuple[Any, Any, Any]) -> None:

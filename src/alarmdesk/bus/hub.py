@@ -5,6 +5,10 @@ subscriber whose desks it concerns. A subscriber has a bounded queue; one that f
 is dropped (its stream ends) rather than slowing everyone — its client reconnects with
 ``Last-Event-ID`` and replays what it missed from the events table, so nothing is lost
 (Zulip's event queues work the same way).
+
+A subscription may name the credential that opened it (a token or a session); ``end`` puts
+the end marker on every subscription of a credential that was revoked or signed out, so its
+streams end at once.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ class Subscriber:
     queue: asyncio.Queue[Frames | None]  # one item per commit: that commit's frames
     dropped: bool = False
     delivered: int = field(default=0)
+    credential: str | None = None  # what opened it, so that ending the credential ends it
 
     def wants(self, desks: Iterable[str]) -> bool:
         return self.desks is None or not self.desks.isdisjoint(desks)
@@ -37,12 +42,24 @@ class Hub:
         self.last_id = 0  # the newest event id offered to subscribers
         self.published = 0
 
-    def subscribe(self, desks: Iterable[str] | None = None) -> Subscriber:
+    def subscribe(
+        self, desks: Iterable[str] | None = None, credential: str | None = None
+    ) -> Subscriber:
         sub = Subscriber(
-            frozenset(desks) if desks is not None else None, asyncio.Queue(self.client_queue)
+            frozenset(desks) if desks is not None else None,
+            asyncio.Queue(self.client_queue),
+            credential=credential,
         )
         self.subscribers.add(sub)
         return sub
+
+    def end(self, credential: str) -> int:
+        """Ends every subscription opened with this credential (revoked, signed out).
+        Must run on the hub's event loop; returns how many ended."""
+        ended = [s for s in self.subscribers if s.credential == credential]
+        for sub in ended:
+            self._drop(sub)
+        return len(ended)
 
     def unsubscribe(self, sub: Subscriber) -> None:
         self.subscribers.discard(sub)

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli.common import database, exit_code, fail, load_config, out
@@ -17,6 +16,7 @@ from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, require_head, upgrade
 from alarmdesk.web.app import create_app
+from alarmdesk.web.server import run
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city (San Francisco).", no_args_is_help=True)
@@ -53,15 +53,7 @@ def serve(
         fail(exc.message, 1)
     finally:
         engine.dispose()
-    uvicorn.run(
-        create_app(cfg),
-        host=cfg.server.host,
-        port=cfg.server.port,
-        log_level="info",
-        access_log=False,
-        log_config=None,  # the lines go through alarmdesk.logs (structured, with context)
-        timeout_graceful_shutdown=5,
-    )
+    run(create_app(cfg), cfg)
 
 
 @db_app.command("upgrade")

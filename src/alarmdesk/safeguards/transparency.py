@@ -103,14 +103,20 @@ def parse_bound(text: str, *, end: bool) -> datetime:
     text = text.strip()
     if _DAY.fullmatch(text):
         day = date.fromisoformat(text)
-        return _midnight(day + timedelta(days=1) if end else day)
+        try:
+            return _midnight(day + timedelta(days=1) if end else day)
+        except OverflowError:
+            raise ValueError(f"{text!r} is out of range") from None
     try:
         when = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{text!r} is neither YYYY-MM-DD nor an ISO 8601 time") from None
     if when.tzinfo is None:
         raise ValueError(f"{text!r} needs a UTC offset (e.g. +00:00 or Z)")
-    return when.astimezone(UTC)
+    try:
+        return when.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{text!r} is out of range once made UTC") from None
 
 
 def parse_period(

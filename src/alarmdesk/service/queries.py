@@ -10,14 +10,16 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.units import Desk, Unit
 from alarmdesk.store import repository as repo
-from alarmdesk.store.repository import IncidentFilter
+from alarmdesk.store.repository import IncidentFilter, decode_cursor, unit_dict
 
 __all__ = [
     "IncidentFilter",
+    "decode_cursor",
     "desks",
     "events_after",
     "get_incident",
     "list_incidents",
+    "unit_dict",
     "units",
 ]
 

@@ -25,6 +25,7 @@ from alarmdesk.web.auth import (
     permission_guard,
 )
 from alarmdesk.web.errors import EXCEPTION_HANDLERS, audit_denial
+from alarmdesk.web.server import body_deadline
 
 
 def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Litestar:
@@ -53,7 +54,7 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
             *reports.ROUTES,
             *audit.ROUTES,
         ],
-        middleware=[auth_middleware],
+        middleware=[body_deadline, auth_middleware],
         guards=[permission_guard],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,

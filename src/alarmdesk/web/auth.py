@@ -16,6 +16,7 @@ import hmac
 import time
 from collections import deque
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -28,13 +29,19 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import Forbidden, TooManyAttempts, Unauthenticated
 from alarmdesk.safeguards.access import Permission, Principal, allowed
-from alarmdesk.store import accounts
+from alarmdesk.service import accounts
 
 SESSION_COOKIE = "alarmdesk_session"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPENAPI_PATH = "/api/docs"  # the API's description is public; it holds no data
 CACHE_SECONDS = 10.0  # a revoked token or ended session stops working within this time
+
+
+# The scope of the request being served, with the credential the middleware resolved: a
+# long-lived response (the event stream) reads it to re-check that credential, whichever route
+# produced the response.
+request_scope: ContextVar[Scope | None] = ContextVar("alarmdesk_request_scope", default=None)
 
 
 @dataclass
@@ -82,13 +89,34 @@ class Authenticator:
             cache.clear()
         cache[key] = _Cached(value, time.monotonic() + CACHE_SECONDS)
 
+    async def still_valid(self, scope: Scope) -> bool:
+        """Whether the credential of a request still holds, read from the store (not the
+        cache): false once its token is revoked or its session ended or expired, by this
+        process or another. A long-lived response (the event stream) asks it periodically."""
+        kind = scope.get("auth_kind")
+        if kind == "token":
+            secret = _bearer(scope)
+            if secret is None:
+                return False
+            principal = await anyio.to_thread.run_sync(self._load_token, secret)
+            if principal is None:
+                self._tokens.pop(secret, None)
+            return principal is not None
+        if kind == "session":
+            secret = _cookie(scope, SESSION_COOKIE)
+            if secret is None:
+                return False
+            sess = await anyio.to_thread.run_sync(self._load_session, secret)
+            if sess is None:
+                self.forget_session(secret)
+            return sess is not None
+        return False
+
     def _load_token(self, secret: str) -> Principal | None:
-        with self.svc.engine.connect() as conn:
-            return accounts.principal_of_token(conn, secret)
+        return accounts.principal_of_token(self.svc.engine, secret)
 
     def _load_session(self, secret: str) -> accounts.Session | None:
-        with self.svc.engine.connect() as conn:
-            return accounts.load_session(conn, secret, self.svc.clock())
+        return accounts.load_session(self.svc.engine, secret, self.svc.clock())
 
 
 class LoginThrottle:
@@ -150,6 +178,13 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
+def _bearer(scope: Scope) -> str | None:
+    value = _header(scope, b"authorization")
+    if value and value[:7].lower() == "bearer ":
+        return value[7:].strip()
+    return None
+
+
 def _cookie(scope: Scope, name: str) -> str | None:
     raw = _header(scope, b"cookie")
     if not raw:
@@ -167,9 +202,8 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             authn: Authenticator = scope["app"].state.authenticator
             scope["principal"] = None  # type: ignore[typeddict-unknown-key]
             scope["csrf"] = None  # type: ignore[typeddict-unknown-key]
-            bearer = _header(scope, b"authorization")
-            if bearer and bearer[:7].lower() == "bearer ":
-                scope["principal"] = await authn.token(bearer[7:].strip())  # type: ignore[typeddict-unknown-key]
+            if (bearer := _bearer(scope)) is not None:
+                scope["principal"] = await authn.token(bearer)  # type: ignore[typeddict-unknown-key]
                 scope["auth_kind"] = "token"  # type: ignore[typeddict-unknown-key]
             elif (secret := _cookie(scope, SESSION_COOKIE)) is not None:
                 sess = await authn.session(secret)
@@ -177,9 +211,24 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                     scope["principal"] = sess.principal  # type: ignore[typeddict-unknown-key]
                     scope["csrf"] = sess.csrf_token  # type: ignore[typeddict-unknown-key]
                     scope["auth_kind"] = "session"  # type: ignore[typeddict-unknown-key]
+            token = request_scope.set(scope)
+            try:
+                await app(scope, receive, send)
+            finally:
+                request_scope.reset(token)
+            return
         await app(scope, receive, send)
 
     return middleware
+
+
+def credential_of(principal: Principal) -> str:
+    """The key of the credential a principal came with, as the hub knows its streams: a
+    token by its id (what revoking names), a session by its secret's hash (one of several
+    sessions of a person ends alone)."""
+    if principal.kind == "token":
+        return principal.id
+    return f"session:{principal.credential_hash}"
 
 
 def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:

@@ -22,6 +22,7 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "too_many_requests",
@@ -53,7 +54,7 @@ def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[A
 
 
 # Python names of query parameters whose public name differs.
-_PUBLIC_NAMES = {"opened_from": "from", "opened_to": "to", "type_code": "type"}
+_PUBLIC_NAMES = {"start": "from", "end": "to", "type_code": "type", "fmt": "format"}
 
 
 def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -75,7 +76,9 @@ def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 def on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "error")
-    return error_response(exc.status_code, code, exc.detail)
+    response = error_response(exc.status_code, code, exc.detail)
+    response.headers.update(exc.headers or {})
+    return response
 
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

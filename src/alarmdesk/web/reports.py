@@ -2,8 +2,8 @@
 
 ``GET /api/v1/reports/transparency?from=2026-01-01&to=2026-12-31&format=json|html`` (or
 ``period=2026``). Reading it is itself an audit entry (operation ``combine``: a report joins
-data across incidents), committed before the report is sent. The HTML form is a plain,
-printable page; a browser with a console session can open it directly.
+data across incidents), committed with the report's closing checkpoint before it is sent. The
+HTML form is a plain, printable page; a browser with a console session can open it directly.
 """
 
 from __future__ import annotations
@@ -14,18 +14,14 @@ import anyio
 from litestar import Request, Response, get
 from litestar.params import QueryParameter
 
+from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
-from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.safeguards.transparency import (
-    Period,
-    parse_period,
-    render_html,
-    render_json,
-)
-from alarmdesk.service.reports import build_report
-from alarmdesk.store.audit import AuditChain
-from alarmdesk.web.api import actor_of, audit, needs, services
+from alarmdesk.safeguards.transparency import Period, render_html, render_json
+from alarmdesk.service.reports import transparency_report
+from alarmdesk.web.api.common import actor_of, needs, services
+from alarmdesk.web.api.schemas import AUTH, responses
+from alarmdesk.web.params import query_period
 
 FORMATS = ("json", "html")
 
@@ -33,13 +29,20 @@ FORMATS = ("json", "html")
 @get(
     "/api/v1/reports/transparency",
     opt=needs(Permission.REPORT_READ),
+    responses=responses(
+        200,
+        dict[str, Any],
+        *AUTH,
+        422,
+        description="The report (JSON, or with format=html a printable page)",
+    ),
     summary="The transparency report for a period",
     description="Query: `period` (YYYY, YYYY-MM or YYYY-Qn) or `from` and `to` (YYYY-MM-DD, both "
     "days included, or ISO 8601 times with an offset); `format` json (default) or html. "
     'Counts from 1 to 4 are shown as "<5". Includes the signed audit checkpoint closing the '
     "period and the log's public key. Reading the report is logged.",
 )
-async def transparency_report(
+async def get_transparency_report(
     request: Request[Any, Any, Any],
     period: Annotated[str | None, QueryParameter(max_length=16)] = None,
     start: Annotated[str | None, QueryParameter(name="from", max_length=40)] = None,
@@ -50,51 +53,26 @@ async def transparency_report(
         raise InvalidField(
             f"format is json or html, not {fmt!r}", field="format", code="invalid_value"
         )
-    try:
-        span: Period = parse_period(period, start, end)
-    except ValueError as exc:
-        raise InvalidField(
-            str(exc), field="period" if period else "from", code="invalid_value"
-        ) from None
+    span: Period = query_period(period, start, end)
     svc = services(request)
-    writer_chain = svc.writer.audit
-    chain = (
-        AuditChain(
-            writer_chain.signer,
-            writer_chain.origin,
-            every=writer_chain.every,
-            interval=writer_chain.interval,
+    # An appender of its own, like the command line's: the report is built, its closing
+    # checkpoint signed and its reading logged in one transaction (service/reports.py).
+    chain = audit_chain(svc.config)
+    report = await anyio.to_thread.run_sync(
+        lambda: transparency_report(
+            svc.engine,
+            chain,
+            span,
+            actor=actor_of(request),
+            policy=svc.config.retention,
+            config=svc.config.report,
+            now=svc.clock(),
+            fmt=fmt,
         )
-        if writer_chain is not None
-        else None
-    )
-    now = svc.clock()
-
-    def build() -> dict[str, Any]:
-        with svc.engine.begin() as conn:
-            return build_report(
-                conn,
-                span,
-                chain=chain,
-                policy=svc.config.retention,
-                now=now,
-                config=svc.config.report,
-            )
-
-    report = await anyio.to_thread.run_sync(build)
-    await audit(
-        request,
-        AuditEvent(
-            actor_of(request),
-            Operation.COMBINE,
-            "transparency_report",
-            f"{span.start.isoformat()}/{span.end.isoformat()}",
-            detail={"format": fmt},
-        ),
     )
     if fmt == "html":
         return Response(render_html(report), media_type="text/html; charset=utf-8")
     return Response(render_json(report), media_type="application/json")
 
 
-ROUTES = [transparency_report]
+ROUTES = [get_transparency_report]

@@ -16,12 +16,18 @@ from litestar import Request, Response, delete, get, post
 from litestar.datastructures import Cookie
 
 from alarmdesk.domain.errors import Unauthenticated
-from alarmdesk.domain.signal import decode
+from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal
-from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
-from alarmdesk.store import accounts
-from alarmdesk.web.api import needs, read_body, services
-from alarmdesk.web.auth import SESSION_COOKIE, Authenticator, LoginThrottle, principal_of
+from alarmdesk.service import accounts
+from alarmdesk.web.api.common import needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, SessionOut, SignedOut, UserOut, WhoAmI, body, errors
+from alarmdesk.web.auth import (
+    SESSION_COOKIE,
+    Authenticator,
+    LoginThrottle,
+    credential_of,
+    principal_of,
+)
 
 
 class LoginIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -34,6 +40,10 @@ _login_decoder = msgspec.json.Decoder(LoginIn)
 
 def principal_json(p: Principal) -> dict[str, Any]:
     return {"id": p.id, "name": p.name, "role": p.role.value, "desks": sorted(p.desks)}
+
+
+def user_out(p: Principal) -> UserOut:
+    return UserOut(id=p.id, name=p.name, role=p.role.value, desks=sorted(p.desks))
 
 
 def session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) -> Cookie:
@@ -51,89 +61,97 @@ def session_cookie(request: Request[Any, Any, Any], value: str, max_age: int) ->
     )
 
 
+def _address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else ""
+
+
 async def sign_in(
     request: Request[Any, Any, Any], name: str, password: str
 ) -> tuple[str, accounts.Session]:
-    """Checks the password (throttled) and opens a new session: (secret, session)."""
+    """Checks the password (throttled) and opens a new session: (secret, session).
+
+    The session and its audit entry commit in one transaction (``service/accounts.sign_in``
+    run by the writer): if the entry cannot be stored, no session is opened.
+    """
     svc = services(request)
     throttle: LoginThrottle = request.app.state.login_throttle
     authn: Authenticator = request.app.state.authenticator
-    address = request.client.host if request.client else "unknown"
+    address = _address(request) or "unknown"
     throttle.check(name, address)
-
-    def check() -> tuple[str, accounts.Session] | None:
-        with svc.engine.begin() as conn:
-            principal = accounts.check_password(conn, name, password)
-            if principal is None:
-                return None
-            return accounts.create_session(conn, principal, svc.clock(), authn.session_lifetime)
-
-    opened = await anyio.to_thread.run_sync(check)
-    if opened is None:
+    principal = await anyio.to_thread.run_sync(accounts.check_password, svc.engine, name, password)
+    if principal is None:
         throttle.failed(name, address)
         raise Unauthenticated("wrong name or password")
     throttle.succeeded(name)
+    opened: tuple[str, accounts.Session] = await svc.writer.run(
+        accounts.sign_in(principal, authn.session_lifetime, _address(request))
+    )
     return opened
 
 
 async def record_sign_in(request: Request[Any, Any, Any], principal: Principal) -> None:
-    address = request.client.host if request.client else ""
-    await services(request).writer.submit_audit(
-        [
-            AuditEvent(
-                Actor.of(principal, address),
-                Operation.AUTHENTICATE,
-                "session",
-                "",
-                Outcome.ALLOWED,
-                "sign_in",
-            )
-        ]
-    )
+    """Nothing left to do: ``sign_in`` commits the sign-in's audit entry with the session.
+    Kept for callers written when the entry was a second transaction."""
 
 
 async def sign_out(request: Request[Any, Any, Any]) -> None:
+    """Ends the session the request came with (its entry committed with it), and ends that
+    session's open event streams at once."""
     secret = request.cookies.get(SESSION_COOKIE)
     if not secret:
         return
     svc = services(request)
     authn: Authenticator = request.app.state.authenticator
-
-    def drop() -> None:
-        with svc.engine.begin() as conn:
-            accounts.delete_session(conn, secret)
-
-    await anyio.to_thread.run_sync(drop)
+    principal = request.scope.get("principal")
+    if request.scope.get("auth_kind") != "session" or not isinstance(principal, Principal):
+        principal = None  # a cookie that named no live session: nothing to record
+    await svc.writer.run(accounts.sign_out(secret, principal, _address(request)))
     authn.forget_session(secret)
+    if principal is not None:
+        svc.hub.end(credential_of(principal))
 
 
 @post(
     "/api/v1/session",
     status_code=200,
     opt={"public": True},
+    dependencies=body(LoginIn),
+    responses=errors(400, 401, 408, 413, 422, 429, 503),
     summary="Sign in (sets the session cookie; returns the CSRF token)",
 )
-async def login(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+async def login(request: Request[Any, Any, Any]) -> Response[SessionOut]:
     creds: LoginIn = decode(_login_decoder, await read_body(request, 4096))
+    check_text(creds.name, "name")
+    check_text(creds.password, "password")
     await sign_out(request)  # a session the client came with is ended, never upgraded
     secret, sess = await sign_in(request, creds.name, creds.password)
-    await record_sign_in(request, sess.principal)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Response(
-        {"user": principal_json(sess.principal), "csrf_token": sess.csrf_token},
+        SessionOut(user=user_out(sess.principal), csrf_token=sess.csrf_token),
         cookies=[session_cookie(request, secret, lifetime)],
     )
 
 
-@get("/api/v1/session", opt=needs(Permission.SELF), summary="Who am I")
-async def whoami(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    return {"user": principal_json(principal_of(request))}
+@get(
+    "/api/v1/session",
+    opt=needs(Permission.SELF),
+    responses=errors(*AUTH),
+    summary="Who am I",
+)
+async def whoami(request: Request[Any, Any, Any]) -> WhoAmI:
+    return WhoAmI(user=user_out(principal_of(request)))
 
 
-@delete("/api/v1/session", status_code=200, opt=needs(Permission.SELF), summary="Sign out")
-async def logout(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
+@delete(
+    "/api/v1/session",
+    status_code=200,
+    opt=needs(Permission.SELF),
+    responses=errors(*AUTH, 503),
+    summary="Sign out (ends the session and its open event streams)",
+)
+async def logout(request: Request[Any, Any, Any]) -> Response[SignedOut]:
     await sign_out(request)
-    return Response({"signed_out": True}, cookies=[session_cookie(request, "", 0)])
+    return Response(SignedOut(signed_out=True), cookies=[session_cookie(request, "", 0)])
 
 
 ROUTES = [login, whoami, logout]

@@ -1,4 +1,8 @@
-"""Incident types over the API: the taxonomy in force, and custom types with approvals."""
+"""Incident types over the API: the taxonomy in force, and custom types with approvals.
+
+A proposal or an approval is a service action (``service/custom_types.py``) run by the writer:
+the change and its audit entry commit together or not at all, and an approval that puts a
+type in force reloads the taxonomy in the same transaction."""
 
 from __future__ import annotations
 
@@ -11,13 +15,12 @@ from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.purpose import check_category
-from alarmdesk.domain.signal import decode
+from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.domain.taxonomy import IncidentType
 from alarmdesk.safeguards.access import Permission
-from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.store import custom_types
-from alarmdesk.store import repository as repo
-from alarmdesk.web.api import actor_of, audit, needs, read_body, services
+from alarmdesk.service import custom_types
+from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, IncidentTypeOut, body, errors
 from alarmdesk.web.auth import principal_of
 
 
@@ -36,6 +39,14 @@ _decoder = msgspec.json.Decoder(TypeIn)
 
 
 def to_type(body: TypeIn) -> IncidentType:
+    """The proposed type, its texts checked like every other edge's (no control characters)."""
+    check_text(body.code, "code")
+    check_text(body.name, "name")
+    check_text(body.category, "category")
+    for field in ("purpose", "legal_basis", "definition"):
+        check_text(getattr(body, field), field, multiline=True)
+    for i, step in enumerate(body.sop):
+        check_text(step, f"sop[{i}]", multiline=True)
     category: HarmCategory = check_category(body.category)
     return IncidentType(
         code=body.code.strip().upper(),
@@ -53,84 +64,45 @@ def to_type(body: TypeIn) -> IncidentType:
 @get(
     "/api/v1/incident-types",
     opt=needs(Permission.REFERENCE_READ),
+    responses=errors(*AUTH, 422),
     summary="The incident types in force (with custom=true: custom types and approvals)",
 )
 async def list_types(
     request: Request[Any, Any, Any],
     custom: Annotated[bool, QueryParameter()] = False,
-) -> list[dict[str, Any]]:
+) -> list[IncidentTypeOut]:
     engine = services(request).engine
-
-    def load() -> list[dict[str, Any]]:
-        with engine.connect() as conn:
-            if custom:
-                return custom_types.list_custom(conn)
-            return [msgspec.to_builtins(x) for x in repo.load_taxonomy(conn)]
-
-    return await anyio.to_thread.run_sync(load)
+    found = await anyio.to_thread.run_sync(lambda: custom_types.list_types(engine, custom=custom))
+    return msgspec.convert(found, list[IncidentTypeOut])
 
 
 @post(
     "/api/v1/incident-types",
     status_code=201,
     opt=needs(Permission.TYPES_PROPOSE),
+    dependencies=body(TypeIn),
+    responses=errors(400, *AUTH, 408, 409, 413, 422, 503),
     summary="Propose a custom incident type",
     description="Screened for protected purposes (422 protected_purpose); takes effect after "
     "two approvals, one by a rights officer, neither by the author.",
 )
-async def propose_type(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def propose_type(request: Request[Any, Any, Any]) -> IncidentTypeOut:
     body: TypeIn = decode(_decoder, await read_body(request, 16 * 1024))
     proposed = to_type(body)
-    principal = principal_of(request)
-    svc = services(request)
-
-    def store() -> dict[str, Any]:
-        with svc.engine.begin() as conn:
-            custom_types.propose(conn, proposed, principal.name, svc.clock())
-            return custom_types.describe(conn, proposed.code)
-
-    described = await anyio.to_thread.run_sync(store)
-    await audit(
-        request,
-        AuditEvent(
-            actor_of(request),
-            Operation.CONFIGURE,
-            "incident_type",
-            proposed.code,
-            rule="types.propose",
-        ),
-    )
-    return described
+    action = custom_types.propose(proposed, principal_of(request).name, actor_of(request))
+    return msgspec.convert(await services(request).writer.run(action), IncidentTypeOut)
 
 
 @post(
     "/api/v1/incident-types/{code:str}/approve",
     status_code=200,
     opt=needs(Permission.TYPES_APPROVE),
+    responses=errors(*AUTH, 404, 409, 422, 503),
     summary="Approve a custom incident type",
 )
-async def approve_type(request: Request[Any, Any, Any], code: FromPath[str]) -> dict[str, Any]:
-    principal = principal_of(request)
-    svc = services(request)
-
-    def store() -> dict[str, Any]:
-        with svc.engine.begin() as conn:
-            return custom_types.approve(conn, code, principal.name, principal.role, svc.clock())
-
-    described = await anyio.to_thread.run_sync(store)
-    event = AuditEvent(
-        actor_of(request),
-        Operation.CONFIGURE,
-        "incident_type",
-        described["code"],
-        rule="types.approve",
-        detail={"status": described["status"]},
-    )
-    if described["status"] == "active":
-        await svc.writer.reload_taxonomy([event])
-    else:
-        await audit(request, event)
-    return described
+async def approve_type(request: Request[Any, Any, Any], code: FromPath[str]) -> IncidentTypeOut:
+    action = custom_types.approve(code, principal_of(request), actor_of(request))
+    return msgspec.convert(await services(request).writer.run(action), IncidentTypeOut)
 
 
 ROUTES = [list_types, propose_type, approve_type]

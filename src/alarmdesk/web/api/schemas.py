@@ -1,0 +1,274 @@
+"""The API's bodies as typed structs: what the OpenAPI document shows, and what the routes
+answer (``msgspec.convert`` into these before answering, so the document cannot drift from
+the answers).
+
+The request bodies of the routes that read their bytes themselves (signals, commands, sign-in,
+type proposals) are documented with :func:`body`: a dependency no route asks for, whose
+``data`` parameter names the struct. Litestar documents it and never resolves it, so those
+routes keep their one-pass msgspec decoding and their error codes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any, Final
+
+import msgspec
+from litestar.di import Provide
+from litestar.openapi.datastructures import ResponseSpec
+
+__all__ = [
+    "AUTH",
+    "DeskOut",
+    "ErrorBody",
+    "ErrorDetail",
+    "HealthOut",
+    "IncidentDetail",
+    "IncidentOut",
+    "IncidentPage",
+    "IncidentTypeOut",
+    "PubkeyOut",
+    "ReceiptOut",
+    "Receipts",
+    "SessionOut",
+    "SignedOut",
+    "UnitOut",
+    "UserOut",
+    "WhoAmI",
+    "body",
+    "errors",
+    "responses",
+]
+
+
+# A time as the API writes it: ISO 8601 with its offset (``2026-11-25T10:00:00+00:00``).
+Timestamp = Annotated[str, msgspec.Meta(extra_json_schema={"extra": {"format": "date-time"}})]
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+class ErrorDetail(msgspec.Struct):
+    code: str  # stable machine code: invalid_value, missing_field, not_found, ...
+    message: str  # for people
+    field: str | None  # the field, parameter or header at fault, by its public name
+
+
+class ErrorBody(msgspec.Struct):
+    """Every failure's body (``web/errors.py``)."""
+
+    error: ErrorDetail
+
+
+_WHY: Final = {
+    400: "Malformed JSON (malformed_json), or a justification is required (justification_required)",
+    401: "No valid credentials (unauthenticated)",
+    403: "The role may not do this, the incident is not routed to the caller's desks, or the "
+    "CSRF token is missing (forbidden, csrf_failed)",
+    404: "No such resource (not_found)",
+    408: "The request's body did not arrive in time (request_timeout)",
+    409: "Conflicts with the current state (invalid_transition, version_conflict, "
+    "unit_unavailable, idempotency_key_reused, conflict)",
+    413: "The body is larger than the route accepts (payload_too_large)",
+    422: "A field or parameter has a missing, wrong-typed or refused value (missing_field, "
+    "wrong_type, unknown_field, invalid_value, ...)",
+    429: "Too many failed sign-ins (too_many_attempts; see Retry-After)",
+    503: "The writer is not running (unavailable)",
+}
+
+AUTH: Final = (401, 403)  # every route that needs credentials
+
+
+def errors(*statuses: int) -> dict[int, ResponseSpec]:
+    """The error responses a route can give, each with the one error body. 400 is always
+    listed: Litestar lists it for every route with parameters, with a body we never send."""
+    return {s: ResponseSpec(ErrorBody, description=_WHY[s]) for s in sorted({400, *statuses})}
+
+
+def responses(
+    ok: int, data: Any, *statuses: int, description: str = "Success", media_type: str | None = None
+) -> dict[int, ResponseSpec]:
+    """A route's success response and its error responses."""
+    spec = (
+        ResponseSpec(data, description=description, media_type=media_type)
+        if media_type
+        else ResponseSpec(data, description=description)
+    )
+    return {ok: spec, **errors(*statuses)}
+
+
+def body(struct: type[msgspec.Struct]) -> dict[str, Provide]:
+    """Documents ``struct`` as the request body of a route that decodes its bytes itself."""
+
+    def documents(data: Any) -> None:  # never called: no route asks for it
+        raise AssertionError("a body-documenting dependency was resolved")
+
+    documents.__annotations__ = {"data": struct, "return": None}
+    provider: Callable[..., None] = documents
+    return {"_request_body": Provide(provider, sync_to_thread=False)}
+
+
+# -- signals --------------------------------------------------------------------------------------
+
+
+class ReceiptOut(msgspec.Struct):
+    """A stored signal's receipt; a resend with its key gets the same one."""
+
+    signal_id: int
+    incident_id: int | None
+    idempotency_key: str
+    received_at: Timestamp
+
+
+class Receipts(msgspec.Struct):
+    receipts: list[ReceiptOut]
+
+
+# -- incidents ------------------------------------------------------------------------------------
+
+
+class LocationOut(msgspec.Struct, omit_defaults=True):
+    lat: float | None = None
+    lon: float | None = None
+    address: str | None = None
+    zone: str | None = None
+    site: str | None = None
+
+
+class IncidentOut(msgspec.Struct):
+    id: int
+    type_code: str
+    category: str
+    priority: int
+    status: str  # new, acknowledged, dispatched, on_scene, resolved, closed, cancelled
+    condition: str  # active, restored
+    source_kind: str
+    source_id: str
+    location: LocationOut | None
+    summary: str
+    desks: list[str]
+    units: list[str]
+    signal_count: int
+    disposition: str | None
+    version: int
+    first_seen: Timestamp | None
+    last_seen: Timestamp | None
+    opened_at: Timestamp | None
+    acknowledged_at: Timestamp | None
+    dispatched_at: Timestamp | None
+    on_scene_at: Timestamp | None
+    resolved_at: Timestamp | None
+    closed_at: Timestamp | None
+    cancelled_at: Timestamp | None
+
+
+class IncidentPage(msgspec.Struct):
+    items: list[IncidentOut]
+    next_cursor: str | None  # pass it as ``cursor`` for the next page
+
+
+class SignalOut(msgspec.Struct):
+    id: int
+    idempotency_key: str
+    source_kind: str
+    source_id: str
+    type_code: str
+    occurred_at: Timestamp
+    received_at: Timestamp
+    location: dict[str, Any] | None
+    summary: str
+    payload: dict[str, Any]
+    condition: str | None
+    record_only: bool
+
+
+class TimelineEntry(msgspec.Struct):
+    id: int
+    type: str
+    at: Timestamp
+    actor: str
+    detail: dict[str, Any] | None
+
+
+class IncidentDetail(IncidentOut):
+    signals: list[SignalOut]
+    timeline: list[TimelineEntry]
+
+
+# -- reference ------------------------------------------------------------------------------------
+
+
+class DeskOut(msgspec.Struct):
+    id: str
+    name: str
+    categories: list[str]
+    source_kinds: list[str]
+    has_jurisdiction: bool
+
+
+class UnitOut(msgspec.Struct):
+    id: str
+    kind: str
+    station: str | None
+    capabilities: list[str]
+    status: str
+    incident_id: int | None
+    lat: float | None
+    lon: float | None
+
+
+class Approval(msgspec.Struct):
+    approver: str
+    role: str
+    at: Timestamp
+
+
+class IncidentTypeOut(msgspec.Struct, omit_defaults=True):
+    """A type in force; custom types listed with ``custom=true`` also carry ``status``,
+    ``author`` and ``approvals``."""
+
+    code: str
+    name: str
+    category: str
+    priority: int
+    definition: str = ""
+    sop: list[str] = msgspec.field(default_factory=list)
+    origin: str = "apco"
+    purpose: str = ""
+    legal_basis: str = ""
+    status: str | None = None  # pending, active
+    author: str | None = None
+    approvals: list[Approval] | None = None
+
+
+class HealthOut(msgspec.Struct):
+    status: str  # ok, degraded
+    writer: bool
+
+
+# -- sessions and the audit log -------------------------------------------------------------------
+
+
+class UserOut(msgspec.Struct):
+    id: str
+    name: str
+    role: str
+    desks: list[str]
+
+
+class SessionOut(msgspec.Struct):
+    user: UserOut
+    csrf_token: str  # send it as X-CSRF-Token on every change made with the session
+
+
+class WhoAmI(msgspec.Struct):
+    user: UserOut
+
+
+class SignedOut(msgspec.Struct):
+    signed_out: bool
+
+
+class PubkeyOut(msgspec.Struct):
+    vkey: str  # the Ed25519 key that verifies the log's checkpoints
+    origin: str  # the log's name in its checkpoints

@@ -1,0 +1,91 @@
+"""Signals in: ``POST /api/v1/signals`` and ``/api/v1/signals/batch``.
+
+The ingest routes are deliberately thin: read the bytes, decode and validate with msgspec in
+one pass, hand off to the writer, answer with the receipt once committed. No framework
+validation runs on that hot path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Request, Response, post
+
+from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.signal import Receipt, SignalBatchIn, SignalIn, decode_batch, decode_one
+from alarmdesk.safeguards.access import Permission
+from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, ReceiptOut, Receipts, body, responses
+
+# What a body-reading route can answer besides its success.
+_BODY_ERRORS = (400, *AUTH, 408, 409, 413, 422, 503)
+
+_encode = msgspec.json.Encoder().encode
+
+
+def receipt_json(r: Receipt) -> dict[str, Any]:
+    return {
+        "signal_id": r.signal_id,
+        "incident_id": r.incident_id,
+        "idempotency_key": r.idempotency_key,
+        "received_at": r.received_at.isoformat(),
+    }
+
+
+@post(
+    "/api/v1/signals",
+    status_code=202,
+    opt=needs(Permission.SIGNAL_SUBMIT),
+    dependencies=body(SignalIn),
+    responses=responses(202, ReceiptOut, *_BODY_ERRORS, description="Stored: the receipt"),
+    summary="Submit one signal",
+    description="Stored durably before the 202 is sent. A repeat with the same idempotency "
+    "key (body field or Idempotency-Key header) returns the original receipt.",
+)
+async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    body = await read_body(request, svc.config.limits.max_signal_bytes)
+    signal = decode_one(body, svc.clock())
+    header_key = request.headers.get("idempotency-key")
+    if header_key:
+        if signal.idempotency_key and signal.idempotency_key != header_key:
+            raise InvalidField(
+                "Idempotency-Key header and body idempotency_key differ",
+                field="idempotency_key",
+                code="invalid_value",
+            )
+        if len(header_key) > 200:
+            raise InvalidField(
+                "Idempotency-Key is longer than 200 characters",
+                field="idempotency_key",
+                code="invalid_value",
+            )
+        signal.idempotency_key = header_key
+    (receipt,) = await svc.writer.submit_signals([signal], actor=actor_of(request))
+    return Response(_encode(receipt_json(receipt)), status_code=202, media_type="application/json")
+
+
+@post(
+    "/api/v1/signals/batch",
+    status_code=202,
+    opt=needs(Permission.SIGNAL_SUBMIT),
+    dependencies=body(SignalBatchIn),
+    responses=responses(202, Receipts, *_BODY_ERRORS, description="Stored: every receipt"),
+    summary="Submit up to 1,000 signals",
+    description='Body {"signals": [...]}. All are validated first: one bad signal '
+    "rejects the request and nothing is stored.",
+)
+async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    body = await read_body(request, svc.config.limits.max_batch_bytes)
+    signals: list[SignalIn] = decode_batch(body, svc.clock())
+    receipts = await svc.writer.submit_signals(signals, actor=actor_of(request))
+    return Response(
+        _encode({"receipts": [receipt_json(r) for r in receipts]}),
+        status_code=202,
+        media_type="application/json",
+    )
+
+
+ROUTES = [post_signal, post_signal_batch]

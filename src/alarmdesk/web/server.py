@@ -1,0 +1,157 @@
+"""The HTTP server: uvicorn, with every slow client timed out.
+
+uvicorn closes a connection that idles after a response (``timeout_keep_alive``) but nothing
+else: a client that connects and sends nothing, sends half its headers, or half its body and
+stops, holds a connection (and a task) forever. Three ``[server]`` settings bound them
+(docs/configuration.md):
+
+- ``header_timeout_seconds``: from the connection, or the first byte of a request on a kept
+  connection, to the end of its headers. Enforced in the protocol (:func:`timed_protocol`),
+  since no ASGI code runs before the headers are complete; the client gets ``408`` and the
+  connection is closed. A deadline, not an idle timer: dripping a byte at a time does not
+  extend it.
+- ``body_timeout_seconds``: from the start of the request to the end of its body, for a route
+  that reads it (:func:`body_deadline`): ``408 request_timeout`` with ``Connection: close``.
+  Once the body is in, the response may last (the event stream does).
+- ``keep_alive_seconds``: idle time after a response before the connection is closed.
+
+``alarmdesk serve`` calls :func:`run`; tests build the same server with
+:func:`uvicorn_server`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import msgspec
+import uvicorn
+from litestar.enums import ScopeType
+from litestar.exceptions import HTTPException
+from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from alarmdesk.config import Config
+
+__all__ = ["RequestTimeout", "body_deadline", "run", "timed_protocol", "uvicorn_server"]
+
+
+class RequestTimeout(HTTPException):
+    """The request's body did not arrive within ``[server] body_timeout_seconds``."""
+
+    status_code = 408
+
+
+def _raw_408(message: str) -> bytes:
+    body = msgspec.json.encode(
+        {"error": {"code": "request_timeout", "message": message, "field": None}}
+    )
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+        b"content-length: %d\r\nconnection: close\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def timed_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
+    """uvicorn's HTTP protocol with a deadline for each request's headers."""
+
+    class TimedHttpProtocol(HttpToolsProtocol):
+        _headers_timer: asyncio.TimerHandle | None = None
+
+        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+            super().connection_made(transport)
+            self._arm_headers()  # a client that connects and says nothing
+
+        def on_message_begin(self) -> None:
+            super().on_message_begin()
+            if self._headers_timer is None:  # the next request on a kept connection
+                self._arm_headers()
+
+        def on_headers_complete(self) -> None:
+            self._disarm_headers()
+            super().on_headers_complete()
+
+        def connection_lost(self, exc: Exception | None) -> None:
+            self._disarm_headers()
+            super().connection_lost(exc)
+
+        def _arm_headers(self) -> None:
+            self._headers_timer = self.loop.call_later(header_timeout, self._headers_late)
+
+        def _disarm_headers(self) -> None:
+            if self._headers_timer is not None:
+                self._headers_timer.cancel()
+                self._headers_timer = None
+
+        def _headers_late(self) -> None:
+            self._headers_timer = None
+            if self.transport.is_closing():
+                return
+            if self.cycle is None or self.cycle.response_complete:
+                self.transport.write(
+                    _raw_408(f"the request's headers took longer than {header_timeout:g} s")
+                )
+            self.transport.close()
+
+    return TimedHttpProtocol
+
+
+def body_deadline(app: ASGIApp) -> ASGIApp:
+    """Litestar middleware: the request body must arrive within ``body_timeout_seconds`` of
+    the request's start; after the body, ``receive`` is passed through untouched (a streaming
+    response waits on it for the client's disconnect)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != ScopeType.HTTP:
+            await app(scope, receive, send)
+            return
+        timeout: float = scope["app"].state.services.config.server.body_timeout_seconds
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        body_done = False
+
+        async def timed_receive() -> ReceiveMessage:
+            nonlocal body_done
+            if body_done:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):  # a timer, not a task: cheap per request
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    detail=f"the request's body took longer than {timeout:g} s",
+                    headers={"Connection": "close"},
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await app(scope, timed_receive, send)
+
+    return middleware
+
+
+def uvicorn_server(app: ASGIApp, cfg: Config, **options: Any) -> uvicorn.Server:
+    """The server ``alarmdesk serve`` runs, on ``cfg.server``'s address and timeouts."""
+    server = cfg.server
+    config = uvicorn.Config(
+        app,
+        host=server.host,
+        port=server.port,
+        http=timed_protocol(server.header_timeout_seconds),
+        timeout_keep_alive=server.keep_alive_seconds,  # type: ignore[arg-type]
+        lifespan="on",
+        **{
+            "log_level": "info",
+            "access_log": False,
+            "log_config": None,  # the lines go through alarmdesk.logs (structured, with context)
+            "timeout_graceful_shutdown": 5,
+            **options,
+        },
+    )
+    return uvicorn.Server(config)
+
+
+def run(app: ASGIApp, cfg: Config) -> None:
+    """Serves ``app`` until interrupted."""
+    uvicorn_server(app, cfg).run()
