@@ -37,6 +37,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/signals/batch"): ("/api/v1/signals/batch", "batch"),
     ("GET", "/api/v1/incidents"): ("/api/v1/incidents", None),
     ("GET", "/api/v1/incidents/{incident_id:int}"): ("/api/v1/incidents/{id}", None),
+    ("GET", "/api/v1/incidents/{incident_id:int}/recommendation"): (
+        "/api/v1/incidents/{id}/recommendation",
+        None,
+    ),
     ("POST", "/api/v1/incidents/{incident_id:int}/{action:str}"): (
         "/api/v1/incidents/{id}/notes",
         {"text": "checked"},

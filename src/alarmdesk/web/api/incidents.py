@@ -13,9 +13,9 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import Forbidden, InvalidField, JustificationRequired, NotFound
 from alarmdesk.domain.incident import OPEN, Status
 from alarmdesk.domain.signal import check_text, decode
-from alarmdesk.safeguards.access import Permission, Principal, shares_desk
+from alarmdesk.safeguards.access import Permission, Principal, Role, shares_desk
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import queries
+from alarmdesk.service import dispatch, queries
 from alarmdesk.web.api.common import (
     MAX_ID,
     actor_of,
@@ -30,6 +30,7 @@ from alarmdesk.web.api.schemas import (
     IncidentDetail,
     IncidentOut,
     IncidentPage,
+    RecommendationOut,
     body,
     errors,
 )
@@ -162,6 +163,9 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
     disposition: str = ""
     reason: str = ""
     note: Annotated[str, msgspec.Meta(max_length=4000)] = ""
+    step: Annotated[int, msgspec.Meta(ge=0, le=99)] | None = None  # step: which (0-based)
+    override_reason: Annotated[str, msgspec.Meta(max_length=500)] = ""  # resolve, supervisors
+    recommended: list[Annotated[str, msgspec.Meta(max_length=64)]] | None = None  # dispatch
 
 
 _command_decoder = msgspec.json.Decoder(CommandIn)
@@ -175,6 +179,7 @@ ACTIONS = (
     "resolve",
     "close",
     "cancel",
+    "step",
 )
 
 
@@ -186,7 +191,8 @@ def make_command(action: str, incident_id: int, body: CommandIn, principal: Prin
         case "acknowledge":
             return c.Acknowledge(*common)
         case "dispatch":
-            return c.Dispatch(*common, units=tuple(body.units))
+            recommended = tuple(body.recommended) if body.recommended is not None else None
+            return c.Dispatch(*common, units=tuple(body.units), recommended=recommended)
         case "arrive":
             return c.Arrive(*common, units=tuple(body.units))
         case "notes":
@@ -202,7 +208,21 @@ def make_command(action: str, incident_id: int, body: CommandIn, principal: Prin
                 raise InvalidField(
                     "resolve needs a disposition", field="disposition", code="missing_field"
                 )
-            return c.Resolve(*common, disposition=body.disposition, note=body.note)
+            if body.override_reason.strip() and principal.role is not Role.SUPERVISOR:
+                raise Forbidden(
+                    "only a supervisor may resolve with a mandatory procedure step open",
+                    field="override_reason",
+                )
+            return c.Resolve(
+                *common,
+                disposition=body.disposition,
+                note=body.note,
+                override_reason=body.override_reason,
+            )
+        case "step":
+            if body.step is None:
+                raise InvalidField("step needs step", field="step", code="missing_field")
+            return c.CompleteStep(*common, step=body.step)
         case "close":
             return c.Close(*common)
         case "cancel":
@@ -218,7 +238,9 @@ def decode_command(body: bytes) -> CommandIn:
     command: CommandIn = decode(_command_decoder, body) if body.strip() else CommandIn()
     for i, unit in enumerate(command.units):
         check_text(unit, f"units[{i}]")
-    for field in ("type_code", "disposition", "reason"):
+    for i, unit in enumerate(command.recommended or ()):
+        check_text(unit, f"recommended[{i}]")
+    for field in ("type_code", "disposition", "reason", "override_reason"):
         check_text(getattr(command, field), field)
     for field in ("text", "note"):
         check_text(getattr(command, field), field, multiline=True)
@@ -246,4 +268,28 @@ async def act(
     return msgspec.convert(view, IncidentOut)
 
 
-ROUTES = [list_incidents, get_incident, act]
+@get(
+    "/api/v1/incidents/{incident_id:int}/recommendation",
+    opt=needs(Permission.INCIDENT_READ),
+    responses=errors(*AUTH, 404, 422),
+    summary="Units to send: the response plan filled with the nearest fitting available units",
+    description="Needs come from the type's response plan, else from its procedure's dispatch "
+    "steps; each is filled with the available unit with the shortest estimated travel time "
+    "(docs/dispatch.md). Pass the unit ids back as `recommended` when dispatching, so the "
+    "timeline says whether the recommendation was followed.",
+)
+async def recommendation(
+    request: Request[Any, Any, Any], incident_id: FromPath[int]
+) -> RecommendationOut:
+    await anyio.to_thread.run_sync(load_incident, request, incident_id)  # desk check
+    found = await anyio.to_thread.run_sync(
+        dispatch.recommendation, services(request).engine, incident_id
+    )
+    await audit(
+        request,
+        AuditEvent(actor_of(request), Operation.CONSULT, "incident", str(incident_id)),
+    )
+    return msgspec.convert(found, RecommendationOut)
+
+
+ROUTES = [list_incidents, get_incident, recommendation, act]

@@ -160,6 +160,59 @@ class IncidentOut(msgspec.Struct):
     resolved_at: Timestamp | None
     closed_at: Timestamp | None
     cancelled_at: Timestamp | None
+    routed_by: list[str] = msgspec.field(default_factory=list)  # the routing rules that chose
+    escalation: EscalationOut | None = None
+    procedure: list[ProcedureStepOut] = msgspec.field(default_factory=list)
+
+
+class NeedOut(msgspec.Struct):
+    kind: str | None
+    capability: str | None
+    count: int
+    label: str
+
+
+class PickOut(msgspec.Struct):
+    unit_id: str
+    kind: str
+    need: str  # the label of the need it fills
+    distance_m: int | None  # estimated road distance
+    eta_s: int | None  # estimated travel time; None: the unit's position is unknown
+
+
+class ShortOut(msgspec.Struct):
+    need: str
+    missing: int
+
+
+class RecommendationOut(msgspec.Struct):
+    """Units to send: each need (response plan or procedure) filled with the fitting
+    available unit that can be there first; what no available unit fits is short."""
+
+    incident_id: int
+    needs: list[NeedOut]
+    units: list[PickOut]
+    short: list[ShortOut]
+
+
+class EscalationOut(msgspec.Struct):
+    """The escalation policy frozen on the incident, and where it is in it."""
+
+    policy: str
+    step: int  # steps fired so far
+    steps: int
+    due_at: Timestamp | None  # when the next step fires, unless acknowledged first
+    thresholds: list[int]  # seconds after opening at which each step falls due
+    on_scene_by: Timestamp | None  # dispatched: when it is overdue without a unit on scene
+    overdue: bool  # flagged: dispatched and no unit on scene in time
+
+
+class ProcedureStepOut(msgspec.Struct):
+    step: int
+    text: str
+    mandatory: bool  # resolve is refused (409 sop_incomplete) while a mandatory step is open
+    done_by: str | None
+    done_at: Timestamp | None
 
 
 class IncidentPage(msgspec.Struct):
@@ -190,7 +243,7 @@ class TimelineEntry(msgspec.Struct):
     detail: dict[str, Any] | None
 
 
-class IncidentDetail(IncidentOut):
+class IncidentDetail(IncidentOut, kw_only=True):
     signals: list[SignalOut]
     timeline: list[TimelineEntry]
 
