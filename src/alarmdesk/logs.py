@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
+from contextlib import AbstractContextManager
 from typing import Any, TextIO
 
 import structlog
@@ -89,6 +90,11 @@ def get_logger(name: str) -> Any:
 def bind(**context: Any) -> None:
     """Adds context to every line logged from here on in this task or thread."""
     structlog.contextvars.bind_contextvars(**context)
+
+
+def context(**values: Any) -> AbstractContextManager[None]:
+    """Adds context to every line logged inside the ``with`` block (a request, a job)."""
+    return structlog.contextvars.bound_contextvars(**values)
 
 
 def clear() -> None:

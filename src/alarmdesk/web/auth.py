@@ -13,7 +13,9 @@ that checks every route against the access matrix.
 from __future__ import annotations
 
 import hmac
+import re
 import time
+import uuid
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -24,8 +26,9 @@ from typing import Any
 import anyio
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from alarmdesk import logs
 from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import Forbidden, TooManyAttempts, Unauthenticated
 from alarmdesk.safeguards.access import Permission, Principal, allowed
@@ -196,6 +199,18 @@ def _cookie(scope: Scope, name: str) -> str | None:
     return None
 
 
+_REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+
+
+def _request_id(scope: Scope) -> str:
+    """The caller's ``X-Request-ID`` when it is a plain token (a proxy's or a client's), else a
+    new one; it is in every log line of the request and echoed in the response."""
+    for name, value in scope.get("headers", ()):
+        if name == b"x-request-id" and _REQUEST_ID.match(value):
+            return value.decode()
+    return uuid.uuid4().hex[:16]
+
+
 def auth_middleware(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket"):
@@ -211,9 +226,26 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                     scope["principal"] = sess.principal  # type: ignore[typeddict-unknown-key]
                     scope["csrf"] = sess.csrf_token  # type: ignore[typeddict-unknown-key]
                     scope["auth_kind"] = "session"  # type: ignore[typeddict-unknown-key]
+            request_id = _request_id(scope)
+            principal = scope["principal"]  # type: ignore[typeddict-item]
+
+            async def send_with_id(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    headers = list(message.get("headers", []))
+                    headers.append((b"x-request-id", request_id.encode()))
+                    message = {**message, "headers": headers}
+                await send(message)
+
             token = request_scope.set(scope)
             try:
-                await app(scope, receive, send)
+                with logs.context(
+                    request_id=request_id,
+                    principal=principal.id if principal is not None else None,
+                    method=scope.get("method"),
+                    path=scope.get("path"),
+                ):
+                    http = str(scope["type"]) == "http"
+                    await app(scope, receive, send_with_id if http else send)
             finally:
                 request_scope.reset(token)
             return

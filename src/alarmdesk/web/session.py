@@ -89,11 +89,6 @@ async def sign_in(
     return opened
 
 
-async def record_sign_in(request: Request[Any, Any, Any], principal: Principal) -> None:
-    """Nothing left to do: ``sign_in`` commits the sign-in's audit entry with the session.
-    Kept for callers written when the entry was a second transaction."""
-
-
 async def sign_out(request: Request[Any, Any, Any]) -> None:
     """Ends the session the request came with (its entry committed with it), and ends that
     session's open event streams at once."""

@@ -149,7 +149,6 @@ async def login_submit(request: Request[Any, Any, Any]) -> Response[Any]:
             error="Wrong name or password.",
             status_code=401,
         )
-    await web_session.record_sign_in(request, sess.principal)
     lifetime = int((sess.expires_at - services(request).clock()).total_seconds())
     return Redirect(
         next_path or start_page(sess.principal),
