@@ -283,3 +283,36 @@ def test_a_rights_officer_lands_on_the_report_and_approves_from_there(console, s
     assert "approval recorded" in page.inner_text("#toasts")
     page.wait_for_selector("tr[data-code='SILOFIRE'] td >> text=rights1")
     assert page.locator("button[data-approve='SILOFIRE']").count() == 0
+
+
+def test_the_procedure_is_a_checklist_and_dispatch_starts_from_the_recommendation(
+    console, sign_in
+) -> None:
+    with console.client() as c:  # the tests share units: free them from earlier tests' incidents
+        for inc in c.get("/api/v1/incidents", params={"status": ["dispatched", "on_scene"]}).json()[
+            "items"
+        ]:
+            c.post(f"/api/v1/incidents/{inc['id']}/resolve", json={"disposition": "handled"})
+    incident_id = console.post_signal(signal(type_code="FSTRU")).json()["incident_id"]
+    desk = sign_in("westop")
+    desk.goto(f"/incidents/{incident_id}")
+    page = desk.page
+    steps = page.locator("#checklist li")
+    assert steps.count() == 3
+    page.click('#checklist button[data-step="0"]')
+    page.wait_for_selector('#checklist li[data-step="0"].done')
+    assert "westop" in page.inner_text('#checklist li[data-step="0"]')
+    page.keyboard.press("d")
+    page.wait_for_selector("#dlg-dispatch[open]")
+    page.wait_for_selector("#dlg-dispatch li.recommended")
+    units = page.locator("#dlg-dispatch input[name=units]")
+    recommended = units.input_value()
+    assert recommended.startswith("E"), recommended  # "Dispatch nearest engine company"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#panel[data-status='dispatched']")
+    with console.client() as c:
+        stored = c.get(f"/api/v1/incidents/{incident_id}").json()
+    [dispatched] = [e for e in stored["timeline"] if "recommended" in (e["detail"] or {})]
+    assert dispatched["detail"]["recommended"] == [recommended]
+    assert dispatched["detail"]["override"] is False
+    assert stored["procedure"][0]["done_by"] == "westop"

@@ -19,6 +19,7 @@ export const ACTION_NAMES = {
   resolve: "Resolve",
   close: "Close",
   cancel: "Cancel",
+  step: "Procedure step done",
 };
 
 function toLogin() {
@@ -55,25 +56,39 @@ function metres(a, b) {
   return 2 * 6371000 * Math.asin(Math.sqrt(x));
 }
 
+// The server's recommendation (response plan or procedure, nearest fitting available units by
+// estimated travel time) first, then every other available unit by distance.
 export async function suggestUnits(incident) {
-  const r = await fetch("/api/v1/units", { headers: { Accept: "application/json" } }).catch(() => null);
-  const units = r && r.ok ? await r.json() : [];
+  const get = (url) => fetch(url, { headers: { Accept: "application/json" } }).catch(() => null);
+  const [ru, rr] = await Promise.all([get("/api/v1/units"), get(`/api/v1/incidents/${incident.id}/recommendation`)]);
+  const units = ru && ru.ok ? await ru.json() : [];
+  const rec = rr && rr.ok ? await rr.json() : null;
+  const byId = new Map(units.map((u) => [u.id, u]));
+  const picks = rec ? rec.units : [];
+  const recommended = picks.map((p) => ({
+    ...(byId.get(p.unit_id) || {}),
+    id: p.unit_id,
+    kind: p.kind,
+    need: p.need,
+    eta: p.eta_s,
+    distance: p.distance_m,
+    recommended: true,
+  }));
+  const chosen = new Set(recommended.map((u) => u.id));
   const loc = incident.location;
   const here = loc && loc.lat !== undefined && loc.lon !== undefined ? loc : null;
-  const ranked = units
-    .filter((u) => u.status === "available")
-    .map((u) => ({
-      ...u,
-      fits: (u.capabilities || []).includes(incident.category),
-      distance: here && u.lat !== null && u.lon !== null ? metres(here, u) : null,
-    }));
-  ranked.sort(
-    (a, b) =>
-      Number(b.fits) - Number(a.fits) ||
-      (a.distance ?? Infinity) - (b.distance ?? Infinity) ||
-      a.id.localeCompare(b.id, undefined, { numeric: true }),
+  const others = units
+    .filter((u) => u.status === "available" && !chosen.has(u.id))
+    .map((u) => ({ ...u, recommended: false, distance: here && u.lat !== null && u.lon !== null ? metres(here, u) : null }));
+  others.sort(
+    (a, b) => (a.distance ?? Infinity) - (b.distance ?? Infinity) || a.id.localeCompare(b.id, undefined, { numeric: true }),
   );
-  return { all: units, ranked };
+  return {
+    all: units,
+    ranked: [...recommended, ...others],
+    recommended: rec ? [...chosen] : null,
+    short: rec ? rec.short : [],
+  };
 }
 
 // -- dialogs ---------------------------------------------------------------------------------
@@ -97,24 +112,29 @@ async function prepareDispatch(dialog, incident) {
   const options = dialog.querySelector("#unit-options");
   input.value = "";
   list.replaceChildren(h("li", { class: "muted" }, "loading units…"));
-  const { ranked } = await suggestUnits(incident);
+  const { ranked, recommended, short } = await suggestUnits(incident);
+  dialog.dataset.recommended = recommended ? JSON.stringify(recommended) : "";
   options.replaceChildren(...ranked.map((u) => h("option", { value: u.id }, `${u.kind} · ${u.station || ""}`)));
-  const top = ranked.slice(0, 6);
+  const top = ranked.slice(0, Math.max(6, (recommended || []).length));
+  const eta = (u) => (u.eta !== undefined && u.eta !== null ? ` · ETA ${Math.max(1, Math.round(u.eta / 60))} min` : "");
   list.replaceChildren(
     ...(top.length
       ? top.map((u) =>
           h(
             "li",
-            {},
+            { class: u.recommended ? "recommended" : "" },
             h("button", { type: "button", "data-unit": u.id }, u.id),
             ` ${u.kind}${u.station ? " · " + u.station : ""}`,
-            u.distance !== null ? ` · ${(u.distance / 1000).toFixed(1)} km` : "",
-            u.fits ? "" : " · other capability",
+            u.recommended ? ` · for ${u.need}${eta(u)}` : u.distance !== null ? ` · ${(u.distance / 1000).toFixed(1)} km` : "",
           ),
         )
       : [h("li", { class: "muted" }, "no unit is available")]),
+    ...short.map((s) => h("li", { class: "short" }, `short: ${s.missing} × ${s.need}`)),
   );
-  if (top.length && top[0].fits) input.value = top[0].id;
+  if (recommended && recommended.length && !input.value.trim()) {
+    input.value = recommended.join(", ");
+    if (document.activeElement === input) input.select();
+  }
   list.onclick = (e) => {
     const b = e.target.closest("button[data-unit]");
     if (!b) return;
@@ -128,12 +148,18 @@ async function prepareDispatch(dialog, incident) {
 function bodyOf(action, form) {
   const data = new FormData(form);
   switch (action) {
-    case "dispatch":
-      return { units: String(data.get("units") || "").split(/[,\s]+/).map((s) => s.trim()).filter(Boolean) };
+    case "dispatch": {
+      const units = String(data.get("units") || "").split(/[,\s]+/).map((s) => s.trim()).filter(Boolean);
+      const shown = form.closest("dialog")?.dataset.recommended;
+      return shown ? { units, recommended: JSON.parse(shown) } : { units };
+    }
     case "notes":
       return { text: String(data.get("text") || "") };
-    case "resolve":
-      return { disposition: data.get("disposition"), note: String(data.get("note") || "") };
+    case "resolve": {
+      const override = String(data.get("override_reason") || "").trim();
+      const body = { disposition: data.get("disposition"), note: String(data.get("note") || "") };
+      return override ? { ...body, override_reason: override } : body;
+    }
     case "cancel":
       return { reason: data.get("reason"), note: String(data.get("note") || "") };
     case "reclassify": {
@@ -157,10 +183,13 @@ export async function runDialog(action, incident, perform) {
   showError(dialog, "");
   fill(dialog, "title", `#${incident.id} ${incident.type_code}`);
   openDialog(dialog);
-  if (action === "dispatch") await prepareDispatch(dialog, incident);
+  if (action === "dispatch") dialog.dataset.recommended = "";
   const first = form.querySelector("input:not([type=hidden]), textarea, select");
   first?.focus();
   first?.select?.();
+  // Ready to submit at once: the suggestions arrive while the operator types, and never
+  // overwrite what they typed.
+  if (action === "dispatch") prepareDispatch(dialog, incident);
   form.onsubmit = async (e) => {
     e.preventDefault();
     const submit = form.querySelector('button[type="submit"]');

@@ -61,6 +61,11 @@ async function start(action) {
 document.addEventListener("click", (e) => {
   const b = e.target.closest("#panel [data-action]");
   if (b) start(b.dataset.action);
+  const step = e.target.closest("#checklist button[data-step]");
+  if (step) {
+    const inc = snapshot();
+    if (inc) perform(inc, "step", { step: Number(step.dataset.step) });
+  }
 });
 
 onKeys({

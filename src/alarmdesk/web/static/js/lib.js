@@ -75,10 +75,18 @@ export function localizeTimes(root = document) {
   }
 }
 
+// An age with data-warn / data-alarm (seconds, the escalation policy's first and last
+// thresholds) turns amber, then red, while the incident waits for acknowledgement.
 export function tickAges(root = document) {
   const n = now();
   for (const el of root.querySelectorAll(".age[data-since]")) {
-    el.textContent = fmtAge(n - Date.parse(el.dataset.since));
+    const ms = n - Date.parse(el.dataset.since);
+    el.textContent = fmtAge(ms);
+    if (el.dataset.warn) {
+      const s = ms / 1000;
+      el.classList.toggle("age-red", s >= Number(el.dataset.alarm));
+      el.classList.toggle("age-amber", s >= Number(el.dataset.warn) && s < Number(el.dataset.alarm));
+    }
   }
 }
 

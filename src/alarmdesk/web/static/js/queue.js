@@ -49,8 +49,20 @@ function locationText(loc) {
   return parts.join(" · ") || "—";
 }
 
+function ageCell(inc) {
+  const esc = inc.escalation;
+  const attrs = { class: "age", "data-since": inc.opened_at };
+  if (esc && inc.status === "new" && esc.thresholds && esc.thresholds.length) {
+    attrs["data-warn"] = String(esc.thresholds[0]);
+    attrs["data-alarm"] = String(esc.thresholds[esc.thresholds.length - 1]);
+  }
+  return h("span", attrs);
+}
+
 function renderRow(tr, inc) {
-  tr.className = `p${inc.priority} st-${inc.status}`;
+  const esc = inc.escalation;
+  const escalated = esc && esc.step > 0 ? " escalated" : "";
+  tr.className = `p${inc.priority} st-${inc.status}${escalated}${esc && esc.overdue ? " overdue" : ""}`;
   tr.dataset.id = inc.id;
   tr.dataset.status = inc.status;
   tr.dataset.version = inc.version;
@@ -61,7 +73,7 @@ function renderRow(tr, inc) {
   tr.replaceChildren(
     h("td", { class: "c-prio" }, h("span", { class: `prio p${inc.priority}`, title: `priority ${inc.priority}` }, `P${inc.priority}`)),
     h("td", { class: "c-status" }, h("span", { class: `status s-${inc.status}` }, inc.status.replace("_", " "))),
-    h("td", { class: "c-age" }, h("span", { class: "age", "data-since": inc.opened_at })),
+    h("td", { class: "c-age" }, ageCell(inc), escalated ? h("span", { class: "tag esc", title: `escalation step ${esc.step} of ${esc.steps}` }, "esc") : ""),
     h("td", { class: "c-id" }, h("a", { href: `/incidents/${inc.id}`, tabindex: "-1" }, `#${inc.id}`)),
     h("td", { class: "c-type" }, h("span", { class: "mono" }, inc.type_code), h("span", { class: "name" }, name)),
     h("td", { class: "c-loc", title: loc }, loc),
@@ -211,6 +223,8 @@ openStream(B.last_event_id, (type, data) => {
   summary();
   const arrived = type === "incident.opened" || type === "incident.reclassified" || type === "incident.updated";
   if (arrived && inc.priority === 1 && inc.status === "new" && incidents.has(inc.id)) beep();
+  // An escalation step repeats the tone until someone acknowledges.
+  if (type === "incident.escalated" && data.detail && data.detail.alert && incidents.has(inc.id)) beep();
 });
 
 // -- selection and keys ----------------------------------------------------------------------
