@@ -26,7 +26,7 @@ import msgspec
 from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError
 from alarmdesk.domain.escalation import EscalationSpec
-from alarmdesk.domain.geo import Area
+from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
 from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
@@ -127,52 +127,45 @@ class UnitSpec(_Spec, kw_only=True):
     )
 
 
-class PanelSpec(_Spec, kw_only=True):
-    """An alarm panel reporting over SIA DC-09, known by its account."""
+class _DeviceSpec(_Spec, kw_only=True):
+    """What every device has: where it is, its zones, whether it is being commissioned."""
 
-    account: Account
-    id: DeviceId | None = None  # default: panel-<ACCOUNT>
     site: Name
     address: Text | None = None
     lat: Lat | None = None
     lon: Lon | None = None
     zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
+    test_mode: bool = False  # signals stored and counted, never alarmed
+
+
+class PanelSpec(_DeviceSpec, kw_only=True):
+    """An alarm panel reporting over SIA DC-09, known by its account."""
+
+    account: Account
+    id: DeviceId | None = None  # default: panel-<ACCOUNT>
     checkin_seconds: Seconds | None = None
     key_hex: KeyHex | None = None  # AES-128/192/256; frames must then be encrypted
     timestamp_window: tuple[float, float] | msgspec.UnsetType | None = msgspec.UNSET
-    test_mode: bool = False
 
     @property
     def device_id(self) -> str:
         return self.id or f"panel-{self.account.upper()}"
 
 
-class CameraSpec(_Spec, kw_only=True):
+class CameraSpec(_DeviceSpec, kw_only=True):
     """A camera reporting through Frigate (MQTT)."""
 
     id: DeviceId
-    site: Name
     frigate_camera: Text | None = None  # default: the id
-    address: Text | None = None
-    lat: Lat | None = None
-    lon: Lon | None = None
-    zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
     labels: dict[str, str] = msgspec.field(default_factory=dict)  # Frigate label -> type code
     alarm_zones: list[str] = msgspec.field(default_factory=list)  # empty = the whole view
-    test_mode: bool = False
 
 
-class SensorSpec(_Spec, kw_only=True):
+class SensorSpec(_DeviceSpec, kw_only=True):
     """A sensor reporting over a generic MQTT topic (the topic mapping names its id)."""
 
     id: DeviceId
-    site: Name
-    address: Text | None = None
-    lat: Lat | None = None
-    lon: Lon | None = None
-    zones: dict[str, ZoneSpec | Text] = msgspec.field(default_factory=dict)
     checkin_seconds: Seconds | None = None
-    test_mode: bool = False
 
 
 class CentreFile(_Spec, kw_only=True):
@@ -383,14 +376,7 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
                         code="invalid_value",
                     ) from None
             if item.jurisdiction is not None:
-                try:
-                    Area(item.jurisdiction)
-                except (ValueError, TypeError, KeyError) as exc:
-                    raise InvalidField(
-                        f"jurisdiction is not a GeoJSON Polygon or MultiPolygon ({exc})",
-                        field="jurisdiction",
-                        code="invalid_value",
-                    ) from None
+                area_of(item.jurisdiction, "jurisdiction")
         elif (
             isinstance(item, UnitSpec)
             and item.station is not None

@@ -6,6 +6,8 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from alarmdesk.domain.errors import InvalidField
+
 EARTH_RADIUS_M = 6_371_008.8
 METRES_PER_DEGREE = 111_320.0
 
@@ -66,6 +68,22 @@ class Area:
             ):
                 return True
         return False
+
+
+def area_of(geojson: dict[str, Any], field: str) -> Area:
+    """The :class:`Area` of a GeoJSON value given in ``field`` of some input.
+
+    Raises:
+        InvalidField: not a Polygon or MultiPolygon with closed rings (``invalid_value``).
+    """
+    try:
+        return Area(geojson)
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        raise InvalidField(
+            f"{field} is not a GeoJSON Polygon or MultiPolygon ({exc})",
+            field=field,
+            code="invalid_value",
+        ) from None
 
 
 def grid_cell(lat: float, lon: float, size_m: float) -> tuple[int, int]:

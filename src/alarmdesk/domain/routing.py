@@ -28,7 +28,7 @@ import msgspec
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.geo import Area
+from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.signal import Location, SourceKind
 
 __all__ = [
@@ -42,6 +42,7 @@ __all__ = [
     "evaluate",
     "in_hours",
     "parse_hours",
+    "time_zone",
 ]
 
 FALLBACK = "fallback"  # the rule id an incident no rule routed records
@@ -153,6 +154,20 @@ def _clock(text: str) -> time:
     return time(23, 59, 59, 999999) if hh == "24" else time(int(hh), int(mm))
 
 
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name``.
+
+    Raises:
+        InvalidField: no such zone (``invalid_value``).
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidField(
+            f"unknown time zone '{name}'", field="timezone", code="invalid_value"
+        ) from None
+
+
 def parse_hours(text: str) -> tuple[time, time]:
     """``"18:00-07:00"`` as (start, end); ``24:00`` is the end of the day."""
     start, end = text.split("-")
@@ -191,14 +206,7 @@ def _compile(spec: RouteSpec, areas: dict[str, Area | None]) -> Route:
     if m.area is not None and m.within_desk is not None:
         raise InvalidField("give area or within_desk, not both", field="area", code="invalid_value")
     if m.area is not None:
-        try:
-            area = Area(m.area)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InvalidField(
-                f"area is not a GeoJSON Polygon or MultiPolygon ({exc})",
-                field="area",
-                code="invalid_value",
-            ) from None
+        area = area_of(m.area, "area")
     if m.within_desk is not None:
         if m.within_desk not in areas:
             raise InvalidField(
@@ -213,14 +221,7 @@ def _compile(spec: RouteSpec, areas: dict[str, Area | None]) -> Route:
                 field="within_desk",
                 code="invalid_value",
             )
-    zone: ZoneInfo | None = None
-    if m.timezone is not None:
-        try:
-            zone = ZoneInfo(m.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidField(
-                f"unknown time zone '{m.timezone}'", field="timezone", code="invalid_value"
-            ) from None
+    zone = time_zone(m.timezone) if m.timezone is not None else None
     hours = parse_hours(m.hours) if m.hours is not None else None
     return Route(
         id=spec.id,

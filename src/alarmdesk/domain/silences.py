@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, time
 from fnmatch import fnmatchcase
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import msgspec
 
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.geo import Area
-from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours
+from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours, time_zone
 from alarmdesk.domain.signal import check_text
 
 __all__ = ["Silence", "SilenceMatch", "SilenceSpec", "Window", "compile_silence", "silencing"]
@@ -160,28 +160,14 @@ def compile_silence(
             field="ends_at",
             code="invalid_value",
         )
-    area = None
-    if m.area is not None:
-        try:
-            area = Area(m.area)
-        except (ValueError, TypeError, KeyError) as exc:
-            raise InvalidField(
-                f"area is not a GeoJSON Polygon or MultiPolygon ({exc})",
-                field="area",
-                code="invalid_value",
-            ) from None
+    area = area_of(m.area, "area") if m.area is not None else None
     windows = []
     for w in spec.weekly:
         if not w.days or any(d not in DAYS for d in w.days):
             raise InvalidField(
                 f"weekly days are some of {', '.join(DAYS)}", field="weekly", code="invalid_value"
             )
-        try:
-            zone = ZoneInfo(w.timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise InvalidField(
-                f"unknown time zone '{w.timezone}'", field="timezone", code="invalid_value"
-            ) from None
+        zone = time_zone(w.timezone)
         start, end = parse_hours(w.hours)
         windows.append(_Window(frozenset(DAYS.index(d) for d in w.days), start, end, zone))
     return Silence(

@@ -29,37 +29,27 @@ AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are alway
 
 
 def _check_types(conn: sa.Connection, located: Located) -> None:
-    """Routing rules and escalation policies name incident types the taxonomy knows."""
+    """Routing rules, response plans and escalation policies name types the taxonomy knows."""
     taxonomy = repo.load_taxonomy(conn)
-    for index, top in enumerate(located.centre.routing):
-        for rule, path in rule_ids([top]):
-            for code in rule.match.types:
-                if code.upper() not in taxonomy:
-                    raise SetupError(
-                        f"routing rule '{path}' names incident type '{code}', which the "
-                        "taxonomy does not have",
-                        code="unknown_reference",
-                        where=located.where("routing", index, "match"),
-                        field="types",
-                    )
-    for index, plan in enumerate(located.centre.response_plans):
-        for code in plan.types:
+    c = located.centre
+    named: list[tuple[str, int, str, str, list[str]]] = [  # kind, index, what, field, codes
+        *(
+            ("routing", i, f"routing rule '{path}'", "match", rule.match.types)
+            for i, top in enumerate(c.routing)
+            for rule, path in rule_ids([top])
+        ),
+        *(("response_plans", i, f"response plan '{p.id}'", "types", p.types)
+          for i, p in enumerate(c.response_plans)),
+        *(("escalation", i, f"escalation policy '{p.id}'", "match", p.match.types)
+          for i, p in enumerate(c.escalation)),
+    ]  # fmt: skip
+    for kind, index, what, field, codes in named:
+        for code in codes:
             if code.upper() not in taxonomy:
                 raise SetupError(
-                    f"response plan '{plan.id}' names incident type '{code}', which the "
-                    "taxonomy does not have",
+                    f"{what} names incident type '{code}', which the taxonomy does not have",
                     code="unknown_reference",
-                    where=located.where("response_plans", index, "types"),
-                    field="types",
-                )
-    for index, policy in enumerate(located.centre.escalation):
-        for code in policy.match.types:
-            if code.upper() not in taxonomy:
-                raise SetupError(
-                    f"escalation policy '{policy.id}' names incident type '{code}', which the "
-                    "taxonomy does not have",
-                    code="unknown_reference",
-                    where=located.where("escalation", index, "match"),
+                    where=located.where(kind, index, field),
                     field="types",
                 )
 
