@@ -31,6 +31,7 @@ def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
     settings = CorrelationSettings(
         radius_m=cfg.correlation.radius_m,
         window=timedelta(minutes=cfg.correlation.window_minutes),
+        confirmation=timedelta(minutes=cfg.correlation.confirmation_minutes),
     )
 
     def build(conn: sa.Connection) -> Pipeline:

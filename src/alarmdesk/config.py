@@ -48,6 +48,8 @@ class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
 class CorrelationConfig(msgspec.Struct, forbid_unknown_fields=True):
     radius_m: Positive = 200.0  # calls and duty reports within this distance fold together
     window_minutes: Positive = 30.0  # … if the incident's last signal is this recent
+    # An intruder alarm is confirmed by another zone of its panel within this time (BS 8243).
+    confirmation_minutes: Positive = 30.0
 
 
 class RoutingConfig(msgspec.Struct, forbid_unknown_fields=True):

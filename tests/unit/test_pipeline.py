@@ -19,6 +19,7 @@ from alarmdesk.domain.taxonomy import UNCLASSIFIED, Taxonomy, default_types
 from alarmdesk.domain.units import Desk, Unit
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.pipeline.engine import classify
+from alarmdesk.store.repository import incident_from, incident_row
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 TAXONOMY = Taxonomy(default_types())
@@ -112,11 +113,45 @@ def test_repeated_panel_alarm_updates_the_open_incident() -> None:
     assert p.incidents[first.incident_id].signal_count == 2
 
 
-def test_another_zone_of_the_same_panel_is_another_incident() -> None:
+def test_a_fire_alarm_in_another_zone_of_the_same_panel_is_another_incident() -> None:
     p = pipeline()
-    a = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
-    b = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="4"))
+    a = p.ingest(sig(SourceKind.EQUIPMENT, "ALRF", source="panel-1", zone="3"))
+    b = p.ingest(sig(SourceKind.EQUIPMENT, "ALRF", source="panel-1", zone="4"))
     assert a.incident_id != b.incident_id
+
+
+def test_a_second_zone_of_an_intruder_panel_confirms_its_alarm_and_raises_it() -> None:
+    p = pipeline(settings=CorrelationSettings(confirmation=timedelta(minutes=30)))
+    a = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
+    inc = p.incidents[a.incident_id]
+    assert not inc.confirmed and inc.priority == 2
+    again = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
+    assert again.incident_id == a.incident_id and not inc.confirmed  # the same detector
+    b = p.ingest(
+        sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="7", at=T0 + timedelta(minutes=5))
+    )
+    assert b.incident_id == a.incident_id
+    assert inc.confirmed and inc.priority == 1
+    assert b.events[0].detail["confirmed_by"] == "7"
+    assert b.events[0].snapshot["confirmed"] is True
+
+
+def test_a_second_zone_after_the_confirmation_time_folds_in_without_confirming() -> None:
+    p = pipeline(settings=CorrelationSettings(confirmation=timedelta(minutes=30)))
+    a = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="3"))
+    late = T0 + timedelta(minutes=31)
+    b = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-1", zone="7", at=late))
+    assert b.incident_id == a.incident_id
+    assert not p.incidents[a.incident_id].confirmed
+
+
+def test_confirmation_survives_a_restart_of_the_pipeline() -> None:
+    p = pipeline()
+    a = p.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-9", zone="1"))
+    fresh = pipeline()
+    fresh.restore([incident_from(incident_row(p.incidents[a.incident_id]))])
+    b = fresh.ingest(sig(SourceKind.EQUIPMENT, "ALRBS", source="panel-9", zone="2"))
+    assert b.incident_id == a.incident_id and fresh.incidents[a.incident_id].confirmed
 
 
 def test_calls_within_the_radius_and_window_fold_into_one_incident() -> None:

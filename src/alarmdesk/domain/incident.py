@@ -120,6 +120,7 @@ class Incident:
     routed_by: tuple[str, ...] = ()  # the routing rules that chose the desks
     escalation: EscalationState | None = None  # the policy frozen on it when it opened
     procedure: Procedure | None = None  # its type's checklist, copied when it opened
+    confirmed: bool = False  # an intruder alarm confirmed by a second zone (sequential)
     units: tuple[str, ...] = ()
     signal_count: int = 1
     acknowledged_at: datetime | None = None
@@ -222,6 +223,7 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         "routed_by": list(inc.routed_by),
         "escalation": inc.escalation.view() if inc.escalation is not None else None,
         "procedure": inc.procedure.view() if inc.procedure is not None else [],
+        "confirmed": inc.confirmed,
         "units": list(inc.units),
         "signal_count": inc.signal_count,
         "disposition": inc.disposition,

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alarmdesk.domain import commands as c
+from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
@@ -39,7 +40,7 @@ from alarmdesk.domain.incident import (
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
-from alarmdesk.domain.signal import Signal
+from alarmdesk.domain.signal import Signal, SourceKind
 from alarmdesk.domain.silences import Silence, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
@@ -53,6 +54,7 @@ MAX_NOTE = 4000
 class CorrelationSettings:
     radius_m: float = 200.0
     window: timedelta = timedelta(minutes=30)
+    confirmation: timedelta = timedelta(minutes=30)  # sequential confirmation (BS 8243)
 
 
 ESCALATION = "system:escalation"  # the actor of escalation events
@@ -94,6 +96,8 @@ class Pipeline:
         self.silences = list(silences)  # silences in force or to come
         self.policies = tuple(policies)  # escalation policies, the first match is frozen
         self._timers: list[tuple[datetime, int]] = []  # (due, incident id), a heap
+        # The open intruder alarm of each panel: its other zones fold into it, and confirm it.
+        self._intrusions: dict[str, int] = {}
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -112,6 +116,7 @@ class Pipeline:
             if inc.is_open:
                 self.index.add(inc)
                 self._arm(inc)
+                self._track_panel(inc)
             self.next_incident_id = max(self.next_incident_id, inc.id + 1)
 
     # -- signals ---------------------------------------------------------------------------
@@ -171,6 +176,26 @@ class Pipeline:
             result.events.append(
                 self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
             )
+        elif (same := self._same_panel(signal, t)) is not None:
+            # Another zone of a panel with an open intruder alarm: one incident per panel;
+            # within the confirmation time it confirms the alarm (sequential confirmation).
+            inc = same
+            inc.signal_count += 1
+            self.index.touch(inc, signal.occurred_at)
+            zone = signal.location.zone if signal.location is not None else None
+            detail = {"signal_id": signal.id, "type_code": signal.type_code, "zone": zone}
+            first = inc.location.zone if inc.location is not None else None
+            within = signal.occurred_at - inc.first_seen <= self.settings.confirmation
+            if not inc.confirmed and zone is not None and zone != first and within:
+                inc.confirmed = True
+                detail["confirmed_by"] = zone
+                if inc.priority > 1:  # a confirmed intrusion is more urgent
+                    detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
+                    inc.priority -= 1
+            inc.version += 1
+            result.events.append(
+                self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
+            )
         else:
             inc = Incident(
                 id=self.next_incident_id,
@@ -188,6 +213,7 @@ class Pipeline:
             )
             inc.desks, inc.routed_by = self._route(inc, signal.received_at)
             inc.procedure = Procedure(t.code, steps_of(t.sop))
+            self._track_panel(inc)
             policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
             if policy is not None:
                 inc.escalation = freeze(policy, inc.opened_at)
@@ -251,6 +277,29 @@ class Pipeline:
         if inc.status in FINAL:
             del self.incidents[inc.id]
         return result
+
+    # -- sequential confirmation ---------------------------------------------------------------
+
+    def _track_panel(self, inc: Incident) -> None:
+        if (
+            inc.source_kind is SourceKind.EQUIPMENT
+            and inc.category is HarmCategory.PROPERTY
+            and inc.is_open
+        ):
+            self._intrusions[inc.source_id] = inc.id
+
+    def _same_panel(self, signal: Signal, t: IncidentType) -> Incident | None:
+        """The open intruder alarm of the panel this intruder signal comes from, if any."""
+        if (
+            signal.source_kind is not SourceKind.EQUIPMENT
+            or t.category is not HarmCategory.PROPERTY
+        ):
+            return None
+        inc_id = self._intrusions.get(signal.source_id)
+        inc = self.incidents.get(inc_id) if inc_id is not None else None
+        if inc is None or not inc.is_open or inc.category is not HarmCategory.PROPERTY:
+            return None
+        return inc
 
     # -- escalation ------------------------------------------------------------------------
 

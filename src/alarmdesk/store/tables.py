@@ -187,6 +187,7 @@ incidents = sa.Table(
     sa.Column("routed_by", JSONType, nullable=True),  # ids of the routing rules that chose them
     sa.Column("escalation", JSONType, nullable=True),  # the frozen policy and its timers
     sa.Column("procedure", JSONType, nullable=True),  # the type's checklist, steps ticked
+    sa.Column("confirmed", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),
     sa.Column("disposition", sa.String(32), nullable=True),

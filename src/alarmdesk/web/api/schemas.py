@@ -163,6 +163,7 @@ class IncidentOut(msgspec.Struct):
     routed_by: list[str] = msgspec.field(default_factory=list)  # the routing rules that chose
     escalation: EscalationOut | None = None
     procedure: list[ProcedureStepOut] = msgspec.field(default_factory=list)
+    confirmed: bool = False  # an intruder alarm confirmed by another zone of its panel
 
 
 class NeedOut(msgspec.Struct):

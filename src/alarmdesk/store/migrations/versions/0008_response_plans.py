@@ -1,4 +1,4 @@
-"""response plans: what each type of incident needs
+"""response plans: what each type of incident needs; sequentially confirmed intruder alarms
 
 Revision ID: 0008
 Revises: 0007
@@ -24,7 +24,13 @@ def upgrade() -> None:
         sa.Column("spec", JSON, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_response_plans")),
     )
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("confirmed", sa.Boolean(), nullable=False, server_default=sa.false())
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("confirmed")
     op.drop_table("response_plans")
