@@ -29,6 +29,7 @@ import msgspec
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.prefilter import Prefilter
 from alarmdesk.domain.signal import Location, SourceKind
 
 __all__ = [
@@ -38,6 +39,7 @@ __all__ = [
     "MatchSpec",
     "Route",
     "RouteSpec",
+    "Routes",
     "compile_routes",
     "evaluate",
     "in_hours",
@@ -106,7 +108,8 @@ class Route:
     priorities: frozenset[int]
     sources: frozenset[str]
     devices: tuple[str, ...]
-    sites: tuple[str, ...]
+    sites: tuple[str, ...]  # case-folded
+    raw_sites: tuple[str, ...]  # as written (the prefilter folds them itself)
     area: Area | None
     days: frozenset[int]
     hours: tuple[time, time] | None
@@ -174,9 +177,23 @@ def parse_hours(text: str) -> tuple[time, time]:
     return _clock(start), _clock(end)
 
 
+class Routes:
+    """A compiled routing tree: its top-level rules, prefiltered by device and site."""
+
+    def __init__(self, routes: Sequence[Route]) -> None:
+        self.index: Prefilter[Route] = Prefilter(routes, lambda r: r.devices, lambda r: r.raw_sites)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def candidates(self, facts: Facts) -> list[Route]:
+        site = facts.location.site if facts.location is not None else None
+        return self.index.candidates(facts.source_id, site)
+
+
 def compile_routes(
     specs: Sequence[RouteSpec], desk_areas: dict[str, Area | None] | None = None
-) -> tuple[Route, ...]:
+) -> Routes:
     """Compiles rules as written into :class:`Route` objects.
 
     ``desk_areas`` gives the jurisdiction of each desk for ``within_desk``.
@@ -186,7 +203,7 @@ def compile_routes(
             source kind, a desk without a jurisdiction.
     """
     areas = desk_areas or {}
-    return tuple(_compile(s, areas) for s in specs)
+    return Routes([_compile(s, areas) for s in specs])
 
 
 def _compile(spec: RouteSpec, areas: dict[str, Area | None]) -> Route:
@@ -234,6 +251,7 @@ def _compile(spec: RouteSpec, areas: dict[str, Area | None]) -> Route:
         sources=frozenset(m.sources),
         devices=tuple(m.devices),
         sites=tuple(p.casefold() for p in m.sites),
+        raw_sites=tuple(m.sites),
         area=area,
         days=frozenset(DAYS.index(d) for d in m.days),
         hours=hours,
@@ -255,7 +273,7 @@ def _walk(routes: Iterable[Route], facts: Facts, out: list[Route]) -> bool:
 
 
 def evaluate(
-    routes: Sequence[Route], facts: Facts, fallback: str
+    routes: Routes | Sequence[Route], facts: Facts, fallback: str
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The desks that see an incident, and the ids of the rules that chose them.
 
@@ -263,7 +281,7 @@ def evaluate(
     fallback desk sees it and the incident records :data:`FALLBACK`.
     """
     handled: list[Route] = []
-    _walk(routes, facts, handled)
+    _walk(routes.candidates(facts) if isinstance(routes, Routes) else routes, facts, handled)
     desks: list[str] = []
     for r in handled:
         desks += [d for d in r.desks if d not in desks]

@@ -25,10 +25,19 @@ import msgspec
 
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.prefilter import Prefilter
 from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours, time_zone
 from alarmdesk.domain.signal import check_text
 
-__all__ = ["Silence", "SilenceMatch", "SilenceSpec", "Window", "compile_silence", "silencing"]
+__all__ = [
+    "Silence",
+    "SilenceMatch",
+    "SilenceSpec",
+    "Silences",
+    "Window",
+    "compile_silence",
+    "silencing",
+]
 
 Pattern = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 
@@ -183,9 +192,24 @@ def compile_silence(
     )
 
 
-def silencing(silences: Sequence[Silence], facts: Facts) -> Silence | None:
+class Silences:
+    """The silences the writer holds, prefiltered by device and site."""
+
+    def __init__(self, silences: Sequence[Silence]) -> None:
+        self.index: Prefilter[Silence] = Prefilter(silences, lambda s: s.devices, lambda s: s.sites)
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def candidates(self, facts: Facts) -> list[Silence]:
+        site = facts.location.site if facts.location is not None else None
+        return self.index.candidates(facts.source_id, site)
+
+
+def silencing(silences: Silences | Sequence[Silence], facts: Facts) -> Silence | None:
     """The first silence in force at ``facts.at`` that matches the signal, or None."""
-    for s in silences:
-        if s.in_force(facts.at) and s.matches(facts):
+    found = silences.candidates(facts) if isinstance(silences, Silences) else silences
+    for s in found:
+        if s.matches(facts) and s.in_force(facts.at):
             return s
     return None

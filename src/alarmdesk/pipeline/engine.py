@@ -39,9 +39,9 @@ from alarmdesk.domain.incident import (
     parse_disposition,
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
-from alarmdesk.domain.routing import FALLBACK, Facts, Route, evaluate
+from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
 from alarmdesk.domain.signal import Signal, SourceKind
-from alarmdesk.domain.silences import Silence, silencing
+from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import Desk, Unit, UnitStatus
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
@@ -86,14 +86,15 @@ class Pipeline:
         settings: CorrelationSettings | None = None,
         fallback_desk: str | None = None,
         next_incident_id: int = 1,
-        routes: Sequence[Route] = (),
+        routes: Routes | Sequence[Route] = (),
         silences: Sequence[Silence] = (),
         policies: Sequence[EscalationSpec] = (),
     ) -> None:
         self.taxonomy = taxonomy
         self.desks = list(desks)
-        self.routes = tuple(routes)  # the routing tree; empty: the desks' own filters route
-        self.silences = list(silences)  # silences in force or to come
+        # the routing tree; empty: the desks' own filters route
+        self.routes = routes if isinstance(routes, Routes) else Routes(routes)
+        self._silences = Silences(silences)  # silences in force or to come
         self.policies = tuple(policies)  # escalation policies, the first match is frozen
         self._timers: list[tuple[datetime, int]] = []  # (due, incident id), a heap
         # The open intruder alarm of each panel: its other zones fold into it, and confirm it.
@@ -104,6 +105,14 @@ class Pipeline:
         self.incidents: dict[int, Incident] = {}  # every incident not yet final
         self.units: dict[str, Unit] = {u.id: u for u in units}
         self.next_incident_id = next_incident_id
+
+    @property
+    def silences(self) -> Silences:
+        return self._silences
+
+    @silences.setter
+    def silences(self, silences: Sequence[Silence]) -> None:
+        self._silences = Silences(silences)
 
     # -- loading ---------------------------------------------------------------------------
 
