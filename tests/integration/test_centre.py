@@ -22,7 +22,7 @@ from alarmdesk.service.actions import perform
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
 from alarmdesk.store.repository import IncidentFilter
-from tests.conftest import REPO_ROOT, prepare_database
+from tests.conftest import REPO_ROOT, FakeClock, prepare_database
 from tests.conftest import test_config as config_for
 
 ADMIN = Actor("cli:test", "operator_of_machine")
@@ -328,6 +328,55 @@ def test_the_recommendation_follows_the_applied_response_plan_and_the_dispatch_r
             ).first()
         assert detail is not None
         assert detail.detail["recommended"] == ["PATROL-1"] and detail.detail["override"] is True
+        svc.stop()
+    finally:
+        loop.close()
+
+
+def test_a_running_writer_takes_up_an_apply_from_the_command_line_within_seconds(
+    db_url, services_factory
+):
+    prepare_database(db_url)
+    clock = FakeClock(NOW)
+    loop = asyncio.new_event_loop()
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+
+        def alarm(key: str) -> SignalIn:
+            return SignalIn(
+                source_kind=SourceKind.EQUIPMENT,
+                source_id="panel-5001",
+                type_code="FSTRU",
+                occurred_at=NOW,
+                location=Location(lat=52.09 + len(key) / 100, lon=5.12),
+                summary="",
+                idempotency_key=key,
+            )
+
+        (before,) = loop.run_until_complete(svc.writer.submit_signals([alarm("a")]))
+        loop.run_until_complete(  # the apply removes its desk: it must not be open
+            svc.writer.submit_command(
+                c.Cancel(before.incident_id, "op", reason="false_alarm"), ADMIN
+            )
+        )
+        perform(  # another process: the command line
+            svc.engine,
+            audit_chain(config_for(db_url)),
+            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
+            NOW,
+        )
+        clock.advance(seconds=6)
+        (after,) = loop.run_until_complete(svc.writer.submit_signals([alarm("bb")]))
+        found = {
+            i["id"]: i
+            for i in queries.list_incidents(svc.engine, IncidentFilter(), limit=10, before_id=None)[
+                0
+            ]
+        }
+        assert found[before.incident_id]["routed_by"] == ["desks"]
+        assert found[after.incident_id]["routed_by"] == ["fire"]
+        assert found[after.incident_id]["escalation"]["policy"] == "fire-p1"
+        assert "PATROL-1" in svc.writer.pipeline.units  # units applied are dispatchable
         svc.stop()
     finally:
         loop.close()

@@ -73,7 +73,7 @@ def config_apply(
 ) -> None:
     """Applies the files in one audited transaction (all or nothing).
 
-    A running server reads the set-up when it starts: restart it after an apply.
+    A running server takes the change up within seconds (new incidents follow it).
     """
     located = _load(path)
     with database(config, database_url) as (cfg, engine):

@@ -33,6 +33,7 @@ from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, WriterStopped
 from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.domain.routing import compile_routes
 from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent
@@ -40,6 +41,7 @@ from alarmdesk.service import audit_policy, handlers
 from alarmdesk.service.actions import Action, apply_in
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
+from alarmdesk.store.centre import revision as setup_revision
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
 
 __all__ = ["Writer", "WriterStopped"]
@@ -95,6 +97,7 @@ class Writer:
         self.state: handlers.State | None = None
         self._last_tick = time.monotonic()
         self._silences_read: datetime | None = None
+        self._setup_seen: int | None = None  # the set-up revision the pipeline holds
         self.batches = 0  # for metrics and tests: transactions committed
         self.committed_signals = 0
 
@@ -245,6 +248,18 @@ class Writer:
         finally:
             conn.close()
 
+    def _reload_setup(self, conn: sa.Connection, state: handlers.State) -> None:
+        """Takes up a new set-up: new incidents route and escalate by it; open ones keep
+        the desks and the policy they have. Units come back as last committed (this writer
+        committed every change of theirs), so none of their state is lost."""
+        p = state.pipeline
+        p.desks = repo.load_desks(conn)
+        if p.desks and p.fallback_desk not in {d.id for d in p.desks}:
+            p.fallback_desk = p.desks[0].id  # the configured fallback desk was removed
+        p.routes = compile_routes(repo.load_routes(conn), {d.id: d.area for d in p.desks})
+        p.policies = tuple(repo.load_policies(conn))
+        p.units = {u.id: u for u in repo.load_units(conn)}
+
     def _escalation_due(self) -> bool:
         due = self.state.pipeline.next_due() if self.state is not None else None
         return due is not None and due <= self.clock()
@@ -325,10 +340,16 @@ class Writer:
     ) -> None:
         state = self.state
         assert state is not None
-        # Silences made by another process (the command line) take effect within seconds.
+        # Silences and set-up changes made by another process (the command line) take effect
+        # within seconds.
         if self._silences_read is None or now - self._silences_read >= SILENCES_REREAD:
             state.pipeline.silences = repo.load_silences(conn, now)
             self._silences_read = now
+            seen = setup_revision(conn)
+            if self._setup_seen is not None and seen != self._setup_seen:
+                self._reload_setup(conn, state)
+                log.info("set-up changed; desks, units, routing and escalation reloaded")
+            self._setup_seen = seen
         # Escalation timers due now fire first, in this transaction: a step and the move to the
         # next commit together, so none fires twice and none is lost across a restart.
         fired = state.pipeline.fire_due(now)

@@ -17,7 +17,7 @@ from alarmdesk.domain.incident import OPEN
 from alarmdesk.domain.units import UnitStatus
 from alarmdesk.store import tables as t
 
-__all__ = ["busy", "read_records", "write_plan"]
+__all__ = ["busy", "read_records", "revision", "write_plan"]
 
 _DEVICE_KINDS = {"panels": "panel", "cameras": "camera", "sensors": "sensor"}
 _OPEN = [s.value for s in OPEN]
@@ -115,8 +115,17 @@ def _ids(changes: Iterable[Any], kind: str) -> list[str]:
     return [c.id for c in changes if c.kind == kind]
 
 
+def revision(conn: sa.Connection) -> int:
+    """The set-up's revision: moved by every apply that changes something."""
+    found = conn.execute(sa.select(t.setup_revision.c.revision)).scalar()
+    return int(found or 0)
+
+
 def write_plan(conn: sa.Connection, plan: Plan) -> None:
-    """Writes the plan's additions, changes and removals (the caller holds the transaction)."""
+    """Writes the plan's additions, changes and removals (the caller holds the transaction),
+    and moves the set-up's revision so a running writer takes them up."""
+    if not plan.empty:
+        conn.execute(sa.update(t.setup_revision).values(revision=t.setup_revision.c.revision + 1))
     records: Mapping[str, Mapping[str, Mapping[str, Any]]] = plan.records
     for kind in reversed(KINDS):  # devices and units before the stations they name
         ids = _ids(plan.removed, kind)

@@ -100,6 +100,14 @@ response_plans = sa.Table(
     sa.Column("spec", JSONType, nullable=False),
 )
 
+# One row: moved by every set-up apply that changes something, read by the running writer.
+setup_revision = sa.Table(
+    "setup_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)
+
 stations = sa.Table(
     "stations",
     metadata,
