@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -16,8 +17,16 @@ from alarmdesk.safeguards.access import ALL_DESKS, Principal, Role, parse_role
 from alarmdesk.store import tables as t
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
-# Verifying against this keeps the time of a login for an unknown name like a real one.
-_DUMMY_HASH = _hasher.hash("not a password")
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    """What an unknown name's password is verified against, so that its login takes as long
+    as a real one. Made on the first sign-in (about 0.5 s), not at import: every command
+    imports this module."""
+    return _hasher.hash("not a password")
+
+
 MIN_PASSWORD = 12
 TOKEN_PREFIX = "adk_"  # noqa: S105 - a visible prefix, so leaked tokens are easy to spot
 
@@ -136,9 +145,11 @@ def active_user(conn: sa.Connection, name: str) -> Principal | None:
 
 def check_password(conn: sa.Connection, name: str, password: str) -> Principal | None:
     """The user's principal if the password matches and the account is enabled."""
+    # Made before the name is looked up: the first sign-in pays for it, known name or not.
+    dummy = _dummy_hash()
     row = conn.execute(sa.select(t.users).where(t.users.c.name == name)).mappings().first()
     try:
-        _hasher.verify(row["password_hash"] if row else _DUMMY_HASH, password)
+        _hasher.verify(row["password_hash"] if row else dummy, password)
     except (VerifyMismatchError, VerificationError, InvalidHashError):
         return None
     if row is None or row["disabled_at"] is not None:

@@ -1,0 +1,189 @@
+"""The one text rule of every intake (``domain.signal.check_text`` and the payload walk):
+control characters, DEL and lone surrogates are refused, tab and line breaks only in free
+text. The fast paths must give exactly the answer of the rule written out character by
+character, which these tests keep next to them as the reference."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alarmdesk.domain.errors import InvalidField, PayloadTooLarge
+from alarmdesk.domain.signal import (
+    MAX_PAYLOAD_DEPTH,
+    SignalIn,
+    SourceKind,
+    check,
+    check_text,
+    validate,
+)
+
+NOW = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+PROPERTY = settings(max_examples=400, deadline=None, database=None)
+
+
+# -- the rule written out, one character at a time ------------------------------------------------
+
+
+def reference_bad_char(text: str, *, multiline: bool) -> str | None:
+    allowed = "\t\n\r" if multiline else ""
+    for ch in text:
+        code = ord(ch)
+        if (code < 0x20 and ch not in allowed) or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+            return ch
+    return None
+
+
+def reference_payload_error(value: Any, field: str, depth: int = 0) -> tuple[str, str] | None:
+    """(field, code) of the first thing the payload rule refuses, walking in order."""
+    if depth > MAX_PAYLOAD_DEPTH:
+        return field, "invalid_value"
+    if isinstance(value, str):
+        return (
+            None if reference_bad_char(value, multiline=True) is None else (field, "invalid_value")
+        )
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if not isinstance(k, str):
+                return field, "wrong_type"
+            inner = f"{field}.{k[:40]}"
+            if reference_bad_char(k, multiline=False) is not None:
+                return inner, "invalid_value"
+            found = reference_payload_error(v, inner, depth + 1)
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            found = reference_payload_error(v, f"{field}[{i}]", depth + 1)
+            if found is not None:
+                return found
+    return None
+
+
+def a_signal(**fields: Any) -> SignalIn:
+    base: dict[str, Any] = {
+        "source_kind": SourceKind.EQUIPMENT,
+        "source_id": "panel-1",
+        "type_code": "BURGLARY",
+        "occurred_at": NOW,
+    }
+    return SignalIn(**(base | fields))
+
+
+def refusal(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, str] | None:
+    try:
+        fn(*args, **kwargs)
+    except InvalidField as err:
+        return err.field or "", err.code
+    return None
+
+
+# -- characters: the ones that matter, and anything else -----------------------------------------
+
+SPECIAL = [chr(c) for c in range(0x20)] + ["\x7f", "\x80", "\x85", "\xa0", "\u2028", "\ufeff"]
+SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
+any_char = st.one_of(
+    st.characters(),  # every code point but the surrogates
+    st.sampled_from(SPECIAL + SURROGATES),
+    st.sampled_from('aZ09 -—é€"\\{}[]'),
+)
+texts = st.text(alphabet=any_char, max_size=40)
+
+
+@PROPERTY
+@given(text=texts, multiline=st.booleans())
+def test_check_text_refuses_exactly_what_the_rule_written_out_refuses(
+    text: str, multiline: bool
+) -> None:
+    bad = reference_bad_char(text, multiline=multiline)
+    if bad is None:
+        assert check_text(text, "f", multiline=multiline) is text
+    else:
+        with pytest.raises(InvalidField) as err:
+            check_text(text, "f", multiline=multiline)
+        assert err.value.code == "invalid_value"
+        assert err.value.field == "f"
+        assert f"U+{ord(bad):04X}" in str(err.value)
+
+
+payload_keys = st.one_of(texts, st.integers(0, 3))
+payload_leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), texts)
+payload_values = st.recursive(
+    payload_leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(payload_keys, inner, max_size=3),
+    ),
+    max_leaves=25,
+)
+
+
+def nested(depth: int, leaf: Any) -> Any:
+    for i in range(depth):
+        leaf = {"k": leaf} if i % 2 else [leaf]
+    return leaf
+
+
+@PROPERTY
+@given(payload=st.dictionaries(payload_keys, payload_values, max_size=6))
+def test_the_payload_check_refuses_exactly_what_the_rule_written_out_refuses(
+    payload: dict[Any, Any],
+) -> None:
+    expected = reference_payload_error(payload, "payload")
+    assert refusal(check, a_signal(payload=payload), NOW) == expected
+
+
+@PROPERTY
+@given(
+    depth=st.integers(MAX_PAYLOAD_DEPTH - 2, MAX_PAYLOAD_DEPTH + 2),
+    leaf=st.one_of(texts, st.integers()),
+)
+def test_the_payload_check_refuses_depth_as_the_rule_does(depth: int, leaf: Any) -> None:
+    payload = {"a": nested(depth, leaf)}
+    assert refusal(check, a_signal(payload=payload), NOW) == reference_payload_error(
+        payload, "payload"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        pytest.param({"summary": "door\x00open"}, "summary", id="NUL in the summary"),
+        pytest.param({"summary": "door — \x1bopen"}, "summary", id="ESC after non-ASCII"),
+        pytest.param(
+            {"summary": "caf\u00e9 \ud800"}, "summary", id="lone surrogate in the summary"
+        ),
+        pytest.param({"source_id": "panel\t1"}, "source_id", id="tab in a one-line field"),
+        pytest.param({"type_code": "FIRE\x7f"}, "type_code", id="DEL in the type code"),
+        pytest.param({"payload": {"zone": "3\x00"}}, "payload.zone", id="NUL in a payload value"),
+        pytest.param({"payload": {"zo\nne": "3"}}, "payload.zo\nne", id="newline in a payload key"),
+        pytest.param({"payload": {"a": "\ud83d"}}, "payload.a", id="lone surrogate in the payload"),
+        pytest.param(
+            {"payload": {"a": ["x", {"b": "\udfff"}]}},
+            "payload.a[1].b",
+            id="lone surrogate deep in the payload",
+        ),
+    ],
+)
+def test_a_text_no_store_keeps_is_refused_by_validate_naming_its_field(
+    fields: dict[str, Any], field: str
+) -> None:
+    assert refusal(validate, a_signal(**fields), NOW) == (field, "invalid_value")
+
+
+def test_free_text_keeps_tabs_line_breaks_and_any_printable_script() -> None:
+    signal = a_signal(
+        summary="Einbruch — Tür 3\r\n\tÅpen dør, 火警",
+        payload={"text": "line 1\nline 2\ttab", "zone": "Zone 3 — Hof", "n": 3, "list": ["\u2028"]},
+    )
+    assert validate(signal, NOW) == signal
+
+
+def test_a_payload_too_large_is_still_refused_by_size() -> None:
+    signal = a_signal(payload={"text": "x" * 9000})
+    with pytest.raises(PayloadTooLarge):
+        validate(signal, NOW)
