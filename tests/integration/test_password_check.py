@@ -8,6 +8,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 
 from alarmdesk.store import accounts
@@ -25,6 +26,7 @@ def _engine_with_ana(url: str) -> sa.Engine:
     return engine
 
 
+@pytest.mark.slow  # imports in a fresh interpreter
 def test_importing_the_accounts_store_hashes_no_password() -> None:
     code = "import alarmdesk.store.accounts as a; print(a._dummy_hash.cache_info().currsize)"
     out = subprocess.run(
