@@ -84,11 +84,14 @@ def _crc_table() -> tuple[int, ...]:
 _CRC_TABLE = _crc_table()
 
 
-def crc16_arc(data: bytes) -> int:
-    """CRC-16/ARC of ``data``: polynomial 0x8005 reflected (0xA001), init 0, no final XOR."""
+def crc16_arc(data: bytes, table: tuple[int, ...] = _CRC_TABLE) -> int:
+    """CRC-16/ARC of ``data``: polynomial 0x8005 reflected (0xA001), init 0, no final XOR.
+
+    (``table`` is bound as a default: a local read per byte, not a global one.)
+    """
     crc = 0
     for byte in data:
-        crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
+        crc = (crc >> 8) ^ table[(crc ^ byte) & 0xFF]
     return crc
 
 
@@ -408,8 +411,9 @@ def _checked_body(frame: bytes) -> tuple[bytes, bool]:
         crc = int(crc_field, 16)
     if int(length_field, 16) != len(body):
         raise BadLength(f"length field says {int(length_field, 16)}, body has {len(body)}")
-    if crc != crc16_arc(body):
-        raise BadCrc(f"CRC field {crc:04X} != {crc16_arc(body):04X}")
+    computed = crc16_arc(body)
+    if crc != computed:
+        raise BadCrc(f"CRC field {crc:04X} != {computed:04X}")
     return body, len(frame) - len(body) == 6
 
 
