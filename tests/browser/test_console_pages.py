@@ -341,3 +341,21 @@ def test_a_rights_officer_approves_a_pending_type_from_the_start_page(console) -
     for path in ("/audit", "/accounts"):
         with signed_in(console.url, "rights1") as c:
             assert c.get(path).status_code == 403, path
+
+
+def test_the_unit_board_shows_each_units_status_and_follows_its_reports(console, sign_in) -> None:
+    with console.client() as c:  # the tests share units: free them from earlier incidents
+        busy = c.get("/api/v1/incidents", params={"status": ["dispatched", "on_scene"]})
+        for inc in busy.json()["items"]:
+            c.post(f"/api/v1/incidents/{inc['id']}/resolve", json={"disposition": "handled"})
+    desk = sign_in("westop")
+    desk.goto("/units")
+    page = desk.page
+    page.wait_for_selector("#units-body tr[data-id='E5'].st-available")
+    assert "Units" in page.inner_text("nav")
+    with console.client() as c:
+        assert c.post("/api/v1/units/E5/report", json={"status": "out_of_service"}).is_success
+        page.wait_for_selector("#units-body tr[data-id='E5'].st-out_of_service", timeout=8000)
+        assert c.post("/api/v1/units/E5/report", json={"status": "available"}).is_success
+    page.wait_for_selector("#units-body tr[data-id='E5'].st-available", timeout=8000)
+    assert page.locator("#units-body tr").count() >= 5

@@ -37,6 +37,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/signals/batch"): ("/api/v1/signals/batch", "batch"),
     ("GET", "/api/v1/incidents"): ("/api/v1/incidents", None),
     ("GET", "/api/v1/incidents/{incident_id:int}"): ("/api/v1/incidents/{id}", None),
+    ("POST", "/api/v1/units/{unit_id:str}/report"): (
+        "/api/v1/units/E1/report",
+        {"lat": 51.5, "lon": -0.1},
+    ),
     ("GET", "/api/v1/incidents/{incident_id:int}/recommendation"): (
         "/api/v1/incidents/{id}/recommendation",
         None,

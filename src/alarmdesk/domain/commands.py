@@ -55,6 +55,17 @@ class Resolve(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class UnitReport:
+    """A unit's status and/or position, from its crew or an AVL feed."""
+
+    unit_id: str
+    actor: str
+    status: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class CompleteStep(Command):
     """Ticks step ``step`` (0-based) of the incident's procedure."""
 

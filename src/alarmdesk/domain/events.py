@@ -16,6 +16,7 @@ class EventType(enum.StrEnum):
     UNITS_ASSIGNED = "incident.units_assigned"  # more units sent without a status change
     NOTED = "incident.noted"  # an operator added a note
     STEP_DONE = "incident.step_done"  # a procedure step was ticked
+    UNIT_STATUS = "incident.unit_status"  # a unit on it reported en route, returning, clear
     RECLASSIFIED = "incident.reclassified"  # its type (and so priority, desks) changed
     ESCALATED = "incident.escalated"  # nobody acknowledged it, or no unit reached the scene
 

@@ -121,6 +121,7 @@ class Incident:
     escalation: EscalationState | None = None  # the policy frozen on it when it opened
     procedure: Procedure | None = None  # its type's checklist, copied when it opened
     confirmed: bool = False  # an intruder alarm confirmed by a second zone (sequential)
+    en_route_at: datetime | None = None  # the first unit reported en route
     units: tuple[str, ...] = ()
     signal_count: int = 1
     acknowledged_at: datetime | None = None
@@ -224,6 +225,7 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         "escalation": inc.escalation.view() if inc.escalation is not None else None,
         "procedure": inc.procedure.view() if inc.procedure is not None else [],
         "confirmed": inc.confirmed,
+        "en_route_at": _iso(inc.en_route_at),
         "units": list(inc.units),
         "signal_count": inc.signal_count,
         "disposition": inc.disposition,

@@ -19,6 +19,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
+    InvalidTransition,
     NotFound,
     SopIncomplete,
     UnitUnavailable,
@@ -43,7 +44,7 @@ from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
 from alarmdesk.domain.signal import Signal, SourceKind
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
-from alarmdesk.domain.units import Desk, Unit, UnitStatus
+from alarmdesk.domain.units import DISPATCHABLE, UNIT_MOVES, Desk, Unit, UnitStatus
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
 from alarmdesk.pipeline.route import DESK_FILTERS, route
 
@@ -429,7 +430,7 @@ class Pipeline:
                 raise UnknownUnit(f"unit {uid!r} does not exist", field="units")
             if unit.incident_id == inc.id:
                 continue
-            if unit.status is not UnitStatus.AVAILABLE:
+            if unit.status not in DISPATCHABLE:
                 where = f" (on incident {unit.incident_id})" if unit.incident_id else ""
                 raise UnitUnavailable(f"unit {uid} is {unit.status.value}{where}", field="units")
             units.append(unit)
@@ -446,7 +447,7 @@ class Pipeline:
             detail["override"] = set(cmd.units) != set(cmd.recommended)
         self._transition(inc, Action.DISPATCH, cmd, now, result, detail)
         for unit in units:
-            unit.status, unit.incident_id = UnitStatus.DISPATCHED, inc.id
+            unit.status, unit.incident_id, unit.status_at = UnitStatus.DISPATCHED, inc.id, now
             result.units[unit.id] = unit
         inc.units = (*inc.units, *(u.id for u in units))
         if inc.status is status_before:  # more units, same status
@@ -477,8 +478,64 @@ class Pipeline:
         for uid in named:
             unit = self.units.get(uid)
             if unit is not None:
-                unit.status = UnitStatus.ON_SCENE
+                unit.status, unit.status_at = UnitStatus.ON_SCENE, now
                 result.units[uid] = unit
+
+    def unit_report(self, report: c.UnitReport, now: datetime) -> PipelineResult:
+        """A unit's status or position: the incident's timeline moves with its units.
+
+        En route stamps the incident's first en-route time; on scene is an arrival at the
+        incident (as the operator's "arrived"); returning or available clears the unit from
+        it. A position only moves the unit.
+
+        Raises:
+            UnknownUnit: no such unit; InvalidTransition: a status it cannot go to from its
+            own (dispatched only by an operator's dispatch).
+        """
+        unit = self.units.get(report.unit_id)
+        if unit is None:
+            raise UnknownUnit(f"unit {report.unit_id!r} does not exist", field="unit_id")
+        wanted: UnitStatus | None = None
+        if report.status is not None and report.status != unit.status.value:
+            try:
+                wanted = UnitStatus(report.status)
+            except ValueError:
+                raise InvalidField(
+                    f"unknown unit status {report.status!r}", field="status", code="invalid_value"
+                ) from None
+            if wanted not in UNIT_MOVES[unit.status]:
+                allowed = ", ".join(sorted(s.value for s in UNIT_MOVES[unit.status]))
+                raise InvalidTransition(
+                    f"unit {unit.id} is {unit.status.value}; it can report {allowed}",
+                    field="status",
+                )
+        result = PipelineResult()
+        if report.lat is not None and report.lon is not None:  # checked before anything moves
+            unit.lat, unit.lon = report.lat, report.lon
+            result.units[unit.id] = unit
+        if wanted is None:
+            return result
+        inc = self.incidents.get(unit.incident_id) if unit.incident_id is not None else None
+        if wanted is UnitStatus.ON_SCENE and inc is not None and inc.is_open:
+            arrived = self.handle(c.Arrive(inc.id, report.actor, units=(unit.id,)), now)
+            arrived.units[unit.id] = unit
+            return arrived
+        unit.status, unit.status_at = wanted, now
+        result.units[unit.id] = unit
+        if inc is not None:
+            if wanted in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
+                unit.incident_id = None
+            if wanted is UnitStatus.EN_ROUTE and inc.en_route_at is None:
+                inc.en_route_at = now
+            if inc.status not in FINAL:
+                inc.version += 1
+                detail: dict[str, object] = {"unit": unit.id, "status": wanted.value}
+                result.events.append(
+                    self._event(EventType.UNIT_STATUS, inc, now, report.actor, detail)
+                )
+                result.incidents[inc.id] = inc
+                result.incident_id = inc.id
+        return result
 
     def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.AddNote)
@@ -552,6 +609,7 @@ class Pipeline:
             unit = self.units.get(uid)
             if unit is not None and unit.incident_id == inc.id:
                 unit.status, unit.incident_id = UnitStatus.AVAILABLE, None
+                unit.status_at = now
                 result.units[uid] = unit
 
     def _resolve(

@@ -44,6 +44,7 @@ class Permission(enum.StrEnum):
     REPORT_READ = "report.read"  # the transparency report
     TYPES_PROPOSE = "types.propose"  # propose a custom incident type
     TYPES_APPROVE = "types.approve"  # approve custom incident types
+    UNIT_REPORT = "unit.report"  # a unit's status and position (crews, AVL feeds)
     SELF = "self"  # one's own account: sign out, who am I
 
 
@@ -61,6 +62,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.REPORT_READ: frozenset({Role.AUDITOR, Role.RIGHTS_OFFICER, Role.SUPERVISOR}),
     Permission.TYPES_PROPOSE: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.RIGHTS_OFFICER}),
     Permission.TYPES_APPROVE: frozenset({Role.RIGHTS_OFFICER, Role.SUPERVISOR, Role.ADMIN}),
+    Permission.UNIT_REPORT: frozenset({Role.INTAKE, Role.OPERATOR, Role.SUPERVISOR}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }
 

@@ -20,6 +20,23 @@ def command_entry(actor: Actor, command: c.Command, error: BaseException | None)
     return AuditEvent(actor, Operation.ALTER, "incident", str(command.incident_id), outcome, rule)
 
 
+def unit_report_entry(
+    actor: Actor, report: c.UnitReport, error: BaseException | None
+) -> AuditEvent:
+    """A unit's report: which unit, which status, whether it carried a position (never the
+    position itself)."""
+    code = getattr(error, "code", "error") if error is not None else ""
+    return AuditEvent(
+        actor,
+        Operation.ALTER,
+        "unit",
+        report.unit_id,
+        outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
+        rule=code or "unit.report",
+        detail={"status": report.status, "position": report.lat is not None},
+    )
+
+
 def _id_range(receipts: Sequence[Receipt]) -> str:
     ids = [r.signal_id for r in receipts]
     return f"{min(ids)}-{max(ids)}" if ids else ""

@@ -138,6 +138,17 @@ def apply_signals(
     return receipts
 
 
+def apply_unit_report(
+    state: State, report: c.UnitReport, now: datetime, changes: Changes
+) -> dict[str, Any]:
+    """Applies a unit's status or position report; returns the unit as it is after it."""
+    result = state.pipeline.unit_report(report, now)
+    state.number(result.events)
+    changes.collect(result.incidents, result.units, result.events)
+    changes.commanded.update(result.incidents)
+    return repo.unit_dict(state.pipeline.units[report.unit_id])
+
+
 def apply_command(
     conn: sa.Connection, state: State, cmd: c.Command, now: datetime, changes: Changes
 ) -> dict[str, Any]:

@@ -63,6 +63,7 @@ class _Work:
     future: asyncio.Future[Any]
     signals: Sequence[SignalIn] = ()
     command: c.Command | None = None
+    unit_report: c.UnitReport | None = None
     action: Action | None = None  # a configuration or account change, with its entries
     actor: Actor | None = None  # who submitted it; its audit entry is written with it
     audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
@@ -179,6 +180,15 @@ class Writer:
         await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
         )
+
+    async def submit_unit_report(
+        self, report: c.UnitReport, actor: Actor | None = None
+    ) -> dict[str, Any]:
+        """Applies a unit's status or position report; returns the unit as it is after it."""
+        view: dict[str, Any] = await self._submit(
+            _Work(asyncio.get_running_loop(), self._future(), unit_report=report, actor=actor)
+        )
+        return view
 
     async def fire_due(self) -> None:
         """Fires the escalation timers due now and returns once they are committed. The
@@ -368,6 +378,8 @@ class Writer:
             try:
                 if w.command is not None:
                     w.result = handlers.apply_command(conn, state, w.command, now, changes)
+                elif w.unit_report is not None:
+                    w.result = handlers.apply_unit_report(state, w.unit_report, now, changes)
                 elif w.signals:
                     w.result = handlers.apply_signals(
                         state, w.signals, keys_of[id(w)], known, now, changes
@@ -388,6 +400,10 @@ class Writer:
                 continue
             if w.command is not None:
                 changes.audit.append(audit_policy.command_entry(w.actor, w.command, w.error))
+            elif w.unit_report is not None:
+                changes.audit.append(
+                    audit_policy.unit_report_entry(w.actor, w.unit_report, w.error)
+                )
             elif w.signals and w.error is None:
                 collected.setdefault(w.actor, []).append(w)
             elif w.signals:

@@ -63,6 +63,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         escalation=inc.escalation.to_json() if inc.escalation is not None else None,
         procedure=inc.procedure.to_json() if inc.procedure is not None else None,
         confirmed=inc.confirmed,
+        en_route_at=inc.en_route_at,
         units=list(inc.units),
         signal_count=inc.signal_count,
         disposition=inc.disposition,
@@ -102,6 +103,7 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         escalation=EscalationState.from_json(r["escalation"]) if r["escalation"] else None,
         procedure=Procedure.from_json(r["procedure"]) if r["procedure"] else None,
         confirmed=bool(r["confirmed"]),
+        en_route_at=r["en_route_at"],
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
         acknowledged_at=r["acknowledged_at"],
@@ -126,6 +128,7 @@ def unit_row(u: Unit) -> dict[str, Any]:
         incident_id=u.incident_id,
         lat=u.lat,
         lon=u.lon,
+        status_at=u.status_at,
     )
 
 
@@ -139,6 +142,7 @@ def unit_dict(u: Unit) -> dict[str, Any]:
         "incident_id": u.incident_id,
         "lat": u.lat,
         "lon": u.lon,
+        "status_at": u.status_at.isoformat() if u.status_at else None,
     }
 
 
@@ -227,6 +231,7 @@ def load_units(conn: sa.Connection) -> list[Unit]:
             incident_id=r.incident_id,
             lat=r.lat,
             lon=r.lon,
+            status_at=r.status_at,
         )
         for r in conn.execute(sa.select(t.units).order_by(t.units.c.id))
     ]

@@ -128,6 +128,7 @@ units = sa.Table(
     sa.Column("incident_id", sa.BigInteger, nullable=True),
     sa.Column("lat", sa.Float, nullable=True),
     sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("status_at", UTCDateTime, nullable=True),
 )
 
 devices = sa.Table(
@@ -196,6 +197,7 @@ incidents = sa.Table(
     sa.Column("escalation", JSONType, nullable=True),  # the frozen policy and its timers
     sa.Column("procedure", JSONType, nullable=True),  # the type's checklist, steps ticked
     sa.Column("confirmed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("en_route_at", UTCDateTime, nullable=True),
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),
     sa.Column("disposition", sa.String(32), nullable=True),

@@ -170,7 +170,14 @@ class UnitOfWork:
             conn.execute(
                 t.units.update().where(t.units.c.id == sa.bindparam("b_id")),
                 [
-                    {"b_id": u.id, "status": u.status.value, "incident_id": u.incident_id}
+                    {
+                        "b_id": u.id,
+                        "status": u.status.value,
+                        "incident_id": u.incident_id,
+                        "lat": u.lat,
+                        "lon": u.lon,
+                        "status_at": u.status_at,
+                    }
                     for u in changes.units.values()
                 ],
             )

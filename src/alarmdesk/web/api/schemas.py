@@ -11,7 +11,7 @@ routes keep their one-pass msgspec decoding and their error codes.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 from litestar.di import Provide
@@ -164,6 +164,7 @@ class IncidentOut(msgspec.Struct):
     escalation: EscalationOut | None = None
     procedure: list[ProcedureStepOut] = msgspec.field(default_factory=list)
     confirmed: bool = False  # an intruder alarm confirmed by another zone of its panel
+    en_route_at: Timestamp | None = None  # the first unit reported en route
 
 
 class NeedOut(msgspec.Struct):
@@ -269,6 +270,17 @@ class UnitOut(msgspec.Struct):
     incident_id: int | None
     lat: float | None
     lon: float | None
+    status_at: Timestamp | None = None  # since when it has its status
+
+
+class UnitReportIn(msgspec.Struct, forbid_unknown_fields=True):
+    """A unit's status and/or position (its crew's status buttons, an AVL feed)."""
+
+    status: Literal["available", "en_route", "on_scene", "returning", "out_of_service"] | None = (
+        None
+    )
+    lat: Annotated[float, msgspec.Meta(ge=-90, le=90)] | None = None
+    lon: Annotated[float, msgspec.Meta(ge=-180, le=180)] | None = None
 
 
 class Approval(msgspec.Struct):

@@ -44,6 +44,13 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
+@get("/units", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
+async def units_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """The unit status board: every unit, its status, its incident, time in status (units.js
+    refreshes it from /api/v1/units)."""
+    return render(request, "units.html", title="Units")
+
+
 def _local_file(value: str | None, what: str) -> Path:
     if not value or is_url(value):
         raise NotFound(f"no local {what} is configured")
@@ -94,4 +101,4 @@ async def pmtiles_file(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-ROUTES: Final = [map_page, basemap_file, pmtiles_file]
+ROUTES: Final = [map_page, units_page, basemap_file, pmtiles_file]

@@ -96,6 +96,7 @@ def content_security_policy(settings: MapSettings) -> str:
 NAV: Final = (
     ("/", "Queue", "g q", Permission.INCIDENT_READ),
     ("/map", "Map", "g m", Permission.INCIDENT_READ),
+    ("/units", "Units", "g u", Permission.INCIDENT_READ),
     ("/calls/new", "New call", "g c", Permission.CALL_CREATE),
     ("/reports/new", "Duty report", "g r", Permission.DUTY_REPORT),
     ("/audit", "Audit log", "", Permission.AUDIT_READ),

@@ -1,4 +1,4 @@
-"""setup revision: a counter a set-up apply moves, so a running writer takes the change up
+"""setup revision (a counter a set-up apply moves); unit status times; incidents en route
 
 Revision ID: 0009
 Revises: 0008
@@ -21,7 +21,15 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_setup_revision")),
     )
     op.execute("INSERT INTO setup_revision (id, revision) VALUES (1, 0)")
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("status_at", sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("en_route_at", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("incidents", schema=None) as batch_op:
+        batch_op.drop_column("en_route_at")
+    with op.batch_alter_table("units", schema=None) as batch_op:
+        batch_op.drop_column("status_at")
     op.drop_table("setup_revision")

@@ -14,6 +14,9 @@ export const STREAM_EVENTS = [
   "incident.units_assigned",
   "incident.noted",
   "incident.reclassified",
+  "incident.escalated",
+  "incident.step_done",
+  "incident.unit_status",
 ];
 
 export function boot() {

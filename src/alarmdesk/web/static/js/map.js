@@ -114,6 +114,7 @@ window.addEventListener("DOMContentLoaded", () => {
   loadUnits();
   openStream(B.last_event_id, (type, data) => {
     if (data.incident) upsert(data.incident);
-    if (type === "incident.transitioned" || type === "incident.units_assigned") unitsChanged();
+    if (type === "incident.transitioned" || type === "incident.units_assigned" || type === "incident.unit_status") unitsChanged();
   });
+  setInterval(loadUnits, 10000); // positions from AVL move without an incident event
 });

@@ -1,0 +1,73 @@
+"""Units report their status and position: the incident's timeline and the unit's status move
+together (dispatched → en route → on scene → returning → available), refused moves are 409,
+the position is stored and never audited."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from alarmdesk.store import tables as t
+
+
+def fire(key: str) -> dict[str, object]:
+    return {
+        "source_kind": "call",
+        "source_id": "ct-1",
+        "type_code": "FSTRU",
+        "occurred_at": "2026-12-03T09:00:00+00:00",
+        "location": {"lat": 51.51, "lon": -0.12},
+        "summary": "smoke",
+        "idempotency_key": key,
+    }
+
+
+def test_a_units_reports_move_its_incident_and_its_status_together(live_server) -> None:
+    incident = live_server.post_signal(fire("u1")).json()["incident_id"]
+    with live_server.client("operator") as op:
+        op.post(f"/api/v1/incidents/{incident}/dispatch", json={"units": ["E3"]}).raise_for_status()
+        # an AVL feed (an intake token) reports the position, the crew the status
+        with live_server.client("intake") as avl:
+            moved = avl.post("/api/v1/units/E3/report", json={"lat": 51.52, "lon": -0.13})
+            assert moved.status_code == 200, moved.text
+            assert (moved.json()["lat"], moved.json()["status"]) == (51.52, "dispatched")
+        en_route = op.post("/api/v1/units/E3/report", json={"status": "en_route"})
+        assert en_route.status_code == 200 and en_route.json()["status"] == "en_route"
+        assert en_route.json()["status_at"]
+        inc = op.get(f"/api/v1/incidents/{incident}").json()
+        assert inc["en_route_at"] and inc["status"] == "dispatched"
+        assert op.post("/api/v1/units/E3/report", json={"status": "on_scene"}).status_code == 200
+        inc = op.get(f"/api/v1/incidents/{incident}").json()
+        assert inc["status"] == "on_scene" and inc["on_scene_at"]
+        bad = op.post("/api/v1/units/E3/report", json={"status": "en_route"})
+        assert bad.status_code == 409 and bad.json()["error"]["code"] == "invalid_transition"
+        back = op.post("/api/v1/units/E3/report", json={"status": "returning"})
+        assert back.json()["incident_id"] is None
+        timeline = op.get(f"/api/v1/incidents/{incident}").json()["timeline"]
+        statuses = [e["detail"]["status"] for e in timeline if e["type"] == "incident.unit_status"]
+        assert statuses == ["en_route", "returning"]
+        # a returning unit may be sent again
+        other = live_server.post_signal(fire("u2") | {"location": {"lat": 51.7, "lon": -0.5}})
+        again = op.post(
+            f"/api/v1/incidents/{other.json()['incident_id']}/dispatch", json={"units": ["E3"]}
+        )
+        assert again.status_code == 200, again.text
+    with live_server.services.engine.connect() as conn:
+        entries = [
+            json.loads(r.entry)
+            for r in conn.execute(sa.select(t.audit_entries.c.entry))
+            if '"unit"' in r.entry
+        ]
+    assert entries and not any("51.52" in json.dumps(e) for e in entries)
+
+
+def test_bad_reports_are_refused(live_server) -> None:
+    with live_server.client("operator") as op:
+        assert op.post("/api/v1/units/NOPE/report", json={"status": "en_route"}).status_code == 422
+        assert op.post("/api/v1/units/E1/report", json={"status": "dispatched"}).status_code == 422
+        assert op.post("/api/v1/units/E1/report", json={"lat": 51.5}).status_code == 422
+        assert op.post("/api/v1/units/E1/report", json={"lat": 95, "lon": 0}).status_code == 422
+        assert op.post("/api/v1/units/E1/report", json={"status": "en_route"}).status_code == 409
+    with live_server.client("auditor") as auditor:
+        assert auditor.post("/api/v1/units/E1/report", json={}).status_code == 403
