@@ -218,3 +218,11 @@ def test_the_worked_example_of_a_small_alarm_receiving_centre_passes_the_rules()
     assert len(located.centre.desks) == 3
     assert len(located.centre.panels) == 20
     assert len(located.centre.cameras) == 2
+
+
+def test_a_key_of_digits_only_is_a_yaml_number_and_the_error_says_to_quote_it(tmp_path):
+    text = SMALL.format(key="4" * 32)
+    error = refused(write(tmp_path, text))
+    assert error.code == "invalid_value" and "quote it" in error.message
+    quoted = SMALL.format(key="'" + "4" * 32 + "'")
+    load_and_check(write(tmp_path, quoted, "quoted.yaml"))

@@ -70,6 +70,8 @@ class PipelineResult:
     units: dict[str, Unit] = field(default_factory=dict)
     incident_id: int | None = None  # None: the signal is recorded, no incident
     silenced_by: int | None = None  # the silence that held the signal back
+    # Incidents a signal changed beyond a repeat's counters (a confirmation): stored whole.
+    rewrite: set[int] = field(default_factory=set)
 
 
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
@@ -198,6 +200,7 @@ class Pipeline:
             within = signal.occurred_at - inc.first_seen <= self.settings.confirmation
             if not inc.confirmed and zone is not None and zone != first and within:
                 inc.confirmed = True
+                result.rewrite.add(inc.id)
                 detail["confirmed_by"] = zone
                 if inc.priority > 1:  # a confirmed intrusion is more urgent
                     detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}

@@ -146,6 +146,10 @@ def _read(path: Path, label: str) -> tuple[CentreFile, dict[str, list[_Item]]]:
         return msgspec.convert(data, CentreFile), items
     except msgspec.ValidationError as exc:
         message = str(exc)
+        if "got `int`" in message or "got `float`" in message:
+            message += (
+                " (quote it: YAML reads a text of digits, like an account or key, as a number)"
+            )
         m = _PATH.search(message)
         where, fname = label, None
         if m:

@@ -127,6 +127,7 @@ def apply_signals(
         )
         state.number(result.events)
         changes.collect(result.incidents, result.units, result.events)
+        changes.commanded.update(result.rewrite)
         receipt = Receipt(
             signal_id=signal.id,
             incident_id=result.incident_id,
