@@ -316,3 +316,33 @@ def test_the_procedure_is_a_checklist_and_dispatch_starts_from_the_recommendatio
     assert dispatched["detail"]["recommended"] == [recommended]
     assert dispatched["detail"]["override"] is False
     assert stored["procedure"][0]["done_by"] == "westop"
+
+
+def test_a_call_near_an_open_incident_asks_whether_it_is_the_same(console, sign_in) -> None:
+    lon, lat = place(west=True)
+    existing = console.post_signal(signal(type_code="FSTRU", lon=lon, lat=lat)).json()
+    taker = sign_in("calltaker").page
+    taker.goto(console.url + "/calls/new")
+
+    def fill_call(summary: str) -> None:
+        taker.fill("#f-type", "FSTRU")
+        taker.fill("#f-coords", f"{lat + 0.0003}, {lon}")
+        taker.fill("#f-summary", summary)  # leaving the coordinates asks for the candidates
+        taker.wait_for_selector(f"#candidates input[value='{existing['incident_id']}']")
+
+    fill_call("another caller, same smoke")
+    assert "Join #" in taker.inner_text("#candidates")
+    taker.check("#candidates input[value='new']")
+    taker.keyboard.press("Control+Enter")
+    taker.wait_for_selector("#intake-ok")
+    separate = int(taker.get_attribute("#intake-ok", "data-incident") or 0)
+    assert separate and separate != existing["incident_id"]
+    taker.wait_for_selector("#candidates", state="hidden")
+
+    fill_call("a third caller: it is the same fire")
+    taker.check(f"#candidates input[value='{existing['incident_id']}']")
+    taker.keyboard.press("Control+Enter")
+    wait_until(
+        taker,
+        f"document.querySelector('#intake-ok')?.dataset.incident === '{existing['incident_id']}'",
+    )

@@ -37,6 +37,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/signals/batch"): ("/api/v1/signals/batch", "batch"),
     ("GET", "/api/v1/incidents"): ("/api/v1/incidents", None),
     ("GET", "/api/v1/incidents/{incident_id:int}"): ("/api/v1/incidents/{id}", None),
+    ("GET", "/api/v1/incidents/nearby"): ("/api/v1/incidents/nearby?lat=51.5&lon=-0.1", None),
     ("POST", "/api/v1/units/{unit_id:str}/report"): (
         "/api/v1/units/E1/report",
         {"lat": 51.5, "lon": -0.1},

@@ -379,3 +379,22 @@ def test_routing_rules_route_a_new_incident_record_the_rule_and_reroute_on_recla
     assert (inc.desks, inc.routed_by) == (("east",), ("east",))
     west = p.incidents[p.ingest(sig(code="ALRMED", lat=52.0, lon=-5.0)).incident_id]
     assert (west.desks, west.routed_by) == (("west",), ("fallback",))
+
+
+# -- the call-taker's choice --------------------------------------------------------------------
+
+
+def test_a_call_joins_the_incident_the_call_taker_chose_or_opens_a_new_one() -> None:
+    p = pipeline(settings=CorrelationSettings(radius_m=200, window=timedelta(minutes=30)))
+    a = p.ingest(sig(code="FSTRU"))
+    near = metres_north(52.0, 100)
+    folded = p.ingest(sig(code="FSTRU", lat=near))
+    assert folded.incident_id == a.incident_id  # no choice: the rules fold it
+    apart = p.ingest(msgspec.structs.replace(sig(code="FSTRU", lat=near), separate=True))
+    assert apart.incident_id != a.incident_id
+    far = metres_north(52.0, 5000)
+    joined = p.ingest(msgspec.structs.replace(sig(code="FSTRU", lat=far), join=a.incident_id))
+    assert joined.incident_id == a.incident_id  # chosen, although far beyond the radius
+    p.handle(c.Cancel(a.incident_id, "op", reason="duplicate"), T0)
+    late = p.ingest(msgspec.structs.replace(sig(code="FSTRU"), join=a.incident_id))
+    assert late.incident_id not in (None, a.incident_id)  # closed meanwhile: a new one

@@ -62,6 +62,10 @@ class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     condition: Literal["active", "restored"] = "active"
     # Stored and counted, never alarmed: openings/closings, periodic tests, check-ins.
     record_only: bool = False
+    # A call-taker's choice when open incidents are near: fold into this one, or open a new
+    # incident whatever is near (``separate``). Neither: alarmdesk folds by its own rules.
+    join: Annotated[int, msgspec.Meta(ge=1, le=2**53)] | None = None
+    separate: bool = False
 
 
 class SignalBatchIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -84,6 +88,8 @@ class Signal(msgspec.Struct, frozen=True):
     payload: dict[str, Any]
     condition: str = "active"
     record_only: bool = False
+    join: int | None = None
+    separate: bool = False
 
 
 class Receipt(msgspec.Struct, frozen=True):
@@ -341,6 +347,8 @@ def content_digest(signal: SignalIn) -> str:
             signal.payload,
             signal.condition,
             signal.record_only,
+            # only when given: digests of signals without a choice stay as they were
+            *((signal.join, signal.separate) if signal.join or signal.separate else ()),
         )
     )
     return hashlib.blake2b(body, digest_size=12).hexdigest()
@@ -366,4 +374,6 @@ def to_signal(signal: SignalIn, *, id: int, key: str, fp: str, received_at: date
         payload=signal.payload,
         condition=signal.condition,
         record_only=signal.record_only,
+        join=signal.join,
+        separate=signal.separate,
     )

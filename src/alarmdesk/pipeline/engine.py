@@ -152,7 +152,7 @@ class Pipeline:
             if held is not None:  # stored with the silence that held it; nothing rings
                 result.silenced_by = held.id
                 return result
-        inc = self.index.find(signal, t.category)
+        inc = self._chosen(signal, t)
         if signal.condition == Condition.RESTORED.value:
             if inc is not None and inc.condition is not Condition.RESTORED:
                 inc.condition = Condition.RESTORED
@@ -290,6 +290,18 @@ class Pipeline:
         if inc.status in FINAL:
             del self.incidents[inc.id]
         return result
+
+    def _chosen(self, signal: Signal, t: IncidentType) -> Incident | None:
+        """The open incident a signal folds into: the call-taker's choice (``join``; a new
+        incident with ``separate``), else the correlation rules'."""
+        if signal.separate:
+            return None
+        if signal.join is not None:
+            joined = self.incidents.get(signal.join)
+            if joined is not None and joined.is_open:
+                return joined
+            return None  # closed meanwhile: a new incident, never a lost call
+        return self.index.find(signal, t.category)
 
     # -- sequential confirmation ---------------------------------------------------------------
 

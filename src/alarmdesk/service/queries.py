@@ -3,11 +3,14 @@ own (call them in a worker thread). Entrypoints read through these, never with S
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
+from alarmdesk.domain.geo import haversine_m
+from alarmdesk.domain.incident import incident_dict
 from alarmdesk.domain.units import Desk, Unit
 from alarmdesk.store import repository as repo
 from alarmdesk.store.repository import IncidentFilter, decode_cursor, unit_dict
@@ -52,3 +55,30 @@ def events_after(engine: sa.Engine, last_id: int, limit: int) -> list[Mapping[st
     """Events after ``last_id`` in id order, at most ``limit`` (the stream's replay)."""
     with engine.connect() as conn:
         return [dict(r) for r in repo.events_after(conn, last_id, limit)]
+
+
+def nearby(
+    engine: sa.Engine,
+    lat: float,
+    lon: float,
+    radius_m: float,
+    desks: Sequence[str] | None,
+    limit: int = 10,
+) -> list[dict[str, Any]]:
+    """Open incidents within ``radius_m`` of a point, nearest first, each with its
+    ``distance_m`` (a call-taker's candidates to join); ``desks`` None: every desk."""
+    dlat = radius_m / 111_320
+    dlon = radius_m / (111_320 * max(0.01, math.cos(math.radians(lat))))
+    with engine.connect() as conn:
+        boxed = repo.open_incidents_in_box(
+            conn, (lat - dlat, lat + dlat), (lon - dlon, lon + dlon), desks
+        )
+    found = []
+    for inc in boxed:
+        loc = inc.location
+        assert loc is not None and loc.lat is not None and loc.lon is not None
+        metres = haversine_m(lat, lon, loc.lat, loc.lon)
+        if metres <= radius_m:
+            found.append({**incident_dict(inc), "distance_m": round(metres)})
+    found.sort(key=lambda x: (x["distance_m"], x["id"]))
+    return found[:limit]

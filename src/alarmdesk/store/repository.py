@@ -23,7 +23,7 @@ from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.escalation import EscalationSpec, EscalationState
 from alarmdesk.domain.geo import Area
-from alarmdesk.domain.incident import FINAL, Condition, Incident, Status, incident_dict
+from alarmdesk.domain.incident import FINAL, OPEN, Condition, Incident, Status, incident_dict
 from alarmdesk.domain.procedure import Procedure
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec
@@ -235,6 +235,32 @@ def load_units(conn: sa.Connection) -> list[Unit]:
         )
         for r in conn.execute(sa.select(t.units).order_by(t.units.c.id))
     ]
+
+
+def open_incidents_in_box(
+    conn: sa.Connection,
+    lats: tuple[float, float],
+    lons: tuple[float, float],
+    desks: Sequence[str] | None,
+    limit: int = 500,
+) -> list[Incident]:
+    """Open incidents whose point lies in a lat/lon box (of the desks given; None: all)."""
+    i = t.incidents.c
+    at_lat, at_lon = i.location["lat"].as_float(), i.location["lon"].as_float()
+    q = sa.select(t.incidents).where(
+        i.status.in_([s.value for s in OPEN]),
+        at_lat.between(*lats),
+        at_lon.between(*lons),
+    )
+    if desks is not None:
+        q = q.where(
+            i.id.in_(
+                sa.select(t.incident_desks.c.incident_id).where(
+                    t.incident_desks.c.desk_id.in_(list(desks))
+                )
+            )
+        )
+    return [incident_from(r) for r in conn.execute(q.limit(limit)).mappings()]
 
 
 def load_unfinished_incidents(conn: sa.Connection) -> list[Incident]:

@@ -30,6 +30,7 @@ from alarmdesk.web.api.schemas import (
     IncidentDetail,
     IncidentOut,
     IncidentPage,
+    NearbyOut,
     RecommendationOut,
     body,
     errors,
@@ -269,6 +270,40 @@ async def act(
 
 
 @get(
+    "/api/v1/incidents/nearby",
+    opt=needs(Permission.INCIDENT_READ),
+    responses=errors(*AUTH, 422),
+    summary="Open incidents near a point, nearest first (a call-taker's candidates)",
+    description="Before a call is submitted: the open incidents of your desks within "
+    "`radius_m` (default 500) of `lat`,`lon`, each with its `distance_m`. Submit the call "
+    "with `join` (one of them) or `separate: true` (a new incident); without either, "
+    "alarmdesk folds it by its correlation rules.",
+)
+async def nearby(
+    request: Request[Any, Any, Any],
+    lat: Annotated[float, QueryParameter(ge=-90, le=90)],
+    lon: Annotated[float, QueryParameter(ge=-180, le=180)],
+    radius_m: Annotated[float, QueryParameter(gt=0, le=5000)] = 500.0,
+) -> list[NearbyOut]:
+    who = principal_of(request)
+    desks = None if who.all_desks else sorted(who.desks)
+    found = await anyio.to_thread.run_sync(
+        queries.nearby, services(request).engine, lat, lon, radius_m, desks
+    )
+    await audit(
+        request,
+        AuditEvent(
+            actor_of(request),
+            Operation.CONSULT,
+            "incidents",
+            "",
+            detail={"results": len(found), "nearby": True},
+        ),
+    )
+    return msgspec.convert(found, list[NearbyOut])
+
+
+@get(
     "/api/v1/incidents/{incident_id:int}/recommendation",
     opt=needs(Permission.INCIDENT_READ),
     responses=errors(*AUTH, 404, 422),
@@ -292,4 +327,4 @@ async def recommendation(
     return msgspec.convert(found, RecommendationOut)
 
 
-ROUTES = [list_incidents, get_incident, recommendation, act]
+ROUTES = [list_incidents, nearby, get_incident, recommendation, act]

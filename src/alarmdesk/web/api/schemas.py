@@ -167,6 +167,10 @@ class IncidentOut(msgspec.Struct):
     en_route_at: Timestamp | None = None  # the first unit reported en route
 
 
+class NearbyOut(IncidentOut, kw_only=True):
+    distance_m: int  # from the point asked about
+
+
 class NeedOut(msgspec.Struct):
     kind: str | None
     capability: str | None

@@ -131,6 +131,9 @@ def intake_signal(
     summary = fields.get("summary", "").strip()
     if len(summary) > 1000:
         errors["summary"] = "The summary is at most 1,000 characters."
+    choice = fields.get("choice", "").strip()  # a candidate's id, "new", or none given
+    if choice and choice != "new" and not (choice.isdecimal() and 0 < int(choice) < 2**53):
+        errors["choice"] = "Choose one of the incidents listed, or a new incident."
     form_key = fields.get("form_key", "")
     if not _FORM_KEY.match(form_key):
         errors["form"] = "This form is stale; reload the page."
@@ -155,6 +158,10 @@ def intake_signal(
         "idempotency_key": f"console-{kind}:{who.id}:{form_key}",
         "payload": payload,
     }
+    if choice == "new":
+        raw["separate"] = True
+    elif choice:
+        raw["join"] = int(choice)
     try:
         signal = msgspec.convert(raw, SignalIn)
     except msgspec.ValidationError as exc:

@@ -1,0 +1,35 @@
+"""A call near open incidents: the call-taker sees the candidates and chooses to join one or
+to open a new incident; nothing is folded in without asking when a choice is given."""
+
+from __future__ import annotations
+
+
+def call(key: str, lat: float, **choice: object) -> dict[str, object]:
+    return {
+        "source_kind": "call",
+        "source_id": "ct-9",
+        "type_code": "FSTRU",
+        "occurred_at": "2026-12-03T09:00:00+00:00",
+        "location": {"lat": lat, "lon": -0.12},
+        "summary": "smoke seen",
+        "idempotency_key": key,
+        **choice,
+    }
+
+
+def test_candidates_near_a_call_and_the_call_takers_choice(live_server) -> None:
+    first = live_server.post_signal(call("c1", 51.5)).json()["incident_id"]
+    with live_server.client("call_taker") as ct:
+        near = ct.get("/api/v1/incidents/nearby", params={"lat": 51.5005, "lon": -0.12})
+        assert near.status_code == 200, near.text
+        [candidate] = near.json()
+        assert candidate["id"] == first and 40 <= candidate["distance_m"] <= 70
+        far = ct.get("/api/v1/incidents/nearby", params={"lat": 51.6, "lon": -0.12})
+        assert far.json() == []
+        apart = ct.post("/api/v1/signals", json=call("c2", 51.5005, separate=True))
+        assert apart.status_code == 202 and apart.json()["incident_id"] != first
+        joined = ct.post("/api/v1/signals", json=call("c3", 51.52, join=first))
+        assert joined.json()["incident_id"] == first
+        bad = ct.post("/api/v1/signals", json=call("c4", 51.5, join=0))
+        assert bad.status_code == 422
+        assert ct.get("/api/v1/incidents/nearby", params={"lat": 91, "lon": 0}).status_code == 422
