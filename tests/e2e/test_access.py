@@ -38,6 +38,9 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/v1/incidents"): ("/api/v1/incidents", None),
     ("GET", "/api/v1/incidents/{incident_id:int}"): ("/api/v1/incidents/{id}", None),
     ("GET", "/api/v1/incidents/nearby"): ("/api/v1/incidents/nearby?lat=51.5&lon=-0.1", None),
+    ("GET", "/api/v1/setup"): ("/api/v1/setup", None),
+    ("POST", "/api/v1/setup/plan"): ("/api/v1/setup/plan", {"desks": []}),
+    ("POST", "/api/v1/setup/apply"): ("/api/v1/setup/apply", {"no_such_kind": []}),
     ("POST", "/api/v1/units/{unit_id:str}/report"): (
         "/api/v1/units/E1/report",
         {"lat": 51.5, "lon": -0.1},

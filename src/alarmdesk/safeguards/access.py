@@ -45,6 +45,7 @@ class Permission(enum.StrEnum):
     TYPES_PROPOSE = "types.propose"  # propose a custom incident type
     TYPES_APPROVE = "types.approve"  # approve custom incident types
     UNIT_REPORT = "unit.report"  # a unit's status and position (crews, AVL feeds)
+    SETUP_MANAGE = "setup.manage"  # the centre's set-up: desks, units, devices, rules
     SELF = "self"  # one's own account: sign out, who am I
 
 
@@ -63,6 +64,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.TYPES_PROPOSE: frozenset({Role.SUPERVISOR, Role.ADMIN, Role.RIGHTS_OFFICER}),
     Permission.TYPES_APPROVE: frozenset({Role.RIGHTS_OFFICER, Role.SUPERVISOR, Role.ADMIN}),
     Permission.UNIT_REPORT: frozenset({Role.INTAKE, Role.OPERATOR, Role.SUPERVISOR}),
+    Permission.SETUP_MANAGE: frozenset({Role.ADMIN}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }
 

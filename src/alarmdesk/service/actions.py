@@ -39,6 +39,7 @@ class Action:
     audit_of: AuditOf
     reload_taxonomy: bool = False  # the types in force may have changed
     reload_silences: bool = False  # the silences in force may have changed
+    reload_setup: bool = False  # desks, routing, escalation or units may have changed
 
 
 def apply_in(conn: sa.Connection, action: Action, now: datetime) -> Any:

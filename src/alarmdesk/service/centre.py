@@ -12,9 +12,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import Plan, check, diff, records, resolve_secrets
+from alarmdesk.domain.centre import (
+    Plan,
+    check,
+    diff,
+    records,
+    redact,
+    resolve_secrets,
+    specs_of,
+)
 from alarmdesk.domain.errors import AlarmdeskError, SetupError
 from alarmdesk.domain.routing import rule_ids
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
@@ -23,7 +32,7 @@ from alarmdesk.service.centre_files import Located
 from alarmdesk.store import repository as repo
 from alarmdesk.store.centre import busy, read_records, write_plan
 
-__all__ = ["apply", "plan", "stored_records"]
+__all__ = ["apply", "export", "plan", "stored_records"]
 
 AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are always whole
 
@@ -71,6 +80,13 @@ def plan(engine: sa.Engine, located: Located) -> Plan:
     """
     with engine.connect() as conn:
         return _plan(conn, located)
+
+
+def export(engine: sa.Engine) -> dict[str, Any]:
+    """The stored set-up as one set-up file's data, AES keys redacted (write-only)."""
+    stored = stored_records(engine)
+    redacted = {k: {i: redact(r) for i, r in v.items()} for k, v in stored.items()}
+    return msgspec.to_builtins(specs_of(redacted))  # type: ignore[no-any-return]
 
 
 def stored_records(engine: sa.Engine) -> dict[str, dict[str, dict[str, Any]]]:
@@ -122,4 +138,4 @@ def apply(actor: Actor, located: Located) -> Action:
             )
         ]
 
-    return Action(run, audit_of)
+    return Action(run, audit_of, reload_setup=True)

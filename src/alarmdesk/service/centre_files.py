@@ -22,7 +22,7 @@ import yaml
 from alarmdesk.domain.centre import KINDS, Centre, CentreFile, redact, specs_of
 from alarmdesk.domain.errors import SetupError
 
-__all__ = ["Located", "dump", "load", "schema", "write"]
+__all__ = ["Located", "dump", "load", "loads", "schema", "write"]
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -118,6 +118,16 @@ def _read(path: Path, label: str) -> tuple[CentreFile, dict[str, list[_Item]]]:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise SetupError(f"{label}: not UTF-8 ({exc.reason})", code="invalid_value") from None
+    return _parse(text, label)
+
+
+def loads(text: str, label: str = "request") -> Located:
+    """A set-up given as one YAML (or JSON) text, e.g. an HTTP request's body."""
+    one, items = _parse(text, label)
+    return Located(Centre.of([one]), [label], items)
+
+
+def _parse(text: str, label: str) -> tuple[CentreFile, dict[str, list[_Item]]]:
     try:
         node = yaml.compose(text, Loader=_Loader)
         data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader

@@ -69,6 +69,7 @@ class _Work:
     audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
     reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
     reload_silences: bool = False  # a silence was created or ended
+    reload_setup: bool = False  # the centre's set-up was applied
     result: Any = None
     error: BaseException | None = None
 
@@ -172,6 +173,7 @@ class Writer:
                 action=action,
                 reload_taxonomy=action.reload_taxonomy,
                 reload_silences=action.reload_silences,
+                reload_setup=action.reload_setup,
             )
         )
 
@@ -392,6 +394,9 @@ class Writer:
                 state.pipeline.taxonomy = repo.load_taxonomy(conn)
             if w.reload_silences and w.error is None:
                 state.pipeline.silences = repo.load_silences(conn, now)
+            if w.reload_setup and w.error is None:
+                self._reload_setup(conn, state)
+                self._setup_seen = setup_revision(conn)
             changes.audit.extend(w.audit)
             if w.action is not None:
                 error = w.error if isinstance(w.error, AlarmdeskError) else None

@@ -6,7 +6,7 @@ against ``safeguards/access.MATRIX``, and incident data is scoped to the caller'
 
 from __future__ import annotations
 
-from alarmdesk.web.api import health, incidents, reference, signals, stream
+from alarmdesk.web.api import health, incidents, reference, setup, signals, stream
 from alarmdesk.web.api.common import actor_of, audit, desk_filter, needs, read_body, services
 from alarmdesk.web.api.incidents import load_incident
 
@@ -27,4 +27,5 @@ ROUTES = [
     *reference.ROUTES,
     *health.ROUTES,
     *stream.ROUTES,
+    *setup.ROUTES,
 ]

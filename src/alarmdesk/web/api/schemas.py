@@ -171,6 +171,21 @@ class NearbyOut(IncidentOut, kw_only=True):
     distance_m: int  # from the point asked about
 
 
+class SetupChange(msgspec.Struct):
+    kind: str
+    id: str
+    fields: list[str] = msgspec.field(default_factory=list)  # a change: the fields that differ
+
+
+class SetupPlanOut(msgspec.Struct):
+    """What an apply changes, per kind; never a secret (a changed key is named, not shown)."""
+
+    counts: dict[str, dict[str, int]]
+    added: list[SetupChange]
+    changed: list[SetupChange]
+    removed: list[SetupChange]
+
+
 class NeedOut(msgspec.Struct):
     kind: str | None
     capability: str | None
