@@ -39,6 +39,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/v1/incidents/{incident_id:int}"): ("/api/v1/incidents/{id}", None),
     ("GET", "/api/v1/incidents/nearby"): ("/api/v1/incidents/nearby?lat=51.5&lon=-0.1", None),
     ("GET", "/api/v1/setup"): ("/api/v1/setup", None),
+    ("GET", "/api/v1/silences"): ("/api/v1/silences", None),
+    ("POST", "/api/v1/silences"): ("/api/v1/silences", {"match": {}, "reason": "x"}),
+    ("POST", "/api/v1/silences/{silence_id:int}/end"): ("/api/v1/silences/999/end", {}),
+    ("GET", "/api/v1/silences/{silence_id:int}/signals"): ("/api/v1/silences/1/signals", None),
     ("POST", "/api/v1/setup/plan"): ("/api/v1/setup/plan", {"desks": []}),
     ("POST", "/api/v1/setup/apply"): ("/api/v1/setup/apply", {"no_such_kind": []}),
     ("POST", "/api/v1/units/{unit_id:str}/report"): (

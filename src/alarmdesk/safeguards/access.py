@@ -46,6 +46,7 @@ class Permission(enum.StrEnum):
     TYPES_APPROVE = "types.approve"  # approve custom incident types
     UNIT_REPORT = "unit.report"  # a unit's status and position (crews, AVL feeds)
     SETUP_MANAGE = "setup.manage"  # the centre's set-up: desks, units, devices, rules
+    SILENCE_MANAGE = "silence.manage"  # create and end silences (maintenance, known faults)
     SELF = "self"  # one's own account: sign out, who am I
 
 
@@ -65,6 +66,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.TYPES_APPROVE: frozenset({Role.RIGHTS_OFFICER, Role.SUPERVISOR, Role.ADMIN}),
     Permission.UNIT_REPORT: frozenset({Role.INTAKE, Role.OPERATOR, Role.SUPERVISOR}),
     Permission.SETUP_MANAGE: frozenset({Role.ADMIN}),
+    Permission.SILENCE_MANAGE: frozenset({Role.OPERATOR, Role.SUPERVISOR}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }
 

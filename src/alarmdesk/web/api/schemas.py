@@ -171,6 +171,32 @@ class NearbyOut(IncidentOut, kw_only=True):
     distance_m: int  # from the point asked about
 
 
+class SilenceOut(msgspec.Struct, kw_only=True):
+    id: int
+    state: str  # active, pending, expired, ended
+    match: dict[str, Any]
+    reason: str
+    weekly: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    author: str
+    created_at: Timestamp
+    starts_at: Timestamp
+    ends_at: Timestamp | None
+    ended_at: Timestamp | None
+    ended_by: str | None
+    signals: int  # held back so far
+
+
+class SilencedSignalOut(msgspec.Struct):
+    id: int
+    source_kind: str
+    source_id: str
+    type_code: str
+    occurred_at: Timestamp
+    received_at: Timestamp
+    location: dict[str, Any] | None
+    summary: str
+
+
 class SetupChange(msgspec.Struct):
     kind: str
     id: str

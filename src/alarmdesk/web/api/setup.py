@@ -36,7 +36,7 @@ def _plan_out(plan: Plan) -> SetupPlanOut:
 @get(
     "/api/v1/setup",
     opt=needs(Permission.SETUP_MANAGE),
-    responses=errors(*AUTH),
+    responses=errors(*AUTH, 422),
     summary="The stored set-up (AES keys redacted)",
 )
 async def read_setup(request: Request[Any, Any, Any]) -> dict[str, Any]:
