@@ -359,3 +359,25 @@ def test_the_unit_board_shows_each_units_status_and_follows_its_reports(console,
         assert c.post("/api/v1/units/E5/report", json={"status": "available"}).is_success
     page.wait_for_selector("#units-body tr[data-id='E5'].st-available", timeout=8000)
     assert page.locator("#units-body tr").count() >= 5
+
+
+def test_an_operator_silences_a_panel_sees_what_it_held_back_and_ends_it(console, sign_in) -> None:
+    desk = sign_in("westop")
+    desk.goto("/silences")
+    page = desk.page
+    page.fill("#s-device", "0C0C")
+    page.fill("#s-reason", "<b>engineer</b> on site")
+    page.click("#silence-form button[type=submit]")
+    page.wait_for_selector("#silences-body tr.sil-active")
+    assert "<b>engineer</b> on site" in page.inner_text("#silences-body")  # text, not markup
+    silence_id = page.get_attribute("#silences-body tr.sil-active", "data-id")
+    held = console.post_signal(
+        signal(source_kind="equipment", source_id="panel-0C0C", type_code="ALRBS")
+    ).json()
+    assert held["incident_id"] is None
+    page.reload()
+    page.click(f"#silences-body tr[data-id='{silence_id}'] button[data-show]")
+    page.wait_for_selector("#held-list li")
+    assert "panel-0C0C" in page.inner_text("#held-list")
+    page.click(f"#silences-body tr[data-id='{silence_id}'] button[data-end]")
+    page.wait_for_selector(f"#silences-body tr[data-id='{silence_id}'].sil-ended")

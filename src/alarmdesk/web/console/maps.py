@@ -51,6 +51,12 @@ async def units_page(request: Request[Any, Any, Any]) -> Response[str]:
     return render(request, "units.html", title="Units")
 
 
+@get("/silences", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
+async def silences_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """Silences: what is held back and why; create and end them (silences.js, the API)."""
+    return render(request, "silences.html", title="Silences")
+
+
 def _local_file(value: str | None, what: str) -> Path:
     if not value or is_url(value):
         raise NotFound(f"no local {what} is configured")
@@ -101,4 +107,4 @@ async def pmtiles_file(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-ROUTES: Final = [map_page, units_page, basemap_file, pmtiles_file]
+ROUTES: Final = [map_page, units_page, silences_page, basemap_file, pmtiles_file]
