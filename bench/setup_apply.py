@@ -1,0 +1,100 @@
+"""Applying a centre's set-up with 100,000 panels: read, check, plan, apply; time and memory.
+
+    .venv/bin/python bench/setup_apply.py              # 100,000 panels, SQLite in a temp dir
+    .venv/bin/python bench/setup_apply.py --panels 10000
+    .venv/bin/python bench/setup_apply.py --database-url postgresql://…   # a database to wipe
+
+Prints each phase's wall time and the process's peak resident size, then one JSON line. The
+second apply of the same files must change nothing (and says so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.config import Config
+from alarmdesk.domain.centre import check
+from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service import centre, centre_files
+from alarmdesk.service.actions import perform
+from alarmdesk.store.database import make_engine, upgrade
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+
+
+def write_setup(folder: Path, panels: int) -> None:
+    (folder / "desks.yaml").write_text(
+        "desks:\n  - {id: alarms, name: Alarm desk}\n  - {id: fire, name: Fire desk}\n"
+    )
+    lines = ["panels:"]
+    for i in range(panels):
+        lines += [
+            f"  - account: '{0x100000 + i:X}'",
+            f"    site: Site {i}",
+            f"    lat: {50 + (i % 1000) / 1000:.4f}",
+            f"    lon: {(i // 1000) / 1000:.4f}",
+            "    checkin_seconds: 3600",
+            "    zones: {1: Front door, 2: Hall PIR, 3: Smoke detector}",
+        ]
+    (folder / "panels.yaml").write_text("\n".join(lines) + "\n")
+
+
+def peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--panels", type=int, default=100_000)
+    parser.add_argument("--database-url")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "centre"
+        folder.mkdir()
+        url = args.database_url or f"sqlite:///{tmp}/bench.db"
+        upgrade(url)
+        cfg = Config()
+        cfg.database.url = url
+        cfg.audit.key_file = f"{tmp}/audit.key"
+        chain = audit_chain(cfg)
+        engine = make_engine(url)
+        figures: dict[str, float] = {}
+        t = time.perf_counter()
+        write_setup(folder, args.panels)
+        figures["write_files_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        located = centre_files.load(folder)
+        figures["read_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        check(located.centre, located.where)
+        figures["check_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        planned = centre.plan(engine, located)
+        figures["plan_s"] = time.perf_counter() - t
+        actor = Actor("bench", "operator_of_machine")
+        t = time.perf_counter()
+        applied = perform(engine, chain, centre.apply(actor, located), NOW)
+        figures["apply_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        again = perform(engine, chain, centre.apply(actor, located), NOW)
+        figures["apply_again_s"] = time.perf_counter() - t
+        figures["peak_rss_mib"] = peak_mib()
+        engine.dispose()
+    assert planned.counts()["panels"]["added"] == args.panels
+    assert applied.counts()["panels"]["added"] == args.panels and again.empty
+    width = max(len(k) for k in figures)
+    print(f"{args.panels:,} panels")
+    for k, v in figures.items():
+        print(f"{k:<{width}}  {v:8.1f}")
+    print(json.dumps({"panels": args.panels, **{k: round(v, 2) for k, v in figures.items()}}))
+
+
+if __name__ == "__main__":
+    main()
