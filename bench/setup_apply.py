@@ -21,9 +21,11 @@ from pathlib import Path
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.config import Config
 from alarmdesk.domain.centre import check
+from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service import centre, centre_files
 from alarmdesk.service.actions import perform
+from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -65,6 +67,8 @@ def main() -> None:
         cfg.audit.key_file = f"{tmp}/audit.key"
         chain = audit_chain(cfg)
         engine = make_engine(url)
+        with engine.begin() as conn:
+            repo.upsert_types(conn, default_types())
         figures: dict[str, float] = {}
         t = time.perf_counter()
         write_setup(folder, args.panels)

@@ -27,8 +27,12 @@ __all__ = ["Located", "dump", "load", "loads", "schema", "write"]
 SUFFIXES = (".yaml", ".yml")
 
 
-class _Loader(yaml.SafeLoader):
-    """Safe YAML, refusing duplicate keys and reading scalar keys as text."""
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
+
+class _Loader(_Base):  # type: ignore[misc]
+    """Safe YAML (libyaml's parser when present), refusing duplicate keys and reading scalar
+    keys as text."""
 
 
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -128,14 +132,17 @@ def loads(text: str, label: str = "request") -> Located:
 
 
 def _parse(text: str, label: str) -> tuple[CentreFile, dict[str, list[_Item]]]:
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+        node = loader.get_single_node()  # one parse: the nodes give the lines...
+        data = loader.construct_document(node) if node is not None else None  # ...and the data
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"{label}:{mark.line + 1}" if mark is not None else label
         problem = getattr(exc, "problem", None) or str(exc)
         raise SetupError(f"not valid YAML: {problem}", code="invalid_value", where=where) from None
+    finally:
+        loader.dispose()
     items: dict[str, list[_Item]] = {k: [] for k in KINDS}
     if data is None:
         return CentreFile(), items
