@@ -381,3 +381,20 @@ def test_an_operator_silences_a_panel_sees_what_it_held_back_and_ends_it(console
     assert "panel-0C0C" in page.inner_text("#held-list")
     page.click(f"#silences-body tr[data-id='{silence_id}'] button[data-end]")
     page.wait_for_selector(f"#silences-body tr[data-id='{silence_id}'].sil-ended")
+
+
+def test_an_administrator_edits_the_set_up_in_the_console_with_the_same_rules(
+    console, sign_in
+) -> None:
+    page = sign_in("admin1").page
+    page.goto(console.url + "/setup")
+    text = page.input_value("#setup-text")
+    assert "desks:" in text and "units:" in text
+    page.click("#setup-plan")
+    page.wait_for_selector("#setup-plan-list li:not(.placeholder), #setup-error:not([hidden])")
+    assert "No changes" in page.inner_text("#setup-plan-list")
+    page.fill("#setup-text", text.replace("name: West", "name: Protest watch", 1))
+    page.click("#setup-apply")
+    page.wait_for_selector("#setup-error:not([hidden])")
+    assert "protected_purpose" in page.inner_text("#setup-error")
+    assert "request:" in page.inner_text("#setup-error")

@@ -27,12 +27,13 @@ from alarmdesk.domain.centre import (
 from alarmdesk.domain.errors import AlarmdeskError, SetupError
 from alarmdesk.domain.routing import rule_ids
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.service import centre_files
 from alarmdesk.service.actions import Action
 from alarmdesk.service.centre_files import Located
 from alarmdesk.store import repository as repo
 from alarmdesk.store.centre import busy, read_records, write_plan
 
-__all__ = ["apply", "export", "plan", "stored_records"]
+__all__ = ["apply", "export", "export_text", "plan", "stored_records"]
 
 AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are always whole
 
@@ -87,6 +88,12 @@ def export(engine: sa.Engine) -> dict[str, Any]:
     stored = stored_records(engine)
     redacted = {k: {i: redact(r) for i, r in v.items()} for k, v in stored.items()}
     return msgspec.to_builtins(specs_of(redacted))  # type: ignore[no-any-return]
+
+
+def export_text(engine: sa.Engine) -> str:
+    """The stored set-up as one YAML text (keys redacted), to read and edit in the console."""
+    texts = centre_files.dump(stored_records(engine), include_secrets=False)
+    return "\n".join(texts.values())
 
 
 def stored_records(engine: sa.Engine) -> dict[str, dict[str, dict[str, Any]]]:

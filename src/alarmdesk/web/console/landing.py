@@ -13,7 +13,7 @@ from litestar import Request, Response, get
 
 from alarmdesk.safeguards.access import Permission, allowed
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import accounts, custom_types
+from alarmdesk.service import accounts, centre, custom_types
 from alarmdesk.web.api import actor_of, audit, needs, services
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import principal
@@ -79,4 +79,13 @@ async def accounts_page(request: Request[Any, Any, Any]) -> Response[str]:
     return render(request, "accounts.html", title="Accounts", users=users)
 
 
-ROUTES: Final = [audit_page, transparency_page, accounts_page]
+@get("/setup", opt=needs(Permission.SETUP_MANAGE), include_in_schema=False)
+async def setup_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """The centre's set-up as one YAML text (keys redacted) to read and edit; Plan and Apply
+    send it to the API, with the same rules as ``alarmdesk config`` (setup.js)."""
+    text = await anyio.to_thread.run_sync(centre.export_text, services(request).engine)
+    await audit(request, AuditEvent(actor_of(request), Operation.CONSULT, "centre", ""))
+    return render(request, "setup.html", title="Set-up", text=text)
+
+
+ROUTES: Final = [audit_page, transparency_page, accounts_page, setup_page]

@@ -103,6 +103,7 @@ NAV: Final = (
     ("/audit", "Audit log", "", Permission.AUDIT_READ),
     ("/transparency", "Transparency report", "", Permission.REPORT_READ),
     ("/accounts", "Accounts", "", Permission.ACCOUNTS_MANAGE),
+    ("/setup", "Set-up", "", Permission.SETUP_MANAGE),
 )
 # A role's start page: the first of these it may open (the queue for those handling incidents).
 START_PAGES: Final = (
