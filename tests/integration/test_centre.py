@@ -44,6 +44,21 @@ def setup(db_url):
     engine.dispose()
 
 
+def apply_example(db_url: str) -> None:
+    """A prepared database with the worked example applied (from the command line)."""
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    try:
+        perform(
+            engine,
+            audit_chain(config_for(db_url)),
+            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
+            NOW,
+        )
+    finally:
+        engine.dispose()
+
+
 def _entries(engine: sa.Engine) -> list[dict[str, object]]:
     with engine.connect() as conn:
         rows = conn.execute(sa.select(t.audit_entries.c.entry).order_by(t.audit_entries.c.seq))
@@ -220,17 +235,7 @@ def test_the_command_line_plans_applies_exports_and_refuses_with_exit_codes(sqli
 def test_applied_routing_rules_route_new_incidents_after_a_restart_and_record_the_rule(
     db_url, services_factory
 ):
-    prepare_database(db_url)
-    engine = make_engine(db_url)
-    try:
-        perform(
-            engine,
-            audit_chain(config_for(db_url)),
-            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
-            NOW,
-        )
-    finally:
-        engine.dispose()
+    apply_example(db_url)
     loop = asyncio.new_event_loop()
     try:
         svc = services_factory(db_url, loop=loop, prepare=False, clock=lambda: NOW)
@@ -278,17 +283,7 @@ def test_a_routing_rule_naming_an_unknown_type_is_refused_where_it_is_written(se
 def test_the_recommendation_follows_the_applied_response_plan_and_the_dispatch_records_it(
     db_url, services_factory
 ):
-    prepare_database(db_url)
-    engine = make_engine(db_url)
-    try:
-        perform(
-            engine,
-            audit_chain(config_for(db_url)),
-            centre.apply(ADMIN, centre_files.load(EXAMPLE)),
-            NOW,
-        )
-    finally:
-        engine.dispose()
+    apply_example(db_url)
     loop = asyncio.new_event_loop()
     try:
         svc = services_factory(db_url, loop=loop, prepare=False, clock=lambda: NOW)

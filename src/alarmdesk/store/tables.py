@@ -73,32 +73,24 @@ desks = sa.Table(
     sa.Column("position", sa.Integer, nullable=False, server_default="0"),
 )
 
-# The routing tree of the centre's set-up: one row per top-level rule, children inside.
-routing_rules = sa.Table(
-    "routing_rules",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("spec", JSONType, nullable=False),
-)
 
-# Escalation policies of the centre's set-up; an incident keeps a copy of the one it opened under.
-escalation_policies = sa.Table(
-    "escalation_policies",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("spec", JSONType, nullable=False),
-)
+def _rules(name: str) -> sa.Table:
+    """A kind of rule of the centre's set-up, kept whole (``spec``) and in file order."""
+    return sa.Table(
+        name,
+        metadata,
+        sa.Column("id", sa.String(64), primary_key=True),
+        sa.Column("position", sa.Integer, nullable=False),
+        sa.Column("spec", JSONType, nullable=False),
+    )
 
-# Response plans of the centre's set-up: what each type of incident needs.
-response_plans = sa.Table(
-    "response_plans",
-    metadata,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("position", sa.Integer, nullable=False),
-    sa.Column("spec", JSONType, nullable=False),
-)
+
+# The routing tree: one row per top-level rule, its children inside.
+routing_rules = _rules("routing_rules")
+# Escalation policies; an incident keeps a copy of the one it opened under.
+escalation_policies = _rules("escalation_policies")
+# Response plans: what each type of incident needs.
+response_plans = _rules("response_plans")
 
 # One row: moved by every set-up apply that changes something, read by the running writer.
 setup_revision = sa.Table(
