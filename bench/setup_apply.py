@@ -39,7 +39,7 @@ def write_setup(folder: Path, panels: int) -> None:
     for i in range(panels):
         lines += [
             f"  - account: '{0x100000 + i:X}'",
-            f"    site: Site {i}",
+            f"    site: Site {i:06d}",  # a bare 1987 reads as leetspeak (docs/safeguards.md)
             f"    lat: {50 + (i % 1000) / 1000:.4f}",
             f"    lon: {(i // 1000) / 1000:.4f}",
             "    checkin_seconds: 3600",

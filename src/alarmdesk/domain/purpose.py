@@ -217,21 +217,6 @@ def _cyrillise(text: str) -> str:
     return _CHUNK.sub(one, text)
 
 
-_NUMBER = re.compile(r"[0-9][0-9.,:/-]*[0-9]")  # 1987, 12-14, 9.30, 2026/12
-
-
-def _leet(text: str, table: dict[int, str]) -> str:
-    """Leetspeak read as letters, except in numbers: "Site 1987", a house number or a year
-    stays a number (it would read as "lgbt"); "1gbt", "pr0test" and spaced-out single
-    characters ("p r 0 t 3 s t") still decode."""
-
-    def one(m: re.Match[str]) -> str:
-        word = m.group()
-        return word if _NUMBER.fullmatch(word) else word.translate(table)
-
-    return _CHUNK.sub(one, text)
-
-
 def _readings(text: str) -> dict[str, str]:
     """The 1:1 readings of an already normalised text, each distinct one once."""
     latin = text.translate(_TO_LATIN)
@@ -240,8 +225,8 @@ def _readings(text: str) -> dict[str, str]:
         ("original", text),
         ("latinised", latin),
         ("cyrillised", _cyrillise(text)),
-        ("leet", _leet(latin, _LEET_I)),
-        ("leet-l", _leet(latin, _LEET_L)),
+        ("leet", latin.translate(_LEET_I)),
+        ("leet-l", latin.translate(_LEET_L)),
     ):
         if value not in out.values():
             out[name] = value
