@@ -346,3 +346,21 @@ def test_a_call_near_an_open_incident_asks_whether_it_is_the_same(console, sign_
         taker,
         f"document.querySelector('#intake-ok')?.dataset.incident === '{existing['incident_id']}'",
     )
+
+
+def test_the_incident_map_shows_the_units_and_incidents_around_it(console, sign_in) -> None:
+    lon, lat = place(west=True)
+    first = console.post_signal(signal(type_code="FSTRU", lon=lon, lat=lat)).json()
+    near = console.post_signal(signal(type_code="ALRF", lon=lon + 0.005, lat=lat)).json()
+    with console.client() as c:  # a unit's AVL position close by
+        c.post("/api/v1/units/E4/report", json={"lat": lat + 0.002, "lon": lon}).raise_for_status()
+        around = c.get(
+            "/api/v1/incidents/nearby", params={"lat": lat, "lon": lon, "radius_m": 2000}
+        )
+        assert near["incident_id"] in [i["id"] for i in around.json()], (around.text, near)
+    desk = sign_in("westop")
+    desk.goto(f"/incidents/{first['incident_id']}")
+    page = desk.page
+    page.wait_for_selector("#map .unit-marker")
+    page.wait_for_selector("#map .inc-marker.near")  # the other open incident, 350 m away
+    assert page.locator("#map .inc-marker.near").count() >= 1

@@ -95,5 +95,35 @@ window.addEventListener("DOMContentLoaded", () => {
       .addTo(map)
       .bindTooltip(textNode(`#${B.incident.id} ${B.incident.type_code}`), { permanent: false });
     map.setView([loc.lat, loc.lon], 13);
+    showAround(map, loc);
   }
 });
+
+// Around the incident: the units (free or committed) and the other open incidents nearby, so
+// the operator sees what is close before dispatching. Every label is a text node.
+async function showAround(map, loc) {
+  const get = (url) => fetch(url, { headers: { Accept: "application/json" } }).catch(() => null);
+  const params = new URLSearchParams({ lat: String(loc.lat), lon: String(loc.lon), radius_m: "2000" });
+  const [ru, rn] = await Promise.all([get("/api/v1/units"), get(`/api/v1/incidents/nearby?${params}`)]);
+  const units = ru && ru.ok ? await ru.json() : [];
+  const near = rn && rn.ok ? await rn.json() : [];
+  for (const u of units) {
+    if (u.lat === null || u.lon === null) continue;
+    const free = u.status === "available" || u.status === "returning";
+    L.marker([u.lat, u.lon], {
+      icon: L.divIcon({ className: `unit-marker ${free ? "available" : "busy"}`, iconSize: [9, 9] }),
+      keyboard: false,
+    })
+      .addTo(map)
+      .bindTooltip(textNode(`${u.id} ${u.kind} · ${u.status.replace(/_/g, " ")}`));
+  }
+  for (const inc of near) {
+    if (inc.id === B.incident.id || !inc.location) continue;
+    L.marker([inc.location.lat, inc.location.lon], {
+      icon: L.divIcon({ className: `inc-marker near p${inc.priority} st-${inc.status}`, iconSize: [12, 12] }),
+      keyboard: false,
+    })
+      .addTo(map)
+      .bindTooltip(textNode(`#${inc.id} ${inc.type_code} · ${inc.distance_m} m`));
+  }
+}
