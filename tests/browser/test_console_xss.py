@@ -45,6 +45,7 @@ window.alert = window.confirm = window.prompt = (m) => window.__xssHits.push("di
 def planted(live_server) -> dict[str, Any]:
     """Plants the payloads through the API and the store's own setup functions; returns
     what the pages must show."""
+    from alarmdesk.domain.units import Unit
     from alarmdesk.store import accounts
     from alarmdesk.store import repository as repo
 
@@ -52,6 +53,15 @@ def planted(live_server) -> dict[str, Any]:
     with svc.engine.begin() as conn:
         west = {**TEST_DESKS[0], "name": "West " + short(1)}
         repo.upsert_desks(conn, [west, *TEST_DESKS[1:]])
+        # A unit whose id and kind are payloads, beside the first incident (its map shows it).
+        unit = Unit(
+            id="U<img src=x onerror=__xss(82)>",
+            kind="<img src=x onerror=__xss(80)>",
+            capabilities=("fire",),
+            lat=41.002,
+            lon=-9.0,
+        )
+        repo.upsert_units(conn, [unit])
         for name, role in (("xop", "operator"), ("xcall", "call_taker")):
             accounts.create_user(conn, name, TEST_PASSWORD, role, ["west"], datetime.now(UTC))
         for name, role in (
@@ -131,6 +141,14 @@ def planted(live_server) -> dict[str, Any]:
             f"/api/v1/incidents/{ids[2]}/notes", json={"text": "before cancel " + payload(42)}
         )
         assert r.is_success, r.text
+    # A silence whose reason and device pattern are payloads (the Silences page).
+    with live_server.client("supervisor") as c:
+        until = datetime(2030, 1, 1, tzinfo=UTC).isoformat()
+        r = c.post(
+            "/api/v1/silences",
+            json={"match": {"devices": [short(83)]}, "reason": payload(81), "ends_at": until},
+        )
+        assert r.status_code == 201, r.text
     return {"ids": ids}
 
 
@@ -184,6 +202,23 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             assert "onerror=__xss" in text and TEMPLATE in text, "the payload shows as text"
             assert "49" not in re.sub(r"\d{2,}\.\d+|#\d+|\d+:\d+(:\d+)?", "", text).split(), text
             no_script_ran(page, f"incident {incident_id}")
+        # The first incident's map: the planted unit beside it, hovered.
+        page.goto(f"{server.url}/incidents/{plant['ids'][0]}")
+        unit = page.wait_for_selector("#map .unit-marker")
+        unit.hover()
+        tip = page.wait_for_selector(".leaflet-tooltip")
+        assert "onerror=__xss(80)" in tip.inner_text()
+        page.mouse.move(1, 1)
+        no_script_ran(page, "the incident's map")
+        # The unit board and the silences.
+        for path, shows, field in (
+            ("/units", "#units-body tr", "__xss(80)"),
+            ("/silences", "#silences-body tr", "__xss(81)"),
+        ):
+            page.goto(server.url + path)
+            page.wait_for_selector(shows)
+            assert field in page.inner_text("main"), path
+            no_script_ran(page, path)
         # The map: hover every marker so each tooltip is drawn.
         page.goto(server.url + "/map")
         page.wait_for_selector(".inc-marker")
