@@ -9,13 +9,11 @@ and persist exactly the incidents they touched.
 
 from __future__ import annotations
 
-import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
@@ -41,11 +39,13 @@ from alarmdesk.domain.incident import (
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
-from alarmdesk.domain.signal import Signal, SourceKind
+from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import DISPATCHABLE, UNIT_MOVES, Desk, Unit, UnitStatus
+from alarmdesk.pipeline.confirm import Intrusions, fold
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
+from alarmdesk.pipeline.escalate import Timers, fire_step, flag_overdue, settle
 from alarmdesk.pipeline.route import DESK_FILTERS, route
 
 MAX_NOTE = 4000
@@ -99,9 +99,8 @@ class Pipeline:
         self.routes = routes if isinstance(routes, Routes) else Routes(routes)
         self._silences = Silences(silences)  # silences in force or to come
         self.policies = tuple(policies)  # escalation policies, the first match is frozen
-        self._timers: list[tuple[datetime, int]] = []  # (due, incident id), a heap
-        # The open intruder alarm of each panel: its other zones fold into it, and confirm it.
-        self._intrusions: dict[str, int] = {}
+        self.timers = Timers()  # escalation timers of the open incidents
+        self.intrusions = Intrusions()  # each panel's open intruder alarm
         self.fallback_desk = fallback_desk or (self.desks[0].id if self.desks else "default")
         self.settings = settings or CorrelationSettings()
         self.index = CorrelationIndex(self.settings.radius_m, self.settings.window)
@@ -127,8 +126,8 @@ class Pipeline:
             self.incidents[inc.id] = inc
             if inc.is_open:
                 self.index.add(inc)
-                self._arm(inc)
-                self._track_panel(inc)
+                self.timers.arm(inc)
+                self.intrusions.track(inc)
             self.next_incident_id = max(self.next_incident_id, inc.id + 1)
 
     # -- signals ---------------------------------------------------------------------------
@@ -188,24 +187,13 @@ class Pipeline:
             result.events.append(
                 self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
             )
-        elif (same := self._same_panel(signal, t)) is not None:
-            # Another zone of a panel with an open intruder alarm: one incident per panel;
-            # within the confirmation time it confirms the alarm (sequential confirmation).
+        elif (same := self.intrusions.of(signal, t, self.incidents)) is not None:
+            # Another zone of a panel with an open intruder alarm (pipeline/confirm.py).
             inc = same
-            inc.signal_count += 1
             self.index.touch(inc, signal.occurred_at)
-            zone = signal.location.zone if signal.location is not None else None
-            detail = {"signal_id": signal.id, "type_code": signal.type_code, "zone": zone}
-            first = inc.location.zone if inc.location is not None else None
-            within = signal.occurred_at - inc.first_seen <= self.settings.confirmation
-            if not inc.confirmed and zone is not None and zone != first and within:
-                inc.confirmed = True
+            detail, confirmed = fold(inc, signal, self.settings.confirmation)
+            if confirmed:
                 result.rewrite.add(inc.id)
-                detail["confirmed_by"] = zone
-                if inc.priority > 1:  # a confirmed intrusion is more urgent
-                    detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
-                    inc.priority -= 1
-            inc.version += 1
             result.events.append(
                 self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
             )
@@ -226,11 +214,11 @@ class Pipeline:
             )
             inc.desks, inc.routed_by = self._route(inc, signal.received_at)
             inc.procedure = Procedure(t.code, steps_of(t.sop))
-            self._track_panel(inc)
+            self.intrusions.track(inc)
             policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
             if policy is not None:
                 inc.escalation = freeze(policy, inc.opened_at)
-                self._arm(inc)
+                self.timers.arm(inc)
             self.next_incident_id += 1
             self.incidents[inc.id] = inc
             self.index.add(inc)
@@ -282,7 +270,7 @@ class Pipeline:
         result = PipelineResult(incident_id=inc.id)
         handler = _HANDLERS[type(cmd)]
         handler(self, inc, cmd, now, result)
-        self._settle(inc, now)
+        settle(inc, now, self.timers)
         snapshot = incident_dict(inc)  # every event of one command shows the state after it
         for ev in result.events:
             ev.snapshot = snapshot
@@ -303,110 +291,32 @@ class Pipeline:
             return None  # closed meanwhile: a new incident, never a lost call
         return self.index.find(signal, t.category)
 
-    # -- sequential confirmation ---------------------------------------------------------------
-
-    def _track_panel(self, inc: Incident) -> None:
-        if (
-            inc.source_kind is SourceKind.EQUIPMENT
-            and inc.category is HarmCategory.PROPERTY
-            and inc.is_open
-        ):
-            self._intrusions[inc.source_id] = inc.id
-
-    def _same_panel(self, signal: Signal, t: IncidentType) -> Incident | None:
-        """The open intruder alarm of the panel this intruder signal comes from, if any."""
-        if (
-            signal.source_kind is not SourceKind.EQUIPMENT
-            or t.category is not HarmCategory.PROPERTY
-        ):
-            return None
-        inc_id = self._intrusions.get(signal.source_id)
-        inc = self.incidents.get(inc_id) if inc_id is not None else None
-        if inc is None or not inc.is_open or inc.category is not HarmCategory.PROPERTY:
-            return None
-        return inc
-
-    # -- escalation ------------------------------------------------------------------------
-
-    def _arm(self, inc: Incident) -> None:
-        e = inc.escalation
-        if e is not None:
-            for due in (e.due, e.on_scene_by):
-                if due is not None:
-                    heapq.heappush(self._timers, (due, inc.id))
-
-    def _settle(self, inc: Incident, now: datetime) -> None:
-        """After a command: acknowledged stops the steps; dispatched starts the on-scene
-        clock; on scene (or final) stops it."""
-        e = inc.escalation
-        if e is None:
-            return
-        if inc.status is not Status.NEW:
-            e.due = None
-        minutes = e.policy.on_scene_minutes
-        if inc.status is Status.DISPATCHED and minutes and e.on_scene_by is None and not e.overdue:
-            e.on_scene_by = now + timedelta(minutes=minutes)
-            self._arm(inc)
-        elif inc.status is not Status.DISPATCHED:
-            e.on_scene_by = None
+    # -- escalation (the timers and their effects: pipeline/escalate.py) ------------------
 
     def next_due(self) -> datetime | None:
         """When the next escalation timer fires (it may have been cancelled meanwhile)."""
-        return self._timers[0][0] if self._timers else None
+        return self.timers.next_due()
 
     def fire_due(self, now: datetime) -> PipelineResult:
         """Fires every escalation timer due at ``now``: each step once, in order."""
         result = PipelineResult()
-        while self._timers and self._timers[0][0] <= now:
-            due, inc_id = heapq.heappop(self._timers)
+        for due, inc_id in self.timers.pop_due(now):
             inc = self.incidents.get(inc_id)
             if inc is None or not inc.is_open or inc.escalation is None:
                 continue
             e = inc.escalation
+            old_desks = inc.desks
             if e.due == due and inc.status is Status.NEW:
-                self._step(inc, due, now, result)
+                detail = fire_step(inc, due, self.timers)
             elif e.on_scene_by == due and inc.status is Status.DISPATCHED:
-                e.on_scene_by, e.overdue = None, True
-                inc.version += 1
-                detail: dict[str, object] = {
-                    "policy": e.policy.id,
-                    "overdue": "on_scene",
-                    "due_at": due.isoformat(),
-                }
-                result.events.append(self._event(EventType.ESCALATED, inc, now, ESCALATION, detail))
-                result.incidents[inc.id] = inc
+                detail = flag_overdue(inc, due)
+            else:
+                continue  # acknowledged, or moved on, since it was armed
+            ev = self._event(EventType.ESCALATED, inc, now, ESCALATION, detail)
+            ev.desks = tuple(dict.fromkeys(old_desks + inc.desks))  # new desks hear of it
+            result.events.append(ev)
+            result.incidents[inc.id] = inc
         return result
-
-    def _step(self, inc: Incident, due: datetime, now: datetime, result: PipelineResult) -> None:
-        e = inc.escalation
-        assert e is not None
-        steps = e.policy.steps
-        step = steps[e.step]
-        detail: dict[str, object] = {
-            "policy": e.policy.id,
-            "step": e.step + 1,
-            "of": len(steps),
-            "due_at": due.isoformat(),
-            "alert": step.alert,
-        }
-        old_desks = inc.desks
-        added = tuple(d for d in dict.fromkeys(step.add_desks) if d not in inc.desks)
-        if added:
-            inc.desks = inc.desks + added
-            detail["add_desks"] = list(added)
-        if step.raise_priority and inc.priority > 1:
-            detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
-            inc.priority -= 1
-        e.step += 1
-        e.due = (
-            due + timedelta(seconds=steps[e.step].after_seconds) if e.step < len(steps) else None
-        )
-        inc.version += 1
-        self._arm(inc)
-        ev = self._event(EventType.ESCALATED, inc, now, ESCALATION, detail)
-        ev.desks = tuple(dict.fromkeys(old_desks + inc.desks))
-        result.events.append(ev)
-        result.incidents[inc.id] = inc
 
     def _transition(
         self,
