@@ -18,7 +18,8 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.clock import utcnow
-from alarmdesk.domain.centre import Centre, CentreFile, records
+from alarmdesk.domain.centre import Centre, CentreFile
+from alarmdesk.domain.centre_plan import records
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service import centre, centre_files
 from alarmdesk.service.actions import perform

@@ -8,13 +8,8 @@ from pathlib import Path
 import pytest
 
 from alarmdesk.demo import demo_centre, demo_centre_texts
-from alarmdesk.domain.centre import (
-    REDACTED,
-    check,
-    diff,
-    records,
-    resolve_secrets,
-)
+from alarmdesk.domain.centre import REDACTED, check
+from alarmdesk.domain.centre_plan import diff, records, resolve_secrets
 from alarmdesk.domain.errors import SetupError
 from alarmdesk.service import centre_files
 from tests.conftest import REPO_ROOT

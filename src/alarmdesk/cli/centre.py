@@ -11,7 +11,8 @@ from rich.table import Table
 
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out, run
 from alarmdesk.cli.options import ConfigOpt, DbOpt
-from alarmdesk.domain.centre import KINDS, Plan
+from alarmdesk.domain.centre import KINDS
+from alarmdesk.domain.centre_plan import Plan
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.service import centre, centre_files
 

@@ -15,15 +15,8 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import (
-    Plan,
-    check,
-    diff,
-    records,
-    redact,
-    resolve_secrets,
-    specs_of,
-)
+from alarmdesk.domain.centre import check
+from alarmdesk.domain.centre_plan import Plan, diff, records, redact, resolve_secrets, specs_of
 from alarmdesk.domain.errors import AlarmdeskError, SetupError
 from alarmdesk.domain.routing import rule_ids
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome

@@ -19,7 +19,8 @@ from typing import Any
 import msgspec
 import yaml
 
-from alarmdesk.domain.centre import KINDS, Centre, CentreFile, redact, specs_of
+from alarmdesk.domain.centre import KINDS, Centre, CentreFile
+from alarmdesk.domain.centre_plan import redact, specs_of
 from alarmdesk.domain.errors import SetupError
 
 __all__ = ["Located", "dump", "load", "loads", "schema", "write"]

@@ -12,7 +12,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import KINDS, RULE_KINDS, Plan
+from alarmdesk.domain.centre import KINDS, RULE_KINDS
+from alarmdesk.domain.centre_plan import Plan
 from alarmdesk.domain.incident import OPEN
 from alarmdesk.domain.units import UnitStatus
 from alarmdesk.store import tables as t

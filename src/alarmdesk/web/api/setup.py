@@ -10,7 +10,7 @@ import anyio
 import msgspec
 from litestar import Request, get, post
 
-from alarmdesk.domain.centre import Plan
+from alarmdesk.domain.centre_plan import Plan
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import AuditEvent, Operation
