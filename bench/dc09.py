@@ -52,12 +52,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from alarmdesk.intake.dc09.codec import (  # noqa: E402
-    FrameBuffer,
-    crc16_arc,
-    encrypt,
-    format_timestamp,
-)
+from alarmdesk.intake.dc09.codec import FrameBuffer, crc16_arc  # noqa: E402
+from alarmdesk.intake.dc09.crypto import encrypt  # noqa: E402
+from alarmdesk.intake.dc09.timestamps import format_timestamp  # noqa: E402
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY = b"0123456789abcdef"

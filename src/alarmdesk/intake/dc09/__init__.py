@@ -20,20 +20,12 @@ from alarmdesk.intake.dc09.codec import (
     build_ack,
     build_duh,
     build_nak,
-    check_frame_timestamp,
-    check_key,
-    check_timestamp,
     crc16_arc,
-    decrypt,
     decrypt_frame,
     encode_frame,
-    encrypt,
-    format_timestamp,
-    pad_length,
     parse_frame,
-    parse_timestamp,
-    split_pad,
 )
+from alarmdesk.intake.dc09.crypto import check_key, decrypt, encrypt, pad_length, split_pad
 from alarmdesk.intake.dc09.errors import (
     BadCrc,
     BadLength,
@@ -79,6 +71,12 @@ from alarmdesk.intake.dc09.model import (
     RESPONSE_TOKENS,
     Frame,
     TimestampWindow,
+)
+from alarmdesk.intake.dc09.timestamps import (
+    check_frame_timestamp,
+    check_timestamp,
+    format_timestamp,
+    parse_timestamp,
 )
 
 __all__ = [

@@ -1,4 +1,5 @@
-"""SIA DC-09 framing: CRC, length, encryption, parsing, encoding, responses, stream splitting.
+"""SIA DC-09 framing: CRC, length, parsing, encoding, responses, stream splitting (the AES
+layer is :mod:`alarmdesk.intake.dc09.crypto`, timestamps :mod:`alarmdesk.intake.dc09.timestamps`).
 
 Pure code: no sockets, no clock, no database. The caller passes the receiver's time (``now``)
 and the account's AES key; the only source of randomness is the encryption pad, drawn from
@@ -23,13 +24,11 @@ the hex. See :func:`split_pad` for how a pad without its ``|`` is recognised.
 from __future__ import annotations
 
 import re
-import secrets
-import string
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
+from alarmdesk.intake.dc09.crypto import CONTROL as _CONTROL
+from alarmdesk.intake.dc09.crypto import decrypt, encrypt
 from alarmdesk.intake.dc09.errors import (
     BadCrc,
     BadLength,
@@ -40,13 +39,11 @@ from alarmdesk.intake.dc09.errors import (
     InvalidText,
     MalformedFrame,
     MissingTimestamp,
-    StaleTimestamp,
     UnknownToken,
 )
 from alarmdesk.intake.dc09.model import (
     ACK,
     BINARY_CRC,
-    DEFAULT_WINDOW,
     DUH,
     EMPTY_LINE,
     EMPTY_RECEIVER,
@@ -57,16 +54,15 @@ from alarmdesk.intake.dc09.model import (
     NAK,
     RESPONSE_TOKENS,
     Frame,
-    TimestampWindow,
+)
+from alarmdesk.intake.dc09.timestamps import (
+    format_timestamp,
+    parse_timestamp,
+    require_aware,
 )
 
 LF = 0x0A
 CR = 0x0D
-AES_KEY_SIZES = frozenset({16, 24, 32})
-_BLOCK = 16
-_ZERO_IV = bytes(_BLOCK)
-# Our own pads: letters and digits only, so never "|", "[", "]" nor "#" (see split_pad).
-_PAD_ALPHABET = (string.ascii_letters + string.digits).encode("ascii")
 
 # --------------------------------------------------------------------------------- CRC
 
@@ -95,212 +91,8 @@ def crc16_arc(data: bytes, table: tuple[int, ...] = _CRC_TABLE) -> int:
     return crc
 
 
-# --------------------------------------------------------------------------- timestamps
-
-_TIMESTAMP = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2}),([0-9]{2})-([0-9]{2})-([0-9]{4})")
-
-
-def format_timestamp(ts: datetime) -> str:
-    """``HH:MM:SS,MM-DD-YYYY`` of an aware datetime, in UTC (without the leading ``_``).
-
-    Raises:
-        ValueError: ``ts`` is naive.
-    """
-    utc = _require_aware(ts, "ts").astimezone(UTC)
-    return (
-        f"{utc.hour:02d}:{utc.minute:02d}:{utc.second:02d},"
-        f"{utc.month:02d}-{utc.day:02d}-{utc.year:04d}"
-    )
-
-
-def parse_timestamp(text: str) -> datetime:
-    """The aware UTC datetime of ``HH:MM:SS,MM-DD-YYYY`` (without the leading ``_``).
-
-    Raises:
-        MalformedFrame: not that format, or not a real date and time.
-    """
-    m = _TIMESTAMP.fullmatch(text)
-    if m is None:
-        raise MalformedFrame(f"timestamp {text!r} is not HH:MM:SS,MM-DD-YYYY")
-    hour, minute, second, month, day, year = (int(g) for g in m.groups())
-    try:
-        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
-    except ValueError as exc:
-        raise MalformedFrame(f"timestamp {text!r} is not a valid time: {exc}") from exc
-
-
-def check_timestamp(
-    ts: datetime, now: datetime, window: TimestampWindow | None = DEFAULT_WINDOW
-) -> None:
-    """Raise unless ``ts`` lies within ``window`` of the receiver time ``now``.
-
-    Args:
-        ts: the message timestamp (aware).
-        now: the receiver's clock (aware), injected by the caller.
-        window: bounds, inclusive; ``None`` turns the check off.
-
-    Raises:
-        StaleTimestamp: ``ts`` is more than ``window.ahead`` after or ``window.behind`` before
-            ``now``.
-        ValueError: ``ts`` or ``now`` is naive.
-    """
-    problem = _staleness(ts, now, window)
-    if problem is not None:
-        raise StaleTimestamp(problem)
-
-
-def check_frame_timestamp(
-    frame: Frame,
-    now: datetime,
-    window: TimestampWindow | None = DEFAULT_WINDOW,
-    *,
-    check_plain: bool = False,
-) -> None:
-    """Apply the DC-09 timestamp rules to a decoded frame.
-
-    Encrypted frames must carry a timestamp, and it must lie in ``window`` (the anti-replay
-    rule). Plaintext frames are checked only when ``check_plain`` is set: DC-09 does not
-    require it, and many unencrypted panels keep poor time, so NAKing them would turn a clock
-    problem into lost alarms.
-
-    Raises:
-        MissingTimestamp: an encrypted frame without a timestamp.
-        StaleTimestamp: the timestamp is outside ``window``.
-        ValueError: the frame is still sealed, or ``now`` is naive.
-    """
-    if frame.sealed:
-        raise ValueError("decrypt the frame before checking its timestamp")
-    if frame.timestamp is None:
-        if frame.encrypted:
-            raise MissingTimestamp("encrypted frame without timestamp", echo=frame.echo)
-        return
-    if frame.encrypted or check_plain:
-        problem = _staleness(frame.timestamp, now, window)
-        if problem is not None:
-            raise StaleTimestamp(problem, echo=frame.echo)
-
-
-def _staleness(ts: datetime, now: datetime, window: TimestampWindow | None) -> str | None:
-    _require_aware(ts, "ts")
-    _require_aware(now, "now")
-    if window is None:
-        return None
-    offset = ts - now
-    if offset > window.ahead or -offset > window.behind:
-        return (
-            f"timestamp {ts.isoformat()} is {offset.total_seconds():+.0f} s from receiver time "
-            f"(allowed +{window.ahead.total_seconds():.0f}/-{window.behind.total_seconds():.0f} s)"
-        )
-    return None
-
-
-def _require_aware(ts: datetime, name: str) -> datetime:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise ValueError(f"{name} must be a timezone-aware datetime")
-    return ts
-
-
-# --------------------------------------------------------------------------- encryption
-
-
-def check_key(key: bytes) -> bytes:
-    """Return ``key`` if it is an AES key (16, 24 or 32 bytes); raise ``ValueError`` if not."""
-    if len(key) not in AES_KEY_SIZES:
-        raise ValueError(f"AES keys are 16, 24 or 32 bytes, not {len(key)}")
-    return key
-
-
-def pad_length(content_length: int) -> int:
-    """The pad our encoder uses before ``|`` + ``content_length`` bytes: 1 to 16 bytes.
-
-    The total becomes a multiple of 16. An empty pad would be legal, but we always send at
-    least one byte so that every message starts with fresh random plaintext.
-    """
-    return (-(content_length + 1)) % _BLOCK or _BLOCK
-
-
-def encrypt(content: str, key: bytes, pad: bytes | None = None) -> str:
-    """The uppercase hex of AES-CBC(key, zero IV) over ``pad | content``.
-
-    Args:
-        content: what follows the pad, e.g. ``#1234|NBA01]_12:00:00,01-31-2026``; Latin-1.
-        key: the account's AES key, 16, 24 or 32 bytes.
-        pad: the pad to use (tests); by default :func:`pad_length` random letters/digits.
-
-    Raises:
-        ValueError: bad key, content outside Latin-1, or a ``pad`` that contains ``|``, ``[``
-            or ``]`` or does not make whole blocks.
-    """
-    body = content.encode("latin-1")
-    if pad is None:
-        pad = bytes(secrets.choice(_PAD_ALPHABET) for _ in range(pad_length(len(body))))
-    elif any(b in pad for b in b"|[]") or (len(pad) + 1 + len(body)) % _BLOCK:
-        raise ValueError("pad must avoid | [ ] and make the plaintext whole 16-byte blocks")
-    plaintext = pad + b"|" + body
-    encryptor = Cipher(algorithms.AES(check_key(key)), modes.CBC(_ZERO_IV)).encryptor()
-    return (encryptor.update(plaintext) + encryptor.finalize()).hex().upper()
-
-
-def decrypt(ciphertext_hex: str, key: bytes, *, echo: Echo | None = None) -> str:
-    """The content after the pad of an encrypted frame part, as text.
-
-    Args:
-        ciphertext_hex: the hex after ``[`` (either case).
-        key: the account's AES key.
-        echo: header fields to attach to the error, if any.
-
-    Raises:
-        DecryptFailed: not hex, not whole blocks, or the plaintext has no DC-09 shape
-            (no ``]`` after the pad, control characters after the pad).
-        ValueError: bad key length.
-    """
-    check_key(key)
-    try:
-        ciphertext = bytes.fromhex(ciphertext_hex)
-    except ValueError:
-        raise DecryptFailed("encrypted part is not hex", echo=echo) from None
-    if not ciphertext or len(ciphertext) % _BLOCK:
-        raise DecryptFailed("encrypted part is not whole 16-byte blocks", echo=echo)
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(_ZERO_IV)).decryptor()
-    plaintext = decryptor.update(ciphertext) + decryptor.finalize()
-    content = split_pad(plaintext)
-    if content is None:
-        raise DecryptFailed("no DC-09 plaintext under this key (no ']')", echo=echo)
-    text = content.decode("latin-1")
-    if _CONTROL.search(text):
-        raise DecryptFailed("no DC-09 plaintext under this key (control bytes)", echo=echo)
-    return text
-
-
-def split_pad(plaintext: bytes) -> bytes | None:
-    """The plaintext after the pad, or ``None`` if it has no ``]`` (so cannot be DC-09).
-
-    DC-09 writes ``pad|data]...``, the pad never containing ``|``, ``[`` or ``]``. Some panels
-    leave out the ``|``. The data block ends at the first ``]``; within it:
-
-    1. If there is a ``|`` and what follows it is ``#`` (account-prefixed data, as SIA-DCS and
-       ADM-CID data always are) or ``]`` (empty data), or no ``#`` precedes it, that first
-       ``|`` ends the pad.
-    2. Otherwise the ``|`` is missing: the data starts at the first ``#`` (its account
-       prefix), or, if there is none, the data is empty and starts at the ``]``.
-
-    Limits: a panel that both omits the ``|`` and sends data not starting with ``#``, or
-    whose pad contains ``#`` while omitting the ``|``, is misread; the result then usually
-    fails to parse (DecryptFailed → NAK), and the panel's retry draws a new random pad.
-    """
-    end = plaintext.find(b"]")
-    if end < 0:
-        return None
-    bar = plaintext.find(b"|", 0, end)
-    if bar >= 0 and (plaintext[bar + 1 : bar + 2] in (b"#", b"]") or b"#" not in plaintext[:bar]):
-        return plaintext[bar + 1 :]
-    account = plaintext.find(b"#", 0, end)
-    return plaintext[account:] if account >= 0 else plaintext[end:]
-
-
 # ------------------------------------------------------------------------------ parsing
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _FIELD4 = re.compile(rb"[0-9A-Fa-f]{4}")
 _TOKEN = re.compile(r'"(\*?)([^"]*)"')
 _HEX = r"[0-9A-Fa-f]"
@@ -643,7 +435,7 @@ def _response(
 
 
 def _whole_second(now: datetime) -> datetime:
-    return _require_aware(now, "now").replace(microsecond=0)
+    return require_aware(now, "now").replace(microsecond=0)
 
 
 # ------------------------------------------------------------------------------ stream

@@ -37,7 +37,6 @@ from alarmdesk.intake.dc09.codec import (
     build_ack,
     build_duh,
     build_nak,
-    check_frame_timestamp,
     decrypt_frame,
     parse_frame,
     with_binary_crc,
@@ -56,6 +55,7 @@ from alarmdesk.intake.dc09.model import (
     Frame,
     TimestampWindow,
 )
+from alarmdesk.intake.dc09.timestamps import check_frame_timestamp
 
 #: account (``None`` when the frame names none) → its AES key, or ``None`` for no key.
 KeyLookup = Callable[[str | None], bytes | None]

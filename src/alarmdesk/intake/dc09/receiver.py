@@ -55,10 +55,8 @@ from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind, 
 from alarmdesk.intake.dc09.codec import (
     FrameBuffer,
     build_duh,
-    check_frame_timestamp,
-    format_timestamp,
-    pad_length,
 )
+from alarmdesk.intake.dc09.crypto import pad_length
 from alarmdesk.intake.dc09.errors import Dc09Error, DecryptFailed
 from alarmdesk.intake.dc09.events import (
     AlarmEvent,
@@ -70,6 +68,7 @@ from alarmdesk.intake.dc09.events import (
 )
 from alarmdesk.intake.dc09.handling import Verdict, handle_frame, reject
 from alarmdesk.intake.dc09.model import ACCOUNT_MISMATCH, DEFAULT_WINDOW, Frame, TimestampWindow
+from alarmdesk.intake.dc09.timestamps import check_frame_timestamp, format_timestamp
 from alarmdesk.intake.devices import (
     USE_DEFAULT,
     Device,
