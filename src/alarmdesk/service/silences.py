@@ -99,13 +99,15 @@ def end(actor: Actor, silence_id: int) -> Action:
     return Action(run, audit_of, reload_silences=True)
 
 
-def list_silences(engine: sa.Engine, now: datetime, *, ended: bool = False) -> list[dict[str, Any]]:
+def list_silences(
+    engine: sa.Engine, now: datetime, *, ended: bool = False, silence_id: int | None = None
+) -> list[dict[str, Any]]:
     """Silences in force or to come (or every one, with ``ended``), each with how many
     signals it held back."""
     c, s = t.silences.c, t.signals.c
     held = (
         sa.select(s.silenced_by, sa.func.count().label("n"))
-        .where(s.silenced_by.is_not(None))
+        .where(s.silenced_by.is_not(None) if silence_id is None else s.silenced_by == silence_id)
         .group_by(s.silenced_by)
         .subquery()
     )
@@ -114,7 +116,9 @@ def list_silences(engine: sa.Engine, now: datetime, *, ended: bool = False) -> l
         .join_from(t.silences, held, held.c.silenced_by == c.id, isouter=True)
         .order_by(c.id.desc())
     )
-    if not ended:
+    if silence_id is not None:
+        q = q.where(c.id == silence_id)
+    elif not ended:
         q = q.where(c.ended_at.is_(None), sa.or_(c.ends_at.is_(None), c.ends_at > now))
     with engine.connect() as conn:
         return [_silence(dict(r), now) for r in conn.execute(q).mappings()]

@@ -9,6 +9,7 @@ import msgspec
 from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
 
+from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import NotFound
 from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.domain.silences import SilenceSpec
@@ -26,6 +27,13 @@ def _checked(silence_id: int) -> int:
     if not 1 <= silence_id <= MAX_ID:
         raise NotFound(f"no silence {silence_id}", field="silence_id")
     return silence_id
+
+
+async def _one(svc: Services, silence_id: int) -> SilenceOut:
+    [found] = await anyio.to_thread.run_sync(
+        lambda: silences.list_silences(svc.engine, svc.clock(), silence_id=silence_id)
+    )
+    return msgspec.convert(msgspec.to_builtins(found), SilenceOut)
 
 
 @get(
@@ -57,11 +65,7 @@ async def create_silence(request: Request[Any, Any, Any]) -> SilenceOut:
     check_text(spec.reason, "reason", multiline=True)
     svc = services(request)
     silence_id = await svc.writer.run(silences.create(actor_of(request), spec))
-    found = await anyio.to_thread.run_sync(
-        lambda: silences.list_silences(svc.engine, svc.clock(), ended=True)
-    )
-    [made] = [s for s in found if s["id"] == silence_id]
-    return msgspec.convert(msgspec.to_builtins(made), SilenceOut)
+    return await _one(svc, silence_id)
 
 
 @post(
@@ -74,11 +78,7 @@ async def create_silence(request: Request[Any, Any, Any]) -> SilenceOut:
 async def end_silence(request: Request[Any, Any, Any], silence_id: FromPath[int]) -> SilenceOut:
     svc = services(request)
     await svc.writer.run(silences.end(actor_of(request), _checked(silence_id)))
-    found = await anyio.to_thread.run_sync(
-        lambda: silences.list_silences(svc.engine, svc.clock(), ended=True)
-    )
-    [ended] = [s for s in found if s["id"] == silence_id]
-    return msgspec.convert(msgspec.to_builtins(ended), SilenceOut)
+    return await _one(svc, silence_id)
 
 
 @get(
