@@ -10,7 +10,8 @@ from litestar import Request
 from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import Forbidden, PayloadTooLarge
 from alarmdesk.safeguards.access import Permission, Principal, visible_desks
-from alarmdesk.safeguards.audit import Actor, AuditEvent
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
+from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.auth import principal_of
 
 __all__ = [
@@ -56,6 +57,38 @@ def actor_of(request: Request[Any, Any, Any]) -> Actor:
 async def audit(request: Request[Any, Any, Any], event: AuditEvent) -> None:
     """Appends an audit entry and waits until it is committed (before data is disclosed)."""
     await services(request).writer.submit_audit([event])
+
+
+async def audit_search(
+    request: Request[Any, Any, Any],
+    results: int,
+    flt: IncidentFilter | None = None,
+    *,
+    justification: str = "",
+    **detail: object,
+) -> None:
+    """A search of incidents (the live queue, a filtered list, the candidates near a place):
+    one consult entry with how many were found and by what filter, never what they hold."""
+    if flt is not None:
+        detail["filter"] = {
+            "status": sorted(flt.statuses),
+            "desk": list(flt.desks),
+            "priority": sorted(flt.priorities),
+            "type": sorted(flt.type_codes),
+            "from": flt.opened_from.isoformat() if flt.opened_from else None,
+            "to": flt.opened_to.isoformat() if flt.opened_to else None,
+        }
+    await audit(
+        request,
+        AuditEvent(
+            actor_of(request),
+            Operation.CONSULT,
+            "incidents",
+            "",
+            justification=justification,
+            detail={"results": results, **detail},
+        ),
+    )
 
 
 def desk_filter(principal: Principal, asked: list[str] | None) -> tuple[str, ...] | None:

@@ -20,6 +20,7 @@ from alarmdesk.web.api.common import (
     MAX_ID,
     actor_of,
     audit,
+    audit_search,
     desk_filter,
     needs,
     read_body,
@@ -98,28 +99,7 @@ async def list_incidents(
     items, next_cursor = await anyio.to_thread.run_sync(
         lambda: queries.list_incidents(services(request).engine, flt, limit=limit, before_id=before)
     )
-    await audit(
-        request,
-        AuditEvent(
-            actor_of(request),
-            Operation.CONSULT,
-            "incidents",
-            "",
-            justification=reason,
-            detail={
-                "results": len(items),
-                "live_queue": live_queue,
-                "filter": {
-                    "status": sorted(status or ()),
-                    "desk": list(desks or ()),
-                    "priority": sorted(priority or ()),
-                    "type": sorted(type_code or ()),
-                    "from": opened_from.isoformat() if opened_from else None,
-                    "to": opened_to.isoformat() if opened_to else None,
-                },
-            },
-        ),
-    )
+    await audit_search(request, len(items), flt, justification=reason, live_queue=live_queue)
     return msgspec.convert({"items": items, "next_cursor": next_cursor}, IncidentPage)
 
 
@@ -290,16 +270,7 @@ async def nearby(
     found = await anyio.to_thread.run_sync(
         queries.nearby, services(request).engine, lat, lon, radius_m, desks
     )
-    await audit(
-        request,
-        AuditEvent(
-            actor_of(request),
-            Operation.CONSULT,
-            "incidents",
-            "",
-            detail={"results": len(found), "nearby": True},
-        ),
-    )
+    await audit_search(request, len(found), nearby=True)
     return msgspec.convert(found, list[NearbyOut])
 
 

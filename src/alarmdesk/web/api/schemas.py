@@ -186,17 +186,6 @@ class SilenceOut(msgspec.Struct, kw_only=True):
     signals: int  # held back so far
 
 
-class SilencedSignalOut(msgspec.Struct):
-    id: int
-    source_kind: str
-    source_id: str
-    type_code: str
-    occurred_at: Timestamp
-    received_at: Timestamp
-    location: dict[str, Any] | None
-    summary: str
-
-
 class SetupChange(msgspec.Struct):
     kind: str
     id: str
@@ -267,9 +256,10 @@ class IncidentPage(msgspec.Struct):
     next_cursor: str | None  # pass it as ``cursor`` for the next page
 
 
-class SignalOut(msgspec.Struct):
+class SilencedSignalOut(msgspec.Struct, kw_only=True):
+    """A signal as the silenced view lists it (and the start of every signal)."""
+
     id: int
-    idempotency_key: str
     source_kind: str
     source_id: str
     type_code: str
@@ -277,6 +267,10 @@ class SignalOut(msgspec.Struct):
     received_at: Timestamp
     location: dict[str, Any] | None
     summary: str
+
+
+class SignalOut(SilencedSignalOut, kw_only=True):
+    idempotency_key: str
     payload: dict[str, Any]
     condition: str | None
     record_only: bool

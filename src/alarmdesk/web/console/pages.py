@@ -29,6 +29,7 @@ from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.service import console_queries
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import actor_of, audit, load_incident, needs, services
+from alarmdesk.web.api.common import audit_search
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import map_config, my_desks, principal, reference
 
@@ -106,28 +107,7 @@ async def live_queue(
 
 
 async def audit_queue(request: Request[Any, Any, Any], flt: IncidentFilter, results: int) -> None:
-    await audit(
-        request,
-        AuditEvent(
-            actor_of(request),
-            Operation.CONSULT,
-            "incidents",
-            "",
-            detail={
-                "results": results,
-                "live_queue": True,
-                "filter": {
-                    "status": sorted(flt.statuses),
-                    "desk": list(flt.desks),
-                    "priority": sorted(flt.priorities),
-                    "type": sorted(flt.type_codes),
-                    "from": None,
-                    "to": None,
-                },
-                "page": request.url.path,
-            },
-        ),
-    )
+    await audit_search(request, results, flt, live_queue=True, page=request.url.path)
 
 
 @get("/", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
