@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service import centre, centre_files, dispatch, queries
 from alarmdesk.service.actions import perform
+from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
 from alarmdesk.store.repository import IncidentFilter
@@ -375,3 +377,62 @@ def test_a_running_writer_takes_up_an_apply_from_the_command_line_within_seconds
         svc.stop()
     finally:
         loop.close()
+
+
+def test_a_centre_s_own_procedure_replaces_the_type_s_for_incidents_opened_after_the_apply(
+    db_url, services_factory, tmp_path
+):
+    prepare_database(db_url)
+    clock = FakeClock(NOW)
+    loop = asyncio.new_event_loop()
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+
+        def alarm(key: str) -> SignalIn:
+            return SignalIn(
+                source_kind=SourceKind.EQUIPMENT,
+                source_id=f"panel-{key}",
+                type_code="ALRBA",
+                occurred_at=NOW,
+                location=Location(lat=52.09, lon=5.12 + len(key) / 100),
+                summary="",
+                idempotency_key=key,
+            )
+
+        chain = audit_chain(config_for(db_url))
+        perform(svc.engine, chain, centre.apply(ADMIN, centre_files.load(EXAMPLE)), NOW)
+        clock.advance(seconds=6)
+        (before,) = loop.run_until_complete(svc.writer.submit_signals([alarm("a")]))
+        own = tmp_path / "own"
+        shutil.copytree(EXAMPLE, own)
+        (own / "procedures.yaml").write_text(
+            "procedures:\n  - type: alrba\n    steps: ['!Call the keyholder', Check the CCTV]\n"
+        )
+        # from the command line, while the writer runs
+        perform(svc.engine, chain, centre.apply(ADMIN, centre_files.load(own)), NOW)
+        clock.advance(seconds=6)
+        (after,) = loop.run_until_complete(svc.writer.submit_signals([alarm("bb")]))
+        inc = svc.writer.pipeline.incidents
+        old, new = inc[before.incident_id].procedure, inc[after.incident_id].procedure
+        assert old is not None and new is not None
+        assert [s.text for s in new.steps] == ["Call the keyholder", "Check the CCTV"]
+        assert [s.mandatory for s in new.steps] == [True, False]
+        assert [s.text for s in old.steps] != [s.text for s in new.steps]  # frozen when opened
+        with svc.engine.connect() as conn:
+            assert repo.load_taxonomy(conn).get("ALRBA").sop == (
+                "!Call the keyholder",
+                "Check the CCTV",
+            )
+        svc.stop()
+    finally:
+        loop.close()
+
+
+def test_a_procedure_for_a_type_the_taxonomy_lacks_is_refused_where_it_is_written(setup, tmp_path):
+    _, apply = setup
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("procedures:\n  - type: NOSUCHTYPE\n    steps: [Look]\n")
+    with pytest.raises(SetupError) as info:
+        apply(bad)
+    assert info.value.code == "unknown_reference"
+    assert info.value.where == f"{bad}:2"

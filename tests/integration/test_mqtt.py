@@ -672,3 +672,58 @@ async def test_a_burst_survives_alarmdesk_being_killed_mid_burst_with_the_shippe
                 server.kill()
                 server.wait(10)
         engine.dispose()
+
+
+async def test_a_sensor_registered_in_the_set_up_is_subscribed_within_seconds_and_followed(
+    sqlite_url, start_intake, prefix, tmp_path
+) -> None:
+    from alarmdesk.bootstrap import audit_chain as chain_of
+    from alarmdesk.safeguards.audit import Actor
+    from alarmdesk.service import centre, centre_files
+    from alarmdesk.service.actions import perform
+    from tests.conftest import test_config
+
+    svc, intake = await start_intake(sqlite_url, prefix, client_id=f"ad-{uuid.uuid4().hex[:8]}")
+    topic = f"{prefix}/site/basement/water"
+    folder = tmp_path / "centre"
+    folder.mkdir()
+    (folder / "sensors.yaml").write_text(
+        "sensors:\n"
+        "  - id: flood-basement\n"
+        "    site: Depot\n"
+        "    lat: 50.5\n"
+        "    lon: 5.5\n"
+        "    topic:\n"
+        f"      topic: {topic}\n"
+        "      type: ALRWTR\n"
+        "      id_path: seq\n"
+        "      condition_path: state\n"
+        "      restored_values: [dry]\n"
+    )
+    admin = Actor("cli:test", "operator_of_machine")
+
+    def apply() -> None:
+        perform(
+            svc.engine,
+            chain_of(test_config(sqlite_url)),
+            centre.apply(admin, centre_files.load(folder)),
+            svc.clock(),
+        )
+
+    await asyncio.to_thread(apply)  # another process would do the same: the command line
+    await until(lambda: topic in intake.mqtt.granted_qos, within=10)
+    await publish(topic, {"seq": 1, "state": "wet", "sender": "whoever-it-claims"})
+    await publish(topic, {"seq": 2, "state": "dry"})
+    stored = await until(
+        lambda: len(rows(svc.engine, t.signals)) >= 2 and rows(svc.engine, t.signals)
+    )
+    assert [s["source_id"] for s in stored] == ["flood-basement", "flood-basement"]
+    assert [s["condition"] for s in stored] == ["active", "restored"]
+    assert stored[0]["type_code"] == "ALRWTR" and stored[0]["location"]["site"] == "Depot"
+
+    # The sensor moves to another topic (removing it is refused while its incident is open).
+    text = (folder / "sensors.yaml").read_text()
+    (folder / "sensors.yaml").write_text(text.replace("/water", "/water2"))
+    await asyncio.to_thread(apply)
+    await until(lambda: topic not in intake.mqtt.granted_qos, within=10)
+    assert topic + "2" in intake.mqtt.granted_qos

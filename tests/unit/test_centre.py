@@ -221,3 +221,68 @@ def test_a_key_of_digits_only_is_a_yaml_number_and_the_error_says_to_quote_it(tm
     assert error.code == "invalid_value" and "quote it" in error.message
     quoted = SMALL.format(key="'" + "4" * 32 + "'")
     load_and_check(write(tmp_path, quoted, "quoted.yaml"))
+
+
+OWN = """\
+sensors:
+  - id: flood-basement
+    site: Riverside school
+    topic:
+      topic: site/riverside/basement/water
+      type: FLOOD
+      condition_path: state
+      restored_values: [dry]
+procedures:
+  - type: FLOOD
+    steps:
+      - "!Call the keyholder"
+      - Send the caretaker to the basement
+"""
+
+
+def test_a_sensor_topic_and_a_procedure_are_read_stored_and_exported(tmp_path):
+    located = centre_files.load(write(tmp_path, SMALL.format(key=KEY) + OWN))
+    check(located.centre, located.where)
+    recs = records(located.centre)
+    topic = recs["sensors"]["flood-basement"]["settings"]["topic"]
+    assert topic == {
+        "topic": "site/riverside/basement/water",
+        "type": "FLOOD",
+        "condition_path": "state",
+        "restored_values": ["dry"],
+    }
+    assert recs["procedures"]["FLOOD"]["spec"]["steps"][0] == "!Call the keyholder"
+    folder = tmp_path / "export"
+    centre_files.write(folder, centre_files.dump(recs, include_secrets=True))
+    assert diff(recs, records(centre_files.load(folder).centre)).empty
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "line"),
+    [
+        # a procedure step that watches people for their belief is screened like a type
+        ("Send the caretaker to the basement", "Note who attends the mosque", "protected_purpose"),
+        ('"!Call the keyholder"', '"!"', "invalid_value"),
+        ("topic: site/riverside/basement/water", "topic: site/+/water", "invalid_value"),
+        ("type: FLOOD\n      condition", "type: PROTEST\n      condition", "protected_purpose"),
+    ],
+    ids=["screened-step", "empty-step", "wildcard-topic", "screened-topic-type"],
+)
+def test_a_bad_procedure_or_sensor_topic_is_refused_where_it_is_written(
+    tmp_path, change, code, line
+):
+    text = SMALL.format(key=KEY) + OWN.replace(change, code)
+    error = refused(write(tmp_path, text))
+    assert error.code == line
+    assert error.where.startswith(str(tmp_path))
+
+
+def test_two_sensors_on_one_topic_and_two_procedures_for_one_type_are_refused(tmp_path):
+    twice = OWN.replace(
+        "sensors:\n",
+        "sensors:\n"
+        + OWN.split("sensors:\n")[1].split("procedures")[0].replace("flood-basement", "flood-2"),
+    )
+    assert refused(write(tmp_path, SMALL.format(key=KEY) + twice)).code == "duplicate_id"
+    again = OWN + OWN.split("procedures:\n")[1].replace("type: FLOOD", "type: flood")
+    assert refused(write(tmp_path, SMALL.format(key=KEY) + again, "b.yaml")).code == "duplicate_id"

@@ -38,7 +38,9 @@ __all__ = [
     "CentreFile",
     "DeskSpec",
     "PanelSpec",
+    "ProcedureSpec",
     "SensorSpec",
+    "SensorTopic",
     "StationSpec",
     "UnitSpec",
     "Where",
@@ -57,9 +59,10 @@ KINDS = (
     "routing",
     "escalation",
     "response_plans",
+    "procedures",
 )
 # Kinds whose items are rules kept whole and in order (their position matters).
-RULE_KINDS = ("routing", "escalation", "response_plans")
+RULE_KINDS = ("routing", "escalation", "response_plans", "procedures")
 # Fields that hold a secret: written, never shown.
 SECRET_FIELDS = frozenset({"key_hex"})
 # An exported secret, and what a plan shows for a changed one.
@@ -155,11 +158,51 @@ class CameraSpec(_DeviceSpec, kw_only=True):
     alarm_zones: list[str] = msgspec.field(default_factory=list)  # empty = the whole view
 
 
+Path = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+TypeCode = Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+
+
+class SensorTopic(_Spec, kw_only=True):
+    """How one sensor's MQTT messages become signals.
+
+    Paths are dotted keys into the JSON message (``"readings.0.t"``); a message that is not a
+    JSON object is read as ``{"value": <the message>}``. Every message on ``topic`` is this
+    sensor's, whatever it says about its sender.
+    """
+
+    topic: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^#+]*$")]
+    type: TypeCode
+    id_path: Path | None = None  # the message id, for the idempotency key
+    time_path: Path | None = None  # epoch seconds or ISO 8601; default: when received
+    zone_path: Path | None = None
+    lat_path: Path | None = None
+    lon_path: Path | None = None
+    summary_path: Path | None = None
+    condition_path: Path | None = None  # restored when its value is one of restored_values
+    restored_values: list[Annotated[str, msgspec.Meta(max_length=32)]] | None = None
+    record_only: bool = False  # stored and counted, never alarmed
+
+
 class SensorSpec(_DeviceSpec, kw_only=True):
-    """A sensor reporting over a generic MQTT topic (the topic mapping names its id)."""
+    """A sensor reporting over a generic MQTT topic: its own ``topic`` mapping, or a mapping
+    of the ``[intake]`` configuration whose ``source_path`` names its id."""
 
     id: DeviceId
     checkin_seconds: Seconds | None = None
+    topic: SensorTopic | None = None
+
+
+class ProcedureSpec(_Spec, kw_only=True):
+    """A centre's own procedure (SOP) for an incident type: its steps in order, a leading
+    ``!`` marks a mandatory one. It replaces the type's default procedure for incidents opened
+    after the apply."""
+
+    type: TypeCode
+    steps: list[Annotated[str, msgspec.Meta(min_length=1, max_length=500)]]
+
+    @property
+    def id(self) -> str:
+        return self.type.upper()
 
 
 class CentreFile(_Spec, kw_only=True):
@@ -174,6 +217,7 @@ class CentreFile(_Spec, kw_only=True):
     routing: list[RouteSpec] = msgspec.field(default_factory=list)
     escalation: list[EscalationSpec] = msgspec.field(default_factory=list)
     response_plans: list[ResponsePlanSpec] = msgspec.field(default_factory=list)
+    procedures: list[ProcedureSpec] = msgspec.field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +233,7 @@ class Centre:
     routing: tuple[RouteSpec, ...] = ()
     escalation: tuple[EscalationSpec, ...] = ()
     response_plans: tuple[ResponsePlanSpec, ...] = ()
+    procedures: tuple[ProcedureSpec, ...] = ()
 
     @classmethod
     def of(cls, files: Iterable[CentreFile]) -> Centre:
@@ -241,6 +286,11 @@ def _texts(kind: str, item: Any) -> dict[str, list[str]]:
             texts[name] = list(getattr(item, name))
     if getattr(item, "labels", None):
         texts["labels"] = [*item.labels.keys(), *item.labels.values()]
+    if isinstance(item, SensorSpec) and item.topic is not None:
+        # A topic states a purpose like an incident type does (DESIGN, "Purposes, not keywords").
+        texts["topic"] = [item.topic.topic.replace("/", " "), item.topic.type]
+    if isinstance(item, ProcedureSpec):
+        texts["steps"] = [step.removeprefix("!").strip() for step in item.steps]
     if isinstance(item, RouteSpec):
         for rule, path in rule_ids(item.routes):
             texts.setdefault("id", []).append(path)
@@ -298,6 +348,19 @@ def check(centre: Centre, where: Where) -> None:
                 field="account",
             )
         accounts[acct] = index
+    topics: dict[str, int] = {}
+    for index, sensor in enumerate(centre.sensors):
+        if sensor.topic is None:
+            continue
+        first = topics.setdefault(sensor.topic.topic, index)
+        if first != index:
+            raise SetupError(
+                f"MQTT topic '{sensor.topic.topic}' is mapped by two sensors "
+                f"('{centre.sensors[first].id}' and '{sensor.id}')",
+                code="duplicate_id",
+                where=where("sensors", index, "topic"),
+                field="topic",
+            )
 
 
 def _check_routing(item: RouteSpec, centre: Centre) -> None:
@@ -351,6 +414,13 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
             _check_routing(item, centre)
         elif isinstance(item, EscalationSpec):
             _check_escalation(item, centre)
+        elif isinstance(item, ProcedureSpec):
+            if not item.steps or not all(s.removeprefix("!").strip() for s in item.steps):
+                raise InvalidField(
+                    f"procedure for '{item.id}' needs steps, none of them empty",
+                    field="steps",
+                    code="invalid_value",
+                )
         elif isinstance(item, ResponsePlanSpec):
             for need in item.units:
                 if (need.kind is None) == (need.capability is None):

@@ -64,6 +64,8 @@ def _device(item: PanelSpec | CameraSpec | SensorSpec, kind: str) -> dict[str, A
             settings["alarm_zones"] = list(item.alarm_zones)
     else:
         checkin = item.checkin_seconds
+        if item.topic is not None:
+            settings["topic"] = msgspec.to_builtins(item.topic)
     return {
         "id": item.device_id if isinstance(item, PanelSpec) else item.id,
         "kind": kind,
@@ -292,6 +294,8 @@ def specs_of(records_by_kind: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> 
                 item["alarm_zones"] = list(s.get("alarm_zones") or [])
             else:
                 item["checkin_seconds"] = r.get("checkin_seconds")
+                if s.get("topic"):
+                    item["topic"] = s["topic"]
             out[kind].append(item)
     for kind in RULE_KINDS:
         rules = sorted(records_by_kind.get(kind, {}).values(), key=lambda r: r["position"])

@@ -33,11 +33,12 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol
 
+import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.errors import IdempotencyKeyReused
 from alarmdesk.domain.signal import Location, Receipt, SignalIn
-from alarmdesk.intake.types import TimestampWindow
+from alarmdesk.intake.types import TimestampWindow, TopicMapping
 from alarmdesk.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class Device:
         window: the DC-09 timestamp window, ``None`` (off) or :data:`USE_DEFAULT`.
         checkin_seconds: the expected check-in interval; ``None`` = not supervised by time.
         camera: the Frigate camera name, for cameras.
+        mapping: a sensor's own MQTT topic mapping (the centre's set-up, ``topic``).
     """
 
     id: str
@@ -96,6 +98,7 @@ class Device:
     camera: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
     alarm_zones: frozenset[str] = frozenset()
+    mapping: TopicMapping | None = None  # a sensor's own MQTT topic
 
     def zone(self, name: str | None) -> Zone | None:
         """The zone ``name`` (``"015"`` finds ``"15"`` and the other way round)."""
@@ -176,6 +179,24 @@ def window_from_pair(raw: Sequence[float]) -> TimestampWindow:
     return TimestampWindow(ahead=timedelta(seconds=ahead), behind=timedelta(seconds=-behind))
 
 
+def _mapping(raw: Any, device_id: str) -> TopicMapping | None:
+    """A sensor's own topic mapping (set-up ``topic``) as the MQTT adapter reads it."""
+    if not isinstance(raw, Mapping) or not raw.get("topic") or not raw.get("type"):
+        return None
+    fields = {k: v for k, v in raw.items() if k not in ("type", "restored_values")}
+    if raw.get("restored_values") is not None:
+        fields["restored_values"] = list(raw["restored_values"])
+    try:
+        return msgspec.convert(
+            {**fields, "type_code": raw["type"], "device": device_id}, TopicMapping
+        )
+    except (msgspec.ValidationError, ValueError) as exc:  # a refused purpose, too
+        log.error(
+            "device %s: its topic mapping is refused (%s); not subscribing to it", device_id, exc
+        )
+        return None
+
+
 def device_from_row(row: Mapping[Any, Any]) -> Device:
     """A :class:`Device` from a ``devices`` row (as a mapping)."""
     settings: Mapping[str, Any] = row.get("settings") or {}
@@ -218,6 +239,7 @@ def device_from_row(row: Mapping[Any, Any]) -> Device:
         alarm_zones=frozenset(str(z) for z in alarm_zones)
         if isinstance(alarm_zones, list)
         else (frozenset()),
+        mapping=_mapping(settings.get("topic"), device_id) if kind == "sensor" else None,
     )
 
 
@@ -228,7 +250,10 @@ class DeviceRegistry:
         self._by_id: dict[str, Device] = {}
         self._by_account: dict[str, Device] = {}
         self._by_camera: dict[str, Device] = {}
+        self._by_topic: dict[str, TopicMapping] = {}
         for d in devices:
+            if d.mapping is not None:
+                self._by_topic[d.mapping.topic] = d.mapping
             self._by_id[d.id] = d
             if d.account is not None:
                 self._by_account[d.account] = d
@@ -250,6 +275,14 @@ class DeviceRegistry:
     def camera(self, name: str) -> Device | None:
         """The camera with this Frigate name (or id), or ``None``."""
         return self._by_camera.get(name) or self._by_id.get(name)
+
+    def mappings(self) -> list[TopicMapping]:
+        """The sensors' own topic mappings."""
+        return list(self._by_topic.values())
+
+    def mapping(self, topic: str) -> TopicMapping | None:
+        """The sensor mapping of exactly this topic (a sensor's topic has no wildcard)."""
+        return self._by_topic.get(topic)
 
     def supervised(self) -> list[Device]:
         """Devices with an expected check-in interval."""

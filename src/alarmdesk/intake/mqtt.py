@@ -60,6 +60,8 @@ _decoder = msgspec.json.Decoder()
 # that a hostile message costs nothing to refuse. Brokers should refuse bigger ones first
 # (Mosquitto ``message_size_limit``, docs/mqtt.md).
 MAX_MESSAGE_BYTES: Final = 64 * 1024
+# How often the subscriptions follow the device registry (sensors of the set-up).
+FOLLOW_SECONDS: Final = 1.0
 
 
 # --------------------------------------------------------------------- generic topics
@@ -137,7 +139,7 @@ def generic_signal(
         raise MalformedInput("message is nested too deeply") from None
     if not isinstance(data, dict):
         data = {"value": data}
-    source = get_path(data, mapping.source_path)
+    source = mapping.device or get_path(data, mapping.source_path)
     source_id = str(source)[:128] if source not in (None, "") else topic[:128]
     device = registry.get(source_id)
     message_id = get_path(data, mapping.id_path)
@@ -288,6 +290,7 @@ class MqttIntake:
             p = self.frigate.prefix
             out += [f"{p}/events", f"{p}/reviews", f"{p}/available"]
         out += [m.topic for m in self.topics]
+        out += [m.topic for m in self.registry().mappings()]  # sensors of the set-up
         return list(dict.fromkeys(out))
 
     async def run(self) -> None:
@@ -339,9 +342,8 @@ class MqttIntake:
         """One connection: subscribe, then handle messages until it fails."""
         client = self._client()
         async with client:
-            for topic in self.subscriptions():
-                granted = await client.subscribe(topic, qos=1)
-                self.granted_qos[topic] = _granted(granted)
+            subscribed: set[str] = set()
+            await self._follow_subscriptions(client, subscribed)
             self._check_session()
             self.stats["sessions"] += 1
             self.ready.set()
@@ -351,6 +353,26 @@ class MqttIntake:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._acknowledge(client, pending))
                 group.create_task(self._receive(client, pending))
+                group.create_task(self._follow_forever(client, subscribed))
+
+    async def _follow_subscriptions(self, client: aiomqtt.Client, subscribed: set[str]) -> None:
+        """Subscribes to what is wanted and not yet subscribed, and leaves what is no longer
+        wanted (a sensor added to or removed from the set-up)."""
+        wanted = self.subscriptions()
+        for topic in wanted:
+            if topic not in subscribed:
+                granted = await client.subscribe(topic, qos=1)
+                self.granted_qos[topic] = _granted(granted)
+                subscribed.add(topic)
+        for topic in subscribed - set(wanted):
+            await client.unsubscribe(topic)
+            subscribed.discard(topic)
+            self.granted_qos.pop(topic, None)
+
+    async def _follow_forever(self, client: aiomqtt.Client, subscribed: set[str]) -> None:
+        while True:
+            await asyncio.sleep(FOLLOW_SECONDS)
+            await self._follow_subscriptions(client, subscribed)
 
     def _check_session(self) -> None:
         """Warns when the broker does not give what delivery after a restart rests on
@@ -476,8 +498,9 @@ class MqttIntake:
 
     def _convert(self, topic: str, body: bytes) -> tuple[list[SignalIn], Callable[[], None] | None]:
         registry = self.registry()
+        own = registry.mapping(topic)  # a sensor of the set-up: the most specific mapping
         fr = self.frigate
-        if fr is not None and topic.startswith(fr.prefix + "/"):
+        if own is None and fr is not None and topic.startswith(fr.prefix + "/"):
             suffix = topic[len(fr.prefix) + 1 :]
             if suffix == "available":
                 signal, undo = self._availability(body)
@@ -487,7 +510,8 @@ class MqttIntake:
             if converted.skipped:
                 self.stats[f"frigate.{converted.skipped}"] += 1
             return converted.signals, None
-        for mapping in self.topics:
+        own = registry.mapping(topic)
+        for mapping in [own] if own is not None else self.topics:
             if topic_matches(topic, mapping.topic):
                 signal, dropped = generic_signal(mapping, topic, body, registry, self.clock())
                 self.stats["minimised_fields"] += dropped

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -35,11 +36,15 @@ from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 # every intake module names them); they are re-exported here for the callers that start
 # intake with them.
 from alarmdesk.intake.types import IntakeConfig, TimestampWindow, TopicMapping
+from alarmdesk.store.centre import revision as setup_revision
 from alarmdesk.store.intake_keys import recent_keys
 
 __all__ = ["IntakeConfig", "IntakeService", "ServicesLike", "TopicMapping", "timestamp_window"]
 
 log = logging.getLogger(__name__)
+
+# How often the set-up's revision is read: a device registered is known within this.
+SETUP_POLL_SECONDS = 2.0
 
 
 def timestamp_window(settings: IntakeConfig) -> TimestampWindow | None:
@@ -212,11 +217,24 @@ class IntakeService:
         if self.receiver is not None:
             self.receiver.registry = registry
 
-    async def _reload_forever(self) -> None:
+    def _setup_revision(self) -> int:
+        assert self._engine is not None
+        with self._engine.connect() as conn:
+            return setup_revision(conn)
 
+    async def _reload_forever(self) -> None:
+        """Reads the devices again every ``devices_reload_seconds``, and within seconds of a
+        set-up apply (a panel registered from the console is known to the receiver at once)."""
+        every = self.settings.devices_reload_seconds
+        seen = await asyncio.to_thread(self._setup_revision)
+        last = time.monotonic()
         while True:
-            await asyncio.sleep(self.settings.devices_reload_seconds)
+            await asyncio.sleep(min(SETUP_POLL_SECONDS, every))
             try:
+                revision = await asyncio.to_thread(self._setup_revision)
+                if revision == seen and time.monotonic() - last < every:
+                    continue
+                seen, last = revision, time.monotonic()
                 # The queries run in a thread; the swap happens back on the loop.
                 assert self._engine is not None and self.supervisor is not None
                 registry = await asyncio.to_thread(DeviceRegistry.load, self._engine)

@@ -84,6 +84,8 @@ class TopicMapping(msgspec.Struct, forbid_unknown_fields=True):
         topic: MQTT topic filter (``+`` and ``#`` allowed).
         type_code: the incident type of its signals.
         source_path: the device id (looked up in the registry); default: the topic.
+        device: the device every message on the topic belongs to (a sensor's own mapping in
+            the centre's set-up); wins over ``source_path``.
         id_path: the message id, for the idempotency key; default: a digest of the message.
         time_path: when it happened: epoch seconds or ISO 8601; default: when received.
         lat_path, lon_path, zone_path: where; default: the device's registered location.
@@ -96,6 +98,7 @@ class TopicMapping(msgspec.Struct, forbid_unknown_fields=True):
     topic: str
     type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
     source_path: str | None = None
+    device: str | None = None
     id_path: str | None = None
     time_path: str | None = None
     lat_path: str | None = None

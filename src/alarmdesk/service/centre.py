@@ -45,6 +45,10 @@ def _check_types(conn: sa.Connection, located: Located) -> None:
           for i, p in enumerate(c.response_plans)),
         *(("escalation", i, f"escalation policy '{p.id}'", "match", p.match.types)
           for i, p in enumerate(c.escalation)),
+        *(("procedures", i, f"procedure '{p.id}'", "type", [p.type])
+          for i, p in enumerate(c.procedures)),
+        *(("sensors", i, f"sensor '{s.id}'", "topic", [s.topic.type])
+          for i, s in enumerate(c.sensors) if s.topic is not None),
     ]  # fmt: skip
     for kind, index, what, field, codes in named:
         for code in codes:

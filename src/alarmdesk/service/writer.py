@@ -265,6 +265,7 @@ class Writer:
         the desks and the policy they have. Units come back as last committed (this writer
         committed every change of theirs), so none of their state is lost."""
         p = state.pipeline
+        p.taxonomy = repo.load_taxonomy(conn)  # the centre's own procedures
         p.desks = repo.load_desks(conn)
         if p.desks and p.fallback_desk not in {d.id for d in p.desks}:
             p.fallback_desk = p.desks[0].id  # the configured fallback desk was removed
@@ -360,7 +361,9 @@ class Writer:
             seen = setup_revision(conn)
             if self._setup_seen is not None and seen != self._setup_seen:
                 self._reload_setup(conn, state)
-                log.info("set-up changed; desks, units, routing and escalation reloaded")
+                log.info(
+                    "set-up changed; desks, units, routing, escalation and procedures reloaded"
+                )
             self._setup_seen = seen
         # Escalation timers due now fire first, in this transaction: a step and the move to the
         # next commit together, so none fires twice and none is lost across a restart.

@@ -108,6 +108,7 @@ def _table(kind: str) -> sa.Table:
         "routing": t.routing_rules,
         "escalation": t.escalation_policies,
         "response_plans": t.response_plans,
+        "procedures": t.procedures,
     }
     return {**tables, **rules}.get(kind, t.devices)
 

@@ -150,10 +150,15 @@ def unit_dict(u: Unit) -> dict[str, Any]:
 
 
 def load_taxonomy(conn: sa.Connection) -> Taxonomy:
-    """The types in force: default ones and approved custom ones (never pending ones)."""
+    """The types in force: default ones and approved custom ones (never pending ones), each
+    with the centre's own procedure where its set-up gives one."""
     rows = conn.execute(
         sa.select(t.incident_types).where(t.incident_types.c.status == "active")
     ).mappings()
+    own = {
+        r.id: tuple(r.spec["steps"])
+        for r in conn.execute(sa.select(t.procedures.c.id, t.procedures.c.spec))
+    }
     return Taxonomy(
         IncidentType(
             code=r["code"],
@@ -161,7 +166,7 @@ def load_taxonomy(conn: sa.Connection) -> Taxonomy:
             category=HarmCategory(r["category"]),
             priority=r["priority"],
             definition=r["definition"],
-            sop=tuple(r["sop"]),
+            sop=own.get(r["code"], tuple(r["sop"])),
             origin=r["origin"],
             purpose=r["purpose"],
             legal_basis=r["legal_basis"],

@@ -91,6 +91,8 @@ routing_rules = _rules("routing_rules")
 escalation_policies = _rules("escalation_policies")
 # Response plans: what each type of incident needs.
 response_plans = _rules("response_plans")
+# A centre's own procedures (SOPs), by incident type code: they replace the type's default.
+procedures = _rules("procedures")
 
 # One row: moved by every set-up apply that changes something, read by the running writer.
 setup_revision = sa.Table(
