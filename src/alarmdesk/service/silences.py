@@ -14,12 +14,12 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.errors import AlarmdeskError, Conflict, NotFound
+from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.silences import SilenceSpec, compile_silence
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
-from alarmdesk.store import tables as t
+from alarmdesk.store import silences as store
 
 __all__ = ["create", "end", "list_silences", "silenced_signals"]
 
@@ -52,19 +52,7 @@ def create(actor: Actor, spec: SilenceSpec) -> Action:
         screen({"reason": spec.reason, "sites": spec.match.sites, "devices": spec.match.devices})
         starts = spec.starts_at or now
         body = msgspec.to_builtins(msgspec.structs.replace(spec, starts_at=starts))
-        return int(
-            conn.execute(
-                sa.insert(t.silences)
-                .values(
-                    spec=body,
-                    author=actor.id,
-                    created_at=now,
-                    starts_at=starts,
-                    ends_at=spec.ends_at,
-                )
-                .returning(t.silences.c.id)
-            ).scalar_one()
-        )
+        return store.insert(conn, body, actor.id, now, starts, spec.ends_at)
 
     def audit_of(result: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
         m = spec.match
@@ -82,15 +70,7 @@ def end(actor: Actor, silence_id: int) -> Action:
     """Ends a silence now (its signals stay stored, marked with it)."""
 
     def run(conn: sa.Connection, now: datetime) -> int:
-        c = t.silences.c
-        row = conn.execute(sa.select(c.ended_at).where(c.id == silence_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"no silence {silence_id}", field="silence_id")
-        if row.ended_at is not None:
-            raise Conflict(f"silence {silence_id} has ended already", field="silence_id")
-        conn.execute(
-            sa.update(t.silences).where(c.id == silence_id).values(ended_at=now, ended_by=actor.id)
-        )
+        store.end(conn, silence_id, actor.id, now)
         return silence_id
 
     def audit_of(_: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
@@ -104,24 +84,9 @@ def list_silences(
 ) -> list[dict[str, Any]]:
     """Silences in force or to come (or every one, with ``ended``), each with how many
     signals it held back."""
-    c, s = t.silences.c, t.signals.c
-    held = (
-        sa.select(s.silenced_by, sa.func.count().label("n"))
-        .where(s.silenced_by.is_not(None) if silence_id is None else s.silenced_by == silence_id)
-        .group_by(s.silenced_by)
-        .subquery()
-    )
-    q = (
-        sa.select(t.silences, sa.func.coalesce(held.c.n, 0).label("signals"))
-        .join_from(t.silences, held, held.c.silenced_by == c.id, isouter=True)
-        .order_by(c.id.desc())
-    )
-    if silence_id is not None:
-        q = q.where(c.id == silence_id)
-    elif not ended:
-        q = q.where(c.ended_at.is_(None), sa.or_(c.ends_at.is_(None), c.ends_at > now))
     with engine.connect() as conn:
-        return [_silence(dict(r), now) for r in conn.execute(q).mappings()]
+        rows = store.list_silences(conn, now, ended=ended, silence_id=silence_id)
+    return [_silence(r, now) for r in rows]
 
 
 def _silence(r: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -142,13 +107,5 @@ def silenced_signals(
     engine: sa.Engine, silence_id: int, *, limit: int = 200
 ) -> list[dict[str, Any]]:
     """The signals a silence held back, newest first."""
-    s = t.signals.c
-    q = (
-        sa.select(s.id, s.source_kind, s.source_id, s.type_code, s.occurred_at, s.received_at)
-        .add_columns(s.location, s.summary)
-        .where(s.silenced_by == silence_id)
-        .order_by(s.id.desc())
-        .limit(limit)
-    )
     with engine.connect() as conn:
-        return [dict(r) for r in conn.execute(q).mappings()]
+        return store.silenced_signals(conn, silence_id, limit=limit)
