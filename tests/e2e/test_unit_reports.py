@@ -71,3 +71,42 @@ def test_bad_reports_are_refused(live_server) -> None:
         assert op.post("/api/v1/units/E1/report", json={"status": "en_route"}).status_code == 409
     with live_server.client("auditor") as auditor:
         assert auditor.post("/api/v1/units/E1/report", json={}).status_code == 403
+
+
+def test_an_avl_feed_of_positions_leaves_one_audit_entry_per_batch_and_a_status_its_own(
+    live_server,
+) -> None:
+    import asyncio
+
+    from alarmdesk.domain import commands as c
+    from alarmdesk.safeguards.audit import Actor
+
+    svc = live_server.services
+    avl = Actor("token:avl", "intake")
+
+    async def burst() -> None:  # 40 positions in one event-loop turn: one writer batch or two
+        reports = [
+            svc.writer.submit_unit_report(
+                c.UnitReport("E1" if i % 2 else "E2", "avl", lat=51.5 + i / 1000, lon=-0.1), avl
+            )
+            for i in range(40)
+        ]
+        await asyncio.gather(*reports)
+
+    def entries() -> list[dict[str, object]]:
+        with svc.engine.connect() as conn:
+            rows = conn.execute(sa.select(t.audit_entries.c.entry).order_by(t.audit_entries.c.seq))
+            return [
+                e for e in (json.loads(r.entry) for r in rows) if e.get("object_type") == "unit"
+            ]
+
+    before = len(entries())
+    asyncio.run(burst())  # the writer answers on whichever loop asked
+    positions = [e for e in entries()[before:] if e.get("rule") == "unit.position"]
+    assert 1 <= len(positions) < 40
+    assert sum(e["detail"]["count"] for e in positions) == 40  # type: ignore[index]
+    assert not any("51.5" in json.dumps(e) for e in positions)
+    with live_server.client("operator") as op:
+        assert op.post("/api/v1/units/E1/report", json={"status": "out_of_service"}).is_success
+    (status,) = [e for e in entries()[before:] if e.get("rule") == "unit.report"]
+    assert status["detail"] == {"status": "out_of_service", "position": False}

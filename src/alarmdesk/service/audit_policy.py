@@ -8,7 +8,15 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.signal import Receipt
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 
-__all__ = ["collect_entry", "command_entry", "denied_collect_entry"]
+__all__ = [
+    "collect_entry",
+    "command_entry",
+    "denied_collect_entry",
+    "positions_entry",
+    "unit_report_entry",
+]
+
+AUDITED_UNITS = 200  # unit ids named in one positions entry; the count is always whole
 
 
 def command_entry(actor: Actor, command: c.Command, error: BaseException | None) -> AuditEvent:
@@ -34,6 +42,22 @@ def unit_report_entry(
         outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
         rule=code or "unit.report",
         detail={"status": report.status, "position": report.lat is not None},
+    )
+
+
+def positions_entry(actor: Actor, reports: Sequence[c.UnitReport]) -> AuditEvent:
+    """One entry per reporter and transaction for position-only reports (an AVL feed sends
+    one per unit every few seconds): which units and how many reports, never a position.
+    A status change keeps an entry of its own (:func:`unit_report_entry`)."""
+    units = sorted({r.unit_id for r in reports})
+    return AuditEvent(
+        actor,
+        Operation.ALTER,
+        "unit",
+        units[0] if len(units) == 1 else f"{len(units)} units",
+        Outcome.ALLOWED,
+        "unit.position",
+        detail={"count": len(reports), "units": units[:AUDITED_UNITS]},
     )
 
 

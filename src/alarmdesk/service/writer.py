@@ -379,6 +379,7 @@ class Writer:
         )
         keys_of = {id(w): ks for w, ks in keyed}
         collected: dict[Actor, list[_Work]] = {}
+        positions: dict[Actor, list[c.UnitReport]] = {}
         for w in works:
             try:
                 if w.command is not None:
@@ -409,15 +410,20 @@ class Writer:
             if w.command is not None:
                 changes.audit.append(audit_policy.command_entry(w.actor, w.command, w.error))
             elif w.unit_report is not None:
-                changes.audit.append(
-                    audit_policy.unit_report_entry(w.actor, w.unit_report, w.error)
-                )
+                if w.error is None and w.unit_report.status is None:
+                    positions.setdefault(w.actor, []).append(w.unit_report)
+                else:
+                    changes.audit.append(
+                        audit_policy.unit_report_entry(w.actor, w.unit_report, w.error)
+                    )
             elif w.signals and w.error is None:
                 collected.setdefault(w.actor, []).append(w)
             elif w.signals:
                 changes.audit.append(
                     audit_policy.denied_collect_entry(w.actor, len(w.signals), w.error)  # type: ignore[arg-type]
                 )
+        for actor, reports in positions.items():
+            changes.audit.append(audit_policy.positions_entry(actor, reports))
         for actor, ws in collected.items():
             changes.audit.append(
                 audit_policy.collect_entry(
