@@ -8,6 +8,7 @@ in CI a missing service is a failure, never a silent skip.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 import sys
@@ -318,14 +319,15 @@ class LiveServer:
         return httpx.post(self.url + "/api/v1/signals", json=body, headers=self.headers("intake"))
 
 
-@pytest.fixture
-def live_server(sqlite_url: str) -> Iterator[LiveServer]:
-    """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database."""
+@contextlib.contextmanager
+def serve_live(url: str, cfg: Config | None = None) -> Iterator[LiveServer]:
+    """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database (with
+    ``cfg`` made by :func:`test_config` and changed by the test, when given)."""
     import uvicorn
 
-    prepare_database(sqlite_url)
-    tokens = create_test_tokens(sqlite_url)
-    svc = build_services(test_config(sqlite_url))
+    prepare_database(url)
+    tokens = create_test_tokens(url)
+    svc = build_services(cfg or test_config(url))
     app = create_app(svc=svc)
     port = free_port()
     server = uvicorn.Server(
@@ -345,6 +347,15 @@ def live_server(sqlite_url: str) -> Iterator[LiveServer]:
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", svc, tokens)
-    server.should_exit = True
-    thread.join(10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", svc, tokens)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+@pytest.fixture
+def live_server(sqlite_url: str) -> Iterator[LiveServer]:
+    """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database."""
+    with serve_live(sqlite_url) as live:
+        yield live

@@ -20,6 +20,7 @@ from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.domain.routing import compile_routes
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables
@@ -64,6 +65,7 @@ class Services:
     clock: Callable[[], datetime] = utcnow
     started: bool = field(default=False)
     intake: IntakeService | None = None  # DC-09, MQTT, supervision: when configured
+    webhooks: Deliverer | None = None  # signed webhooks: when enabled
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
@@ -85,11 +87,34 @@ class Services:
                 self.stop()
                 raise
 
+    def start_webhooks(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Starts delivering to webhook subscriptions (``[webhooks] enabled``), on the running
+        loop of a server: it is the server's job, beside serving requests."""
+        if not self.config.webhooks.enabled or self.webhooks is not None:
+            return
+        w = self.config.webhooks
+        self.webhooks = Deliverer(
+            self.engine,
+            self.writer.run,
+            self.clock,
+            DelivererSettings(
+                max_attempts=w.max_attempts,
+                backoff_seconds=w.backoff_seconds,
+                backoff_cap_seconds=w.backoff_cap_seconds,
+                timeout_seconds=w.timeout_seconds,
+                poll_seconds=w.poll_seconds,
+            ),
+        )
+        self.webhooks.start(loop)
+
     def new_audit_chain(self) -> AuditChain:
         """An appender of the audit log of its own (for a job beside the writer)."""
         return audit_chain(self.config)
 
     def stop(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.stop()  # its tasks end with the loop; a delivery in flight is redone
+            self.webhooks = None
         if self.intake is not None:
             self.intake.stop()  # first: nothing new reaches the writer while it stops
             self.intake = None

@@ -84,6 +84,17 @@ class AuditConfig(msgspec.Struct, forbid_unknown_fields=True):
     checkpoint_minutes: Annotated[float, msgspec.Meta(gt=0, le=15)] = 15.0
 
 
+class WebhooksConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Delivery of events to subscribed URLs (docs/webhooks.md)."""
+
+    enabled: bool = True  # deliver while serving; subscriptions are made with `alarmdesk webhooks`
+    max_attempts: Annotated[int, msgspec.Meta(ge=1, le=30)] = 8
+    backoff_seconds: Positive = 5.0  # after the first failure; doubled after each next one
+    backoff_cap_seconds: Positive = 3600.0
+    timeout_seconds: Positive = 10.0  # per attempt
+    poll_seconds: Positive = 0.5  # how often an idle subscription looks for new events
+
+
 class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The map's background (docs/console.md); empty: the offline basemap shipped inside."""
 
@@ -107,6 +118,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     retention: RetentionConfig = msgspec.field(default_factory=RetentionConfig)
     report: ReportConfig = msgspec.field(default_factory=ReportConfig)
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
+    webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
 
 

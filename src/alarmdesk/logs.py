@@ -76,6 +76,9 @@ def configure(
         # uvicorn's loggers go through the root handler, not handlers of their own.
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
+    # httpx logs every request at INFO with its URL: a webhook receiver's URL may carry the
+    # receiver's key in its query, and the deliverer logs what went wrong itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
 def _keep_exc_info(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

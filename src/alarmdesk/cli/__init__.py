@@ -19,6 +19,7 @@ from alarmdesk.cli.serve import db_app, demo_app, serve
 from alarmdesk.cli.silences import silences_app
 from alarmdesk.cli.simulate import simulate
 from alarmdesk.cli.types import types_app
+from alarmdesk.cli.webhooks import webhooks_app
 
 __all__ = ["app", "main"]
 
@@ -39,6 +40,7 @@ app.add_typer(types_app, name="types")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
 app.add_typer(silences_app, name="silences")
+app.add_typer(webhooks_app, name="webhooks")
 
 
 def main() -> None:

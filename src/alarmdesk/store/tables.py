@@ -231,6 +231,41 @@ events = sa.Table(
 )
 
 
+# Webhook subscriptions: events POSTed to another system, signed; ``cursor`` is the last event
+# id handled (delivered, given up on, or not wanted), so a restart resumes after it.
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("url", sa.String(2000), nullable=False),
+    sa.Column("events", JSONType, nullable=False),
+    sa.Column("desks", JSONType, nullable=False),
+    sa.Column("description", sa.String(200), nullable=False),
+    sa.Column("secret", sa.String(100), nullable=False),  # write-only: never shown after creation
+    sa.Column("created_by", sa.String(128), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("removed_at", UTCDateTime, nullable=True),
+    sa.Column("cursor", sa.BigInteger, nullable=False),
+    sa.Column("failed_events", sa.Integer, nullable=False, server_default="0"),
+)
+
+# Every delivery attempt: the delivery log.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("webhook_id", sa.Integer, nullable=False, index=True),
+    sa.Column("event_id", sa.BigInteger, nullable=False),
+    sa.Column("incident_id", sa.BigInteger, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),  # delivered | retry | failed
+    sa.Column("status", sa.Integer, nullable=True),  # the HTTP status, when there was one
+    sa.Column("error", sa.String(200), nullable=True),
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+)
+
+
 def row(table: sa.Table, **values: Any) -> dict[str, Any]:
     """A row dict with only the table's columns (guards against typos in writers)."""
     unknown = set(values) - set(table.c.keys())

@@ -35,6 +35,7 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         svc.start(asyncio.get_running_loop())
+        svc.start_webhooks(asyncio.get_running_loop())
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
         try:
@@ -43,6 +44,8 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
             purge.cancel()  # a running purge commits its current chunk, then stops
             with contextlib.suppress(asyncio.CancelledError):
                 await purge
+            if svc.webhooks is not None:
+                await svc.webhooks.aclose()  # a delivery in flight is redone after a restart
             svc.stop()
 
     app = Litestar(

@@ -186,6 +186,38 @@ class SilenceOut(msgspec.Struct, kw_only=True):
     signals: int  # held back so far
 
 
+class WebhookOut(msgspec.Struct, kw_only=True):
+    """A subscription; its secret is never shown after creation."""
+
+    id: int
+    url: str
+    events: list[str]
+    desks: list[str]  # empty: every desk
+    description: str
+    created_by: str
+    created_at: Timestamp
+    removed_at: Timestamp | None
+    cursor: int  # the last event id handled (delivered, given up on, or not wanted)
+    failed_events: int  # events given up on after every attempt failed
+
+
+class WebhookCreatedOut(WebhookOut, kw_only=True):
+    secret: str  # shown this once: give it to the receiver to verify signatures
+
+
+class DeliveryOut(msgspec.Struct, kw_only=True):
+    id: int
+    webhook_id: int
+    event_id: int
+    incident_id: int
+    attempt: int
+    at: Timestamp
+    outcome: str  # delivered, retry, failed
+    status: int | None  # the receiver's HTTP status, when it answered
+    error: str | None
+    duration_ms: int
+
+
 class SetupChange(msgspec.Struct):
     kind: str
     id: str

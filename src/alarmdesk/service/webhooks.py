@@ -1,0 +1,349 @@
+"""Signed webhooks: subscriptions (actions with their audit entries) and the deliverer.
+
+The deliverer reads committed events from the events table — the same outbox the live stream
+replays from — after each subscription's cursor, and POSTs each event the subscription wants,
+signed (``domain/webhooks.py``). One subscription delivers one event at a time, in event id
+order, so the order of one incident's events is kept; a failed delivery is retried with
+exponential backoff up to ``[webhooks] max_attempts``, then given up on and counted. Every
+attempt is in the delivery log; each delivered event is a disclosure in the audit log.
+
+The alarm path never waits on it: it runs in its own tasks, reads in worker threads, and
+writes its log and cursors through the writer like any other action (a batch of them per
+transaction). A dead endpoint costs its own subscription's time only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import sqlalchemy as sa
+
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, NotFound
+from alarmdesk.domain.purpose import screen
+from alarmdesk.domain.webhooks import WebhookSpec, backoff, body_of, check, headers, new_secret
+from alarmdesk.domain.webhooks import wants as subscription_wants
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.service.actions import Action
+from alarmdesk.store import repository as repo
+from alarmdesk.store import webhooks as store
+
+__all__ = [
+    "Created",
+    "Deliverer",
+    "DelivererSettings",
+    "create",
+    "deliveries",
+    "list_webhooks",
+    "remove",
+]
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # events read per query
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    id: int
+    secret: str  # shown once, to the one who created it
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+def _entry(
+    actor: Actor, rule: str, webhook_id: str, error: AlarmdeskError | None, detail: dict[str, Any]
+) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            actor,
+            Operation.CONFIGURE,
+            "webhook",
+            webhook_id,
+            outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
+            rule=error.code if error is not None else rule,
+            detail=detail,
+        )
+    ]
+
+
+def create(actor: Actor, spec: WebhookSpec) -> Action:
+    """Subscribes a URL to events; the result carries the signing secret, shown this once.
+    The audit entry names the host, the events and the desks (never the secret or the path,
+    which may carry a key of the receiver's)."""
+    secret = new_secret()
+
+    def run(conn: sa.Connection, now: datetime) -> Created:
+        check(spec)
+        screen({"webhook description": [spec.description] if spec.description else []})
+        known = {d.id for d in repo.load_desks(conn)}
+        unknown = sorted(set(spec.desks) - known)
+        if unknown:
+            raise InvalidField(
+                f"desks: no desk {', '.join(unknown)}", field="desks", code="unknown_reference"
+            )
+        values = {
+            "url": spec.url,
+            "events": list(spec.events),
+            "desks": list(spec.desks),
+            "description": spec.description,
+            "secret": secret,
+            "created_by": actor.id,
+        }
+        return Created(store.insert(conn, values, now), secret)
+
+    def audit_of(result: Created | None, error: AlarmdeskError | None) -> list[AuditEvent]:
+        detail = {"host": _host(spec.url), "events": spec.events, "desks": spec.desks}
+        return _entry(actor, "webhook.create", str(result.id if result else ""), error, detail)
+
+    return Action(run, audit_of)
+
+
+def remove(actor: Actor, webhook_id: int) -> Action:
+    """Stops a subscription; its delivery log stays."""
+
+    def run(conn: sa.Connection, now: datetime) -> int:
+        store.remove(conn, webhook_id, now)
+        return webhook_id
+
+    def audit_of(_: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
+        return _entry(actor, "webhook.remove", str(webhook_id), error, {})
+
+    return Action(run, audit_of)
+
+
+def list_webhooks(engine: sa.Engine, *, removed: bool = False) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        return store.listing(conn, removed=removed)
+
+
+def deliveries(engine: sa.Engine, webhook_id: int, *, limit: int = 100) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        if not any(w["id"] == webhook_id for w in store.listing(conn, removed=True)):
+            raise NotFound(f"no webhook {webhook_id}", field="webhook_id")
+        return store.deliveries(conn, webhook_id, limit)
+
+
+# --------------------------------------------------------------------------- delivery
+
+
+@dataclass(frozen=True, slots=True)
+class DelivererSettings:
+    max_attempts: int = 8
+    backoff_seconds: float = 5.0
+    backoff_cap_seconds: float = 3600.0
+    timeout_seconds: float = 10.0
+    poll_seconds: float = 0.5
+
+
+def _record(
+    hook: Mapping[str, Any],
+    event: Mapping[str, Any] | None,
+    attempts: list[dict[str, Any]],
+    cursor: int | None,
+    *,
+    delivered: bool = False,
+    gave_up: bool = False,
+) -> Action:
+    """The delivery log rows of some attempts, the cursor moved past what was handled, and a
+    disclosure entry for a delivered event — in one transaction."""
+    actor = Actor(f"webhook:{hook['id']}", "system")
+
+    def run(conn: sa.Connection, now: datetime) -> None:
+        store.log_attempts(conn, attempts)
+        if cursor is not None:
+            store.advance(conn, hook["id"], cursor, failed=1 if gave_up else 0)
+
+    def audit_of(_: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
+        if not delivered or event is None:
+            return []
+        return [
+            AuditEvent(
+                actor,
+                Operation.DISCLOSE,
+                "incident",
+                str(event["incident_id"]),
+                Outcome.ALLOWED,
+                "webhook.delivered",
+                detail={"webhook": hook["id"], "event": event["id"], "host": _host(hook["url"])},
+            )
+        ]
+
+    return Action(run, audit_of)
+
+
+class Deliverer:
+    """Delivers events to every subscription in force, each in a task of its own.
+
+    Args:
+        engine: where events and subscriptions are read.
+        runner: runs an action in the writer (``Writer.run``).
+        clock: the time of the signatures and of the log.
+    """
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        runner: Callable[[Action], Awaitable[Any]],
+        clock: Callable[[], datetime],
+        settings: DelivererSettings | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.engine = engine
+        self.runner = runner
+        self.clock = clock
+        self.settings = settings or DelivererSettings()
+        self.transport = transport
+        self.workers: dict[int, asyncio.Task[None]] = {}
+        self.delivered = 0
+        self.attempts = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._task = loop.create_task(self.run(), name="webhooks")
+
+    async def aclose(self) -> None:
+        tasks = [t for t in (self._task, *self.workers.values()) if t is not None]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.workers.clear()
+        self._task = None
+
+    def stop(self) -> None:
+        for task in (self._task, *self.workers.values()):
+            if task is not None:
+                task.cancel()
+
+    def _active(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            return store.active(conn)
+
+    def _events_after(self, cursor: int) -> list[Mapping[str, Any]]:
+        with self.engine.connect() as conn:
+            return [dict(r) for r in repo.events_after(conn, cursor, BATCH)]
+
+    async def run(self) -> None:
+        """Starts a worker per subscription in force and stops the workers of removed ones,
+        checking every few polls."""
+        while True:
+            try:
+                hooks = {h["id"]: h for h in await asyncio.to_thread(self._active)}
+                for hook_id, task in list(self.workers.items()):
+                    if hook_id not in hooks or task.done():
+                        task.cancel()
+                        del self.workers[hook_id]
+                for hook_id, hook in hooks.items():
+                    if hook_id not in self.workers:
+                        self.workers[hook_id] = asyncio.get_running_loop().create_task(
+                            self._worker(hook), name=f"webhook-{hook_id}"
+                        )
+            except Exception:
+                log.exception("reading webhook subscriptions failed")
+            await asyncio.sleep(self.settings.poll_seconds * 4)
+
+    async def _worker(self, hook: Mapping[str, Any]) -> None:
+        cursor = int(hook["cursor"])
+        async with httpx.AsyncClient(
+            timeout=self.settings.timeout_seconds,
+            follow_redirects=False,  # a redirect could lead the data anywhere
+            transport=self.transport,
+        ) as client:
+            while True:
+                try:
+                    cursor = await self._round(client, hook, cursor)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("webhook %s: delivery round failed; trying again", hook["id"])
+                    await asyncio.sleep(self.settings.poll_seconds)
+
+    async def _round(self, client: httpx.AsyncClient, hook: Mapping[str, Any], cursor: int) -> int:
+        events = await asyncio.to_thread(self._events_after, cursor)
+        if not events:
+            await asyncio.sleep(self.settings.poll_seconds)
+            return cursor
+        passed: int | None = None  # the last event not wanted, not yet recorded
+        for event in events:
+            if not subscription_wants(hook["events"], hook["desks"], event["type"], event["desks"]):
+                passed = int(event["id"])
+                continue
+            attempts, delivered = await self._deliver(client, hook, event)
+            await self.runner(
+                _record(
+                    hook,
+                    event,
+                    attempts,
+                    int(event["id"]),
+                    delivered=delivered,
+                    gave_up=not delivered,
+                )
+            )
+            cursor, passed = int(event["id"]), None
+        if passed is not None:
+            await self.runner(_record(hook, None, [], passed))
+            cursor = passed
+        return cursor
+
+    async def _deliver(
+        self, client: httpx.AsyncClient, hook: Mapping[str, Any], event: Mapping[str, Any]
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """POSTs one event until it is taken (2xx) or ``max_attempts`` have failed; the
+        attempts not yet logged, and whether it was delivered. Failed attempts are logged as
+        they happen, so the log shows a delivery that is still being retried."""
+        s = self.settings
+        body = body_of(event)
+        for attempt in range(1, s.max_attempts + 1):
+            now = self.clock()
+            started = time.monotonic()
+            status: int | None = None
+            error: str | None = None
+            try:
+                answer = await client.post(
+                    hook["url"],
+                    content=body,
+                    headers=headers(hook["secret"], event["id"], int(now.timestamp()), body),
+                )
+                status = answer.status_code
+                if not 200 <= status < 300:
+                    error = f"HTTP {status}"
+            except httpx.HTTPError as exc:
+                error = type(exc).__name__
+            self.attempts += 1
+            last = attempt == s.max_attempts
+            outcome = "delivered" if error is None else ("failed" if last else "retry")
+            row = {
+                "webhook_id": hook["id"],
+                "event_id": event["id"],
+                "incident_id": event["incident_id"],
+                "attempt": attempt,
+                "at": now,
+                "outcome": outcome,
+                "status": status,
+                "error": error,
+                "duration_ms": int((time.monotonic() - started) * 1000),
+            }
+            if error is None:
+                self.delivered += 1
+                return [row], True
+            if last:
+                log.warning(
+                    "webhook %s: gave up on event %s after %d attempts (%s)",
+                    hook["id"], event["id"], attempt, error,
+                )  # fmt: skip
+                return [row], False
+            await self.runner(_record(hook, event, [row], None))
+            await asyncio.sleep(backoff(attempt, s.backoff_seconds, s.backoff_cap_seconds))
+        return [], False  # max_attempts < 1: nothing tried
