@@ -140,26 +140,32 @@ class Desk:
         return self.page.goto(self.url + path)
 
 
+def open_desk(browser: Any, url: str, name: str) -> Desk:
+    """A new browser context signed in as ``name`` (password TEST_PASSWORD) on the server at
+    ``url``; the caller closes ``desk.context``."""
+    context = browser.new_context(viewport=VIEWPORT, base_url=url)
+    context.set_default_timeout(5000)
+    page = context.new_page()
+    page.goto(url + "/login")
+    page.fill('input[name="name"]', name)
+    page.fill('input[name="password"]', TEST_PASSWORD)
+    page.click('button[type="submit"]')
+    page.wait_for_load_state("domcontentloaded")
+    assert "/login" not in page.url, page.content()[:2000]
+    return Desk(context, page, url)
+
+
 @pytest.fixture
 def sign_in(browser: Any, console: LiveServer) -> Iterator[Callable[[str], Desk]]:
-    contexts: list[Any] = []
+    desks: list[Desk] = []
 
     def open_as(name: str) -> Desk:
-        context = browser.new_context(viewport=VIEWPORT, base_url=console.url)
-        context.set_default_timeout(5000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(console.url + "/login")
-        page.fill('input[name="name"]', name)
-        page.fill('input[name="password"]', TEST_PASSWORD)
-        page.click('button[type="submit"]')
-        page.wait_for_load_state("domcontentloaded")
-        assert "/login" not in page.url, page.content()[:2000]
-        return Desk(context, page, console.url)
+        desks.append(open_desk(browser, console.url, name))
+        return desks[-1]
 
     yield open_as
-    for c in contexts:
-        c.close()
+    for d in desks:
+        d.context.close()
 
 
 def place(west: bool = True) -> tuple[float, float]:

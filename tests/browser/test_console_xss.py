@@ -130,6 +130,21 @@ def planted(live_server) -> dict[str, Any]:
         )
         assert r.status_code in (200, 201, 202), r.text
         ids.append(r.json()["incident_id"])
+    # An intruder alarm confirmed by a second zone: the zone that confirmed it is in the timeline.
+    for n, zone in enumerate((short(50), short(51))):
+        r = live_server.post_signal(
+            {
+                "source_kind": "equipment",
+                "source_id": "panel-xss",
+                "type_code": "ALRBS",
+                "occurred_at": datetime.now(UTC).isoformat(),
+                "idempotency_key": f"xss-zone-{n}-{os.getpid()}",
+                "location": {"lat": 44.0, "lon": -3.0, "address": payload(52), "zone": zone},
+                "summary": payload(53),
+            }
+        )
+        assert r.status_code in (200, 201, 202), r.text
+    ids.append(r.json()["incident_id"])
     with live_server.client("operator") as c:
         assert c.post(f"/api/v1/incidents/{ids[0]}/notes", json={"text": payload(40)}).is_success
         r = c.post(
@@ -139,6 +154,15 @@ def planted(live_server) -> dict[str, Any]:
         assert r.is_success, r.text
         r = c.post(
             f"/api/v1/incidents/{ids[2]}/notes", json={"text": "before cancel " + payload(42)}
+        )
+        assert r.is_success, r.text
+        # The timeline's details: a ticked step's text (the type's procedure, payload 3) and a
+        # dispatch against a "recommendation" the client sent.
+        r = c.post(f"/api/v1/incidents/{ids[0]}/step", json={"step": 0})
+        assert r.is_success, r.text
+        r = c.post(
+            f"/api/v1/incidents/{ids[0]}/dispatch",
+            json={"units": ["E1"], "recommended": [short(43)]},
         )
         assert r.is_success, r.text
     # A silence whose reason and device pattern are payloads (the Silences page).
@@ -201,6 +225,12 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             text = page.inner_text("#panel")
             assert "onerror=__xss" in text and TEMPLATE in text, "the payload shows as text"
             assert "49" not in re.sub(r"\d{2,}\.\d+|#\d+|\d+:\d+(:\d+)?", "", text).split(), text
+            if incident_id == plant["ids"][0]:
+                timeline = page.inner_text("#timeline")
+                assert "not as recommended (<img src=x onerror=__xss(43)>" in timeline
+                assert "onerror=__xss(3)" in timeline
+            if incident_id == plant["ids"][3]:
+                assert "zone <img src=x onerror=__xss(51)>" in page.inner_text("#timeline")
             no_script_ran(page, f"incident {incident_id}")
         # The first incident's map: the planted unit beside it, hovered.
         page.goto(f"{server.url}/incidents/{plant['ids'][0]}")

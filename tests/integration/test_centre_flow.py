@@ -82,17 +82,20 @@ ALRF = IncidentType(
 )
 
 
-def cid_frame(seq: str, event: str, at: datetime) -> bytes:
-    """An encrypted ADM-CID frame of panel 7A01."""
+def cid_frame(
+    seq: str, event: str, at: datetime, account: str = "7A01", key: str | None = KEY
+) -> bytes:
+    """An ADM-CID frame of a panel (by default 7A01's, encrypted with ``KEY``); ``key=None``
+    writes it in plain text."""
     frame = Frame(
         token="ADM-CID",
-        encrypted=True,
+        encrypted=key is not None,
         seq=seq,
-        account="7A01",
-        data=f"#7A01|{event}",
+        account=account,
+        data=f"#{account}|{event}",
         timestamp=at,
     )
-    return encode_frame(frame, key=bytes.fromhex(KEY))
+    return encode_frame(frame, key=bytes.fromhex(key) if key else None)
 
 
 def incident(engine: sa.Engine, incident_id: int) -> dict[str, object]:

@@ -81,6 +81,15 @@ def test_resolve_is_refused_while_a_mandatory_step_is_open_and_allowed_when_done
     p.handle(resolve, T0)  # step 1 is not mandatory
 
 
+def test_the_refusal_numbers_the_open_steps_as_the_checklist_shows_them():
+    p = pipeline()
+    inc_id = open_incident(p)
+    with pytest.raises(SopIncomplete) as info:
+        p.handle(c.Resolve(inc_id, "op", disposition="handled"), T0)
+    # The console lists steps from 1 (an <ol>); the API's step numbers stay 0-based.
+    assert "1. Call keyholder; 3. Verify by video" in info.value.message
+
+
 def test_a_supervisor_override_resolves_with_the_reason_in_the_event():
     p = pipeline()
     inc_id = open_incident(p)

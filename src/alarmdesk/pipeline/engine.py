@@ -548,7 +548,8 @@ class Pipeline:
             assert inc.procedure is not None
             raise SopIncomplete(
                 f"incident {inc.id}: mandatory procedure step(s) not done: "
-                + "; ".join(f"{i}. {inc.procedure.steps[i].text}" for i in missing)
+                # numbered from 1, as the console's checklist shows them
+                + "; ".join(f"{i + 1}. {inc.procedure.steps[i].text}" for i in missing)
                 + " (a supervisor may resolve with a reason)",
                 field="procedure",
             )

@@ -32,6 +32,9 @@ EVENT_LABELS: Final = {
     "incident.units_assigned": "Units assigned",
     "incident.noted": "Note",
     "incident.reclassified": "Reclassified",
+    "incident.step_done": "Procedure step done",
+    "incident.unit_status": "Unit status",
+    "incident.escalated": "Escalated",
 }
 
 environment = jinja2.Environment(
