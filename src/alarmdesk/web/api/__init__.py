@@ -6,7 +6,16 @@ against ``safeguards/access.MATRIX``, and incident data is scoped to the caller'
 
 from __future__ import annotations
 
-from alarmdesk.web.api import health, incidents, reference, setup, signals, silences, stream
+from alarmdesk.web.api import (
+    health,
+    incidents,
+    media,
+    reference,
+    setup,
+    signals,
+    silences,
+    stream,
+)
 from alarmdesk.web.api.common import actor_of, audit, desk_filter, needs, read_body, services
 from alarmdesk.web.api.incidents import load_incident
 
@@ -24,6 +33,7 @@ __all__ = [
 ROUTES = [
     *signals.ROUTES,
     *incidents.ROUTES,
+    *media.ROUTES,
     *reference.ROUTES,
     *health.ROUTES,
     *stream.ROUTES,

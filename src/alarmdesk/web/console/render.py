@@ -32,6 +32,7 @@ EVENT_LABELS: Final = {
     "incident.units_assigned": "Units assigned",
     "incident.noted": "Note",
     "incident.reclassified": "Reclassified",
+    "incident.verified": "Video verdict",
 }
 
 environment = jinja2.Environment(
@@ -84,6 +85,7 @@ def content_security_policy(settings: MapSettings) -> str:
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {img}",
+            "media-src 'self'",  # clips of incidents, fetched from Frigate through alarmdesk
             f"connect-src {connect}",
             "object-src 'none'",
             "base-uri 'none'",
