@@ -320,3 +320,20 @@ def test_the_verdict_is_recorded_confirms_and_is_refused_once_closed(
             sa.select(t.incidents.c.verification).where(t.incidents.c.id == inc)
         ).scalar()
     assert stored["verdict"] == "false"
+
+
+def test_an_answer_over_the_size_limit_is_a_502_and_not_passed_on(
+    live_server: LiveServer, frigate_api: FrigateStandIn
+) -> None:
+    inc = camera_alarm(live_server)
+    intake = live_server.services.config.intake
+    intake.frigate_max_bytes = 1024
+    assert len(JPEG) > 1024
+    try:
+        with live_server.client("operator") as op:
+            r = op.get(f"/api/v1/incidents/{inc}/media/1")
+    finally:
+        intake.frigate_max_bytes = 64 * 1024 * 1024
+    assert r.status_code == 502 and r.json()["error"]["code"] == "media_too_large"
+    assert len(frigate_api.asked) == 1  # asked, and refused by its Content-Length
+    assert media_views(live_server.services.engine, inc) == []

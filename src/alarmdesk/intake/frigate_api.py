@@ -9,14 +9,15 @@ overlay-free); this module only fetches, bounds and classifies what comes back:
   ``media_not_found``;
 - any other status, or a content type that is not the image or video asked for: 502
   ``frigate_error``;
-- larger than ``max_bytes`` (by its Content-Length; or, without one, when the stream passes
-  it, which cuts the response short): 502 ``media_too_large``.
+- larger than ``max_bytes`` by its Content-Length: 502 ``media_too_large`` (without one, a
+  stream that passes it is cut short).
 
 Redirects are not followed: alarmdesk asks Frigate, and nothing else.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -25,6 +26,8 @@ import httpx
 from alarmdesk.domain.errors import BadGateway, NotFound
 
 __all__ = ["Fetched", "fetch"]
+
+log = logging.getLogger(__name__)
 
 _CHUNK = 64 * 1024
 
@@ -40,17 +43,22 @@ class Fetched:
     _max_bytes: int
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, at most ``max_bytes`` of it; closes the connection at the end."""
+        """The body, at most ``max_bytes`` of it; closes the connection at the end.
+
+        Once the first bytes are sent no error status can follow: Frigate failing mid-way,
+        or an answer growing past ``max_bytes``, ends the response short (the browser sees an
+        incomplete image or clip), and is logged.
+        """
         sent = 0
         try:
             async for chunk in self._response.aiter_bytes(_CHUNK):
                 sent += len(chunk)
-                if sent > self._max_bytes:  # no Content-Length: cut it short
-                    raise BadGateway(
-                        f"Frigate's answer is larger than {self._max_bytes} bytes",
-                        code="media_too_large",
-                    )
+                if sent > self._max_bytes:
+                    log.warning("Frigate's answer passed %d bytes: cut short", self._max_bytes)
+                    return
                 yield chunk
+        except httpx.HTTPError as exc:
+            log.warning("Frigate failed while sending media: %s", type(exc).__name__)
         finally:
             await self.close()
 
