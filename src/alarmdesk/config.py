@@ -5,6 +5,7 @@
     ALARMDESK_HOST / ALARMDESK_PORT   where `alarmdesk serve` listens
     ALARMDESK_DC09_PORT     the SIA DC-09 receiver's TCP and UDP port (default: off)
     ALARMDESK_MQTT_URL      mqtt://host:port of the broker for cameras (default: off)
+    ALARMDESK_FRIGATE_URL   http://host:port of Frigate's API, for video on incidents (default: off)
 
 Every key of the file is documented in docs/configuration.md; unknown keys are refused so
 a typo never silently leaves a default in force.
@@ -20,7 +21,7 @@ from typing import Annotated
 import msgspec
 
 from alarmdesk.domain.errors import ConfigError
-from alarmdesk.intake.types import IntakeConfig
+from alarmdesk.intake.types import IntakeConfig, check_frigate_url
 from alarmdesk.safeguards.retention_policy import ReportConfig, RetentionConfig
 
 Positive = Annotated[float, msgspec.Meta(gt=0)]
@@ -149,6 +150,12 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
             raise ConfigError(f"ALARMDESK_DC09_PORT must be a number, not {dc09!r}") from None
     if mqtt := env.get("ALARMDESK_MQTT_URL"):
         cfg.intake.mqtt_url = mqtt
+    if frigate := env.get("ALARMDESK_FRIGATE_URL"):
+        try:
+            check_frigate_url(frigate)
+        except ValueError as exc:
+            raise ConfigError(f"ALARMDESK_FRIGATE_URL: {exc}") from None
+        cfg.intake.frigate_url = frigate
     if port := env.get("ALARMDESK_PORT"):
         try:
             cfg.server.port = int(port)

@@ -165,6 +165,11 @@ def planted(live_server) -> dict[str, Any]:
             json={"units": ["E1"], "recommended": [short(43)]},
         )
         assert r.is_success, r.text
+        # A video verdict's note (the timeline shows it).
+        r = c.post(
+            f"/api/v1/incidents/{ids[0]}/verify", json={"verdict": "false", "note": payload(44)}
+        )
+        assert r.is_success, r.text
     # A silence whose reason and device pattern are payloads (the Silences page).
     with live_server.client("supervisor") as c:
         until = datetime(2030, 1, 1, tzinfo=UTC).isoformat()

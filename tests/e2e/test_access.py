@@ -53,6 +53,11 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
         "/api/v1/incidents/{id}/recommendation",
         None,
     ),
+    ("GET", "/api/v1/incidents/{incident_id:int}/media"): ("/api/v1/incidents/{id}/media", None),
+    ("GET", "/api/v1/incidents/{incident_id:int}/media/{n:int}"): (
+        "/api/v1/incidents/{id}/media/1",
+        None,
+    ),
     ("POST", "/api/v1/incidents/{incident_id:int}/{action:str}"): (
         "/api/v1/incidents/{id}/notes",
         {"text": "checked"},

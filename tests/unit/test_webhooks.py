@@ -69,7 +69,13 @@ def test_the_body_keeps_what_happened_and_leaves_out_who_in_the_centre_did_it():
         "type": "incident.step_done",
         "at": datetime(2026, 12, 3, 12, 0, tzinfo=UTC),
         "detail": {"step": 0, "text": "Call the keyholder", "actor": "alice"},
-        "snapshot": {"id": 3, "summary": "fire", "procedure": [{"by": "alice"}], "version": 4},
+        "snapshot": {
+            "id": 3,
+            "summary": "fire",
+            "procedure": [{"by": "alice"}],
+            "version": 4,
+            "verification": {"verdict": "verified", "by": "alice", "at": "2026-12-03T12:01:00"},
+        },
     }
     body = json.loads(body_of(event))
     assert body["type"] == "incident.step_done"
@@ -78,7 +84,11 @@ def test_the_body_keeps_what_happened_and_leaves_out_who_in_the_centre_did_it():
         "event_id": 7,
         "incident_id": 3,
         "detail": {"step": 0, "text": "Call the keyholder"},
-        "incident": {"id": 3, "summary": "fire"},
+        "incident": {
+            "id": 3,
+            "summary": "fire",
+            "verification": {"verdict": "verified", "at": "2026-12-03T12:01:00"},
+        },
     }
 
 

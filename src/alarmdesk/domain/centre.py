@@ -88,12 +88,14 @@ class _Spec(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_o
 
 
 class ZoneSpec(_Spec, kw_only=True):
-    """A zone with its own description and, where it has one, its own location."""
+    """A zone with its own description and, where it has one, its own location and the camera
+    that looks at it (an operator sees its images of the alarm's time: docs/video.md)."""
 
     description: Text = ""
     lat: Lat | None = None
     lon: Lon | None = None
     address: Text | None = None
+    camera: DeviceId | None = None  # the id of a camera of the set-up
 
 
 class DeskSpec(_Spec, kw_only=True):
@@ -337,6 +339,7 @@ def check(centre: Centre, where: Where) -> None:
                 except AlarmdeskError as exc:
                     raise _located(where(kind, index, fname), exc) from None
             _check_item(kind, index, item, centre, where)
+    _check_zone_cameras(centre, where)
     accounts: dict[str, int] = {}
     for index, panel in enumerate(centre.panels):
         acct = panel.account.upper()
@@ -361,6 +364,26 @@ def check(centre: Centre, where: Where) -> None:
                 where=where("sensors", index, "topic"),
                 field="topic",
             )
+
+
+def _check_zone_cameras(centre: Centre, where: Where) -> None:
+    """A zone's ``camera`` names a camera of the set-up."""
+    cameras: set[str] | None = None
+    for kind in ("panels", "cameras", "sensors"):
+        for index, item in enumerate(centre.items(kind)):
+            for name, zone in item.zones.items():
+                if not isinstance(zone, ZoneSpec) or zone.camera is None:
+                    continue
+                if cameras is None:
+                    cameras = {c.id for c in centre.cameras}
+                if zone.camera not in cameras:
+                    raise SetupError(
+                        f"{kind[:-1]} '{_id_of(kind, item)}' zone '{name}' links camera "
+                        f"'{zone.camera}', which no file defines",
+                        code="unknown_reference",
+                        where=where(kind, index, "zones"),
+                        field="zones",
+                    )
 
 
 def _check_routing(item: RouteSpec, centre: Centre) -> None:

@@ -81,3 +81,11 @@ class Close(Command):
 class Cancel(Command):
     reason: str = ""
     note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Verify(Command):
+    """The operator's verdict on the camera images of the alarm (video verification)."""
+
+    verdict: str = ""  # verified | false
+    note: str = ""

@@ -23,12 +23,14 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     ├── Forbidden                   valid credentials, not allowed (403)
     ├── TooManyAttempts             sign-in throttled (429)
     ├── NotFound                    the object does not exist (404)
+    ├── Gone                        it existed, and its retention period has passed (410)
     ├── Conflict                    the request is valid but the state forbids it (409)
     │   ├── InvalidTransition       the command is not allowed in the incident's status
     │   ├── VersionConflict         someone else changed the incident first
     │   ├── SopIncomplete           resolving with a mandatory procedure step open
     │   ├── UnitUnavailable         the unit is already committed elsewhere
     │   └── IdempotencyKeyReused    the same key came with different content
+    ├── BadGateway                  a system alarmdesk fetches from failed (Frigate; 502)
     └── Unavailable                 alarmdesk cannot serve now (503)
         ├── SchemaNotReady          the database schema is not the one the code needs
         └── WriterStopped           the writer is not running (shutting down, or failed)
@@ -115,6 +117,33 @@ class TooManyAttempts(AlarmdeskError):
 class NotFound(AlarmdeskError):
     code = "not_found"
     status = 404
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "not_found"):
+        super().__init__(message, field=field)
+        self.code = code
+
+
+class Gone(AlarmdeskError):
+    """The object existed, and the retention policy has erased it or its period has passed."""
+
+    code = "gone"
+    status = 410
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "gone"):
+        super().__init__(message, field=field)
+        self.code = code
+
+
+class BadGateway(AlarmdeskError):
+    """A system alarmdesk fetches from on the caller's behalf (Frigate) did not answer, or
+    answered with something alarmdesk will not pass on; ``code`` says which."""
+
+    code = "bad_gateway"
+    status = 502
+
+    def __init__(self, message: str, *, field: str | None = None, code: str = "bad_gateway"):
+        super().__init__(message, field=field)
+        self.code = code
 
 
 class Conflict(AlarmdeskError):

@@ -18,6 +18,7 @@ class EventType(enum.StrEnum):
     STEP_DONE = "incident.step_done"  # a procedure step was ticked
     UNIT_STATUS = "incident.unit_status"  # a unit on it reported en route, returning, clear
     RECLASSIFIED = "incident.reclassified"  # its type (and so priority, desks) changed
+    VERIFIED = "incident.verified"  # an operator gave a video verdict (verified or false)
     ESCALATED = "incident.escalated"  # nobody acknowledged it, or no unit reached the scene
 
 

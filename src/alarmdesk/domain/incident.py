@@ -48,6 +48,13 @@ class Disposition(enum.StrEnum):
     DUPLICATE = "duplicate"
 
 
+class Verdict(enum.StrEnum):
+    """What an operator saw on the camera images of an alarm (video verification)."""
+
+    VERIFIED = "verified"  # the images show what the alarm says: video-confirmed (BS 8243)
+    FALSE = "false"  # the images show no cause: a false alarm
+
+
 class CancelReason(enum.StrEnum):
     FALSE_ALARM = "false_alarm"
     DUPLICATE = "duplicate"
@@ -64,6 +71,7 @@ class Action(enum.StrEnum):
     RESOLVE = "resolve"
     CLOSE = "close"
     CANCEL = "cancel"
+    VERIFY = "verify"  # a video verdict: verified or false
 
 
 # action → (statuses it is allowed from, status it leads to; None keeps the status).
@@ -78,6 +86,8 @@ RULES: dict[Action, tuple[frozenset[Status], Status | None]] = {
     Action.RESOLVE: (OPEN, Status.RESOLVED),
     Action.CLOSE: (frozenset({Status.RESOLVED}), Status.CLOSED),
     Action.CANCEL: (OPEN, Status.CANCELLED),
+    # A verdict may follow the images until the incident is closed (a late review counts).
+    Action.VERIFY: (OPEN | {Status.RESOLVED}, None),
 }
 
 # Once an incident is on scene, sending more units does not move it back to dispatched.
@@ -120,7 +130,9 @@ class Incident:
     routed_by: tuple[str, ...] = ()  # the routing rules that chose the desks
     escalation: EscalationState | None = None  # the policy frozen on it when it opened
     procedure: Procedure | None = None  # its type's checklist, copied when it opened
-    confirmed: bool = False  # an intruder alarm confirmed by a second zone (sequential)
+    confirmed: bool = False  # confirmed: by a second zone (sequential) or by video
+    # The latest video verdict: {"verdict": "verified" | "false", "by": actor, "at": ISO time}.
+    verification: dict[str, str] | None = None
     en_route_at: datetime | None = None  # the first unit reported en route
     units: tuple[str, ...] = ()
     signal_count: int = 1
@@ -178,6 +190,18 @@ def parse_disposition(value: str) -> Disposition:
         ) from None
 
 
+def parse_verdict(value: str) -> Verdict:
+    try:
+        return Verdict(value)
+    except ValueError:
+        allowed = ", ".join(v.value for v in Verdict)
+        raise InvalidField(
+            f"unknown verdict {value!r}; one of: {allowed}",
+            field="verdict",
+            code="invalid_verdict",
+        ) from None
+
+
 def parse_cancel_reason(value: str) -> CancelReason:
     try:
         return CancelReason(value)
@@ -225,6 +249,7 @@ def incident_dict(inc: Incident) -> dict[str, object]:
         "escalation": inc.escalation.view() if inc.escalation is not None else None,
         "procedure": inc.procedure.view() if inc.procedure is not None else [],
         "confirmed": inc.confirmed,
+        "verification": dict(inc.verification) if inc.verification is not None else None,
         "en_route_at": _iso(inc.en_route_at),
         "units": list(inc.units),
         "signal_count": inc.signal_count,

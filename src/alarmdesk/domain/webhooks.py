@@ -154,13 +154,23 @@ def body_of(event: Mapping[str, Any]) -> bytes:
             "data": {
                 "event_id": event["id"],
                 "incident_id": event["incident_id"],
-                "detail": {k: v for k, v in (event["detail"] or {}).items() if k not in STAFF},
-                "incident": {
-                    k: v for k, v in (event["snapshot"] or {}).items() if k not in INTERNAL
-                },
+                "detail": _without_staff(event["detail"] or {}),
+                "incident": _without_staff(
+                    {k: v for k, v in (event["snapshot"] or {}).items() if k not in INTERNAL}
+                ),
             },
         }
     )
+
+
+def _without_staff(value: Any) -> Any:
+    """``value`` without the keys that name who in the centre acted, at any depth (a video
+    verdict's ``by``, a note's author)."""
+    if isinstance(value, dict):
+        return {k: _without_staff(v) for k, v in value.items() if k not in STAFF}
+    if isinstance(value, list):
+        return [_without_staff(v) for v in value]
+    return value
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:

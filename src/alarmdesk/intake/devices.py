@@ -21,7 +21,8 @@ alarm_zones          camera    Frigate zones that alarm; empty or absent: the wh
 ===================  ========  ==============================================================
 
 ``zones`` maps a zone (panel zone number, camera zone name) to its description, or to an
-object ``{"description", "lat", "lon", "address"}`` when the zone has its own location.
+object ``{"description", "lat", "lon", "address", "camera"}`` when the zone has its own
+location or a camera looking at it (``camera``: the id of a camera device).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Zone:
     lat: float | None = None
     lon: float | None = None
     address: str | None = None
+    camera: str | None = None  # the id of the camera device that looks at the zone
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +142,7 @@ def _zones(raw: Any) -> dict[str, Zone]:
                 lat=_float(value.get("lat")),
                 lon=_float(value.get("lon")),
                 address=_str(value.get("address")),
+                camera=_str(value.get("camera")),
             )
         else:
             out[str(name)] = Zone(description=_str(value))

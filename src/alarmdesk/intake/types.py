@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Final, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -43,6 +44,7 @@ __all__ = [
     "Port",
     "Seconds",
     "TopicMapping",
+    "check_frigate_url",
     "default_frigate_labels",
     "default_frigate_labels_anywhere",
 ]
@@ -117,6 +119,19 @@ class TopicMapping(msgspec.Struct, forbid_unknown_fields=True):
         screen({"topic": self.topic.replace("/", " "), "type_code": self.type_code})
 
 
+def check_frigate_url(url: str) -> None:
+    """An ``http(s)://host[:port][/path]`` URL without credentials, query or fragment.
+
+    Raises:
+        ValueError: naming what is wrong (msgspec reports it with the key's path).
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"frigate_url must be http(s)://host[:port], not {url!r}")
+    if parts.username or parts.password or parts.query or parts.fragment:
+        raise ValueError("frigate_url takes no credentials, query or fragment")
+
+
 class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     """The ``[intake]`` table: equipment adapters and supervision. Off unless a port or URL.
 
@@ -149,6 +164,17 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
             ``alarm_zones`` (fire, smoke); the others alarm only inside them.
         frigate_source_id: device id of the Frigate server (availability); default
             ``nvr-<prefix>``.
+        frigate_url: Frigate's HTTP API (``http://frigate:5000``), from which alarmdesk fetches
+            the snapshots and clips operators see on an incident (docs/video.md); ``None``:
+            no video on incidents.
+        frigate_timeout_seconds: one request to Frigate's API (connect, and between bytes).
+        frigate_max_bytes: the largest snapshot or clip passed on; a larger one is refused.
+        frigate_snapshot: the event snapshot asked for: ``snapshot.jpg`` (with ``bbox=0``,
+            ``timestamp=0``, ``crop=0``: no overlay; Frigate 0.16 and later honour them for
+            finished events), or the clean copy ``snapshot-clean.webp`` (0.16+) or
+            ``snapshot-clean.png`` (0.14, 0.15) when snapshots keep a ``clean_copy``.
+        frigate_clip_before_seconds, frigate_clip_after_seconds: the recording shown for a
+            panel zone's linked camera, around the time of the alarm.
         mqtt_topics: generic topics, see :class:`TopicMapping`.
         plates_enabled_types: incident types whose camera signals may keep plate text.
         supervision_grace_seconds: a device is missing after its interval plus this.
@@ -176,6 +202,14 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
         default_factory=default_frigate_labels_anywhere
     )
     frigate_source_id: str | None = None
+    frigate_url: str | None = None
+    frigate_timeout_seconds: Seconds = 5.0
+    frigate_max_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024 * 1024
+    frigate_snapshot: Literal["snapshot.jpg", "snapshot-clean.webp", "snapshot-clean.png"] = (
+        "snapshot.jpg"
+    )
+    frigate_clip_before_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 10
+    frigate_clip_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=600)] = 30
     mqtt_topics: list[TopicMapping] = msgspec.field(default_factory=list)
     plates_enabled_types: list[str] = msgspec.field(default_factory=list)
     supervision_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
@@ -188,6 +222,8 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
                 "frigate_labels_anywhere": self.frigate_labels_anywhere,
             }
         )
+        if self.frigate_url is not None:
+            check_frigate_url(self.frigate_url)
         identifying = sorted(
             label
             for label in self.frigate_labels

@@ -1,8 +1,9 @@
-"""Sequential confirmation of intruder alarms (BS 8243): one incident per panel, confirmed by
-another of its zones within the confirmation time.
+"""Confirmation of alarms (BS 8243): sequential, by another zone of the panel within the
+confirmation time; and by video, an operator's verdict on the camera images.
 
 :class:`Intrusions` knows the open intruder alarm of each panel; :func:`fold` takes a signal of
-another zone into it and says whether it confirmed it.
+another zone into it and says whether it confirmed it; :func:`confirm` is what either kind of
+confirmation does to the incident.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Signal, SourceKind
 from alarmdesk.domain.taxonomy import IncidentType
 
-__all__ = ["Intrusions", "fold"]
+__all__ = ["Intrusions", "confirm", "fold"]
 
 
 def _intrusion(kind: SourceKind, category: HarmCategory) -> bool:
@@ -58,10 +59,20 @@ def fold(inc: Incident, signal: Signal, confirmation: timedelta) -> tuple[dict[s
     within = signal.occurred_at - inc.first_seen <= confirmation
     confirmed = not inc.confirmed and zone is not None and zone != first and within
     if confirmed:
-        inc.confirmed = True
         detail["confirmed_by"] = zone
-        if inc.priority > 1:  # a confirmed intrusion is more urgent
-            detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
-            inc.priority -= 1
+        detail.update(confirm(inc) or {})
     inc.version += 1
     return detail, confirmed
+
+
+def confirm(inc: Incident) -> dict[str, object] | None:
+    """Marks the alarm confirmed; a confirmed alarm is one step more urgent, once. Returns the
+    event detail of the change (the priority's), or ``None`` when it was confirmed already."""
+    if inc.confirmed:
+        return None
+    inc.confirmed = True
+    detail: dict[str, object] = {}
+    if inc.priority > 1:
+        detail["priority"] = {"from": inc.priority, "to": inc.priority - 1}
+        inc.priority -= 1
+    return detail

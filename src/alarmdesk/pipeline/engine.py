@@ -33,9 +33,11 @@ from alarmdesk.domain.incident import (
     Condition,
     Incident,
     Status,
+    Verdict,
     incident_dict,
     parse_cancel_reason,
     parse_disposition,
+    parse_verdict,
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
@@ -43,7 +45,7 @@ from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import DISPATCHABLE, UNIT_MOVES, Desk, Unit, UnitStatus
-from alarmdesk.pipeline.confirm import Intrusions, fold
+from alarmdesk.pipeline.confirm import Intrusions, confirm, fold
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
 from alarmdesk.pipeline.escalate import Timers, fire_step, flag_overdue, settle
 from alarmdesk.pipeline.route import DESK_FILTERS, route
@@ -572,6 +574,28 @@ class Pipeline:
         self._finish(inc, Action.CANCEL, cmd, now, result, detail)
         inc.disposition = f"cancelled:{reason.value}"
 
+    def _verify(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
+        """A video verdict. ``verified`` confirms the alarm as a second zone would (BS 8243
+        video confirmation); ``false`` is recorded and changes nothing else: the operator
+        then resolves or cancels it. A later verdict replaces the earlier one; both stay in
+        the timeline."""
+        assert isinstance(cmd, c.Verify)
+        verdict = parse_verdict(cmd.verdict)
+        note = cmd.note.strip()
+        if len(note) > MAX_NOTE:
+            raise InvalidField(
+                f"a note is at most {MAX_NOTE} characters", field="note", code="invalid_value"
+            )
+        inc.move(Action.VERIFY, now)
+        detail: dict[str, object] = {"verdict": verdict.value}
+        if note:
+            detail["note"] = note
+        if verdict is Verdict.VERIFIED and (changed := confirm(inc)) is not None:
+            detail["confirmed"] = True
+            detail.update(changed)
+        inc.verification = {"verdict": verdict.value, "by": cmd.actor, "at": now.isoformat()}
+        result.events.append(self._event(EventType.VERIFIED, inc, now, cmd.actor, detail))
+
     def _close(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         self._transition(inc, Action.CLOSE, cmd, now, result, {})
 
@@ -599,4 +623,5 @@ _HANDLERS = {
     c.Resolve: Pipeline._resolve,
     c.Cancel: Pipeline._cancel,
     c.Close: Pipeline._close,
+    c.Verify: Pipeline._verify,
 }

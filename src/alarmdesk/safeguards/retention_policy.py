@@ -21,7 +21,9 @@ The data classes:
 ``people``
     People on incidents (``payload.people``: role, name, callback number) and plate text.
 ``media``
-    References to camera snapshots, clips and other media in signal payloads.
+    References to camera snapshots, clips and other media in signal payloads, and the camera
+    event ids they are reached by. Past this period alarmdesk also refuses to fetch a signal's
+    images from Frigate (``410 media_expired``), whatever the incident's status.
 ``audit``
     The content of audit entries. Only the content goes: the leaf hash stays, so every signed
     checkpoint still verifies (RFC 9162 tree; ``alarmdesk audit verify``).

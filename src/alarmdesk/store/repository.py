@@ -63,6 +63,7 @@ def incident_row(inc: Incident) -> dict[str, Any]:
         escalation=inc.escalation.to_json() if inc.escalation is not None else None,
         procedure=inc.procedure.to_json() if inc.procedure is not None else None,
         confirmed=inc.confirmed,
+        verification=inc.verification,
         en_route_at=inc.en_route_at,
         units=list(inc.units),
         signal_count=inc.signal_count,
@@ -103,6 +104,7 @@ def incident_from(r: Mapping[Any, Any]) -> Incident:
         escalation=EscalationState.from_json(r["escalation"]) if r["escalation"] else None,
         procedure=Procedure.from_json(r["procedure"]) if r["procedure"] else None,
         confirmed=bool(r["confirmed"]),
+        verification=dict(r["verification"]) if r["verification"] else None,
         en_route_at=r["en_route_at"],
         units=tuple(r["units"]),
         signal_count=r["signal_count"],
@@ -379,6 +381,15 @@ def get_incident(conn: sa.Connection, incident_id: int) -> dict[str, Any] | None
         for e in evs
     ]
     return view
+
+
+def device_rows(conn: sa.Connection, ids: Iterable[str]) -> list[dict[str, Any]]:
+    """The ``devices`` rows of these ids (those that exist)."""
+    wanted = sorted(set(ids))
+    if not wanted:
+        return []
+    q = sa.select(t.devices).where(t.devices.c.id.in_(wanted))
+    return [dict(r) for r in conn.execute(q).mappings()]
 
 
 def events_after(conn: sa.Connection, last_id: int, limit: int) -> list[sa.RowMapping]:

@@ -60,7 +60,12 @@ NOTE_MARKER = "[erased under the retention policy]"
 # A signal whose payload lost keys to retention lists the classes here.
 ERASED_KEY = "retention_erased"
 PEOPLE_KEYS: tuple[str, ...] = ("people", "plate", "plate_score")
+# Everything that reaches media: a reference, and the Frigate event or review id from which
+# alarmdesk builds its requests for the event's snapshot and clip (service/media.py).
 MEDIA_KEYS: tuple[str, ...] = (
+    "event_id",
+    "review_id",
+    "thumb_ref",
     "snapshot_ref",
     "snapshot_url",
     "snapshot",

@@ -191,6 +191,7 @@ incidents = sa.Table(
     sa.Column("escalation", JSONType, nullable=True),  # the frozen policy and its timers
     sa.Column("procedure", JSONType, nullable=True),  # the type's checklist, steps ticked
     sa.Column("confirmed", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("verification", JSONType, nullable=True),  # the latest video verdict, who, when
     sa.Column("en_route_at", UTCDateTime, nullable=True),
     sa.Column("units", JSONType, nullable=False),
     sa.Column("signal_count", sa.Integer, nullable=False),

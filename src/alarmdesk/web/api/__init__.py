@@ -9,6 +9,7 @@ from __future__ import annotations
 from alarmdesk.web.api import (
     health,
     incidents,
+    media,
     reference,
     setup,
     signals,
@@ -33,6 +34,7 @@ __all__ = [
 ROUTES = [
     *signals.ROUTES,
     *incidents.ROUTES,
+    *media.ROUTES,
     *reference.ROUTES,
     *health.ROUTES,
     *stream.ROUTES,

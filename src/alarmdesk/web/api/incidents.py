@@ -147,6 +147,7 @@ class CommandIn(msgspec.Struct, forbid_unknown_fields=True):
     step: Annotated[int, msgspec.Meta(ge=0, le=99)] | None = None  # step: which (0-based)
     override_reason: Annotated[str, msgspec.Meta(max_length=500)] = ""  # resolve, supervisors
     recommended: list[Annotated[str, msgspec.Meta(max_length=64)]] | None = None  # dispatch
+    verdict: Annotated[str, msgspec.Meta(max_length=32)] = ""  # verify: verified | false
 
 
 _command_decoder = msgspec.json.Decoder(CommandIn)
@@ -161,6 +162,7 @@ ACTIONS = (
     "close",
     "cancel",
     "step",
+    "verify",
 )
 
 
@@ -210,6 +212,10 @@ def make_command(action: str, incident_id: int, body: CommandIn, principal: Prin
             if not body.reason:
                 raise InvalidField("cancel needs a reason", field="reason", code="missing_field")
             return c.Cancel(*common, reason=body.reason, note=body.note)
+        case "verify":
+            if not body.verdict:
+                raise InvalidField("verify needs a verdict", field="verdict", code="missing_field")
+            return c.Verify(*common, verdict=body.verdict, note=body.note)
     raise NotFound(f"no action {action!r}; one of: {', '.join(ACTIONS)}", field="action")
 
 
@@ -221,7 +227,7 @@ def decode_command(body: bytes) -> CommandIn:
         check_text(unit, f"units[{i}]")
     for i, unit in enumerate(command.recommended or ()):
         check_text(unit, f"recommended[{i}]")
-    for field in ("type_code", "disposition", "reason", "override_reason"):
+    for field in ("type_code", "disposition", "reason", "override_reason", "verdict"):
         check_text(getattr(command, field), field)
     for field in ("text", "note"):
         check_text(getattr(command, field), field, multiline=True)
@@ -236,7 +242,9 @@ def decode_command(body: bytes) -> CommandIn:
     responses=errors(400, *AUTH, 404, 408, 409, 413, 422, 503),
     summary="Act on an incident",
     description="action: " + ", ".join(ACTIONS) + ". Invalid in the current status: 409 "
-    "invalid_transition. With expected_version, a stale view gets 409 version_conflict.",
+    "invalid_transition. With expected_version, a stale view gets 409 version_conflict. "
+    "verify takes a verdict (verified: the camera images confirm the alarm; false) and a note; "
+    "allowed until the incident is closed or cancelled.",
 )
 async def act(
     request: Request[Any, Any, Any], incident_id: FromPath[int], action: FromPath[str]

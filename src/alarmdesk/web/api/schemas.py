@@ -27,6 +27,8 @@ __all__ = [
     "IncidentOut",
     "IncidentPage",
     "IncidentTypeOut",
+    "MediaList",
+    "MediaOut",
     "PubkeyOut",
     "ReceiptOut",
     "Receipts",
@@ -72,6 +74,9 @@ _WHY: Final = {
     413: "The body is larger than the route accepts (payload_too_large)",
     422: "A field or parameter has a missing, wrong-typed or refused value (missing_field, "
     "wrong_type, unknown_field, invalid_value, ...)",
+    410: "Past its retention period, or erased by the retention job (media_expired)",
+    502: "Frigate did not answer, or answered with an error or too much (frigate_unavailable, "
+    "frigate_error, media_too_large)",
     429: "Too many failed sign-ins (too_many_attempts; see Retry-After)",
     503: "The writer is not running (unavailable)",
 }
@@ -135,6 +140,30 @@ class LocationOut(msgspec.Struct, omit_defaults=True):
     site: str | None = None
 
 
+class VerificationOut(msgspec.Struct):
+    verdict: Literal["verified", "false"]  # what the operator saw on the camera images
+    by: str
+    at: Timestamp
+
+
+class MediaOut(msgspec.Struct):
+    n: int  # GET /api/v1/incidents/{id}/media/{n}
+    kind: Literal["snapshot", "clip"]
+    signal_id: int
+    camera: str  # the camera's name in Frigate
+    origin: Literal["event", "zone"]  # the camera's own alarm, or a panel zone's camera
+    at: Timestamp  # the moment shown
+    expires_at: Timestamp  # the end of the media retention class for its signal
+    available: bool
+    content_type: str
+    url: str | None  # None once expired
+
+
+class MediaList(msgspec.Struct):
+    enabled: bool  # a Frigate is configured
+    items: list[MediaOut]
+
+
 class IncidentOut(msgspec.Struct):
     id: int
     type_code: str
@@ -163,8 +192,9 @@ class IncidentOut(msgspec.Struct):
     routed_by: list[str] = msgspec.field(default_factory=list)  # the routing rules that chose
     escalation: EscalationOut | None = None
     procedure: list[ProcedureStepOut] = msgspec.field(default_factory=list)
-    confirmed: bool = False  # an intruder alarm confirmed by another zone of its panel
+    confirmed: bool = False  # confirmed by another zone of its panel, or by video
     en_route_at: Timestamp | None = None  # the first unit reported en route
+    verification: VerificationOut | None = None  # the latest video verdict
 
 
 class NearbyOut(IncidentOut, kw_only=True):

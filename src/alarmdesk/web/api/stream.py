@@ -30,7 +30,8 @@ from alarmdesk.web.stream import event_stream
     ),
     summary="Live events of your desks (Server-Sent Events)",
     description="Events incident.opened, incident.updated, incident.transitioned, "
-    "incident.units_assigned, incident.noted, incident.reclassified, with monotonic ids. "
+    "incident.units_assigned, incident.noted, incident.reclassified, incident.verified, with "
+    "monotonic ids. "
     "Reconnect with the Last-Event-ID header (or last_event_id) to receive what was missed.",
 )
 async def stream(

@@ -30,6 +30,7 @@ from alarmdesk.service import console_queries
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import actor_of, audit, load_incident, needs, services
 from alarmdesk.web.api.common import audit_search
+from alarmdesk.web.api.media import media_for, media_view
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import map_config, my_desks, principal, reference
 
@@ -232,6 +233,8 @@ async def _panel_context(request: Request[Any, Any, Any], incident_id: int) -> d
     )
     ref = await anyio.to_thread.run_sync(reference, svc)
     itype = ref.type_of(incident["type_code"])
+    video, media = await anyio.to_thread.run_sync(media_for, request, incident)
+    now = svc.clock()
     notes = [e for e in incident["timeline"] if e["type"] == "incident.noted"]
     return {
         "incident": incident,
@@ -241,6 +244,10 @@ async def _panel_context(request: Request[Any, Any, Any], incident_id: int) -> d
         "notes": notes,
         "last_event_id": last_event,
         "is_open": incident["status"] in {s.value for s in OPEN},
+        "video": video,
+        "media": [media_view(incident_id, m, now) for m in media],
+        "can_verify": allowed(who, Permission.INCIDENT_ACT)
+        and Status(incident["status"]) in RULES[Action.VERIFY][0],
     }
 
 

@@ -35,6 +35,7 @@ EVENT_LABELS: Final = {
     "incident.step_done": "Procedure step done",
     "incident.unit_status": "Unit status",
     "incident.escalated": "Escalated",
+    "incident.verified": "Video verdict",
 }
 
 environment = jinja2.Environment(
@@ -87,6 +88,7 @@ def content_security_policy(settings: MapSettings) -> str:
             "script-src 'self'",
             "style-src 'self'",
             f"img-src {img}",
+            "media-src 'self'",  # clips of incidents, fetched from Frigate through alarmdesk
             f"connect-src {connect}",
             "object-src 'none'",
             "base-uri 'none'",

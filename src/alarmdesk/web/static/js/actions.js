@@ -20,6 +20,7 @@ export const ACTION_NAMES = {
   close: "Close",
   cancel: "Cancel",
   step: "Procedure step done",
+  verify: "Video verdict",
 };
 
 function toLogin() {

@@ -61,6 +61,11 @@ async function start(action) {
 document.addEventListener("click", (e) => {
   const b = e.target.closest("#panel [data-action]");
   if (b) start(b.dataset.action);
+  const verdict = e.target.closest("#panel button[data-verdict]");
+  if (verdict) {
+    const inc = snapshot();
+    if (inc) perform(inc, "verify", { verdict: verdict.dataset.verdict });
+  }
   const step = e.target.closest("#checklist button[data-step]");
   if (step) {
     const inc = snapshot();
