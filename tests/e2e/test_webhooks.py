@@ -137,6 +137,12 @@ def events(live: LiveServer) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in conn.execute(q.order_by(t.events.c.id))]
 
 
+def cursor_of(live: LiveServer, webhook_id: int) -> int:
+    with live.services.engine.connect() as conn:
+        q = sa.select(t.webhooks.c.cursor).where(t.webhooks.c.id == webhook_id)
+        return int(conn.execute(q).scalar_one())
+
+
 def test_every_event_arrives_signed_in_order_at_least_once_and_is_a_disclosure(
     live, receivers
 ) -> None:
@@ -195,6 +201,8 @@ def test_every_event_arrives_signed_in_order_at_least_once_and_is_a_disclosure(
         got = {int(r["headers"]["webhook-id"].removeprefix("evt_")) for r in opened_east}
         assert got <= east_events and len(got) == len(incidents) // 2
 
+        last = max(e["id"] for e in wanted)
+        until(lambda: cursor_of(live, made.json()["id"]) >= last)  # recorded after the answer
         with live.services.engine.connect() as conn:
             log = conn.execute(
                 sa.select(t.webhook_deliveries).where(
