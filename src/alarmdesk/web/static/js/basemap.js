@@ -35,7 +35,8 @@ async function pmtilesLayer(map, url, cfg) {
   // tileType 1 is vector (MVT); 2–5 are PNG, JPEG, WebP, AVIF images.
   if (header.tileType === 1) {
     await loadScript("/static/vendor/protomaps-leaflet/protomaps-leaflet.js");
-    return protomapsL.leafletLayer({ url, flavor: "dark", lang: document.documentElement.lang || "en", attribution: cfg.tile_attribution });
+    // Without a configured attribution, protomaps-leaflet shows its own (Protomaps, OpenStreetMap).
+    return protomapsL.leafletLayer({ url, flavor: "dark", lang: document.documentElement.lang || "en", attribution: cfg.tile_attribution || undefined });
   }
   return pmtiles.leafletRasterLayer(archive, { maxZoom: header.maxZoom || cfg.tile_max_zoom, attribution: cfg.tile_attribution });
 }
