@@ -15,15 +15,16 @@ pytestmark = pytest.mark.slow
 
 MARKET_AND_10TH = (-122.4177, 37.7765)  # San Francisco, in the demo city's streets
 
-# Canvases of the streets' pane with at least one painted pixel (the layer has no background
-# colour: a tile without roads or labels stays transparent).
-PAINTED_TILES = """() => [...document.querySelectorAll('.leaflet-streets-pane canvas')]
-  .filter((c) => {
-    if (!c.width || !c.height) return false;
+# The streets pane's tiles: [painted pixels, transparent pixels] of each. The layer has no
+# background colour, so the world outlines and the city's land show between the streets.
+TILE_PIXELS = """() => [...document.querySelectorAll('.leaflet-streets-pane canvas')]
+  .filter((c) => c.width && c.height)
+  .map((c) => {
     const px = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) return true;
-    return false;
-  }).length"""
+    let painted = 0;
+    for (let i = 3; i < px.length; i += 4) if (px[i] !== 0) painted++;
+    return [painted, px.length / 4 - painted];
+  })"""
 
 
 def test_the_demo_streets_are_drawn_from_alarmdesk_alone(console, sign_in, artifacts) -> None:
@@ -36,7 +37,8 @@ def test_the_demo_streets_are_drawn_from_alarmdesk_alone(console, sign_in, artif
     page.goto(f"{console.url}/incidents/{incident_id}")  # the map centres on the incident
     page.wait_for_selector("#map[data-basemap='streets']")
     wait_until(page, "Number(document.getElementById('map').dataset.streetTiles || 0) >= 4")
-    assert wait_until(page, PAINTED_TILES) >= 1
+    tiles = wait_until(page, f"({TILE_PIXELS})().filter(([p]) => p > 0)")
+    assert all(clear > 0 for _, clear in tiles), tiles
     assert DEMO_STREETS_ATTRIBUTION in page.inner_text(".leaflet-control-attribution")
     screenshot(page, artifacts, "incident-streets")
 
