@@ -216,7 +216,7 @@ def test_screenshots_of_the_queue_and_the_map(console, sign_in, artifacts) -> No
     print("queue screenshot:", screenshot(page, artifacts, "queue"))
     page.goto(console.url + "/map")
     page.wait_for_selector(".inc-marker, .marker-cluster")
-    page.wait_for_selector("#map[data-basemap='offline']")
+    page.wait_for_selector("#map[data-basemap='streets']")  # the default background
     page.wait_for_timeout(300)
     print("map screenshot:", screenshot(page, artifacts, "map"))
     page.goto(f"{console.url}/incidents/{ids[2]}")

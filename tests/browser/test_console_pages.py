@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from alarmdesk.safeguards.access import Permission
+from alarmdesk.web.console.settings import DEMO_STREETS, DEMO_STREETS_ATTRIBUTION
 from tests.browser.conftest import place, signal
 from tests.conftest import REPO_ROOT, TEST_PASSWORD, offline_app
 
@@ -180,6 +181,33 @@ def test_the_committed_browser_assets_match_the_lock() -> None:
     assert module.check() == []
 
 
+def map_boot(client: httpx.Client) -> dict:
+    page = client.get("/map").text
+    boot = re.search(r'<script type="application/json" id="boot">(.*?)</script>', page, re.S)
+    assert boot
+    return json.loads(boot.group(1))["map"]
+
+
+def test_without_a_background_configured_the_map_draws_the_demo_streets(console) -> None:
+    data = DEMO_STREETS.read_bytes()
+    with signed_in(console.url, "westop") as c:
+        cfg = map_boot(c)
+        assert cfg["tile_url"] is None and cfg["pmtiles"] is None
+        assert cfg["streets"].startswith("/console/tiles.pmtiles?v=")
+        assert cfg["streets_attribution"] == DEMO_STREETS_ATTRIBUTION
+        # the archive's reader asks for byte ranges: the header first, then directories, tiles
+        r = c.get(cfg["streets"], headers={"Range": "bytes=0-126"})
+        assert r.status_code == 206 and r.content == data[:127]
+        assert r.content.startswith(b"PMTiles\x03")
+        assert r.headers["content-range"] == f"bytes 0-126/{len(data)}"
+        assert r.headers["accept-ranges"] == "bytes"
+        r = c.get(cfg["streets"], headers={"Range": f"bytes={len(data) - 100}-"})
+        assert r.status_code == 206 and r.content == data[-100:]
+        r = c.get(cfg["streets"], headers={"Range": f"bytes={len(data)}-"})
+        assert r.status_code == 416
+    assert httpx.get(console.url + cfg["streets"]).status_code == 302  # sign in first
+
+
 def test_a_deployment_can_bring_its_own_map_background(console, monkeypatch, tmp_path) -> None:
     archive = tmp_path / "city.pmtiles"
     archive.write_bytes(bytes(range(256)) * 4)
@@ -195,6 +223,7 @@ def test_a_deployment_can_bring_its_own_map_background(console, monkeypatch, tmp
         cfg = json.loads(boot.group(1))["map"]
         assert cfg["pmtiles"] == "/console/tiles.pmtiles"
         assert cfg["basemap"] == "/console/basemap.geojson"
+        assert cfg["streets"] is None  # its own background: no demo city streets
         assert cfg["tile_attribution"] == "© Our City"
         r = c.get("/console/tiles.pmtiles", headers={"Range": "bytes=16-31"})
         assert r.status_code == 206 and r.content == bytes(range(16, 32))

@@ -17,7 +17,14 @@ from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import needs, services
 from alarmdesk.web.console.pages import QUEUE_STATUSES, live_queue
 from alarmdesk.web.console.render import render
-from alarmdesk.web.console.settings import is_url, map_config, map_settings, principal, reference
+from alarmdesk.web.console.settings import (
+    DEMO_STREETS,
+    is_url,
+    map_config,
+    map_settings,
+    principal,
+    reference,
+)
 
 MAP_LIMIT: Final = 2000  # markers the map starts with, the most urgent first
 RANGE_LIMIT: Final = 16 * 1024 * 1024  # bytes of an archive one range request may read
@@ -74,8 +81,10 @@ async def basemap_file(request: Request[Any, Any, Any]) -> File:
 
 @get("/console/tiles.pmtiles", opt=needs(Permission.REFERENCE_READ), include_in_schema=False)
 async def pmtiles_file(request: Request[Any, Any, Any]) -> Response[bytes]:
-    """The configured PMTiles archive, with HTTP range requests (the reader needs them)."""
-    path = _local_file(map_settings(services(request)).pmtiles, "PMTiles archive")
+    """The configured PMTiles archive, else the demo city's streets (docs/basemap.md), with
+    HTTP range requests (the reader needs them)."""
+    configured = map_settings(services(request)).pmtiles
+    path = _local_file(configured or str(DEMO_STREETS), "PMTiles archive")
     size = path.stat().st_size
     rng = request.headers.get("range", "")
     m = re.fullmatch(r"bytes=(\d+)-(\d*)", rng.strip())

@@ -18,9 +18,12 @@ from alarmdesk.safeguards.access import Principal
 from alarmdesk.service import console_queries
 from alarmdesk.service.console_queries import Reference
 from alarmdesk.web.api import services
-from alarmdesk.web.console.assets import static_url
+from alarmdesk.web.console.assets import ASSET_VERSION, STATIC, static_url
 
 REFERENCE_TTL: Final = 30.0  # seconds a page may show a cached taxonomy / desk list
+# The demo city's streets (docs/basemap.md): drawn when no background is configured.
+DEMO_STREETS: Final = STATIC / "basemap" / "demo-city.pmtiles"
+DEMO_STREETS_ATTRIBUTION: Final = "Streets sketched from DataSF fire calls (ODC PDDL)"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ class MapSettings:
     tile_max_zoom: int = 19
     pmtiles: str | None = None  # a URL or a local file path of a .pmtiles archive
     basemap_geojson: str | None = None  # a local GeoJSON file to draw instead of the demo city
+
+    @property
+    def demo_streets(self) -> bool:
+        """Nothing configured: the demo city's street archive is drawn over the outlines."""
+        return not (self.tile_url or self.pmtiles or self.basemap_geojson)
 
 
 def map_settings(svc: Services, env: Mapping[str, str] | None = None) -> MapSettings:
@@ -118,6 +126,9 @@ def map_config(request: Request[Any, Any, Any]) -> dict[str, Any]:
         "tile_attribution": s.tile_attribution,
         "tile_max_zoom": s.tile_max_zoom,
         "pmtiles": pmtiles,
+        # the same route serves the demo archive; ?v= changes when the file does
+        "streets": f"/console/tiles.pmtiles?v={ASSET_VERSION}" if s.demo_streets else None,
+        "streets_attribution": DEMO_STREETS_ATTRIBUTION,
         "world": static_url("vendor/world-atlas/countries-50m.json"),
         "basemap": "/console/basemap.geojson"
         if s.basemap_geojson

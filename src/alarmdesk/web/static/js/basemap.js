@@ -1,6 +1,7 @@
-// The map's background, offline by default: Natural Earth country outlines (world-atlas) and
-// the city's own GeoJSON (outline, desk jurisdictions, stations). A deployment may configure
-// an XYZ tile URL or a PMTiles archive instead (docs/console.md, "Map background").
+// The map's background, offline by default: Natural Earth country outlines (world-atlas), the
+// demo city's streets (a vector PMTiles archive served by alarmdesk, docs/basemap.md) and the
+// city's own GeoJSON (outline, desk jurisdictions, stations). A deployment may configure an
+// XYZ tile URL, a PMTiles archive or its own GeoJSON instead (docs/console.md, "Map background").
 /* global L, topojson */
 import { textNode } from "./lib.js";
 
@@ -34,9 +35,27 @@ async function pmtilesLayer(map, url, cfg) {
   // tileType 1 is vector (MVT); 2–5 are PNG, JPEG, WebP, AVIF images.
   if (header.tileType === 1) {
     await loadScript("/static/vendor/protomaps-leaflet/protomaps-leaflet.js");
-    return protomapsL.leafletLayer({ url, flavor: "dark", lang: document.documentElement.lang || "en", attribution: cfg.tile_attribution });
+    // Without a configured attribution, protomaps-leaflet shows its own (Protomaps, OpenStreetMap).
+    return protomapsL.leafletLayer({ url, flavor: "dark", lang: document.documentElement.lang || "en", attribution: cfg.tile_attribution || undefined });
   }
   return pmtiles.leafletRasterLayer(archive, { maxZoom: header.maxZoom || cfg.tile_max_zoom, attribution: cfg.tile_attribution });
+}
+
+// The demo city's streets over the world outlines: the dark flavour without its background
+// colour, so the outlines around the city stay visible. `data-street-tiles` on the map's
+// element counts the tiles drawn (the city may be out of view: then none are).
+async function streetsLayer(map, cfg, el) {
+  await loadScript("/static/vendor/protomaps-leaflet/protomaps-leaflet.js");
+  const layer = protomapsL.leafletLayer({ url: cfg.streets, flavor: "dark", lang: document.documentElement.lang || "en", attribution: cfg.streets_attribution, pane: "streets" });
+  // Both are read on every draw: no background colour (the flavour always sets one), and no
+  // land of its own (the city's outline below is the same land, in the offline colours).
+  layer.backgroundColor = undefined;
+  layer.paintRules = layer.paintRules.filter((rule) => rule.dataLayer !== "earth");
+  let drawn = 0;
+  layer.on("tileload", () => {
+    el.dataset.streetTiles = String(++drawn);
+  });
+  return layer.addTo(map);
 }
 
 function boundsOf(desks) {
@@ -61,6 +80,7 @@ export function makeMap(el, cfg, options = {}) {
   if (fit.isValid()) map.fitBounds(fit, { padding: [10, 10] });
   else map.setView([20, 0], 2);
   map.createPane("world").style.zIndex = 200;
+  map.createPane("streets").style.zIndex = 225;
   map.createPane("city").style.zIndex = 250;
 
   const ready = (async () => {
@@ -71,6 +91,7 @@ export function makeMap(el, cfg, options = {}) {
     } catch (err) {
       console.warn("map tiles unavailable, using the offline background", err);
     }
+    let streets = null;
     if (tiles) tiles.addTo(map);
     else {
       const world = await json(cfg.world);
@@ -80,13 +101,28 @@ export function makeMap(el, cfg, options = {}) {
         style: { color: "#3a4858", weight: 1, fillColor: "#1b2530", fillOpacity: 1 },
         attribution: "Natural Earth (world-atlas)",
       }).addTo(map);
+      if (cfg.streets) {
+        try {
+          streets = await streetsLayer(map, cfg, el);
+        } catch (err) {
+          console.warn("the demo city's streets are unavailable", err);
+        }
+      }
     }
     try {
       const city = await json(cfg.basemap);
+      // The outline under the streets (tiles bring their own land); the stations on top.
+      if (!tiles) {
+        L.geoJSON(city, {
+          pane: "world",
+          interactive: false,
+          filter: (f) => f.properties.kind === "outline",
+          style: () => ({ color: "#4a5d72", weight: 1, fillColor: "#233243", fillOpacity: 1 }),
+        }).addTo(map);
+      }
       L.geoJSON(city, {
         pane: "city",
-        filter: (f) => f.properties.kind !== "desk" && (!tiles || f.properties.kind === "station"),
-        style: () => ({ color: "#4a5d72", weight: 1, fillColor: "#233243", fillOpacity: 1, interactive: false }),
+        filter: (f) => f.properties.kind === "station",
         pointToLayer: (f, latlng) =>
           L.circleMarker(latlng, { radius: 3, color: "#a3afbd", weight: 1, fillColor: "#11161c", fillOpacity: 1 })
             .bindTooltip(textNode(`${f.properties.name} (${f.properties.id})`)),
@@ -101,7 +137,7 @@ export function makeMap(el, cfg, options = {}) {
         style: { color: "#8cc8ff", weight: 1.5, dashArray: "6 5", fill: false },
       }).addTo(map);
     }
-    el.dataset.basemap = tiles ? "tiles" : "offline";
+    el.dataset.basemap = tiles ? "tiles" : streets ? "streets" : "offline";
   })();
   return { map, ready };
 }
