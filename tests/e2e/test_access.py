@@ -53,6 +53,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
         "/api/v1/incidents/{id}/recommendation",
         None,
     ),
+    ("GET", "/api/v1/incidents/{incident_id:int}/eido"): (
+        "/api/v1/incidents/{id}/eido?recipient=Fire+Brigade",
+        None,
+    ),
     ("POST", "/api/v1/incidents/{incident_id:int}/{action:str}"): (
         "/api/v1/incidents/{id}/notes",
         {"text": "checked"},
