@@ -106,6 +106,25 @@ class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True):
     basemap_geojson: str = ""  # the city's own GeoJSON instead of the demo city's
 
 
+class SharingConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Who the centre is to the agencies it shares incidents with (docs/sharing.md)."""
+
+    # The centre's Agency Identifier: a domain name it holds, globally unique (NENA i3).
+    agency_id: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=3, max_length=253, pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$"
+        ),
+    ] = "centre.invalid"
+    agency_name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "alarmdesk"
+    # IANA urn:emergency:service:responder values, without that prefix (police, fire, ems…).
+    agency_types: list[Annotated[str, msgspec.Meta(min_length=1, max_length=100)]] = msgspec.field(
+        default_factory=lambda: ["psap"]
+    )
+    # unit kind → EIDO-EmergencyResourceType-Common value, over interop/eido.RESOURCE_TYPES.
+    eido_resource_types: dict[str, str] = msgspec.field(default_factory=dict)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -121,6 +140,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     console: ConsoleConfig = msgspec.field(default_factory=ConsoleConfig)
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
+    sharing: SharingConfig = msgspec.field(default_factory=SharingConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:

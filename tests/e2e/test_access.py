@@ -43,6 +43,13 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/silences"): ("/api/v1/silences", {"match": {}, "reason": "x"}),
     ("POST", "/api/v1/silences/{silence_id:int}/end"): ("/api/v1/silences/999/end", {}),
     ("GET", "/api/v1/silences/{silence_id:int}/signals"): ("/api/v1/silences/1/signals", None),
+    ("GET", "/api/v1/webhooks"): ("/api/v1/webhooks", None),
+    ("POST", "/api/v1/webhooks"): ("/api/v1/webhooks", {"url": "ftp://refused.example/"}),
+    ("DELETE", "/api/v1/webhooks/{webhook_id:int}"): ("/api/v1/webhooks/999", None),
+    ("GET", "/api/v1/webhooks/{webhook_id:int}/deliveries"): (
+        "/api/v1/webhooks/999/deliveries",
+        None,
+    ),
     ("POST", "/api/v1/setup/plan"): ("/api/v1/setup/plan", {"desks": []}),
     ("POST", "/api/v1/setup/apply"): ("/api/v1/setup/apply", {"no_such_kind": []}),
     ("POST", "/api/v1/units/{unit_id:str}/report"): (
@@ -56,6 +63,10 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/v1/incidents/{incident_id:int}/media"): ("/api/v1/incidents/{id}/media", None),
     ("GET", "/api/v1/incidents/{incident_id:int}/media/{n:int}"): (
         "/api/v1/incidents/{id}/media/1",
+        None,
+    ),
+    ("GET", "/api/v1/incidents/{incident_id:int}/eido"): (
+        "/api/v1/incidents/{id}/eido?recipient=Fire+Brigade",
         None,
     ),
     ("POST", "/api/v1/incidents/{incident_id:int}/{action:str}"): (

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.store import tables as t
+from alarmdesk.store.database import make_engine
 from tests.conftest import prepare_database
+from tests.unit.test_eido import valid
 
 pytestmark = pytest.mark.slow  # each test runs the command line as a process
 
@@ -138,3 +146,55 @@ def test_loading_the_demo_city_twice_keeps_it_whole(sqlite_url, tmp_path, monkey
         assert r.returncode == 0, r.stderr
     again = run("db", "upgrade", env_url=sqlite_url)
     assert again.returncode == 0, again.stderr
+
+
+def test_export_eido_writes_the_file_and_logs_the_disclosure(
+    url, tmp_path, services_factory
+) -> None:
+    loop = asyncio.new_event_loop()
+    svc = services_factory(url, loop=loop, prepare=False)
+    call = SignalIn(
+        source_kind=SourceKind.CALL,
+        source_id="ct-1",
+        type_code="FSTRU",
+        occurred_at=datetime(2026, 11, 25, 9, 59, tzinfo=UTC),
+        location=Location(lat=50.0, lon=-5.0, address="Quay 2"),
+        summary="smoke from a roof",
+        payload={"people": [{"role": "caller", "name": "Ann", "callback": "+44 20 7946 0000"}]},
+    )
+    (receipt,) = loop.run_until_complete(svc.writer.submit_signals([call]))
+    svc.stop()
+    loop.close()
+    inc = str(receipt.incident_id)
+
+    missing = run("export", "eido", inc, env_url=url)
+    assert missing.returncode == 2 and "missing_field" in missing.stderr
+    refused = run("export", "eido", inc, "--recipient", "Immigration enforcement", env_url=url)
+    assert refused.returncode == 3 and "protected_purpose" in refused.stderr
+    unknown = run("export", "eido", "999", "--recipient", "Fire Brigade", env_url=url)
+    assert unknown.returncode == 2 and "not_found" in unknown.stderr
+    nowhere = run(
+        "export", "eido", inc, "--recipient", "Fire Brigade", "-o", "no/such/x.json", env_url=url
+    )
+    assert nowhere.returncode == 2 and not Path("no").exists()
+
+    r = run("export", "eido", inc, "--recipient", "Fire Brigade", "-o", "eido.json", env_url=url)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(Path("eido.json").read_text("utf-8"))
+    valid(doc)
+    (person,) = doc["personComponent"]
+    assert person["personIncidentRoleRegistryText"] == ["Caller"]
+    assert doc["callbackComponent"][0]["callBackInformationUri"] == ["tel:+442079460000"]
+    printed = run("export", "eido", inc, "--recipient", "Coastguard", env_url=url)
+    assert printed.returncode == 0 and json.loads(printed.stdout) == doc
+
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(t.audit_entries.c.entry).order_by(t.audit_entries.c.seq))
+        log = [e for e in (json.loads(r.entry) for r in rows) if e["op"] == "disclose"]
+    engine.dispose()
+    assert [(e["object_id"], e["detail"]["recipient"]) for e in log] == [
+        (inc, "Fire Brigade"),
+        (inc, "Coastguard"),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in log)

@@ -14,6 +14,7 @@ from alarmdesk import logs
 from alarmdesk.cli.accounts import tokens_app, users_app
 from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.centre import config_app
+from alarmdesk.cli.export import export_app
 from alarmdesk.cli.safeguards import report_app, retention_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
 from alarmdesk.cli.silences import silences_app
@@ -41,6 +42,7 @@ app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
 app.add_typer(silences_app, name="silences")
 app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(export_app, name="export")
 
 
 def main() -> None:

@@ -38,6 +38,7 @@ class Permission(enum.StrEnum):
     DUTY_REPORT = "duty.report"  # the duty report form
     INCIDENT_READ = "incident.read"  # list, view, stream incidents of one's desks
     INCIDENT_ACT = "incident.act"  # acknowledge, dispatch, note, reclassify, resolve, close
+    INCIDENT_SHARE = "incident.share"  # disclose an incident to another agency (EIDO)
     REFERENCE_READ = "reference.read"  # incident types, desks, units
     ACCOUNTS_MANAGE = "accounts.manage"  # users and tokens
     AUDIT_READ = "audit.read"  # the audit log
@@ -59,6 +60,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.DUTY_REPORT: frozenset(_DESK_STAFF),
     Permission.INCIDENT_READ: frozenset(_DESK_STAFF),
     Permission.INCIDENT_ACT: frozenset({Role.OPERATOR, Role.SUPERVISOR}),
+    Permission.INCIDENT_SHARE: frozenset({Role.OPERATOR, Role.SUPERVISOR}),
     Permission.REFERENCE_READ: frozenset(HUMAN_ROLES),
     Permission.ACCOUNTS_MANAGE: frozenset({Role.ADMIN}),
     Permission.AUDIT_READ: frozenset({Role.AUDITOR}),

@@ -15,7 +15,7 @@ from alarmdesk.domain.incident import OPEN, Status
 from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal, Role, shares_desk
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import dispatch, queries
+from alarmdesk.service import dispatch, queries, sharing
 from alarmdesk.web.api.common import (
     MAX_ID,
     actor_of,
@@ -306,4 +306,29 @@ async def recommendation(
     return msgspec.convert(found, RecommendationOut)
 
 
-ROUTES = [list_incidents, nearby, get_incident, recommendation, act]
+@get(
+    "/api/v1/incidents/{incident_id:int}/eido",
+    opt=needs(Permission.INCIDENT_SHARE),
+    responses=errors(*AUTH, 404, 422),
+    summary="The incident as a NENA EIDO (NENA-STA-021.1 JSON) for another agency",
+    description="A disclosure: `recipient` (the agency it is for; required, one line, at most "
+    "200 characters, screened for purpose) is kept in the audit log's `disclose` entry, "
+    "committed before the document is sent, and the transparency report counts disclosures "
+    "by recipient. Without it: 422 missing_field. What is exported, field by field, and what "
+    "is not: docs/sharing.md.",
+)
+async def eido(
+    request: Request[Any, Any, Any],
+    incident_id: FromPath[int],
+    recipient: Annotated[str | None, QueryParameter()] = None,
+) -> dict[str, Any]:
+    name = sharing.check_recipient(recipient)
+    svc = services(request)
+    found = await anyio.to_thread.run_sync(load_incident, request, incident_id)  # desk check
+    agency = sharing.agency_of(svc.config.sharing)
+    document = await anyio.to_thread.run_sync(sharing.eido_document, svc.engine, found, agency)
+    await audit(request, sharing.disclosure(actor_of(request), incident_id, name))
+    return document
+
+
+ROUTES = [list_incidents, nearby, get_incident, recommendation, eido, act]
