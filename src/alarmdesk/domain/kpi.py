@@ -31,6 +31,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from fractions import Fraction
 from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
@@ -93,7 +94,8 @@ def percentile(ordered: Sequence[float], p: float) -> float:
         raise ValueError("the percentile of no values is undefined")
     if not 0 < p <= 100:
         raise ValueError(f"a percentile is over (0, 100], not {p}")
-    rank = math.ceil(p / 100 * len(ordered))
+    # exact arithmetic: 57 / 100 * 100 is 57.00000000000001 in floats, which would be rank 58
+    rank = math.ceil(Fraction(str(p)) * len(ordered) / 100)
     return ordered[rank - 1]
 
 

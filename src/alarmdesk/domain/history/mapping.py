@@ -86,15 +86,17 @@ class _Times(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     columns: _PhaseColumns
 
 
+# values are checked one by one (_text, _check_priority) so that an error names its key:
+# msgspec reports a bad dict value only as "values[...]"
 class _StrValues(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     column: str
-    values: dict[str, str] = {}
+    values: dict[str, object] = {}
     default: str | None = None
 
 
 class _IntValues(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     column: str
-    values: dict[str, int] = {}
+    values: dict[str, object] = {}
     default: int | None = None
 
 
@@ -442,12 +444,13 @@ def _quoted(key: str, value: str) -> str:
 def _type_map(spec: _StrValues, taxonomy: Taxonomy) -> ValueMap[str]:
     _nonblank("type.column", spec.column)
     values: dict[str, str] = {}
-    for source_value, code in spec.values.items():
+    for source_value, target in spec.values.items():
         key = _quoted("type.values", source_value)
         screen({key: source_value})
-        if code.strip().upper() not in taxonomy:
-            raise _fail(key, f"{code!r} is not an incident type of the taxonomy")
-        values[source_value.strip()] = code.strip().upper()
+        code = _text(key, target).upper()
+        if code not in taxonomy:
+            raise _fail(key, f"{target!r} is not an incident type of the taxonomy")
+        values[source_value.strip()] = code
     default = None
     if spec.default is not None:
         if spec.default.strip().upper() not in taxonomy:
@@ -461,8 +464,14 @@ def _type_map(spec: _StrValues, taxonomy: Taxonomy) -> ValueMap[str]:
     return ValueMap("type", spec.column, MappingProxyType(values), default, accept)
 
 
-def _check_priority(key: str, value: int) -> int:
-    if not 1 <= value <= 5:
+def _text(key: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(key, f"must be a text, not {value!r}")
+    return value.strip()
+
+
+def _check_priority(key: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 5:
         raise _fail(key, f"a priority is 1 (immediate threat to life) … 5, not {value}")
     return value
 
@@ -484,12 +493,11 @@ def _name_map(key: str, spec: _StrValues) -> ValueMap[str]:
     """Unit kinds and station areas: names alarmdesk will show, so they are screened."""
     _nonblank(f"{key}.column", spec.column)
     values: dict[str, str] = {}
-    for source_value, name in spec.values.items():
+    for source_value, target in spec.values.items():
         entry = _quoted(f"{key}.values", source_value)
-        if not name.strip():
-            raise _fail(entry, "must not be empty")
+        name = _text(entry, target)
         screen({entry: name})
-        values[source_value.strip()] = name.strip()
+        values[source_value.strip()] = name
     default = None
     if spec.default is not None:
         if not spec.default.strip():

@@ -190,13 +190,15 @@ def read_calls(
         quality.rows_read += 1
         if len(cells) < len(header):
             cells = cells + [""] * (len(header) - len(cells))
-        if (row := build.row(cells)) is None:
+        if build.excluded(cells):
             continue
         key = tuple(cells[i].strip() for i in dup_cols)
         if key in seen:
             quality.duplicates += 1
             continue
         seen.add(key)
+        if (row := build.row(cells)) is None:
+            continue
         if mapping.layout is Layout.CALL_ROWS:
             if (record := build.call([row])) is not None:
                 yield record
@@ -254,14 +256,19 @@ class _Builder:
         self._skip(f"unmapped_{vm.key}")
         raise _Unmapped
 
-    def row(self, cells: list[str]) -> _Row | None:
-        m = self.m
-        for rule in m.exclude:
+    def excluded(self, cells: list[str]) -> bool:
+        """Whether an exclusion rule leaves the row out (counted)."""
+        for rule in self.m.exclude:
             value = cells[self.col[rule.column]].strip()
             if value in rule.values:
                 self.q.excluded[(rule.column, value)] += 1
                 self._skip("excluded")
-                return None
+                return True
+        return False
+
+    def row(self, cells: list[str]) -> _Row | None:
+        """The row's values mapped, or None when it is skipped (counted)."""
+        m = self.m
         call_id = cells[self.col[m.call_id]].strip()
         if not call_id:
             self._skip("missing_call_id")

@@ -75,8 +75,9 @@ class TimeFormat:
             return None
 
     def _fast(self, text: str) -> datetime | None:
-        match = self.regex.fullmatch(text) if self.regex else None
-        if match is None:
+        # as strptime: the first match from the start, and nothing may be left over
+        match = self.regex.match(text) if self.regex else None
+        if match is None or match.end() != len(text):
             return None
         g = match.groupdict()
         if g.get("I") is not None:
