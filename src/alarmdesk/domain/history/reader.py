@@ -6,22 +6,23 @@ they need not be adjacent, but a call's group is closed once its call id has not
 ``source.group_window`` rows (memory stays bounded), and a row of a call already closed is
 skipped (``call_rows_apart``).
 
-Data-quality rules (docs/analytics.md says the same; :class:`DataQuality` counts each):
+Data-quality rules, in the order they apply (docs/analytics.md says the same;
+:class:`DataQuality` counts each):
 
-- a row is skipped, and counted by reason, when an exclusion rule matches it (``excluded``),
-  when it has no call id (``missing_call_id``) or, in a unit-row file, no unit id
-  (``missing_unit_id``), when its call type targets people exercising rights
-  (``protected_purpose``), or when its type, priority, unit kind or station value is not in
-  the mapping's table and the table has no default (``unmapped_type`` …);
-- a row whose duplicate-rule columns repeat an earlier row's is the same row: counted once,
-  the repeats counted under ``duplicates``;
-- a time that no format reads is counted (by column) and taken as missing; a call with no
-  received time is skipped (``missing_received``);
-- an interval that is missing, negative or zero is left out of that interval's statistics
-  and counted per interval;
-- coordinates that are missing, unreadable, out of range, (0, 0) or outside the mapping's
-  bounding box are counted and left out of the record (lat/lon None), so out of every
-  geographic figure.
+1. a row an exclusion rule matches is skipped (``excluded``);
+2. a row whose duplicate-rule columns repeat an earlier row's is the same row: counted once,
+   the repeats counted under ``duplicates`` and read no further;
+3. a row is skipped, counted by reason, when it has no call id (``missing_call_id``) or, in a
+   unit-row file, no unit id (``missing_unit_id``), when its call type targets people
+   exercising rights (``protected_purpose``), or when its type, priority, unit kind or station
+   value is not in the mapping's table and the table has no default (``unmapped_type`` …);
+4. a time that no format reads is counted (by column) and taken as missing; a call with no
+   received time is skipped (``missing_received``);
+5. an interval that is missing, negative or zero is left out of that interval's statistics
+   and counted per interval;
+6. coordinates that are missing, unreadable, out of range, (0, 0) or outside the mapping's
+   bounding box are counted and left out of the record (lat/lon None), so out of every
+   geographic figure.
 """
 
 from __future__ import annotations
