@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.errors import MappingError
+from alarmdesk.domain.errors import InvalidField, MappingError
 from alarmdesk.domain.history import (
     DataQuality,
     Gap,
@@ -18,6 +18,7 @@ from alarmdesk.domain.history import (
     duration,
     parse_mapping,
     read_calls,
+    read_calls_file,
 )
 
 CALLS = """
@@ -343,8 +344,8 @@ def test_a_point_column_is_read_as_lat_lon():
 
 
 def test_projected_x_y_are_transformed_to_wgs84():
-    # EPSG:28992 (Amersfoort / RD New): its origin point, the tower of Amersfoort, is at
-    # x 155000, y 463000 = 52.15517 N, 5.38721 E (Kadaster's published reference).
+    # EPSG:28992 (Amersfoort / RD New): its origin, the Onze Lieve Vrouwetoren in Amersfoort,
+    # is x 155000, y 463000; in WGS 84 about 52.15517 N, 5.38721 E.
     text = CALLS + '\n[location]\nx = "x"\ny = "y"\ncrs = 28992\n'
     header = HEADER.replace("\n", ",x,y\n")
     [r], q = read(text, header + "1,Fire,2017-01-02 10:00:00,,,,,155000,463000\n")
@@ -363,3 +364,21 @@ def test_the_report_says_it_all_in_words():
     assert "type 'Odd': 1" in report
     assert "dispatched: 1" in report
     assert "call_to_dispatch: 0 / 1 / 0 / 0" in report
+
+
+def test_a_file_that_is_not_csv_is_bad_input_naming_the_line():
+    m = parse_mapping(CALLS)
+    huge = "x" * 200_000  # over the csv module's field limit: a broken file, not a call
+    text = HEADER + "1,Fire,2017-01-02 10:00:00,,,,\n" + f"2,{huge},2017-01-02 10:00:00,,,,\n"
+    with pytest.raises(InvalidField) as caught:
+        list(read_calls(io.StringIO(text), m, DataQuality()))
+    assert caught.value.code == "malformed_csv"
+    assert "line 3" in caught.value.message
+
+
+def test_a_file_in_another_encoding_is_bad_input(tmp_path):
+    path = tmp_path / "calls.csv"
+    path.write_bytes((HEADER + "1,Fire,2017-01-02 10:00:00,,,,\n").encode("utf-16"))
+    with pytest.raises(InvalidField) as caught:
+        list(read_calls_file(path, parse_mapping(CALLS), DataQuality()))
+    assert caught.value.code == "malformed_csv"

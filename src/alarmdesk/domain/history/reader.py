@@ -35,11 +35,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
-from alarmdesk.domain.errors import MappingError
+from alarmdesk.domain.errors import InvalidField, MappingError
 from alarmdesk.domain.history.mapping import Layout, Mapping, ValueMap
 from alarmdesk.domain.history.records import (
     CALL_PHASES,
@@ -127,6 +127,7 @@ def _pairs(counter: Counter[str]) -> str:
 
 
 T = TypeVar("T")
+_CsvReader = Any  # the type of csv.reader(...), which the csv module does not export
 
 
 class _Unmapped(Exception):
@@ -172,9 +173,11 @@ def read_calls(
 
     Raises:
         MappingError: the file has no header, or lacks a column the mapping names.
+        InvalidField: the file is not CSV in the mapping's encoding (``malformed_csv``).
     """
     reader = csv.reader(lines, delimiter=mapping.delimiter)
-    header = next(reader, None)
+    rows = _cells(reader)
+    header = next(rows, None)
     if header is None:
         raise MappingError("the file is empty: no header row")
     header = [h.strip() for h in header]
@@ -185,7 +188,7 @@ def read_calls(
     dup_cols = [index[c] for c in mapping.duplicate_columns]
     open_groups: OrderedDict[str, _Group] = OrderedDict()
     closed: set[str] = set()
-    for n, cells in enumerate(reader):
+    for n, cells in enumerate(rows):
         if not any(c.strip() for c in cells):
             continue  # a blank line is no row
         quality.rows_read += 1
@@ -224,6 +227,17 @@ def read_calls(
     for group in open_groups.values():
         if (record := build.call(group.rows)) is not None:
             yield record
+
+
+def _cells(reader: _CsvReader) -> Iterator[list[str]]:
+    """The reader's rows; a file that is not CSV in its stated encoding is bad input."""
+    try:
+        yield from reader
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise InvalidField(
+            f"line {reader.line_num}: not readable as CSV in the mapping's encoding ({exc})",
+            code="malformed_csv",
+        ) from exc
 
 
 _NUMBER = r"([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)"
