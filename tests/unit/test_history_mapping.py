@@ -4,6 +4,7 @@ time formats it reads."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -44,7 +45,9 @@ def test_a_minimal_mapping_reads_with_its_defaults():
 
 
 def test_the_shipped_san_francisco_mapping_is_valid():
-    m = load_mapping("docs/examples/sf-fire-calls.toml")
+    m = load_mapping(
+        Path(__file__).resolve().parents[2] / "docs" / "examples" / "sf-fire-calls.toml"
+    )
     assert m.layout is Layout.UNIT_ROWS
     assert m.unit_id == "Unit ID"
     assert m.unit_kind is not None and m.unit_kind.values["ENGINE"] == "engine"

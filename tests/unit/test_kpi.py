@@ -4,11 +4,13 @@ and counted, and compliance objectives met or not on constructed calls."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import InvalidField, ProtectedPurposeError, UnknownCategoryError
 from alarmdesk.domain.history import CallRecord, Gap, Interval, UnitResponse
 from alarmdesk.domain.kpi import (
     NFPA_1710,
@@ -18,6 +20,7 @@ from alarmdesk.domain.kpi import (
     Stats,
     compliance,
     kpis,
+    parse_objectives,
     percentile,
     period_of,
     summarize,
@@ -278,3 +281,56 @@ def test_an_objective_out_of_range_is_refused(limit, fraction):
 def test_compliance_is_not_grouped_by_unit_kind():
     with pytest.raises(ValueError, match="unit kinds"):
         compliance([], [PROCESSING], by=[Dimension.UNIT_KIND])
+
+
+# ------------------------------------------------------------------ objectives as data
+
+
+def test_the_nfpa_objectives_file_reads_as_the_shipped_objectives():
+    path = Path(__file__).resolve().parents[2] / "docs" / "examples" / "nfpa-1710-objectives.toml"
+    text = path.read_text("utf-8")
+    assert parse_objectives(text) == NFPA_1710
+
+
+OBJECTIVE = """
+[[objective]]
+name = "medic on scene"
+interval = "call_to_on_scene"
+limit_seconds = 480
+fraction = 0.9
+unit_kinds = ["medic"]
+"""
+
+
+def test_a_centre_writes_its_own_objective():
+    [o] = parse_objectives(OBJECTIVE)
+    assert o == Objective(
+        "medic on scene", Interval.CALL_TO_ON_SCENE, 480, 0.9, unit_kinds=frozenset({"medic"})
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[[objective]]\nname = 'x'\n", "objective[0].interval"),
+        (OBJECTIVE.replace("call_to_on_scene", "lunch"), "objective[0].interval"),
+        (OBJECTIVE.replace("0.9", "90"), "objective[0].fraction"),
+        (OBJECTIVE.replace("480", "'eight minutes'"), "objective[0].limit_seconds"),
+        (OBJECTIVE.replace("480", "-1"), "objective[0].limit_seconds"),
+        (OBJECTIVE + "colour = 'red'\n", "objective[0].colour"),
+        (OBJECTIVE + "[target]\n", "target"),
+        ("", "objective"),
+    ],
+)
+def test_a_bad_objective_is_refused_naming_the_key(text, key):
+    with pytest.raises(InvalidField) as caught:
+        parse_objectives(text)
+    assert (caught.value.code, caught.value.field) == ("invalid_objectives", key)
+
+
+def test_an_objective_outside_the_harm_categories_or_targeting_rights_is_refused():
+    with pytest.raises(UnknownCategoryError) as caught:
+        parse_objectives(OBJECTIVE + "categories = ['protest']\n")
+    assert caught.value.field == "objective[0].categories"
+    with pytest.raises(ProtectedPurposeError):
+        parse_objectives(OBJECTIVE.replace("medic on scene", "time to reach a demonstration"))

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import enum
 import math
+import tomllib
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -35,7 +36,9 @@ from fractions import Fraction
 from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import InvalidField, UnknownCategoryError
 from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
+from alarmdesk.domain.purpose import check_category, screen
 
 __all__ = [
     "NFPA_1710",
@@ -47,6 +50,7 @@ __all__ = [
     "Stats",
     "compliance",
     "kpis",
+    "parse_objectives",
     "percentile",
     "period_of",
     "summarize",
@@ -290,6 +294,97 @@ NFPA_1710: Final = (
         reference="NFPA 1710 (2020) 4.1.2.1: travel of the first engine ≤ 240 s, 90 %",
     ),
 )
+
+
+_OBJECTIVE_KEYS: Final = frozenset(
+    {"name", "interval", "limit_seconds", "fraction", "categories", "unit_kinds", "reference"}
+)
+
+
+def parse_objectives(text: str, *, source: str = "") -> tuple[Objective, ...]:
+    """A centre's own objectives from TOML: one ``[[objective]]`` table each, with ``name``,
+    ``interval`` (an :class:`Interval` value), ``limit_seconds``, ``fraction`` (0–1) and
+    optionally ``categories`` (harm categories), ``unit_kinds`` and ``reference``.
+    docs/examples/nfpa-1710-objectives.toml is :data:`NFPA_1710` written so.
+
+    Raises:
+        InvalidField: not TOML, or a key missing, unknown or wrong (``invalid_objectives``;
+            ``field`` is the key, as ``objective[2].fraction``).
+        UnknownCategoryError: a category outside the closed list.
+        ProtectedPurposeError: a name, reference or unit kind that targets people exercising
+            rights.
+    """
+    where = f"{source}: " if source else ""
+
+    def fail(key: str, message: str) -> InvalidField:
+        return InvalidField(f"{where}{key}: {message}", field=key, code="invalid_objectives")
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidField(f"{where}not a TOML file: {exc}", code="invalid_objectives") from exc
+    if set(data) - {"objective"}:
+        key = sorted(set(data) - {"objective"})[0]
+        raise fail(key, "unknown key (objectives are [[objective]] tables)")
+    entries = data.get("objective")
+    if not isinstance(entries, list) or not entries:
+        raise fail("objective", "needs at least one [[objective]] table")
+    out: list[Objective] = []
+    for n, entry in enumerate(entries):
+        at = f"objective[{n}]"
+        if unknown := sorted(set(entry) - _OBJECTIVE_KEYS):
+            raise fail(f"{at}.{unknown[0]}", "unknown key")
+        for key in ("name", "interval", "limit_seconds", "fraction"):
+            if key not in entry:
+                raise fail(f"{at}.{key}", "missing")
+        name, reference = entry["name"], entry.get("reference", "")
+        if not isinstance(name, str) or not name.strip():
+            raise fail(f"{at}.name", "must be a text")
+        if not isinstance(reference, str):
+            raise fail(f"{at}.reference", "must be a text")
+        try:
+            interval = Interval(entry["interval"])
+        except ValueError:
+            allowed = ", ".join(i.value for i in Interval)
+            raise fail(f"{at}.interval", f"one of {allowed}") from None
+        numbers = {k: entry[k] for k in ("limit_seconds", "fraction")}
+        for key, value in numbers.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise fail(f"{at}.{key}", f"must be a number, not {value!r}")
+        lists = {k: entry.get(k, []) for k in ("categories", "unit_kinds")}
+        for key, value in lists.items():
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                raise fail(f"{at}.{key}", "must be a list of texts")
+        screen(
+            {
+                f"{at}.name": name,
+                f"{at}.reference": reference,
+                f"{at}.unit_kinds": lists["unit_kinds"],
+            }
+        )
+        categories: set[HarmCategory] = set()
+        for value in lists["categories"]:
+            try:
+                categories.add(check_category(value))
+            except UnknownCategoryError:
+                allowed = ", ".join(c.value for c in HarmCategory)
+                raise UnknownCategoryError(value, f"{at}.categories", allowed) from None
+        if not 0 < numbers["fraction"] <= 1:
+            raise fail(f"{at}.fraction", "must be over 0 and at most 1")
+        if numbers["limit_seconds"] <= 0:
+            raise fail(f"{at}.limit_seconds", "must be positive")
+        out.append(
+            Objective(
+                name=name.strip(),
+                interval=interval,
+                limit_seconds=numbers["limit_seconds"],
+                fraction=numbers["fraction"],
+                categories=frozenset(categories),
+                unit_kinds=frozenset(k.strip() for k in lists["unit_kinds"]),
+                reference=reference,
+            )
+        )
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
