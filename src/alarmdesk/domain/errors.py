@@ -17,6 +17,7 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     │   ├── SpecialCategoryError    a field or name that would hold special-category data
     │   ├── ConfigError             the configuration file or environment is not valid
     │   ├── SetupError              a centre's set-up files break a rule (code: the rule's)
+    │   ├── MappingError            a CAD history mapping file that cannot be used
     │   └── RetentionPolicyError    a retention setting that cannot be accepted
     │       └── RetentionCeilingError   a period longer than its ceiling
     ├── Unauthenticated             no valid credentials (401)
@@ -273,3 +274,13 @@ class SetupError(InputError):
         self.code = code
         self.where = where
         self.rule = ""
+
+
+class MappingError(InputError, ValueError):
+    """A CAD history mapping (``domain/history/mapping.py``) that cannot be used.
+
+    ``field`` is the dotted key of the mapping file that is wrong (``times.timezone``,
+    ``type.values."Medical Incident"``), or the column a file lacks; the message names it too.
+    """
+
+    code = "invalid_mapping"
