@@ -47,6 +47,7 @@ class Permission(enum.StrEnum):
     UNIT_REPORT = "unit.report"  # a unit's status and position (crews, AVL feeds)
     SETUP_MANAGE = "setup.manage"  # the centre's set-up: desks, units, devices, rules
     SILENCE_MANAGE = "silence.manage"  # create and end silences (maintenance, known faults)
+    CAP_PUBLISH = "cap.publish"  # publish a public warning (CAP 1.2) from an incident
     SELF = "self"  # one's own account: sign out, who am I
 
 
@@ -67,6 +68,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.UNIT_REPORT: frozenset({Role.INTAKE, Role.OPERATOR, Role.SUPERVISOR}),
     Permission.SETUP_MANAGE: frozenset({Role.ADMIN}),
     Permission.SILENCE_MANAGE: frozenset({Role.OPERATOR, Role.SUPERVISOR}),
+    Permission.CAP_PUBLISH: frozenset({Role.SUPERVISOR}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }
 

@@ -6,7 +6,7 @@ against ``safeguards/access.MATRIX``, and incident data is scoped to the caller'
 
 from __future__ import annotations
 
-from alarmdesk.web.api import health, incidents, reference, setup, signals, silences, stream
+from alarmdesk.web.api import cap, health, incidents, reference, setup, signals, silences, stream
 from alarmdesk.web.api.common import actor_of, audit, desk_filter, needs, read_body, services
 from alarmdesk.web.api.incidents import load_incident
 
@@ -29,4 +29,5 @@ ROUTES = [
     *stream.ROUTES,
     *setup.ROUTES,
     *silences.ROUTES,
+    *cap.ROUTES,
 ]
