@@ -112,9 +112,7 @@ def test_json_is_refused_with_415_and_only_intake_roles_may_submit(live_server) 
 
 def test_a_protest_alert_is_refused_by_purpose_screening(live_server) -> None:
     with live_server.client("intake") as client:
-        r = client.post(
-            "/api/v1/cap", content=alert("P-1", event="Protest march"), headers=CAP_XML
-        )
+        r = client.post("/api/v1/cap", content=alert("P-1", event="Protest march"), headers=CAP_XML)
     assert r.status_code == 422 and r.json()["error"]["code"] == "protected_purpose"
 
 

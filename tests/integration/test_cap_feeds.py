@@ -36,7 +36,7 @@ def feed(base: str) -> bytes:
         "<id>test</id><title>t</title><updated>2026-01-01T00:00:00+00:00</updated>"
         f"{entries}<entry><id>inline</id><updated>2026-01-01T00:00:00+00:00</updated>"
         f"<content type='text/xml'>{inline_alert}</content></entry></feed>"
-    ).encode("utf-8")
+    ).encode()
 
 
 class Handler(BaseHTTPRequestHandler):

@@ -138,7 +138,8 @@ def test_the_area_becomes_a_point_and_its_geometry_stays_in_the_payload() -> Non
     assert (signal.location.lat, signal.location.lon) == (52.5, 4.5)
     assert signal.location.address == "Harbour district"
     assert signal.payload["cap"]["areas"][0]["polygons"][0][0] == [52.0, 4.0]
-    canada = cap.to_signal(cap.parse((FIXTURES / "valid" / "canada.cap").read_bytes()), MAPPING, "t")
+    canada_xml = (FIXTURES / "valid" / "canada.cap").read_bytes()
+    canada = cap.to_signal(cap.parse(canada_xml), MAPPING, "t")
     assert 41.7 < canada.location.lat < 42.7 and -83.2 < canada.location.lon < -81.5
 
 
