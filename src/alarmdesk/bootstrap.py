@@ -18,6 +18,7 @@ from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.domain.routing import compile_routes
+from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
@@ -134,6 +135,7 @@ def audit_chain(cfg: Config) -> AuditChain:
 
 
 def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    load_mapping(cfg.intake.cap_mapping)  # a bad CAP mapping table fails start-up, not an alert
     engine = make_engine(cfg.database.url)
     writer = Writer(
         engine,

@@ -125,6 +125,16 @@ class SharingConfig(msgspec.Struct, forbid_unknown_fields=True):
     eido_resource_types: dict[str, str] = msgspec.field(default_factory=dict)
 
 
+class CapConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Public warnings published as CAP 1.2 (docs/cap.md); CAP in is under ``[intake]``."""
+
+    sender: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"^[^\s,<&]+$")] = (
+        "alarmdesk@example.invalid"  # CAP <sender>: no spaces, commas, < or &
+    )
+    sender_name: Annotated[str, msgspec.Meta(max_length=200)] = "alarmdesk"
+    language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] = "en-US"
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -141,6 +151,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     webhooks: WebhooksConfig = msgspec.field(default_factory=WebhooksConfig)
     intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
     sharing: SharingConfig = msgspec.field(default_factory=SharingConfig)
+    cap: CapConfig = msgspec.field(default_factory=CapConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:

@@ -178,6 +178,16 @@ def planted(live_server) -> dict[str, Any]:
             json={"match": {"devices": [short(83)]}, "reason": payload(81), "ends_at": until},
         )
         assert r.status_code == 201, r.text
+        # A public warning (CAP) whose headline, event and area are payloads (incident page).
+        warning = {
+            "incident_id": ids[0],
+            "headline": payload(90),
+            "event": short(91),
+            "area_desc": short(92),
+            "description": payload(93),
+        }
+        r = c.post("/api/v1/cap/alerts", json=warning)
+        assert r.status_code == 201, r.text
     return {"ids": ids}
 
 
@@ -237,8 +247,9 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             if incident_id == plant["ids"][3]:
                 assert "zone <img src=x onerror=__xss(51)>" in page.inner_text("#timeline")
             no_script_ran(page, f"incident {incident_id}")
-        # The first incident's map: the planted unit beside it, hovered.
+        # The first incident's map: the planted unit beside it, hovered; its public warning.
         page.goto(f"{server.url}/incidents/{plant['ids'][0]}")
+        assert "onerror=__xss(90)" in page.inner_text("#cap-alerts")
         unit = page.wait_for_selector("#map .unit-marker")
         unit.hover()
         tip = page.wait_for_selector(".leaflet-tooltip")

@@ -4,7 +4,8 @@ One value object for every place that needs a key (docs/architecture.md, "Correl
 the pipeline builds it from a signal, reclassification re-keys it, supervision builds the key
 of its own incidents, and the store keeps its text form. Panels group by (account, zone,
 category), cameras and sensors that name what they saw by (device, zone, type/label), feeds
-by (source, type, zone).
+by (source, type, zone) — or, for CAP alerts, by (sender, thread): an Update or Cancel
+folds into the incident of the alert it references.
 
 The text form is stable (it is stored in ``incidents.correlation_key``):
 ``eq|<source>|<zone>|<what>`` and ``feed|<source>|<what>|<zone>``. Parsing accepts the
@@ -59,6 +60,13 @@ class CorrelationKey(NamedTuple):
     @classmethod
     def feed(cls, source_id: str, type_code: str, zone: str | None) -> CorrelationKey:
         return cls(KeyKind.FEED, source_id, zone or "", type_code)
+
+    @classmethod
+    def thread(cls, source_id: str, thread: str) -> CorrelationKey:
+        """A feed whose messages say which earlier one they update (CAP's ``references``):
+        the thread, whatever the type of each message, so an Update that changes the event
+        or its severity still folds into the incident of the alert it updates."""
+        return cls(KeyKind.FEED, source_id, "", thread)
 
     def reclassified(self, category: HarmCategory) -> CorrelationKey:
         """The key after an operator reclassified its incident.

@@ -9,6 +9,7 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     │   ├── MalformedInput          not decodable at all (malformed_json)
     │   ├── InvalidField            a field is missing, of the wrong type or out of range
     │   ├── PayloadTooLarge         a body or payload over its limit (413)
+    │   ├── InvalidCap              a CAP document the OASIS schema (or our safe parser) refuses
     │   ├── JustificationRequired   a search or export without a stated reason (400)
     │   ├── UnknownUnit             a dispatch names a unit that does not exist
     │   ├── UnknownIncidentType     a reclassification names a code not in the taxonomy
@@ -79,6 +80,16 @@ class InvalidField(InputError):
 class PayloadTooLarge(InputError):
     code = "payload_too_large"
     status = 413
+
+
+class InvalidCap(InputError):
+    """A CAP 1.2 document that is not well-formed, carries a DTD, or breaks the OASIS schema.
+
+    ``field`` is the path of the offending element (``/cap:alert/cap:scope``) where the
+    schema names one; the message says why.
+    """
+
+    code = "invalid_cap"
 
 
 class JustificationRequired(InputError):

@@ -66,6 +66,8 @@ class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     # incident whatever is near (``separate``). Neither: alarmdesk folds by its own rules.
     join: Annotated[int, msgspec.Meta(ge=1, le=2**53)] | None = None
     separate: bool = False
+    # The sender's own priority (CAP's severity through the mapping table), over the type's.
+    priority: Annotated[int, msgspec.Meta(ge=1, le=5)] | None = None
 
 
 class SignalBatchIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -90,6 +92,7 @@ class Signal(msgspec.Struct, frozen=True):
     record_only: bool = False
     join: int | None = None
     separate: bool = False
+    priority: int | None = None
 
 
 class Receipt(msgspec.Struct, frozen=True):
@@ -349,6 +352,7 @@ def content_digest(signal: SignalIn) -> str:
             signal.record_only,
             # only when given: digests of signals without a choice stay as they were
             *((signal.join, signal.separate) if signal.join or signal.separate else ()),
+            *((signal.priority,) if signal.priority is not None else ()),
         )
     )
     return hashlib.blake2b(body, digest_size=12).hexdigest()
@@ -376,4 +380,5 @@ def to_signal(signal: SignalIn, *, id: int, key: str, fp: str, received_at: date
         record_only=signal.record_only,
         join=signal.join,
         separate=signal.separate,
+        priority=signal.priority,
     )

@@ -1,5 +1,5 @@
-"""Equipment intake as one service: the DC-09 listeners, the MQTT client and supervision,
-run as tasks on the application's event loop.
+"""Equipment intake as one service: the DC-09 listeners, the MQTT client, supervision and the
+CAP feed poller, run as tasks on the application's event loop.
 
     intake = IntakeService()
     intake.start(services, loop, config.intake)   # sync: binds ports, loads devices
@@ -27,6 +27,8 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from alarmdesk.domain.signal import Receipt, SignalIn
+from alarmdesk.intake.cap import load_mapping
+from alarmdesk.intake.cap_feeds import CapFeedPoller
 from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.mqtt import MqttIntake
@@ -85,6 +87,7 @@ class IntakeService:
         self.receiver: Dc09Receiver | None = None
         self.supervisor: Supervisor | None = None
         self.mqtt: MqttIntake | None = None
+        self.cap: CapFeedPoller | None = None
         self.tcp_address: tuple[str, int] | None = None
         self.udp_address: tuple[str, int] | None = None
         self._engine: sa.Engine | None = None
@@ -120,6 +123,17 @@ class IntakeService:
                 self._start_dc09(services, loop, settings, window)
             if settings.mqtt_url is not None:
                 self._start_mqtt(services, loop, settings)
+            if settings.cap_feeds:
+                self.cap = CapFeedPoller(
+                    settings.cap_feeds,
+                    settings.cap_poll_seconds,
+                    services.writer,
+                    services.engine,
+                    load_mapping(settings.cap_mapping),
+                    clock,
+                    settings.cap_languages,
+                )
+                self._spawn(loop, self.cap.run(), "cap-feeds")
         except BaseException:
             self.stop()
             raise

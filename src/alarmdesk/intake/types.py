@@ -179,6 +179,13 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
         plates_enabled_types: incident types whose camera signals may keep plate text.
         supervision_grace_seconds: a device is missing after its interval plus this.
         devices_reload_seconds: how often the device registry is read again.
+        cap_feeds: URLs of Atom or RSS feeds of CAP 1.2 alerts to poll (docs/cap.md).
+        cap_poll_seconds: how often each CAP feed is read.
+        cap_mapping: a TSV file replacing ``data/cap_mapping.tsv`` (CAP category, event,
+            urgency, severity, certainty → incident type and priority), for feeds and
+            ``POST /api/v1/cap`` alike.
+        cap_languages: the info block read from a multilingual alert: the first in one of
+            these languages (prefixes of CAP's ``language``), else the first.
     """
 
     dc09_port: Port | None = None
@@ -214,6 +221,10 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
     plates_enabled_types: list[str] = msgspec.field(default_factory=list)
     supervision_grace_seconds: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     devices_reload_seconds: Seconds = 300.0
+    cap_feeds: list[str] = msgspec.field(default_factory=list)
+    cap_poll_seconds: Annotated[float, msgspec.Meta(ge=1)] = 60.0
+    cap_mapping: str | None = None
+    cap_languages: list[str] = msgspec.field(default_factory=lambda: ["en"])
 
     def __post_init__(self) -> None:
         screen(
@@ -233,7 +244,10 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
             raise ValueError(
                 "frigate_labels cannot map labels that identify a person: " + ", ".join(identifying)
             )
+        for url in self.cap_feeds:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"cap_feeds: {url!r} is not an http(s) URL")
 
     @property
     def enabled(self) -> bool:
-        return self.dc09_port is not None or self.mqtt_url is not None
+        return self.dc09_port is not None or self.mqtt_url is not None or bool(self.cap_feeds)

@@ -2,7 +2,8 @@
 
 Two rules (docs/architecture.md, "Correlation"):
 - keyed sources fold into the open incident of the same key — panels by (account, zone,
-  category), cameras by (camera, type, zone), feeds by (source, type);
+  category), cameras by (camera, type, zone), feeds by (source, type), CAP alerts by
+  (sender, thread: the first alert their ``references`` lead to);
 - calls and duty reports fold into an open incident of the same harm category within
   ``radius_m`` metres and ``window`` of its last signal; without coordinates, the same
   category at the same address text.
@@ -35,8 +36,18 @@ def correlation_key(signal: Signal, category: HarmCategory) -> CorrelationKey | 
             signal.source_id, zone, category, str(label) if label else None, signal.type_code
         )
     if signal.source_kind is SourceKind.FEED:
+        thread = _cap_thread(signal.payload)
+        if thread is not None:
+            return CorrelationKey.thread(signal.source_id, thread)
         return CorrelationKey.feed(signal.source_id, signal.type_code, zone)
     return None
+
+
+def _cap_thread(payload: object) -> str | None:
+    """The thread of a CAP alert (``payload.cap.thread``, set by ``intake/cap.py``)."""
+    cap = payload.get("cap") if isinstance(payload, dict) else None
+    thread = cap.get("thread") if isinstance(cap, dict) else None
+    return thread if isinstance(thread, str) and thread else None
 
 
 def _address_key(category: HarmCategory, location: Location | None) -> tuple[str, str] | None:

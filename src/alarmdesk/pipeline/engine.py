@@ -136,6 +136,8 @@ class Pipeline:
 
     def ingest(self, signal: Signal) -> PipelineResult:
         t = classify(self.taxonomy, signal)
+        # The sender's priority (a CAP alert's severity), else the type's.
+        priority = signal.priority or t.priority
         result = PipelineResult()
         if signal.record_only:
             return result
@@ -143,7 +145,7 @@ class Pipeline:
             facts = Facts(
                 t.category,
                 t.code,
-                t.priority,
+                priority,
                 signal.source_kind,
                 signal.source_id,
                 signal.location,
@@ -182,9 +184,9 @@ class Pipeline:
             if inc.condition is Condition.RESTORED:  # the device alarms again
                 inc.condition = Condition.ACTIVE
                 detail["condition"] = "active"
-            if t.priority < inc.priority:  # a more urgent report raises the incident
-                detail["priority"] = {"from": inc.priority, "to": t.priority}
-                inc.priority = t.priority
+            if priority < inc.priority:  # a more urgent report raises the incident
+                detail["priority"] = {"from": inc.priority, "to": priority}
+                inc.priority = priority
             inc.version += 1
             result.events.append(
                 self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
@@ -204,7 +206,7 @@ class Pipeline:
                 id=self.next_incident_id,
                 type_code=t.code,
                 category=t.category,
-                priority=t.priority,
+                priority=priority,
                 source_kind=signal.source_kind,
                 source_id=signal.source_id,
                 opened_at=signal.received_at,

@@ -179,6 +179,8 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
                 conn.execute(
                     t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids))
                 )
+                # The public warnings published from them go with them (docs/cap.md).
+                conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
                 conn.execute(i.delete().where(i.c.id.in_(ids)))
             if len(ids) < job.batch:
                 break

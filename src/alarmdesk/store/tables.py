@@ -158,6 +158,22 @@ signals = sa.Table(
     sa.Column("silenced_by", sa.BigInteger, nullable=True, index=True),  # silences.id
 )
 
+# Public warnings published as CAP 1.2 (docs/cap.md): the document as served, byte for byte.
+cap_alerts = sa.Table(
+    "cap_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("identifier", sa.String(200), nullable=False, unique=True),
+    sa.Column("incident_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("msg_type", sa.String(16), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("sent", UTCDateTime, nullable=False),
+    sa.Column("refs", sa.Text, nullable=True),  # CAP <references>: sender,identifier,sent
+    sa.Column("headline", sa.Text, nullable=False),
+    sa.Column("document", sa.Text, nullable=False),
+    sa.Column("published_by", sa.String(64), nullable=False),
+)
+
 # Silences: maintenance windows and known faults; signals they hold back are stored, not alarmed.
 silences = sa.Table(
     "silences",

@@ -7,6 +7,7 @@ against ``safeguards/access.MATRIX``, and incident data is scoped to the caller'
 from __future__ import annotations
 
 from alarmdesk.web.api import (
+    cap,
     health,
     incidents,
     media,
@@ -41,4 +42,5 @@ ROUTES = [
     *setup.ROUTES,
     *silences.ROUTES,
     *webhooks.ROUTES,
+    *cap.ROUTES,
 ]

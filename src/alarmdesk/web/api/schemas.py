@@ -19,6 +19,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 __all__ = [
     "AUTH",
+    "CapAlertOut",
     "DeskOut",
     "ErrorBody",
     "ErrorDetail",
@@ -72,6 +73,7 @@ _WHY: Final = {
     409: "Conflicts with the current state (invalid_transition, version_conflict, "
     "unit_unavailable, idempotency_key_reused, conflict)",
     413: "The body is larger than the route accepts (payload_too_large)",
+    415: "The body is not of a media type the route reads (unsupported_media_type)",
     422: "A field or parameter has a missing, wrong-typed or refused value (missing_field, "
     "wrong_type, unknown_field, invalid_value, ...)",
     410: "Past its retention period, or erased by the retention job (media_expired)",
@@ -111,6 +113,21 @@ def body(struct: type[msgspec.Struct]) -> dict[str, Provide]:
     documents.__annotations__ = {"data": struct, "return": None}
     provider: Callable[..., None] = documents
     return {"_request_body": Provide(provider, sync_to_thread=False)}
+
+
+# -- CAP 1.2 -------------------------------------------------------------------------------------
+
+
+class CapAlertOut(msgspec.Struct):
+    """A public warning as published (docs/cap.md)."""
+
+    identifier: str  # served at /api/v1/cap/alerts/{identifier}.xml
+    incident_id: int
+    msg_type: Literal["Alert", "Update", "Cancel"]
+    status: Literal["Actual", "Exercise", "Test"]
+    sent: Timestamp  # as in the alert: a numeric offset, never "Z"
+    references: str | None  # sender,identifier,sent of the alert it updates or cancels
+    headline: str
 
 
 # -- signals --------------------------------------------------------------------------------------

@@ -26,7 +26,7 @@ from alarmdesk.safeguards.access import (
     visible_desks,
 )
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import console_queries
+from alarmdesk.service import cap, console_queries
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import actor_of, audit, load_incident, needs, services
 from alarmdesk.web.api.common import audit_search
@@ -256,9 +256,13 @@ async def incident_page(
     request: Request[Any, Any, Any], incident_id: FromPath[int]
 ) -> Response[str]:
     ctx = await _panel_context(request, incident_id)
+    published = await anyio.to_thread.run_sync(
+        cap.alerts_of_incident, services(request).engine, incident_id
+    )
     return render(
         request,
         "incident.html",
+        cap_alerts=published,
         title=f"#{incident_id} {ctx['incident']['type_code']}",
         types=reference(services(request)).types,
         dispositions=[d.value for d in Disposition],

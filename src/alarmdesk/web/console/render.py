@@ -143,6 +143,7 @@ def page_context(request: Request[Any, Any, Any]) -> dict[str, Any]:
             "desks": sorted(p.desks),
             "all_desks": p.all_desks,
             "can_act": allowed(p, Permission.INCIDENT_ACT),
+            "can_publish": allowed(p, Permission.CAP_PUBLISH),
         },
         "csrf": str(request.scope.get("csrf") or ""),
         "server_now": services(request).clock().isoformat(),
