@@ -12,6 +12,7 @@ from alarmdesk.web.api import (
     media,
     reference,
     setup,
+    setup_items,
     signals,
     silences,
     stream,
@@ -39,6 +40,7 @@ ROUTES = [
     *health.ROUTES,
     *stream.ROUTES,
     *setup.ROUTES,
+    *setup_items.ROUTES,
     *silences.ROUTES,
     *webhooks.ROUTES,
 ]
