@@ -59,6 +59,7 @@ __all__ = [
     "Entry",
     "Listing",
     "change",
+    "current_revision",
     "decode_item",
     "get_item",
     "list_items",
@@ -152,6 +153,12 @@ def list_items(engine: sa.Engine, kind: str) -> Listing:
     with engine.begin() as conn:  # one transaction: the items and the revision agree
         rev = revision(conn)
         return Listing(kind, rev, _entries(kind, read_records(conn)[kind], conn))
+
+
+def current_revision(engine: sa.Engine) -> int:
+    """The set-up's revision now (what a new item's form is made against)."""
+    with engine.connect() as conn:
+        return revision(conn)
 
 
 def get_item(engine: sa.Engine, kind: str, wanted: str) -> tuple[int, Entry]:
