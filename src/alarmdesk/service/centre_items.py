@@ -31,6 +31,7 @@ from alarmdesk.domain.centre import (
     REDACTED,
     CameraSpec,
     Centre,
+    CentreFile,
     DeskSpec,
     PanelSpec,
     SensorSpec,
@@ -45,6 +46,7 @@ from alarmdesk.domain.errors import (
     InvalidField,
     NotFound,
     SetupError,
+    StoredSetupInvalid,
     VersionConflict,
 )
 from alarmdesk.domain.signal import decode
@@ -128,9 +130,25 @@ def _known(kind: str) -> str:
     return kind
 
 
+def _specs(stored: Records) -> CentreFile:
+    """The stored records as a file's items.
+
+    Raises:
+        StoredSetupInvalid: an item was stored outside the set-up's rules (written directly
+            into the database) and no file could hold it.
+    """
+    try:
+        return specs_of(stored)
+    except msgspec.ValidationError as exc:
+        raise StoredSetupInvalid(
+            f"the stored set-up holds an item no set-up file could hold ({exc}); "
+            "correct it with alarmdesk config apply"
+        ) from None
+
+
 def _entries(kind: str, recs: Mapping[str, Mapping[str, Any]], conn: sa.Connection) -> list[Entry]:
     states = item_states(conn, kind)
-    specs = getattr(specs_of({kind: {i: redact(r) for i, r in recs.items()}}), kind)
+    specs = getattr(_specs({kind: {i: redact(r) for i, r in recs.items()}}), kind)
     out = []
     for spec in specs:
         its_id = item_id(spec)
@@ -222,7 +240,7 @@ def _prepare(current: Records, kind: str, wanted: str, spec: Any, clear_key: boo
             )
         if isinstance(spec, PanelSpec):
             spec = _with_key(current, wanted, spec, clear_key)
-    whole = specs_of(current)
+    whole = _specs(current)
     items = list(getattr(whole, kind))
     at = next((i for i, x in enumerate(items) if item_id(x) == wanted), None)
     if spec is None:

@@ -81,7 +81,7 @@ _WHY: Final = {
     404: "No such resource (not_found)",
     408: "The request's body did not arrive in time (request_timeout)",
     409: "Conflicts with the current state (invalid_transition, version_conflict, "
-    "unit_unavailable, idempotency_key_reused, conflict)",
+    "unit_unavailable, idempotency_key_reused, setup_invalid, conflict)",
     413: "The body is larger than the route accepts (payload_too_large)",
     422: "A field or parameter has a missing, wrong-typed or refused value (missing_field, "
     "wrong_type, unknown_field, invalid_value, ...)",

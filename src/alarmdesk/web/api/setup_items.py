@@ -149,7 +149,7 @@ def _routes(kind: str) -> list[HTTPRouteHandler]:
             path,
             opt=guard,
             name=f"setup-{kind}-list",
-            responses=errors(*AUTH),
+            responses=errors(*AUTH, 409),
             summary=f"Every {what} of the set-up"
             + (" (keys: only whether one is set)" if kind == "panels" else ""),
         )(_typed(list_items, **{"return": Response[list_type]})),  # type: ignore[valid-type]
@@ -157,7 +157,7 @@ def _routes(kind: str) -> list[HTTPRouteHandler]:
             item_path,
             opt=guard,
             name=f"setup-{kind}-get",
-            responses=errors(*AUTH, 404),
+            responses=errors(*AUTH, 404, 409),
             summary=f"One {what} of the set-up",
         )(_typed(get_item, item_id=FromPath[str], **{"return": Response[one_type]})),  # type: ignore[valid-type]
         put(
