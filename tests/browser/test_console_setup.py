@@ -8,6 +8,7 @@ from __future__ import annotations
 import httpx
 
 from alarmdesk.store.centre import read_records
+from tests.browser.conftest import screenshot
 from tests.browser.test_console_pages import signed_in
 
 KEY = "0123456789ABCDEF0123456789ABCDEF"
@@ -71,7 +72,9 @@ def test_an_administrator_creates_and_edits_a_unit_in_a_form(console, sign_in) -
     assert stored(console, "units", "B7-LADDER")["station_id"] == "ST-B7"
 
 
-def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(console, sign_in) -> None:
+def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(
+    console, sign_in, artifacts
+) -> None:
     put(
         console,
         "panels/panel-B702",
@@ -88,6 +91,7 @@ def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(console, sign_in
     page.wait_for_selector("#setup-item-form")
     assert page.input_value("#f-zones") == "1: Front door\n015: Oven | 45.1, -3.1"
     assert page.input_value("#f-timestamp_window") == "-20, 40"
+    screenshot(page, artifacts, "setup-panel-form")
     page.fill("#f-site", "Bakery B7, Market Street")
     page.fill("#f-zones", "1: Front door\n015: Oven | 45.1, -3.1\n2: Back door")
     page.press("#f-site", "Enter")
@@ -111,7 +115,9 @@ def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(console, sign_in
     assert "none" in page.inner_text("#setup-key")
 
 
-def test_a_refused_name_is_shown_next_to_its_field_with_the_rule(console, sign_in) -> None:
+def test_a_refused_name_is_shown_next_to_its_field_with_the_rule(
+    console, sign_in, artifacts
+) -> None:
     page = sign_in("admin1").page
     page.goto(console.url + "/setup/new/units")
     page.fill("#f-id", "B7-WATCH")
@@ -119,6 +125,7 @@ def test_a_refused_name_is_shown_next_to_its_field_with_the_rule(console, sign_i
     page.press("#f-kind", "Enter")
     page.wait_for_selector("#err-kind:not([hidden])")
     assert "protest" in page.inner_text("#err-kind")
+    screenshot(page, artifacts, "setup-unit-refused")
     assert page.inner_text("#setup-rule").startswith("assembly.")
     assert page.get_attribute("#f-kind", "aria-invalid") == "true"
     assert page.input_value("#f-kind") == "protest watch"  # what was typed stays
