@@ -343,12 +343,11 @@ async def _form_page(
         request,
         "setup_form.html",
         title=(f"Edit {item_id}" if item_id else f"New: {TITLES[kind]}"),
-        **_form_context(request, kind, item_id, entry, rev, await _stations(request)),
+        **_form_context(kind, item_id, entry, rev, await _stations(request)),
     )
 
 
 def _form_context(
-    request: Request[Any, Any, Any],
     kind: str,
     item_id: str | None,
     entry: Entry | None,
@@ -448,7 +447,6 @@ async def _save(request: Request[Any, Any, Any], kind: str, item_id: str | None)
         "_setup_form.html",
         status_code=422,
         **_form_context(
-            request,
             kind,
             item_id,
             entry,
