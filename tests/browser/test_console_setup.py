@@ -30,7 +30,9 @@ def test_an_administrator_lists_devices_and_sees_whether_a_key_is_set_never_the_
     console, sign_in
 ) -> None:
     put(console, "panels/panel-B701", {"account": "B701", "site": "Depot B7", "key_hex": KEY})
-    put(console, "sensors/flood-b7", {"id": "flood-b7", "site": "Depot B7 cellar"})
+    topic = {"topic": "b7/cellar/flood", "type": "ALRWTR", "zone_path": "zone"}
+    put(console, "sensors/flood-b7", {"id": "flood-b7", "site": "Depot B7 cellar", "topic": topic})
+    sensor_before = stored(console, "sensors", "flood-b7")
     page = sign_in("admin1").page
     page.goto(console.url + "/accounts")  # the administrator's start page links the lists
     page.click("#admin-setup-links a[href='/setup/panels']")
@@ -47,6 +49,16 @@ def test_an_administrator_lists_devices_and_sees_whether_a_key_is_set_never_the_
     page.goto(console.url + "/setup/sensors?q=cellar")
     page.wait_for_selector("#setup-items tr[data-id='flood-b7']")
     assert page.locator("#setup-items tbody tr").count() >= 1
+    # a setting the form does not show (a sensor's own MQTT topic) is kept when it is saved
+    page.goto(console.url + "/setup/sensors/flood-b7")
+    assert "b7/cellar/flood" in page.inner_text("#setup-topic")
+    page.click("#setup-edit")
+    page.fill("#f-site", "Depot B7, cellar")
+    page.press("#f-site", "Enter")
+    page.wait_for_url("**/setup/sensors/flood-b7")
+    record = stored(console, "sensors", "flood-b7")
+    assert record["site"] == "Depot B7, cellar"
+    assert stored(console, "sensors", "flood-b7") == {**sensor_before, "site": "Depot B7, cellar"}
 
 
 def test_an_administrator_creates_and_edits_a_unit_in_a_form(console, sign_in) -> None:
@@ -75,6 +87,8 @@ def test_an_administrator_creates_and_edits_a_unit_in_a_form(console, sign_in) -
 def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(
     console, sign_in, artifacts
 ) -> None:
+    put(console, "cameras/cam-b7", {"id": "cam-b7", "site": "Bakery B7 yard"})
+    oven = {"description": "Oven", "lat": 45.1, "lon": -3.1, "camera": "cam-b7"}
     put(
         console,
         "panels/panel-B702",
@@ -82,24 +96,24 @@ def test_a_panel_edited_in_the_form_keeps_its_key_and_its_zones(
             "account": "B702",
             "site": "Bakery B7",
             "key_hex": KEY,
-            "zones": {"1": "Front door", "015": {"description": "Oven", "lat": 45.1, "lon": -3.1}},
+            "zones": {"1": "Front door", "015": oven},
             "timestamp_window": [-20, 40],
         },
     )
     page = sign_in("admin1").page
     page.goto(console.url + "/setup/panels/panel-B702/edit")
     page.wait_for_selector("#setup-item-form")
-    assert page.input_value("#f-zones") == "1: Front door\n015: Oven | 45.1, -3.1"
+    assert page.input_value("#f-zones") == "1: Front door\n015: Oven | 45.1, -3.1 |  | cam-b7"
     assert page.input_value("#f-timestamp_window") == "-20, 40"
     screenshot(page, artifacts, "setup-panel-form")
     page.fill("#f-site", "Bakery B7, Market Street")
-    page.fill("#f-zones", "1: Front door\n015: Oven | 45.1, -3.1\n2: Back door")
+    page.fill("#f-zones", "1: Front door\n015: Oven | 45.1, -3.1 |  | cam-b7\n2: Back door")
     page.press("#f-site", "Enter")
     page.wait_for_url("**/setup/panels/panel-B702")
     record = stored(console, "panels", "panel-B702")
     assert record["site"] == "Bakery B7, Market Street"
     assert record["settings"]["key_hex"] == KEY  # left empty: kept
-    assert record["zones"]["2"] == "Back door" and record["zones"]["015"]["lat"] == 45.1
+    assert record["zones"]["2"] == "Back door" and record["zones"]["015"] == oven
     assert record["settings"]["timestamp_window"] == [-20, 40]
     # a new key replaces it; the box removes it
     page.goto(console.url + "/setup/panels/panel-B702/edit")

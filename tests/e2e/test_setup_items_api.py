@@ -159,6 +159,10 @@ def test_a_refused_item_gets_the_same_code_and_field_as_in_a_file(live_server) -
             ("units/X3", {"id": "X3", "kind": "engine", "tint": "red"}, "unknown_field", "tint"),
             ("desks/d1", {"id": "d1", "name": "Fire", "categories": ["politics"]},
              "unknown_category", "categories"),
+            ("sensors/s1", {"id": "s1", "site": "Cave", "topic": {"topic": "a/b", "type": "NOPE"}},
+             "unknown_reference", "types"),
+            ("panels/panel-7A03", {**seventh, "zones": {"1": {"camera": "no-such-camera"}}},
+             "unknown_reference", "zones"),
         ]  # fmt: skip
         for path, item, code, field in cases:
             r = admin.put(f"/api/v1/setup/{path}", json=item)

@@ -8,10 +8,11 @@ against the stored records, and the plan, restricted to that item, is written by
 :class:`~alarmdesk.service.actions.Action` with its audit entry (ids and field names, never a
 key). The removals the running centre forbids are refused in that transaction (``in_use``).
 
-The check runs in the caller's thread, against one revision of the set-up (``setup_revision``,
-moved by every apply that changes something). If another apply moves it before the writer runs
-the change, a caller that named the revision it read (``expected``, HTTP ``If-Match``) gets
-``409 version_conflict``; without one, the change is checked again inside the transaction.
+The check (the types a sensor's topic names included, as an apply's) runs in the caller's
+thread, against one revision of the set-up (``setup_revision``, moved by every apply that
+changes something). If another apply moves it before the writer runs the change, a caller that
+named the revision it read (``expected``, HTTP ``If-Match``) gets ``409 version_conflict``;
+without one, the change is checked again inside the transaction.
 
 A panel's AES key (``key_hex``) is write-only: reads say ``<redacted>`` when one is set; a
 change without a key, or with ``<redacted>``, keeps the stored one; ``clear_key`` removes it.
@@ -52,6 +53,7 @@ from alarmdesk.domain.errors import (
 from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
+from alarmdesk.service.centre import check_types
 from alarmdesk.store.centre import busy, item_states, read_records, revision, write_plan
 
 __all__ = [
@@ -227,7 +229,9 @@ def _where(centre: Centre) -> Any:
     return where
 
 
-def _prepare(current: Records, kind: str, wanted: str, spec: Any, clear_key: bool) -> Plan:
+def _prepare(
+    conn: sa.Connection, current: Records, kind: str, wanted: str, spec: Any, clear_key: bool
+) -> Plan:
     """The plan that replaces (``spec``) or removes (``None``) one item, after the same check
     as a whole set-up's."""
     if spec is not None:
@@ -252,7 +256,9 @@ def _prepare(current: Records, kind: str, wanted: str, spec: Any, clear_key: boo
     else:
         items[at] = spec
     centre = Centre.of([msgspec.structs.replace(whole, **{kind: items})])
-    check(centre, _where(centre))
+    where = _where(centre)
+    check(centre, where)
+    check_types(conn, centre, where)
     planned = diff(current, records(centre))
 
     def mine(changes: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -299,9 +305,9 @@ def change(
     try:
         with engine.begin() as conn:
             base, current = revision(conn), read_records(conn)
-        if expected is not None and expected != base:
-            raise _conflict(expected, base)
-        planned = _prepare(current, kind, wanted, spec, clear_key)
+            if expected is not None and expected != base:
+                raise _conflict(expected, base)
+            planned = _prepare(conn, current, kind, wanted, spec, clear_key)
     except AlarmdeskError as exc:
         refused_early = exc
 
@@ -313,7 +319,7 @@ def change(
         if moved != base:  # an apply came between our check and now
             if expected is not None:
                 raise _conflict(expected, moved)
-            plan = _prepare(read_records(conn), kind, wanted, spec, clear_key)
+            plan = _prepare(conn, read_records(conn), kind, wanted, spec, clear_key)
         assert plan is not None
         refused = busy(conn, plan)
         if refused:

@@ -4,12 +4,14 @@ and removal with a confirmation. Administrators only (``setup.manage``).
 
 A form becomes the item's spec (the same msgspec spec as a file's item) and goes through
 ``service/centre_items.py``: the same check, plan, apply and audit as the API and the files.
-Errors come back next to their field (a purpose refusal with its rule). The hidden
+Errors come back next to their field (a purpose refusal with its rule). Settings a form does
+not show (a sensor's MQTT topic mapping) are kept as stored. The hidden
 ``revision`` makes a form sent after someone else's change a conflict, not a silent overwrite.
 
 Text formats of the fields that hold several values (docs/console.md):
 
-- zones: one per line, ``zone: description``, or ``zone: description | lat, lon | address``;
+- zones: one per line, ``zone: description``, or
+  ``zone: description | lat, lon | address | camera`` (the id of the camera that looks at it);
 - camera labels: one per line, ``label: TYPE``;
 - capabilities, alarm zones: separated by commas;
 - timestamp window: ``-behind, ahead`` seconds, ``off``, or empty for the receiver's default.
@@ -65,14 +67,10 @@ def _zone_line(name: str, zone: ZoneSpec | str | Mapping[str, Any]) -> str:
         return f"{name}: {zone}"
     z = msgspec.to_builtins(zone) if isinstance(zone, ZoneSpec) else dict(zone)
     where = f"{_num(z.get('lat'))}, {_num(z.get('lon'))}" if z.get("lat") is not None else ""
-    parts = [z.get("description") or "", where, z.get("address") or ""]
-    while parts and not parts[-1]:
+    parts = [z.get("description") or "", where, z.get("address") or "", z.get("camera") or ""]
+    while len(parts) > 1 and not parts[-1]:
         parts.pop()
-    return (
-        f"{name}: " + " | ".join(parts)
-        if len(parts) > 1
-        else f"{name}: {parts[0] if parts else ''}"
-    )
+    return f"{name}: " + " | ".join(parts)
 
 
 def form_values(kind: str, spec: Any | None) -> dict[str, str]:
@@ -155,7 +153,11 @@ def _zones(text: str, errors: dict[str, str]) -> dict[str, Any]:
             if not sep:
                 errors["zones"] = f"Zone '{name}': its place is 'lat, lon', e.g. 52.09, 5.12."
         if len(parts) > 2 and parts[2]:
-            zone["address"] = " | ".join(parts[2:])
+            zone["address"] = parts[2]
+        if len(parts) > 3 and parts[3]:
+            zone["camera"] = parts[3]
+        if len(parts) > 4:
+            errors["zones"] = f"Zone '{name}': at most description | lat, lon | address | camera."
         zones[name] = zone
     return zones
 
@@ -407,6 +409,11 @@ async def _save(request: Request[Any, Any, Any], kind: str, item_id: str | None)
         data, clear_key = spec_data(kind, fields)
         if item_id is not None:  # the path names the item: a form edits it, never renames it
             data["id"] = item_id
+            shown = await anyio.to_thread.run_sync(centre_items.get_item, svc.engine, kind, item_id)
+            stored = msgspec.to_builtins(shown[1].spec)
+            for name, value in stored.items():  # what the form does not show stays as it is
+                if name not in _FIELDS[kind]:
+                    data.setdefault(name, value)
         raw = msgspec.json.encode(data)
 
         def prepare() -> Any:
