@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import msgspec
 
 from alarmdesk.domain.dispatch import ResponsePlanSpec
-from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError, UnknownCategoryError
 from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.purpose import check_category, screen
@@ -46,6 +46,7 @@ __all__ = [
     "Where",
     "ZoneSpec",
     "check",
+    "item_id",
 ]
 
 # The kinds of item, in the order they are applied (a unit's station exists before the unit).
@@ -253,13 +254,16 @@ class Centre:
 Where = Callable[[str, int, str | None], str]
 
 
-def _located(where: str, error: AlarmdeskError) -> SetupError:
-    located = SetupError(error.message, code=error.code, where=where, field=error.field)
+def _located(where: str, error: AlarmdeskError, field: str | None = None) -> SetupError:
+    """``error`` at ``where``; ``field`` names the item's field when the error's own field is
+    the screening's label ("panel site"), so a form can show it next to the field."""
+    located = SetupError(error.message, code=error.code, where=where, field=field or error.field)
     located.rule = str(getattr(error, "rule", ""))
     return located
 
 
-def _id_of(kind: str, item: Any) -> str:
+def item_id(item: Any) -> str:
+    """An item's id: a panel's ``device_id`` (``panel-ACCOUNT`` unless it names one)."""
     return item.device_id if isinstance(item, PanelSpec) else str(item.id)
 
 
@@ -276,7 +280,7 @@ def _zone_texts(zones: Mapping[str, ZoneSpec | str]) -> list[str]:
 
 def _texts(kind: str, item: Any) -> dict[str, list[str]]:
     """Every free text of an item, by field: screened for purpose and for control characters."""
-    texts: dict[str, list[str]] = {"id": [_id_of(kind, item)]}
+    texts: dict[str, list[str]] = {"id": [item_id(item)]}
     for name in ("name", "site", "address", "kind", "frigate_camera"):
         value = getattr(item, name, None)
         if value:
@@ -319,16 +323,16 @@ def check(centre: Centre, where: Where) -> None:
     for kind in KINDS:
         seen: dict[str, int] = {}
         for index, item in enumerate(centre.items(kind)):
-            item_id = _id_of(kind, item)
-            if item_id in seen:
+            its_id = item_id(item)
+            if its_id in seen:
                 raise SetupError(
-                    f"{kind[:-1]} '{item_id}' is defined twice (first at "
-                    f"{where(kind, seen[item_id], None) or 'an earlier item'})",
+                    f"{kind[:-1]} '{its_id}' is defined twice (first at "
+                    f"{where(kind, seen[its_id], None) or 'an earlier item'})",
                     code="duplicate_id",
                     where=where(kind, index, "id"),
                     field="id",
                 )
-            seen[item_id] = index
+            seen[its_id] = index
             for fname, texts in _texts(kind, item).items():
                 fresh = [x for x in texts if x not in passed]  # "Front door" once, not 100,000 x
                 try:
@@ -337,7 +341,7 @@ def check(centre: Centre, where: Where) -> None:
                     screen({f"{kind[:-1]} {fname}": fresh})
                     passed.update(fresh)
                 except AlarmdeskError as exc:
-                    raise _located(where(kind, index, fname), exc) from None
+                    raise _located(where(kind, index, fname), exc, fname) from None
             _check_item(kind, index, item, centre, where)
     _check_zone_cameras(centre, where)
     accounts: dict[str, int] = {}
@@ -378,7 +382,7 @@ def _check_zone_cameras(centre: Centre, where: Where) -> None:
                     cameras = {c.id for c in centre.cameras}
                 if zone.camera not in cameras:
                     raise SetupError(
-                        f"{kind[:-1]} '{_id_of(kind, item)}' zone '{name}' links camera "
+                        f"{kind[:-1]} '{item_id(item)}' zone '{name}' links camera "
                         f"'{zone.camera}', which no file defines",
                         code="unknown_reference",
                         where=where(kind, index, "zones"),
@@ -455,7 +459,11 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
         if isinstance(item, DeskSpec):
             for c in item.categories:
                 if c != "*":
-                    check_category(c)
+                    try:
+                        check_category(c)
+                    except UnknownCategoryError as exc:
+                        exc.field = "categories"  # the desk's field, not the type's
+                        raise
             for s in item.sources:
                 try:
                     SourceKind(s)

@@ -31,7 +31,8 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     │   ├── VersionConflict         someone else changed the incident first
     │   ├── SopIncomplete           resolving with a mandatory procedure step open
     │   ├── UnitUnavailable         the unit is already committed elsewhere
-    │   └── IdempotencyKeyReused    the same key came with different content
+    │   ├── IdempotencyKeyReused    the same key came with different content
+    │   └── StoredSetupInvalid      a stored set-up item no set-up file could hold
     ├── BadGateway                  a system alarmdesk fetches from failed (Frigate; 502)
     └── Unavailable                 alarmdesk cannot serve now (503)
         ├── SchemaNotReady          the database schema is not the one the code needs
@@ -185,6 +186,13 @@ class UnitUnavailable(Conflict):
 
 class IdempotencyKeyReused(Conflict):
     code = "idempotency_key_reused"
+
+
+class StoredSetupInvalid(Conflict):
+    """An item of the stored set-up that its spec refuses (written into the database by other
+    means than an apply): it cannot be shown or changed item by item until corrected."""
+
+    code = "setup_invalid"
 
 
 class ProtectedPurposeError(InputError, ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.domain.centre import check
+from alarmdesk.domain.centre import Centre, Where, check
 from alarmdesk.domain.centre_plan import Plan, diff, records, redact, resolve_secrets, specs_of
 from alarmdesk.domain.errors import AlarmdeskError, SetupError
 from alarmdesk.domain.routing import rule_ids
@@ -26,15 +26,19 @@ from alarmdesk.service.centre_files import Located
 from alarmdesk.store import repository as repo
 from alarmdesk.store.centre import busy, read_records, write_plan
 
-__all__ = ["apply", "export", "export_text", "plan", "stored_records"]
+__all__ = ["apply", "check_types", "export", "export_text", "plan", "stored_records"]
 
 AUDITED_IDS = 100  # ids named per list in the audit entry; the counts are always whole
 
 
-def _check_types(conn: sa.Connection, located: Located) -> None:
-    """Routing rules, response plans and escalation policies name types the taxonomy knows."""
+def check_types(conn: sa.Connection, c: Centre, where: Where) -> None:
+    """Routing rules, response plans, escalation policies, procedures and sensors' topics name
+    types the taxonomy knows (the stored taxonomy: a rule of the set-up that needs the store).
+
+    Raises:
+        SetupError: ``unknown_reference``, located by ``where``.
+    """
     taxonomy = repo.load_taxonomy(conn)
-    c = located.centre
     named: list[tuple[str, int, str, str, list[str]]] = [  # kind, index, what, field, codes
         *(
             ("routing", i, f"routing rule '{path}'", "match", rule.match.types)
@@ -56,7 +60,7 @@ def _check_types(conn: sa.Connection, located: Located) -> None:
                 raise SetupError(
                     f"{what} names incident type '{code}', which the taxonomy does not have",
                     code="unknown_reference",
-                    where=located.where(kind, index, field),
+                    where=where(kind, index, field),
                     field="types",
                 )
 
@@ -65,7 +69,7 @@ def _plan(
     conn: sa.Connection, located: Located, wanted: dict[str, dict[str, dict[str, Any]]]
 ) -> Plan:
     """The plan against the stored set-up (the files' own rules are checked already)."""
-    _check_types(conn, located)
+    check_types(conn, located.centre, located.where)
     current = read_records(conn)
     resolve_secrets(current, wanted, located.where_id)
     return diff(current, wanted)

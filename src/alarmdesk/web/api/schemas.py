@@ -17,8 +17,18 @@ import msgspec
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 
+from alarmdesk.domain.centre import (
+    CameraSpec,
+    DeskSpec,
+    PanelSpec,
+    SensorSpec,
+    StationSpec,
+    UnitSpec,
+)
+
 __all__ = [
     "AUTH",
+    "SETUP_STRUCTS",
     "CapAlertOut",
     "DeskOut",
     "ErrorBody",
@@ -34,6 +44,7 @@ __all__ = [
     "ReceiptOut",
     "Receipts",
     "SessionOut",
+    "SetupItemResult",
     "SignedOut",
     "UnitOut",
     "UserOut",
@@ -71,7 +82,7 @@ _WHY: Final = {
     404: "No such resource (not_found)",
     408: "The request's body did not arrive in time (request_timeout)",
     409: "Conflicts with the current state (invalid_transition, version_conflict, "
-    "unit_unavailable, idempotency_key_reused, conflict)",
+    "unit_unavailable, idempotency_key_reused, setup_invalid, conflict)",
     413: "The body is larger than the route accepts (payload_too_large)",
     415: "The body is not of a media type the route reads (unsupported_media_type)",
     422: "A field or parameter has a missing, wrong-typed or refused value (missing_field, "
@@ -278,6 +289,50 @@ class SetupPlanOut(msgspec.Struct):
     added: list[SetupChange]
     changed: list[SetupChange]
     removed: list[SetupChange]
+
+
+class SetupItemResult(msgspec.Struct):
+    """What a change of one set-up item did, and the set-up's revision after it (its ETag)."""
+
+    revision: int
+    changes: SetupPlanOut
+
+
+def _setup_structs(kind: str, spec: type[Any]) -> tuple[type[Any], type[Any], type[Any]]:
+    """An item of ``kind`` as listed (its id, the spec, what the running centre holds of it),
+    the list with the set-up's revision, and one item with the revision."""
+    name = {"desks": "Desk", "stations": "Station", "units": "Unit", "panels": "Panel"}.get(
+        kind, kind[:-1].capitalize()
+    )
+    fields: list[tuple[str, Any]] = [("id", str)]
+    if kind == "panels":
+        fields.append(("key_set", bool))  # the key itself is write-only: never answered
+    if kind == "units":
+        fields.append(("status", str | None))
+    if kind not in ("stations",):
+        fields.append(("open_incidents", int))  # a unit: 1 while committed to an incident
+    fields.append(("item", spec))  # PUT it back as is: "<redacted>" keeps the stored key
+    entry = msgspec.defstruct(f"Setup{name}Entry", fields, kw_only=True)
+    listing = msgspec.defstruct(
+        f"Setup{name}List",
+        [("revision", int), ("items", list[entry])],  # type: ignore[valid-type]
+        kw_only=True,
+    )
+    one = msgspec.defstruct(f"Setup{name}Out", [("revision", int), *fields], kw_only=True)
+    return entry, listing, one
+
+
+SETUP_STRUCTS: Final = {
+    kind: _setup_structs(kind, spec)
+    for kind, spec in (
+        ("desks", DeskSpec),
+        ("stations", StationSpec),
+        ("units", UnitSpec),
+        ("panels", PanelSpec),
+        ("cameras", CameraSpec),
+        ("sensors", SensorSpec),
+    )
+}
 
 
 class NeedOut(msgspec.Struct):

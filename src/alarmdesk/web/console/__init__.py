@@ -11,7 +11,8 @@ One module per concern:
 - ``events``: one incident's live stream;
 - ``forms``: the call-taker and duty-report forms;
 - ``maps``: the map page and the background files served from the server;
-- ``landing``: the start pages of auditors, rights officers and administrators.
+- ``landing``: the start pages of auditors, rights officers and administrators;
+- ``setup_items``: the set-up item by item (lists, a page per item, forms, removal).
 
 A page refused to a signed-in user renders a 403 page; without a session, a page redirects
 to ``/login``. Changes go through the API (``/api/v1/incidents/{id}/{action}``) or the two
@@ -27,7 +28,7 @@ from litestar.exceptions import HTTPException
 from litestar.static_files import create_static_files_router
 
 from alarmdesk.domain.errors import AlarmdeskError
-from alarmdesk.web.console import events, forms, landing, login, maps, pages
+from alarmdesk.web.console import events, forms, landing, login, maps, pages, setup_items
 from alarmdesk.web.console.assets import STATIC
 from alarmdesk.web.console.render import page_error
 
@@ -40,6 +41,7 @@ CONSOLE_ROUTES = [
     *forms.ROUTES,
     *maps.ROUTES,
     *landing.ROUTES,
+    *setup_items.ROUTES,
 ]
 
 ROUTES = [

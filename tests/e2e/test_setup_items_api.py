@@ -1,0 +1,243 @@
+"""The set-up item by item over HTTP (``/api/v1/setup/{kind}/{id}``): the same rules, codes,
+apply and audit as a whole set-up; keys written, never read; a change made against an old
+revision refused; nobody but an administrator."""
+
+from __future__ import annotations
+
+import json
+
+import sqlalchemy as sa
+
+from alarmdesk.store import tables as t
+from alarmdesk.store.centre import read_records
+
+KEY = "00112233445566778899AABBCCDDEEFF"
+PANEL = {
+    "account": "7A01",
+    "site": "Bakery Market Street 3",
+    "address": "Market Street 3",
+    "lat": 45.1,
+    "lon": -2.1,
+    "zones": {"1": "Front door", "015": {"description": "Oven room", "lat": 45.1, "lon": -2.1}},
+    "checkin_seconds": 3600,
+    "timestamp_window": [-30, 30],
+}
+
+
+def audit_entries(live_server, since: int = 0) -> list[dict]:
+    with live_server.services.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.audit_entries.c.entry).where(t.audit_entries.c.seq > since)
+        ).scalars()
+        return [json.loads(r) for r in rows if r]
+
+
+def last_seq(live_server) -> int:
+    with live_server.services.engine.connect() as conn:
+        return int(conn.execute(sa.select(sa.func.max(t.audit_entries.c.seq))).scalar() or 0)
+
+
+def stored_key(live_server, panel_id: str) -> str | None:
+    with live_server.services.engine.connect() as conn:
+        return read_records(conn)["panels"][panel_id]["settings"].get("key_hex")
+
+
+def test_an_administrator_lists_reads_creates_replaces_and_removes_items(live_server) -> None:
+    with live_server.client("admin") as admin:
+        units = admin.get("/api/v1/setup/units")
+        assert units.status_code == 200, units.text
+        assert [u["id"] for u in units.json()["items"]] == ["E1", "E2", "E3", "E4", "E5"]
+        assert units.headers["etag"] == f'"{units.json()["revision"]}"'
+        station = admin.put(
+            "/api/v1/setup/stations/S1", json={"id": "S1", "name": "North", "lat": 45, "lon": -2}
+        )
+        assert station.status_code == 200, station.text
+        assert station.json()["changes"]["added"] == [
+            {"kind": "stations", "id": "S1", "fields": []}
+        ]
+        created = admin.put(
+            "/api/v1/setup/units/L7",
+            json={"id": "L7", "kind": "ladder", "station": "S1", "capabilities": ["height"]},
+        )
+        assert created.status_code == 200, created.text
+        assert created.json()["changes"]["counts"] == {
+            "units": {"added": 1, "changed": 0, "removed": 0}
+        }
+        one = admin.get("/api/v1/setup/units/L7")
+        assert one.status_code == 200
+        assert one.json()["item"] == {
+            "id": "L7",
+            "kind": "ladder",
+            "station": "S1",
+            "capabilities": ["height"],
+        }
+        assert one.json()["status"] == "available" and one.json()["open_incidents"] == 0
+        replaced = admin.put(
+            "/api/v1/setup/units/L7", json={"id": "L7", "kind": "ladder", "station": "S1"}
+        )
+        assert replaced.json()["changes"]["changed"] == [
+            {"kind": "units", "id": "L7", "fields": ["capabilities"]}
+        ]
+        same = admin.put(
+            "/api/v1/setup/units/L7", json={"id": "L7", "kind": "ladder", "station": "S1"}
+        )
+        assert same.json()["changes"]["counts"] == {}
+        # the station is named by the unit: removing it is refused like in a file
+        refused = admin.delete("/api/v1/setup/stations/S1")
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "unknown_reference"
+        assert "units/L7" in refused.json()["error"]["message"]
+        assert admin.delete("/api/v1/setup/units/L7").status_code == 200
+        assert admin.get("/api/v1/setup/units/L7").status_code == 404
+        assert admin.delete("/api/v1/setup/units/L7").status_code == 404
+        assert admin.delete("/api/v1/setup/stations/S1").status_code == 200
+        panel = admin.put("/api/v1/setup/panels/panel-7A01", json=PANEL)
+        assert panel.status_code == 200, panel.text
+        got = admin.get("/api/v1/setup/panels/panel-7A01").json()
+        assert got["item"]["zones"]["015"] == {"description": "Oven room", "lat": 45.1, "lon": -2.1}
+        assert got["item"]["timestamp_window"] == [-30, 30]
+        assert got["key_set"] is False
+        # what a read gives is what a write takes: put back unchanged, nothing changes
+        back = admin.put("/api/v1/setup/panels/panel-7A01", json=got["item"])
+        assert back.json()["changes"]["counts"] == {}
+    # the running writer takes the unit up like after an apply
+    with live_server.client("operator") as op:
+        assert "L7" not in {u["id"] for u in op.get("/api/v1/units").json()}
+
+
+def test_a_panel_key_is_written_never_read_kept_and_cleared_on_request(live_server) -> None:
+    before = last_seq(live_server)
+    with live_server.client("admin") as admin:
+        url = "/api/v1/setup/panels/panel-7A01"
+        assert admin.put(url, json={**PANEL, "key_hex": KEY}).status_code == 200
+        assert stored_key(live_server, "panel-7A01") == KEY
+        for read in (admin.get(url), admin.get("/api/v1/setup/panels")):
+            assert KEY not in read.text
+        got = admin.get(url).json()
+        assert got["key_set"] is True and got["item"]["key_hex"] == "<redacted>"
+        # without the key, and with "<redacted>": the stored key stays
+        kept = admin.put(url, json={**PANEL, "site": "Bakery, Market Street 3"})
+        assert kept.json()["changes"]["changed"] == [
+            {"kind": "panels", "id": "panel-7A01", "fields": ["site"]}
+        ]
+        assert admin.put(url, json=got["item"]).status_code == 200
+        assert stored_key(live_server, "panel-7A01") == KEY
+        new_key = "F" * 32
+        changed = admin.put(url, json={**PANEL, "key_hex": new_key})
+        assert changed.json()["changes"]["changed"][0]["fields"] == ["key_hex"]
+        assert new_key not in changed.text
+        cleared = admin.put(url, json={**PANEL, "key_hex": None})
+        assert cleared.json()["changes"]["changed"][0]["fields"] == ["key_hex"]
+        assert stored_key(live_server, "panel-7A01") is None
+        assert admin.get(url).json()["key_set"] is False
+        refused = admin.put(url, json={**PANEL, "key_hex": "<redacted>"})
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "secret_required"
+    entries = audit_entries(live_server, before)
+    assert KEY not in json.dumps(entries) and new_key not in json.dumps(entries)
+    changes = [
+        e for e in entries if e["op"] == "configure" and e["object_id"] == "panels/panel-7A01"
+    ]
+    assert [e["rule"] for e in changes][:2] == ["config.put", "config.put"]
+    assert changes[-1]["outcome"] == "denied" and changes[-1]["rule"] == "secret_required"
+    assert any("key_hex" in json.dumps(e.get("detail")) for e in changes)  # named, not shown
+    reads = [e for e in entries if e["op"] == "consult" and e["object_id"].startswith("panels")]
+    assert reads
+
+
+def test_a_refused_item_gets_the_same_code_and_field_as_in_a_file(live_server) -> None:
+    with live_server.client("admin") as admin:
+        seventh = {**PANEL, "account": "7A03"}
+        cases = [
+            ("units/X1", {"id": "X1", "kind": "protest watch"}, "protected_purpose", "kind"),
+            ("panels/panel-7A03", {**seventh, "site": "Picket line"}, "protected_purpose", "site"),
+            ("units/X1", {"id": "X1", "kind": "engine", "station": "nowhere"},
+             "unknown_reference", "station"),
+            ("units/X2", {"id": "X1", "kind": "engine"}, "invalid_value", "id"),
+            ("panels/panel-7A03", {**seventh, "key_hex": "ABC"}, "invalid_value", "key_hex"),
+            ("panels/panel-7A03", {**seventh, "lat": None}, "invalid_value", "lat"),
+            ("units/X3", {"id": "X3", "kind": "engine", "tint": "red"}, "unknown_field", "tint"),
+            ("desks/d1", {"id": "d1", "name": "Fire", "categories": ["politics"]},
+             "unknown_category", "categories"),
+            ("sensors/s1", {"id": "s1", "site": "Cave", "topic": {"topic": "a/b", "type": "NOPE"}},
+             "unknown_reference", "types"),
+            ("panels/panel-7A03", {**seventh, "zones": {"1": {"camera": "no-such-camera"}}},
+             "unknown_reference", "zones"),
+        ]  # fmt: skip
+        for path, item, code, field in cases:
+            r = admin.put(f"/api/v1/setup/{path}", json=item)
+            assert r.status_code == 422, (path, r.text)
+            assert r.json()["error"]["code"] == code, (path, r.text)
+            assert r.json()["error"]["field"] == field, (path, r.text)
+        refused = admin.put(
+            "/api/v1/setup/units/X1", json={"id": "X1", "kind": "protest watch"}
+        ).json()["error"]
+        assert "rule assembly" in refused["message"] and "units/X1" in refused["message"]
+        assert admin.put("/api/v1/setup/units/X1", content=b"{").status_code == 400
+        # one DC-09 account, one panel
+        assert admin.put("/api/v1/setup/panels/panel-7A01", json=PANEL).status_code == 200
+        twice = admin.put("/api/v1/setup/panels/other", json={**PANEL, "id": "other"})
+        assert twice.json()["error"]["code"] == "duplicate_id"
+        assert admin.get("/api/v1/setup/units/X1").status_code == 404
+
+
+def test_removing_a_panel_with_an_open_incident_is_refused(live_server) -> None:
+    with live_server.client("admin") as admin:
+        assert admin.put("/api/v1/setup/panels/panel-7A01", json=PANEL).status_code == 200
+    r = live_server.post_signal(
+        {
+            "source_kind": "equipment",
+            "source_id": "panel-7A01",
+            "type_code": "FSTRU",
+            "occurred_at": "2026-12-03T09:00:00+00:00",
+            "location": {"lat": 45.1, "lon": -2.1},
+            "idempotency_key": "items-1",
+        }
+    )
+    assert r.status_code in (200, 202), r.text
+    with live_server.client("admin") as admin:
+        listed = admin.get("/api/v1/setup/panels").json()["items"]
+        assert [p["open_incidents"] for p in listed if p["id"] == "panel-7A01"] == [1]
+        refused = admin.delete("/api/v1/setup/panels/panel-7A01")
+        assert refused.status_code == 422
+        assert refused.json()["error"]["code"] == "in_use"
+        assert admin.get("/api/v1/setup/panels/panel-7A01").status_code == 200
+
+
+def test_a_change_made_against_an_old_revision_is_refused(live_server) -> None:
+    with live_server.client("admin") as admin:
+        read = admin.get("/api/v1/setup/units/E1")
+        etag = read.headers["etag"]
+        item = read.json()["item"]
+        first = admin.put(
+            "/api/v1/setup/units/E1",
+            json={**item, "capabilities": ["fire"]},
+            headers={"If-Match": etag},
+        )
+        assert first.status_code == 200, first.text
+        assert first.headers["etag"] != etag
+        late = admin.put("/api/v1/setup/units/E1", json=item, headers={"If-Match": etag})
+        assert late.status_code == 409
+        assert late.json()["error"]["code"] == "version_conflict"
+        gone = admin.delete("/api/v1/setup/units/E5", headers={"If-Match": etag})
+        assert gone.status_code == 409
+        fresh = admin.put(
+            "/api/v1/setup/units/E1", json=item, headers={"If-Match": first.headers["etag"]}
+        )
+        assert fresh.status_code == 200
+        bad = admin.put("/api/v1/setup/units/E1", json=item, headers={"If-Match": "yesterday"})
+        assert bad.status_code == 422 and bad.json()["error"]["field"] == "If-Match"
+        # without If-Match, the last change wins
+        assert admin.put("/api/v1/setup/units/E1", json=item).status_code == 200
+
+
+def test_nobody_but_an_administrator_reads_or_changes_items(live_server) -> None:
+    for who in ("operator", "supervisor", "auditor", "rights_officer"):
+        with live_server.client(who) as c:
+            assert c.get("/api/v1/setup/units").status_code == 403
+            assert c.get("/api/v1/setup/units/E1").status_code == 403
+            r = c.put("/api/v1/setup/units/E9", json={"id": "E9", "kind": "engine"})
+            assert r.status_code == 403
+            assert c.delete("/api/v1/setup/units/E1").status_code == 403
+    with live_server.client("admin") as admin:
+        assert admin.get("/api/v1/setup/units/E9").status_code == 404
