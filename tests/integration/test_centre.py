@@ -199,6 +199,43 @@ def test_a_changed_unit_keeps_its_status_and_position(setup, tmp_path):
     )
 
 
+def test_a_unit_moved_to_another_station_waits_there_or_keeps_its_reported_position(
+    setup, tmp_path
+):
+    engine, apply = setup
+    apply(EXAMPLE)
+    with engine.begin() as conn:  # PATROL-2 is out on a job: its AVL position is its own
+        conn.execute(
+            sa.update(t.units)
+            .where(t.units.c.id == "PATROL-2")
+            .values(status="en_route", lat=52.2, lon=5.3)
+        )
+        conn.execute(  # TECH-1 never had a position (a unit made before its station had one)
+            sa.update(t.units).where(t.units.c.id == "TECH-1").values(lat=None, lon=None)
+        )
+    folder = tmp_path / "moved"
+    shutil.copytree(EXAMPLE, folder)
+    response = folder / "response.yaml"
+    text = response.read_text().replace(
+        "units:\n", "  - {id: NORTH, name: North post, lat: 52.15, lon: 5.16}\nunits:\n", 1
+    )
+    for unit in ("PATROL-1", "PATROL-2", "TECH-1"):
+        text = text.replace(f"id: {unit}\n    kind", f"id: {unit}\n    station: NORTH\n    kind")
+    response.write_text(text.replace("    station: HQ\n", ""))
+    plan = apply(folder)
+    assert {c.id for c in plan.changed} >= {"PATROL-1", "PATROL-2", "TECH-1"}
+    with engine.connect() as conn:
+        where = {
+            r.id: (r.station_id, r.lat, r.lon)
+            for r in conn.execute(
+                sa.select(t.units.c.id, t.units.c.station_id, t.units.c.lat, t.units.c.lon)
+            )
+        }
+    assert where["PATROL-1"] == ("NORTH", 52.15, 5.16)  # available at home: now at the new home
+    assert where["TECH-1"] == ("NORTH", 52.15, 5.16)  # no position: its station's
+    assert where["PATROL-2"] == ("NORTH", 52.2, 5.3)  # on a job: where it reported
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "alarmdesk.cli", *args],

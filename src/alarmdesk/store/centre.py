@@ -144,9 +144,28 @@ def write_plan(conn: sa.Connection, plan: Plan) -> None:
                     lat, lon = where.get(row["station_id"], (None, None))
                     row.update(status=UnitStatus.AVAILABLE.value, lat=lat, lon=lon)
             conn.execute(sa.insert(table), added)
-        for i in _ids(plan.changed, kind):
+        changed = _ids(plan.changed, kind)
+        if kind == "units" and changed:
+            _place_moved_units(conn, {i: records[kind][i] for i in changed})
+        for i in changed:
             values = {k: v for k, v in records[kind][i].items() if k != "id"}
             conn.execute(sa.update(table).where(table.c.id == i).values(**values))
+
+
+def _place_moved_units(conn: sa.Connection, wanted: Mapping[str, Mapping[str, Any]]) -> None:
+    """A unit given another station waits at it when it is available at home, and any unit
+    without a position gets its station's; a unit on a job keeps the position it reported."""
+    where = _station_positions(conn)
+    u = t.units.c
+    rows = conn.execute(
+        sa.select(u.id, u.station_id, u.status, u.lat).where(u.id.in_(list(wanted)))
+    )
+    for r in rows:
+        station = wanted[r.id].get("station_id")
+        moved = station != r.station_id and r.status == UnitStatus.AVAILABLE.value
+        if station in where and (moved or r.lat is None):
+            lat, lon = where[station]
+            conn.execute(sa.update(t.units).where(u.id == r.id).values(lat=lat, lon=lon))
 
 
 def _station_positions(conn: sa.Connection) -> dict[str, tuple[float | None, float | None]]:
