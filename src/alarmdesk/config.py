@@ -101,7 +101,7 @@ class ConsoleConfig(msgspec.Struct, forbid_unknown_fields=True):
 
     tile_url: str = ""  # e.g. https://tiles.example.org/{z}/{x}/{y}.png
     tile_attribution: str = ""
-    tile_max_zoom: Annotated[int, msgspec.Meta(ge=1, le=24)] = 19
+    tile_max_zoom: Annotated[int, msgspec.Meta(ge=1, le=24)] | None = None  # None: env, else 19
     pmtiles: str = ""  # URL, or a file path served by alarmdesk with range requests
     basemap_geojson: str = ""  # the city's own GeoJSON instead of the demo city's
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from alarmdesk import config
@@ -41,3 +43,16 @@ def test_an_mqtt_topic_mapping_that_targets_a_protected_purpose_is_refused(tmp_p
 def test_lengthening_retention_past_its_ceiling_is_refused(tmp_path) -> None:
     with pytest.raises(config.ConfigError, match="retention_ceiling"):
         load(tmp_path, "[retention]\naudit_days = 100000\n")
+
+
+def test_the_map_settings_take_the_environment_when_the_console_table_leaves_them_out():
+    from types import SimpleNamespace
+
+    from alarmdesk.web.console.settings import map_settings
+
+    svc: Any = SimpleNamespace(config=config.Config())
+    env = {"ALARMDESK_TILE_MAX_ZOOM": "16", "ALARMDESK_TILE_URL": "https://t.example/{z}/{x}/{y}"}
+    assert map_settings(svc, env).tile_max_zoom == 16
+    assert map_settings(svc, {}).tile_max_zoom == 19
+    svc.config.console.tile_max_zoom = 14  # the table says: it wins
+    assert map_settings(svc, env).tile_max_zoom == 14
