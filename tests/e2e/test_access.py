@@ -94,6 +94,13 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("GET", "/api/v1/session"): ("/api/v1/session", None),
     ("DELETE", "/api/v1/session"): ("/api/v1/session", None),
 }
+# The set-up item by item: the same four routes per kind (web/api/setup_items.py).
+for _kind in ("desks", "stations", "units", "panels", "cameras", "sensors"):
+    _item = f"/api/v1/setup/{_kind}/{{item_id:str}}"
+    REQUESTS[("GET", f"/api/v1/setup/{_kind}")] = (f"/api/v1/setup/{_kind}", None)
+    REQUESTS[("GET", _item)] = (f"/api/v1/setup/{_kind}/NOPE", None)
+    REQUESTS[("PUT", _item)] = (f"/api/v1/setup/{_kind}/NOPE", {"no_such_field": 1})
+    REQUESTS[("DELETE", _item)] = (f"/api/v1/setup/{_kind}/NOPE", None)
 
 
 def api_routes() -> list[tuple[str, str, object]]:
