@@ -28,7 +28,7 @@ from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
 from tests.browser.conftest import Desk, open_desk, screenshot
 from tests.conftest import TEST_PASSWORD, free_port
-from tests.integration.test_centre_flow import ALRF, KEY, cid_frame
+from tests.integration.test_centre_flow import KEY, cid_frame
 from tests.integration.test_dc09_receiver import Panel
 
 pytestmark = pytest.mark.slow  # alarmdesk serve, a DC-09 receiver, Chromium
@@ -89,6 +89,12 @@ escalation:
 response_plans:
   - {{id: fire-alarm, types: [ALRF], units: [{{kind: engine, count: 1}}, {{kind: truck}}]}}
 """,
+    # The centre's own fire-alarm procedure, with required steps ("!").
+    "procedures.yaml": """\
+procedures:
+  - type: ALRF
+    steps: ["!Call the premises", Dispatch nearest engine company, "!Call keyholder"]
+""",
 }
 # name → (role, desks)
 PEOPLE = {
@@ -142,9 +148,6 @@ def centre(tmp_path: Path) -> Iterator[Centre]:
     engine = make_engine(url)
     with engine.begin() as conn:
         repo.upsert_types(conn, default_types())
-        # The centre's own fire-alarm procedure, with required steps: procedures are not part
-        # of the set-up files yet (docs/centre.md).
-        repo.upsert_types(conn, [ALRF])
     folder = tmp_path / "centre"
     folder.mkdir()
     for name, text in SETUP.items():
