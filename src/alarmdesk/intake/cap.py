@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal, get_args
 
 import msgspec
 from lxml import etree
@@ -40,6 +40,7 @@ __all__ = [
     "Alert",
     "Area",
     "CapMapping",
+    "Category",
     "Info",
     "MappingRow",
     "Reference",
@@ -59,7 +60,8 @@ ATOM_NS: Final = "http://www.w3.org/2005/Atom"
 _NS: Final = {"cap": CAP_NS}
 
 MAX_DOCUMENT_BYTES: Final = 1024 * 1024
-CATEGORIES: Final = (
+# CAP 1.2's <category> values: one type for the API's schema, one tuple for checks.
+Category = Literal[
     "Geo",
     "Met",
     "Safety",
@@ -72,7 +74,8 @@ CATEGORIES: Final = (
     "Infra",
     "CBRNE",
     "Other",
-)
+]
+CATEGORIES: Final = get_args(Category)
 URGENCIES: Final = ("Immediate", "Expected", "Future", "Past", "Unknown")
 SEVERITIES: Final = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
 CERTAINTIES: Final = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")

@@ -3,20 +3,39 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.signal import Receipt
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 
 __all__ = [
     "collect_entry",
     "command_entry",
+    "configure_entry",
     "denied_collect_entry",
     "positions_entry",
     "unit_report_entry",
 ]
 
 AUDITED_UNITS = 200  # unit ids named in one positions entry; the count is always whole
+
+
+def configure_entry(
+    actor: Actor,
+    object_type: str,
+    object_id: str,
+    rule: str,
+    error: AlarmdeskError | None,
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """A change of configuration (a silence, a webhook, a type, an account): allowed under
+    its rule, or denied with the error's code."""
+    outcome, why = (Outcome.DENIED, error.code) if error is not None else (Outcome.ALLOWED, rule)
+    return AuditEvent(
+        actor, Operation.CONFIGURE, object_type, object_id, outcome, why, detail=detail or {}
+    )
 
 
 def command_entry(actor: Actor, command: c.Command, error: BaseException | None) -> AuditEvent:

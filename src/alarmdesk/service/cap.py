@@ -25,7 +25,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AlarmdeskError, Forbidden, InvalidField, NotFound
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import Receipt, SignalIn, check_text
-from alarmdesk.intake.cap import CapMapping, OutAlert, OutInfo, build_alert, cap_time
+from alarmdesk.intake.cap import CapMapping, Category, OutAlert, OutInfo, build_alert, cap_time
 from alarmdesk.intake.cap_feeds import prepare
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
@@ -72,21 +72,6 @@ async def receive(
 
 
 # -- publishing ---------------------------------------------------------------------------------
-
-Category = Literal[
-    "Geo",
-    "Met",
-    "Safety",
-    "Security",
-    "Rescue",
-    "Fire",
-    "Health",
-    "Env",
-    "Transport",
-    "Infra",
-    "CBRNE",
-    "Other",
-]
 
 # The CAP category of a warning when the operator names none.
 DEFAULT_CATEGORY: dict[HarmCategory, str] = {

@@ -14,8 +14,9 @@ import sqlalchemy as sa
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.taxonomy import IncidentType
 from alarmdesk.safeguards.access import Principal
-from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service.actions import Action
+from alarmdesk.service.audit_policy import configure_entry
 from alarmdesk.store import custom_types
 from alarmdesk.store import repository as repo
 
@@ -30,15 +31,6 @@ def list_types(engine: sa.Engine, *, custom: bool) -> list[dict[str, Any]]:
         return [msgspec.to_builtins(x) for x in repo.load_taxonomy(conn)]
 
 
-def _entry(
-    actor: Actor, code: str, rule: str, error: AlarmdeskError | None, **detail: Any
-) -> AuditEvent:
-    outcome, why = (Outcome.DENIED, error.code) if error is not None else (Outcome.ALLOWED, rule)
-    return AuditEvent(
-        actor, Operation.CONFIGURE, "incident_type", code, outcome, why, detail=detail
-    )
-
-
 def propose(proposed: IncidentType, author: str, actor: Actor) -> Action:
     """Stores a proposal (screened for protected purposes); the result describes it."""
 
@@ -47,7 +39,7 @@ def propose(proposed: IncidentType, author: str, actor: Actor) -> Action:
         return custom_types.describe(conn, proposed.code)
 
     def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
-        return [_entry(actor, proposed.code, "types.propose", error)]
+        return [configure_entry(actor, "incident_type", proposed.code, "types.propose", error)]
 
     return Action(apply, audit_of)
 
@@ -61,7 +53,10 @@ def approve(code: str, approver: Principal, actor: Actor) -> Action:
 
     def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
         if result is None:
-            return [_entry(actor, code, "types.approve", error)]
-        return [_entry(actor, result["code"], "types.approve", error, status=result["status"])]
+            return [configure_entry(actor, "incident_type", code, "types.approve", error)]
+        detail = {"status": result["status"]}
+        return [
+            configure_entry(actor, "incident_type", result["code"], "types.approve", error, detail)
+        ]
 
     return Action(apply, audit_of, reload_taxonomy=True)

@@ -17,29 +17,14 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.silences import SilenceSpec, compile_silence
-from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service.actions import Action
+from alarmdesk.service.audit_policy import configure_entry
 from alarmdesk.store import silences as store
 
 __all__ = ["create", "end", "list_silences", "silenced_signals"]
 
 _CATEGORIES = [h.value for h in HarmCategory]
-
-
-def _entry(
-    actor: Actor, rule: str, silence_id: str, error: AlarmdeskError | None, detail: dict[str, Any]
-) -> list[AuditEvent]:
-    return [
-        AuditEvent(
-            actor,
-            Operation.CONFIGURE,
-            "silence",
-            silence_id,
-            outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
-            rule=error.code if error is not None else rule,
-            detail=detail,
-        )
-    ]
 
 
 def create(actor: Actor, spec: SilenceSpec) -> Action:
@@ -61,7 +46,9 @@ def create(actor: Actor, spec: SilenceSpec) -> Action:
             "weekly": len(spec.weekly),
             "open_ended": spec.ends_at is None,
         }
-        return _entry(actor, "silence.create", str(result or ""), error, detail)
+        return [
+            configure_entry(actor, "silence", str(result or ""), "silence.create", error, detail)
+        ]
 
     return Action(run, audit_of, reload_silences=True)
 
@@ -74,7 +61,7 @@ def end(actor: Actor, silence_id: int) -> Action:
         return silence_id
 
     def audit_of(_: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
-        return _entry(actor, "silence.end", str(silence_id), error, {})
+        return [configure_entry(actor, "silence", str(silence_id), "silence.end", error)]
 
     return Action(run, audit_of, reload_silences=True)
 

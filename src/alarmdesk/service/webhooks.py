@@ -33,6 +33,7 @@ from alarmdesk.domain.webhooks import WebhookSpec, backoff, body_of, check, head
 from alarmdesk.domain.webhooks import wants as subscription_wants
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
+from alarmdesk.service.audit_policy import configure_entry
 from alarmdesk.store import repository as repo
 from alarmdesk.store import webhooks as store
 
@@ -59,22 +60,6 @@ class Created:
 
 def _host(url: str) -> str:
     return urlsplit(url).hostname or ""
-
-
-def _entry(
-    actor: Actor, rule: str, webhook_id: str, error: AlarmdeskError | None, detail: dict[str, Any]
-) -> list[AuditEvent]:
-    return [
-        AuditEvent(
-            actor,
-            Operation.CONFIGURE,
-            "webhook",
-            webhook_id,
-            outcome=Outcome.DENIED if error is not None else Outcome.ALLOWED,
-            rule=error.code if error is not None else rule,
-            detail=detail,
-        )
-    ]
 
 
 def create(actor: Actor, spec: WebhookSpec) -> Action:
@@ -104,7 +89,8 @@ def create(actor: Actor, spec: WebhookSpec) -> Action:
 
     def audit_of(result: Created | None, error: AlarmdeskError | None) -> list[AuditEvent]:
         detail = {"host": _host(spec.url), "events": spec.events, "desks": spec.desks}
-        return _entry(actor, "webhook.create", str(result.id if result else ""), error, detail)
+        webhook_id = str(result.id if result else "")
+        return [configure_entry(actor, "webhook", webhook_id, "webhook.create", error, detail)]
 
     return Action(run, audit_of)
 
@@ -117,7 +103,7 @@ def remove(actor: Actor, webhook_id: int) -> Action:
         return webhook_id
 
     def audit_of(_: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
-        return _entry(actor, "webhook.remove", str(webhook_id), error, {})
+        return [configure_entry(actor, "webhook", str(webhook_id), "webhook.remove", error)]
 
     return Action(run, audit_of)
 
