@@ -19,6 +19,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -191,6 +192,9 @@ class Deliverer:
         self.settings = settings or DelivererSettings()
         self.transport = transport
         self.workers: dict[int, asyncio.Task[None]] = {}
+        # Reads run in threads of its own: closing waits for them, so no query is left running
+        # on a connection when the engine is disposed (it would be left open in the old pool).
+        self._reads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhooks")
         self.delivered = 0
         self.attempts = 0
         self._task: asyncio.Task[None] | None = None
@@ -199,6 +203,8 @@ class Deliverer:
         self._task = loop.create_task(self.run(), name="webhooks")
 
     async def aclose(self) -> None:
+        """Stops every task and waits until no read is running (a delivery in flight is sent
+        again after a restart: its cursor had not moved)."""
         tasks = [t for t in (self._task, *self.workers.values()) if t is not None]
         for task in tasks:
             task.cancel()
@@ -207,11 +213,18 @@ class Deliverer:
                 await task
         self.workers.clear()
         self._task = None
+        await asyncio.to_thread(self._reads.shutdown, wait=True)
 
     def stop(self) -> None:
+        """Cancels the tasks without waiting (a loop that is not running); reads end by
+        themselves."""
         for task in (self._task, *self.workers.values()):
             if task is not None:
                 task.cancel()
+        self._reads.shutdown(wait=False)
+
+    async def _read(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._reads, fn, *args)
 
     def _active(self) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
@@ -226,7 +239,7 @@ class Deliverer:
         checking every few polls."""
         while True:
             try:
-                hooks = {h["id"]: h for h in await asyncio.to_thread(self._active)}
+                hooks = {h["id"]: h for h in await self._read(self._active)}
                 for hook_id, task in list(self.workers.items()):
                     if hook_id not in hooks or task.done():
                         task.cancel()
@@ -257,7 +270,7 @@ class Deliverer:
                     await asyncio.sleep(self.settings.poll_seconds)
 
     async def _round(self, client: httpx.AsyncClient, hook: Mapping[str, Any], cursor: int) -> int:
-        events = await asyncio.to_thread(self._events_after, cursor)
+        events = await self._read(self._events_after, cursor)
         if not events:
             await asyncio.sleep(self.settings.poll_seconds)
             return cursor
