@@ -8,7 +8,7 @@ from __future__ import annotations
 import httpx
 
 from alarmdesk.store.centre import read_records
-from tests.browser.conftest import screenshot
+from tests.browser.conftest import screenshot, wait_until
 from tests.browser.test_console_pages import signed_in
 
 KEY = "0123456789ABCDEF0123456789ABCDEF"
@@ -153,7 +153,7 @@ def test_a_refused_name_is_shown_next_to_its_field_with_the_rule(
     page.fill("#f-lat", "45.2")
     page.press("#f-site", "Enter")
     # The first error is still shown until the answer replaces it: wait for the new one.
-    page.wait_for_function("document.querySelector('#err-lat').textContent.includes('lon')")
+    wait_until(page, "document.querySelector('#err-lat').textContent.includes('lon')")
     assert not page.is_hidden("#err-lat")  # lat without lon: the spec's own rule
     with console.client("admin") as admin:
         assert admin.get("/api/v1/setup/units/B7-WATCH").status_code == 404
