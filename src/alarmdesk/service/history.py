@@ -16,6 +16,7 @@ computed (a failed report leaves the entry: the log never misses a read).
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 from collections import Counter
@@ -119,15 +120,14 @@ class ImportSummary:
         return [*out, "data quality of the file:", *(f"  {x}" for x in self.quality.lines())]
 
 
-def _open(path: Path, mapping: Mapping) -> tuple[io.BufferedReader, io.TextIOWrapper, int]:
+def _open(path: Path) -> tuple[io.BufferedReader, int]:
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise InvalidField(
             f"cannot read {path}: {exc.strerror or exc}", field="file", code="unreadable_file"
         ) from exc
-    size = os.fstat(raw.fileno()).st_size
-    return raw, io.TextIOWrapper(raw, encoding=mapping.encoding, newline=""), size
+    return raw, os.fstat(raw.fileno()).st_size
 
 
 def _lines(
@@ -138,6 +138,31 @@ def _lines(
             progress(stage, raw.tell(), size)
         yield line
     progress(stage, size, size)
+
+
+def _decoded(raw: io.BufferedReader, encoding: str, size: int, progress: Progress) -> Iterator[str]:
+    """The file's lines decoded one at a time, so that bytes not in the encoding are named
+    by their line (a text reader decodes ahead, a block at a time)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    n = 0
+    for n, line in enumerate(raw, start=1):
+        if n % 1000 == 1:
+            progress("checking", raw.tell(), size)
+        try:
+            yield decoder.decode(line)
+        except UnicodeDecodeError as exc:
+            raise InvalidField(
+                f"line {n}: not readable as CSV in the mapping's encoding ({exc.reason})",
+                code="malformed_csv",
+            ) from exc
+    try:
+        yield decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InvalidField(
+            f"line {n}: not readable as CSV in the mapping's encoding ({exc.reason})",
+            code="malformed_csv",
+        ) from exc
+    progress("checking", size, size)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -194,13 +219,13 @@ def import_calls(
     name = check_source(source)
     tell = progress or _no_progress
     file = Path(path)
-    raw, text, size = _open(file, mapping)
-    with raw, text:
-        check_csv(_lines(raw, text, size, "checking", tell), mapping)
+    raw, size = _open(file)
+    with raw:
+        check_csv(_decoded(raw, mapping.encoding, size, tell), mapping)
     cutoffs = policy.cutoffs(now)
     summary = ImportSummary(name, DataQuality())
-    raw, text, size = _open(file, mapping)
-    with raw, text:
+    raw, size = _open(file)
+    with raw, io.TextIOWrapper(raw, encoding=mapping.encoding, newline="") as text:
         batch: list[CallRecord] = []
         for record in read_calls(
             _lines(raw, text, size, "importing", tell), mapping, summary.quality
