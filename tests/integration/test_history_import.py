@@ -436,3 +436,10 @@ def test_retention_erases_imported_calls_by_the_incidents_class(cfg, engine, wee
     run = run_retention(engine, policy, chain, later)
     assert run.history_calls == WEEK_CALLS - medical
     assert stored(engine) == (0, 0)
+
+
+def test_a_database_without_the_history_tables_exits_1(sqlite_url, tmp_path) -> None:
+    cfg = config_for(sqlite_url)  # never upgraded
+    result = cli(cfg, tmp_path, "report", "kpi", "--from", "2017-01-01", "--to", "2017-01-02")
+    assert result.exit_code == 1, result.output
+    assert "schema" in said(result)

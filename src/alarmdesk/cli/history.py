@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import msgspec
+import sqlalchemy as sa
 import typer
 from rich.progress import (
     BarColumn,
@@ -107,6 +108,9 @@ def import_calls(
             except AlarmdeskError as exc:
                 bar.stop()
                 fail(f"{file}: {exc.message} ({exc.code})", exit_code(exc))
+            except sa.exc.SQLAlchemyError as exc:  # the chunks before it stay stored
+                bar.stop()
+                fail(f"the database failed; run the same import again to complete it: {exc}", 1)
     for line in summary.lines():
         out.print(line, highlight=False, markup=False)
 
@@ -155,6 +159,8 @@ def report_kpi(
             )
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
+        except sa.exc.SQLAlchemyError as exc:
+            fail(f"cannot build the report: {exc}", 1)
     if fmt == "json":
         typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
     elif fmt == "csv":

@@ -20,7 +20,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.history import UNIT_PHASES, CallRecord, UnitResponse
 from alarmdesk.store import tables as t
 
-__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "sources", "store_calls"]
+__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "store_calls"]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
 # The call's phase times, as columns of history_calls.
@@ -160,12 +160,3 @@ def read_calls(
             )
         if len(rows) < chunk:
             return
-
-
-def sources(conn: sa.Connection) -> dict[str, int]:
-    """The import sources stored, with their number of calls."""
-    c = t.history_calls
-    rows = conn.execute(
-        sa.select(c.c.source, sa.func.count()).group_by(c.c.source).order_by(c.c.source)
-    ).all()
-    return {str(r[0]): int(r[1]) for r in rows}
