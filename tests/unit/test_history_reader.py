@@ -15,6 +15,7 @@ from alarmdesk.domain.history import (
     Gap,
     Interval,
     Phase,
+    check_csv,
     duration,
     parse_mapping,
     read_calls,
@@ -382,3 +383,25 @@ def test_a_file_in_another_encoding_is_bad_input(tmp_path):
     with pytest.raises(InvalidField) as caught:
         list(read_calls_file(path, parse_mapping(CALLS), DataQuality()))
     assert caught.value.code == "malformed_csv"
+
+
+def test_check_csv_counts_the_rows_and_finds_what_the_reader_would_stop_at():
+    m = parse_mapping(CALLS)
+    good = HEADER + "1,Fire,2017-01-02 10:00:00,,,,\n" + "2,Fire,2017-01-02 10:05:00,,,,\n"
+    assert check_csv(io.StringIO(good), m) == 2
+    huge = "x" * 200_000
+    with pytest.raises(InvalidField) as caught:
+        check_csv(io.StringIO(good + f"3,{huge},2017-01-02 10:00:00,,,,\n"), m)
+    assert caught.value.code == "malformed_csv" and "line 4" in caught.value.message
+    with pytest.raises(MappingError, match="dispatched"):
+        check_csv(io.StringIO("id,type,received\n"), m)
+
+
+def test_a_call_s_last_time_is_the_latest_it_or_a_unit_records():
+    rows = unit_row("1", "E1", "ENGINE", "10:01:00,10:02:00,10:09:00,10:30:00") + unit_row(
+        "1", "M4", "MEDIC", "10:00:40,10:03:00,10:06:00,"
+    )
+    [r], _ = read(UNITS, UNIT_HEADER + rows)
+    assert r.last_time() == at("10:30:00")
+    [r], _ = read(CALLS, HEADER + "1,Fire,2017-01-02 10:00:00,,,,\n")
+    assert r.last_time() == at("10:00:00")  # only received

@@ -15,6 +15,7 @@ from alarmdesk.cli.accounts import tokens_app, users_app
 from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.export import export_app
+from alarmdesk.cli.history import import_app, report_kpi
 from alarmdesk.cli.safeguards import report_app, retention_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
 from alarmdesk.cli.silences import silences_app
@@ -43,6 +44,8 @@ app.add_typer(report_app, name="report")
 app.add_typer(silences_app, name="silences")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
+report_app.command("kpi")(report_kpi)
 
 
 def main() -> None:

@@ -86,6 +86,8 @@ def retention_run(
             "incidents by category: "
             + ", ".join(f"{k} {v}" for k, v in run.incidents_by_category.items())
         )
+    if run.history_calls:
+        out.print(f"of the incidents: imported history calls {run.history_calls}")
     if run.incomplete:
         out.print(
             f"more expired rows remain in: {', '.join(sorted(run.incomplete))} "

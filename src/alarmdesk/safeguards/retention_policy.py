@@ -14,7 +14,9 @@ The data classes:
 ``incidents``
     Final incidents (closed or cancelled), with their signals, timeline and desk routes.
     Counted from the time they became final. A period per harm category may override the
-    default. Open and resolved-but-not-closed incidents are never erased.
+    default. Open and resolved-but-not-closed incidents are never erased. Calls imported
+    from a CAD export (``history_calls``) are incident data too, counted from the last time
+    the call records.
 ``notes``
     Free text operators wrote: the text of ``incident.noted`` events and the ``note`` of a
     resolution or cancellation. The text is replaced by a marker; the event stays.
@@ -54,7 +56,8 @@ class DataClass(enum.StrEnum):
 
 DESCRIPTIONS: dict[DataClass, str] = {
     DataClass.SIGNALS: "signals that belong to no incident (tests, openings/closings, check-ins)",
-    DataClass.INCIDENTS: "closed and cancelled incidents with their signals and timeline",
+    DataClass.INCIDENTS: "closed and cancelled incidents with their signals and timeline, "
+    "and imported call history",
     DataClass.NOTES: "free text written by operators (notes, resolution and cancel notes)",
     DataClass.PEOPLE: "people on incidents (name, callback number, role) and plate text",
     DataClass.MEDIA: "references to camera snapshots, clips and other media",

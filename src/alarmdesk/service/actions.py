@@ -13,10 +13,12 @@ Either way the change and its entries commit together or not at all; a refused c
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -24,7 +26,11 @@ from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.safeguards.audit import AuditEvent
 from alarmdesk.store.audit import AuditChain, lock_audit
 
-__all__ = ["Action", "Apply", "AuditOf", "apply_in", "perform"]
+__all__ = ["Action", "Apply", "AuditOf", "apply_in", "in_transaction", "perform"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+_RETRIES = 4
 
 # Makes the change in the caller's transaction; returns what the caller gets back; raises an
 # AlarmdeskError to refuse.
@@ -72,3 +78,25 @@ def perform(engine: sa.Engine, chain: AuditChain, action: Action, now: datetime)
     if error is not None:
         raise error
     return result
+
+
+def in_transaction(
+    engine: sa.Engine, chain: AuditChain, work: Callable[[sa.Connection], T], what: str
+) -> T:
+    """Runs ``work`` (which appends its audit entries with ``chain``) in one transaction;
+    retries when another appender of the audit log took the same sequence number first, or
+    the database was busy. ``what`` names the work in the log."""
+    for attempt in range(_RETRIES):
+        try:
+            with engine.begin() as conn:
+                return work(conn)
+        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
+            chain.reset()
+            if attempt == _RETRIES - 1:
+                raise
+            log.warning("%s transaction retried (%s)", what, type(exc.orig).__name__)
+            time.sleep(0.05 * 2**attempt)
+        except BaseException:
+            chain.reset()
+            raise
+    raise AssertionError("unreachable")

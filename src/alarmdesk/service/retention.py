@@ -10,25 +10,22 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
+from alarmdesk.service.actions import in_transaction
 from alarmdesk.store.audit import AuditChain, lock_audit
 from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Purge, PurgeJob, PurgeResult
 
 __all__ = ["RetentionHost", "RetentionRun", "retention_loop", "run_retention"]
 
 log = logging.getLogger(__name__)
-
-_RETRIES = 4
-T = TypeVar("T")
 
 
 class RetentionHost(Protocol):
@@ -49,6 +46,8 @@ class RetentionRun:
     cutoffs: dict[str, datetime]
     dry_run: bool = False
     incidents_by_category: dict[str, int] = field(default_factory=dict)
+    # Of the incidents class's count: calls of imported history (docs/analytics.md).
+    history_calls: int = 0
     # Classes that reached ``max_rows``: more expired rows remain for the next run.
     incomplete: frozenset[str] = frozenset()
 
@@ -85,6 +84,7 @@ def run_retention(
     wanted = set(classes)
     counts: dict[str, int] = {}
     by_category: dict[str, int] = {}
+    history_calls = 0
     incomplete: set[str] = set()
     # In enumeration order, audit last: this run's own erase entries are never its victims.
     for cls in DataClass:
@@ -114,10 +114,11 @@ def run_retention(
             with engine.connect() as conn:
                 result = work(conn)
         else:
-            result = _transaction(engine, chain, work)
+            result = in_transaction(engine, chain, work, "retention")
         counts[cls.value] = result.count
         if cls is DataClass.INCIDENTS:
             by_category = result.by_category
+            history_calls = int(result.detail.get("history_calls", 0))
         if not job.more(result.count):
             incomplete.add(cls.value)
         if result.count:
@@ -128,26 +129,14 @@ def run_retention(
                 result.count,
                 cutoffs[cls.value].isoformat(),
             )
-    return RetentionRun(counts, cutoffs, dry_run, by_category, frozenset(incomplete))
-
-
-def _transaction(engine: sa.Engine, chain: AuditChain, work: Callable[[sa.Connection], T]) -> T:
-    """Runs ``work`` in one transaction; retries when another appender of the audit log
-    took the same sequence number first, or the database was busy."""
-    for attempt in range(_RETRIES):
-        try:
-            with engine.begin() as conn:
-                return work(conn)
-        except (sa.exc.IntegrityError, sa.exc.OperationalError) as exc:
-            chain.reset()
-            if attempt == _RETRIES - 1:
-                raise
-            log.warning("retention transaction retried (%s)", type(exc.orig).__name__)
-            time.sleep(0.05 * 2**attempt)
-        except BaseException:
-            chain.reset()
-            raise
-    raise AssertionError("unreachable")
+    return RetentionRun(
+        counts,
+        cutoffs,
+        dry_run,
+        by_category,
+        incomplete=frozenset(incomplete),
+        history_calls=history_calls,
+    )
 
 
 # -- the scheduled job -----------------------------------------------------------------------

@@ -9,7 +9,8 @@ at all.
 
 Why this may run beside the writer (which owns signals, incidents and events while the
 server runs): it erases only what the writer never touches again: final incidents (closed,
-cancelled), signals that belong to no incident, and text or payload keys of rows that are
+cancelled), imported call history (``history_calls``, which the writer never reads), signals
+that belong to no incident, and text or payload keys of rows that are
 not part of an unfinished incident. Notes, people and media of an incident that is still
 open or resolved are kept whatever their age, so a long-running response keeps its callback
 numbers.
@@ -193,6 +194,58 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     return result
 
 
+def _purge_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
+    """Imported history calls (docs/analytics.md) are incident data: erased with their units
+    once their last recorded time (``closed_at``) is past the incidents period of their
+    category. ``done``: rows of the class already erased in this run (the run's limit)."""
+    h = t.history_calls
+    policy, cutoffs = job.policy, job.cutoffs
+    overrides = sorted(
+        c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days
+    )
+    groups: list[tuple[sa.ColumnElement[bool], datetime]] = [
+        (h.c.category == c, cutoffs[f"incidents.{c}"]) for c in overrides
+    ]
+    groups.append((h.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
+    result = PurgeResult()
+    per_category: dict[str, int] = {}
+    for in_group, cutoff in groups:
+        last: int | None = None
+        while job.more(done + result.count):
+            q = sa.select(h.c.id, h.c.category).where(in_group, h.c.closed_at < cutoff)
+            if last is not None:
+                q = q.where(h.c.id > last)
+            rows = conn.execute(q.order_by(h.c.id).limit(job.take(done + result.count))).all()
+            if not rows:
+                break
+            ids = [int(r.id) for r in rows]
+            last = ids[-1]
+            for r in rows:
+                per_category[r.category] = per_category.get(r.category, 0) + 1
+            result.count += len(ids)
+            if not job.dry_run:
+                conn.execute(
+                    t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids))
+                )
+                conn.execute(h.delete().where(h.c.id.in_(ids)))
+            if len(ids) < job.batch:
+                break
+    result.by_category = {c: per_category[c] for c in sorted(per_category)}
+    return result
+
+
+def _purge_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+    """The incidents class: final incidents, then imported history calls. The count is both;
+    ``by_category`` is the incidents'; the detail names the history calls apart."""
+    result = _purge_incidents(conn, job)
+    history = _purge_history(conn, job, result.count)
+    if history.count:
+        result.count += history.count
+        result.detail["history_calls"] = history.count
+        result.detail["history_by_category"] = history.by_category
+    return result
+
+
 def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     s = t.signals
     where = sa.and_(
@@ -351,7 +404,7 @@ def _purge_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
 
 
 PURGES: dict[DataClass, Purge] = {
-    DataClass.INCIDENTS: _purge_incidents,
+    DataClass.INCIDENTS: _purge_incident_data,
     DataClass.SIGNALS: _purge_signals,
     DataClass.NOTES: _purge_notes,
     DataClass.PEOPLE: _purge_people,

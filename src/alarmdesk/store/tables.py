@@ -224,6 +224,54 @@ incidents = sa.Table(
     sa.Column("cancelled_at", UTCDateTime, nullable=True),
 )
 
+# A centre's call history imported from its old CAD (docs/analytics.md). Kept apart from
+# ``incidents``: the running writer assigns incident ids itself, so another process must not
+# insert incidents. One row per call, unique by import source and the export's call id
+# (importing the same file twice adds nothing); the phase times are the call's (first unit's,
+# last unit's for cleared). ``closed_at`` is the call's last recorded time: retention erases
+# a call under the incidents class, counted from it.
+history_calls = sa.Table(
+    "history_calls",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("source", sa.String(64), nullable=False),
+    sa.Column("call_id", sa.String(200), nullable=False),
+    sa.Column("type_code", sa.String(32), nullable=False),
+    sa.Column("category", sa.String(32), nullable=False),
+    sa.Column("priority", sa.SmallInteger, nullable=False),
+    sa.Column("station_area", sa.String(100), nullable=True),
+    sa.Column("lat", sa.Float, nullable=True),
+    sa.Column("lon", sa.Float, nullable=True),
+    sa.Column("received", UTCDateTime, nullable=False, index=True),
+    sa.Column("answered", UTCDateTime, nullable=True),
+    sa.Column("entered", UTCDateTime, nullable=True),
+    sa.Column("dispatched", UTCDateTime, nullable=True),
+    sa.Column("en_route", UTCDateTime, nullable=True),
+    sa.Column("on_scene", UTCDateTime, nullable=True),
+    sa.Column("transport", UTCDateTime, nullable=True),
+    sa.Column("cleared", UTCDateTime, nullable=True),
+    sa.Column("closed_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("imported_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("source", "call_id"),
+)
+
+# The units of an imported call, in the export's order (``position``: ties go to the unit
+# listed first), with their own phase times: unit-kind KPIs time each kind by its units.
+history_units = sa.Table(
+    "history_units",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("history_call_id", sa.BigInteger, nullable=False, index=True),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("unit_id", sa.String(100), nullable=False),
+    sa.Column("kind", sa.String(100), nullable=True),
+    sa.Column("dispatched", UTCDateTime, nullable=True),
+    sa.Column("en_route", UTCDateTime, nullable=True),
+    sa.Column("on_scene", UTCDateTime, nullable=True),
+    sa.Column("transport", UTCDateTime, nullable=True),
+    sa.Column("cleared", UTCDateTime, nullable=True),
+)
+
 # Which desks an incident is routed to, for filtering the queue by desk with an index.
 incident_desks = sa.Table(
     "incident_desks",

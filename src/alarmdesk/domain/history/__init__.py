@@ -16,6 +16,7 @@ from alarmdesk.domain.history.mapping import (
 from alarmdesk.domain.history.reader import (
     DataQuality,
     IntervalQuality,
+    check_csv,
     read_calls,
     read_calls_file,
 )
@@ -49,6 +50,7 @@ __all__ = [
     "Phase",
     "UnitResponse",
     "ValueMap",
+    "check_csv",
     "duration",
     "load_mapping",
     "parse_mapping",

@@ -53,7 +53,7 @@ from alarmdesk.domain.history.records import (
 )
 from alarmdesk.domain.purpose import find_protected
 
-__all__ = ["DataQuality", "IntervalQuality", "read_calls", "read_calls_file"]
+__all__ = ["DataQuality", "IntervalQuality", "check_csv", "read_calls", "read_calls_file"]
 
 
 @dataclass(slots=True)
@@ -227,6 +227,23 @@ def read_calls(
     for group in open_groups.values():
         if (record := build.call(group.rows)) is not None:
             yield record
+
+
+def check_csv(lines: Iterable[str], mapping: Mapping) -> int:
+    """Reads a whole export as CSV without mapping a row, and returns its number of rows
+    (blank lines included). An importer runs it first, so that a file that breaks off halfway
+    stores nothing.
+
+    Raises:
+        MappingError: the file has no header, or lacks a column the mapping names.
+        InvalidField: the file is not CSV in the mapping's encoding (``malformed_csv``).
+    """
+    rows = _cells(csv.reader(lines, delimiter=mapping.delimiter))
+    header = next(rows, None)
+    if header is None:
+        raise MappingError("the file is empty: no header row")
+    mapping.check_header([h.strip() for h in header])
+    return sum(1 for _ in rows)
 
 
 def _cells(reader: _CsvReader) -> Iterator[list[str]]:

@@ -147,6 +147,13 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
             return None
         return _decisive(self.units, phase)
 
+    def last_time(self) -> datetime:
+        """The latest time the call records, its own or a unit's: when it was over, as far as
+        the export tells (retention counts an imported call's age from it)."""
+        times = [self.received, *(t for p in Phase if (t := self.time(p)) is not None)]
+        times += [t for u in self.units for p in UNIT_PHASES if (t := u.time(p)) is not None]
+        return max(times)
+
     def unit_kinds(self) -> list[str]:
         """The kinds of unit on this call, each once, in alphabetical order."""
         return sorted({u.kind for u in self.units if u.kind is not None})

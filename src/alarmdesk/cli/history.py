@@ -1,0 +1,234 @@
+"""``alarmdesk import calls`` and ``alarmdesk report kpi``: a centre's call history from its
+old CAD, and its response-time KPIs (docs/analytics.md).
+
+Exit codes as for every ``alarmdesk`` command: 0 ok, 1 failure at run time, 2 bad input (a
+mapping or file that cannot be used, a bad date or ``--by``), 3 a name refused by purpose
+screening.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import sqlalchemy as sa
+import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from alarmdesk.bootstrap import audit_chain
+from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
+from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.clock import utcnow
+from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.history import load_mapping
+from alarmdesk.service import history
+from alarmdesk.store.database import require_head
+
+__all__ = ["import_app", "report_kpi"]
+
+import_app = typer.Typer(
+    help="Bring a centre's history from other systems (each import is audited).",
+    no_args_is_help=True,
+)
+
+FORMATS = ("table", "json", "csv")
+
+
+@import_app.command("calls")
+def import_calls(
+    file: Annotated[Path, typer.Argument(help="The CAD export (CSV).")],
+    mapping: Annotated[
+        Path,
+        typer.Option("--mapping", "-m", help="The export's mapping (TOML; docs/analytics.md)."),
+    ],
+    source: Annotated[
+        str | None,
+        typer.Option(
+            help="This history's name; with the call id it identifies a call "
+            "(default: the mapping file's name without .toml)."
+        ),
+    ] = None,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Imports a CAD export's calls with their phase times, with a progress bar, then
+    prints what was imported, what was already there, what was left out and why, and the
+    file's data quality. Importing the same file again adds nothing. Exit 2 (nothing
+    stored): a mapping that cannot be used, a file that cannot be read or is not CSV, or
+    lacks a column the mapping names; 3: a source name refused by purpose screening."""
+    try:
+        spec = load_mapping(mapping)
+        name = history.check_source(source if source is not None else mapping.stem)
+    except AlarmdeskError as exc:
+        fail(f"{exc.message} ({exc.code})", exit_code(exc))
+    with database(config, database_url) as (cfg, engine):
+        try:
+            require_head(engine)
+        except AlarmdeskError as exc:
+            fail(f"{exc.message} ({exc.code})", exit_code(exc))
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        ) as bar:
+            tasks: dict[str, TaskID] = {}
+
+            def progress(stage: str, done: int, total: int) -> None:
+                if stage not in tasks:
+                    tasks[stage] = bar.add_task(stage, total=total)
+                bar.update(tasks[stage], completed=done)
+
+            try:
+                summary = history.import_calls(
+                    engine,
+                    audit_chain(cfg),
+                    file,
+                    spec,
+                    source=name,
+                    actor=cli_actor(),
+                    policy=cfg.retention,
+                    now=utcnow(),
+                    progress=progress,
+                )
+            except AlarmdeskError as exc:
+                bar.stop()
+                fail(f"{file}: {exc.message} ({exc.code})", exit_code(exc))
+            except sa.exc.SQLAlchemyError as exc:  # the chunks before it stay stored
+                bar.stop()
+                fail(f"the database failed; run the same import again to complete it: {exc}", 1)
+    for line in summary.lines():
+        out.print(line, highlight=False, markup=False)
+
+
+def report_kpi(
+    start: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")],
+    end: Annotated[str, typer.Option("--to", help="Last day, included, YYYY-MM-DD.")],
+    by: Annotated[
+        str,
+        typer.Option(
+            help="Group by, comma-separated: period, station_area, unit_kind, type, priority, hour."
+        ),
+    ] = "",
+    source: Annotated[
+        str | None, typer.Option(help="Only the calls of this import source.")
+    ] = None,
+    timezone: Annotated[
+        str,
+        typer.Option(help="IANA time zone of the days, periods and hours of day."),
+    ] = "UTC",
+    period: Annotated[
+        str, typer.Option(help="Length of a period for --by period: day, week, month, year.")
+    ] = "month",
+    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Response-time KPIs of the imported calls received from --from to --to: per interval
+    and group, count, mean, p50, p90, p99 (nearest rank) and the calls left out; and NFPA
+    1710 compliance per station area and year (table and json). The report is an audited
+    read across incidents. Exit 2: a bad date, --by, --timezone, --period or --format; 3: a
+    source name refused by purpose screening."""
+    if fmt not in FORMATS:
+        fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
+    try:
+        query = history.kpi_query(
+            start, end, by=by, timezone=timezone, period=period, source=source
+        )
+    except AlarmdeskError as exc:
+        fail(f"{exc.message} ({exc.code})", exit_code(exc))
+    with database(config, database_url) as (cfg, engine):
+        try:
+            require_head(engine)
+            report = history.kpi_report(
+                engine, audit_chain(cfg), query, actor=cli_actor(), now=utcnow(), fmt=fmt
+            )
+        except AlarmdeskError as exc:
+            fail(f"{exc.message} ({exc.code})", exit_code(exc))
+        except sa.exc.SQLAlchemyError as exc:
+            fail(f"cannot build the report: {exc}", 1)
+    if fmt == "json":
+        typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
+    elif fmt == "csv":
+        typer.echo(_csv(report), nl=False)
+    else:
+        _tables(report)
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}" if value % 1 else f"{value:.0f}"
+
+
+def _csv(report: history.KpiReport) -> str:
+    """One row per group and interval; compliance is in the table and json formats."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    figures = ["count", "mean_s", "p50_s", "p90_s", "p99_s", "missing", "negative", "zero"]
+    w.writerow([*report.by, "interval", *figures])
+    for g in report.groups:
+        keys = ["" if v is None else v for v in g.group.values()]
+        for interval, f in g.intervals.items():
+            seconds = ("" if x is None else repr(x) for x in (f.mean, f.p50, f.p90, f.p99))
+            w.writerow([*keys, interval, f.count, *seconds, f.missing, f.negative, f.zero])
+    return buf.getvalue()
+
+
+def _tables(report: history.KpiReport) -> None:
+    where = f" of source {report.source}" if report.source else ""
+    out.print(
+        f"{report.calls} calls{where} received {report.first_day} to {report.last_day} "
+        f"({report.timezone}); seconds; percentiles: {report.percentiles}",
+        highlight=False,
+        markup=False,
+    )
+    table = Table(*report.by, "interval", "n", "mean", "p50", "p90", "p99", "left out m/n/z")
+    for g in report.groups:
+        keys = [Text("-" if v is None else str(v)) for v in g.group.values()]
+        for interval, f in g.intervals.items():
+            table.add_row(
+                *keys,
+                interval,
+                str(f.count),
+                *(_seconds(x) for x in (f.mean, f.p50, f.p90, f.p99)),
+                f"{f.missing}/{f.negative}/{f.zero}",
+            )
+    out.print(table)
+    comp = Table(
+        "station area",
+        "year",
+        "objective",
+        "limit",
+        "target",
+        "achieved",
+        "met",
+        "n",
+        title="NFPA 1710 (2020)",
+    )
+    for c in report.compliance:
+        met = "no data" if c.met is None else "met" if c.met else "not met"
+        achieved = "" if c.achieved is None else f"{c.achieved:.1%}"
+        comp.add_row(
+            Text(c.station_area or "-"),
+            c.year,
+            c.objective,
+            f"{c.limit_seconds:g} s",
+            f"{c.fraction:.0%}",
+            achieved,
+            met,
+            str(c.count),
+        )
+    out.print(comp)

@@ -1,0 +1,513 @@
+"""The call history of a centre's old CAD: importing an export, and the KPI report over what
+was imported (docs/analytics.md).
+
+Import: the file is first read whole as CSV (``check_csv``), so that a file that breaks off
+halfway, or lacks a column, stores nothing; then it is read with the mapping
+(``domain/history``) and stored a chunk at a time, each chunk in its own short transaction
+with one ``collect`` audit entry (counts, never content), so a running server's writer never
+waits long. A call already stored for the same source and call id is skipped and counted:
+importing a file twice adds nothing. A call whose last recorded time is already past the
+retention period of incidents of its category is not stored (``past_retention``).
+
+Report: the KPIs and NFPA 1710 compliance of ``domain/kpi.py`` over the stored calls. Reading
+across incidents is a ``combine`` entry in the audit log, committed before the figures are
+computed (a failed report leaves the entry: the log never misses a read).
+"""
+
+from __future__ import annotations
+
+import codecs
+import io
+import os
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import msgspec
+import sqlalchemy as sa
+
+from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.history import (
+    CallRecord,
+    DataQuality,
+    Interval,
+    Mapping,
+    check_csv,
+    read_calls,
+)
+from alarmdesk.domain.kpi import NFPA_1710, Dimension, GroupKey, Period, Stats, compliance, kpis
+from alarmdesk.domain.purpose import screen
+from alarmdesk.domain.signal import check_text
+from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
+from alarmdesk.safeguards.retention_policy import RetentionConfig
+from alarmdesk.service.actions import in_transaction
+from alarmdesk.store import history as store
+from alarmdesk.store.audit import AuditChain
+
+__all__ = [
+    "SOURCE_MAX",
+    "ComplianceFigures",
+    "ImportSummary",
+    "IntervalFigures",
+    "KpiGroup",
+    "KpiQuery",
+    "KpiReport",
+    "Progress",
+    "check_source",
+    "import_calls",
+    "kpi_query",
+    "kpi_report",
+]
+
+SOURCE_MAX: Final = 64
+# The longest value a stored call may hold (the columns of store/history.py).
+_LIMITS: Final = {"call_id": 200, "station_area": 100, "unit_id": 100, "unit_kind": 100}
+AUDIT_OBJECT: Final = "history_calls"
+
+# (stage, bytes done, bytes in the file): "checking" the CSV, then "importing".
+Progress = Callable[[str, int, int], None]
+
+
+def check_source(name: str) -> str:
+    """An import source's name (stored with each call, and a report filter): one line of at
+    most SOURCE_MAX characters, purpose-screened.
+
+    Raises:
+        InvalidField: empty, too long, or with control characters.
+        ProtectedPurposeError: the name targets people exercising rights.
+    """
+    value = name.strip()
+    if not value:
+        raise InvalidField("the source name is empty", field="source", code="invalid_value")
+    if len(value) > SOURCE_MAX:
+        raise InvalidField(
+            f"the source name is at most {SOURCE_MAX} characters",
+            field="source",
+            code="invalid_value",
+        )
+    check_text(value, "source")
+    screen({"source": value})
+    return value
+
+
+# -------------------------------------------------------------------------------- import
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What an import did: the reader's data-quality report, and what became of its calls."""
+
+    source: str
+    quality: DataQuality
+    imported: int = 0
+    already_imported: int = 0
+    not_stored: Counter[str] = field(default_factory=Counter)  # reason → calls
+
+    def lines(self) -> list[str]:
+        """The summary in words, as the import prints it."""
+        out = [
+            f"source: {self.source}",
+            f"calls imported: {self.imported}",
+            f"calls already imported (not added again): {self.already_imported}",
+        ]
+        if self.not_stored:
+            out.append("calls read but not stored:")
+            out += [f"  {why}: {n}" for why, n in sorted(self.not_stored.items())]
+        return [*out, "data quality of the file:", *(f"  {x}" for x in self.quality.lines())]
+
+
+def _open(path: Path) -> tuple[io.BufferedReader, int]:
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise InvalidField(
+            f"cannot read {path}: {exc.strerror or exc}", field="file", code="unreadable_file"
+        ) from exc
+    return raw, os.fstat(raw.fileno()).st_size
+
+
+def _lines(
+    raw: io.BufferedReader, text: io.TextIOWrapper, size: int, stage: str, progress: Progress
+) -> Iterator[str]:
+    for n, line in enumerate(text):
+        if n % 1000 == 0:
+            progress(stage, raw.tell(), size)
+        yield line
+    progress(stage, size, size)
+
+
+def _decoded(raw: io.BufferedReader, encoding: str, size: int, progress: Progress) -> Iterator[str]:
+    """The file's lines decoded one at a time, so that bytes not in the encoding are named
+    by their line (a text reader decodes ahead, a block at a time)."""
+    decoder = codecs.getincrementaldecoder(encoding)()
+    n = 0
+    for n, line in enumerate(raw, start=1):
+        if n % 1000 == 1:
+            progress("checking", raw.tell(), size)
+        try:
+            yield decoder.decode(line)
+        except UnicodeDecodeError as exc:
+            raise InvalidField(
+                f"line {n}: not readable as CSV in the mapping's encoding ({exc.reason})",
+                code="malformed_csv",
+            ) from exc
+    try:
+        yield decoder.decode(b"", final=True)
+    except UnicodeDecodeError as exc:
+        raise InvalidField(
+            f"line {n}: not readable as CSV in the mapping's encoding ({exc.reason})",
+            code="malformed_csv",
+        ) from exc
+    progress("checking", size, size)
+
+
+def _no_progress(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def _unstorable(record: CallRecord) -> str | None:
+    """Why a call cannot be stored as read (a value too long, a control character)."""
+    values = {"call_id": record.call_id, "station_area": record.station_area or ""}
+    for n, unit in enumerate(record.units):
+        values[f"unit_id.{n}"] = unit.unit_id
+        values[f"unit_kind.{n}"] = unit.kind or ""
+    for key, value in values.items():
+        if len(value) > _LIMITS[key.split(".")[0]]:
+            return "value_too_long"
+        try:
+            check_text(value, key)
+        except InvalidField:
+            return "invalid_text"
+    return None
+
+
+def import_calls(
+    engine: sa.Engine,
+    chain: AuditChain,
+    path: str | Path,
+    mapping: Mapping,
+    *,
+    source: str,
+    actor: Actor,
+    policy: RetentionConfig,
+    now: datetime,
+    progress: Progress | None = None,
+    chunk: int = 2000,
+) -> ImportSummary:
+    """Imports a CAD export with its mapping; returns the summary.
+
+    Args:
+        path: the CSV file.
+        mapping: its mapping (``domain.history.load_mapping``).
+        source: the import's name (:func:`check_source`); with the call id, a call's key.
+        actor: who imports (the audit entries name them).
+        policy: the retention policy: calls already past it are not stored.
+        now: the time of the import (an injected clock in tests).
+        progress: told how far the reading is.
+        chunk: calls per transaction.
+
+    Raises:
+        InvalidField: the file cannot be opened (``unreadable_file``), or is not CSV in the
+            mapping's encoding (``malformed_csv``, naming the line). Nothing is stored.
+        MappingError: the file lacks a column the mapping names. Nothing is stored.
+        ProtectedPurposeError: the source name targets people exercising rights.
+    """
+    name = check_source(source)
+    tell = progress or _no_progress
+    file = Path(path)
+    raw, size = _open(file)
+    with raw:
+        check_csv(_decoded(raw, mapping.encoding, size, tell), mapping)
+    cutoffs = policy.cutoffs(now)
+    summary = ImportSummary(name, DataQuality())
+    raw, size = _open(file)
+    with raw, io.TextIOWrapper(raw, encoding=mapping.encoding, newline="") as text:
+        batch: list[CallRecord] = []
+        for record in read_calls(
+            _lines(raw, text, size, "importing", tell), mapping, summary.quality
+        ):
+            if (why := _unstorable(record)) is not None:
+                summary.not_stored[why] += 1
+            elif record.last_time() < cutoffs[f"incidents.{record.category.value}"]:
+                summary.not_stored["past_retention"] += 1
+            else:
+                batch.append(record)
+            if len(batch) >= chunk:
+                _store(engine, chain, name, batch, actor, now, summary)
+                batch = []
+        if batch:
+            _store(engine, chain, name, batch, actor, now, summary)
+    return summary
+
+
+def _store(
+    engine: sa.Engine,
+    chain: AuditChain,
+    source: str,
+    batch: Sequence[CallRecord],
+    actor: Actor,
+    now: datetime,
+    summary: ImportSummary,
+) -> None:
+    def work(conn: sa.Connection) -> store.Stored:
+        stored = store.store_calls(conn, source, batch, now)
+        entry = AuditEvent(
+            actor,
+            Operation.COLLECT,
+            AUDIT_OBJECT,
+            source,
+            rule="history.import",
+            detail={"calls": len(batch), "imported": stored.imported, "already": stored.already},
+        )
+        chain.append(conn, [entry], now)
+        return stored
+
+    stored = in_transaction(engine, chain, work, "history import")
+    summary.imported += stored.imported
+    summary.already_imported += stored.already
+
+
+# -------------------------------------------------------------------------------- report
+
+PERCENTILES: Final = (
+    "nearest rank: the p-th percentile of n values is the value at rank ceil(p*n/100) of the "
+    "values sorted ascending"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KpiQuery:
+    """Which calls a KPI report covers and how it groups them."""
+
+    first_day: date
+    last_day: date  # included
+    tz: ZoneInfo
+    by: tuple[Dimension, ...] = ()
+    period: Period = Period.MONTH
+    source: str | None = None
+
+    @property
+    def start(self) -> datetime:
+        return datetime.combine(self.first_day, time(), self.tz)
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the last day (excluded)."""
+        return datetime.combine(self.last_day + timedelta(days=1), time(), self.tz)
+
+
+def kpi_query(
+    first_day: str,
+    last_day: str,
+    *,
+    by: str = "",
+    timezone: str = "UTC",
+    period: str = Period.MONTH.value,
+    source: str | None = None,
+) -> KpiQuery:
+    """A report's query from its options as written (``--by station_area,priority``).
+
+    Raises:
+        InvalidField: a date that is not YYYY-MM-DD or a last day before the first
+            (``invalid_date``), a ``by`` name that is not a dimension or appears twice, an
+            unknown time zone or period (``invalid_value``).
+        ProtectedPurposeError: a source name that targets people exercising rights.
+    """
+    days = []
+    for key, value in (("from", first_day), ("to", last_day)):
+        try:
+            days.append(date.fromisoformat(value.strip()))
+        except ValueError:
+            raise InvalidField(
+                f"--{key} {value!r}: a day is written YYYY-MM-DD", field=key, code="invalid_date"
+            ) from None
+    if days[1] < days[0]:
+        raise InvalidField(
+            f"--to {days[1]} is before --from {days[0]}", field="to", code="invalid_date"
+        )
+    dims: list[Dimension] = []
+    for raw in (x.strip() for x in by.split(",")):
+        if not raw:
+            continue
+        try:
+            dim = Dimension(raw)
+        except ValueError:
+            allowed = ", ".join(d.value for d in Dimension)
+            raise InvalidField(
+                f"--by {raw!r}: one of {allowed}", field="by", code="invalid_value"
+            ) from None
+        if dim in dims:
+            raise InvalidField(f"--by names {raw} twice", field="by", code="invalid_value")
+        dims.append(dim)
+    try:
+        tz = ZoneInfo(timezone.strip())
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidField(
+            f"--timezone {timezone!r}: not an IANA time zone (such as Europe/Amsterdam)",
+            field="timezone",
+            code="invalid_value",
+        ) from None
+    try:
+        length = Period(period.strip())
+    except ValueError:
+        allowed = ", ".join(p.value for p in Period)
+        raise InvalidField(
+            f"--period {period!r}: one of {allowed}", field="period", code="invalid_value"
+        ) from None
+    name = check_source(source) if source is not None else None
+    return KpiQuery(days[0], days[1], tz, tuple(dims), length, name)
+
+
+class IntervalFigures(msgspec.Struct, frozen=True):
+    """One interval in one group, in seconds; the figures are null when no call had it."""
+
+    count: int
+    mean: float | None
+    p50: float | None
+    p90: float | None
+    p99: float | None
+    missing: int  # calls left out: a phase without a time
+    negative: int  # calls left out: the phases out of order
+    zero: int  # calls left out: both phases at the same second
+
+    @classmethod
+    def of(cls, s: Stats) -> IntervalFigures:
+        return cls(s.count, s.mean, s.p50, s.p90, s.p99, s.missing, s.negative, s.zero)
+
+
+class KpiGroup(msgspec.Struct, frozen=True):
+    """One group: its value of each dimension grouped by, and each interval's figures."""
+
+    group: dict[str, str | int | None]
+    intervals: dict[str, IntervalFigures]
+
+
+class ComplianceFigures(msgspec.Struct, frozen=True):
+    """One objective in one station area and year: met or not, with the fraction achieved
+    (null, and met null, when no call had the interval)."""
+
+    objective: str
+    interval: str
+    limit_seconds: float
+    fraction: float
+    station_area: str | None
+    year: str
+    count: int
+    within: int
+    achieved: float | None
+    met: bool | None
+    left_out: int
+    reference: str
+
+
+class KpiReport(msgspec.Struct, frozen=True):
+    """``alarmdesk report kpi``: the KPIs of the imported calls received in the days from
+    ``first_day`` to ``last_day`` (both included, in ``timezone``), and NFPA 1710 compliance
+    per station area and year."""
+
+    first_day: str = msgspec.field(name="from")
+    last_day: str = msgspec.field(name="to")
+    timezone: str = "UTC"
+    period: str = Period.MONTH.value
+    by: list[str] = msgspec.field(default_factory=list)
+    source: str | None = None
+    calls: int = 0
+    percentiles: str = PERCENTILES
+    groups: list[KpiGroup] = msgspec.field(default_factory=list)
+    compliance: list[ComplianceFigures] = msgspec.field(default_factory=list)
+
+
+def _groups(
+    by: Sequence[Dimension], table: dict[GroupKey, dict[Interval, Stats]]
+) -> list[KpiGroup]:
+    return [
+        KpiGroup(
+            group={d.value: v for d, v in zip(by, key, strict=True)},
+            intervals={i.value: IntervalFigures.of(s) for i, s in stats.items()},
+        )
+        for key, stats in table.items()
+    ]
+
+
+def _counted(records: Iterable[CallRecord], tally: list[int]) -> Iterator[CallRecord]:
+    for record in records:
+        tally[0] += 1
+        yield record
+
+
+def kpi_report(
+    engine: sa.Engine,
+    chain: AuditChain,
+    query: KpiQuery,
+    *,
+    actor: Actor,
+    now: datetime,
+    fmt: str,
+) -> KpiReport:
+    """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
+    days, grouping and source; never a figure) is committed first."""
+    entry = AuditEvent(
+        actor,
+        Operation.COMBINE,
+        AUDIT_OBJECT,
+        f"{query.first_day.isoformat()}/{query.last_day.isoformat()}",
+        rule="report.kpi",
+        detail={
+            "by": [d.value for d in query.by],
+            "source": query.source,
+            "timezone": query.tz.key,
+            "format": fmt,
+        },
+    )
+
+    def log(conn: sa.Connection) -> None:
+        chain.append(conn, [entry], now)
+
+    in_transaction(engine, chain, log, "kpi report")
+    which = store.HistoryFilter(query.start, query.end, query.source)
+    tally = [0]
+    with engine.connect() as conn:
+        table = kpis(
+            _counted(store.read_calls(conn, which), tally),
+            query.by,
+            period=query.period,
+            tz=query.tz,
+        )
+        results = compliance(
+            store.read_calls(conn, which),
+            NFPA_1710,
+            (Dimension.STATION_AREA, Dimension.PERIOD),
+            period=Period.YEAR,
+            tz=query.tz,
+        )
+    return KpiReport(
+        first_day=query.first_day.isoformat(),
+        last_day=query.last_day.isoformat(),
+        timezone=query.tz.key,
+        period=query.period.value,
+        by=[d.value for d in query.by],
+        source=query.source,
+        calls=tally[0],
+        groups=_groups(query.by, table),
+        compliance=[
+            ComplianceFigures(
+                objective=c.objective.name,
+                interval=c.objective.interval.value,
+                limit_seconds=c.objective.limit_seconds,
+                fraction=c.objective.fraction,
+                station_area=None if c.group[0] is None else str(c.group[0]),
+                year=str(c.group[1]),
+                count=c.count,
+                within=c.within,
+                achieved=c.achieved,
+                met=c.met,
+                left_out=c.left_out,
+                reference=c.objective.reference,
+            )
+            for c in results
+        ],
+    )

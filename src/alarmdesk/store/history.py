@@ -1,0 +1,162 @@
+"""A centre's imported call history (``history_calls``, ``history_units``): storing the calls
+an import reads, and reading them back as call records for KPIs (docs/analytics.md).
+
+Kept apart from ``incidents``: the running writer assigns incident ids itself, so an import
+running beside it must not insert incidents. A call is unique by its import source and the
+export's call id; a call already stored is left as it is (the import counts it as already
+imported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final
+
+import sqlalchemy as sa
+
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.history import UNIT_PHASES, CallRecord, UnitResponse
+from alarmdesk.store import tables as t
+
+__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "store_calls"]
+
+_IN_CHUNK: Final = 500  # values in one IN (…) list
+# The call's phase times, as columns of history_calls.
+CALL_TIMES: Final = (
+    "received",
+    "answered",
+    "entered",
+    *(p.value for p in UNIT_PHASES),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """What storing one chunk of calls did."""
+
+    imported: int
+    already: int  # stored before (by this source and call id), or twice in the chunk
+
+
+def store_calls(
+    conn: sa.Connection, source: str, calls: Sequence[CallRecord], now: datetime
+) -> Stored:
+    """Inserts the calls not stored yet for ``source``, with their units, in the caller's
+    transaction. A call id already stored (or repeated in ``calls``) is skipped."""
+    c = t.history_calls
+    ids = list(dict.fromkeys(r.call_id for r in calls))
+    existing: set[str] = set()
+    for i in range(0, len(ids), _IN_CHUNK):
+        part = ids[i : i + _IN_CHUNK]
+        existing |= set(
+            conn.execute(
+                sa.select(c.c.call_id).where(c.c.source == source, c.c.call_id.in_(part))
+            ).scalars()
+        )
+    new: dict[str, CallRecord] = {}
+    for record in calls:
+        if record.call_id not in existing and record.call_id not in new:
+            new[record.call_id] = record
+    if new:
+        conn.execute(sa.insert(c), [_call_row(source, r, now) for r in new.values()])
+        units: list[dict[str, Any]] = []
+        names = list(new)
+        for i in range(0, len(names), _IN_CHUNK):
+            stored = conn.execute(
+                sa.select(c.c.id, c.c.call_id).where(
+                    c.c.source == source, c.c.call_id.in_(names[i : i + _IN_CHUNK])
+                )
+            ).all()
+            for row in stored:
+                record = new[row.call_id]
+                units += [_unit_row(int(row.id), n, u) for n, u in enumerate(record.units)]
+        if units:
+            conn.execute(sa.insert(t.history_units), units)
+    return Stored(imported=len(new), already=len(calls) - len(new))
+
+
+def _call_row(source: str, r: CallRecord, now: datetime) -> dict[str, Any]:
+    return t.row(
+        t.history_calls,
+        source=source,
+        call_id=r.call_id,
+        type_code=r.type_code,
+        category=r.category.value,
+        priority=r.priority,
+        station_area=r.station_area,
+        lat=r.lat,
+        lon=r.lon,
+        closed_at=r.last_time(),
+        imported_at=now,
+        **{name: getattr(r, name) for name in CALL_TIMES},
+    )
+
+
+def _unit_row(call: int, position: int, u: UnitResponse) -> dict[str, Any]:
+    return t.row(
+        t.history_units,
+        history_call_id=call,
+        position=position,
+        unit_id=u.unit_id,
+        kind=u.kind,
+        **{p.value: u.time(p) for p in UNIT_PHASES},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryFilter:
+    """Calls received in [start, end), of one import source or of all."""
+
+    start: datetime
+    end: datetime
+    source: str | None = None
+
+
+def read_calls(
+    conn: sa.Connection, which: HistoryFilter, *, chunk: int = 2000
+) -> Iterator[CallRecord]:
+    """The stored calls ``which`` selects, with their units, in import order, read a chunk
+    at a time (memory stays bounded whatever the history's size)."""
+    c, u = t.history_calls, t.history_units
+    where = [c.c.received >= which.start, c.c.received < which.end]
+    if which.source is not None:
+        where.append(c.c.source == which.source)
+    last: int | None = None
+    while True:
+        q = sa.select(c).where(*where)
+        if last is not None:
+            q = q.where(c.c.id > last)
+        rows = conn.execute(q.order_by(c.c.id).limit(chunk)).mappings().all()
+        if not rows:
+            return
+        last = int(rows[-1]["id"])
+        ids = [int(r["id"]) for r in rows]
+        units: dict[int, list[UnitResponse]] = {}
+        for ur in conn.execute(
+            sa.select(u)
+            .where(u.c.history_call_id.in_(ids))
+            .order_by(u.c.history_call_id, u.c.position)
+        ).mappings():
+            units.setdefault(int(ur["history_call_id"]), []).append(
+                UnitResponse(
+                    unit_id=ur["unit_id"],
+                    kind=ur["kind"],
+                    **{p.value: ur[p.value] for p in UNIT_PHASES},
+                )
+            )
+        for r in rows:
+            yield CallRecord(
+                call_id=r["call_id"],
+                type_code=r["type_code"],
+                category=HarmCategory(r["category"]),
+                priority=int(r["priority"]),
+                station_area=r["station_area"],
+                lat=r["lat"],
+                lon=r["lon"],
+                units=tuple(units.get(int(r["id"]), ())),
+                **{name: r[name] for name in CALL_TIMES},
+            )
+        if len(rows) < chunk:
+            return
