@@ -286,3 +286,24 @@ def test_two_sensors_on_one_topic_and_two_procedures_for_one_type_are_refused(tm
     assert refused(write(tmp_path, SMALL.format(key=KEY) + twice)).code == "duplicate_id"
     again = OWN + OWN.split("procedures:\n")[1].replace("type: FLOOD", "type: flood")
     assert refused(write(tmp_path, SMALL.format(key=KEY) + again, "b.yaml")).code == "duplicate_id"
+
+
+def test_screening_can_be_limited_to_the_items_a_change_touches(tmp_path):
+    text = SMALL.format(key=KEY).replace("name: Alarm desk", "name: Protest watch desk")
+    located = centre_files.load(write(tmp_path, text))
+    # Screening only the unit (a change of E1): the stored desk is not screened again...
+    check(located.centre, located.where, lambda kind, item: kind == "units")
+    # ...the desk itself, or the whole set-up, is.
+    for only in (lambda kind, item: kind == "desks", None):
+        with pytest.raises(SetupError) as info:
+            check(located.centre, located.where, only)
+        assert info.value.code == "protected_purpose"
+    # Every other rule still holds over the whole set-up.
+    twice = text.replace("units:\n", "units:\n  - {id: E1, kind: engine}\n")
+    with pytest.raises(SetupError) as dup:
+        check(
+            centre_files.load(write(tmp_path, twice, "b.yaml")).centre,
+            located.where,
+            lambda k, i: False,
+        )
+    assert dup.value.code == "duplicate_id"

@@ -309,12 +309,18 @@ def _texts(kind: str, item: Any) -> dict[str, list[str]]:
     return texts
 
 
-def check(centre: Centre, where: Where) -> None:
+def check(
+    centre: Centre, where: Where, screen_only: Callable[[str, Any], bool] | None = None
+) -> None:
     """Refuses a set-up that breaks a rule, naming the first place that does.
 
     Every name and text is screened for purpose (a desk, a unit kind or a zone that targets
     people exercising rights is refused like an incident type), checked for control
     characters, and every reference must resolve (a unit's station, a desk's categories).
+
+    ``screen_only(kind, item)`` limits the screening of texts to the items it names (a change
+    item by item screens the item it changes: the others were screened when they were
+    applied); every other rule still holds over the whole set-up.
 
     Raises:
         SetupError: with the code of the rule and ``where`` = ``file:line``.
@@ -333,7 +339,8 @@ def check(centre: Centre, where: Where) -> None:
                     field="id",
                 )
             seen[its_id] = index
-            for fname, texts in _texts(kind, item).items():
+            screened = screen_only is None or screen_only(kind, item)
+            for fname, texts in _texts(kind, item).items() if screened else ():
                 fresh = [x for x in texts if x not in passed]  # "Front door" once, not 100,000 x
                 try:
                     for text in fresh:
