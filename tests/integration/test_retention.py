@@ -246,9 +246,29 @@ def test_retention_erases_exactly_what_expired_and_logs_it_without_content(
     assert {"text": "secret note"} in seeded.details(seeded.open)  # type: ignore[arg-type]
     assert {"text": "secret note"} in seeded.details(seeded.resolved)  # type: ignore[arg-type]
 
-    # Day 150: fire incidents (100 d) go, with their signals and timeline; medical (200 d)
-    # stays.
+    # Day 150: fire incidents (100 d) go, with their signals, timeline and the webhook
+    # deliveries that name them; medical (200 d) stays.
+    with svc.engine.begin() as conn:
+        conn.execute(
+            sa.insert(t.webhook_deliveries),
+            [
+                {
+                    "webhook_id": 1,
+                    "event_id": 1,
+                    "incident_id": inc,
+                    "attempt": 1,
+                    "at": T0,
+                    "outcome": "delivered",
+                    "status": 204,
+                    "duration_ms": 3,
+                }
+                for inc in (seeded.fire, seeded.medical)
+            ],
+        )
     run = run_retention(svc.engine, POLICY, chain, T0 + timedelta(days=150))
+    wd = t.webhook_deliveries
+    assert seeded.count(wd, wd.c.incident_id == seeded.fire) == 0
+    assert seeded.count(wd, wd.c.incident_id == seeded.medical) == 1
     assert run.counts["incidents"] == 1 and run.incidents_by_category == {"fire": 1}
     assert seeded.fire not in seeded.incident_ids()
     assert seeded.count(s, s.c.incident_id == seeded.fire) == 0

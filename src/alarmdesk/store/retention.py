@@ -182,6 +182,10 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
                 )
                 # The public warnings published from them go with them (docs/cap.md).
                 conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
+                # The webhook delivery log names them: it goes with them (docs/webhooks.md).
+                conn.execute(
+                    t.webhook_deliveries.delete().where(t.webhook_deliveries.c.incident_id.in_(ids))
+                )
                 conn.execute(i.delete().where(i.c.id.in_(ids)))
             if len(ids) < job.batch:
                 break
