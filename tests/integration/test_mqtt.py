@@ -727,3 +727,17 @@ async def test_a_sensor_registered_in_the_set_up_is_subscribed_within_seconds_an
     await asyncio.to_thread(apply)
     await until(lambda: topic not in intake.mqtt.granted_qos, within=10)
     assert topic + "2" in intake.mqtt.granted_qos
+
+
+async def test_intake_refuses_to_start_keeping_plates_for_a_fire_type(
+    sqlite_url, start_intake, prefix
+) -> None:
+    from alarmdesk.domain.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="ALRF is a fire type"):
+        await start_intake(
+            sqlite_url,
+            prefix,
+            client_id=f"ad-{uuid.uuid4().hex[:8]}",
+            plates_enabled_types=["ALRF"],
+        )

@@ -233,3 +233,16 @@ def test_with_the_defaults_smoke_alarms_anywhere_in_view_even_outside_the_alarm_
     )
     (signal,) = converted.signals
     assert signal.type_code == "FSMOKE" and signal.idempotency_key.endswith(":*")
+
+
+def test_plates_may_be_kept_only_for_types_where_the_vehicle_is_part_of_the_harm():
+    from alarmdesk.domain.errors import ConfigError
+    from alarmdesk.domain.taxonomy import Taxonomy
+    from alarmdesk.intake.frigate import check_plate_types
+
+    taxonomy = Taxonomy(default_types())
+    check_plate_types(["TRESPASS", "carjack"], taxonomy)  # property, violence
+    for code, why in [("ALRF", "fire type"), ("NOSUCH", "no incident type")]:
+        with pytest.raises(ConfigError) as info:
+            check_plate_types([code], taxonomy)
+        assert why in info.value.message and info.value.field == "plates_enabled_types"

@@ -25,14 +25,17 @@ deployment enables plates for the signal's incident type. The generic minimisati
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import msgspec
 
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.errors import ConfigError
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.domain.taxonomy import Taxonomy
 from alarmdesk.intake.devices import Device, DeviceRegistry
 from alarmdesk.intake.types import IntakeConfig
 from alarmdesk.safeguards.minimise import minimise
@@ -71,6 +74,37 @@ def settings_from(cfg: IntakeConfig) -> FrigateSettings | None:
         alarm_source=cfg.frigate_alarm_source,
         anywhere=frozenset(cfg.frigate_labels_anywhere),
     )
+
+
+# A plate is kept only where the vehicle is itself part of the harm: a stolen or damaged
+# vehicle, a collision, a carjacking or an abduction. Never for fires, medical calls, hazards,
+# public-service calls or device faults, where a plate would only be a log of who drove past.
+PLATE_CATEGORIES: Final = frozenset(
+    {HarmCategory.PROPERTY, HarmCategory.TRAFFIC, HarmCategory.VIOLENCE}
+)
+
+
+def check_plate_types(codes: Iterable[str], taxonomy: Taxonomy) -> None:
+    """Refuses ``plates_enabled_types`` that name a type the taxonomy lacks, or a type whose
+    harm does not involve a vehicle's identity (:data:`PLATE_CATEGORIES`).
+
+    Raises:
+        ConfigError: naming the type and why (start-up stops: docs/safeguards.md).
+    """
+    for code in codes:
+        found = taxonomy.get(code.upper())
+        if found is None:
+            raise ConfigError(
+                f"[intake] plates_enabled_types: no incident type {code.upper()}",
+                field="plates_enabled_types",
+            )
+        if found.category not in PLATE_CATEGORIES:
+            raise ConfigError(
+                f"[intake] plates_enabled_types: {found.code} is a {found.category.value} type; "
+                "plates are kept only for property, traffic and violence types, where the "
+                "vehicle is part of the harm (docs/safeguards.md)",
+                field="plates_enabled_types",
+            )
 
 
 @dataclass(frozen=True, slots=True)

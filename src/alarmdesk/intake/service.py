@@ -31,6 +31,7 @@ from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.cap_feeds import CapFeedPoller
 from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
+from alarmdesk.intake.frigate import check_plate_types
 from alarmdesk.intake.mqtt import MqttIntake
 from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 
@@ -38,6 +39,7 @@ from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 # every intake module names them); they are re-exported here for the callers that start
 # intake with them.
 from alarmdesk.intake.types import IntakeConfig, TimestampWindow, TopicMapping
+from alarmdesk.store import repository as repo
 from alarmdesk.store.centre import revision as setup_revision
 from alarmdesk.store.intake_keys import recent_keys
 
@@ -106,10 +108,14 @@ class IntakeService:
         Raises:
             OSError: the DC-09 port cannot be bound.
             ValueError: a setting is out of range (the timestamp window).
+            ConfigError: ``plates_enabled_types`` names a type plates may not be kept for.
         """
 
         self.settings = settings
         self._engine = services.engine
+        if settings.plates_enabled_types:
+            with services.engine.connect() as conn:
+                check_plate_types(settings.plates_enabled_types, repo.load_taxonomy(conn))
         # Frames and messages stored in one event-loop turn go to the writer together.
         self._sink = CoalescingSink(services.writer)
         clock = services.clock
