@@ -353,4 +353,6 @@ def test_a_fire_alarm_and_an_intruder_alarm_through_the_console(
     assert alarms.inner_text("#panel .inc-head .prio") == f"P{int(priority[1:]) - 1}"
     assert "Store PIR" in alarms.inner_text("#panel .signals")
     assert any("zone 2 · confirms the alarm" in t for t in timeline(alarms)), timeline(alarms)
+    alarms.goto(centre.url + "/")  # the queue marks it too
+    alarms.wait_for_selector(f"{row(intrusion)} .c-type .tag.confirmed")
     screenshot(alarms, artifacts, "flow-confirmed")

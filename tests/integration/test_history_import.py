@@ -443,3 +443,76 @@ def test_a_database_without_the_history_tables_exits_1(sqlite_url, tmp_path) -> 
     result = cli(cfg, tmp_path, "report", "kpi", "--from", "2017-01-01", "--to", "2017-01-02")
     assert result.exit_code == 1, result.output
     assert "schema" in said(result)
+
+
+def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
+    db_url, services_factory
+) -> None:
+    import asyncio
+
+    from alarmdesk.domain import commands as c
+    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+    from alarmdesk.service.history import kpi_query, kpi_report
+    from tests.conftest import FakeClock, prepare_database
+
+    prepare_database(db_url)
+    clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    loop = asyncio.new_event_loop()
+    op = Actor("user:op", "operator")
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+
+        def run(coro: Any) -> Any:
+            return loop.run_until_complete(coro)
+
+        def alarm(key: str, lon: float) -> int:
+            signal = SignalIn(
+                source_kind=SourceKind.CALL,
+                source_id="ct-1",
+                type_code="FSTRU",
+                occurred_at=clock(),
+                location=Location(lat=51.5, lon=lon),
+                summary="smoke",
+                idempotency_key=key,
+            )
+            (receipt,) = run(svc.writer.submit_signals([signal]))
+            return int(receipt.incident_id)
+
+        handled = []
+        for n, (unit, lon) in enumerate((("E1", -0.1), ("E2", 0.3))):
+            inc = alarm(f"own-{n}", lon)
+            clock.advance(seconds=20 + n)  # answered after 20 s, then 21 s
+            run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
+            clock.advance(seconds=40)
+            run(svc.writer.submit_command(c.Dispatch(inc, "op", units=(unit,)), op))
+            clock.advance(seconds=30)
+            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status="en_route"), op))
+            clock.advance(seconds=200)
+            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status="on_scene"), op))
+            clock.advance(seconds=600)
+            run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
+            handled.append(inc)
+        cancelled = alarm("own-cancelled", 0.8)  # never timed: not handled to the end
+        run(svc.writer.submit_command(c.Cancel(cancelled, "op", reason="false_alarm"), op))
+
+        query = kpi_query("2026-12-03", "2026-12-03", by="unit_kind", own=True)
+        report = kpi_report(
+            svc.engine, audit_chain(svc.config), query, actor=op, now=clock(), fmt="json"
+        )
+    finally:
+        loop.close()
+    assert report.own and report.calls == 2
+    (group,) = report.groups
+    assert group.group == {"unit_kind": "engine"}
+    figures = {name: (f.count, f.mean) for name, f in group.intervals.items()}
+    assert figures == {
+        "answer": (2, 20.5),
+        "call_to_dispatch": (2, 60.5),
+        "turnout": (2, 30.0),
+        "travel": (2, 200.0),
+        "call_to_on_scene": (2, 290.5),
+        "on_scene": (2, 600.0),
+        "handling": (2, 890.5),
+    }
+    with pytest.raises(Exception, match="one or the other"):
+        kpi_query("2026-12-03", "2026-12-03", own=True, source="old-cad")

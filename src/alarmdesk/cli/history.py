@@ -127,6 +127,10 @@ def report_kpi(
     source: Annotated[
         str | None, typer.Option(help="Only the calls of this import source.")
     ] = None,
+    own: Annotated[
+        bool,
+        typer.Option(help="alarmdesk's own resolved and closed incidents, not imported calls."),
+    ] = False,
     timezone: Annotated[
         str,
         typer.Option(help="IANA time zone of the days, periods and hours of day."),
@@ -138,7 +142,8 @@ def report_kpi(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Response-time KPIs of the imported calls received from --from to --to: per interval
+    """Response-time KPIs of the imported calls (--own: of alarmdesk's own resolved and closed
+    incidents) received from --from to --to: per interval
     and group, count, mean, p50, p90, p99 (nearest rank) and the calls left out; and NFPA
     1710 compliance per station area and year (table and json). The report is an audited
     read across incidents. Exit 2: a bad date, --by, --timezone, --period or --format; 3: a
@@ -147,7 +152,7 @@ def report_kpi(
         fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     try:
         query = history.kpi_query(
-            start, end, by=by, timezone=timezone, period=period, source=source
+            start, end, by=by, timezone=timezone, period=period, source=source, own=own
         )
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))

@@ -289,6 +289,7 @@ class KpiQuery:
     by: tuple[Dimension, ...] = ()
     period: Period = Period.MONTH
     source: str | None = None
+    own: bool = False  # alarmdesk's own finished incidents instead of imported calls
 
     @property
     def start(self) -> datetime:
@@ -308,6 +309,7 @@ def kpi_query(
     timezone: str = "UTC",
     period: str = Period.MONTH.value,
     source: str | None = None,
+    own: bool = False,
 ) -> KpiQuery:
     """A report's query from its options as written (``--by station_area,priority``).
 
@@ -358,8 +360,14 @@ def kpi_query(
         raise InvalidField(
             f"--period {period!r}: one of {allowed}", field="period", code="invalid_value"
         ) from None
+    if own and source is not None:
+        raise InvalidField(
+            "--own reports alarmdesk's own incidents; --source names an import: one or the other",
+            field="source",
+            code="invalid_value",
+        )
     name = check_source(source) if source is not None else None
-    return KpiQuery(days[0], days[1], tz, tuple(dims), length, name)
+    return KpiQuery(days[0], days[1], tz, tuple(dims), length, name, own)
 
 
 class IntervalFigures(msgspec.Struct, frozen=True):
@@ -405,7 +413,8 @@ class ComplianceFigures(msgspec.Struct, frozen=True):
 
 
 class KpiReport(msgspec.Struct, frozen=True):
-    """``alarmdesk report kpi``: the KPIs of the imported calls received in the days from
+    """``alarmdesk report kpi``: the KPIs of the imported calls (with ``own``: of alarmdesk's
+    own finished incidents) received in the days from
     ``first_day`` to ``last_day`` (both included, in ``timezone``), and NFPA 1710 compliance
     per station area and year."""
 
@@ -415,6 +424,7 @@ class KpiReport(msgspec.Struct, frozen=True):
     period: str = Period.MONTH.value
     by: list[str] = msgspec.field(default_factory=list)
     source: str | None = None
+    own: bool = False  # alarmdesk's own finished incidents, not imported calls
     calls: int = 0
     percentiles: str = PERCENTILES
     groups: list[KpiGroup] = msgspec.field(default_factory=list)
@@ -459,6 +469,7 @@ def kpi_report(
         detail={
             "by": [d.value for d in query.by],
             "source": query.source,
+            "own": query.own,
             "timezone": query.tz.key,
             "format": fmt,
         },
@@ -469,16 +480,22 @@ def kpi_report(
 
     in_transaction(engine, chain, log, "kpi report")
     which = store.HistoryFilter(query.start, query.end, query.source)
+
+    def calls(conn: sa.Connection) -> Iterator[CallRecord]:
+        if query.own:
+            return store.read_own_calls(conn, query.start, query.end)
+        return store.read_calls(conn, which)
+
     tally = [0]
     with engine.connect() as conn:
         table = kpis(
-            _counted(store.read_calls(conn, which), tally),
+            _counted(calls(conn), tally),
             query.by,
             period=query.period,
             tz=query.tz,
         )
         results = compliance(
-            store.read_calls(conn, which),
+            calls(conn),
             NFPA_1710,
             (Dimension.STATION_AREA, Dimension.PERIOD),
             period=Period.YEAR,
@@ -491,6 +508,7 @@ def kpi_report(
         period=query.period.value,
         by=[d.value for d in query.by],
         source=query.source,
+        own=query.own,
         calls=tally[0],
         groups=_groups(query.by, table),
         compliance=[

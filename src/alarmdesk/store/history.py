@@ -20,7 +20,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.history import UNIT_PHASES, CallRecord, UnitResponse
 from alarmdesk.store import tables as t
 
-__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "store_calls"]
+__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "read_own_calls", "store_calls"]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
 # The call's phase times, as columns of history_calls.
@@ -157,6 +157,74 @@ def read_calls(
                 lon=r["lon"],
                 units=tuple(units.get(int(r["id"]), ())),
                 **{name: r[name] for name in CALL_TIMES},
+            )
+        if len(rows) < chunk:
+            return
+
+
+_FINISHED: Final = ("resolved", "closed")  # handled to the end (cancelled ones are not timed)
+_DISPATCH_EVENTS: Final = ("incident.transitioned", "incident.units_assigned")
+
+
+def read_own_calls(
+    conn: sa.Connection, start: datetime, end: datetime, *, chunk: int = 2000
+) -> Iterator[CallRecord]:
+    """alarmdesk's own finished incidents opened in [start, end), as call records, a chunk at
+    a time: received when opened, answered when acknowledged, then the first dispatch, the
+    first unit en route and on scene, cleared when resolved (or closed).
+
+    An incident keeps the first time of each phase, not each unit's: its one unit response is
+    the first unit dispatched, with those times, and its station area is that unit's home
+    station (docs/analytics.md)."""
+    i, e, un = t.incidents.c, t.events.c, t.units.c
+    homes = {
+        r.id: (r.kind, r.station_id) for r in conn.execute(sa.select(un.id, un.kind, un.station_id))
+    }
+    last: int | None = None
+    while True:
+        q = sa.select(t.incidents).where(
+            i.status.in_(_FINISHED), i.opened_at >= start, i.opened_at < end
+        )
+        if last is not None:
+            q = q.where(i.id > last)
+        rows = conn.execute(q.order_by(i.id).limit(chunk)).mappings().all()
+        if not rows:
+            return
+        last = int(rows[-1]["id"])
+        first: dict[int, str] = {}  # incident → the first unit dispatched to it
+        ids = [int(r["id"]) for r in rows]
+        for at in range(0, len(ids), _IN_CHUNK):
+            for ev in conn.execute(
+                sa.select(e.incident_id, e.detail)
+                .where(e.incident_id.in_(ids[at : at + _IN_CHUNK]), e.type.in_(_DISPATCH_EVENTS))
+                .order_by(e.id)
+            ):
+                sent = (ev.detail or {}).get("units") or []
+                if sent and ev.incident_id not in first:
+                    first[int(ev.incident_id)] = str(sent[0])
+        for r in rows:
+            unit = first.get(int(r["id"]))
+            kind, station = homes.get(unit, (None, None)) if unit else (None, None)
+            cleared = r["resolved_at"] or r["closed_at"]
+            times = {
+                "dispatched": r["dispatched_at"],
+                "en_route": r["en_route_at"],
+                "on_scene": r["on_scene_at"],
+                "cleared": cleared,
+            }
+            where = r["location"] or {}
+            yield CallRecord(
+                call_id=str(r["id"]),
+                type_code=r["type_code"],
+                category=HarmCategory(r["category"]),
+                priority=int(r["priority"]),
+                station_area=station,
+                lat=where.get("lat"),
+                lon=where.get("lon"),
+                received=r["opened_at"],
+                answered=r["acknowledged_at"],
+                units=(UnitResponse(unit_id=unit, kind=kind, **times),) if unit else (),
+                **times,
             )
         if len(rows) < chunk:
             return
