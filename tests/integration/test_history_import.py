@@ -366,6 +366,7 @@ def test_the_report_is_an_audited_combine_with_its_filters(cfg, engine, tmp_path
     assert first["detail"] == {
         "by": ["station_area"],
         "source": "sf",
+        "own": False,
         "timezone": "America/Los_Angeles",
         "format": "json",
     }

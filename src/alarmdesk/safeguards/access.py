@@ -49,6 +49,7 @@ class Permission(enum.StrEnum):
     SETUP_MANAGE = "setup.manage"  # the centre's set-up: desks, units, devices, rules
     SILENCE_MANAGE = "silence.manage"  # create and end silences (maintenance, known faults)
     WEBHOOKS_MANAGE = "webhooks.manage"  # subscribe other systems to incident events
+    KPI_READ = "kpi.read"  # response-time KPIs and compliance across incidents
     CAP_PUBLISH = "cap.publish"  # publish a public warning (CAP 1.2) from an incident
     SELF = "self"  # one's own account: sign out, who am I
 
@@ -72,6 +73,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.SETUP_MANAGE: frozenset({Role.ADMIN}),
     Permission.SILENCE_MANAGE: frozenset({Role.OPERATOR, Role.SUPERVISOR}),
     Permission.WEBHOOKS_MANAGE: frozenset({Role.ADMIN}),
+    Permission.KPI_READ: frozenset({Role.SUPERVISOR}),
     Permission.CAP_PUBLISH: frozenset({Role.SUPERVISOR}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }

@@ -279,6 +279,12 @@ PERCENTILES: Final = (
 )
 
 
+# The days a report may cover: wide enough for any history, narrow enough that a day and its
+# time zone never fall off the calendar's ends (date.max + 1 day is an error, not a report).
+EARLIEST: Final = date(1900, 1, 1)
+LATEST: Final = date(2999, 12, 31)
+
+
 @dataclass(frozen=True, slots=True)
 class KpiQuery:
     """Which calls a KPI report covers and how it groups them."""
@@ -331,6 +337,11 @@ def kpi_query(
         raise InvalidField(
             f"--to {days[1]} is before --from {days[0]}", field="to", code="invalid_date"
         )
+    for key, day in zip(("from", "to"), days, strict=True):
+        if not EARLIEST <= day <= LATEST:
+            raise InvalidField(
+                f"--{key} {day}: a day from {EARLIEST} to {LATEST}", field=key, code="invalid_date"
+            )
     dims: list[Dimension] = []
     for raw in (x.strip() for x in by.split(",")):
         if not raw:

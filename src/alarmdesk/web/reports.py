@@ -1,4 +1,5 @@
-"""Reports over the API: the transparency report, for auditors and rights officers.
+"""Reports over the API: the transparency report, for auditors and rights officers; the
+response-time KPIs, for supervisors.
 
 ``GET /api/v1/reports/transparency?from=2026-01-01&to=2026-12-31&format=json|html`` (or
 ``period=2026``). Reading it is itself an audit entry (operation ``combine``: a report joins
@@ -18,6 +19,7 @@ from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
+from alarmdesk.service.history import KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.web.api.common import actor_of, needs, services
 from alarmdesk.web.api.schemas import AUTH, responses
@@ -75,4 +77,37 @@ async def get_transparency_report(
     return Response(render_json(report), media_type="application/json")
 
 
-ROUTES = [get_transparency_report]
+@get(
+    "/api/v1/reports/kpi",
+    opt=needs(Permission.KPI_READ),
+    responses=responses(
+        200, KpiReport, *AUTH, 422, description="The KPIs and NFPA 1710 compliance"
+    ),
+    summary="Response-time KPIs and NFPA 1710 compliance (docs/analytics.md)",
+    description="Query: `from` and `to` (YYYY-MM-DD, both days included), `by` (comma-separated: "
+    "period, station_area, unit_kind, type, priority, hour), `timezone` (IANA), `period` (day, "
+    "week, month, year), and either `source` (an import) or `own=true` (alarmdesk's own resolved "
+    "and closed incidents). Percentiles are nearest-rank. Reading the report is logged.",
+)
+async def get_kpi_report(
+    request: Request[Any, Any, Any],
+    start: Annotated[str, QueryParameter(name="from", max_length=10)],
+    end: Annotated[str, QueryParameter(name="to", max_length=10)],
+    by: Annotated[str, QueryParameter(max_length=80)] = "",
+    timezone: Annotated[str, QueryParameter(max_length=64)] = "UTC",
+    period: Annotated[str, QueryParameter(max_length=8)] = "month",
+    source: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    own: Annotated[bool, QueryParameter()] = False,
+) -> KpiReport:
+    query = kpi_query(start, end, by=by, timezone=timezone, period=period, source=source, own=own)
+    svc = services(request)
+    chain = audit_chain(svc.config)  # an appender of its own, as for the transparency report
+    # Off the event loop: the alarm path never waits on a report.
+    return await anyio.to_thread.run_sync(
+        lambda: kpi_report(
+            svc.engine, chain, query, actor=actor_of(request), now=svc.clock(), fmt="json"
+        )
+    )
+
+
+ROUTES = [get_transparency_report, get_kpi_report]

@@ -1,0 +1,61 @@
+"""The response-time KPIs over the API: supervisors only, of alarmdesk's own incidents or of
+an import, bad options refused with the option named, each reading logged."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from alarmdesk.store import tables as t
+
+
+def test_a_supervisor_reads_the_kpis_of_the_centre_s_own_incidents(live_server) -> None:
+    today = datetime.now(UTC).date().isoformat()
+    signal = {
+        "source_kind": "call",
+        "source_id": "ct-1",
+        "type_code": "FSTRU",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "location": {"lat": 51.5, "lon": -0.1},
+        "summary": "smoke",
+    }
+    inc = live_server.post_signal(signal).json()["incident_id"]
+    with live_server.client("operator") as op:
+        for action, body in [
+            ("acknowledge", {}),
+            ("dispatch", {"units": ["E1"]}),
+            ("resolve", {"disposition": "handled"}),
+        ]:
+            r = op.post(f"/api/v1/incidents/{inc}/{action}", json=body)
+            assert r.is_success, r.text
+        assert op.get(f"/api/v1/reports/kpi?from={today}&to={today}&own=true").status_code == 403
+    url = f"/api/v1/reports/kpi?from={today}&to={today}&own=true&by=unit_kind"
+    with live_server.client("supervisor") as sup:
+        report = sup.get(url)
+        assert report.status_code == 200, report.text
+        body = report.json()
+        assert body["own"] is True and body["calls"] == 1
+        (group,) = body["groups"]
+        assert group["group"] == {"unit_kind": "engine"}
+        assert group["intervals"]["call_to_dispatch"]["count"] == 1
+        assert group["intervals"]["travel"]["missing"] == 1  # no unit reported en route
+        for bad, field in [
+            ("&by=desk_colour", "by"),
+            ("&source=old-cad", "source"),  # --own and --source exclude each other
+            ("&period=fortnight", "period"),
+        ]:
+            r = sup.get(url + bad)
+            assert r.status_code == 422, (bad, r.text)
+            assert r.json()["error"]["field"] == field
+        for span in (f"from={today}&to=2020-01-01", "from=2026-01-01&to=9999-12-31"):
+            r = sup.get(f"/api/v1/reports/kpi?{span}")
+            assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_date", r.text
+    with live_server.services.engine.connect() as conn:
+        logged = [
+            json.loads(r.entry)
+            for r in conn.execute(sa.select(t.audit_entries.c.entry))
+            if '"report.kpi"' in r.entry
+        ]
+    assert logged and logged[0]["op"] == "combine" and logged[0]["detail"]["own"] is True
