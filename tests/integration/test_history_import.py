@@ -396,7 +396,8 @@ def test_the_table_and_csv_formats(cfg, engine, tmp_path) -> None:
         (("--from", "2017-01-01", "--to", "2017-01-02", "--by", "hour,hour"), "twice"),
         (("--from", "2017-01-01", "--to", "2017-01-02", "--timezone", "Mars/Base"), "IANA"),
         (("--from", "2017-01-01", "--to", "2017-01-02", "--period", "decade"), "--period"),
-        (("--from", "2017-01-01", "--to", "2017-01-02", "--format", "html"), "--format"),
+        (("--from", "2017-01-01", "--to", "2017-01-02", "--format", "pdf"), "--format"),
+        (("--from", "2017-01-01", "--to", "2017-01-02", "--objectives", "nope.toml"), "nope"),
         (("--to", "2017-01-02"), "--from"),
     ],
 )
@@ -405,6 +406,25 @@ def test_bad_report_options_exit_2(cfg, engine, tmp_path, args, message) -> None
     assert result.exit_code == 2, result.output
     assert message in said(result)
     assert audit(engine, "combine") == []
+
+
+def test_a_centre_s_own_objectives_and_the_html_page(cfg, engine, tmp_path) -> None:
+    import_week(cfg, engine)
+    own = tmp_path / "county-objectives.toml"
+    own.write_text(
+        '[[objective]]\nname = "county travel"\ninterval = "travel"\n'
+        "limit_seconds = 480\nfraction = 0.9\n"
+    )
+    data = report(cfg, tmp_path, [], "--objectives", str(own))
+    assert data["objectives"] == "county-objectives.toml"
+    assert {c["objective"] for c in data["compliance"]} == {"county travel"}
+    common = ("report", "kpi", "--from", "2016-12-31", "--to", "2017-01-07")
+    page = cli(cfg, tmp_path, *common, "--by", "priority", "--format", "html").stdout
+    assert page.startswith("<!doctype html>") and "Compliance: NFPA 1710 (2020)" in page
+    assert "<td>not met</td>" in page and "<td>call_to_dispatch</td>" in page
+    table = cli(cfg, tmp_path, *common, "--by", "priority", "--format", "json").stdout
+    compliance_rows = len(json.loads(table)["compliance"])
+    assert page.count("<tr>") == 1 + 2 * len(Interval) + 1 + compliance_rows
 
 
 # -- retention ----------------------------------------------------------------------------------

@@ -334,3 +334,42 @@ def test_an_objective_outside_the_harm_categories_or_targeting_rights_is_refused
     assert caught.value.field == "objective[0].categories"
     with pytest.raises(ProtectedPurposeError):
         parse_objectives(OBJECTIVE.replace("medic on scene", "time to reach a demonstration"))
+
+
+def test_the_html_report_escapes_every_value():
+    from alarmdesk.service.history import (
+        ComplianceFigures,
+        IntervalFigures,
+        KpiGroup,
+        KpiReport,
+        render_html,
+    )
+
+    bad = "<script>alert(1)</script>"
+    figures = IntervalFigures(1, 2.0, 2.0, 2.0, 2.0, 0, 0, 0)
+    report = KpiReport(
+        first_day="2026-12-01",
+        last_day="2026-12-03",
+        by=["station_area"],
+        source=bad,
+        calls=1,
+        groups=[KpiGroup(group={"station_area": bad}, intervals={"travel": figures})],
+        compliance=[
+            ComplianceFigures(
+                objective=bad,
+                interval="travel",
+                limit_seconds=240,
+                fraction=0.9,
+                station_area=bad,
+                year="2026",
+                count=1,
+                within=1,
+                achieved=1.0,
+                met=True,
+                left_out=0,
+                reference="",
+            )
+        ],
+    )
+    page = render_html(report)
+    assert "<script>" not in page and page.count("&lt;script&gt;") == 4

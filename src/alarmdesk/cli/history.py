@@ -33,6 +33,7 @@ from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.history import load_mapping
+from alarmdesk.domain.kpi import NFPA_1710
 from alarmdesk.service import history
 from alarmdesk.store.database import require_head
 
@@ -43,7 +44,7 @@ import_app = typer.Typer(
     no_args_is_help=True,
 )
 
-FORMATS = ("table", "json", "csv")
+FORMATS = ("table", "json", "csv", "html")
 
 
 @import_app.command("calls")
@@ -138,7 +139,11 @@ def report_kpi(
     period: Annotated[
         str, typer.Option(help="Length of a period for --by period: day, week, month, year.")
     ] = "month",
-    fmt: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    objectives: Annotated[
+        Path | None,
+        typer.Option(help="A centre's own compliance objectives (TOML); default NFPA 1710's."),
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -154,13 +159,23 @@ def report_kpi(
         query = history.kpi_query(
             start, end, by=by, timezone=timezone, period=period, source=source, own=own
         )
+        own_objectives = history.load_objectives(objectives) if objectives else None
+        own_objectives = history.load_objectives(objectives) if objectives else None
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
     with database(config, database_url) as (cfg, engine):
         try:
             require_head(engine)
+            goals, goals_name = own_objectives or (NFPA_1710, history.OBJECTIVES_NAME)
             report = history.kpi_report(
-                engine, audit_chain(cfg), query, actor=cli_actor(), now=utcnow(), fmt=fmt
+                engine,
+                audit_chain(cfg),
+                query,
+                actor=cli_actor(),
+                now=utcnow(),
+                fmt=fmt,
+                objectives=goals,
+                objectives_name=goals_name,
             )
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
@@ -170,6 +185,8 @@ def report_kpi(
         typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
     elif fmt == "csv":
         typer.echo(_csv(report), nl=False)
+    elif fmt == "html":
+        typer.echo(history.render_html(report))
     else:
         _tables(report)
 
@@ -221,7 +238,7 @@ def _tables(report: history.KpiReport) -> None:
         "achieved",
         "met",
         "n",
-        title="NFPA 1710 (2020)",
+        title=report.objectives,
     )
     for c in report.compliance:
         met = "no data" if c.met is None else "met" if c.met else "not met"

@@ -17,6 +17,7 @@ computed (a failed report leaves the entry: the log never misses a read).
 from __future__ import annotations
 
 import codecs
+import html
 import io
 import os
 from collections import Counter
@@ -39,7 +40,17 @@ from alarmdesk.domain.history import (
     check_csv,
     read_calls,
 )
-from alarmdesk.domain.kpi import NFPA_1710, Dimension, GroupKey, Period, Stats, compliance, kpis
+from alarmdesk.domain.kpi import (
+    NFPA_1710,
+    Dimension,
+    GroupKey,
+    Objective,
+    Period,
+    Stats,
+    compliance,
+    kpis,
+    parse_objectives,
+)
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import check_text
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
@@ -49,6 +60,7 @@ from alarmdesk.store import history as store
 from alarmdesk.store.audit import AuditChain
 
 __all__ = [
+    "OBJECTIVES_NAME",
     "SOURCE_MAX",
     "ComplianceFigures",
     "ImportSummary",
@@ -61,6 +73,8 @@ __all__ = [
     "import_calls",
     "kpi_query",
     "kpi_report",
+    "load_objectives",
+    "render_html",
 ]
 
 SOURCE_MAX: Final = 64
@@ -279,6 +293,8 @@ PERCENTILES: Final = (
 )
 
 
+OBJECTIVES_NAME: Final = "NFPA 1710 (2020)"
+
 # The days a report may cover: wide enough for any history, narrow enough that a day and its
 # time zone never fall off the calendar's ends (date.max + 1 day is an error, not a report).
 EARLIEST: Final = date(1900, 1, 1)
@@ -436,6 +452,7 @@ class KpiReport(msgspec.Struct, frozen=True):
     by: list[str] = msgspec.field(default_factory=list)
     source: str | None = None
     own: bool = False  # alarmdesk's own finished incidents, not imported calls
+    objectives: str = "NFPA 1710 (2020)"  # whose compliance objectives (a centre's own file)
     calls: int = 0
     percentiles: str = PERCENTILES
     groups: list[KpiGroup] = msgspec.field(default_factory=list)
@@ -468,6 +485,8 @@ def kpi_report(
     actor: Actor,
     now: datetime,
     fmt: str,
+    objectives: Sequence[Objective] = NFPA_1710,
+    objectives_name: str = OBJECTIVES_NAME,
 ) -> KpiReport:
     """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
     days, grouping and source; never a figure) is committed first."""
@@ -507,7 +526,7 @@ def kpi_report(
         )
         results = compliance(
             calls(conn),
-            NFPA_1710,
+            objectives,
             (Dimension.STATION_AREA, Dimension.PERIOD),
             period=Period.YEAR,
             tz=query.tz,
@@ -520,6 +539,7 @@ def kpi_report(
         by=[d.value for d in query.by],
         source=query.source,
         own=query.own,
+        objectives=objectives_name,
         calls=tally[0],
         groups=_groups(query.by, table),
         compliance=[
@@ -540,3 +560,95 @@ def kpi_report(
             for c in results
         ],
     )
+
+
+def render_html(report: KpiReport) -> str:
+    """The report as a plain, printable HTML page; every value escaped."""
+    e = html.escape
+
+    def sec(value: float | None) -> str:
+        return "" if value is None else f"{value:.1f}" if value % 1 else f"{value:.0f}"
+
+    what = (
+        "alarmdesk's own incidents"
+        if report.own
+        else (f"calls of source {report.source}" if report.source else "imported calls")
+    )
+    head = [*report.by, "interval", "n", "mean s", "p50 s", "p90 s", "p99 s", "left out m/n/z"]
+    rows = []
+    for g in report.groups:
+        keys = ["-" if v is None else str(v) for v in g.group.values()]
+        for interval, f in g.intervals.items():
+            cells = [
+                *keys,
+                interval,
+                str(f.count),
+                *(sec(x) for x in (f.mean, f.p50, f.p90, f.p99)),
+                f"{f.missing}/{f.negative}/{f.zero}",
+            ]
+            rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
+    comp = []
+    for c in report.compliance:
+        met = "no data" if c.met is None else "met" if c.met else "not met"
+        achieved = "" if c.achieved is None else f"{c.achieved:.1%}"
+        cells = [
+            c.station_area or "-",
+            c.year,
+            c.objective,
+            f"{c.limit_seconds:g} s",
+            f"{c.fraction:.0%}",
+            achieved,
+            met,
+            str(c.count),
+        ]
+        comp.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+    return "\n".join(
+        [
+            "<!doctype html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>Response-time KPIs {e(report.first_day)} to {e(report.last_day)}</title>",
+            "<style>body{font:14px sans-serif;margin:2em}table{border-collapse:collapse;"
+            "margin:1em 0}td,th{border:1px solid #999;padding:2px 6px;text-align:right}"
+            "th{background:#eee}</style></head><body>",
+            f"<h1>Response-time KPIs: {e(report.first_day)} to {e(report.last_day)}</h1>",
+            f"<p>{report.calls} {e(what)}, days in {e(report.timezone)}; seconds; "
+            f"percentiles: {e(report.percentiles)}.</p>",
+            "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>",
+            *rows,
+            "</table>",
+            f"<h2>Compliance: {e(report.objectives)}</h2>",
+            "<table><tr>"
+            + "".join(
+                f"<th>{h}</th>"
+                for h in (
+                    "station area",
+                    "year",
+                    "objective",
+                    "limit",
+                    "target",
+                    "achieved",
+                    "met",
+                    "n",
+                )
+            )
+            + "</tr>",
+            *comp,
+            "</table></body></html>",
+        ]
+    )
+
+
+def load_objectives(path: Path) -> tuple[tuple[Objective, ...], str]:
+    """A centre's own compliance objectives from a TOML file, and the name the report gives
+    them (the file's name).
+
+    Raises:
+        InvalidField: the file cannot be read, or is not objectives (``invalid_objectives``).
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidField(
+            f"{path}: cannot read it ({exc})", field="objectives", code="invalid_objectives"
+        ) from None
+    return parse_objectives(text, source=str(path)), path.name
