@@ -52,12 +52,15 @@ FILES: dict[str, list[tuple[str, str]]] = {
     "pmtiles": [("dist/pmtiles.js", "pmtiles.js")],
     # vector PMTiles archives; this bundle contains the packages listed in BUNDLED
     "protomaps-leaflet": [("dist/protomaps-leaflet.js", "protomaps-leaflet.js")],
+    # the supervisors' KPI charts (web/static/js/kpi.js)
+    "chart.js": [("dist/chart.umd.min.js", "chart.umd.min.js")],
     "topojson-client": [("dist/topojson-client.min.js", "topojson-client.min.js")],
     # Natural Earth 1:50m country outlines (public domain), as TopoJSON
     "world-atlas": [("countries-50m.json", "countries-50m.json")],
 }
 # Packages whose code is inside a file above (their licences travel with it).
 BUNDLED = {
+    "chart.js": ["@kurkle/color"],
     "protomaps-leaflet": [
         "@mapbox/point-geometry",
         "@mapbox/vector-tile",

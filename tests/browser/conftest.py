@@ -49,6 +49,7 @@ USERS = {
     "auditor1": ("auditor", ["*"]),
     "rights1": ("rights_officer", ["*"]),
     "admin1": ("admin", ["*"]),
+    "chief1": ("supervisor", ["*"]),
 }
 _keys = itertools.count()
 _places = itertools.count()

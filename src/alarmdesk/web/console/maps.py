@@ -51,6 +51,13 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
     )
 
 
+@get("/kpi", opt=needs(Permission.KPI_READ), include_in_schema=False)
+async def kpi_page(request: Request[Any, Any, Any]) -> Response[str]:
+    """Response times for supervisors: kpi.js asks /api/v1/reports/kpi and draws the p90 of each
+    interval per group with Chart.js (vendored, served here), and the figures as tables."""
+    return render(request, "kpi.html", title="Response times")
+
+
 @get("/units", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
 async def units_page(request: Request[Any, Any, Any]) -> Response[str]:
     """The unit status board: every unit, its status, its incident, time in status (units.js
@@ -116,4 +123,4 @@ async def pmtiles_file(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-ROUTES: Final = [map_page, units_page, silences_page, basemap_file, pmtiles_file]
+ROUTES: Final = [map_page, kpi_page, units_page, silences_page, basemap_file, pmtiles_file]

@@ -103,6 +103,7 @@ NAV: Final = (
     ("/map", "Map", "g m", Permission.INCIDENT_READ),
     ("/units", "Units", "g u", Permission.INCIDENT_READ),
     ("/silences", "Silences", "", Permission.INCIDENT_READ),
+    ("/kpi", "Response times", "", Permission.KPI_READ),
     ("/calls/new", "New call", "g c", Permission.CALL_CREATE),
     ("/reports/new", "Duty report", "g r", Permission.DUTY_REPORT),
     ("/audit", "Audit log", "", Permission.AUDIT_READ),
