@@ -191,10 +191,6 @@ def report_kpi(
         _tables(report)
 
 
-def _seconds(value: float | None) -> str:
-    return "" if value is None else f"{value:.1f}" if value % 1 else f"{value:.0f}"
-
-
 def _csv(report: history.KpiReport) -> str:
     """One row per group and interval; compliance is in the table and json formats."""
     buf = io.StringIO()
@@ -217,40 +213,11 @@ def _tables(report: history.KpiReport) -> None:
         highlight=False,
         markup=False,
     )
-    table = Table(*report.by, "interval", "n", "mean", "p50", "p90", "p99", "left out m/n/z")
-    for g in report.groups:
-        keys = [Text("-" if v is None else str(v)) for v in g.group.values()]
-        for interval, f in g.intervals.items():
-            table.add_row(
-                *keys,
-                interval,
-                str(f.count),
-                *(_seconds(x) for x in (f.mean, f.p50, f.p90, f.p99)),
-                f"{f.missing}/{f.negative}/{f.zero}",
-            )
+    table = Table(*report.by, *history.KPI_HEAD)
+    for cells in history.kpi_rows(report):
+        table.add_row(*(Text(c) for c in cells))
     out.print(table)
-    comp = Table(
-        "station area",
-        "year",
-        "objective",
-        "limit",
-        "target",
-        "achieved",
-        "met",
-        "n",
-        title=report.objectives,
-    )
-    for c in report.compliance:
-        met = "no data" if c.met is None else "met" if c.met else "not met"
-        achieved = "" if c.achieved is None else f"{c.achieved:.1%}"
-        comp.add_row(
-            Text(c.station_area or "-"),
-            c.year,
-            c.objective,
-            f"{c.limit_seconds:g} s",
-            f"{c.fraction:.0%}",
-            achieved,
-            met,
-            str(c.count),
-        )
+    comp = Table(*history.COMPLIANCE_HEAD, title=report.objectives)
+    for cells in history.compliance_rows(report):
+        comp.add_row(*(Text(c) for c in cells))
     out.print(comp)

@@ -60,6 +60,8 @@ from alarmdesk.store import history as store
 from alarmdesk.store.audit import AuditChain
 
 __all__ = [
+    "COMPLIANCE_HEAD",
+    "KPI_HEAD",
     "OBJECTIVES_NAME",
     "SOURCE_MAX",
     "ComplianceFigures",
@@ -70,9 +72,11 @@ __all__ = [
     "KpiReport",
     "Progress",
     "check_source",
+    "compliance_rows",
     "import_calls",
     "kpi_query",
     "kpi_report",
+    "kpi_rows",
     "load_objectives",
     "render_html",
 ]
@@ -562,46 +566,66 @@ def kpi_report(
     )
 
 
+KPI_HEAD: Final = ("interval", "n", "mean", "p50", "p90", "p99", "left out m/n/z")
+COMPLIANCE_HEAD: Final = (
+    "station area", "year", "objective", "limit", "target", "achieved", "met", "n",
+)  # fmt: skip
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}" if value % 1 else f"{value:.0f}"
+
+
+def kpi_rows(report: KpiReport) -> list[list[str]]:
+    """The KPI table as text cells, one row per group and interval (after the ``by`` columns,
+    :data:`KPI_HEAD`): the one layout of the table and HTML forms."""
+    rows = []
+    for g in report.groups:
+        keys = ["-" if v is None else str(v) for v in g.group.values()]
+        for interval, f in g.intervals.items():
+            rows.append(
+                [
+                    *keys,
+                    interval,
+                    str(f.count),
+                    *(_seconds(x) for x in (f.mean, f.p50, f.p90, f.p99)),
+                    f"{f.missing}/{f.negative}/{f.zero}",
+                ]
+            )
+    return rows
+
+
+def compliance_rows(report: KpiReport) -> list[list[str]]:
+    """The compliance table as text cells (:data:`COMPLIANCE_HEAD`)."""
+    return [
+        [
+            c.station_area or "-",
+            c.year,
+            c.objective,
+            f"{c.limit_seconds:g} s",
+            f"{c.fraction:.0%}",
+            "" if c.achieved is None else f"{c.achieved:.1%}",
+            "no data" if c.met is None else "met" if c.met else "not met",
+            str(c.count),
+        ]
+        for c in report.compliance
+    ]
+
+
 def render_html(report: KpiReport) -> str:
     """The report as a plain, printable HTML page; every value escaped."""
     e = html.escape
 
-    def sec(value: float | None) -> str:
-        return "" if value is None else f"{value:.1f}" if value % 1 else f"{value:.0f}"
+    def tr(cells: Sequence[str], tag: str = "td") -> str:
+        return "<tr>" + "".join(f"<{tag}>{e(c)}</{tag}>" for c in cells) + "</tr>"
 
     what = (
         "alarmdesk's own incidents"
         if report.own
         else (f"calls of source {report.source}" if report.source else "imported calls")
     )
-    head = [*report.by, "interval", "n", "mean s", "p50 s", "p90 s", "p99 s", "left out m/n/z"]
-    rows = []
-    for g in report.groups:
-        keys = ["-" if v is None else str(v) for v in g.group.values()]
-        for interval, f in g.intervals.items():
-            cells = [
-                *keys,
-                interval,
-                str(f.count),
-                *(sec(x) for x in (f.mean, f.p50, f.p90, f.p99)),
-                f"{f.missing}/{f.negative}/{f.zero}",
-            ]
-            rows.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in cells) + "</tr>")
-    comp = []
-    for c in report.compliance:
-        met = "no data" if c.met is None else "met" if c.met else "not met"
-        achieved = "" if c.achieved is None else f"{c.achieved:.1%}"
-        cells = [
-            c.station_area or "-",
-            c.year,
-            c.objective,
-            f"{c.limit_seconds:g} s",
-            f"{c.fraction:.0%}",
-            achieved,
-            met,
-            str(c.count),
-        ]
-        comp.append("<tr>" + "".join(f"<td>{e(x)}</td>" for x in cells) + "</tr>")
+    rows = [tr(r) for r in kpi_rows(report)]
+    comp = [tr(r) for r in compliance_rows(report)]
     return "\n".join(
         [
             "<!doctype html>",
@@ -613,25 +637,11 @@ def render_html(report: KpiReport) -> str:
             f"<h1>Response-time KPIs: {e(report.first_day)} to {e(report.last_day)}</h1>",
             f"<p>{report.calls} {e(what)}, days in {e(report.timezone)}; seconds; "
             f"percentiles: {e(report.percentiles)}.</p>",
-            "<table><tr>" + "".join(f"<th>{e(h)}</th>" for h in head) + "</tr>",
+            "<table>" + tr([*report.by, *KPI_HEAD], "th"),
             *rows,
             "</table>",
             f"<h2>Compliance: {e(report.objectives)}</h2>",
-            "<table><tr>"
-            + "".join(
-                f"<th>{h}</th>"
-                for h in (
-                    "station area",
-                    "year",
-                    "objective",
-                    "limit",
-                    "target",
-                    "achieved",
-                    "met",
-                    "n",
-                )
-            )
-            + "</tr>",
+            "<table>" + tr(COMPLIANCE_HEAD, "th"),
             *comp,
             "</table></body></html>",
         ]
