@@ -422,9 +422,28 @@ def test_a_centre_s_own_objectives_and_the_html_page(cfg, engine, tmp_path) -> N
     page = cli(cfg, tmp_path, *common, "--by", "priority", "--format", "html").stdout
     assert page.startswith("<!doctype html>") and "Compliance: NFPA 1710 (2020)" in page
     assert "<td>not met</td>" in page and "<td>call_to_dispatch</td>" in page
-    table = cli(cfg, tmp_path, *common, "--by", "priority", "--format", "json").stdout
-    compliance_rows = len(json.loads(table)["compliance"])
-    assert page.count("<tr>") == 1 + 2 * len(Interval) + 1 + compliance_rows
+    table = json.loads(cli(cfg, tmp_path, *common, "--by", "priority", "--format", "json").stdout)
+    compliance_rows, workload_rows = len(table["compliance"]), len(table["workload"])
+    assert page.count("<tr>") == 1 + 2 * len(Interval) + 1 + workload_rows + 1 + compliance_rows
+
+
+def test_workload_per_station_area_and_the_areas_over_target(cfg, engine, tmp_path) -> None:
+    import_week(cfg, engine)
+    data = report(cfg, tmp_path, [], "--target", "600")
+    load = data["workload"]
+    assert sum(w["calls"] for w in load) == data["calls"] == WEEK_CALLS
+    assert all(w["units"] >= 1 and 0 < w["utilisation"] < 1 for w in load if w["responses"])
+    assert data["target_seconds"] == 600 and data["target_interval"] == "call_to_on_scene"
+    worst = data["over_target"]
+    p90s = [o["p90"] for o in worst]
+    assert worst and all(p > 600 for p in p90s) and p90s == sorted(p90s, reverse=True)
+    by_area = {
+        g["group"]["station_area"]: g["intervals"]["call_to_on_scene"]["p90"]
+        for g in report(cfg, tmp_path, ["station_area"])["groups"]
+    }
+    assert {o["station_area"] for o in worst} == {
+        a for a, p in by_area.items() if p is not None and p > 600
+    }
 
 
 # -- retention ----------------------------------------------------------------------------------

@@ -373,3 +373,51 @@ def test_the_html_report_escapes_every_value():
     )
     page = render_html(report)
     assert "<script>" not in page and page.count("&lt;script&gt;") == 4
+
+
+def test_workload_is_demand_against_the_units_that_met_it():
+    from datetime import UTC, datetime, timedelta
+
+    from alarmdesk.domain.categories import HarmCategory
+    from alarmdesk.domain.history import CallRecord, UnitResponse
+    from alarmdesk.domain.kpi import Interval, over_target, workload
+    from alarmdesk.domain.kpi import kpis as all_kpis
+
+    t0 = datetime(2026, 12, 1, tzinfo=UTC)
+
+    def call(n: int, area: str | None, *units: tuple[str, int | None]) -> CallRecord:
+        return CallRecord(
+            call_id=str(n),
+            type_code="FSTRU",
+            category=HarmCategory.FIRE,
+            priority=1,
+            station_area=area,
+            received=t0,
+            on_scene=t0 + timedelta(seconds=100 * n),
+            units=tuple(
+                UnitResponse(
+                    unit_id=u,
+                    kind="engine",
+                    dispatched=t0,
+                    cleared=None if busy is None else t0 + timedelta(hours=busy),
+                )
+                for u, busy in units
+            ),
+        )
+
+    records = [
+        call(1, "01", ("E1", 2), ("T1", 1)),
+        call(2, "01", ("E1", 1)),
+        call(9, "02", ("E2", None)),  # cleared never recorded: counted, not timed
+    ]
+    a, b = workload(records, hours=10)
+    assert (a.station_area, a.calls, a.responses, a.units, a.busy_hours) == ("01", 2, 3, 2, 4.0)
+    assert a.calls_per_hour == 0.2 and a.responses_per_unit_hour == 3 / 20
+    assert a.utilisation == 4.0 / 20
+    assert (b.station_area, b.units, b.busy_hours, b.untimed, b.utilisation) == ("02", 1, 0, 1, 0)
+    table = all_kpis(records, (Dimension.STATION_AREA,), intervals=(Interval.CALL_TO_ON_SCENE,))
+    assert over_target(table, Interval.CALL_TO_ON_SCENE, 150) == [
+        (("02",), 900.0),
+        (("01",), 200.0),
+    ]
+    assert over_target(table, Interval.CALL_TO_ON_SCENE, 900) == []

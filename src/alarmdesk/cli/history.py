@@ -143,6 +143,10 @@ def report_kpi(
         Path | None,
         typer.Option(help="A centre's own compliance objectives (TOML); default NFPA 1710's."),
     ] = None,
+    target: Annotated[
+        float,
+        typer.Option(min=1, help="Seconds an area's p90 from call to on scene should keep under."),
+    ] = history.DEFAULT_TARGET,
     fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     config: ConfigOpt = None,
     database_url: DbOpt = None,
@@ -176,6 +180,7 @@ def report_kpi(
                 fmt=fmt,
                 objectives=goals,
                 objectives_name=goals_name,
+                target_seconds=target,
             )
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
@@ -217,6 +222,11 @@ def _tables(report: history.KpiReport) -> None:
     for cells in history.kpi_rows(report):
         table.add_row(*(Text(c) for c in cells))
     out.print(table)
+    over = f"over {report.target_interval} p90 {report.target_seconds:g} s: marked"
+    load = Table(*history.WORKLOAD_HEAD, title=f"Workload per station area ({over})")
+    for cells in history.workload_rows(report):
+        load.add_row(*(Text(c) for c in cells))
+    out.print(load)
     comp = Table(*history.COMPLIANCE_HEAD, title=report.objectives)
     for cells in history.compliance_rows(report):
         comp.add_row(*(Text(c) for c in cells))

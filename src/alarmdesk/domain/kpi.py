@@ -48,12 +48,15 @@ __all__ = [
     "Objective",
     "Period",
     "Stats",
+    "Workload",
     "compliance",
     "kpis",
+    "over_target",
     "parse_objectives",
     "percentile",
     "period_of",
     "summarize",
+    "workload",
 ]
 
 GroupKey = tuple[str | int | None, ...]  # one value per dimension grouped by, in that order
@@ -449,3 +452,78 @@ def compliance(
             )
         )
     return out
+
+
+# -- workload: demand against capacity per station area --------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Workload:
+    """One station area's demand and the units that met it, over a span of ``hours``.
+
+    ``units`` is the capacity as the records show it: the distinct units that responded to
+    the area's calls (a CAD export names no roster). ``busy_hours`` adds each unit response's
+    dispatched → cleared time (a response without both, or out of order, adds nothing and is
+    counted in ``untimed``). Utilisation is busy unit-hours over available unit-hours.
+    """
+
+    station_area: str | None
+    hours: float
+    calls: int
+    responses: int  # unit responses: a unit on a call
+    units: int
+    busy_hours: float
+    untimed: int
+
+    @property
+    def calls_per_hour(self) -> float:
+        return self.calls / self.hours if self.hours else 0.0
+
+    @property
+    def responses_per_unit_hour(self) -> float | None:
+        """Incidents per unit-hour: unit responses per available unit-hour."""
+        return self.responses / (self.units * self.hours) if self.units and self.hours else None
+
+    @property
+    def utilisation(self) -> float | None:
+        """Busy unit-hours over available unit-hours (unit-hour utilisation, 0 … 1)."""
+        return self.busy_hours / (self.units * self.hours) if self.units and self.hours else None
+
+
+def workload(records: Iterable[CallRecord], hours: float) -> list[Workload]:
+    """Per station area (None: calls without one), in order of the areas' names."""
+    if hours <= 0:
+        raise ValueError(f"a span of {hours} hours")
+    calls: defaultdict[str | None, int] = defaultdict(int)
+    responses: defaultdict[str | None, int] = defaultdict(int)
+    units: defaultdict[str | None, set[str]] = defaultdict(set)
+    busy: defaultdict[str | None, float] = defaultdict(float)
+    untimed: defaultdict[str | None, int] = defaultdict(int)
+    for r in records:
+        area = r.station_area
+        calls[area] += 1
+        for u in r.units:
+            responses[area] += 1
+            units[area].add(u.unit_id)
+            if u.dispatched is not None and u.cleared is not None and u.cleared > u.dispatched:
+                busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
+            else:
+                untimed[area] += 1
+    return [
+        Workload(
+            area, hours, calls[area], responses[area], len(units[area]), busy[area], untimed[area]
+        )
+        for area in sorted(calls, key=lambda a: (a is None, a or ""))
+    ]
+
+
+def over_target(
+    table: dict[GroupKey, dict[Interval, Stats]], interval: Interval, target_seconds: float
+) -> list[tuple[GroupKey, float]]:
+    """The groups whose p90 of ``interval`` exceeds ``target_seconds``, worst first."""
+    out: list[tuple[GroupKey, float]] = []
+    for key, stats in table.items():
+        p90 = stats[interval].p90 if interval in stats else None
+        if p90 is not None and p90 > target_seconds:
+            out.append((key, p90))
+    return sorted(out, key=lambda x: -x[1])

@@ -49,7 +49,9 @@ from alarmdesk.domain.kpi import (
     Stats,
     compliance,
     kpis,
+    over_target,
     parse_objectives,
+    workload,
 )
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import check_text
@@ -61,16 +63,20 @@ from alarmdesk.store.audit import AuditChain
 
 __all__ = [
     "COMPLIANCE_HEAD",
+    "DEFAULT_TARGET",
     "KPI_HEAD",
     "OBJECTIVES_NAME",
     "SOURCE_MAX",
+    "WORKLOAD_HEAD",
     "ComplianceFigures",
     "ImportSummary",
     "IntervalFigures",
     "KpiGroup",
     "KpiQuery",
     "KpiReport",
+    "OverTarget",
     "Progress",
+    "WorkloadFigures",
     "check_source",
     "compliance_rows",
     "import_calls",
@@ -79,6 +85,7 @@ __all__ = [
     "kpi_rows",
     "load_objectives",
     "render_html",
+    "workload_rows",
 ]
 
 SOURCE_MAX: Final = 64
@@ -298,6 +305,9 @@ PERCENTILES: Final = (
 
 
 OBJECTIVES_NAME: Final = "NFPA 1710 (2020)"
+# An area's p90 from call to first unit on scene should stay under 8 minutes by default.
+DEFAULT_TARGET: Final = 480.0
+TARGET_INTERVAL: Final = Interval.CALL_TO_ON_SCENE
 
 # The days a report may cover: wide enough for any history, narrow enough that a day and its
 # time zone never fall off the calendar's ends (date.max + 1 day is an error, not a report).
@@ -443,6 +453,28 @@ class ComplianceFigures(msgspec.Struct, frozen=True):
     reference: str
 
 
+class WorkloadFigures(msgspec.Struct, frozen=True):
+    """One station area's demand against capacity over the report's days (domain/kpi.Workload):
+    capacity is the distinct units that answered its calls."""
+
+    station_area: str | None
+    calls: int
+    calls_per_hour: float
+    responses: int
+    units: int
+    responses_per_unit_hour: float | None  # incidents per unit-hour
+    busy_hours: float
+    utilisation: float | None  # busy unit-hours over available unit-hours
+    untimed: int  # unit responses without dispatched and cleared times
+
+
+class OverTarget(msgspec.Struct, frozen=True):
+    """A station area whose p90 of the target interval exceeds the target."""
+
+    station_area: str | None
+    p90: float
+
+
 class KpiReport(msgspec.Struct, frozen=True):
     """``alarmdesk report kpi``: the KPIs of the imported calls (with ``own``: of alarmdesk's
     own finished incidents) received in the days from
@@ -457,10 +489,14 @@ class KpiReport(msgspec.Struct, frozen=True):
     source: str | None = None
     own: bool = False  # alarmdesk's own finished incidents, not imported calls
     objectives: str = "NFPA 1710 (2020)"  # whose compliance objectives (a centre's own file)
+    target_interval: str = "call_to_on_scene"
+    target_seconds: float = DEFAULT_TARGET  # the p90 an area should keep under
     calls: int = 0
     percentiles: str = PERCENTILES
     groups: list[KpiGroup] = msgspec.field(default_factory=list)
     compliance: list[ComplianceFigures] = msgspec.field(default_factory=list)
+    workload: list[WorkloadFigures] = msgspec.field(default_factory=list)
+    over_target: list[OverTarget] = msgspec.field(default_factory=list)
 
 
 def _groups(
@@ -491,6 +527,7 @@ def kpi_report(
     fmt: str,
     objectives: Sequence[Objective] = NFPA_1710,
     objectives_name: str = OBJECTIVES_NAME,
+    target_seconds: float = DEFAULT_TARGET,
 ) -> KpiReport:
     """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
     days, grouping and source; never a figure) is committed first."""
@@ -535,6 +572,10 @@ def kpi_report(
             period=Period.YEAR,
             tz=query.tz,
         )
+        hours = (query.end - query.start).total_seconds() / 3600
+        load = workload(calls(conn), hours)
+        by_area = kpis(calls(conn), (Dimension.STATION_AREA,), intervals=(TARGET_INTERVAL,))
+    worst = over_target(by_area, TARGET_INTERVAL, target_seconds)
     return KpiReport(
         first_day=query.first_day.isoformat(),
         last_day=query.last_day.isoformat(),
@@ -544,6 +585,26 @@ def kpi_report(
         source=query.source,
         own=query.own,
         objectives=objectives_name,
+        target_interval=TARGET_INTERVAL.value,
+        target_seconds=target_seconds,
+        workload=[
+            WorkloadFigures(
+                station_area=w.station_area,
+                calls=w.calls,
+                calls_per_hour=w.calls_per_hour,
+                responses=w.responses,
+                units=w.units,
+                responses_per_unit_hour=w.responses_per_unit_hour,
+                busy_hours=w.busy_hours,
+                utilisation=w.utilisation,
+                untimed=w.untimed,
+            )
+            for w in load
+        ],
+        over_target=[
+            OverTarget(station_area=None if k[0] is None else str(k[0]), p90=p90)
+            for k, p90 in worst
+        ],
         calls=tally[0],
         groups=_groups(query.by, table),
         compliance=[
@@ -612,6 +673,40 @@ def compliance_rows(report: KpiReport) -> list[list[str]]:
     ]
 
 
+WORKLOAD_HEAD: Final = (
+    "station area", "calls", "calls/h", "unit responses", "units", "responses/unit-h",
+    "busy unit-h", "utilisation", "untimed",
+)  # fmt: skip
+
+
+def workload_rows(report: KpiReport) -> list[list[str]]:
+    """Demand against capacity per station area as text cells (:data:`WORKLOAD_HEAD`), an
+    area over the target marked with its p90."""
+
+    def share(value: float | None) -> str:
+        return "" if value is None else f"{value:.1%}"
+
+    def rate(value: float | None) -> str:
+        return "" if value is None else f"{value:.3f}"
+
+    over = {o.station_area: o.p90 for o in report.over_target}
+    return [
+        [
+            (w.station_area or "-")
+            + (f" (p90 {_seconds(over[w.station_area])} s)" if w.station_area in over else ""),
+            str(w.calls),
+            f"{w.calls_per_hour:.2f}",
+            str(w.responses),
+            str(w.units),
+            rate(w.responses_per_unit_hour),
+            f"{w.busy_hours:.1f}",
+            share(w.utilisation),
+            str(w.untimed),
+        ]
+        for w in report.workload
+    ]
+
+
 def render_html(report: KpiReport) -> str:
     """The report as a plain, printable HTML page; every value escaped."""
     e = html.escape
@@ -639,6 +734,11 @@ def render_html(report: KpiReport) -> str:
             f"percentiles: {e(report.percentiles)}.</p>",
             "<table>" + tr([*report.by, *KPI_HEAD], "th"),
             *rows,
+            "</table>",
+            f"<h2>Workload per station area (over {e(report.target_interval)} p90 "
+            f"{report.target_seconds:g} s: marked)</h2>",
+            "<table>" + tr(WORKLOAD_HEAD, "th"),
+            *(tr(r) for r in workload_rows(report)),
             "</table>",
             f"<h2>Compliance: {e(report.objectives)}</h2>",
             "<table>" + tr(COMPLIANCE_HEAD, "th"),

@@ -19,7 +19,7 @@ from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
-from alarmdesk.service.history import KpiReport, kpi_query, kpi_report
+from alarmdesk.service.history import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.web.api.common import actor_of, needs, services
 from alarmdesk.web.api.schemas import AUTH, responses
@@ -98,6 +98,7 @@ async def get_kpi_report(
     period: Annotated[str, QueryParameter(max_length=8)] = "month",
     source: Annotated[str | None, QueryParameter(max_length=64)] = None,
     own: Annotated[bool, QueryParameter()] = False,
+    target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
 ) -> KpiReport:
     query = kpi_query(start, end, by=by, timezone=timezone, period=period, source=source, own=own)
     svc = services(request)
@@ -105,7 +106,13 @@ async def get_kpi_report(
     # Off the event loop: the alarm path never waits on a report.
     return await anyio.to_thread.run_sync(
         lambda: kpi_report(
-            svc.engine, chain, query, actor=actor_of(request), now=svc.clock(), fmt="json"
+            svc.engine,
+            chain,
+            query,
+            actor=actor_of(request),
+            now=svc.clock(),
+            fmt="json",
+            target_seconds=target,
         )
     )
 
