@@ -492,7 +492,7 @@ def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
 
     from alarmdesk.domain import commands as c
     from alarmdesk.domain.signal import Location, SignalIn, SourceKind
-    from alarmdesk.service.history import kpi_query, kpi_report
+    from alarmdesk.service.kpi_report import kpi_query, kpi_report
     from tests.conftest import FakeClock, prepare_database
 
     prepare_database(db_url)

@@ -337,7 +337,7 @@ def test_an_objective_outside_the_harm_categories_or_targeting_rights_is_refused
 
 
 def test_the_html_report_escapes_every_value():
-    from alarmdesk.service.history import (
+    from alarmdesk.service.kpi_report import (
         ComplianceFigures,
         IntervalFigures,
         KpiGroup,

@@ -34,7 +34,7 @@ from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.history import load_mapping
 from alarmdesk.domain.kpi import NFPA_1710
-from alarmdesk.service import history
+from alarmdesk.service import history, kpi_report
 from alarmdesk.store.database import require_head
 
 __all__ = ["import_app", "report_kpi"]
@@ -146,7 +146,7 @@ def report_kpi(
     target: Annotated[
         float,
         typer.Option(min=1, help="Seconds an area's p90 from call to on scene should keep under."),
-    ] = history.DEFAULT_TARGET,
+    ] = kpi_report.DEFAULT_TARGET,
     fmt: Annotated[str, typer.Option("--format", help="table, json, csv or html.")] = "table",
     config: ConfigOpt = None,
     database_url: DbOpt = None,
@@ -160,18 +160,17 @@ def report_kpi(
     if fmt not in FORMATS:
         fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     try:
-        query = history.kpi_query(
+        query = kpi_report.kpi_query(
             start, end, by=by, timezone=timezone, period=period, source=source, own=own
         )
-        own_objectives = history.load_objectives(objectives) if objectives else None
-        own_objectives = history.load_objectives(objectives) if objectives else None
+        own_objectives = kpi_report.load_objectives(objectives) if objectives else None
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
     with database(config, database_url) as (cfg, engine):
         try:
             require_head(engine)
-            goals, goals_name = own_objectives or (NFPA_1710, history.OBJECTIVES_NAME)
-            report = history.kpi_report(
+            goals, goals_name = own_objectives or (NFPA_1710, kpi_report.OBJECTIVES_NAME)
+            report = kpi_report.kpi_report(
                 engine,
                 audit_chain(cfg),
                 query,
@@ -191,12 +190,12 @@ def report_kpi(
     elif fmt == "csv":
         typer.echo(_csv(report), nl=False)
     elif fmt == "html":
-        typer.echo(history.render_html(report))
+        typer.echo(kpi_report.render_html(report))
     else:
         _tables(report)
 
 
-def _csv(report: history.KpiReport) -> str:
+def _csv(report: kpi_report.KpiReport) -> str:
     """One row per group and interval; compliance is in the table and json formats."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -210,7 +209,7 @@ def _csv(report: history.KpiReport) -> str:
     return buf.getvalue()
 
 
-def _tables(report: history.KpiReport) -> None:
+def _tables(report: kpi_report.KpiReport) -> None:
     where = f" of source {report.source}" if report.source else ""
     out.print(
         f"{report.calls} calls{where} received {report.first_day} to {report.last_day} "
@@ -218,16 +217,16 @@ def _tables(report: history.KpiReport) -> None:
         highlight=False,
         markup=False,
     )
-    table = Table(*report.by, *history.KPI_HEAD)
-    for cells in history.kpi_rows(report):
+    table = Table(*report.by, *kpi_report.KPI_HEAD)
+    for cells in kpi_report.kpi_rows(report):
         table.add_row(*(Text(c) for c in cells))
     out.print(table)
     over = f"over {report.target_interval} p90 {report.target_seconds:g} s: marked"
-    load = Table(*history.WORKLOAD_HEAD, title=f"Workload per station area ({over})")
-    for cells in history.workload_rows(report):
+    load = Table(*kpi_report.WORKLOAD_HEAD, title=f"Workload per station area ({over})")
+    for cells in kpi_report.workload_rows(report):
         load.add_row(*(Text(c) for c in cells))
     out.print(load)
-    comp = Table(*history.COMPLIANCE_HEAD, title=report.objectives)
-    for cells in history.compliance_rows(report):
+    comp = Table(*kpi_report.COMPLIANCE_HEAD, title=report.objectives)
+    for cells in kpi_report.compliance_rows(report):
         comp.add_row(*(Text(c) for c in cells))
     out.print(comp)

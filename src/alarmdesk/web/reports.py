@@ -19,7 +19,7 @@ from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
-from alarmdesk.service.history import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
+from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.web.api.common import actor_of, needs, services
 from alarmdesk.web.api.schemas import AUTH, responses
