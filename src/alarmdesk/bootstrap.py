@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.hub import Hub
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
@@ -21,6 +22,7 @@ from alarmdesk.domain.routing import compile_routes
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.service.analytics import store_for
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
 from alarmdesk.store import repository as repo
@@ -67,6 +69,10 @@ class Services:
     started: bool = field(default=False)
     intake: IntakeService | None = None  # DC-09, MQTT, supervision: when configured
     webhooks: Deliverer | None = None  # signed webhooks: when enabled
+    analytics: PartStore = field(init=False)  # the analytics store ([analytics] dir)
+
+    def __post_init__(self) -> None:
+        self.analytics = analytics_store(self.config, self.engine)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
@@ -123,6 +129,11 @@ class Services:
         self.hub.close()
         self.engine.dispose()
         self.started = False
+
+
+def analytics_store(cfg: Config, engine: sa.Engine) -> PartStore:
+    """The analytics store of ``engine``'s database, in ``[analytics] dir``."""
+    return store_for(cfg.analytics.dir, engine)
 
 
 def audit_chain(cfg: Config) -> AuditChain:

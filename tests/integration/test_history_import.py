@@ -65,7 +65,10 @@ def engine(cfg: Config) -> Any:
 
 def config_file(cfg: Config, tmp_path: Path, retention: str = "") -> Path:
     path = tmp_path / "alarmdesk.toml"
-    path.write_text(f'[audit]\nkey_file = "{cfg.audit.key_file}"\n{retention}')
+    path.write_text(
+        f'[audit]\nkey_file = "{cfg.audit.key_file}"\n'
+        f'[analytics]\ndir = "{cfg.analytics.dir}"\n{retention}'
+    )
     return path
 
 
@@ -537,7 +540,13 @@ def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
 
         query = kpi_query("2026-12-03", "2026-12-03", by="unit_kind", own=True)
         report = kpi_report(
-            svc.engine, audit_chain(svc.config), query, actor=op, now=clock(), fmt="json"
+            svc.engine,
+            audit_chain(svc.config),
+            query,
+            actor=op,
+            now=clock(),
+            fmt="json",
+            analytics=svc.analytics,
         )
     finally:
         loop.close()

@@ -113,6 +113,7 @@ async def get_kpi_report(
             now=svc.clock(),
             fmt="json",
             target_seconds=target,
+            analytics=svc.analytics,
         )
     )
 
