@@ -4,8 +4,11 @@ an import, bad options refused with the option named, each reading logged."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime
 
+import httpx
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
@@ -59,3 +62,24 @@ def test_a_supervisor_reads_the_kpis_of_the_centre_s_own_incidents(live_server) 
             if '"report.kpi"' in r.entry
         ]
     assert logged and logged[0]["op"] == "combine" and logged[0]["detail"]["own"] is True
+
+
+def test_the_api_answers_while_a_report_waits_on_the_analytics_store(live_server) -> None:
+    """The report runs in a worker thread: while it waits (here on the analytics store's
+    lock, held by the test as an export would hold it), the event loop serves the rest."""
+    today = datetime.now(UTC).date().isoformat()
+    url = f"/api/v1/reports/kpi?from={today}&to={today}&own=true"
+    answers: list[int] = []
+    with live_server.client("supervisor", timeout=30) as sup:
+        with live_server.services.analytics.lock():
+            waiting = threading.Thread(target=lambda: answers.append(sup.get(url).status_code))
+            waiting.start()
+            time.sleep(0.5)  # the report has started and waits
+            for _ in range(5):
+                began = time.monotonic()
+                health = httpx.get(live_server.url + "/api/v1/health", timeout=5)
+                assert health.status_code == 200
+                assert time.monotonic() - began < 1.0
+            assert waiting.is_alive() and not answers  # still waiting on the store
+        waiting.join(timeout=30)
+    assert answers == [200]
