@@ -3,8 +3,8 @@
 The intervals are those of :class:`~alarmdesk.domain.history.records.Interval` (time to
 answer, call → dispatch, turnout, travel, call → on scene, time on scene, total handling),
 grouped by any of :class:`Dimension`: period, station area, unit kind, type, priority, hour of
-day. Per group and interval: count, mean, p50, p90, p99 (:class:`Stats`), and how many calls
-were left out because the interval was missing, negative or zero.
+day, desk, H3 cell. Per group and interval: count, mean, p50, p90, p99 (:class:`Stats`), and
+how many calls were left out because the interval was missing, negative or zero.
 
 Percentiles, everywhere in alarmdesk: **nearest rank**. The p-th percentile of n values is
 the value at rank ⌈p/100 · n⌉ (1-based) of the values sorted ascending: the smallest value
@@ -14,7 +14,9 @@ call's time, to the second), never an interpolation between two.
 Grouping by unit kind measures each kind on its own: a call with an engine and a medic
 counts once in the engine group, timed by its engines only (the first engine dispatched, en
 route, on scene; the last engine cleared), and once in the medic group, timed by its medics.
-A call without unit data falls in the group ``None``.
+A call without unit data falls in the group ``None``. Grouping by desk counts a call once in
+each desk it was routed to, timed whole; grouping by H3 cell places it in the cell of its
+location at the query's resolution (``domain/hexgrid.py``), or in ``None`` without one.
 
 Compliance objectives (:class:`Objective`) are data: an interval, a limit in seconds, the
 fraction of calls that must be within it, and optionally the harm categories and unit kinds
@@ -37,6 +39,7 @@ from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField, UnknownCategoryError
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of
 from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
 from alarmdesk.domain.purpose import check_category, screen
 
@@ -69,6 +72,8 @@ class Dimension(enum.StrEnum):
     TYPE = "type"  # the incident type code
     PRIORITY = "priority"  # 1 … 5
     HOUR = "hour"  # hour of day of the received time, 0 … 23
+    DESK = "desk"  # each desk the call was routed to (alarmdesk's own incidents)
+    H3 = "h3"  # the H3 cell of the call's location, at the query's resolution (domain/hexgrid)
 
 
 class Period(enum.StrEnum):
@@ -141,8 +146,10 @@ def summarize(values: Iterable[float], gaps: Iterable[Gap] = ()) -> Stats:
 
 
 def _dimension_value(
-    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo
+    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo, resolution: int
 ) -> str | int | None:
+    if dimension is Dimension.H3:
+        return cell_of(record.lat, record.lon, resolution)
     if dimension is Dimension.PERIOD:
         return period_of(record.received, period, tz)
     if dimension is Dimension.STATION_AREA:
@@ -157,19 +164,34 @@ def _dimension_value(
 
 
 def _groups(
-    record: CallRecord, by: Sequence[Dimension], period: Period, tz: tzinfo
+    record: CallRecord,
+    by: Sequence[Dimension],
+    period: Period,
+    tz: tzinfo,
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> list[tuple[GroupKey, frozenset[str] | None]]:
-    """The groups a record falls in, each with the unit kinds that time it (None: all)."""
+    """The groups a record falls in, each with the unit kinds that time it (None: all).
+
+    A call falls in one group per kind of unit on it (timed by those units only) and per desk
+    it was routed to (timed whole); a call without either falls in the group None."""
     kinds: list[str | None] = [None]
     if Dimension.UNIT_KIND in by:
         kinds = list(record.unit_kinds()) or [None]
+    desks: list[str | None] = [None]
+    if Dimension.DESK in by:
+        desks = list(dict.fromkeys(record.desks)) or [None]
     out: list[tuple[GroupKey, frozenset[str] | None]] = []
     for kind in kinds:
-        key = tuple(
-            kind if d is Dimension.UNIT_KIND else _dimension_value(record, d, period, tz)
-            for d in by
-        )
-        out.append((key, None if kind is None else frozenset({kind})))
+        for desk in desks:
+            key = tuple(
+                kind
+                if d is Dimension.UNIT_KIND
+                else desk
+                if d is Dimension.DESK
+                else _dimension_value(record, d, period, tz, resolution)
+                for d in by
+            )
+            out.append((key, None if kind is None else frozenset({kind})))
     return out
 
 
@@ -180,6 +202,7 @@ def kpis(
     period: Period = Period.MONTH,
     tz: tzinfo = UTC,
     intervals: Collection[Interval] = tuple(Interval),
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> dict[GroupKey, dict[Interval, Stats]]:
     """Per group (a key with one value per dimension of ``by``), per interval, its Stats.
 
@@ -189,6 +212,7 @@ def kpis(
         period: the length of a period when grouping by period.
         tz: the time zone periods and hours of day are counted in.
         intervals: the intervals to measure.
+        resolution: the H3 resolution when grouping by cell.
     """
     if len(set(by)) != len(by):
         raise ValueError(f"a dimension appears twice in {list(by)}")
@@ -199,7 +223,7 @@ def kpis(
         lambda: defaultdict(list)
     )
     for record in records:
-        for key, kinds in _groups(record, by, period, tz):
+        for key, kinds in _groups(record, by, period, tz, resolution):
             for interval in intervals:
                 d = duration(record, interval, kinds)
                 if isinstance(d, Gap):
