@@ -667,7 +667,8 @@ def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, servic
     # workload: each unit busy from its dispatch to its own clear, in its dispatcher's area
     (area,) = kinds.workload
     assert area.station_area == "S1"  # the first unit dispatched is the engine of S1
-    assert (area.responses, area.units, area.untimed) == (2, 2, 0)
+    # measured against S1's roster (E1 alone), not the two units that came
+    assert (area.responses, area.units, area.capacity, area.untimed) == (2, 1, "roster", 0)
     assert area.busy_hours == pytest.approx((840 + 600) / 3600)
     assert routed and [g.group["desk"] for g in by_desk.groups] == routed
     assert all(g.intervals["call_to_on_scene"].mean == 260.0 for g in by_desk.groups)

@@ -31,7 +31,7 @@ import enum
 import math
 import tomllib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -485,10 +485,11 @@ def compliance(
 class Workload:
     """One station area's demand and the units that met it, over a span of ``hours``.
 
-    ``units`` is the capacity as the records show it: the distinct units that responded to
-    the area's calls (a CAD export names no roster). ``busy_hours`` adds each unit response's
-    dispatched → cleared time (a response without both, or out of order, adds nothing and is
-    counted in ``untimed``). Utilisation is busy unit-hours over available unit-hours.
+    ``units`` is the area's capacity: the units on its roster (the centre's set-up: the units
+    whose home is the area's station) when it has one, else the distinct units that responded
+    to the area's calls (``capacity`` says which; a CAD export names no roster).
+    ``busy_hours`` adds each unit response's dispatched → cleared time (a response without
+    both, or out of order, adds nothing and is counted in ``untimed``). Utilisation is busy unit-hours over available unit-hours.
     """
 
     station_area: str | None
@@ -498,6 +499,7 @@ class Workload:
     units: int
     busy_hours: float
     untimed: int
+    capacity: str = "answered"  # "roster" or "answered": where ``units`` comes from
 
     @property
     def calls_per_hour(self) -> float:
@@ -514,8 +516,15 @@ class Workload:
         return self.busy_hours / (self.units * self.hours) if self.units and self.hours else None
 
 
-def workload(records: Iterable[CallRecord], hours: float) -> list[Workload]:
-    """Per station area (None: calls without one), in order of the areas' names."""
+def workload(
+    records: Iterable[CallRecord], hours: float, roster: Mapping[str, int] | None = None
+) -> list[Workload]:
+    """Per station area (None: calls without one), in order of the areas' names.
+
+    Args:
+        roster: units on the roster per station area; an area it names is measured against
+            them, any other against the units that answered its calls.
+    """
     if hours <= 0:
         raise ValueError(f"a span of {hours} hours")
     calls: defaultdict[str | None, int] = defaultdict(int)
@@ -533,12 +542,22 @@ def workload(records: Iterable[CallRecord], hours: float) -> list[Workload]:
                 busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
             else:
                 untimed[area] += 1
-    return [
-        Workload(
-            area, hours, calls[area], responses[area], len(units[area]), busy[area], untimed[area]
+    rostered = roster or {}
+
+    def one(area: str | None) -> Workload:
+        listed = rostered.get(area) if area is not None else None
+        return Workload(
+            area,
+            hours,
+            calls[area],
+            responses[area],
+            listed if listed else len(units[area]),
+            busy[area],
+            untimed[area],
+            "roster" if listed else "answered",
         )
-        for area in sorted(calls, key=lambda a: (a is None, a or ""))
-    ]
+
+    return [one(area) for area in sorted(calls, key=lambda a: (a is None, a or ""))]
 
 
 def over_target(

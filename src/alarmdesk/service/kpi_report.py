@@ -223,7 +223,8 @@ class ComplianceFigures(msgspec.Struct, frozen=True):
 
 class WorkloadFigures(msgspec.Struct, frozen=True):
     """One station area's demand against capacity over the report's days (domain/kpi.Workload):
-    capacity is the distinct units that answered its calls."""
+    capacity is the units on the area's roster in the centre's set-up (its station's units),
+    or, for an area the set-up does not know, the distinct units that answered its calls."""
 
     station_area: str | None
     calls: int
@@ -234,6 +235,7 @@ class WorkloadFigures(msgspec.Struct, frozen=True):
     busy_hours: float
     utilisation: float | None  # busy unit-hours over available unit-hours
     untimed: int  # unit responses without dispatched and cleared times
+    capacity: str = "answered"  # "roster": units is the set-up's; "answered": those that came
 
 
 class OverTarget(msgspec.Struct, frozen=True):
@@ -344,7 +346,7 @@ def kpi_report(
             tz=query.tz,
         )
         hours = (query.end - query.start).total_seconds() / 3600
-        load = workload(calls(conn), hours)
+        load = workload(calls(conn), hours, store.roster(conn))
         by_area = kpis(calls(conn), (Dimension.STATION_AREA,), intervals=(TARGET_INTERVAL,))
     worst = over_target(by_area, TARGET_INTERVAL, target_seconds)
     return KpiReport(
@@ -370,6 +372,7 @@ def kpi_report(
                 busy_hours=w.busy_hours,
                 utilisation=w.utilisation,
                 untimed=w.untimed,
+                capacity=w.capacity,
             )
             for w in load
         ],
@@ -469,7 +472,7 @@ def workload_rows(report: KpiReport) -> list[list[str]]:
             str(w.calls),
             f"{w.calls_per_hour:.2f}",
             str(w.responses),
-            str(w.units),
+            f"{w.units} ({w.capacity})",
             rate(w.responses_per_unit_hour),
             f"{w.busy_hours:.1f}",
             share(w.utilisation),

@@ -22,7 +22,15 @@ from alarmdesk.domain.history import UNIT_PHASES, CallRecord, UnitResponse
 from alarmdesk.domain.history.own import TIMELINE_EVENTS, unit_responses
 from alarmdesk.store import tables as t
 
-__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "read_own_calls", "store_calls"]
+__all__ = [
+    "CALL_TIMES",
+    "HistoryFilter",
+    "Stored",
+    "read_calls",
+    "read_own_calls",
+    "roster",
+    "store_calls",
+]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
 # The call's phase times, as columns of history_calls.
@@ -233,3 +241,15 @@ def read_own_calls(
             )
         if len(rows) < chunk:
             return
+
+
+def roster(conn: sa.Connection) -> dict[str, int]:
+    """Units on the roster per station area: the units of the centre's set-up by home station
+    (a unit out of service today still counts: it is on the roster for the period)."""
+    un = t.units.c
+    q = (
+        sa.select(un.station_id, sa.func.count())
+        .where(un.station_id.is_not(None))
+        .group_by(un.station_id)
+    )
+    return {str(station): int(n) for station, n in conn.execute(q)}
