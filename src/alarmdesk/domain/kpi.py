@@ -489,7 +489,8 @@ class Workload:
     whose home is the area's station) when it has one, else the distinct units that responded
     to the area's calls (``capacity`` says which; a CAD export names no roster).
     ``busy_hours`` adds each unit response's dispatched → cleared time (a response without
-    both, or out of order, adds nothing and is counted in ``untimed``). Utilisation is busy unit-hours over available unit-hours.
+    both, or out of order, adds nothing and is counted in ``untimed``). Utilisation is busy
+    unit-hours over available unit-hours.
     """
 
     station_area: str | None
