@@ -164,7 +164,9 @@ def test_a_dry_run_leaves_the_store_as_it_is(cfg, engine) -> None:
     assert run.analytics_calls == 0 and len(keys(parts)) == WEEK_CALLS
 
 
-def test_own_incidents_are_exported_once_when_resolved(db_url, services_factory) -> None:
+def test_own_incidents_are_exported_when_resolved_and_again_when_their_timeline_changes(
+    db_url, services_factory
+) -> None:
     from alarmdesk.domain import commands as c
     from alarmdesk.domain.signal import Location, SignalIn, SourceKind
     from tests.conftest import FakeClock, prepare_database
@@ -192,8 +194,9 @@ def test_own_incidents_are_exported_once_when_resolved(db_url, services_factory)
             (receipt,) = run(svc.writer.submit_signals([signal]))
             return int(receipt.incident_id)
 
-        def resolve(inc: int) -> None:
-            run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
+        def resolve(inc: int, *, acknowledge: bool = True) -> None:
+            if acknowledge:
+                run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
             clock.advance(seconds=30)
             run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
 
@@ -201,13 +204,28 @@ def test_own_incidents_are_exported_once_when_resolved(db_url, services_factory)
         first, second = alarm("a"), alarm("bb")
         resolve(first)
         assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 1
-        run(svc.writer.submit_command(c.Close(first, "op"), op))  # closing is no new call
-        resolve(second)
+        run(svc.writer.submit_command(c.Close(first, "op"), op))  # its timeline goes on
+        run(svc.writer.submit_command(c.Dispatch(second, "op", units=("E1",)), op))
+        resolve(second, acknowledge=False)
         open_one = alarm("ccc")  # still open: not a finished call
         assert open_one not in (first, second)
-        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 1
+        # the second, and the first again (closed since): it replaces its earlier row
+        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 2
         assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 0
         assert sorted(keys(svc.analytics)) == [(True, None, str(first)), (True, None, str(second))]
+        # resolving let the unit go: that is its clear time (domain/history/own.py)
+        _, units_files = svc.analytics.files(svc.analytics.manifest())
+        cleared = [
+            row["cleared"]
+            for path in units_files
+            for row in pq.read_table(path).to_pylist()
+            if row["call_id"] == str(second)
+        ]
+        assert cleared == [clock().replace(tzinfo=None)]
+        # the first's earlier row was rewritten away: only the committed files remain
+        named = {n for p in svc.analytics.manifest().parts for n in (p.calls_file, p.units_file)}
+        assert {p.name for p in svc.analytics.directory.glob("*.parquet")} == named
+        assert not [p for p in svc.analytics.directory.iterdir() if p.name.endswith(".tmp")]
     finally:
         loop.close()
 

@@ -54,7 +54,7 @@ def store_of(directory: Path, records: list[CallRecord], *, per_part: int = 1000
     written = []
     for n, at in enumerate(range(0, len(records), per_part), start=1):
         chunk = records[at : at + per_part]
-        part = parts.write_part(n, ((Key(False, "sf", r.call_id), r, ()) for r in chunk))
+        part = parts.write_part(n, ((Key(False, "sf", r.call_id), r) for r in chunk))
         assert part is not None
         written.append(part)
     parts.commit(Manifest("test-db", parts=tuple(written), next_part=len(written) + 1))
@@ -91,6 +91,8 @@ def sf(week, tmp_path_factory) -> Analytics:
         ((Dimension.PERIOD, Dimension.UNIT_KIND), Period.WEEK),
         ((Dimension.PERIOD,), Period.YEAR),
         ((Dimension.STATION_AREA, Dimension.UNIT_KIND, Dimension.HOUR), Period.MONTH),
+        ((Dimension.H3,), Period.MONTH),
+        ((Dimension.H3, Dimension.PRIORITY), Period.MONTH),
     ],
 )
 def test_every_group_s_figures_equal_the_pure_computation(sf, week, by, period) -> None:
@@ -99,6 +101,16 @@ def test_every_group_s_figures_equal_the_pure_computation(sf, week, by, period) 
     assert list(got) == list(pure)  # the same groups, in the same order
     for key, by_interval in pure.items():
         assert got[key] == by_interval, key  # count, mean, p50/p90/p99, missing/negative/zero
+
+
+@pytest.mark.parametrize("resolution", H3_RESOLUTIONS)
+def test_grouping_by_h3_cell_at_each_resolution_equals_the_pure_computation(
+    sf, week, resolution
+) -> None:
+    by = (Dimension.H3,)
+    pure = kpis(week, by, resolution=resolution)
+    got = sf.kpis(WEEK, by, resolution=resolution)
+    assert got == pure and list(got) == list(pure)
 
 
 def test_nfpa_compliance_equals_the_pure_computation(sf, week) -> None:
@@ -122,10 +134,11 @@ def test_an_objective_of_two_unit_kinds_times_the_first_of_either(sf, week) -> N
     assert sf.compliance(WEEK, [both], tz=SF) == pure
 
 
-def test_workload_equals_the_pure_computation(sf, week) -> None:
+@pytest.mark.parametrize("roster", [None, {"01": 7, "02": 0, "xx": 3}])
+def test_workload_equals_the_pure_computation(sf, week, roster) -> None:
     hours = 8 * 24.0
-    pure = workload(week, hours)
-    got = sf.workload(WEEK, hours)
+    pure = workload(week, hours, roster)
+    got = sf.workload(WEEK, hours, roster)
     assert [w.station_area for w in got] == [w.station_area for w in pure]
     for g, p in zip(got, pure, strict=True):
         assert (g.calls, g.responses, g.units, g.untimed) == (
@@ -193,6 +206,21 @@ def test_missing_negative_and_zero_intervals_are_left_out_and_counted(tmp_path) 
     assert got == kpis(records)
 
 
+def test_a_call_counts_once_in_each_desk_it_was_routed_to(tmp_path) -> None:
+    base = [call(1, 20), call(2, 40), call(3, 60), call(4, 80)]
+    records = [
+        msgspec.structs.replace(base[0], desks=("fire", "west")),
+        msgspec.structs.replace(base[1], desks=("west",)),
+        msgspec.structs.replace(base[2], desks=("west", "west")),  # named twice, counted once
+        base[3],  # no desk: in the group None
+    ]
+    by = (Dimension.DESK, Dimension.STATION_AREA)
+    got = figures(store_of(tmp_path, records)).kpis(Selection(T0, T0 + timedelta(days=1)), by)
+    assert list(got) == [(None, "01"), ("fire", "01"), ("west", "01")]
+    assert got[("west", "01")][Interval.CALL_TO_DISPATCH].count == 3
+    assert got == kpis(records, by)
+
+
 def test_a_call_without_units_of_a_kind_is_in_the_group_none(tmp_path) -> None:
     medic = UnitResponse(unit_id="M1", kind="medic", dispatched=T0 + timedelta(seconds=50))
     nameless = UnitResponse(unit_id="X1", dispatched=T0 + timedelta(seconds=20))
@@ -213,7 +241,7 @@ def test_a_part_the_manifest_does_not_name_is_never_read_and_is_cleaned(tmp_path
     manifest = parts.manifest()
     # an export that stopped after renaming its part, before its manifest
     stray = parts.write_part(
-        manifest.next_part, ((Key(False, "sf", r.call_id), r, ()) for r in records[2:])
+        manifest.next_part, ((Key(False, "sf", r.call_id), r) for r in records[2:])
     )
     assert stray is not None and (tmp_path / stray.calls_file).exists()
     assert figures(parts).count(Selection(T0, T0 + timedelta(days=1))) == 2

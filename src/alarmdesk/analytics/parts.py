@@ -30,7 +30,7 @@ import contextlib
 import fcntl
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -129,6 +129,16 @@ class Part(msgspec.Struct, frozen=True):
     number: int
     calls: int  # rows in its calls file
     units: int  # rows in its units file
+    # the lowest and highest id of alarmdesk's own incidents in it (None: none): a change to
+    # an incident already exported rewrites only the parts whose range holds its id
+    own_min: int | None = None
+    own_max: int | None = None
+
+    def may_hold(self, ids: Collection[int]) -> bool:
+        """Whether any of the own incidents ``ids`` can be in this part."""
+        if self.own_min is None or self.own_max is None:
+            return False
+        return any(self.own_min <= i <= self.own_max for i in ids)
 
     @property
     def calls_file(self) -> str:
@@ -174,7 +184,7 @@ class _Columns:
     def __len__(self) -> int:
         return len(self.calls["call_id"])
 
-    def add(self, key: Key, record: CallRecord, desks: Sequence[str]) -> None:
+    def add(self, key: Key, record: CallRecord) -> None:
         c = self.calls
         c["own"].append(key.own)
         c["source"].append(key.source)
@@ -183,7 +193,7 @@ class _Columns:
         c["category"].append(record.category.value)
         c["priority"].append(record.priority)
         c["station_area"].append(record.station_area)
-        c["desks"].append(list(desks))
+        c["desks"].append(list(record.desks))
         c["lat"].append(record.lat)
         c["lon"].append(record.lon)
         for r in H3_RESOLUTIONS:
@@ -315,21 +325,30 @@ class PartStore:
                 removed += 1
         return removed
 
-    def write_part(
-        self, number: int, calls: Iterable[tuple[Key, CallRecord, Sequence[str]]]
-    ) -> Part | None:
+    def write_part(self, number: int, calls: Iterable[tuple[Key, CallRecord]]) -> Part | None:
         """Writes the calls as part ``number`` (temporary names, then renamed), not yet
         committed: :meth:`commit` names it in the manifest. None when there were no calls."""
         columns = _Columns()
-        for key, record, desks in calls:
-            columns.add(key, record, desks)
+        for key, record in calls:
+            columns.add(key, record)
         if not len(columns):
             return None
         calls_table, units_table = columns.tables()
         return self._write(number, calls_table, units_table)
 
     def _write(self, number: int, calls: pa.Table, units: pa.Table) -> Part:
-        part = Part(number, calls.num_rows, units.num_rows)
+        own = [
+            int(c)
+            for o, c in zip(_column(calls, "own"), _column(calls, "call_id"), strict=True)
+            if o
+        ]
+        part = Part(
+            number,
+            calls.num_rows,
+            units.num_rows,
+            min(own) if own else None,
+            max(own) if own else None,
+        )
         for table, name in ((calls, part.calls_file), (units, part.units_file)):
             final = self.directory / name
             temp = final.with_name(name + _TEMP_SUFFIX)
@@ -353,7 +372,61 @@ class PartStore:
         temp.replace(path)
         _fsync_dir(self.directory)
 
-    # -- retention ----------------------------------------------------------------------------
+    # -- rewriting: calls exported again, calls erased --------------------------------------
+
+    def without(
+        self,
+        manifest: Manifest,
+        doomed: Callable[[Part, pa.Table], set[Key]],
+        number: int | None = None,
+    ) -> tuple[list[Part], int, int]:
+        """Each committed part, rewritten without the calls ``doomed`` names (given the part
+        and its key columns and ``last_time`` and ``category``), under a new number (from
+        ``number``, default the manifest's next). Returns the parts (unchanged ones as they
+        were), the next free number and the calls removed. Nothing is committed: the caller's
+        manifest names the result."""
+        parts: list[Part] = []
+        number = manifest.next_part if number is None else number
+        removed = 0
+        for part in manifest.parts:
+            path = self.directory / part.calls_file
+            keys = pq.read_table(path, columns=[*_KEY_NAMES, "last_time", "category"])
+            drop = doomed(part, keys)
+            if not drop:
+                parts.append(part)
+                continue
+            calls = pq.read_table(path)
+            units = pq.read_table(self.directory / part.units_file)
+            kept = calls.filter(pc.invert(_is_in(calls, drop)))
+            removed += calls.num_rows - kept.num_rows
+            if kept.num_rows:
+                parts.append(
+                    self._write(number, kept, units.filter(pc.invert(_is_in(units, drop))))
+                )
+                number += 1
+        return parts, number, removed
+
+    def replaced(
+        self, manifest: Manifest, own: Collection[int], number: int
+    ) -> tuple[list[Part], int]:
+        """The committed parts without the own incidents ``own`` (exported again because
+        their timeline changed after they were resolved), rewritten parts numbered from
+        ``number``, and the next free number."""
+        wanted = set(own)
+
+        def doomed(part: Part, keys: pa.Table) -> set[Key]:
+            if not part.may_hold(wanted):
+                return set()
+            return {
+                Key(True, None, c)
+                for o, c in zip(_column(keys, "own"), _column(keys, "call_id"), strict=True)
+                if o and int(c) in wanted
+            }
+
+        if not wanted:
+            return list(manifest.parts), number
+        parts, number, _ = self.without(manifest, doomed, number)
+        return parts, number
 
     def prune(
         self,
@@ -365,47 +438,36 @@ class PartStore:
 
         A call is a candidate when its ``last_time`` is before ``cutoff(category)``; of the
         candidates, those ``gone`` says are no longer stored are removed, with their unit
-        rows. Each rewritten part gets a new number; the manifest naming the new parts is
-        committed before the old files are removed. Returns the manifest and the calls
-        removed. Call it under the lock.
+        rows. The manifest naming the rewritten parts is committed before the old files are
+        removed. Returns the manifest and the calls removed. Call it under the lock.
         """
-        parts: list[Part] = []
-        number = manifest.next_part
-        removed = 0
-        old: list[Part] = []
-        for part in manifest.parts:
-            path = self.directory / part.calls_file
-            ages = pq.read_table(path, columns=["last_time", "category"])
-            last = ages.column("last_time").to_pylist()
-            categories = ages.column("category").to_pylist()
-            limits = {c: cutoff(c).astimezone(UTC).replace(tzinfo=None) for c in set(categories)}
-            rows = [
-                n for n, (t, c) in enumerate(zip(last, categories, strict=True)) if t < limits[c]
-            ]
-            if not rows:
-                parts.append(part)
-                continue
-            calls = pq.read_table(path)
-            keys = [_key_at(calls, n) for n in rows]
-            erased = gone(keys)
-            if not erased:
-                parts.append(part)
-                continue
-            units = pq.read_table(self.directory / part.units_file)
-            keep_calls = pc.invert(_is_in(calls, erased))
-            keep_units = pc.invert(_is_in(units, erased))
-            kept = calls.filter(keep_calls)
-            removed += calls.num_rows - kept.num_rows
-            old.append(part)
-            if kept.num_rows:
-                parts.append(self._write(number, kept, units.filter(keep_units)))
-                number += 1
-        if not old:
+        limits: dict[str, datetime] = {}
+
+        def limit(category: str) -> datetime:
+            if category not in limits:
+                limits[category] = cutoff(category).astimezone(UTC).replace(tzinfo=None)
+            return limits[category]
+
+        def doomed(part: Part, keys: pa.Table) -> set[Key]:
+            last = _column(keys, "last_time")
+            categories = _column(keys, "category")
+            old = [n for n, (t, c) in enumerate(zip(last, categories, strict=True)) if t < limit(c)]
+            return gone([_key_at(keys, n) for n in old]) if old else set()
+
+        parts, number, removed = self.without(manifest, doomed)
+        if not removed:
             return manifest, 0
         updated = msgspec.structs.replace(manifest, parts=tuple(parts), next_part=number)
         self.commit(updated)
         self.clean(updated)
         return updated, removed
+
+
+_KEY_NAMES: Final = ("own", "source", "call_id")
+
+
+def _column(table: pa.Table, name: str) -> list[Any]:
+    return list(table.column(name).to_pylist())
 
 
 def _key_at(table: pa.Table, n: int) -> Key:

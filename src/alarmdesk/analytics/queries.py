@@ -17,7 +17,7 @@ zones) extensions are built into the Python package, and nothing is fetched at r
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -27,8 +27,8 @@ from zoneinfo import ZoneInfo
 import duckdb
 import pyarrow as pa
 
-from alarmdesk.analytics.parts import CALL_SCHEMA, UNIT_SCHEMA
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
+from alarmdesk.analytics.parts import CALL_SCHEMA, UNIT_SCHEMA, h3_column
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
 from alarmdesk.domain.history import INTERVAL_PHASES, UNIT_PHASES, Interval, Phase
 from alarmdesk.domain.kpi import (
     Compliance,
@@ -150,6 +150,11 @@ class Analytics:
             return "c.priority::INTEGER", None
         if d is Dimension.UNIT_KIND:
             return "k.kind", "unnest(c.kinds) AS u(k)"
+        if d is Dimension.DESK:  # once per desk it was routed to; without one, in None
+            desks = "CASE WHEN len(c.desks) = 0 THEN [NULL] ELSE list_distinct(c.desks) END"
+            return "r.desk", f"unnest({desks}) AS r(desk)"
+        if d is Dimension.H3:
+            return f"c.{h3_column(check_resolution(resolution))}", None
         raise ValueError(f"{d} is not a dimension the analytics store groups by")
 
     @staticmethod
@@ -301,10 +306,12 @@ class Analytics:
 
     # -- workload -----------------------------------------------------------------------------
 
-    def workload(self, sel: Selection, hours: float) -> list[Workload]:
-        """Per station area: calls, unit responses, distinct units, busy unit-hours (each
-        response's dispatched → cleared) and the responses without both: domain/kpi's
-        ``workload``."""
+    def workload(
+        self, sel: Selection, hours: float, roster: Mapping[str, int] | None = None
+    ) -> list[Workload]:
+        """Per station area: calls, unit responses, capacity (the units on the area's
+        ``roster``, else the distinct units that answered), busy unit-hours (each response's
+        dispatched → cleared) and the responses without both: domain/kpi's ``workload``."""
         if hours <= 0:
             raise ValueError(f"a span of {hours} hours")
         where, params = self._where(sel)
@@ -323,9 +330,22 @@ class Analytics:
             f"FROM calls_per c LEFT JOIN units_per u ON c.area IS NOT DISTINCT FROM u.area "
             f"ORDER BY c.area IS NULL, c.area"
         )
-        return [
-            Workload(area, hours, int(calls), int(responses), int(units), float(b), int(untimed))
-            for area, calls, responses, units, b, untimed in self.con.execute(
-                sql, params + unit_params
-            ).fetchall()
-        ]
+        rostered = roster or {}
+        out: list[Workload] = []
+        for area, calls, responses, units, b, untimed in self.con.execute(
+            sql, params + unit_params
+        ).fetchall():
+            listed = rostered.get(area) if area is not None else None
+            out.append(
+                Workload(
+                    area,
+                    hours,
+                    int(calls),
+                    int(responses),
+                    listed if listed else int(units),
+                    float(b),
+                    int(untimed),
+                    "roster" if listed else "answered",
+                )
+            )
+        return out

@@ -74,28 +74,40 @@ class ExportRun:
 
 
 class _Cursor:
-    """The calls to export, in order, remembering how far each source has been read."""
+    """The calls to export, in order, remembering how far each source has been read.
+
+    Imported calls never change once stored: those after the last exported
+    ``history_calls.id``. alarmdesk's own incidents are exported when finished (resolved or
+    closed) and again whenever their timeline changes afterwards (a unit reporting clear
+    after the incident was resolved): those with a timeline event after the last event read.
+    """
 
     def __init__(self, conn: sa.Connection, start: Watermark, chunk: int) -> None:
         self.conn = conn
         self.chunk = chunk
         self.history_id = start.history_id
         self.event_id = start.event_id
+        self.own: list[int] = []  # the own incidents exported
 
-    def calls(self) -> Iterator[tuple[Key, CallRecord, tuple[str, ...]]]:
+    def calls(self) -> Iterator[tuple[Key, CallRecord]]:
         for number, source, record in store.read_calls_after(
             self.conn, self.history_id, chunk=self.chunk
         ):
             self.history_id = number
-            yield Key(False, source, record.call_id), record, ()
+            yield Key(False, source, record.call_id), record
+        changed: set[int] = set()
         while True:
-            ids, last = store.resolved_after(self.conn, self.event_id, chunk=self.chunk)
+            touched, last = store.changed_after(self.conn, self.event_id, chunk=self.chunk)
             if last == self.event_id:
-                return
-            if ids:
-                for record in store.read_own_calls(self.conn, None, None, ids=ids):
-                    yield Key(True, None, record.call_id), record, ()
+                break
+            changed |= touched
             self.event_id = last
+        ordered = sorted(changed)
+        for at in range(0, len(ordered), self.chunk):
+            ids = ordered[at : at + self.chunk]
+            for record in store.read_own_calls(self.conn, None, None, ids=ids):
+                self.own.append(int(record.call_id))
+                yield Key(True, None, record.call_id), record
 
     @property
     def watermark(self) -> Watermark:
@@ -116,8 +128,10 @@ def export(
     """Copies the calls finished since the last export into new parts, and commits them.
 
     Under the store's lock: stray files of an export that stopped before committing are
-    removed first, then the new calls are written, part by part, an ``export`` audit entry is
-    committed, and the manifest naming the parts and the advanced watermarks is written last.
+    removed first, then the new calls are written, part by part, and the older parts that
+    held an own incident exported again are rewritten without it; an ``export`` audit entry
+    is committed, and the manifest naming the parts and the advanced watermarks is written
+    last (then the files it no longer names are removed).
     """
     began = time.perf_counter()
     with parts.lock():
@@ -135,6 +149,7 @@ def export(
                 written.append(part)
                 number += 1
             watermark = cursor.watermark
+        older, number = parts.replaced(manifest, cursor.own, number)
         run = ExportRun(
             calls=sum(p.calls for p in written),
             units=sum(p.units for p in written),
@@ -146,14 +161,11 @@ def export(
         if written:
             _audit(engine, chain, actor, now, manifest, run)
         if written or watermark != manifest.watermark:
-            parts.commit(
-                msgspec.structs.replace(
-                    manifest,
-                    parts=(*manifest.parts, *written),
-                    next_part=number,
-                    watermark=watermark,
-                )
+            updated = msgspec.structs.replace(
+                manifest, parts=(*older, *written), next_part=number, watermark=watermark
             )
+            parts.commit(updated)
+            parts.clean(updated)  # the parts rewritten without an incident exported again
     return dataclasses.replace(run, seconds=time.perf_counter() - began)
 
 
