@@ -36,6 +36,7 @@ from alarmdesk.domain.kpi import (
     Period,
     compliance,
     kpis,
+    percentile,
     workload,
 )
 from tests.conftest import FIXTURES, REPO_ROOT
@@ -277,3 +278,47 @@ def test_an_empty_store_answers_with_no_groups(tmp_path) -> None:
         assert empty.kpis(sel, (Dimension.STATION_AREA,)) == {}
         assert empty.compliance(sel, NFPA_1710) == []
         assert empty.workload(sel, 24) == []
+
+
+@pytest.mark.parametrize("zone", ["America/Los_Angeles", "Europe/Amsterdam", "Australia/Lord_Howe"])
+@pytest.mark.parametrize("period", [Period.DAY, Period.WEEK])
+def test_hours_and_days_across_clock_changes_equal_the_pure_computation(
+    tmp_path, zone, period
+) -> None:
+    tz = ZoneInfo(zone)
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    records = [
+        msgspec.structs.replace(call(n, 30 + n % 7), received=start + timedelta(minutes=37 * n))
+        for n in range(0, 2 * 365 * 24 * 60 // 37, 5)  # every 3 hours, two years
+    ]
+    records = [
+        msgspec.structs.replace(r, dispatched=r.received + timedelta(seconds=30 + n % 7))
+        for n, r in enumerate(records)
+    ]
+    sel = Selection(start, start + timedelta(days=800))
+    got = figures(store_of(tmp_path, records, per_part=2000))
+    for by in ((Dimension.HOUR,), (Dimension.PERIOD, Dimension.HOUR)):
+        assert got.kpis(sel, by, period=period, tz=tz) == kpis(records, by, period=period, tz=tz)
+    assert got.compliance(sel, NFPA_1710, tz=tz) == compliance(
+        records, NFPA_1710, (Dimension.STATION_AREA, Dimension.PERIOD), period=Period.YEAR, tz=tz
+    )
+
+
+def test_duckdb_s_quantile_disc_is_nearest_rank_for_the_kpis_percentiles() -> None:
+    """The queries rely on it (analytics/queries.py, _QUANTILES): every count up to 3,000,
+    and some in the millions, against domain/kpi.percentile's rank."""
+    import duckdb
+
+    con = duckdb.connect()
+    rows = con.execute(
+        "SELECT n, quantile_disc(x, [0.5, 0.9, 0.99]) FROM (SELECT n.range AS n, x.range AS x "
+        "FROM range(1, 3001) n, LATERAL (SELECT range FROM range(1, n.range + 1)) x) GROUP BY n"
+    ).fetchall()
+    assert len(rows) == 3000
+    for n, got in rows:
+        assert got == [percentile(range(1, n + 1), p) for p in (50, 90, 99)], n
+    for n in (999_999, 1_000_000, 4_999_999, 5_000_000, 5_000_001):
+        (got,) = con.execute(
+            f"SELECT quantile_disc(x, [0.5, 0.9, 0.99]) FROM range(1, {n} + 1) t(x)"
+        ).fetchone()
+        assert got == [percentile(range(1, n + 1), p) for p in (50, 90, 99)], n

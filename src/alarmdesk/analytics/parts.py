@@ -61,6 +61,8 @@ FORMAT: Final = 1  # the manifest's and the files' layout; another is refused, n
 H3_RESOLUTIONS: Final = tuple(range(MIN_RESOLUTION, MAX_RESOLUTION + 1))
 _TIME: Final = pa.timestamp("us")  # UTC, without a zone: DuckDB reads it as TIMESTAMP
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_PHASE_NAMES: Final = tuple(p.value for p in Phase)
+_UNIT_PHASE_NAMES: Final = tuple((p, p.value) for p in UNIT_PHASES)
 _MICROSECOND: Final = timedelta(microseconds=1)
 
 
@@ -198,22 +200,18 @@ class _Columns:
         c["lon"].append(record.lon)
         for r in H3_RESOLUTIONS:
             c[h3_column(r)].append(cell_of(record.lat, record.lon, r))
-        for p in Phase:
-            c[p.value].append(_micros(record.time(p)))
+        for name in _PHASE_NAMES:
+            c[name].append(_micros(getattr(record, name)))
         c["last_time"].append(_micros(record.last_time()))
         kinds: list[str | None] = list(record.unit_kinds()) or [None]
-        c["kinds"].append(
-            [
-                {
-                    "kind": kind,
-                    **{
-                        p.value: _micros(phase_time(record, p, None if kind is None else {kind}))
-                        for p in UNIT_PHASES
-                    },
-                }
-                for kind in kinds
-            ]
-        )
+        entries = []
+        for kind in kinds:
+            only = None if kind is None else {kind}
+            entry: dict[str, Any] = {"kind": kind}
+            for p, name in _UNIT_PHASE_NAMES:
+                entry[name] = _micros(phase_time(record, p, only))
+            entries.append(entry)
+        c["kinds"].append(entries)
         u = self.units
         received = _micros(record.received)
         for unit in record.units:
@@ -224,8 +222,8 @@ class _Columns:
             u["station_area"].append(record.station_area)
             u["unit_id"].append(unit.unit_id)
             u["kind"].append(unit.kind)
-            for p in UNIT_PHASES:
-                u[p.value].append(_micros(unit.time(p)))
+            for _, name in _UNIT_PHASE_NAMES:
+                u[name].append(_micros(getattr(unit, name)))
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         return _table(self.calls, CALL_SCHEMA), _table(self.units, UNIT_SCHEMA)
