@@ -69,7 +69,8 @@ def import_calls(
     prints what was imported, what was already there, what was left out and why, and the
     file's data quality. Importing the same file again adds nothing. Exit 2 (nothing
     stored): a mapping that cannot be used, a file that cannot be read or is not CSV (or, named
-    .xlsx, not a workbook), or lacks a column or sheet the mapping names; 3: a source name refused by purpose screening."""
+    .xlsx, not a workbook), or lacks a column or sheet the mapping names; 3: a source name
+    refused by purpose screening."""
     try:
         spec = load_mapping(mapping)
         name = history.check_source(source if source is not None else mapping.stem)
