@@ -346,18 +346,7 @@ class Analytics:
                 count, within, left_out = (int(x) for x in row[2 + 3 * n : 5 + 3 * n])
                 if not count + left_out:
                     continue  # the objective applies to no call of the group
-                achieved = within / count if count else None
-                out.append(
-                    Compliance(
-                        objective=objective,
-                        group=(area, year_value),
-                        count=count,
-                        within=within,
-                        achieved=achieved,
-                        met=None if achieved is None else achieved >= objective.fraction,
-                        left_out=left_out,
-                    )
-                )
+                out.append(Compliance.of(objective, (area, year_value), count, within, left_out))
         return out
 
     # -- workload -----------------------------------------------------------------------------
@@ -386,22 +375,11 @@ class Analytics:
             f"FROM calls_per c LEFT JOIN units_per u ON c.area IS NOT DISTINCT FROM u.area "
             f"ORDER BY c.area IS NULL, c.area"
         )
-        rostered = roster or {}
-        out: list[Workload] = []
-        for area, calls, responses, units, b, untimed in self.con.execute(
-            sql, params + unit_params
-        ).fetchall():
-            listed = rostered.get(area) if area is not None else None
-            out.append(
-                Workload(
-                    area,
-                    hours,
-                    int(calls),
-                    int(responses),
-                    listed if listed else int(units),
-                    float(b),
-                    int(untimed),
-                    "roster" if listed else "answered",
-                )
+        return [
+            Workload.of(
+                area, hours, int(calls), int(responses), int(units), float(b), int(untimed), roster
             )
-        return out
+            for area, calls, responses, units, b, untimed in self.con.execute(
+                sql, params + unit_params
+            ).fetchall()
+        ]

@@ -430,6 +430,22 @@ class Compliance:
     met: bool | None
     left_out: int  # calls the objective applies to whose interval was missing, negative, zero
 
+    @classmethod
+    def of(
+        cls, objective: Objective, group: GroupKey, count: int, within: int, left_out: int
+    ) -> Compliance:
+        """The result from its counts: achieved and met follow from them."""
+        achieved = within / count if count else None
+        return cls(
+            objective=objective,
+            group=group,
+            count=count,
+            within=within,
+            achieved=achieved,
+            met=None if achieved is None else achieved >= objective.fraction,
+            left_out=left_out,
+        )
+
 
 def compliance(
     records: Iterable[CallRecord],
@@ -462,19 +478,7 @@ def compliance(
     for (n, key), (count, within, left_out) in sorted(
         tally.items(), key=lambda kv: (_sortable(kv[0][1]), kv[0][0])
     ):
-        objective = objectives[n]
-        achieved = within / count if count else None
-        out.append(
-            Compliance(
-                objective=objective,
-                group=key,
-                count=count,
-                within=within,
-                achieved=achieved,
-                met=None if achieved is None else achieved >= objective.fraction,
-                left_out=left_out,
-            )
-        )
+        out.append(Compliance.of(objectives[n], key, count, within, left_out))
     return out
 
 
@@ -501,6 +505,32 @@ class Workload:
     busy_hours: float
     untimed: int
     capacity: str = "answered"  # "roster" or "answered": where ``units`` comes from
+
+    @classmethod
+    def of(
+        cls,
+        area: str | None,
+        hours: float,
+        calls: int,
+        responses: int,
+        answered: int,
+        busy_hours: float,
+        untimed: int,
+        roster: Mapping[str, int] | None,
+    ) -> Workload:
+        """An area's workload, its capacity the roster's units where ``roster`` names the
+        area, else the ``answered`` units (those that responded to its calls)."""
+        listed = (roster or {}).get(area) if area is not None else None
+        return cls(
+            area,
+            hours,
+            calls,
+            responses,
+            listed if listed else answered,
+            busy_hours,
+            untimed,
+            "roster" if listed else "answered",
+        )
 
     @property
     def calls_per_hour(self) -> float:
@@ -543,22 +573,19 @@ def workload(
                 busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
             else:
                 untimed[area] += 1
-    rostered = roster or {}
-
-    def one(area: str | None) -> Workload:
-        listed = rostered.get(area) if area is not None else None
-        return Workload(
+    return [
+        Workload.of(
             area,
             hours,
             calls[area],
             responses[area],
-            listed if listed else len(units[area]),
+            len(units[area]),
             busy[area],
             untimed[area],
-            "roster" if listed else "answered",
+            roster,
         )
-
-    return [one(area) for area in sorted(calls, key=lambda a: (a is None, a or ""))]
+        for area in sorted(calls, key=lambda a: (a is None, a or ""))
+    ]
 
 
 def over_target(
