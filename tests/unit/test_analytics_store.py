@@ -34,12 +34,11 @@ from alarmdesk.domain.kpi import (
     Dimension,
     Objective,
     Period,
-    compliance,
     kpis,
     percentile,
-    workload,
 )
 from tests.conftest import FIXTURES, REPO_ROOT
+from tests.kpi_oracle import compliance, workload
 
 SF_WEEK = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"
 MAPPING = REPO_ROOT / "docs" / "examples" / "sf-fire-calls.toml"

@@ -21,8 +21,12 @@ location at the query's resolution (``domain/hexgrid.py``), or in ``None`` witho
 Compliance objectives (:class:`Objective`) are data: an interval, a limit in seconds, the
 fraction of calls that must be within it, and optionally the harm categories and unit kinds
 it applies to. :data:`NFPA_1710` are the objectives of NFPA 1710 (2020 edition, §4.1.2).
-:func:`compliance` reports each as met or not, with the fraction achieved, per group
-(by default per station area and year).
+:class:`Compliance` is one objective's result in one group (per station area and year), met
+or not, with the fraction achieved; :class:`Workload` an area's demand against capacity.
+
+alarmdesk computes compliance and workload (and the report's KPIs) with DuckDB over the
+analytics store (``analytics/queries.py``), by these definitions; tests/kpi_oracle.py computes
+them record by record to check it. :func:`kpis` here does so too, and the heat layer uses it.
 """
 
 from __future__ import annotations
@@ -52,14 +56,12 @@ __all__ = [
     "Period",
     "Stats",
     "Workload",
-    "compliance",
     "kpis",
     "over_target",
     "parse_objectives",
     "percentile",
     "period_of",
     "summarize",
-    "workload",
 ]
 
 GroupKey = tuple[str | int | None, ...]  # one value per dimension grouped by, in that order
@@ -447,41 +449,6 @@ class Compliance:
         )
 
 
-def compliance(
-    records: Iterable[CallRecord],
-    objectives: Sequence[Objective] = NFPA_1710,
-    by: Sequence[Dimension] = (Dimension.STATION_AREA, Dimension.PERIOD),
-    *,
-    period: Period = Period.YEAR,
-    tz: tzinfo = UTC,
-) -> list[Compliance]:
-    """Each objective, per group, met or not with the fraction achieved.
-
-    Grouping by unit kind is refused: an objective names its own unit kinds.
-    """
-    if Dimension.UNIT_KIND in by:
-        raise ValueError("compliance is grouped by the call; an objective names its unit kinds")
-    tally: defaultdict[tuple[int, GroupKey], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for record in records:
-        ((key, _),) = _groups(record, by, period, tz)
-        for n, objective in enumerate(objectives):
-            if not objective.applies_to(record):
-                continue
-            d = duration(record, objective.interval, objective.unit_kinds or None)
-            counts = tally[(n, key)]
-            if isinstance(d, Gap):
-                counts[2] += 1
-                continue
-            counts[0] += 1
-            counts[1] += d <= objective.limit_seconds
-    out: list[Compliance] = []
-    for (n, key), (count, within, left_out) in sorted(
-        tally.items(), key=lambda kv: (_sortable(kv[0][1]), kv[0][0])
-    ):
-        out.append(Compliance.of(objectives[n], key, count, within, left_out))
-    return out
-
-
 # -- workload: demand against capacity per station area --------------------------------------
 
 
@@ -545,47 +512,6 @@ class Workload:
     def utilisation(self) -> float | None:
         """Busy unit-hours over available unit-hours (unit-hour utilisation, 0 … 1)."""
         return self.busy_hours / (self.units * self.hours) if self.units and self.hours else None
-
-
-def workload(
-    records: Iterable[CallRecord], hours: float, roster: Mapping[str, int] | None = None
-) -> list[Workload]:
-    """Per station area (None: calls without one), in order of the areas' names.
-
-    Args:
-        roster: units on the roster per station area; an area it names is measured against
-            them, any other against the units that answered its calls.
-    """
-    if hours <= 0:
-        raise ValueError(f"a span of {hours} hours")
-    calls: defaultdict[str | None, int] = defaultdict(int)
-    responses: defaultdict[str | None, int] = defaultdict(int)
-    units: defaultdict[str | None, set[str]] = defaultdict(set)
-    busy: defaultdict[str | None, float] = defaultdict(float)
-    untimed: defaultdict[str | None, int] = defaultdict(int)
-    for r in records:
-        area = r.station_area
-        calls[area] += 1
-        for u in r.units:
-            responses[area] += 1
-            units[area].add(u.unit_id)
-            if u.dispatched is not None and u.cleared is not None and u.cleared > u.dispatched:
-                busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
-            else:
-                untimed[area] += 1
-    return [
-        Workload.of(
-            area,
-            hours,
-            calls[area],
-            responses[area],
-            len(units[area]),
-            busy[area],
-            untimed[area],
-            roster,
-        )
-        for area in sorted(calls, key=lambda a: (a is None, a or ""))
-    ]
 
 
 def over_target(
