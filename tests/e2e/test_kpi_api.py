@@ -9,9 +9,12 @@ import time
 from datetime import UTC, datetime
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
+from tests.conftest import serve_live
+from tests.conftest import test_config as config_for
 
 
 def test_a_supervisor_reads_the_kpis_of_the_centre_s_own_incidents(live_server) -> None:
@@ -83,3 +86,27 @@ def test_the_api_answers_while_a_report_waits_on_the_analytics_store(live_server
             assert waiting.is_alive() and not answers  # still waiting on the store
         waiting.join(timeout=30)
     assert answers == [200]
+
+
+@pytest.mark.slow
+def test_a_running_server_exports_finished_incidents_on_its_own(sqlite_url) -> None:
+    cfg = config_for(sqlite_url)
+    cfg.analytics.export_minutes = 0.01  # every 0.6 s
+    with serve_live(sqlite_url, cfg) as live:
+        signal = {
+            "source_kind": "call",
+            "source_id": "ct-1",
+            "type_code": "FSTRU",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "location": {"lat": 51.5, "lon": -0.1},
+            "summary": "smoke",
+        }
+        inc = live.post_signal(signal).json()["incident_id"]
+        with live.client("operator") as op:
+            r = op.post(f"/api/v1/incidents/{inc}/resolve", json={"disposition": "handled"})
+            assert r.is_success, r.text
+        store = live.services.analytics
+        deadline = time.monotonic() + 10
+        while store.manifest().calls == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.manifest().calls == 1
