@@ -321,3 +321,24 @@ def test_duckdb_s_quantile_disc_is_nearest_rank_for_the_kpis_percentiles() -> No
             f"SELECT quantile_disc(x, [0.5, 0.9, 0.99]) FROM range(1, {n} + 1) t(x)"
         ).fetchone()
         assert got == [percentile(range(1, n + 1), p) for p in (50, 90, 99)], n
+
+
+def test_a_writer_waits_while_a_query_has_the_parts_open(tmp_path) -> None:
+    import threading
+
+    from alarmdesk.service.analytics import open_analytics
+
+    parts = store_of(tmp_path, [call(1, 30)])
+    written = threading.Event()
+
+    def writer() -> None:
+        with parts.lock():  # as an export or a retention run that removes parts
+            written.set()
+
+    with open_analytics(parts) as reading:
+        thread = threading.Thread(target=writer)
+        thread.start()
+        assert not written.wait(0.3)  # held off: the parts it would remove are being read
+        assert reading.count(Selection(T0, T0 + timedelta(days=1))) == 1
+    assert written.wait(5)
+    thread.join(5)

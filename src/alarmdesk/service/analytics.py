@@ -197,13 +197,15 @@ def _audit(
     in_transaction(engine, chain, log_it, "analytics export")
 
 
-def open_analytics(parts: PartStore, *, threads: int | None = None) -> Analytics:
-    """A DuckDB connection over the committed parts (read under a shared lock while the
-    connection is made; parts are never changed in place, only replaced and removed by a
-    writer holding the lock)."""
+@contextlib.contextmanager
+def open_analytics(parts: PartStore, *, threads: int | None = None) -> Iterator[Analytics]:
+    """A DuckDB connection over the committed parts, for a ``with`` block. It holds the
+    store's lock shared while open: an export or a retention run that would remove a part
+    it reads waits until it is closed (parts are never changed in place)."""
     with parts.lock(shared=True):
         calls, units = parts.files(parts.manifest())
-        return Analytics(calls, units, threads=threads)
+        with Analytics(calls, units, threads=threads) as figures:
+            yield figures
 
 
 def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: datetime) -> int:
