@@ -44,6 +44,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/silences/{silence_id:int}/end"): ("/api/v1/silences/999/end", {}),
     ("GET", "/api/v1/silences/{silence_id:int}/signals"): ("/api/v1/silences/1/signals", None),
     ("GET", "/api/v1/reports/kpi"): ("/api/v1/reports/kpi?from=2026-12-01&to=2026-12-03", None),
+    ("GET", "/api/v1/reports/heat"): ("/api/v1/reports/heat?from=2026-12-01&to=2026-12-03", None),
     ("GET", "/api/v1/webhooks"): ("/api/v1/webhooks", None),
     ("POST", "/api/v1/webhooks"): ("/api/v1/webhooks", {"url": "ftp://refused.example/"}),
     ("DELETE", "/api/v1/webhooks/{webhook_id:int}"): ("/api/v1/webhooks/999", None),
