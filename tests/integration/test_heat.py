@@ -9,16 +9,21 @@ from __future__ import annotations
 import csv
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 
 import h3
 import pytest
+import sqlalchemy as sa
 
 from alarmdesk.bootstrap import audit_chain
+from alarmdesk.config import Config
 from alarmdesk.domain.history import Interval
 from alarmdesk.service.heat import check_area, heat_report
 from alarmdesk.service.kpi_report import kpi_query
+from alarmdesk.store.database import make_engine, upgrade
+from tests.conftest import test_config as config_for
 from tests.integration.test_history_import import (
     IMPORTER,
     NOW,
@@ -26,6 +31,7 @@ from tests.integration.test_history_import import (
     SF_WEEK,
     WEEK_CALLS,
     audit,
+    import_week,
 )
 
 BBOX = (37.60, -122.55, 37.85, -122.35)  # south, west, north, east: the mapping's
@@ -40,9 +46,21 @@ def nearest_rank(values: list[float], p: int) -> float:
     return ordered[math.ceil(p * len(ordered) / 100) - 1]
 
 
-def independent(
-    resolution: int,
-) -> tuple[dict[str, tuple[int, int, float | None, float | None]], int]:
+Figures = tuple[int, int, float | None, float | None]  # calls, count, p50, p90
+
+
+@pytest.fixture
+def week(db_url: str) -> Iterator[tuple[Config, sa.Engine]]:
+    """A database on each store with the week imported as source "sf"."""
+    upgrade(db_url)
+    cfg = config_for(db_url)
+    engine = make_engine(cfg.database.url)
+    import_week(cfg, engine)
+    yield cfg, engine
+    engine.dispose()
+
+
+def independent(resolution: int) -> tuple[dict[str, Figures], int]:
     """Per cell (calls, count, p50, p90) of call → first unit on scene, and the calls
     without a location in the city, straight from the CSV."""
     rows: dict[str, list[dict[str, str]]] = defaultdict(list)
