@@ -54,8 +54,9 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
 @get("/kpi", opt=needs(Permission.KPI_READ), include_in_schema=False)
 async def kpi_page(request: Request[Any, Any, Any]) -> Response[str]:
     """Response times for supervisors: kpi.js asks /api/v1/reports/kpi and draws the p90 of each
-    interval per group with Chart.js (vendored, served here), and the figures as tables."""
-    return render(request, "kpi.html", title="Response times")
+    interval per group with Chart.js (vendored, served here), and the figures as tables; and
+    /api/v1/reports/heat, drawn as H3 cells on the map (heat.js)."""
+    return render(request, "kpi.html", title="Response times", boot={"map": map_config(request)})
 
 
 @get("/units", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)
