@@ -93,15 +93,21 @@ def independent(resolution: int) -> tuple[dict[str, Figures], int]:
     return out, unlocated
 
 
-def week_query(source: str | None = None) -> Any:
-    return kpi_query("2016-12-31", "2017-01-07", timezone="America/Los_Angeles", source=source)
+def week_query(source: str | None = None, resolution: int = 8) -> Any:
+    return kpi_query(
+        "2016-12-31",
+        "2017-01-07",
+        timezone="America/Los_Angeles",
+        source=source,
+        resolution=resolution,
+    )
 
 
 @pytest.mark.parametrize("resolution", [7, 9])
 def test_calls_per_cell_equal_an_independent_count_over_the_csv(week, resolution) -> None:
     cfg, engine = week
     report = heat_report(
-        engine, audit_chain(cfg), week_query(), resolution, actor=IMPORTER, now=NOW
+        engine, audit_chain(cfg), week_query(resolution=resolution), actor=IMPORTER, now=NOW
     )
     expected, unlocated = independent(resolution)
     assert report.calls == WEEK_CALLS
@@ -134,9 +140,7 @@ def test_a_cell_limits_the_report_to_the_calls_inside_it(week) -> None:
     busiest = max(everything, key=lambda c: everything[c][0])
     district = h3.cell_to_parent(busiest, 6)
     area = check_area(district.upper(), 8)  # as a client may write it
-    report = heat_report(
-        engine, audit_chain(cfg), week_query(), 8, actor=IMPORTER, now=NOW, area=area
-    )
+    report = heat_report(engine, audit_chain(cfg), week_query(), actor=IMPORTER, now=NOW, area=area)
     inside = {c: v for c, v in everything.items() if h3.cell_to_parent(c, 6) == district}
     assert {f.properties.cell: f.properties.calls for f in report.features} == {
         c: v[0] for c, v in inside.items()
@@ -149,18 +153,18 @@ def test_another_interval_and_source_and_the_audit_entry(week) -> None:
     cfg, engine = week
     chain = audit_chain(cfg)
     travel = heat_report(
-        engine, chain, week_query("sf"), 8, actor=IMPORTER, now=NOW, interval=Interval.TRAVEL
+        engine, chain, week_query("sf"), actor=IMPORTER, now=NOW, interval=Interval.TRAVEL
     )
     assert travel.interval == "travel" and travel.source == "sf"
     assert travel.calls == WEEK_CALLS
-    by_scene = heat_report(engine, chain, week_query(), 8, actor=IMPORTER, now=NOW)
+    by_scene = heat_report(engine, chain, week_query(), actor=IMPORTER, now=NOW)
     assert [f.properties.calls for f in travel.features] == [
         f.properties.calls for f in by_scene.features
     ]
     assert [f.properties.p90 for f in travel.features] != [
         f.properties.p90 for f in by_scene.features
     ]
-    nothing = heat_report(engine, chain, week_query("elsewhere"), 8, actor=IMPORTER, now=NOW)
+    nothing = heat_report(engine, chain, week_query("elsewhere"), actor=IMPORTER, now=NOW)
     assert (nothing.calls, nothing.unlocated, nothing.features) == (0, 0, [])
     entries = [e for e in audit(engine, "combine") if e["rule"] == "report.heat"]
     assert len(entries) == 3
@@ -183,7 +187,7 @@ def test_the_days_are_the_time_zone_s(week) -> None:
     that hour (UTC) fall on 2016-12-30 there and are not counted."""
     cfg, engine = week
     one_day = kpi_query("2016-12-31", "2016-12-31", timezone="America/Los_Angeles")
-    report = heat_report(engine, audit_chain(cfg), one_day, 8, actor=IMPORTER, now=NOW)
+    report = heat_report(engine, audit_chain(cfg), one_day, actor=IMPORTER, now=NOW)
     with SF_WEEK.open(newline="", encoding="utf-8-sig") as f:
         days = {
             r["Call Number"]: when(r["Received DtTm"]).date()  # type: ignore[union-attr]

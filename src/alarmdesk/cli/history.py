@@ -32,6 +32,7 @@ from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.history import load_mapping
 from alarmdesk.domain.kpi import NFPA_1710
 from alarmdesk.service import history, kpi_report
@@ -122,9 +123,13 @@ def report_kpi(
     by: Annotated[
         str,
         typer.Option(
-            help="Group by, comma-separated: period, station_area, unit_kind, type, priority, hour."
+            help="Group by, comma-separated: period, station_area, unit_kind, type, priority, "
+            "hour, desk, h3."
         ),
     ] = "",
+    resolution: Annotated[
+        int, typer.Option(help="H3 resolution of the cells for --by h3: 5 (district) to 10.")
+    ] = DEFAULT_RESOLUTION,
     source: Annotated[
         str | None, typer.Option(help="Only the calls of this import source.")
     ] = None,
@@ -155,13 +160,21 @@ def report_kpi(
     incidents) received from --from to --to: per interval
     and group, count, mean, p50, p90, p99 (nearest rank) and the calls left out; and NFPA
     1710 compliance per station area and year (table and json). The report is an audited
-    read across incidents. Exit 2: a bad date, --by, --timezone, --period or --format; 3: a
+    read across incidents. Exit 2: a bad date, --by, --timezone, --period, --resolution or
+    --format; 3: a
     source name refused by purpose screening."""
     if fmt not in FORMATS:
         fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     try:
         query = kpi_report.kpi_query(
-            start, end, by=by, timezone=timezone, period=period, source=source, own=own
+            start,
+            end,
+            by=by,
+            timezone=timezone,
+            period=period,
+            source=source,
+            own=own,
+            resolution=resolution,
         )
         own_objectives = kpi_report.load_objectives(objectives) if objectives else None
     except AlarmdeskError as exc:

@@ -3,25 +3,24 @@
 A call falls in the cell of its location at the chosen resolution (``domain/hexgrid.py``); a
 call without a location, or with one off the earth, is counted apart as *unlocated* and in no
 cell. In each cell: the number of calls, and the interval's count, p50 and p90 over the calls
-that had it (nearest rank, ``domain/kpi.summarize``; missing, negative and zero intervals left
-out and counted, as in every KPI).
+that had it (nearest rank; missing, negative and zero intervals left out and counted, as in
+every KPI).
 
-:func:`heat` is the one place that groups calls by cell: the service reads the calls and calls
-it; another engine (DuckDB over Parquet) can take its place as long as it gives the same
-:class:`Heat`.
+The grouping is the KPIs' own (``domain/kpi.kpis`` by :attr:`Dimension.H3`): :func:`cells`
+turns that table into the layer's figures, so another engine that computes the same table
+(DuckDB over Parquet) gives the same layer.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of, within
-from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
-from alarmdesk.domain.kpi import Stats, summarize
+from alarmdesk.domain.history.records import CallRecord, Interval
+from alarmdesk.domain.kpi import Dimension, GroupKey, Stats, kpis
 
-__all__ = ["CellFigures", "Heat", "heat"]
+__all__ = ["CellFigures", "Heat", "cells", "heat", "inside"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +42,31 @@ class Heat:
     calls: int  # every call counted: the cells' calls plus the unlocated
 
 
+def _calls(s: Stats) -> int:
+    # one interval: each call of the group either has a duration or a reason it has none
+    return s.count + s.missing + s.negative + s.zero
+
+
+def cells(table: Mapping[GroupKey, Mapping[Interval, Stats]], interval: Interval) -> Heat:
+    """The layer from a KPI table grouped by :attr:`Dimension.H3` alone (the key ``(None,)``
+    holds the calls without a location)."""
+    found = [(key[0], stats[interval]) for key, stats in table.items()]
+    unlocated = sum(_calls(s) for cell, s in found if cell is None)
+    located = sorted(
+        (CellFigures(str(cell), _calls(s), s) for cell, s in found if cell is not None),
+        key=lambda c: (-c.calls, c.cell),
+    )
+    return Heat(tuple(located), unlocated, unlocated + sum(c.calls for c in located))
+
+
+def inside(records: Iterable[CallRecord], area: str, resolution: int) -> Iterator[CallRecord]:
+    """The calls located inside the cell ``area`` (of ``resolution`` or coarser)."""
+    for record in records:
+        cell = cell_of(record.lat, record.lon, resolution)
+        if cell is not None and within(cell, area):
+            yield record
+
+
 def heat(
     records: Iterable[CallRecord],
     resolution: int = DEFAULT_RESOLUTION,
@@ -56,29 +80,9 @@ def heat(
         records: the calls (read once).
         resolution: the H3 resolution of the cells (the caller has checked it).
         interval: the interval measured in each cell.
-        area: a coarser cell (or one of the same resolution): only the calls located inside
-            it are counted, the unlocated ones too are left out.
+        area: a cell of ``resolution`` or coarser: only the calls located inside it are
+            counted (the unlocated ones are left out too).
     """
-    values: defaultdict[str, list[float]] = defaultdict(list)
-    gaps: defaultdict[str, list[Gap]] = defaultdict(list)
-    calls: defaultdict[str, int] = defaultdict(int)
-    unlocated = 0
-    for record in records:
-        cell = cell_of(record.lat, record.lon, resolution)
-        if cell is None:
-            if area is None:
-                unlocated += 1
-            continue
-        if area is not None and not within(cell, area):
-            continue
-        calls[cell] += 1
-        d = duration(record, interval)
-        if isinstance(d, Gap):
-            gaps[cell].append(d)
-        else:
-            values[cell].append(d)
-    cells = tuple(
-        CellFigures(cell, n, summarize(values[cell], gaps[cell]))
-        for cell, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0]))
-    )
-    return Heat(cells, unlocated, sum(calls.values()) + unlocated)
+    chosen = inside(records, area, resolution) if area is not None else records
+    table = kpis(chosen, (Dimension.H3,), intervals=(interval,), resolution=resolution)
+    return cells(table, interval)

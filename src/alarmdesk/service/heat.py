@@ -121,7 +121,6 @@ def heat_report(
     engine: sa.Engine,
     chain: AuditChain,
     query: KpiQuery,
-    resolution: int = DEFAULT_RESOLUTION,
     *,
     actor: Actor,
     now: datetime,
@@ -129,12 +128,14 @@ def heat_report(
     area: str | None = None,
     target_seconds: float = DEFAULT_TARGET,
 ) -> HeatReport:
-    """The heat layer over the calls ``query`` selects (its grouping and period are not used).
+    """The heat layer over the calls ``query`` selects, in cells of ``query.resolution`` (its
+    grouping and period are not used).
 
     The ``combine`` audit entry (the days, source, resolution, interval; never a figure) is
-    committed first. ``resolution``, ``interval`` and ``area`` are checked by the caller
-    (``hexgrid.check_resolution``, :func:`check_interval`, :func:`check_area`).
+    committed first. ``interval`` and ``area`` are checked by the caller
+    (:func:`check_interval`, :func:`check_area`).
     """
+    resolution = query.resolution
     entry = AuditEvent(
         actor,
         Operation.COMBINE,

@@ -17,7 +17,7 @@ from litestar.params import QueryParameter
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
 from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_report
@@ -87,7 +87,8 @@ async def get_transparency_report(
     ),
     summary="Response-time KPIs and NFPA 1710 compliance (docs/analytics.md)",
     description="Query: `from` and `to` (YYYY-MM-DD, both days included), `by` (comma-separated: "
-    "period, station_area, unit_kind, type, priority, hour), `timezone` (IANA), `period` (day, "
+    "period, station_area, unit_kind, type, priority, hour, desk, h3), `resolution` (of the H3 "
+    "cells, 5 to 10, default 8), `timezone` (IANA), `period` (day, "
     "week, month, year), and either `source` (an import) or `own=true` (alarmdesk's own resolved "
     "and closed incidents). Percentiles are nearest-rank. Reading the report is logged.",
 )
@@ -101,8 +102,18 @@ async def get_kpi_report(
     source: Annotated[str | None, QueryParameter(max_length=64)] = None,
     own: Annotated[bool, QueryParameter()] = False,
     target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
+    resolution: Annotated[str, QueryParameter(max_length=4)] = str(DEFAULT_RESOLUTION),
 ) -> KpiReport:
-    query = kpi_query(start, end, by=by, timezone=timezone, period=period, source=source, own=own)
+    query = kpi_query(
+        start,
+        end,
+        by=by,
+        timezone=timezone,
+        period=period,
+        source=source,
+        own=own,
+        resolution=resolution,
+    )
     svc = services(request)
     chain = audit_chain(svc.config)  # an appender of its own, as for the transparency report
     # Off the event loop: the alarm path never waits on a report.
@@ -146,10 +157,9 @@ async def get_heat_report(
     own: Annotated[bool, QueryParameter()] = False,
     target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
 ) -> HeatReport:
-    query = kpi_query(start, end, timezone=timezone, source=source, own=own)
-    res = check_resolution(resolution)
+    query = kpi_query(start, end, timezone=timezone, source=source, own=own, resolution=resolution)
     measured = check_interval(interval)
-    area = check_area(cell, res) if cell is not None else None
+    area = check_area(cell, query.resolution) if cell is not None else None
     svc = services(request)
     chain = audit_chain(svc.config)  # an appender of its own, as for the KPI report
     # Off the event loop, like the KPI report.
@@ -158,7 +168,6 @@ async def get_heat_report(
             svc.engine,
             chain,
             query,
-            res,
             actor=actor_of(request),
             now=svc.clock(),
             interval=measured,

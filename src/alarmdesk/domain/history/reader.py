@@ -375,7 +375,12 @@ class _Builder:
             answered=call_times[Phase.ANSWERED],
             entered=call_times[Phase.ENTERED],
             units=units,
-            **({} if units else {p.value: first.times.get(p) for p in UNIT_PHASES}),
+            # one row per call: the row's own unit phase times; per unit: the units' (below)
+            dispatched=None if units else first.times.get(Phase.DISPATCHED),
+            en_route=None if units else first.times.get(Phase.EN_ROUTE),
+            on_scene=None if units else first.times.get(Phase.ON_SCENE),
+            transport=None if units else first.times.get(Phase.TRANSPORT),
+            cleared=None if units else first.times.get(Phase.CLEARED),
         )
         record = _with_unit_phases(draft) if units else draft
         self.q.calls += 1

@@ -12,7 +12,7 @@ from litestar import Request, Response, get
 from litestar.response import File
 
 from alarmdesk.domain.errors import NotFound
-from alarmdesk.safeguards.access import Permission, visible_desks
+from alarmdesk.safeguards.access import Permission, allowed, visible_desks
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import needs, services
 from alarmdesk.web.console.pages import QUEUE_STATUSES, live_queue
@@ -47,6 +47,8 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
             "types": ref.type_names(),
             "desks": sorted(who.desks),
             "map": map_config(request),
+            # the heat overlay reads /api/v1/reports/heat: offered to who may read it
+            "heat": allowed(who, Permission.KPI_READ),
         },
     )
 

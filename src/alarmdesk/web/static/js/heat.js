@@ -75,17 +75,18 @@ function legendBody(report, scale) {
 }
 
 /**
- * The heat layer on `map`: call draw(report) with each new report. Its cells are SVG paths of
- * class heat-cell (over-target when outlined red); the legend is a control in the corner.
- * `el` (the map's element) gets data-heat-cells, the number of cells drawn.
+ * The heat layer for `map`: {layer, legend, draw}. The caller adds the layer and the legend
+ * (a control for the corner) to the map, or offers them as an overlay; draw(report) draws
+ * each new report. Cells are SVG paths of class heat-cell (over-target when outlined red),
+ * each naming its cell (data-cell); `el` (the map's element) gets data-heat-cells, the number
+ * of cells drawn. With `fit`, the map moves to the cells drawn.
  */
 export function heatLayer(map, el, { fit = true } = {}) {
   const renderer = L.svg({ padding: 0.5 });
-  const layer = L.featureGroup().addTo(map);
+  const layer = L.featureGroup();
   const legend = L.control({ position: "bottomright" });
   const box = h("div", { class: "heat-legend leaflet-bar", id: "heat-legend", role: "note", "aria-label": "Legend of the heat layer" });
   legend.onAdd = () => box;
-  legend.addTo(map);
   L.DomEvent.disableClickPropagation(box);
 
   function draw(report) {
@@ -108,13 +109,40 @@ export function heatLayer(map, el, { fit = true } = {}) {
       });
       cell.bindTooltip(textNode(`${p.calls} calls${p.p90 === null ? "" : `, p90 ${seconds(p.p90)} s`}`), { sticky: true });
       cell.bindPopup(h("div", { class: "heat-popup" }, popupLines(p, report)));
+      // the path names its cell; Leaflet makes a new path each time the layer is shown
+      cell.on("add", () => cell.getElement()?.setAttribute("data-cell", p.cell));
       layer.addLayer(cell);
-      cell.getElement()?.setAttribute("data-cell", p.cell); // the path names its cell
     }
     box.replaceChildren(...legendBody(report, scale).filter(Boolean));
     el.dataset.heatCells = String(features.length);
     if (fit && features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 15 });
   }
 
-  return { layer, draw };
+  return { layer, legend, draw };
+}
+
+/**
+ * The heat layer of the centre's own finished incidents of the last `days` days, offered as an
+ * overlay of the live map (supervisors): read and drawn each time it is switched on.
+ */
+export function heatOverlay(map, el, { days = 30, resolution = 8 } = {}) {
+  const heat = heatLayer(map, el, { fit: false });
+  async function load() {
+    const to = new Date();
+    const from = new Date(to.getTime() - (days - 1) * 86400000);
+    const q = new URLSearchParams({ from: from.toISOString().slice(0, 10), to: to.toISOString().slice(0, 10), own: "true", resolution: String(resolution) });
+    const r = await fetch(`/api/v1/reports/heat?${q}`, { headers: { Accept: "application/json" } }).catch(() => null);
+    const report = r && r.ok ? await r.json().catch(() => null) : null;
+    if (report) heat.draw(report);
+    else el.dataset.heatCells = "error";
+  }
+  map.on("overlayadd", (e) => {
+    if (e.layer !== heat.layer) return;
+    heat.legend.addTo(map);
+    load();
+  });
+  map.on("overlayremove", (e) => {
+    if (e.layer === heat.layer) heat.legend.remove();
+  });
+  return heat.layer;
 }

@@ -111,6 +111,8 @@ async function showHeat(query, resolution) {
   if (!heat) {
     const { map } = makeMap(el, B.map);
     heat = heatLayer(map, el);
+    heat.layer.addTo(map);
+    heat.legend.addTo(map);
   }
   const q = new URLSearchParams(query);
   q.set("resolution", resolution);
