@@ -50,7 +50,7 @@ FORMATS = ("table", "json", "csv", "html")
 
 @import_app.command("calls")
 def import_calls(
-    file: Annotated[Path, typer.Argument(help="The CAD export (CSV).")],
+    file: Annotated[Path, typer.Argument(help="The CAD export: CSV, or XLSX (.xlsx, .xlsm).")],
     mapping: Annotated[
         Path,
         typer.Option("--mapping", "-m", help="The export's mapping (TOML; docs/analytics.md)."),
@@ -68,8 +68,9 @@ def import_calls(
     """Imports a CAD export's calls with their phase times, with a progress bar, then
     prints what was imported, what was already there, what was left out and why, and the
     file's data quality. Importing the same file again adds nothing. Exit 2 (nothing
-    stored): a mapping that cannot be used, a file that cannot be read or is not CSV, or
-    lacks a column the mapping names; 3: a source name refused by purpose screening."""
+    stored): a mapping that cannot be used, a file that cannot be read or is not CSV (or, named
+    .xlsx, not a workbook), or lacks a column or sheet the mapping names; 3: a source name
+    refused by purpose screening."""
     try:
         spec = load_mapping(mapping)
         name = history.check_source(source if source is not None else mapping.stem)

@@ -258,6 +258,7 @@ class KpiReport(msgspec.Struct, frozen=True):
     by: list[str] = msgspec.field(default_factory=list)
     source: str | None = None
     own: bool = False  # alarmdesk's own finished incidents, not imported calls
+    saved: str | None = None  # the saved report this is, if it is one
     resolution: int = DEFAULT_RESOLUTION  # of the H3 cells when grouped by h3
     objectives: str = "NFPA 1710 (2020)"  # whose compliance objectives (a centre's own file)
     target_interval: str = "call_to_on_scene"
@@ -299,9 +300,11 @@ def kpi_report(
     objectives: Sequence[Objective] = NFPA_1710,
     objectives_name: str = OBJECTIVES_NAME,
     target_seconds: float = DEFAULT_TARGET,
+    saved: str | None = None,
 ) -> KpiReport:
     """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
-    days, grouping and source; never a figure) is committed first."""
+    days, grouping and source, and the saved report's name when it is one; never a figure) is
+    committed first."""
     entry = AuditEvent(
         actor,
         Operation.COMBINE,
@@ -315,6 +318,7 @@ def kpi_report(
             "timezone": query.tz.key,
             "format": fmt,
             **({"resolution": query.resolution} if Dimension.H3 in query.by else {}),
+            **({"saved": saved} if saved is not None else {}),
         },
     )
 
@@ -357,6 +361,7 @@ def kpi_report(
         by=[d.value for d in query.by],
         source=query.source,
         own=query.own,
+        saved=saved,
         resolution=query.resolution,
         objectives=objectives_name,
         target_interval=TARGET_INTERVAL.value,
