@@ -199,6 +199,11 @@ def report_kpi(
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
         except sa.exc.SQLAlchemyError as exc:
             fail(f"cannot build the report: {exc}", 1)
+    print_report(report, fmt)
+
+
+def print_report(report: kpi_report.KpiReport, fmt: str) -> None:
+    """A KPI report on standard output in one of :data:`FORMATS`."""
     if fmt == "json":
         typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
     elif fmt == "csv":

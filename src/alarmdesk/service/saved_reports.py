@@ -17,7 +17,7 @@ from typing import Any, Final
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.domain.errors import AlarmdeskError, InvalidField
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, NotFound
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import check_text
@@ -164,11 +164,18 @@ def save(actor: Actor, name: str, spec: SavedReportSpec) -> Action:
     return Action(run, audit_of)
 
 
+def _named(name: str) -> str:
+    """A name looked up: one that could never be saved is no report (and never reaches SQL)."""
+    if not NAME.fullmatch(name):
+        raise NotFound(f"no saved report {name[:80]!r}", field="name")
+    return name
+
+
 def remove(actor: Actor, name: str) -> Action:
     """Removes a saved report."""
 
     def run(conn: sa.Connection, now: datetime) -> str:
-        store.delete(conn, name)
+        store.delete(conn, _named(name))
         return name
 
     def audit_of(_: str | None, error: AlarmdeskError | None) -> list[AuditEvent]:
@@ -199,7 +206,7 @@ def get_saved(engine: sa.Engine, name: str) -> SavedReport:
         NotFound: there is none of that name.
     """
     with engine.connect() as conn:
-        return _saved(store.get(conn, name))
+        return _saved(store.get(conn, _named(name)))
 
 
 def run_saved(

@@ -12,19 +12,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from litestar import Request, Response, get
-from litestar.params import QueryParameter
+import msgspec
+from litestar import Request, Response, delete, get, put
+from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
+from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
+from alarmdesk.service import saved_reports
 from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_report
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
-from alarmdesk.web.api.common import actor_of, needs, services
-from alarmdesk.web.api.schemas import AUTH, responses
+from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
+from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, body, errors, responses
 from alarmdesk.web.params import query_period
 
 FORMATS = ("json", "html")
@@ -177,4 +181,71 @@ async def get_heat_report(
     )
 
 
-ROUTES = [get_transparency_report, get_kpi_report, get_heat_report]
+_saved_decoder = msgspec.json.Decoder(SavedReportSpec)
+
+
+@get(
+    "/api/v1/reports/saved",
+    opt=needs(Permission.KPI_READ),
+    responses=errors(*AUTH),
+    summary="Saved KPI reports: each one's name and what it asks",
+)
+async def list_saved_reports(request: Request[Any, Any, Any]) -> list[SavedReport]:
+    svc = services(request)
+    return await anyio.to_thread.run_sync(lambda: saved_reports.list_saved(svc.engine))
+
+
+@put(
+    "/api/v1/reports/saved/{name:str}",
+    opt=needs(Permission.KPI_READ),
+    dependencies=body(SavedReportSpec),
+    responses=errors(*AUTH, 408, 413, 422, 503),
+    summary="Save a KPI report's options by name (replacing one of that name)",
+    description="The name (a-z, 0-9, '.', '_', '-'), the description and the source are "
+    "purpose-screened: one that targets people exercising rights is refused with "
+    "`protected_purpose`, and the refusal is in the audit log. `days`: the last days it covers, "
+    "today included in its `timezone`.",
+)
+async def save_report(request: Request[Any, Any, Any], name: FromPath[str]) -> SavedReport:
+    spec: SavedReportSpec = decode(_saved_decoder, await read_body(request, 16 * 1024))
+    svc = services(request)
+    await svc.writer.run(saved_reports.save(actor_of(request), name, spec))
+    return await anyio.to_thread.run_sync(lambda: saved_reports.get_saved(svc.engine, name))
+
+
+@delete(
+    "/api/v1/reports/saved/{name:str}",
+    status_code=204,
+    opt=needs(Permission.KPI_READ),
+    responses=errors(*AUTH, 404, 503),
+    summary="Remove a saved KPI report",
+)
+async def remove_saved_report(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
+    await services(request).writer.run(saved_reports.remove(actor_of(request), name))
+
+
+@get(
+    "/api/v1/reports/saved/{name:str}/kpi",
+    opt=needs(Permission.KPI_READ),
+    responses=responses(200, KpiReport, *AUTH, 404, 422, description="The saved report's KPIs"),
+    summary="Run a saved KPI report over its last days (docs/analytics.md, Saved reports)",
+)
+async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str]) -> KpiReport:
+    svc = services(request)
+    chain = audit_chain(svc.config)
+    return await anyio.to_thread.run_sync(
+        lambda: saved_reports.run_saved(
+            svc.engine, chain, name, actor=actor_of(request), now=svc.clock(), fmt="json"
+        )
+    )
+
+
+ROUTES = [
+    get_transparency_report,
+    get_kpi_report,
+    get_heat_report,
+    list_saved_reports,
+    save_report,
+    remove_saved_report,
+    run_saved_report,
+]
