@@ -104,3 +104,42 @@ def test_the_live_map_offers_supervisors_a_heat_overlay_of_30_days(console, sign
     other.goto("/map")
     other.page.wait_for_selector(".leaflet-control-layers label:has-text('Incidents')")
     assert other.page.locator(".leaflet-control-layers label:has-text('Heat')").count() == 0
+
+
+def test_a_supervisor_saves_the_options_and_runs_them_again(console, sign_in) -> None:
+    """Saved reports on the page: save the form's options by name (a description with markup
+    stays text), run it from the list; a name that targets people exercising rights is
+    refused with the server's message, and nothing is listed for it."""
+    page = sign_in("chief1").page
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(console.url + "/kpi")
+    page.wait_for_selector("#kpi-saved-form[data-loaded='true']")
+    page.fill("#kpi-from", "2026-11-01")
+    page.fill("#kpi-to", "2026-11-07")
+    page.select_option("#kpi-by", "unit_kind")
+    page.fill("#kpi-save-name", "protest-watch")
+    page.click("#kpi-save")
+    wait_until(page, "document.getElementById('kpi-saved-status').textContent !== 'Saving…'")
+    refused = page.inner_text("#kpi-saved-status")
+    assert "protected" in refused.lower() or "rights" in refused.lower(), refused
+    page.fill("#kpi-save-name", "units-weekly")
+    page.fill("#kpi-save-description", "<img src=x onerror=alert(1)>weekly units")
+    page.click("#kpi-save")
+    wait_until(page, "document.getElementById('kpi-saved').value === 'units-weekly'")
+    assert "the last 7 days" in page.inner_text("#kpi-saved-status")
+    options = page.locator("#kpi-saved option").all_inner_texts()
+    assert options == ["—", "units-weekly"]
+    page.click("#kpi-saved-run")
+    wait_until(
+        page, "document.getElementById('kpi-summary').textContent.startsWith('Saved report')"
+    )
+    assert "units-weekly" in page.inner_text("#kpi-summary")
+    assert page.locator("#kpi-head th").first.inner_text() == "unit_kind"
+    assert page.locator("img[src='x']").count() == 0 and dialogs == []
+    with console.client("supervisor") as sup:
+        (saved,) = [
+            r for r in sup.get("/api/v1/reports/saved").json() if r["name"] == "units-weekly"
+        ]
+    assert saved["spec"]["days"] == 7 and saved["spec"]["by"] == ["unit_kind"]
+    assert saved["spec"]["description"] == "<img src=x onerror=alert(1)>weekly units"

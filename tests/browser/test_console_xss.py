@@ -405,6 +405,15 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
         assert short(110) in page.inner_text("#heat-summary")
         assert short(110) in page.inner_text("#kpi-summary")
         no_script_ran(page, "/kpi")
+        # A saved report's description (its name is a slug): listed, run, shown as text.
+        page.fill("#kpi-save-name", "xss-saved")
+        page.fill("#kpi-save-description", payload(111))
+        page.click("#kpi-save")
+        page.wait_for_selector("#kpi-saved option[value='xss-saved']", state="attached")
+        assert page.get_attribute("#kpi-saved option[value='xss-saved']", "title") == payload(111)
+        page.click("#kpi-saved-run")
+        page.wait_for_selector("#kpi-summary:has-text('xss-saved')")
+        no_script_ran(page, "/kpi saved")
     finally:
         context.close()
     assert dialogs == []

@@ -2,7 +2,7 @@
 // p90 of each interval per group, Chart.js) and as tables; the heat layer of
 // /api/v1/reports/heat (calls per H3 cell) on a map, for the same days and calls. Every text
 // goes in as text.
-import { boot, h, init } from "./lib.js";
+import { boot, csrf, h, init } from "./lib.js";
 import { makeMap } from "./basemap.js";
 import { heatLayer, seconds } from "./heat.js";
 
@@ -92,14 +92,15 @@ function calls(report) {
   return report.source === null ? "imported calls" : `imported calls of source “${report.source}”`;
 }
 
-async function showKpis(query) {
+async function showKpis(query, url = `/api/v1/reports/kpi?${query}`) {
   summary.textContent = "Reading…";
-  const { report, error } = await read(`/api/v1/reports/kpi?${query}`);
+  const { report, error } = await read(url);
   if (error) {
     summary.textContent = error;
     return;
   }
-  summary.textContent = `${report.calls} ${calls(report)}, ${report.from} to ${report.to} (${report.timezone}).`;
+  const saved = report.saved ? `Saved report “${report.saved}”: ` : "";
+  summary.textContent = `${saved}${report.calls} ${calls(report)}, ${report.from} to ${report.to} (${report.timezone}).`;
   tables(report);
   draw(report);
   form.dataset.shown = "true";
@@ -141,6 +142,68 @@ function show(event) {
   showKpis(kpiQuery);
   showHeat(query, data.get("resolution"));
 }
+
+// Saved reports: a report's options kept by name (purpose-screened by the server), run again
+// over their last days.
+const savedForm = document.getElementById("kpi-saved-form");
+const savedSelect = document.getElementById("kpi-saved");
+const savedStatus = document.getElementById("kpi-saved-status");
+
+async function listSaved(selected = "") {
+  const { report: list, error } = await read("/api/v1/reports/saved");
+  if (error) {
+    savedStatus.textContent = error;
+    return;
+  }
+  savedSelect.replaceChildren(
+    h("option", { value: "" }, "—"),
+    ...list.map((r) => h("option", { value: r.name, title: r.spec.description }, r.name)),
+  );
+  savedSelect.value = selected;
+  savedForm.dataset.loaded = "true";
+}
+
+async function runSaved() {
+  const name = savedSelect.value;
+  if (!name) return;
+  await showKpis(null, `/api/v1/reports/saved/${encodeURIComponent(name)}/kpi`);
+}
+
+async function save(event) {
+  event.preventDefault();
+  const data = new FormData(form);
+  const name = document.getElementById("kpi-save-name").value.trim();
+  const from = new Date(data.get("from"));
+  const to = new Date(data.get("to"));
+  const days = Math.max(1, Math.round((to - from) / 86400000) + 1);
+  const source = String(data.get("source") || "").trim();
+  const own = data.get("own") !== "false";
+  const spec = {
+    days,
+    by: data.get("by") ? [data.get("by")] : [],
+    own,
+    resolution: Number(data.get("resolution")),
+    description: document.getElementById("kpi-save-description").value,
+  };
+  if (!own && source) spec.source = source;
+  savedStatus.textContent = "Saving…";
+  const r = await fetch(`/api/v1/reports/saved/${encodeURIComponent(name)}`, {
+    method: "PUT",
+    headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(spec),
+  }).catch(() => null);
+  const body = r ? await r.json().catch(() => null) : null;
+  if (!r || !r.ok) {
+    savedStatus.textContent = body?.error ? body.error.message : "The report could not be saved.";
+    return;
+  }
+  savedStatus.textContent = `Saved “${body.name}”: the last ${body.spec.days} days.`;
+  await listSaved(body.name);
+}
+
+savedForm.addEventListener("submit", save);
+document.getElementById("kpi-saved-run").addEventListener("click", runSaved);
+listSaved();
 
 const today = new Date().toISOString().slice(0, 10);
 const monthAgo = new Date(Date.now() - 30 * 86400000).toISOString().slice(0, 10);
