@@ -1,19 +1,22 @@
 """The KPI figures computed in plain Python, one call record at a time: the oracle the
 analytics store's DuckDB queries (``alarmdesk.analytics.queries``) are tested against.
 
-The definitions are domain/kpi.py's (intervals, gaps, nearest-rank percentiles, objectives,
-capacity), which these functions apply record by record; alarmdesk itself computes the
-figures with DuckDB (docs/analytics.md, "The analytics store"). ``kpis`` stays in
-``alarmdesk.domain.kpi`` while the heat layer computes with it.
+The definitions are domain/kpi.py's (intervals, gaps, nearest-rank percentiles, periods,
+objectives, capacity) and domain/heat.py's, which these functions apply record by record;
+alarmdesk itself computes the figures with DuckDB (docs/analytics.md, "The analytics store").
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, tzinfo
 
+from alarmdesk.domain import hexgrid
+from alarmdesk.domain.heat import Heat, cells
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of
 from alarmdesk.domain.history import CallRecord, Gap, duration
+from alarmdesk.domain.history.records import Interval
 from alarmdesk.domain.kpi import (
     NFPA_1710,
     Compliance,
@@ -21,13 +24,149 @@ from alarmdesk.domain.kpi import (
     GroupKey,
     Objective,
     Period,
+    Stats,
     Workload,
-    _groups,
-    _sortable,
-    kpis,
+    percentile,
+    period_of,
 )
 
-__all__ = ["compliance", "kpis", "workload"]
+__all__ = ["compliance", "heat", "inside", "kpis", "summarize", "workload"]
+
+
+def summarize(values: Iterable[float], gaps: Iterable[Gap] = ()) -> Stats:
+    """Count, mean and nearest-rank p50/p90/p99 of durations in seconds."""
+    ordered = sorted(values)
+    gap_list = list(gaps)
+    left_out = {g: gap_list.count(g) for g in Gap}
+    if not ordered:
+        return Stats(0, None, None, None, None, *left_out.values())
+    return Stats(
+        count=len(ordered),
+        mean=sum(ordered) / len(ordered),
+        p50=percentile(ordered, 50),
+        p90=percentile(ordered, 90),
+        p99=percentile(ordered, 99),
+        missing=left_out[Gap.MISSING],
+        negative=left_out[Gap.NEGATIVE],
+        zero=left_out[Gap.ZERO],
+    )
+
+
+def _dimension_value(
+    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo, resolution: int
+) -> str | int | None:
+    if dimension is Dimension.H3:
+        return cell_of(record.lat, record.lon, resolution)
+    if dimension is Dimension.PERIOD:
+        return period_of(record.received, period, tz)
+    if dimension is Dimension.STATION_AREA:
+        return record.station_area
+    if dimension is Dimension.TYPE:
+        return record.type_code
+    if dimension is Dimension.PRIORITY:
+        return record.priority
+    if dimension is Dimension.HOUR:
+        return record.received.astimezone(tz).hour
+    raise ValueError(f"{dimension} is not a dimension of the call itself")
+
+
+def _groups(
+    record: CallRecord,
+    by: Sequence[Dimension],
+    period: Period,
+    tz: tzinfo,
+    resolution: int = DEFAULT_RESOLUTION,
+) -> list[tuple[GroupKey, frozenset[str] | None]]:
+    """The groups a record falls in, each with the unit kinds that time it (None: all).
+
+    A call falls in one group per kind of unit on it (timed by those units only) and per desk
+    it was routed to (timed whole); a call without either falls in the group None."""
+    kinds: list[str | None] = [None]
+    if Dimension.UNIT_KIND in by:
+        kinds = list(record.unit_kinds()) or [None]
+    desks: list[str | None] = [None]
+    if Dimension.DESK in by:
+        desks = list(dict.fromkeys(record.desks)) or [None]
+    out: list[tuple[GroupKey, frozenset[str] | None]] = []
+    for kind in kinds:
+        for desk in desks:
+            key = tuple(
+                kind
+                if d is Dimension.UNIT_KIND
+                else desk
+                if d is Dimension.DESK
+                else _dimension_value(record, d, period, tz, resolution)
+                for d in by
+            )
+            out.append((key, None if kind is None else frozenset({kind})))
+    return out
+
+
+def kpis(
+    records: Iterable[CallRecord],
+    by: Sequence[Dimension] = (),
+    *,
+    period: Period = Period.MONTH,
+    tz: tzinfo = UTC,
+    intervals: Collection[Interval] = tuple(Interval),
+    resolution: int = DEFAULT_RESOLUTION,
+) -> dict[GroupKey, dict[Interval, Stats]]:
+    """Per group (a key with one value per dimension of ``by``), per interval, its Stats.
+
+    Args:
+        records: the calls (read once).
+        by: the dimensions to group by, in order; none gives one group, the key ``()``.
+        period: the length of a period when grouping by period.
+        tz: the time zone periods and hours of day are counted in.
+        intervals: the intervals to measure.
+        resolution: the H3 resolution when grouping by cell.
+    """
+    if len(set(by)) != len(by):
+        raise ValueError(f"a dimension appears twice in {list(by)}")
+    values: defaultdict[GroupKey, defaultdict[Interval, list[float]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    gaps: defaultdict[GroupKey, defaultdict[Interval, list[Gap]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for record in records:
+        for key, kinds in _groups(record, by, period, tz, resolution):
+            for interval in intervals:
+                d = duration(record, interval, kinds)
+                if isinstance(d, Gap):
+                    gaps[key][interval].append(d)
+                else:
+                    values[key][interval].append(d)
+    return {
+        key: {i: summarize(values[key][i], gaps[key][i]) for i in intervals}
+        for key in sorted(values.keys() | gaps.keys(), key=_sortable)
+    }
+
+
+def _sortable(key: GroupKey) -> tuple[tuple[int, str | int], ...]:
+    # None sorts first; ints and strings never meet in one dimension
+    return tuple((0, "") if v is None else (1, v) for v in key)
+
+
+def inside(records: Iterable[CallRecord], area: str, resolution: int) -> Iterator[CallRecord]:
+    """The calls located inside the cell ``area`` (of ``resolution`` or coarser)."""
+    for record in records:
+        cell = cell_of(record.lat, record.lon, resolution)
+        if cell is not None and hexgrid.within(cell, area):
+            yield record
+
+
+def heat(
+    records: Iterable[CallRecord],
+    resolution: int = DEFAULT_RESOLUTION,
+    interval: Interval = Interval.CALL_TO_ON_SCENE,
+    *,
+    area: str | None = None,
+) -> Heat:
+    """Calls per cell at ``resolution`` and ``interval``'s statistics in each."""
+    chosen = inside(records, area, resolution) if area is not None else records
+    table = kpis(chosen, (Dimension.H3,), intervals=(interval,), resolution=resolution)
+    return cells(table, interval)
 
 
 def compliance(

@@ -44,6 +44,7 @@ REQUESTS: dict[tuple[str, str], tuple[str, dict | None]] = {
     ("POST", "/api/v1/silences/{silence_id:int}/end"): ("/api/v1/silences/999/end", {}),
     ("GET", "/api/v1/silences/{silence_id:int}/signals"): ("/api/v1/silences/1/signals", None),
     ("GET", "/api/v1/reports/kpi"): ("/api/v1/reports/kpi?from=2026-12-01&to=2026-12-03", None),
+    ("GET", "/api/v1/reports/heat"): ("/api/v1/reports/heat?from=2026-12-01&to=2026-12-03", None),
     ("GET", "/api/v1/reports/saved"): ("/api/v1/reports/saved", None),
     ("PUT", "/api/v1/reports/saved/{name:str}"): ("/api/v1/reports/saved/weekly", {"days": 7}),
     ("DELETE", "/api/v1/reports/saved/{name:str}"): ("/api/v1/reports/saved/nope", None),

@@ -30,7 +30,7 @@ from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli import app
 from alarmdesk.config import Config
 from alarmdesk.domain.history import DataQuality, Interval, load_mapping, read_calls_file
-from alarmdesk.domain.kpi import NFPA_1710, Dimension, Period, kpis
+from alarmdesk.domain.kpi import NFPA_1710, Dimension, Period
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import RetentionConfig
 from alarmdesk.service.history import ImportSummary, import_calls
@@ -39,7 +39,7 @@ from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine, upgrade
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.conftest import test_config as config_for
-from tests.kpi_oracle import compliance
+from tests.kpi_oracle import compliance, kpis
 from tests.unit.test_sf_calls_kpi import expected
 
 SF_WEEK = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"

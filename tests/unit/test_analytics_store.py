@@ -34,11 +34,10 @@ from alarmdesk.domain.kpi import (
     Dimension,
     Objective,
     Period,
-    kpis,
     percentile,
 )
 from tests.conftest import FIXTURES, REPO_ROOT
-from tests.kpi_oracle import compliance, workload
+from tests.kpi_oracle import compliance, kpis, workload
 
 SF_WEEK = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"
 MAPPING = REPO_ROOT / "docs" / "examples" / "sf-fire-calls.toml"

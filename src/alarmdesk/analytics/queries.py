@@ -30,7 +30,7 @@ import duckdb
 import pyarrow as pa
 
 from alarmdesk.analytics.parts import CALL_SCHEMA, UNIT_SCHEMA, h3_column
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution, resolution_of
 from alarmdesk.domain.history import INTERVAL_PHASES, UNIT_PHASES, Interval, Phase
 from alarmdesk.domain.kpi import (
     Compliance,
@@ -103,6 +103,17 @@ def _offsets(tz: tzinfo, first: datetime, last: datetime) -> list[tuple[datetime
             out.append((_utc(high), offset(high)))
         at = step
     return out
+
+
+def _parent(column: str, resolution: int) -> str:
+    """The SQL of the H3 parent at ``resolution`` of the cells in ``column``, as an integer:
+    H3's own rule (cellToParent), on the index's bits: the resolution field (bits 52–55) set
+    to ``resolution`` and the digits below it (3 bits each) set to 7, unused."""
+    below = (1 << (3 * (15 - resolution))) - 1
+    return (
+        f"((('0x' || c.{column})::UBIGINT & ~(15::UBIGINT << 52)) "
+        f"| ({resolution}::UBIGINT << 52) | {below}::UBIGINT)"
+    )
 
 
 def _quote(text: str) -> str:
@@ -231,8 +242,12 @@ class Analytics:
         tz: tzinfo = UTC,
         intervals: Sequence[Interval] = tuple(Interval),
         resolution: int = DEFAULT_RESOLUTION,
+        area: str | None = None,
     ) -> dict[GroupKey, dict[Interval, Stats]]:
-        """Per group, per interval, its Stats: ``domain/kpi.kpis`` over the selected calls."""
+        """Per group, per interval, its Stats: ``domain/kpi.kpis`` over the selected calls.
+
+        ``area``: only the calls whose cell at ``resolution`` is ``area`` or inside it in
+        H3's hierarchy (``domain/hexgrid.within``; the caller has checked it is no finer)."""
         if len(set(by)) != len(by):
             raise ValueError(f"a dimension appears twice in {list(by)}")
         local = self._local(sel, tz) if {Dimension.PERIOD, Dimension.HOUR} & set(by) else ""
@@ -245,6 +260,9 @@ class Analytics:
                 joins.append(join)
         by_kind = Dimension.UNIT_KIND in by
         where, params = self._where(sel)
+        if area is not None:
+            where += f" AND {_parent(h3_column(check_resolution(resolution)), resolution_of(area))}"
+            where += f" = {int(area, 16)}"
         inner = [f"{k} AS g{n}" for n, k in enumerate(keys)]
         inner += [f"{self._duration(i, by_kind)} AS d{n}" for n, i in enumerate(intervals)]
         source = ", ".join(["calls c", *joins])

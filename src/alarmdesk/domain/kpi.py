@@ -24,9 +24,9 @@ it applies to. :data:`NFPA_1710` are the objectives of NFPA 1710 (2020 edition, 
 :class:`Compliance` is one objective's result in one group (per station area and year), met
 or not, with the fraction achieved; :class:`Workload` an area's demand against capacity.
 
-alarmdesk computes compliance and workload (and the report's KPIs) with DuckDB over the
-analytics store (``analytics/queries.py``), by these definitions; tests/kpi_oracle.py computes
-them record by record to check it. :func:`kpis` here does so too, and the heat layer uses it.
+alarmdesk computes the figures (the KPIs, compliance, workload, the heat layer) with DuckDB
+over the analytics store (``analytics/queries.py``), by these definitions;
+tests/kpi_oracle.py computes them record by record to check it.
 """
 
 from __future__ import annotations
@@ -34,8 +34,7 @@ from __future__ import annotations
 import enum
 import math
 import tomllib
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -43,8 +42,7 @@ from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField, UnknownCategoryError
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of
-from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
+from alarmdesk.domain.history.records import CallRecord, Interval
 from alarmdesk.domain.purpose import check_category, screen
 
 __all__ = [
@@ -56,12 +54,10 @@ __all__ = [
     "Period",
     "Stats",
     "Workload",
-    "kpis",
     "over_target",
     "parse_objectives",
     "percentile",
     "period_of",
-    "summarize",
 ]
 
 GroupKey = tuple[str | int | None, ...]  # one value per dimension grouped by, in that order
@@ -126,121 +122,6 @@ class Stats:
     missing: int = 0
     negative: int = 0
     zero: int = 0
-
-
-def summarize(values: Iterable[float], gaps: Iterable[Gap] = ()) -> Stats:
-    """Count, mean and nearest-rank p50/p90/p99 of durations in seconds."""
-    ordered = sorted(values)
-    gap_list = list(gaps)
-    left_out = {g: gap_list.count(g) for g in Gap}
-    if not ordered:
-        return Stats(0, None, None, None, None, *left_out.values())
-    return Stats(
-        count=len(ordered),
-        mean=sum(ordered) / len(ordered),
-        p50=percentile(ordered, 50),
-        p90=percentile(ordered, 90),
-        p99=percentile(ordered, 99),
-        missing=left_out[Gap.MISSING],
-        negative=left_out[Gap.NEGATIVE],
-        zero=left_out[Gap.ZERO],
-    )
-
-
-def _dimension_value(
-    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo, resolution: int
-) -> str | int | None:
-    if dimension is Dimension.H3:
-        return cell_of(record.lat, record.lon, resolution)
-    if dimension is Dimension.PERIOD:
-        return period_of(record.received, period, tz)
-    if dimension is Dimension.STATION_AREA:
-        return record.station_area
-    if dimension is Dimension.TYPE:
-        return record.type_code
-    if dimension is Dimension.PRIORITY:
-        return record.priority
-    if dimension is Dimension.HOUR:
-        return record.received.astimezone(tz).hour
-    raise ValueError(f"{dimension} is not a dimension of the call itself")
-
-
-def _groups(
-    record: CallRecord,
-    by: Sequence[Dimension],
-    period: Period,
-    tz: tzinfo,
-    resolution: int = DEFAULT_RESOLUTION,
-) -> list[tuple[GroupKey, frozenset[str] | None]]:
-    """The groups a record falls in, each with the unit kinds that time it (None: all).
-
-    A call falls in one group per kind of unit on it (timed by those units only) and per desk
-    it was routed to (timed whole); a call without either falls in the group None."""
-    kinds: list[str | None] = [None]
-    if Dimension.UNIT_KIND in by:
-        kinds = list(record.unit_kinds()) or [None]
-    desks: list[str | None] = [None]
-    if Dimension.DESK in by:
-        desks = list(dict.fromkeys(record.desks)) or [None]
-    out: list[tuple[GroupKey, frozenset[str] | None]] = []
-    for kind in kinds:
-        for desk in desks:
-            key = tuple(
-                kind
-                if d is Dimension.UNIT_KIND
-                else desk
-                if d is Dimension.DESK
-                else _dimension_value(record, d, period, tz, resolution)
-                for d in by
-            )
-            out.append((key, None if kind is None else frozenset({kind})))
-    return out
-
-
-def kpis(
-    records: Iterable[CallRecord],
-    by: Sequence[Dimension] = (),
-    *,
-    period: Period = Period.MONTH,
-    tz: tzinfo = UTC,
-    intervals: Collection[Interval] = tuple(Interval),
-    resolution: int = DEFAULT_RESOLUTION,
-) -> dict[GroupKey, dict[Interval, Stats]]:
-    """Per group (a key with one value per dimension of ``by``), per interval, its Stats.
-
-    Args:
-        records: the calls (read once).
-        by: the dimensions to group by, in order; none gives one group, the key ``()``.
-        period: the length of a period when grouping by period.
-        tz: the time zone periods and hours of day are counted in.
-        intervals: the intervals to measure.
-        resolution: the H3 resolution when grouping by cell.
-    """
-    if len(set(by)) != len(by):
-        raise ValueError(f"a dimension appears twice in {list(by)}")
-    values: defaultdict[GroupKey, defaultdict[Interval, list[float]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    gaps: defaultdict[GroupKey, defaultdict[Interval, list[Gap]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for record in records:
-        for key, kinds in _groups(record, by, period, tz, resolution):
-            for interval in intervals:
-                d = duration(record, interval, kinds)
-                if isinstance(d, Gap):
-                    gaps[key][interval].append(d)
-                else:
-                    values[key][interval].append(d)
-    return {
-        key: {i: summarize(values[key][i], gaps[key][i]) for i in intervals}
-        for key in sorted(values.keys() | gaps.keys(), key=_sortable)
-    }
-
-
-def _sortable(key: GroupKey) -> tuple[tuple[int, str | int], ...]:
-    # None sorts first; ints and strings never meet in one dimension
-    return tuple((0, "") if v is None else (1, v) for v in key)
 
 
 # ------------------------------------------------------------------------- compliance

@@ -23,6 +23,7 @@ from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
 from alarmdesk.service import saved_reports
+from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_report
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
@@ -134,6 +135,54 @@ async def get_kpi_report(
     )
 
 
+@get(
+    "/api/v1/reports/heat",
+    opt=needs(Permission.KPI_READ),
+    responses=responses(
+        200, HeatReport, *AUTH, 422, description="Calls per H3 cell, a GeoJSON FeatureCollection"
+    ),
+    summary="The heat layer: calls and response times per H3 cell (docs/analytics.md)",
+    description="Query: `from` and `to` (YYYY-MM-DD, both days included), `timezone` (IANA), "
+    "`resolution` (H3, 5 to 10, default 8), `interval` (default call_to_on_scene: the p50 and "
+    "p90 given per cell), `cell` (only the calls inside this H3 cell, of the resolution or "
+    "coarser), `target` (seconds: the p90 a cell should keep under, echoed for the map), and "
+    "either `source` (an import) or `own=true` (alarmdesk's own resolved and closed incidents). "
+    "Each Feature is a cell's outline with its calls, count, p50 and p90; calls without a "
+    "location are counted in `unlocated`. Percentiles are nearest-rank. Reading it is logged.",
+)
+async def get_heat_report(
+    request: Request[Any, Any, Any],
+    start: Annotated[str, QueryParameter(name="from", max_length=10)],
+    end: Annotated[str, QueryParameter(name="to", max_length=10)],
+    timezone: Annotated[str, QueryParameter(max_length=64)] = "UTC",
+    resolution: Annotated[str, QueryParameter(max_length=8)] = str(DEFAULT_RESOLUTION),
+    interval: Annotated[str, QueryParameter(max_length=32)] = "call_to_on_scene",
+    cell: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    source: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    own: Annotated[bool, QueryParameter()] = False,
+    target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
+) -> HeatReport:
+    query = kpi_query(start, end, timezone=timezone, source=source, own=own, resolution=resolution)
+    measured = check_interval(interval)
+    area = check_area(cell, query.resolution) if cell is not None else None
+    svc = services(request)
+    chain = audit_chain(svc.config)  # an appender of its own, as for the KPI report
+    # Off the event loop, like the KPI report.
+    return await anyio.to_thread.run_sync(
+        lambda: heat_report(
+            svc.engine,
+            chain,
+            query,
+            actor=actor_of(request),
+            now=svc.clock(),
+            interval=measured,
+            area=area,
+            target_seconds=target,
+            analytics=svc.analytics,
+        )
+    )
+
+
 _saved_decoder = msgspec.json.Decoder(SavedReportSpec)
 
 
@@ -202,6 +251,7 @@ async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str])
 ROUTES = [
     get_transparency_report,
     get_kpi_report,
+    get_heat_report,
     list_saved_reports,
     save_report,
     remove_saved_report,
