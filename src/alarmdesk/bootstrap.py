@@ -7,7 +7,7 @@ URL, clock and settings.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -21,6 +21,7 @@ from alarmdesk.domain.routing import compile_routes
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.service.metrics import Metric, audit_metrics, counter, gauge
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
 from alarmdesk.store import repository as repo
@@ -88,6 +89,36 @@ class Services:
                 self.stop()
                 raise
 
+    def scraped(self) -> Iterator[Metric]:
+        """What the components count for themselves, read when Prometheus scrapes."""
+        yield gauge(
+            "alarmdesk_pipeline_backlog", "Requests waiting for the writer", self.writer.backlog
+        )
+        yield gauge(
+            "alarmdesk_sse_clients", "Live-stream clients connected", len(self.hub.subscribers)
+        )
+        yield gauge("alarmdesk_writer_up", "1 while the writer runs", int(self.writer.alive))
+        intake = self.intake
+        if intake is not None and intake.receiver is not None:
+            stats = intake.receiver.stats
+            replies = {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("replies.")}
+            yield counter("alarmdesk_dc09_replies", "DC-09 replies sent, by kind", replies, "reply")
+            refused = {k.split(".", 1)[1]: v for k, v in stats.items() if k.startswith("rejected.")}
+            yield counter(
+                "alarmdesk_dc09_rejected", "DC-09 frames refused, by reason", refused, "reason"
+            )
+        if intake is not None and intake.mqtt is not None:
+            m = intake.mqtt.stats
+            yield counter(
+                "alarmdesk_mqtt_messages",
+                "MQTT messages, by what became of them",
+                {
+                    k: m[k]
+                    for k in ("received", "acknowledged", "invalid", "too_large", "store_failures")
+                },
+                "outcome",
+            )
+
     def start_webhooks(self, loop: asyncio.AbstractEventLoop) -> None:
         """Starts delivering to webhook subscriptions (``[webhooks] enabled``), on the running
         loop of a server: it is the server's job, beside serving requests."""
@@ -134,6 +165,9 @@ def audit_chain(cfg: Config) -> AuditChain:
     )
 
 
+MQTT_OUTCOMES = ("received", "acknowledged", "invalid", "too_large", "store_failures")
+
+
 def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Services:
     load_mapping(cfg.intake.cap_mapping)  # a bad CAP mapping table fails start-up, not an alert
     engine = make_engine(cfg.database.url)
@@ -144,4 +178,7 @@ def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Se
         clock=clock,
         audit=audit_chain(cfg),
     )
-    return Services(cfg, engine, writer, Hub(cfg.stream.client_queue), clock)
+    svc = Services(cfg, engine, writer, Hub(cfg.stream.client_queue), clock)
+    writer.metrics.watch(svc.scraped)
+    writer.metrics.watch(audit_metrics(engine, clock))
+    return svc

@@ -44,6 +44,14 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
+    # /readyz answers 503 while more requests than this wait for the writer
+    ready_backlog: Annotated[int, msgspec.Meta(ge=1)] = 10_000
+
+
+class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    # GET /metrics for Prometheus: counts and durations only, never incident data; serve it
+    # to the monitoring network (or turn it off)
+    enabled: bool = True
 
 
 class CorrelationConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -139,6 +147,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
     writer: WriterConfig = msgspec.field(default_factory=WriterConfig)
+    metrics: MetricsConfig = msgspec.field(default_factory=MetricsConfig)
     correlation: CorrelationConfig = msgspec.field(default_factory=CorrelationConfig)
     routing: RoutingConfig = msgspec.field(default_factory=RoutingConfig)
     stream: StreamConfig = msgspec.field(default_factory=StreamConfig)

@@ -105,6 +105,7 @@ def planted(live_server) -> dict[str, Any]:
             ("xrights", "rights_officer"),
             ("xadmin", "admin"),
             ("xaudit", "auditor"),
+            ("xsup", "supervisor"),
         ):
             accounts.create_user(conn, name, TEST_PASSWORD, role, ["*"], datetime.now(UTC))
     # A custom type whose name is a payload, approved by two people (one a rights officer).
@@ -390,6 +391,29 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
             if path == "/setup/sensors/sensor-xss/edit":
                 assert page.input_value("#f-site") == payload(102)  # the value, as typed
             no_script_ran(page, path)
+        # Response times and the heat layer of an import named by a payload: the name comes
+        # back in both reports and is shown as text.
+        page.context.clear_cookies()
+        sign_in_as(page, server.url, "xsup")
+        page.goto(server.url + "/kpi")
+        page.wait_for_selector("#heat-map[data-shown='true']")
+        page.select_option("#kpi-own", "false")
+        page.fill("#kpi-source", short(110))
+        page.click("#kpi-run")
+        page.wait_for_selector("#heat-summary:has-text('__xss(110)')")
+        page.wait_for_selector("#kpi-summary:has-text('__xss(110)')")
+        assert short(110) in page.inner_text("#heat-summary")
+        assert short(110) in page.inner_text("#kpi-summary")
+        no_script_ran(page, "/kpi")
+        # A saved report's description (its name is a slug): listed, run, shown as text.
+        page.fill("#kpi-save-name", "xss-saved")
+        page.fill("#kpi-save-description", payload(111))
+        page.click("#kpi-save")
+        page.wait_for_selector("#kpi-saved option[value='xss-saved']", state="attached")
+        assert page.get_attribute("#kpi-saved option[value='xss-saved']", "title") == payload(111)
+        page.click("#kpi-saved-run")
+        page.wait_for_selector("#kpi-summary:has-text('xss-saved')")
+        no_script_ran(page, "/kpi saved")
     finally:
         context.close()
     assert dialogs == []
@@ -425,7 +449,12 @@ def test_the_pages_send_every_planted_payload_as_text(xss_server) -> None:
             assert r.status_code == 200, (path, r.status_code)
             assert "<img src=x" not in r.text and "<script>__xss" not in r.text, path
             assert "00112233445566778899AABBCCDDEEFF" not in r.text, path
-    for who, path in (("xrights", "/transparency"), ("xadmin", "/accounts"), ("xaudit", "/audit")):
+    for who, path in (
+        ("xrights", "/transparency"),
+        ("xadmin", "/accounts"),
+        ("xaudit", "/audit"),
+        ("xsup", "/kpi"),  # its map's desks, the planted desk name among them
+    ):
         with signed_in(server.url, who) as c:
             r = c.get(path)
             assert r.status_code == 200, (who, path)

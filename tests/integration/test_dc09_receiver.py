@@ -244,6 +244,17 @@ async def test_fixture_frames_get_their_replies_and_acks_follow_the_commit(
     assert intake.supervisor is not None
     assert intake.supervisor.tracker.last_checkin("panel-7890") == FIXTURE_TIME.timestamp()
 
+    # Every reply is counted by kind for /metrics (a *ACK is an ACK), and scraped as such.
+    assert intake.receiver is not None
+    replies = {k: v for k, v in intake.receiver.stats.items() if k.startswith("replies.")}
+    assert replies == {"replies.ACK": 6, "replies.NAK": 3}
+    svc.intake = intake  # as Services.start holds the intake it starts
+    scraped = {m.name: m for m in svc.scraped()}
+    (ack_sample,) = [
+        s for s in scraped["alarmdesk_dc09_replies"].samples if s.labels == {"reply": "ACK"}
+    ]
+    assert ack_sample.value == 6
+
 
 async def test_a_frame_split_over_many_writes_is_read_whole(sqlite_url, start_receiver) -> None:
     frames = fixture_frames()

@@ -556,3 +556,121 @@ def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
     }
     with pytest.raises(Exception, match="one or the other"):
         kpi_query("2026-12-03", "2026-12-03", own=True, source="old-cad")
+
+
+def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, services_factory) -> None:
+    """An engine and a medic sent together: grouped by unit kind, each kind is timed by its
+    own unit's reports (the medic's later arrival, its earlier clear); grouped by desk and by
+    H3 cell, the call counts in each desk it was routed to and in the cell of its location."""
+    import asyncio
+
+    from alarmdesk.domain import commands as c
+    from alarmdesk.domain.hexgrid import cell_of
+    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+    from alarmdesk.domain.units import Unit
+    from alarmdesk.service.kpi_report import kpi_query, kpi_report
+    from alarmdesk.store import repository as repo
+    from alarmdesk.store import tables as t
+    from tests.conftest import FakeClock, prepare_database
+
+    prepare_database(db_url)
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        repo.upsert_stations(conn, [{"id": "S1", "name": "One"}, {"id": "S2", "name": "Two"}])
+        repo.upsert_units(
+            conn,
+            [
+                Unit(id="E1", kind="engine", station="S1", capabilities=("fire",)),
+                Unit(id="M1", kind="medic", station="S2", capabilities=("medical",)),
+            ],
+        )
+    clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    loop = asyncio.new_event_loop()
+    op = Actor("user:op", "operator")
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+
+        def run(coro: Any) -> Any:
+            return loop.run_until_complete(coro)
+
+        def at(seconds: int) -> None:
+            clock.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+
+        signal = SignalIn(
+            source_kind=SourceKind.CALL,
+            source_id="ct-1",
+            type_code="FSTRU",
+            occurred_at=clock(),
+            location=Location(lat=51.5, lon=5.0),
+            summary="smoke and a casualty",
+            idempotency_key="two-kinds",
+        )
+        (receipt,) = run(svc.writer.submit_signals([signal]))
+        inc = int(receipt.incident_id)
+        at(20)
+        run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
+        at(60)
+        run(svc.writer.submit_command(c.Dispatch(inc, "op", units=("E1", "M1")), op))
+        for second, unit, status in (
+            (90, "E1", "en_route"),
+            (110, "M1", "en_route"),
+            (260, "E1", "on_scene"),
+            (360, "M1", "on_scene"),
+            (660, "M1", "available"),  # the medic leaves first
+        ):
+            at(second)
+            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status=status), op))
+        at(900)  # the engine never reports clear: it is let go when the incident is resolved
+        run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
+
+        def report(by: str) -> Any:
+            query = kpi_query("2026-12-03", "2026-12-03", by=by, own=True)
+            return kpi_report(
+                svc.engine, audit_chain(svc.config), query, actor=op, now=clock(), fmt="json"
+            )
+
+        kinds, by_desk, by_cell = report("unit_kind"), report("desk"), report("h3")
+    finally:
+        loop.close()
+    with engine.connect() as conn:
+        routed = sorted(
+            conn.execute(
+                sa.select(t.incident_desks.c.desk_id).where(t.incident_desks.c.incident_id == inc)
+            ).scalars()
+        )
+    engine.dispose()
+
+    def means(group: Any) -> dict[str, float | None]:
+        return {name: f.mean for name, f in group.intervals.items()}
+
+    groups = {g.group["unit_kind"]: means(g) for g in kinds.groups}
+    assert groups == {
+        "engine": {
+            "answer": 20.0,
+            "call_to_dispatch": 60.0,
+            "turnout": 30.0,
+            "travel": 170.0,
+            "call_to_on_scene": 260.0,
+            "on_scene": 640.0,
+            "handling": 900.0,
+        },
+        "medic": {
+            "answer": 20.0,
+            "call_to_dispatch": 60.0,
+            "turnout": 50.0,
+            "travel": 250.0,
+            "call_to_on_scene": 360.0,
+            "on_scene": 300.0,
+            "handling": 660.0,
+        },
+    }
+    # workload: each unit busy from its dispatch to its own clear, in its dispatcher's area
+    (area,) = kinds.workload
+    assert area.station_area == "S1"  # the first unit dispatched is the engine of S1
+    # measured against S1's roster (E1 alone), not the two units that came
+    assert (area.responses, area.units, area.capacity, area.untimed) == (2, 1, "roster", 0)
+    assert area.busy_hours == pytest.approx((840 + 600) / 3600)
+    assert routed and [g.group["desk"] for g in by_desk.groups] == routed
+    assert all(g.intervals["call_to_on_scene"].mean == 260.0 for g in by_desk.groups)
+    (cell,) = by_cell.groups
+    assert cell.group == {"h3": cell_of(51.5, 5.0, 8)}

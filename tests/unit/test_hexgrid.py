@@ -50,3 +50,16 @@ def test_a_cell_that_is_not_h3_is_refused(value: str) -> None:
 
 def test_a_cell_is_taken_in_lower_case() -> None:
     assert check_cell("8828308281FFFFF") == "8828308281fffff"
+
+
+def test_a_cell_lies_within_itself_and_its_ancestors_only() -> None:
+    from alarmdesk.domain.hexgrid import resolution_of, within
+
+    cell = "8828308281fffff"
+    assert resolution_of(cell) == 8
+    district = cell_of(37.7749, -122.4194, 5)
+    assert district is not None and resolution_of(district) == 5
+    assert within(cell, cell) and within(cell, district)
+    assert not within(district, cell)  # a coarser cell is not inside a finer one
+    elsewhere = cell_of(40.7128, -74.0060, 5)  # New York
+    assert elsewhere is not None and not within(cell, elsewhere)

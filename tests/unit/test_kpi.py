@@ -421,3 +421,8 @@ def test_workload_is_demand_against_the_units_that_met_it():
         (("01",), 200.0),
     ]
     assert over_target(table, Interval.CALL_TO_ON_SCENE, 900) == []
+    # with a roster, an area it names is measured against its rostered units
+    a, b = workload(records, hours=10, roster={"01": 4, "07": 2})
+    assert (a.units, a.capacity, a.utilisation) == (4, "roster", 4.0 / 40)
+    assert a.responses_per_unit_hour == 3 / 40
+    assert (b.units, b.capacity) == (1, "answered")  # 02 is not on the roster

@@ -41,6 +41,7 @@ class Hub:
         self.subscribers: set[Subscriber] = set()
         self.last_id = 0  # the newest event id offered to subscribers
         self.published = 0
+        self.closed = False  # the server is stopping: no stream is served any more
 
     def subscribe(
         self, desks: Iterable[str] | None = None, credential: str | None = None
@@ -114,5 +115,6 @@ class Hub:
         sub.queue.put_nowait(None)
 
     def close(self) -> None:
+        self.closed = True
         for sub in list(self.subscribers):
             self._drop(sub)

@@ -17,6 +17,7 @@ from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.export import export_app
 from alarmdesk.cli.history import import_app, report_kpi
 from alarmdesk.cli.safeguards import report_app, retention_app
+from alarmdesk.cli.saved_reports import saved_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
 from alarmdesk.cli.silences import silences_app
 from alarmdesk.cli.simulate import simulate
@@ -46,6 +47,7 @@ app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
 report_app.command("kpi")(report_kpi)
+report_app.add_typer(saved_app, name="saved")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.history import load_mapping
 from alarmdesk.domain.kpi import NFPA_1710
 from alarmdesk.service import history, kpi_report
@@ -49,7 +50,7 @@ FORMATS = ("table", "json", "csv", "html")
 
 @import_app.command("calls")
 def import_calls(
-    file: Annotated[Path, typer.Argument(help="The CAD export (CSV).")],
+    file: Annotated[Path, typer.Argument(help="The CAD export: CSV, or XLSX (.xlsx, .xlsm).")],
     mapping: Annotated[
         Path,
         typer.Option("--mapping", "-m", help="The export's mapping (TOML; docs/analytics.md)."),
@@ -67,8 +68,9 @@ def import_calls(
     """Imports a CAD export's calls with their phase times, with a progress bar, then
     prints what was imported, what was already there, what was left out and why, and the
     file's data quality. Importing the same file again adds nothing. Exit 2 (nothing
-    stored): a mapping that cannot be used, a file that cannot be read or is not CSV, or
-    lacks a column the mapping names; 3: a source name refused by purpose screening."""
+    stored): a mapping that cannot be used, a file that cannot be read or is not CSV (or, named
+    .xlsx, not a workbook), or lacks a column or sheet the mapping names; 3: a source name
+    refused by purpose screening."""
     try:
         spec = load_mapping(mapping)
         name = history.check_source(source if source is not None else mapping.stem)
@@ -122,9 +124,13 @@ def report_kpi(
     by: Annotated[
         str,
         typer.Option(
-            help="Group by, comma-separated: period, station_area, unit_kind, type, priority, hour."
+            help="Group by, comma-separated: period, station_area, unit_kind, type, priority, "
+            "hour, desk, h3."
         ),
     ] = "",
+    resolution: Annotated[
+        int, typer.Option(help="H3 resolution of the cells for --by h3: 5 (district) to 10.")
+    ] = DEFAULT_RESOLUTION,
     source: Annotated[
         str | None, typer.Option(help="Only the calls of this import source.")
     ] = None,
@@ -155,13 +161,21 @@ def report_kpi(
     incidents) received from --from to --to: per interval
     and group, count, mean, p50, p90, p99 (nearest rank) and the calls left out; and NFPA
     1710 compliance per station area and year (table and json). The report is an audited
-    read across incidents. Exit 2: a bad date, --by, --timezone, --period or --format; 3: a
+    read across incidents. Exit 2: a bad date, --by, --timezone, --period, --resolution or
+    --format; 3: a
     source name refused by purpose screening."""
     if fmt not in FORMATS:
         fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     try:
         query = kpi_report.kpi_query(
-            start, end, by=by, timezone=timezone, period=period, source=source, own=own
+            start,
+            end,
+            by=by,
+            timezone=timezone,
+            period=period,
+            source=source,
+            own=own,
+            resolution=resolution,
         )
         own_objectives = kpi_report.load_objectives(objectives) if objectives else None
     except AlarmdeskError as exc:
@@ -185,6 +199,11 @@ def report_kpi(
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
         except sa.exc.SQLAlchemyError as exc:
             fail(f"cannot build the report: {exc}", 1)
+    print_report(report, fmt)
+
+
+def print_report(report: kpi_report.KpiReport, fmt: str) -> None:
+    """A KPI report on standard output in one of :data:`FORMATS`."""
     if fmt == "json":
         typer.echo(msgspec.json.format(msgspec.json.encode(report), indent=2).decode())
     elif fmt == "csv":

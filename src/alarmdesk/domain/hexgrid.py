@@ -25,6 +25,8 @@ __all__ = [
     "cell_of",
     "check_cell",
     "check_resolution",
+    "resolution_of",
+    "within",
 ]
 
 MIN_RESOLUTION: Final = 5
@@ -78,3 +80,18 @@ def boundary(cell: str) -> list[list[float]]:
     """The cell's outline as a closed GeoJSON ring: [[lon, lat], …], first point repeated."""
     ring = [[round(lon, 7), round(lat, 7)] for lat, lon in h3.cell_to_boundary(cell)]
     return [*ring, ring[0]]
+
+
+def resolution_of(cell: str) -> int:
+    """The resolution of a valid cell (0 … 15)."""
+    return int(h3.get_resolution(cell))
+
+
+def within(cell: str, area: str) -> bool:
+    """Whether ``cell`` is ``area`` or one of its descendants (a finer cell inside it).
+
+    H3's children tile their parent only approximately: a point near a parent's edge may fall
+    in a child of the neighbouring parent. "Inside" is H3's hierarchy, not the outline drawn.
+    """
+    coarse = resolution_of(area)
+    return resolution_of(cell) >= coarse and str(h3.cell_to_parent(cell, coarse)) == area

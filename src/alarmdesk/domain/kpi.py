@@ -3,8 +3,8 @@
 The intervals are those of :class:`~alarmdesk.domain.history.records.Interval` (time to
 answer, call → dispatch, turnout, travel, call → on scene, time on scene, total handling),
 grouped by any of :class:`Dimension`: period, station area, unit kind, type, priority, hour of
-day. Per group and interval: count, mean, p50, p90, p99 (:class:`Stats`), and how many calls
-were left out because the interval was missing, negative or zero.
+day, desk, H3 cell. Per group and interval: count, mean, p50, p90, p99 (:class:`Stats`), and
+how many calls were left out because the interval was missing, negative or zero.
 
 Percentiles, everywhere in alarmdesk: **nearest rank**. The p-th percentile of n values is
 the value at rank ⌈p/100 · n⌉ (1-based) of the values sorted ascending: the smallest value
@@ -14,7 +14,9 @@ call's time, to the second), never an interpolation between two.
 Grouping by unit kind measures each kind on its own: a call with an engine and a medic
 counts once in the engine group, timed by its engines only (the first engine dispatched, en
 route, on scene; the last engine cleared), and once in the medic group, timed by its medics.
-A call without unit data falls in the group ``None``.
+A call without unit data falls in the group ``None``. Grouping by desk counts a call once in
+each desk it was routed to, timed whole; grouping by H3 cell places it in the cell of its
+location at the query's resolution (``domain/hexgrid.py``), or in ``None`` without one.
 
 Compliance objectives (:class:`Objective`) are data: an interval, a limit in seconds, the
 fraction of calls that must be within it, and optionally the harm categories and unit kinds
@@ -29,7 +31,7 @@ import enum
 import math
 import tomllib
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -37,6 +39,7 @@ from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField, UnknownCategoryError
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of
 from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
 from alarmdesk.domain.purpose import check_category, screen
 
@@ -69,6 +72,8 @@ class Dimension(enum.StrEnum):
     TYPE = "type"  # the incident type code
     PRIORITY = "priority"  # 1 … 5
     HOUR = "hour"  # hour of day of the received time, 0 … 23
+    DESK = "desk"  # each desk the call was routed to (alarmdesk's own incidents)
+    H3 = "h3"  # the H3 cell of the call's location, at the query's resolution (domain/hexgrid)
 
 
 class Period(enum.StrEnum):
@@ -141,8 +146,10 @@ def summarize(values: Iterable[float], gaps: Iterable[Gap] = ()) -> Stats:
 
 
 def _dimension_value(
-    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo
+    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo, resolution: int
 ) -> str | int | None:
+    if dimension is Dimension.H3:
+        return cell_of(record.lat, record.lon, resolution)
     if dimension is Dimension.PERIOD:
         return period_of(record.received, period, tz)
     if dimension is Dimension.STATION_AREA:
@@ -157,19 +164,34 @@ def _dimension_value(
 
 
 def _groups(
-    record: CallRecord, by: Sequence[Dimension], period: Period, tz: tzinfo
+    record: CallRecord,
+    by: Sequence[Dimension],
+    period: Period,
+    tz: tzinfo,
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> list[tuple[GroupKey, frozenset[str] | None]]:
-    """The groups a record falls in, each with the unit kinds that time it (None: all)."""
+    """The groups a record falls in, each with the unit kinds that time it (None: all).
+
+    A call falls in one group per kind of unit on it (timed by those units only) and per desk
+    it was routed to (timed whole); a call without either falls in the group None."""
     kinds: list[str | None] = [None]
     if Dimension.UNIT_KIND in by:
         kinds = list(record.unit_kinds()) or [None]
+    desks: list[str | None] = [None]
+    if Dimension.DESK in by:
+        desks = list(dict.fromkeys(record.desks)) or [None]
     out: list[tuple[GroupKey, frozenset[str] | None]] = []
     for kind in kinds:
-        key = tuple(
-            kind if d is Dimension.UNIT_KIND else _dimension_value(record, d, period, tz)
-            for d in by
-        )
-        out.append((key, None if kind is None else frozenset({kind})))
+        for desk in desks:
+            key = tuple(
+                kind
+                if d is Dimension.UNIT_KIND
+                else desk
+                if d is Dimension.DESK
+                else _dimension_value(record, d, period, tz, resolution)
+                for d in by
+            )
+            out.append((key, None if kind is None else frozenset({kind})))
     return out
 
 
@@ -180,6 +202,7 @@ def kpis(
     period: Period = Period.MONTH,
     tz: tzinfo = UTC,
     intervals: Collection[Interval] = tuple(Interval),
+    resolution: int = DEFAULT_RESOLUTION,
 ) -> dict[GroupKey, dict[Interval, Stats]]:
     """Per group (a key with one value per dimension of ``by``), per interval, its Stats.
 
@@ -189,6 +212,7 @@ def kpis(
         period: the length of a period when grouping by period.
         tz: the time zone periods and hours of day are counted in.
         intervals: the intervals to measure.
+        resolution: the H3 resolution when grouping by cell.
     """
     if len(set(by)) != len(by):
         raise ValueError(f"a dimension appears twice in {list(by)}")
@@ -199,7 +223,7 @@ def kpis(
         lambda: defaultdict(list)
     )
     for record in records:
-        for key, kinds in _groups(record, by, period, tz):
+        for key, kinds in _groups(record, by, period, tz, resolution):
             for interval in intervals:
                 d = duration(record, interval, kinds)
                 if isinstance(d, Gap):
@@ -461,10 +485,12 @@ def compliance(
 class Workload:
     """One station area's demand and the units that met it, over a span of ``hours``.
 
-    ``units`` is the capacity as the records show it: the distinct units that responded to
-    the area's calls (a CAD export names no roster). ``busy_hours`` adds each unit response's
-    dispatched → cleared time (a response without both, or out of order, adds nothing and is
-    counted in ``untimed``). Utilisation is busy unit-hours over available unit-hours.
+    ``units`` is the area's capacity: the units on its roster (the centre's set-up: the units
+    whose home is the area's station) when it has one, else the distinct units that responded
+    to the area's calls (``capacity`` says which; a CAD export names no roster).
+    ``busy_hours`` adds each unit response's dispatched → cleared time (a response without
+    both, or out of order, adds nothing and is counted in ``untimed``). Utilisation is busy
+    unit-hours over available unit-hours.
     """
 
     station_area: str | None
@@ -474,6 +500,7 @@ class Workload:
     units: int
     busy_hours: float
     untimed: int
+    capacity: str = "answered"  # "roster" or "answered": where ``units`` comes from
 
     @property
     def calls_per_hour(self) -> float:
@@ -490,8 +517,15 @@ class Workload:
         return self.busy_hours / (self.units * self.hours) if self.units and self.hours else None
 
 
-def workload(records: Iterable[CallRecord], hours: float) -> list[Workload]:
-    """Per station area (None: calls without one), in order of the areas' names."""
+def workload(
+    records: Iterable[CallRecord], hours: float, roster: Mapping[str, int] | None = None
+) -> list[Workload]:
+    """Per station area (None: calls without one), in order of the areas' names.
+
+    Args:
+        roster: units on the roster per station area; an area it names is measured against
+            them, any other against the units that answered its calls.
+    """
     if hours <= 0:
         raise ValueError(f"a span of {hours} hours")
     calls: defaultdict[str | None, int] = defaultdict(int)
@@ -509,12 +543,22 @@ def workload(records: Iterable[CallRecord], hours: float) -> list[Workload]:
                 busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
             else:
                 untimed[area] += 1
-    return [
-        Workload(
-            area, hours, calls[area], responses[area], len(units[area]), busy[area], untimed[area]
+    rostered = roster or {}
+
+    def one(area: str | None) -> Workload:
+        listed = rostered.get(area) if area is not None else None
+        return Workload(
+            area,
+            hours,
+            calls[area],
+            responses[area],
+            listed if listed else len(units[area]),
+            busy[area],
+            untimed[area],
+            "roster" if listed else "answered",
         )
-        for area in sorted(calls, key=lambda a: (a is None, a or ""))
-    ]
+
+    return [one(area) for area in sorted(calls, key=lambda a: (a is None, a or ""))]
 
 
 def over_target(

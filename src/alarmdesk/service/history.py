@@ -1,8 +1,9 @@
 """The call history of a centre's old CAD: importing an export (docs/analytics.md). The KPI
 report over it is ``service/kpi_report.py``.
 
-Import: the file is first read whole as CSV (``check_csv``), so that a file that breaks off
-halfway, or lacks a column, stores nothing; then it is read with the mapping
+Import: the file is first read whole as CSV (``check_csv``), or as an XLSX workbook's sheet
+when its name ends in .xlsx or .xlsm (``domain/history/sheets.py``), so that a file that
+breaks off halfway, or lacks a column, stores nothing; then it is read with the mapping
 (``domain/history``) and stored a chunk at a time, each chunk in its own short transaction
 with one ``collect`` audit entry (counts, never content), so a running server's writer never
 waits long. A call already stored for the same source and call id is skipped and counted:
@@ -32,6 +33,8 @@ from alarmdesk.domain.history import (
     check_csv,
     read_calls,
 )
+from alarmdesk.domain.history.reader import check_rows, read_rows
+from alarmdesk.domain.history.sheets import Sheet, is_spreadsheet
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import check_text
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
@@ -116,6 +119,23 @@ def _open(path: Path) -> tuple[io.BufferedReader, int]:
     return raw, os.fstat(raw.fileno()).st_size
 
 
+def _readable(path: Path) -> None:
+    raw, _ = _open(path)
+    raw.close()
+
+
+def _counted(
+    rows: Iterator[list[str]], size: int, stage: str, progress: Progress
+) -> Iterator[list[str]]:
+    """A spreadsheet's rows, telling ``progress`` how many of ``size`` are read."""
+    n = 0
+    for n, row in enumerate(rows, start=1):
+        if n % 1000 == 1:
+            progress(stage, n, max(size, n))
+        yield row
+    progress(stage, max(size, n), max(size, n))
+
+
 def _lines(
     raw: io.BufferedReader, text: io.TextIOWrapper, size: int, stage: str, progress: Progress
 ) -> Iterator[str]:
@@ -187,7 +207,7 @@ def import_calls(
     """Imports a CAD export with its mapping; returns the summary.
 
     Args:
-        path: the CSV file.
+        path: the CSV file, or an XLSX workbook (by its suffix).
         mapping: its mapping (``domain.history.load_mapping``).
         source: the import's name (:func:`check_source`); with the call id, a call's key.
         actor: who imports (the audit entries name them).
@@ -198,24 +218,22 @@ def import_calls(
 
     Raises:
         InvalidField: the file cannot be opened (``unreadable_file``), or is not CSV in the
-            mapping's encoding (``malformed_csv``, naming the line). Nothing is stored.
-        MappingError: the file lacks a column the mapping names. Nothing is stored.
+            mapping's encoding (``malformed_csv``, naming the line), or not a readable
+            workbook (``malformed_xlsx``). Nothing is stored.
+        MappingError: the file lacks a column the mapping names, or the workbook the sheet
+            it names. Nothing is stored.
         ProtectedPurposeError: the source name targets people exercising rights.
     """
     name = check_source(source)
     tell = progress or _no_progress
     file = Path(path)
-    raw, size = _open(file)
-    with raw:
-        check_csv(_decoded(raw, mapping.encoding, size, tell), mapping)
     cutoffs = policy.cutoffs(now)
     summary = ImportSummary(name, DataQuality())
-    raw, size = _open(file)
-    with raw, io.TextIOWrapper(raw, encoding=mapping.encoding, newline="") as text:
-        batch: list[CallRecord] = []
-        for record in read_calls(
-            _lines(raw, text, size, "importing", tell), mapping, summary.quality
-        ):
+    batch: list[CallRecord] = []
+
+    def keep(records: Iterator[CallRecord]) -> None:
+        nonlocal batch
+        for record in records:
             if (why := _unstorable(record)) is not None:
                 summary.not_stored[why] += 1
             elif record.last_time() < cutoffs[f"incidents.{record.category.value}"]:
@@ -227,6 +245,21 @@ def import_calls(
                 batch = []
         if batch:
             _store(engine, chain, name, batch, actor, now, summary)
+
+    if is_spreadsheet(file):
+        _readable(file)
+        with Sheet(file, mapping) as sheet:
+            check_rows(_counted(sheet.rows(), sheet.size, "checking", tell), mapping)
+        with Sheet(file, mapping) as sheet:
+            rows = _counted(sheet.rows(), sheet.size, "importing", tell)
+            keep(read_rows(rows, mapping, summary.quality))
+        return summary
+    raw, size = _open(file)
+    with raw:
+        check_csv(_decoded(raw, mapping.encoding, size, tell), mapping)
+    raw, size = _open(file)
+    with raw, io.TextIOWrapper(raw, encoding=mapping.encoding, newline="") as text:
+        keep(read_calls(_lines(raw, text, size, "importing", tell), mapping, summary.quality))
     return summary
 
 

@@ -19,6 +19,7 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
 from alarmdesk.domain.history import CallRecord, Interval
 from alarmdesk.domain.kpi import (
     NFPA_1710,
@@ -89,6 +90,7 @@ class KpiQuery:
     period: Period = Period.MONTH
     source: str | None = None
     own: bool = False  # alarmdesk's own finished incidents instead of imported calls
+    resolution: int = DEFAULT_RESOLUTION  # of the H3 cells, when grouping by cell
 
     @property
     def start(self) -> datetime:
@@ -109,13 +111,15 @@ def kpi_query(
     period: str = Period.MONTH.value,
     source: str | None = None,
     own: bool = False,
+    resolution: int | str = DEFAULT_RESOLUTION,
 ) -> KpiQuery:
     """A report's query from its options as written (``--by station_area,priority``).
 
     Raises:
         InvalidField: a date that is not YYYY-MM-DD or a last day before the first
             (``invalid_date``), a ``by`` name that is not a dimension or appears twice, an
-            unknown time zone or period (``invalid_value``).
+            unknown time zone or period, an H3 resolution outside 5 … 10
+            (``invalid_value``).
         ProtectedPurposeError: a source name that targets people exercising rights.
     """
     days = []
@@ -171,7 +175,8 @@ def kpi_query(
             code="invalid_value",
         )
     name = check_source(source) if source is not None else None
-    return KpiQuery(days[0], days[1], tz, tuple(dims), length, name, own)
+    cells = check_resolution(resolution)
+    return KpiQuery(days[0], days[1], tz, tuple(dims), length, name, own, cells)
 
 
 class IntervalFigures(msgspec.Struct, frozen=True):
@@ -218,7 +223,8 @@ class ComplianceFigures(msgspec.Struct, frozen=True):
 
 class WorkloadFigures(msgspec.Struct, frozen=True):
     """One station area's demand against capacity over the report's days (domain/kpi.Workload):
-    capacity is the distinct units that answered its calls."""
+    capacity is the units on the area's roster in the centre's set-up (its station's units),
+    or, for an area the set-up does not know, the distinct units that answered its calls."""
 
     station_area: str | None
     calls: int
@@ -229,6 +235,7 @@ class WorkloadFigures(msgspec.Struct, frozen=True):
     busy_hours: float
     utilisation: float | None  # busy unit-hours over available unit-hours
     untimed: int  # unit responses without dispatched and cleared times
+    capacity: str = "answered"  # "roster": units is the set-up's; "answered": those that came
 
 
 class OverTarget(msgspec.Struct, frozen=True):
@@ -251,6 +258,8 @@ class KpiReport(msgspec.Struct, frozen=True):
     by: list[str] = msgspec.field(default_factory=list)
     source: str | None = None
     own: bool = False  # alarmdesk's own finished incidents, not imported calls
+    saved: str | None = None  # the saved report this is, if it is one
+    resolution: int = DEFAULT_RESOLUTION  # of the H3 cells when grouped by h3
     objectives: str = "NFPA 1710 (2020)"  # whose compliance objectives (a centre's own file)
     target_interval: str = "call_to_on_scene"
     target_seconds: float = DEFAULT_TARGET  # the p90 an area should keep under
@@ -291,9 +300,11 @@ def kpi_report(
     objectives: Sequence[Objective] = NFPA_1710,
     objectives_name: str = OBJECTIVES_NAME,
     target_seconds: float = DEFAULT_TARGET,
+    saved: str | None = None,
 ) -> KpiReport:
     """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
-    days, grouping and source; never a figure) is committed first."""
+    days, grouping and source, and the saved report's name when it is one; never a figure) is
+    committed first."""
     entry = AuditEvent(
         actor,
         Operation.COMBINE,
@@ -306,6 +317,8 @@ def kpi_report(
             "own": query.own,
             "timezone": query.tz.key,
             "format": fmt,
+            **({"resolution": query.resolution} if Dimension.H3 in query.by else {}),
+            **({"saved": saved} if saved is not None else {}),
         },
     )
 
@@ -327,6 +340,7 @@ def kpi_report(
             query.by,
             period=query.period,
             tz=query.tz,
+            resolution=query.resolution,
         )
         results = compliance(
             calls(conn),
@@ -336,7 +350,7 @@ def kpi_report(
             tz=query.tz,
         )
         hours = (query.end - query.start).total_seconds() / 3600
-        load = workload(calls(conn), hours)
+        load = workload(calls(conn), hours, store.roster(conn))
         by_area = kpis(calls(conn), (Dimension.STATION_AREA,), intervals=(TARGET_INTERVAL,))
     worst = over_target(by_area, TARGET_INTERVAL, target_seconds)
     return KpiReport(
@@ -347,6 +361,8 @@ def kpi_report(
         by=[d.value for d in query.by],
         source=query.source,
         own=query.own,
+        saved=saved,
+        resolution=query.resolution,
         objectives=objectives_name,
         target_interval=TARGET_INTERVAL.value,
         target_seconds=target_seconds,
@@ -361,6 +377,7 @@ def kpi_report(
                 busy_hours=w.busy_hours,
                 utilisation=w.utilisation,
                 untimed=w.untimed,
+                capacity=w.capacity,
             )
             for w in load
         ],
@@ -460,7 +477,7 @@ def workload_rows(report: KpiReport) -> list[list[str]]:
             str(w.calls),
             f"{w.calls_per_hour:.2f}",
             str(w.responses),
-            str(w.units),
+            f"{w.units} ({w.capacity})",
             rate(w.responses_per_unit_hour),
             f"{w.busy_hours:.1f}",
             share(w.utilisation),

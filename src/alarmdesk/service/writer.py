@@ -22,7 +22,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -32,13 +32,14 @@ from alarmdesk import logs
 from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, WriterStopped
-from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.routing import compile_routes
 from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service import audit_policy, handlers
 from alarmdesk.service.actions import Action, apply_in
+from alarmdesk.service.metrics import Metrics
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.centre import revision as setup_revision
@@ -72,6 +73,26 @@ class _Work:
     reload_setup: bool = False  # the centre's set-up was applied
     result: Any = None
     error: BaseException | None = None
+    queued: float = field(default_factory=time.monotonic)  # for the pipeline-lag metric
+
+
+def _outcomes(works: Sequence[_Work], failed: bool) -> list[tuple[str, str, int]]:
+    """(source kind, outcome, signals) per request of signals, for the metrics."""
+    out: list[tuple[str, str, int]] = []
+    for w in works:
+        if not w.signals:
+            continue
+        if failed:
+            outcome = "failed"
+        elif w.error is None:
+            outcome = "stored"
+        else:
+            outcome = getattr(w.error, "code", "error")
+        kinds: dict[str, int] = {}
+        for s in w.signals:
+            kinds[s.source_kind.value] = kinds.get(s.source_kind.value, 0) + 1
+        out.extend((kind, outcome, n) for kind, n in kinds.items())
+    return out
 
 
 class Writer:
@@ -84,8 +105,10 @@ class Writer:
         clock: Clock = utcnow,
         publish: Publish | None = None,
         audit: AuditChain | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.engine = engine
+        self.metrics = metrics or Metrics()
         self.pipeline_factory = pipeline_factory
         self.max_batch = max_batch
         self.clock = clock
@@ -125,6 +148,11 @@ class Writer:
         if self._thread is not None and self._thread.is_alive():
             self._queue.put(None)
             self._thread.join(timeout)
+
+    @property
+    def backlog(self) -> int:
+        """Requests waiting for the writer (a transaction's worth is taken at a time)."""
+        return self._queue.qsize()
 
     @property
     def alive(self) -> bool:
@@ -304,6 +332,7 @@ class Writer:
     def _commit(self, conn: sa.Connection, works: list[_Work]) -> sa.Connection:
         changes = Changes()
         now = self.clock()
+        started = time.perf_counter()
         try:
             with conn.begin():
                 self._apply(conn, works, changes, now)
@@ -318,6 +347,9 @@ class Writer:
             for w in works:
                 if w.error is None:
                     w.error = exc
+            self.metrics.commit_failures.inc()
+            for source, outcome, n in _outcomes(works, failed=True):
+                self.metrics.signals.labels(source, outcome).inc(n)
             with contextlib.suppress(Exception):
                 conn.close()
             conn = self.engine.connect()
@@ -330,6 +362,13 @@ class Writer:
         else:
             self.batches += 1
             self.committed_signals += len(changes.signals)
+            self.metrics.committed(
+                _outcomes(works, failed=False),
+                len(changes.signals),
+                time.perf_counter() - started,
+                (w.queued for w in works),
+                sum(1 for e in changes.events if e.type is EventType.ESCALATED),
+            )
             if self.publish is not None and changes.events:
                 try:
                     self.publish(changes.events)

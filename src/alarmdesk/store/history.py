@@ -9,6 +9,7 @@ imported).
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,9 +19,18 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.history import UNIT_PHASES, CallRecord, UnitResponse
+from alarmdesk.domain.history.own import TIMELINE_EVENTS, unit_responses
 from alarmdesk.store import tables as t
 
-__all__ = ["CALL_TIMES", "HistoryFilter", "Stored", "read_calls", "read_own_calls", "store_calls"]
+__all__ = [
+    "CALL_TIMES",
+    "HistoryFilter",
+    "Stored",
+    "read_calls",
+    "read_own_calls",
+    "roster",
+    "store_calls",
+]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
 # The call's phase times, as columns of history_calls.
@@ -163,7 +173,6 @@ def read_calls(
 
 
 _FINISHED: Final = ("resolved", "closed")  # handled to the end (cancelled ones are not timed)
-_DISPATCH_EVENTS: Final = ("incident.transitioned", "incident.units_assigned")
 
 
 def read_own_calls(
@@ -173,13 +182,14 @@ def read_own_calls(
     a time: received when opened, answered when acknowledged, then the first dispatch, the
     first unit en route and on scene, cleared when resolved (or closed).
 
-    An incident keeps the first time of each phase, not each unit's: its one unit response is
-    the first unit dispatched, with those times, and its station area is that unit's home
-    station (docs/analytics.md)."""
-    i, e, un = t.incidents.c, t.events.c, t.units.c
-    homes = {
-        r.id: (r.kind, r.station_id) for r in conn.execute(sa.select(un.id, un.kind, un.station_id))
-    }
+    Every unit sent has its own times, read off the incident's timeline
+    (``domain/history/own.py``); the station area is the home station of the first unit
+    dispatched, and the desks are those the incident was routed to (docs/analytics.md)."""
+    i, e, un, d = t.incidents.c, t.events.c, t.units.c, t.incident_desks.c
+    kinds: dict[str, str | None] = {}
+    homes: dict[str, str | None] = {}
+    for u in conn.execute(sa.select(un.id, un.kind, un.station_id)):
+        kinds[u.id], homes[u.id] = u.kind, u.station_id
     last: int | None = None
     while True:
         q = sa.select(t.incidents).where(
@@ -191,40 +201,55 @@ def read_own_calls(
         if not rows:
             return
         last = int(rows[-1]["id"])
-        first: dict[int, str] = {}  # incident → the first unit dispatched to it
         ids = [int(r["id"]) for r in rows]
+        timelines: dict[int, list[tuple[str, datetime, Any]]] = defaultdict(list)
+        desks: dict[int, list[str]] = defaultdict(list)
         for at in range(0, len(ids), _IN_CHUNK):
+            part = ids[at : at + _IN_CHUNK]
             for ev in conn.execute(
-                sa.select(e.incident_id, e.detail)
-                .where(e.incident_id.in_(ids[at : at + _IN_CHUNK]), e.type.in_(_DISPATCH_EVENTS))
+                sa.select(e.incident_id, e.type, e.at, e.detail)
+                .where(e.incident_id.in_(part), e.type.in_(TIMELINE_EVENTS))
                 .order_by(e.id)
             ):
-                sent = (ev.detail or {}).get("units") or []
-                if sent and ev.incident_id not in first:
-                    first[int(ev.incident_id)] = str(sent[0])
+                timelines[int(ev.incident_id)].append((ev.type, ev.at, ev.detail))
+            for row in conn.execute(
+                sa.select(d.incident_id, d.desk_id)
+                .where(d.incident_id.in_(part))
+                .order_by(d.incident_id, d.desk_id)
+            ):
+                desks[int(row.incident_id)].append(row.desk_id)
         for r in rows:
-            unit = first.get(int(r["id"]))
-            kind, station = homes.get(unit, (None, None)) if unit else (None, None)
             cleared = r["resolved_at"] or r["closed_at"]
-            times = {
-                "dispatched": r["dispatched_at"],
-                "en_route": r["en_route_at"],
-                "on_scene": r["on_scene_at"],
-                "cleared": cleared,
-            }
+            units = unit_responses(timelines[int(r["id"])], ended=cleared, kinds=kinds)
             where = r["location"] or {}
             yield CallRecord(
                 call_id=str(r["id"]),
                 type_code=r["type_code"],
                 category=HarmCategory(r["category"]),
                 priority=int(r["priority"]),
-                station_area=station,
+                station_area=homes.get(units[0].unit_id) if units else None,
+                desks=tuple(desks[int(r["id"])]),
                 lat=where.get("lat"),
                 lon=where.get("lon"),
                 received=r["opened_at"],
                 answered=r["acknowledged_at"],
-                units=(UnitResponse(unit_id=unit, kind=kind, **times),) if unit else (),
-                **times,
+                dispatched=r["dispatched_at"],
+                en_route=r["en_route_at"],
+                on_scene=r["on_scene_at"],
+                cleared=cleared,
+                units=units,
             )
         if len(rows) < chunk:
             return
+
+
+def roster(conn: sa.Connection) -> dict[str, int]:
+    """Units on the roster per station area: the units of the centre's set-up by home station
+    (a unit out of service today still counts: it is on the roster for the period)."""
+    un = t.units.c
+    q = (
+        sa.select(un.station_id, sa.func.count())
+        .where(un.station_id.is_not(None))
+        .group_by(un.station_id)
+    )
+    return {str(station): int(n) for station, n in conn.execute(q)}

@@ -272,6 +272,17 @@ history_units = sa.Table(
     sa.Column("cleared", UTCDateTime, nullable=True),
 )
 
+# A supervisor's saved KPI report: its query as data (service/saved_reports.py), purpose-screened
+# when saved; run again over the last ``days`` days whenever it is asked for.
+saved_reports = sa.Table(
+    "saved_reports",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("spec", JSONType, nullable=False),
+    sa.Column("saved_by", sa.String(128), nullable=False),
+    sa.Column("saved_at", UTCDateTime, nullable=False),
+)
+
 # Which desks an incident is routed to, for filtering the queue by desk with an index.
 incident_desks = sa.Table(
     "incident_desks",

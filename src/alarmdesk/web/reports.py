@@ -12,17 +12,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import anyio
-from litestar import Request, Response, get
-from litestar.params import QueryParameter
+import msgspec
+from litestar import Request, Response, delete, get, put
+from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
+from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
+from alarmdesk.service import saved_reports
+from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_report
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
-from alarmdesk.web.api.common import actor_of, needs, services
-from alarmdesk.web.api.schemas import AUTH, responses
+from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
+from alarmdesk.web.api.common import actor_of, needs, read_body, services
+from alarmdesk.web.api.schemas import AUTH, body, errors, responses
 from alarmdesk.web.params import query_period
 
 FORMATS = ("json", "html")
@@ -85,7 +91,8 @@ async def get_transparency_report(
     ),
     summary="Response-time KPIs and NFPA 1710 compliance (docs/analytics.md)",
     description="Query: `from` and `to` (YYYY-MM-DD, both days included), `by` (comma-separated: "
-    "period, station_area, unit_kind, type, priority, hour), `timezone` (IANA), `period` (day, "
+    "period, station_area, unit_kind, type, priority, hour, desk, h3), `resolution` (of the H3 "
+    "cells, 5 to 10, default 8), `timezone` (IANA), `period` (day, "
     "week, month, year), and either `source` (an import) or `own=true` (alarmdesk's own resolved "
     "and closed incidents). Percentiles are nearest-rank. Reading the report is logged.",
 )
@@ -99,8 +106,18 @@ async def get_kpi_report(
     source: Annotated[str | None, QueryParameter(max_length=64)] = None,
     own: Annotated[bool, QueryParameter()] = False,
     target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
+    resolution: Annotated[str, QueryParameter(max_length=4)] = str(DEFAULT_RESOLUTION),
 ) -> KpiReport:
-    query = kpi_query(start, end, by=by, timezone=timezone, period=period, source=source, own=own)
+    query = kpi_query(
+        start,
+        end,
+        by=by,
+        timezone=timezone,
+        period=period,
+        source=source,
+        own=own,
+        resolution=resolution,
+    )
     svc = services(request)
     chain = audit_chain(svc.config)  # an appender of its own, as for the transparency report
     # Off the event loop: the alarm path never waits on a report.
@@ -117,4 +134,118 @@ async def get_kpi_report(
     )
 
 
-ROUTES = [get_transparency_report, get_kpi_report]
+@get(
+    "/api/v1/reports/heat",
+    opt=needs(Permission.KPI_READ),
+    responses=responses(
+        200, HeatReport, *AUTH, 422, description="Calls per H3 cell, a GeoJSON FeatureCollection"
+    ),
+    summary="The heat layer: calls and response times per H3 cell (docs/analytics.md)",
+    description="Query: `from` and `to` (YYYY-MM-DD, both days included), `timezone` (IANA), "
+    "`resolution` (H3, 5 to 10, default 8), `interval` (default call_to_on_scene: the p50 and "
+    "p90 given per cell), `cell` (only the calls inside this H3 cell, of the resolution or "
+    "coarser), `target` (seconds: the p90 a cell should keep under, echoed for the map), and "
+    "either `source` (an import) or `own=true` (alarmdesk's own resolved and closed incidents). "
+    "Each Feature is a cell's outline with its calls, count, p50 and p90; calls without a "
+    "location are counted in `unlocated`. Percentiles are nearest-rank. Reading it is logged.",
+)
+async def get_heat_report(
+    request: Request[Any, Any, Any],
+    start: Annotated[str, QueryParameter(name="from", max_length=10)],
+    end: Annotated[str, QueryParameter(name="to", max_length=10)],
+    timezone: Annotated[str, QueryParameter(max_length=64)] = "UTC",
+    resolution: Annotated[str, QueryParameter(max_length=8)] = str(DEFAULT_RESOLUTION),
+    interval: Annotated[str, QueryParameter(max_length=32)] = "call_to_on_scene",
+    cell: Annotated[str | None, QueryParameter(max_length=16)] = None,
+    source: Annotated[str | None, QueryParameter(max_length=64)] = None,
+    own: Annotated[bool, QueryParameter()] = False,
+    target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
+) -> HeatReport:
+    query = kpi_query(start, end, timezone=timezone, source=source, own=own, resolution=resolution)
+    measured = check_interval(interval)
+    area = check_area(cell, query.resolution) if cell is not None else None
+    svc = services(request)
+    chain = audit_chain(svc.config)  # an appender of its own, as for the KPI report
+    # Off the event loop, like the KPI report.
+    return await anyio.to_thread.run_sync(
+        lambda: heat_report(
+            svc.engine,
+            chain,
+            query,
+            actor=actor_of(request),
+            now=svc.clock(),
+            interval=measured,
+            area=area,
+            target_seconds=target,
+        )
+    )
+
+
+_saved_decoder = msgspec.json.Decoder(SavedReportSpec)
+
+
+@get(
+    "/api/v1/reports/saved",
+    opt=needs(Permission.KPI_READ),
+    responses=errors(*AUTH),
+    summary="Saved KPI reports: each one's name and what it asks",
+)
+async def list_saved_reports(request: Request[Any, Any, Any]) -> list[SavedReport]:
+    svc = services(request)
+    return await anyio.to_thread.run_sync(lambda: saved_reports.list_saved(svc.engine))
+
+
+@put(
+    "/api/v1/reports/saved/{name:str}",
+    opt=needs(Permission.KPI_READ),
+    dependencies=body(SavedReportSpec),
+    responses=errors(*AUTH, 408, 413, 422, 503),
+    summary="Save a KPI report's options by name (replacing one of that name)",
+    description="The name (a-z, 0-9, '.', '_', '-'), the description and the source are "
+    "purpose-screened: one that targets people exercising rights is refused with "
+    "`protected_purpose`, and the refusal is in the audit log. `days`: the last days it covers, "
+    "today included in its `timezone`.",
+)
+async def save_report(request: Request[Any, Any, Any], name: FromPath[str]) -> SavedReport:
+    spec: SavedReportSpec = decode(_saved_decoder, await read_body(request, 16 * 1024))
+    svc = services(request)
+    await svc.writer.run(saved_reports.save(actor_of(request), name, spec))
+    return await anyio.to_thread.run_sync(lambda: saved_reports.get_saved(svc.engine, name))
+
+
+@delete(
+    "/api/v1/reports/saved/{name:str}",
+    status_code=204,
+    opt=needs(Permission.KPI_READ),
+    responses=errors(*AUTH, 404, 503),
+    summary="Remove a saved KPI report",
+)
+async def remove_saved_report(request: Request[Any, Any, Any], name: FromPath[str]) -> None:
+    await services(request).writer.run(saved_reports.remove(actor_of(request), name))
+
+
+@get(
+    "/api/v1/reports/saved/{name:str}/kpi",
+    opt=needs(Permission.KPI_READ),
+    responses=responses(200, KpiReport, *AUTH, 404, 422, description="The saved report's KPIs"),
+    summary="Run a saved KPI report over its last days (docs/analytics.md, Saved reports)",
+)
+async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str]) -> KpiReport:
+    svc = services(request)
+    chain = audit_chain(svc.config)
+    return await anyio.to_thread.run_sync(
+        lambda: saved_reports.run_saved(
+            svc.engine, chain, name, actor=actor_of(request), now=svc.clock(), fmt="json"
+        )
+    )
+
+
+ROUTES = [
+    get_transparency_report,
+    get_kpi_report,
+    get_heat_report,
+    list_saved_reports,
+    save_report,
+    remove_saved_report,
+    run_saved_report,
+]

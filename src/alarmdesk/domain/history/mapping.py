@@ -67,6 +67,7 @@ class _Source(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     delimiter: str = ","
     encoding: str = "utf-8-sig"
     group_window: int = DEFAULT_GROUP_WINDOW
+    sheet: str | None = None  # a spreadsheet's sheet (XLSX); None: its first
 
 
 class _PhaseColumns(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -221,6 +222,7 @@ class Mapping:
     delimiter: str
     encoding: str
     group_window: int
+    sheet: str | None  # the sheet of a spreadsheet export; None: the first
     timezone: ZoneInfo
     formats: tuple[TimeFormat, ...]
     phase_columns: MappingProxyType[Phase, str]
@@ -368,6 +370,8 @@ def _build(raw: _File, taxonomy: Taxonomy) -> Mapping:
         raise _fail("source.delimiter", f"must be one character, not {src.delimiter!r}")
     if src.group_window < 1:
         raise _fail("source.group_window", "must be at least 1 (rows)")
+    if src.sheet is not None and not src.sheet.strip():
+        raise _fail("source.sheet", "must name a sheet, not be empty")
     try:
         "".encode(src.encoding)
     except LookupError as exc:
@@ -408,6 +412,7 @@ def _build(raw: _File, taxonomy: Taxonomy) -> Mapping:
         delimiter=src.delimiter,
         encoding=src.encoding,
         group_window=src.group_window,
+        sheet=src.sheet,
         timezone=zone,
         formats=tuple(TimeFormat(f) for f in raw.times.formats),
         phase_columns=MappingProxyType(phase_columns),

@@ -175,8 +175,18 @@ def read_calls(
         MappingError: the file has no header, or lacks a column the mapping names.
         InvalidField: the file is not CSV in the mapping's encoding (``malformed_csv``).
     """
-    reader = csv.reader(lines, delimiter=mapping.delimiter)
-    rows = _cells(reader)
+    yield from read_rows(_cells(csv.reader(lines, delimiter=mapping.delimiter)), mapping, quality)
+
+
+def read_rows(
+    rows: Iterator[list[str]], mapping: Mapping, quality: DataQuality
+) -> Iterator[CallRecord]:
+    """The call records of a table given as rows of text cells, its header first: a CSV
+    file's (:func:`read_calls`) or a spreadsheet's (``domain/history/sheets.py``).
+
+    Raises:
+        MappingError: the table has no header, or lacks a column the mapping names.
+    """
     header = next(rows, None)
     if header is None:
         raise MappingError("the file is empty: no header row")
@@ -238,7 +248,11 @@ def check_csv(lines: Iterable[str], mapping: Mapping) -> int:
         MappingError: the file has no header, or lacks a column the mapping names.
         InvalidField: the file is not CSV in the mapping's encoding (``malformed_csv``).
     """
-    rows = _cells(csv.reader(lines, delimiter=mapping.delimiter))
+    return check_rows(_cells(csv.reader(lines, delimiter=mapping.delimiter)), mapping)
+
+
+def check_rows(rows: Iterator[list[str]], mapping: Mapping) -> int:
+    """Reads a whole table without mapping a row: its header is checked, its rows counted."""
     header = next(rows, None)
     if header is None:
         raise MappingError("the file is empty: no header row")
@@ -375,7 +389,12 @@ class _Builder:
             answered=call_times[Phase.ANSWERED],
             entered=call_times[Phase.ENTERED],
             units=units,
-            **({} if units else {p.value: first.times.get(p) for p in UNIT_PHASES}),
+            # one row per call: the row's own unit phase times; per unit: the units' (below)
+            dispatched=None if units else first.times.get(Phase.DISPATCHED),
+            en_route=None if units else first.times.get(Phase.EN_ROUTE),
+            on_scene=None if units else first.times.get(Phase.ON_SCENE),
+            transport=None if units else first.times.get(Phase.TRANSPORT),
+            cleared=None if units else first.times.get(Phase.CLEARED),
         )
         record = _with_unit_phases(draft) if units else draft
         self.q.calls += 1

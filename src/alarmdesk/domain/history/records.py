@@ -123,6 +123,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
     category: HarmCategory  # the type's harm category
     priority: int
     station_area: str | None = None
+    desks: tuple[str, ...] = ()  # the desks it was routed to (alarmdesk's own incidents)
     lat: float | None = None
     lon: float | None = None
     received: datetime

@@ -183,7 +183,13 @@ class Dc09Receiver:
     # -- one frame ---------------------------------------------------------------------------
 
     async def handle(self, raw: bytes) -> bytes | None:
-        """The reply to one frame (``None``: send nothing), once what it carries is stored."""
+        """The reply to one frame (``None``: send nothing), once what it carries is stored;
+        counted by kind (``replies.ACK``, ``NAK``, ``DUH``, ``none``) for the metrics."""
+        reply = await self._reply(raw)
+        self.stats[f"replies.{reply_kind(reply)}"] += 1
+        return reply
+
+    async def _reply(self, raw: bytes) -> bytes | None:
         now = self.clock()
         registry = self.registry
         # Only an encrypted frame ('"*' after <LF>, CRC and length) gets an *ACK with a pad.
@@ -612,6 +618,15 @@ def _extended_location(frame: Frame, zone: str | None) -> Location | None:
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
         return Location(zone=zone) if zone else None
     return Location(lat=lat, lon=lon, zone=zone)
+
+
+def reply_kind(reply: bytes | None) -> str:
+    """ACK, NAK or DUH for a reply frame (an encrypted *ACK is an ACK); none for no reply.
+    A reply is <LF>, 4 CRC characters, 4 length characters, then its quoted id."""
+    if reply is None:
+        return "none"
+    token = reply[10:15].split(b'"', 1)[0].lstrip(b"*")
+    return token.decode("ascii", "replace") or "none"
 
 
 def _duh(frame: Frame, now: datetime) -> bytes | None:

@@ -1,14 +1,29 @@
-"""Liveness and readiness."""
+"""Liveness, readiness and metrics, for load balancers and Prometheus (docs/operations.md).
+
+- ``/healthz``: alive — the process answers and its writer thread runs.
+- ``/readyz``: ready to take signals — the writer runs, the database answers, the hub runs and
+  the writer's backlog is under ``[writer] ready_backlog``. A load balancer sends intake only
+  to a ready node.
+- ``/metrics``: Prometheus text format (``service/metrics.py``); counts and durations only,
+  so it is public like the two probes. ``[metrics] enabled = false`` turns it off (404).
+- ``/api/v1/health``: the original probe, kept for existing monitors.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+import anyio
+import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
 
+from alarmdesk.domain.errors import NotFound
+from alarmdesk.service.metrics import CONTENT_TYPE
 from alarmdesk.web.api.common import services
-from alarmdesk.web.api.schemas import HealthOut
+from alarmdesk.web.api.schemas import HealthOut, ReadyOut
+
+_STORE_TIMEOUT = 2.0  # seconds a readiness probe waits for the database
 
 
 @get(
@@ -18,6 +33,10 @@ from alarmdesk.web.api.schemas import HealthOut
     summary="Liveness and readiness",
 )
 async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
+    return _alive(request)
+
+
+def _alive(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     ok = services(request).writer.alive
     return Response(
         HealthOut(status="ok" if ok else "degraded", writer=ok),
@@ -25,4 +44,66 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     )
 
 
-ROUTES = [health]
+@get(
+    "/healthz",
+    opt={"public": True},
+    responses={503: ResponseSpec(HealthOut, description="The writer is not running")},
+    summary="Alive: the process answers and its writer runs",
+)
+async def healthz(request: Request[Any, Any, Any]) -> Response[HealthOut]:
+    return _alive(request)
+
+
+def _store_answers(engine: sa.Engine) -> bool:
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        return True
+    except Exception:
+        return False
+
+
+@get(
+    "/readyz",
+    opt={"public": True},
+    responses={503: ResponseSpec(ReadyOut, description="Not ready: see which part")},
+    summary="Ready: writer running, database answering, backlog under its bound",
+)
+async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
+    svc = services(request)
+    store = False
+    with anyio.move_on_after(_STORE_TIMEOUT):
+        store = await anyio.to_thread.run_sync(_store_answers, svc.engine, abandon_on_cancel=True)
+    limit = svc.config.writer.ready_backlog
+    backlog = svc.writer.backlog
+    writer, bus = svc.writer.alive, not svc.hub.closed
+    ready = writer and store and bus and backlog <= limit
+    return Response(
+        ReadyOut(
+            status="ready" if ready else "not_ready",
+            writer=writer,
+            store=store,
+            bus=bus,
+            backlog=backlog,
+            backlog_limit=limit,
+        ),
+        status_code=200 if ready else 503,
+    )
+
+
+@get(
+    "/metrics",
+    opt={"public": True},
+    media_type=CONTENT_TYPE,
+    responses={404: ResponseSpec(None, description="[metrics] enabled = false")},
+    summary="Prometheus metrics (text format): counts and durations, never incident data",
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    svc = services(request)
+    if not svc.config.metrics.enabled:
+        raise NotFound("metrics are turned off ([metrics] enabled = false)")
+    body = await anyio.to_thread.run_sync(svc.writer.metrics.render)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+ROUTES = [health, healthz, readyz, metrics]

@@ -41,6 +41,7 @@ __all__ = [
     "MediaList",
     "MediaOut",
     "PubkeyOut",
+    "ReadyOut",
     "ReceiptOut",
     "Receipts",
     "SessionOut",
@@ -483,6 +484,17 @@ class IncidentTypeOut(msgspec.Struct, omit_defaults=True):
 class HealthOut(msgspec.Struct):
     status: str  # ok, degraded
     writer: bool
+
+
+class ReadyOut(msgspec.Struct):
+    """Readiness: whether this node can take and store signals now."""
+
+    status: str  # ready, not_ready
+    writer: bool  # the writer thread runs
+    store: bool  # the database answers
+    bus: bool  # the live stream's hub runs (in this process on one machine)
+    backlog: int  # requests waiting for the writer
+    backlog_limit: int  # above it, not ready
 
 
 # -- sessions and the audit log -------------------------------------------------------------------

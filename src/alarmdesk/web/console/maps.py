@@ -12,7 +12,7 @@ from litestar import Request, Response, get
 from litestar.response import File
 
 from alarmdesk.domain.errors import NotFound
-from alarmdesk.safeguards.access import Permission, visible_desks
+from alarmdesk.safeguards.access import Permission, allowed, visible_desks
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import needs, services
 from alarmdesk.web.console.pages import QUEUE_STATUSES, live_queue
@@ -47,6 +47,8 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
             "types": ref.type_names(),
             "desks": sorted(who.desks),
             "map": map_config(request),
+            # the heat overlay reads /api/v1/reports/heat: offered to who may read it
+            "heat": allowed(who, Permission.KPI_READ),
         },
     )
 
@@ -54,8 +56,9 @@ async def map_page(request: Request[Any, Any, Any]) -> Response[str]:
 @get("/kpi", opt=needs(Permission.KPI_READ), include_in_schema=False)
 async def kpi_page(request: Request[Any, Any, Any]) -> Response[str]:
     """Response times for supervisors: kpi.js asks /api/v1/reports/kpi and draws the p90 of each
-    interval per group with Chart.js (vendored, served here), and the figures as tables."""
-    return render(request, "kpi.html", title="Response times")
+    interval per group with Chart.js (vendored, served here), and the figures as tables; and
+    /api/v1/reports/heat, drawn as H3 cells on the map (heat.js)."""
+    return render(request, "kpi.html", title="Response times", boot={"map": map_config(request)})
 
 
 @get("/units", opt=needs(Permission.INCIDENT_READ), include_in_schema=False)

@@ -3,6 +3,7 @@
 /* global L */
 import { boot, h, init, mineDesks, openStream, textNode } from "./lib.js";
 import { makeMap } from "./basemap.js";
+import { heatOverlay } from "./heat.js";
 
 init();
 const B = boot();
@@ -108,7 +109,10 @@ window.addEventListener("DOMContentLoaded", () => {
   });
   incidentLayer.addTo(map);
   unitLayer.addTo(map);
-  L.control.layers(null, { Incidents: incidentLayer, "Units (free/all)": unitLayer }, { collapsed: false }).addTo(map);
+  const overlays = { Incidents: incidentLayer, "Units (free/all)": unitLayer };
+  // Supervisors: the centre's finished incidents of the last 30 days per H3 cell (off at first).
+  if (B.heat) overlays["Heat (H3), 30 days"] = heatOverlay(map, document.getElementById("map"));
+  L.control.layers(null, overlays, { collapsed: false }).addTo(map);
   for (const inc of B.items) upsert(inc);
   counts();
   loadUnits();
