@@ -10,6 +10,8 @@ nothing), and that a revoked token stops working there as it does through Litest
 from __future__ import annotations
 
 import itertools
+import json
+import socket
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from alarmdesk.store import accounts
 from alarmdesk.web import auth
 from alarmdesk.web.fast_ingest import FastIngest
 from tests.conftest import LiveServer, serve_live
+from tests.conftest import test_config as config_for
 from tests.e2e.test_bad_input import a_signal as valid_signal
 
 pytestmark = pytest.mark.slow
@@ -89,8 +92,6 @@ def assert_same(a: httpx.Response, b: httpx.Response) -> None:
 
 
 def enc(obj: Any) -> bytes:
-    import json
-
     return json.dumps(obj).encode()
 
 
@@ -224,3 +225,36 @@ def test_a_token_revoked_mid_run_stops_working_on_the_raw_path(
     a, b = answers.values()
     assert a.status_code == 401
     assert_same(a, b)
+
+
+def test_a_half_sent_body_gets_the_same_408(tmp_path: Path) -> None:
+    def half_sent(server: LiveServer) -> tuple[int, dict[str, str], Any]:
+        port = int(server.url.rsplit(":", 1)[1])
+        head = (
+            "POST /api/v1/signals HTTP/1.1\r\nHost: alarmdesk\r\n"
+            f"Authorization: Bearer {server.tokens['intake']}\r\n"
+            "Content-Type: application/json\r\nContent-Length: 400\r\n\r\n"
+        ).encode()
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(head + b'{"source_kind": "call", ')
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        head_part, body = received.split(b"\r\n\r\n", 1)
+        lines = head_part.decode("latin-1").split("\r\n")
+        headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+        return int(lines[0].split(" ")[1]), headers, json.loads(body)
+
+    answers = []
+    for name, fast in (("fast", True), ("litestar", False)):
+        url = f"sqlite:///{tmp_path / f'{name}.db'}"
+        cfg = config_for(url)
+        cfg.server.body_timeout_seconds = 0.5
+        with serve_live(url, cfg, fast_ingest=fast) as server:
+            answers.append(half_sent(server))
+    (s1, h1, b1), (s2, h2, b2) = answers
+    assert s1 == s2 == 408
+    assert b1 == b2 and b1["error"]["code"] == "request_timeout"
+    for name in ("content-type", "connection"):
+        assert h1.get(name) == h2.get(name), name
+    assert h1.get("x-request-id") and h2.get("x-request-id")

@@ -111,7 +111,8 @@ class FastIngest:
                 header_key = value.decode("latin-1")
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Delegate
-        body = await self._body(receive, limit, read, send)
+        request_id = _request_id(scope)
+        body = await self._body(receive, limit, read, send, request_id)
         if body is None:
             return  # timed out; answered
         try:
@@ -126,7 +127,6 @@ class FastIngest:
             raise _Delegate from None
         client = scope.get("client")
         actor = Actor.of(principal, client[0] if client else "")
-        request_id = _request_id(scope)
         try:
             receipts = await self.svc.writer.submit_signals(signals, actor=actor)
         except AlarmdeskError as exc:
@@ -146,7 +146,7 @@ class FastIngest:
         await _answer(send, 202, out, request_id)
 
     async def _body(
-        self, receive: Receive, limit: int, read: list[Message], send: Send
+        self, receive: Receive, limit: int, read: list[Message], send: Send, request_id: str
     ) -> bytes | None:
         """The whole body, within the body deadline (None: timed out, 408 sent). Anything
         unusual (too large, a disconnect) hands the request to Litestar."""
@@ -163,7 +163,7 @@ class FastIngest:
                     send,
                     408,
                     _error("request_timeout", detail, None),
-                    None,
+                    request_id,
                     [(b"connection", b"close")],
                 )
                 return None
@@ -200,11 +200,10 @@ async def _answer(
     send: Send,
     status: int,
     body: bytes,
-    request_id: str | None,
+    request_id: str,
     extra: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
     headers = [_JSON, (b"content-length", b"%d" % len(body)), *(extra or ())]
-    if request_id is not None:
-        headers.append((b"x-request-id", request_id.encode()))
+    headers.append((b"x-request-id", request_id.encode()))
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
