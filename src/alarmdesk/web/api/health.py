@@ -1,4 +1,4 @@
-"""Liveness, readiness and metrics, for load balancers and Prometheus (docs/operations.md, docs/api.md).
+"""Liveness, readiness and metrics, for load balancers and Prometheus (docs/operations.md).
 
 - ``/healthz``: alive — the process answers and its writer thread runs.
 - ``/readyz``: ready to take signals — the writer runs, the database answers, the hub runs and
