@@ -13,9 +13,10 @@ that checks every route against the access matrix.
 from __future__ import annotations
 
 import hmac
+import itertools
 import re
+import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -200,15 +201,21 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+# New request ids: 8 random hex digits for this process, then a counter (8 hex digits). A
+# uuid4 per request (os.urandom and the UUID object) was 11 % of the event loop's time under
+# single-signal load (py-spy, bench/peers.py); an id needs to be unique, not secret.
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(secrets.randbelow(1 << 32))
 
 
 def _request_id(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a plain token (a proxy's or a client's), else a
-    new one; it is in every log line of the request and echoed in the response."""
+    new one (16 characters); it is in every log line of the request and echoed in the
+    response."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex[:16]
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
 
 
 def auth_middleware(app: ASGIApp) -> ASGIApp:
