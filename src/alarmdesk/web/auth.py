@@ -99,7 +99,7 @@ class Authenticator:
         process or another. A long-lived response (the event stream) asks it periodically."""
         kind = scope.get("auth_kind")
         if kind == "token":
-            secret = _bearer(scope)
+            secret = bearer_secret(scope)
             if secret is None:
                 return False
             principal = await anyio.to_thread.run_sync(self._load_token, secret)
@@ -182,7 +182,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_secret(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; None without one."""
     value = _header(scope, b"authorization")
     if value and value[:7].lower() == "bearer ":
         return value[7:].strip()
@@ -208,7 +209,7 @@ _ID_PREFIX = secrets.token_hex(4)
 _id_counter = itertools.count(secrets.randbelow(1 << 32))
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a plain token (a proxy's or a client's), else a
     new one (16 characters); it is in every log line of the request and echoed in the
     response."""
@@ -224,7 +225,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             authn: Authenticator = scope["app"].state.authenticator
             scope["principal"] = None  # type: ignore[typeddict-unknown-key]
             scope["csrf"] = None  # type: ignore[typeddict-unknown-key]
-            if (bearer := _bearer(scope)) is not None:
+            if (bearer := bearer_secret(scope)) is not None:
                 scope["principal"] = await authn.token(bearer)  # type: ignore[typeddict-unknown-key]
                 scope["auth_kind"] = "token"  # type: ignore[typeddict-unknown-key]
             elif (secret := _cookie(scope, SESSION_COOKIE)) is not None:
@@ -233,7 +234,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                     scope["principal"] = sess.principal  # type: ignore[typeddict-unknown-key]
                     scope["csrf"] = sess.csrf_token  # type: ignore[typeddict-unknown-key]
                     scope["auth_kind"] = "session"  # type: ignore[typeddict-unknown-key]
-            request_id = _request_id(scope)
+            request_id = request_id_of(scope)
             principal = scope["principal"]  # type: ignore[typeddict-item]
 
             async def send_with_id(message: Message) -> None:

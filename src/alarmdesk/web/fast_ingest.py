@@ -38,7 +38,7 @@ from alarmdesk.domain.signal import SignalIn, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission, allowed
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.web.api.signals import batch_body, single_body, with_header_key
-from alarmdesk.web.auth import Authenticator, _bearer, _request_id
+from alarmdesk.web.auth import Authenticator, bearer_secret, request_id_of
 from alarmdesk.web.errors import UNEXPECTED, fields_of
 
 __all__ = ["BATCH", "SINGLE", "FastIngest"]
@@ -97,7 +97,7 @@ class FastIngest:
         limit: int,
         read: list[Message],
     ) -> None:
-        secret = _bearer(scope)
+        secret = bearer_secret(scope)
         if secret is None:
             raise _Delegate
         principal = await self.authn.token(secret)
@@ -111,7 +111,7 @@ class FastIngest:
                 header_key = value.decode("latin-1")
         if length is not None and length.isdigit() and int(length) > limit:
             raise _Delegate
-        request_id = _request_id(scope)
+        request_id = request_id_of(scope)
         body = await self._body(receive, limit, read, send, request_id)
         if body is None:
             return  # timed out; answered
