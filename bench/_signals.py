@@ -142,6 +142,42 @@ def templates(vs: list[dict[str, Any]], key_prefix: str) -> list[Template]:
     return out
 
 
+def alert_templates(
+    vs: list[dict[str, Any]], key_prefix: str, *, wrap: bool = False
+) -> list[Template]:
+    """The same variants as Prometheus Alertmanager alerts (``POST /api/v2/alerts`` takes a
+    JSON array of them): the signal's identity and location become labels, its summary an
+    annotation, ``occurred_at`` ``startsAt``. The idempotency key is a label too, so every
+    request is a new alert for Alertmanager as every signal is a new row for alarmdesk.
+    ``wrap`` puts the alert in an array of one (a single-alert request)."""
+    out = []
+    mark = "Z" * KEY_WIDTH
+    for v in vs:
+        labels = {
+            "alertname": v["type_code"],
+            "source_kind": v["source_kind"],
+            "source_id": v["source_id"],
+            "lat": str(v["location"]["lat"]),
+            "lon": str(v["location"]["lon"]),
+            "idempotency_key": key_prefix + mark,
+        }
+        if "zone" in v["location"]:
+            labels["zone"] = v["location"]["zone"]
+        raw = _enc.encode(
+            {
+                "labels": labels,
+                "annotations": {"summary": v["summary"]},
+                "startsAt": v["occurred_at"],
+            }
+        )
+        if wrap:
+            raw = b"[" + raw + b"]"
+        i = raw.index(b'"idempotency_key":"') + len(b'"idempotency_key":"') + len(key_prefix)
+        assert raw[i : i + KEY_WIDTH] == mark.encode()
+        out.append(Template(raw[:i], raw[i + KEY_WIDTH :], len(raw)))
+    return out
+
+
 def sqlite_rows(
     vs: list[dict[str, Any]], count: int, key_prefix: str, received_at: datetime
 ) -> list[dict[str, Any]]:

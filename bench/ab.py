@@ -3,6 +3,8 @@
     .venv/bin/python bench/ab.py dc09.py --rounds 4 before=../before after=.
     .venv/bin/python bench/ab.py ingest.py --rounds 3 --args "--only 2,3,4,5" \
         before=../before after=.
+    .venv/bin/python bench/ab.py peers.py --rounds 3 --args "--loads single,batch100 --rounds 1" \
+        before=../before after=.
     .venv/bin/python bench/ab.py --summary-only /tmp/ab-ingest ingest.py before after
 
 Each checkout runs its own ``bench/<script>`` with ``PYTHONPATH=<checkout>/src``, in the
@@ -83,6 +85,26 @@ def frame_cost_figures(j: dict[str, Any]) -> Figures:
     return {"us cpu/frame (best)": j["best_us_per_frame"], "validate us": j["validate_us"]}
 
 
+def peers_figures(j: dict[str, Any]) -> Figures:
+    """bench/peers.py: per setting and load, each side's rate, alarmdesk's p99 and server CPU
+    per signal, and the ratio alarmdesk / Alertmanager (rates and per server CPU)."""
+    f: Figures = {}
+    many = len(j.get("settings", [])) > 1
+    for setting in j.get("settings", []):
+        tag = f"{setting['cores']}c " if many else ""
+        for name, row in setting["loads"].items():
+            am, ad = row["alertmanager"], row["alarmdesk"]
+            f[f"{tag}{name} AM sig/s"] = am["sig_per_s"]
+            f[f"{tag}{name} alarmdesk sig/s"] = ad["sig_per_s"]
+            f[f"{tag}{name} alarmdesk p99 ms"] = ad["p99_ms"]
+            f[f"{tag}{name} alarmdesk us srv-cpu/sig"] = (
+                1e6 / ad["per_cpu"] if ad["per_cpu"] else None
+            )
+            f[f"{tag}{name} ratio"] = row["ratio"]
+            f[f"{tag}{name} ratio per cpu"] = row["ratio_per_cpu"]
+    return f
+
+
 def figures_of(script: str, text: str) -> Figures | None:
     lines = [line for line in text.splitlines() if line.startswith("{")]
     if not lines:
@@ -92,6 +114,7 @@ def figures_of(script: str, text: str) -> Figures | None:
         "ingest.py": lambda: ingest_figures(j),
         "dc09.py": lambda: dc09_figures(j, text),
         "dc09_frame_cost.py": lambda: frame_cost_figures(j),
+        "peers.py": lambda: peers_figures(j),
     }
     return pick[script]()
 
@@ -144,7 +167,7 @@ def summary(out: Path, script: str, labels: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("script", choices=["ingest.py", "dc09.py", "dc09_frame_cost.py"])
+    ap.add_argument("script", choices=["ingest.py", "dc09.py", "dc09_frame_cost.py", "peers.py"])
     ap.add_argument("checkouts", nargs="+", help="label=path (run), or labels with --summary-only")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--args", default="", help="arguments for the script, one string")

@@ -307,11 +307,19 @@ def cli(procs: Procs, *args: str) -> None:
 
 
 class AlarmdeskServer:
-    def __init__(self, procs: Procs, template: Path, name: str) -> None:
+    """``alarmdesk serve`` on a copy of the SQLite ``template``, or on ``url`` (a database
+    prepared by the caller, e.g. PostgreSQL)."""
+
+    def __init__(
+        self, procs: Procs, template: Path | None, name: str, url: str | None = None
+    ) -> None:
         self.procs = procs
-        self.db = procs.tmp / f"{name}.db"
-        shutil.copy(template, self.db)
-        self.url = f"sqlite:///{self.db}"
+        if url is None:
+            assert template is not None
+            self.db = procs.tmp / f"{name}.db"
+            shutil.copy(template, self.db)
+            url = f"sqlite:///{self.db}"
+        self.url = url
         self.port = free_port()
         self.log = procs.tmp / f"{name}.log"
         self.proc = procs.start(
@@ -378,16 +386,18 @@ class NoopServer:
         self.procs.stop(self.proc)
 
 
-def make_tokens(template: Path) -> dict[str, str]:
+def make_tokens(template: Path | str) -> dict[str, str]:
     """API tokens, when this alarmdesk has accounts: one to submit signals (intake) and one
-    to read the stream (a supervisor of every desk). Empty when there is no auth yet."""
+    to read the stream (a supervisor of every desk). Empty when there is no auth yet.
+    ``template`` is a SQLite file or a database URL."""
     try:
         from alarmdesk.store import accounts
     except ImportError:
         return {}
     from alarmdesk.store.database import make_engine
 
-    engine = make_engine(f"sqlite:///{template}")
+    url = template if isinstance(template, str) else f"sqlite:///{template}"
+    engine = make_engine(url)
     try:
         with engine.begin() as conn:
             now = datetime.now(UTC)

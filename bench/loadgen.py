@@ -162,7 +162,12 @@ class ClosedLoop:
             int(cfg["seed"]),
             datetime.fromisoformat(cfg["occurred_at"]),
         )
-        self.tpl = _signals.templates(vs, cfg["key_prefix"])
+        if cfg.get("format") == "alertmanager":  # a JSON array of alerts, one or a batch
+            self.tpl = _signals.alert_templates(vs, cfg["key_prefix"], wrap=not self.batch)
+            self.batch_open, self.batch_close = b"[", b"]"
+        else:
+            self.tpl = _signals.templates(vs, cfg["key_prefix"])
+            self.batch_open, self.batch_close = b'{"signals":[', b"]}"
         self.heads = [post_head(self.path, self.port, t.size) for t in self.tpl]
         self.n = 0
         self.lat = array("d")
@@ -180,9 +185,9 @@ class ClosedLoop:
             self.n += self.batch
             v = len(self.tpl)
             body = (
-                b'{"signals":['
+                self.batch_open
                 + b",".join(self.tpl[(n + i) % v].body(n + i) for i in range(self.batch))
-                + b"]}"
+                + self.batch_close
             )
             return post_head(self.path, self.port, len(body)) + body
         self.n += 1
@@ -302,6 +307,9 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
         else None,
         "machine_busy": (busy1 - busy0) / window,
         "total_requests": len(gen.lat),
+        # every 2xx over the whole run (warm-up included), in signals: what the server said
+        # it accepted, to hold against what it stored
+        "accepted_total": sum(gen.ok) * per,
     }
 
 

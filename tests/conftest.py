@@ -309,6 +309,7 @@ class LiveServer:
     url: str
     services: Services
     tokens: dict[str, str]
+    app: Any = None  # the Litestar app served
 
     def headers(self, who: str = "operator") -> dict[str, str]:
         return {"Authorization": f"Bearer {self.tokens[who]}"}
@@ -321,15 +322,18 @@ class LiveServer:
 
 
 @contextlib.contextmanager
-def serve_live(url: str, cfg: Config | None = None) -> Iterator[LiveServer]:
+def serve_live(
+    url: str, cfg: Config | None = None, *, fast_ingest: bool = True
+) -> Iterator[LiveServer]:
     """alarmdesk served by uvicorn in a thread, on a free port, over a fresh database (with
-    ``cfg`` made by :func:`test_config` and changed by the test, when given)."""
+    ``cfg`` made by :func:`test_config` and changed by the test, when given).
+    ``fast_ingest=False``: the ingest routes served by Litestar alone (web/fast_ingest.py)."""
     import uvicorn
 
     prepare_database(url)
     tokens = create_test_tokens(url)
     svc = build_services(cfg or test_config(url))
-    app = create_app(svc=svc)
+    app = create_app(svc=svc, fast_ingest=fast_ingest)
     port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -349,7 +353,7 @@ def serve_live(url: str, cfg: Config | None = None) -> Iterator[LiveServer]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     try:
-        yield LiveServer(f"http://127.0.0.1:{port}", svc, tokens)
+        yield LiveServer(f"http://127.0.0.1:{port}", svc, tokens, app)
     finally:
         server.should_exit = True
         thread.join(10)

@@ -7,6 +7,9 @@ URL, clock and settings.
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -70,6 +73,8 @@ class Services:
     started: bool = field(default=False)
     intake: IntakeService | None = None  # DC-09, MQTT, supervision: when configured
     webhooks: Deliverer | None = None  # signed webhooks: when enabled
+    # this node among others on one database (the leases name it): host, process, random
+    node_id: str = field(default_factory=lambda: new_node_id())
     analytics: PartStore = field(init=False)  # the analytics store ([analytics] dir)
 
     def __post_init__(self) -> None:
@@ -174,6 +179,11 @@ def audit_chain(cfg: Config) -> AuditChain:
         every=cfg.audit.checkpoint_every,
         interval=timedelta(minutes=cfg.audit.checkpoint_minutes),
     )
+
+
+def new_node_id() -> str:
+    """A name for this process that no other node shares, readable in the leases table."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 MQTT_OUTCOMES = ("received", "acknowledged", "invalid", "too_large", "store_failures")

@@ -407,6 +407,48 @@ def test_the_scheduled_job_runs_and_logs(seeded: Seeded) -> None:
     assert asyncio.run(retention_loop(svc, POLICY, 0)) is None  # 0: never scheduled
 
 
+def test_with_two_nodes_on_one_database_one_runs_the_job_until_it_stops(seeded: Seeded) -> None:
+    """Two nodes on one database: the first to take the retention lease runs the job; the
+    other skips it while the lease is renewed, and takes over once the first stops."""
+    import dataclasses
+    import time
+
+    EXPECTED = {"signals", "people", "media"}
+    first = seeded.svc
+    began = time.monotonic()
+    # a clock that moves, 30 days after the seed: leases lapse with time
+    first.clock = lambda: T0 + timedelta(days=30, seconds=time.monotonic() - began)  # type: ignore[method-assign]
+    second = dataclasses.replace(first, node_id=first.node_id + "-other")
+    every = 1 / 3600  # a second
+
+    async def run(node: Any, seconds: float) -> None:
+        task = asyncio.create_task(
+            retention_loop(node, POLICY, every, first_delay_seconds=0, backlog_pause_seconds=0)
+        )
+        await asyncio.sleep(seconds)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    async def both() -> None:
+        await asyncio.gather(run(first, 2.5), run(second, 2.5))
+
+    asyncio.run(both())
+    erased = erase_entries(first.engine)
+    assert {e["object_type"] for e in erased} == EXPECTED
+    assert {e["actor"] for e in erased} == {erased[0]["actor"]}  # one job's entries
+    with first.engine.connect() as conn:
+        (lease,) = conn.execute(sa.select(t.leases)).mappings().all()
+    holder = lease["holder"]
+    assert holder in (first.node_id, second.node_id) and lease["token"] == 1
+    # The holder stops; once its lease has lapsed (1.5 periods), the other node takes over.
+    other = second if holder == first.node_id else first
+    asyncio.run(run(other, 3.5))
+    with first.engine.connect() as conn:
+        (lease,) = conn.execute(sa.select(t.leases)).mappings().all()
+    assert lease["holder"] == other.node_id and lease["token"] == 2
+
+
 # -- the policy: ceilings and checks (pure) ------------------------------------------------------
 
 

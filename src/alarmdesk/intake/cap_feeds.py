@@ -2,7 +2,7 @@
 a centre subscribes to (``[intake] cap_feeds``; docs/cap.md).
 
 :func:`prepare` is what ``POST /api/v1/cap`` and the poller share: parse and validate the
-document (``intake/cap.py``), screen its event and headline, find its thread among the alerts
+document (``intake/cap/codec.py``), screen its event and headline, find its thread among the alerts
 already stored (an Update or Cancel folds into the incident of the alert it references), and
 build the ``feed`` signal. It reads the store (a query by key) and is blocking: callers on the
 event loop run it in a thread.

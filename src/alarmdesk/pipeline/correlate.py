@@ -44,7 +44,7 @@ def correlation_key(signal: Signal, category: HarmCategory) -> CorrelationKey | 
 
 
 def _cap_thread(payload: object) -> str | None:
-    """The thread of a CAP alert (``payload.cap.thread``, set by ``intake/cap.py``)."""
+    """The thread of a CAP alert (``payload.cap.thread``, set by ``intake/cap/mapping.py``)."""
     cap = payload.get("cap") if isinstance(payload, dict) else None
     thread = cap.get("thread") if isinstance(cap, dict) else None
     return thread if isinstance(thread, str) and thread else None

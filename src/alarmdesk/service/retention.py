@@ -12,7 +12,7 @@ import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -22,6 +22,7 @@ from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
 from alarmdesk.service.actions import in_transaction
 from alarmdesk.service.analytics import prune
+from alarmdesk.store import leases
 from alarmdesk.store.audit import AuditChain, lock_audit
 from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Purge, PurgeJob, PurgeResult
 
@@ -29,12 +30,15 @@ __all__ = ["RetentionHost", "RetentionRun", "retention_loop", "run_retention"]
 
 log = logging.getLogger(__name__)
 
+LEASE = "retention"  # the lease of the scheduled run (store/leases.py)
+
 
 class RetentionHost(Protocol):
     """What the scheduled job needs of a running alarmdesk (``bootstrap.Services``)."""
 
     engine: sa.Engine
     analytics: PartStore
+    node_id: str  # this node, as the leases name it
 
     def clock(self) -> datetime: ...
 
@@ -168,6 +172,8 @@ async def retention_loop(
     so neither the event loop nor the writer waits on it. A run that left a backlog (a class
     reached ``max_rows_per_run``) is followed by another after ``backlog_pause_seconds``.
     A failed run is logged and retried at the next period; nothing is lost by waiting.
+    With several nodes on one database, only the node holding the ``retention`` lease runs
+    it (``store/leases.py``); when that node stops renewing, another takes over.
     Cancelling (server shutdown) asks a running run to stop after its current chunk and
     waits for it, so the purge never outlives the engine it uses.
     """
@@ -179,6 +185,19 @@ async def retention_loop(
     while True:
         await asyncio.sleep(delay)
         delay = every_hours * 3600.0
+        # One node runs it across a cluster: the holder of the lease, renewed at each run
+        # and free for another node once it has not been renewed for a period and a half.
+        ttl = timedelta(hours=every_hours * 1.5)
+        try:
+            lease = await asyncio.to_thread(
+                leases.acquire, services.engine, LEASE, services.node_id, ttl, services.clock()
+            )
+        except Exception:
+            log.exception("retention: the lease could not be read; next try in %.1f h", every_hours)
+            continue
+        if lease is None:
+            log.info("retention: another node holds the lease; next look in %.1f h", every_hours)
+            continue
         running = asyncio.ensure_future(
             asyncio.to_thread(
                 run_retention,

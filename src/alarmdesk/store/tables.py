@@ -283,6 +283,18 @@ saved_reports = sa.Table(
     sa.Column("saved_at", UTCDateTime, nullable=False),
 )
 
+# Leases: a job that must run on one node at a time across a cluster (retention) is run by the
+# node holding its lease until ``expires_at``; ``token`` grows at every change of holder (a
+# fencing token: a node that lost its lease can tell).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("holder", sa.String(128), nullable=False),
+    sa.Column("token", sa.BigInteger, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+)
+
 # Which desks an incident is routed to, for filtering the queue by desk with an index.
 incident_desks = sa.Table(
     "incident_desks",

@@ -26,11 +26,15 @@ from alarmdesk.web.auth import (
     permission_guard,
 )
 from alarmdesk.web.errors import EXCEPTION_HANDLERS, audit_denial
+from alarmdesk.web.fast_ingest import FastIngest
 from alarmdesk.web.server import body_deadline
 
 
-def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Litestar:
-    """Builds the app; the services start with the app and stop with it."""
+def create_app(
+    cfg: Config | None = None, *, svc: Services | None = None, fast_ingest: bool = True
+) -> Litestar:
+    """Builds the app; the services start with the app and stop with it. ``fast_ingest``:
+    the two ingest routes' common case is served in raw ASGI (web/fast_ingest.py)."""
     svc = svc or build_services(cfg or Config())
 
     @asynccontextmanager
@@ -81,4 +85,6 @@ def create_app(cfg: Config | None = None, *, svc: Services | None = None) -> Lit
         auth.login_failures_per_name, auth.login_failures_per_address, auth.login_window_seconds
     )
     app.state.cookie_secure = auth.cookie_secure
+    if fast_ingest:
+        app.asgi_handler = FastIngest(app.asgi_handler, svc, app.state.authenticator)
     return app

@@ -13,9 +13,10 @@ that checks every route against the access matrix.
 from __future__ import annotations
 
 import hmac
+import itertools
 import re
+import secrets
 import time
-import uuid
 from collections import deque
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -98,7 +99,7 @@ class Authenticator:
         process or another. A long-lived response (the event stream) asks it periodically."""
         kind = scope.get("auth_kind")
         if kind == "token":
-            secret = _bearer(scope)
+            secret = bearer_secret(scope)
             if secret is None:
                 return False
             principal = await anyio.to_thread.run_sync(self._load_token, secret)
@@ -181,7 +182,8 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-def _bearer(scope: Scope) -> str | None:
+def bearer_secret(scope: Scope) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header; None without one."""
     value = _header(scope, b"authorization")
     if value and value[:7].lower() == "bearer ":
         return value[7:].strip()
@@ -200,15 +202,21 @@ def _cookie(scope: Scope, name: str) -> str | None:
 
 
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._-]{1,64}$")
+# New request ids: 8 random hex digits for this process, then a counter (8 hex digits). A
+# uuid4 per request (os.urandom and the UUID object) was 11 % of the event loop's time under
+# single-signal load (py-spy, bench/peers.py); an id needs to be unique, not secret.
+_ID_PREFIX = secrets.token_hex(4)
+_id_counter = itertools.count(secrets.randbelow(1 << 32))
 
 
-def _request_id(scope: Scope) -> str:
+def request_id_of(scope: Scope) -> str:
     """The caller's ``X-Request-ID`` when it is a plain token (a proxy's or a client's), else a
-    new one; it is in every log line of the request and echoed in the response."""
+    new one (16 characters); it is in every log line of the request and echoed in the
+    response."""
     for name, value in scope.get("headers", ()):
         if name == b"x-request-id" and _REQUEST_ID.match(value):
             return value.decode()
-    return uuid.uuid4().hex[:16]
+    return f"{_ID_PREFIX}{next(_id_counter) & 0xFFFFFFFF:08x}"
 
 
 def auth_middleware(app: ASGIApp) -> ASGIApp:
@@ -217,7 +225,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
             authn: Authenticator = scope["app"].state.authenticator
             scope["principal"] = None  # type: ignore[typeddict-unknown-key]
             scope["csrf"] = None  # type: ignore[typeddict-unknown-key]
-            if (bearer := _bearer(scope)) is not None:
+            if (bearer := bearer_secret(scope)) is not None:
                 scope["principal"] = await authn.token(bearer)  # type: ignore[typeddict-unknown-key]
                 scope["auth_kind"] = "token"  # type: ignore[typeddict-unknown-key]
             elif (secret := _cookie(scope, SESSION_COOKIE)) is not None:
@@ -226,7 +234,7 @@ def auth_middleware(app: ASGIApp) -> ASGIApp:
                     scope["principal"] = sess.principal  # type: ignore[typeddict-unknown-key]
                     scope["csrf"] = sess.csrf_token  # type: ignore[typeddict-unknown-key]
                     scope["auth_kind"] = "session"  # type: ignore[typeddict-unknown-key]
-            request_id = _request_id(scope)
+            request_id = request_id_of(scope)
             principal = scope["principal"]  # type: ignore[typeddict-item]
 
             async def send_with_id(message: Message) -> None:

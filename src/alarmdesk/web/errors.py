@@ -35,9 +35,20 @@ def error_response(status: int, code: str, message: str, field: str | None = Non
     )
 
 
+def fields_of(exc: AlarmdeskError) -> tuple[int, str, str, str | None]:
+    """Status, code, message and field of an error alarmdesk raises on purpose: what the
+    handlers below answer, and the raw ingest route (web/fast_ingest.py) too."""
+    if isinstance(exc, ProtectedPurposeError | UnknownCategoryError):
+        return 422, exc.code, str(exc), getattr(exc, "field", None)
+    return exc.status, exc.code, exc.message, exc.field
+
+
+UNEXPECTED = "internal error; the request was not applied unless a receipt was returned"
+
+
 def on_alarmdesk_error(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, AlarmdeskError)
-    response = error_response(exc.status, exc.code, exc.message, exc.field)
+    response = error_response(*fields_of(exc))
     if isinstance(exc, TooManyAttempts):
         response.headers["Retry-After"] = str(exc.retry_after)
     return response
@@ -45,12 +56,12 @@ def on_alarmdesk_error(_: Request[Any, Any, Any], exc: Exception) -> Response[An
 
 def on_protected_purpose(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, ProtectedPurposeError)
-    return error_response(422, exc.code, str(exc), getattr(exc, "field", None))
+    return error_response(*fields_of(exc))
 
 
 def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     assert isinstance(exc, UnknownCategoryError)
-    return error_response(422, exc.code, str(exc), exc.field)
+    return error_response(*fields_of(exc))
 
 
 # Python names of query parameters whose public name differs.
@@ -83,11 +94,7 @@ def on_http(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 def on_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(
-        500,
-        "internal_error",
-        "internal error; the request was not applied unless a receipt was returned",
-    )
+    return error_response(500, "internal_error", UNEXPECTED)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

@@ -33,6 +33,34 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
     }
 
 
+def with_header_key(signal: SignalIn, header_key: str | None) -> None:
+    """The ``Idempotency-Key`` header, when sent, is the signal's key; it must not differ
+    from a key in the body, nor be longer than 200 characters."""
+    if not header_key:
+        return
+    if signal.idempotency_key and signal.idempotency_key != header_key:
+        raise InvalidField(
+            "Idempotency-Key header and body idempotency_key differ",
+            field="idempotency_key",
+            code="invalid_value",
+        )
+    if len(header_key) > 200:
+        raise InvalidField(
+            "Idempotency-Key is longer than 200 characters",
+            field="idempotency_key",
+            code="invalid_value",
+        )
+    signal.idempotency_key = header_key
+
+
+def single_body(receipt: Receipt) -> bytes:
+    return _encode(receipt_json(receipt))
+
+
+def batch_body(receipts: list[Receipt]) -> bytes:
+    return _encode({"receipts": [receipt_json(r) for r in receipts]})
+
+
 @post(
     "/api/v1/signals",
     status_code=202,
@@ -47,23 +75,9 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await read_body(request, svc.config.limits.max_signal_bytes)
     signal = decode_one(body, svc.clock())
-    header_key = request.headers.get("idempotency-key")
-    if header_key:
-        if signal.idempotency_key and signal.idempotency_key != header_key:
-            raise InvalidField(
-                "Idempotency-Key header and body idempotency_key differ",
-                field="idempotency_key",
-                code="invalid_value",
-            )
-        if len(header_key) > 200:
-            raise InvalidField(
-                "Idempotency-Key is longer than 200 characters",
-                field="idempotency_key",
-                code="invalid_value",
-            )
-        signal.idempotency_key = header_key
+    with_header_key(signal, request.headers.get("idempotency-key"))
     (receipt,) = await svc.writer.submit_signals([signal], actor=actor_of(request))
-    return Response(_encode(receipt_json(receipt)), status_code=202, media_type="application/json")
+    return Response(single_body(receipt), status_code=202, media_type="application/json")
 
 
 @post(
@@ -81,11 +95,7 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     body = await read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
     receipts = await svc.writer.submit_signals(signals, actor=actor_of(request))
-    return Response(
-        _encode({"receipts": [receipt_json(r) for r in receipts]}),
-        status_code=202,
-        media_type="application/json",
-    )
+    return Response(batch_body(receipts), status_code=202, media_type="application/json")
 
 
 ROUTES = [post_signal, post_signal_batch]
