@@ -20,7 +20,7 @@ from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.config import Config
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import RetentionConfig
-from alarmdesk.service.analytics import export, open_analytics
+from alarmdesk.service.analytics import export, open_analytics, prune
 from alarmdesk.service.retention import run_retention
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine, upgrade
@@ -260,3 +260,17 @@ def test_the_stored_calls_are_what_the_kpis_need_and_nothing_more(cfg, engine) -
             conn.execute(sa.select(sa.func.count()).select_from(t.history_calls)).scalar()
             == WEEK_CALLS
         )
+
+
+def test_a_store_follows_a_retention_run_made_elsewhere(cfg, engine, week) -> None:
+    """Another node held the retention lease and erased the calls: this node's periodic
+    export prunes its own store (service/analytics.prune)."""
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    export(engine, parts, chain, now=NOW)
+    policy = RetentionConfig(incidents_days=3653, incidents_by_category={"medical": 3000})
+    elsewhere = run_retention(engine, policy, chain, NOW)  # no analytics store: another node
+    assert elsewhere.history_calls > 0 and len(keys(parts)) == WEEK_CALLS
+    assert prune(engine, parts, policy, NOW) == elsewhere.history_calls
+    assert len(keys(parts)) == WEEK_CALLS - elsewhere.history_calls

@@ -238,6 +238,16 @@ def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: dat
 # -- the scheduled export ----------------------------------------------------------------------
 
 
+def _export_and_prune(
+    services: AnalyticsHost, chain: AuditChain, policy: RetentionConfig | None
+) -> ExportRun:
+    now = services.clock()
+    run = export(services.engine, services.analytics, chain, now=now)
+    if policy is not None:
+        prune(services.engine, services.analytics, policy, now)
+    return run
+
+
 class AnalyticsHost(Protocol):
     """What the scheduled export needs of a running alarmdesk (``bootstrap.Services``)."""
 
@@ -249,19 +259,23 @@ class AnalyticsHost(Protocol):
     def new_audit_chain(self) -> AuditChain: ...
 
 
-async def export_loop(services: AnalyticsHost, every_minutes: float) -> None:
+async def export_loop(
+    services: AnalyticsHost, every_minutes: float, policy: RetentionConfig | None = None
+) -> None:
     """Exports every ``every_minutes`` until cancelled (0: returns at once), each run in a
     thread of its own so the event loop and the writer never wait on it. A failed run is
     logged and tried again at the next period. Cancelling waits for a run in progress (it
-    commits or leaves stray files the next export removes)."""
+    commits or leaves stray files the next export removes).
+
+    With ``policy``, each run also removes from the store the calls the database no longer
+    holds (:func:`prune`): with several nodes on one database, only the node holding the
+    retention lease runs the retention job, and every node's store must follow it."""
     if every_minutes <= 0:
         return
     chain = services.new_audit_chain()
     while True:
         running = asyncio.ensure_future(
-            asyncio.to_thread(
-                export, services.engine, services.analytics, chain, now=services.clock()
-            )
+            asyncio.to_thread(_export_and_prune, services, chain, policy)
         )
         try:
             run = await asyncio.shield(running)

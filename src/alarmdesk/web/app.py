@@ -43,7 +43,9 @@ def create_app(
         svc.start_webhooks(asyncio.get_running_loop())
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
-        exports = asyncio.create_task(export_loop(svc, svc.config.analytics.export_minutes))
+        exports = asyncio.create_task(
+            export_loop(svc, svc.config.analytics.export_minutes, svc.config.retention)
+        )
         try:
             yield
         finally:
