@@ -227,6 +227,8 @@ def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: dat
             if (int(k.call_id) not in kept_own if k.own else (k.source, k.call_id) not in kept)
         }
 
+    if not parts.directory.is_dir():
+        return 0  # no store here (never exported): nothing to remove, nothing to create
     with parts.lock():
         manifest = parts.manifest()
         _, removed = parts.prune(manifest, cutoff, gone)
