@@ -224,6 +224,7 @@ def test_config(url: str) -> Config:
     cfg = Config()
     cfg.database.url = url
     cfg.audit.key_file = str(Path(tempfile.mkdtemp(prefix="key-", dir=_SCRATCH.name)) / "audit.key")
+    cfg.analytics.dir = tempfile.mkdtemp(prefix="analytics-", dir=_SCRATCH.name)
     cfg.stream.heartbeat_seconds = 0.5
     cfg.routing.fallback_desk = "west"
     return cfg

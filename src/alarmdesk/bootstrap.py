@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.hub import Hub
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
@@ -24,6 +25,7 @@ from alarmdesk.domain.routing import compile_routes
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.service.analytics import store_for
 from alarmdesk.service.metrics import Metric, audit_metrics, counter, gauge
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
@@ -73,6 +75,10 @@ class Services:
     webhooks: Deliverer | None = None  # signed webhooks: when enabled
     # this node among others on one database (the leases name it): host, process, random
     node_id: str = field(default_factory=lambda: new_node_id())
+    analytics: PartStore = field(init=False)  # the analytics store ([analytics] dir)
+
+    def __post_init__(self) -> None:
+        self.analytics = analytics_store(self.config, self.engine)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
@@ -159,6 +165,11 @@ class Services:
         self.hub.close()
         self.engine.dispose()
         self.started = False
+
+
+def analytics_store(cfg: Config, engine: sa.Engine) -> PartStore:
+    """The analytics store of ``engine``'s database, in ``[analytics] dir``."""
+    return store_for(cfg.analytics.dir, engine)
 
 
 def audit_chain(cfg: Config) -> AuditChain:

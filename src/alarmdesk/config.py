@@ -6,6 +6,7 @@
     ALARMDESK_DC09_PORT     the SIA DC-09 receiver's TCP and UDP port (default: off)
     ALARMDESK_MQTT_URL      mqtt://host:port of the broker for cameras (default: off)
     ALARMDESK_FRIGATE_URL   http://host:port of Frigate's API, for video on incidents (default: off)
+    ALARMDESK_ANALYTICS_DIR the analytics store's directory (default var/analytics)
 
 Every key of the file is documented in docs/configuration.md; unknown keys are refused so
 a typo never silently leaves a default in force.
@@ -143,6 +144,15 @@ class CapConfig(msgspec.Struct, forbid_unknown_fields=True):
     language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] = "en-US"
 
 
+class AnalyticsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """The analytics store: finished calls as Parquet, KPIs with DuckDB (docs/analytics.md)."""
+
+    dir: str = "var/analytics"  # one directory per database: it records whose calls it holds
+    # While serving, finished calls are exported this often (0: only by `analytics export`
+    # and before each KPI report, which exports what is new first).
+    export_minutes: Annotated[float, msgspec.Meta(ge=0)] = 15.0
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -161,6 +171,7 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     intake: IntakeConfig = msgspec.field(default_factory=IntakeConfig)
     sharing: SharingConfig = msgspec.field(default_factory=SharingConfig)
     cap: CapConfig = msgspec.field(default_factory=CapConfig)
+    analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
 
 
 def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
@@ -196,6 +207,8 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
         except ValueError as exc:
             raise ConfigError(f"ALARMDESK_FRIGATE_URL: {exc}") from None
         cfg.intake.frigate_url = frigate
+    if analytics := env.get("ALARMDESK_ANALYTICS_DIR"):
+        cfg.analytics.dir = analytics
     if port := env.get("ALARMDESK_PORT"):
         try:
             cfg.server.port = int(port)

@@ -4,11 +4,17 @@ an import, bad options refused with the option named, each reading logged."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from datetime import UTC, datetime
 
+import httpx
+import pytest
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
+from tests.conftest import serve_live
+from tests.conftest import test_config as config_for
 
 
 def test_a_supervisor_reads_the_kpis_of_the_centre_s_own_incidents(live_server) -> None:
@@ -59,3 +65,48 @@ def test_a_supervisor_reads_the_kpis_of_the_centre_s_own_incidents(live_server) 
             if '"report.kpi"' in r.entry
         ]
     assert logged and logged[0]["op"] == "combine" and logged[0]["detail"]["own"] is True
+
+
+def test_the_api_answers_while_a_report_waits_on_the_analytics_store(live_server) -> None:
+    """The report runs in a worker thread: while it waits (here on the analytics store's
+    lock, held by the test as an export would hold it), the event loop serves the rest."""
+    today = datetime.now(UTC).date().isoformat()
+    url = f"/api/v1/reports/kpi?from={today}&to={today}&own=true"
+    answers: list[int] = []
+    with live_server.client("supervisor", timeout=30) as sup:
+        with live_server.services.analytics.lock():
+            waiting = threading.Thread(target=lambda: answers.append(sup.get(url).status_code))
+            waiting.start()
+            time.sleep(0.5)  # the report has started and waits
+            for _ in range(5):
+                began = time.monotonic()
+                health = httpx.get(live_server.url + "/api/v1/health", timeout=5)
+                assert health.status_code == 200
+                assert time.monotonic() - began < 1.0
+            assert waiting.is_alive() and not answers  # still waiting on the store
+        waiting.join(timeout=30)
+    assert answers == [200]
+
+
+@pytest.mark.slow
+def test_a_running_server_exports_finished_incidents_on_its_own(sqlite_url) -> None:
+    cfg = config_for(sqlite_url)
+    cfg.analytics.export_minutes = 0.01  # every 0.6 s
+    with serve_live(sqlite_url, cfg) as live:
+        signal = {
+            "source_kind": "call",
+            "source_id": "ct-1",
+            "type_code": "FSTRU",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "location": {"lat": 51.5, "lon": -0.1},
+            "summary": "smoke",
+        }
+        inc = live.post_signal(signal).json()["incident_id"]
+        with live.client("operator") as op:
+            r = op.post(f"/api/v1/incidents/{inc}/resolve", json={"disposition": "handled"})
+            assert r.is_success, r.text
+        store = live.services.analytics
+        deadline = time.monotonic() + 10
+        while store.manifest().calls == 0 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert store.manifest().calls == 1

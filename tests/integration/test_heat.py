@@ -17,7 +17,7 @@ import h3
 import pytest
 import sqlalchemy as sa
 
-from alarmdesk.bootstrap import audit_chain
+from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.config import Config
 from alarmdesk.domain.history import Interval
 from alarmdesk.service.heat import check_area, heat_report
@@ -107,7 +107,12 @@ def week_query(source: str | None = None, resolution: int = 8) -> Any:
 def test_calls_per_cell_equal_an_independent_count_over_the_csv(week, resolution) -> None:
     cfg, engine = week
     report = heat_report(
-        engine, audit_chain(cfg), week_query(resolution=resolution), actor=IMPORTER, now=NOW
+        engine,
+        audit_chain(cfg),
+        week_query(resolution=resolution),
+        actor=IMPORTER,
+        now=NOW,
+        analytics=analytics_store(cfg, engine),
     )
     expected, unlocated = independent(resolution)
     assert report.calls == WEEK_CALLS
@@ -140,7 +145,15 @@ def test_a_cell_limits_the_report_to_the_calls_inside_it(week) -> None:
     busiest = max(everything, key=lambda c: everything[c][0])
     district = h3.cell_to_parent(busiest, 6)
     area = check_area(district.upper(), 8)  # as a client may write it
-    report = heat_report(engine, audit_chain(cfg), week_query(), actor=IMPORTER, now=NOW, area=area)
+    report = heat_report(
+        engine,
+        audit_chain(cfg),
+        week_query(),
+        actor=IMPORTER,
+        now=NOW,
+        analytics=analytics_store(cfg, engine),
+        area=area,
+    )
     inside = {c: v for c, v in everything.items() if h3.cell_to_parent(c, 6) == district}
     assert {f.properties.cell: f.properties.calls for f in report.features} == {
         c: v[0] for c, v in inside.items()
@@ -153,18 +166,33 @@ def test_another_interval_and_source_and_the_audit_entry(week) -> None:
     cfg, engine = week
     chain = audit_chain(cfg)
     travel = heat_report(
-        engine, chain, week_query("sf"), actor=IMPORTER, now=NOW, interval=Interval.TRAVEL
+        engine,
+        chain,
+        week_query("sf"),
+        actor=IMPORTER,
+        now=NOW,
+        analytics=analytics_store(cfg, engine),
+        interval=Interval.TRAVEL,
     )
     assert travel.interval == "travel" and travel.source == "sf"
     assert travel.calls == WEEK_CALLS
-    by_scene = heat_report(engine, chain, week_query(), actor=IMPORTER, now=NOW)
+    by_scene = heat_report(
+        engine, chain, week_query(), actor=IMPORTER, now=NOW, analytics=analytics_store(cfg, engine)
+    )
     assert [f.properties.calls for f in travel.features] == [
         f.properties.calls for f in by_scene.features
     ]
     assert [f.properties.p90 for f in travel.features] != [
         f.properties.p90 for f in by_scene.features
     ]
-    nothing = heat_report(engine, chain, week_query("elsewhere"), actor=IMPORTER, now=NOW)
+    nothing = heat_report(
+        engine,
+        chain,
+        week_query("elsewhere"),
+        actor=IMPORTER,
+        now=NOW,
+        analytics=analytics_store(cfg, engine),
+    )
     assert (nothing.calls, nothing.unlocated, nothing.features) == (0, 0, [])
     entries = [e for e in audit(engine, "combine") if e["rule"] == "report.heat"]
     assert len(entries) == 3
@@ -187,7 +215,14 @@ def test_the_days_are_the_time_zone_s(week) -> None:
     that hour (UTC) fall on 2016-12-30 there and are not counted."""
     cfg, engine = week
     one_day = kpi_query("2016-12-31", "2016-12-31", timezone="America/Los_Angeles")
-    report = heat_report(engine, audit_chain(cfg), one_day, actor=IMPORTER, now=NOW)
+    report = heat_report(
+        engine,
+        audit_chain(cfg),
+        one_day,
+        actor=IMPORTER,
+        now=NOW,
+        analytics=analytics_store(cfg, engine),
+    )
     with SF_WEEK.open(newline="", encoding="utf-8-sig") as f:
         days = {
             r["Call Number"]: when(r["Received DtTm"]).date()  # type: ignore[union-attr]

@@ -30,7 +30,7 @@ from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli import app
 from alarmdesk.config import Config
 from alarmdesk.domain.history import DataQuality, Interval, load_mapping, read_calls_file
-from alarmdesk.domain.kpi import NFPA_1710, Dimension, Period, compliance, kpis
+from alarmdesk.domain.kpi import NFPA_1710, Dimension, Period
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import RetentionConfig
 from alarmdesk.service.history import ImportSummary, import_calls
@@ -39,6 +39,7 @@ from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine, upgrade
 from tests.conftest import FIXTURES, REPO_ROOT
 from tests.conftest import test_config as config_for
+from tests.kpi_oracle import compliance, kpis
 from tests.unit.test_sf_calls_kpi import expected
 
 SF_WEEK = FIXTURES / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"
@@ -65,7 +66,10 @@ def engine(cfg: Config) -> Any:
 
 def config_file(cfg: Config, tmp_path: Path, retention: str = "") -> Path:
     path = tmp_path / "alarmdesk.toml"
-    path.write_text(f'[audit]\nkey_file = "{cfg.audit.key_file}"\n{retention}')
+    path.write_text(
+        f'[audit]\nkey_file = "{cfg.audit.key_file}"\n'
+        f'[analytics]\ndir = "{cfg.analytics.dir}"\n{retention}'
+    )
     return path
 
 
@@ -537,7 +541,13 @@ def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
 
         query = kpi_query("2026-12-03", "2026-12-03", by="unit_kind", own=True)
         report = kpi_report(
-            svc.engine, audit_chain(svc.config), query, actor=op, now=clock(), fmt="json"
+            svc.engine,
+            audit_chain(svc.config),
+            query,
+            actor=op,
+            now=clock(),
+            fmt="json",
+            analytics=svc.analytics,
         )
     finally:
         loop.close()
@@ -626,7 +636,13 @@ def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, servic
         def report(by: str) -> Any:
             query = kpi_query("2026-12-03", "2026-12-03", by=by, own=True)
             return kpi_report(
-                svc.engine, audit_chain(svc.config), query, actor=op, now=clock(), fmt="json"
+                svc.engine,
+                audit_chain(svc.config),
+                query,
+                actor=op,
+                now=clock(),
+                fmt="json",
+                analytics=svc.analytics,
             )
 
         kinds, by_desk, by_cell = report("unit_kind"), report("desk"), report("h3")

@@ -29,6 +29,15 @@ def test_the_environment_overrides_the_file(tmp_path) -> None:
     assert cfg.database.url == "postgresql://db/x" and cfg.server.port == 9000
 
 
+def test_the_analytics_store_s_directory_and_export_period(tmp_path) -> None:
+    cfg = load(tmp_path, '[analytics]\ndir = "/data/analytics"\nexport_minutes = 0\n')
+    assert (cfg.analytics.dir, cfg.analytics.export_minutes) == ("/data/analytics", 0)
+    moved = load(tmp_path, "", {"ALARMDESK_ANALYTICS_DIR": "/srv/parquet"})
+    assert moved.analytics.dir == "/srv/parquet" and moved.analytics.export_minutes == 15
+    with pytest.raises(config.ConfigError, match="export_minutes"):
+        load(tmp_path, "[analytics]\nexport_minutes = -1\n")
+
+
 def test_an_mqtt_topic_mapping_that_targets_a_protected_purpose_is_refused(tmp_path) -> None:
     with pytest.raises(config.ConfigError, match=r"rule assembly\.protest"):
         load(tmp_path, '[[intake.mqtt_topics]]\ntopic = "city/protest/+"\ntype_code = "SUSP"\n')

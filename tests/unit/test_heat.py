@@ -1,13 +1,14 @@
-"""Calls per H3 cell and an interval's statistics in each (domain/heat.py)."""
+"""Calls per H3 cell and an interval's statistics in each (domain/heat.py's definitions, applied
+record by record by tests/kpi_oracle.py; the service computes the same table with DuckDB)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.heat import heat
 from alarmdesk.domain.hexgrid import cell_of
 from alarmdesk.domain.history import CallRecord, Interval
+from tests.kpi_oracle import heat
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 MARKET = (37.7749, -122.4194)  # one cell at 8

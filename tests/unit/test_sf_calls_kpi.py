@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from alarmdesk.domain.history import DataQuality, Interval, load_mapping, read_calls_file
-from alarmdesk.domain.kpi import NFPA_1710, Dimension, compliance, kpis
+from alarmdesk.domain.kpi import NFPA_1710, Dimension
+from tests.kpi_oracle import compliance, kpis
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = ROOT / "tests" / "fixtures" / "calls" / "sf_fire_calls_2016-12-31_2017-01-07.csv"

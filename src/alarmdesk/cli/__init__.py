@@ -12,6 +12,7 @@ import typer
 
 from alarmdesk import logs
 from alarmdesk.cli.accounts import tokens_app, users_app
+from alarmdesk.cli.analytics import analytics_app
 from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.export import export_app
@@ -46,6 +47,7 @@ app.add_typer(silences_app, name="silences")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")
+app.add_typer(analytics_app, name="analytics")
 report_app.command("kpi")(report_kpi)
 report_app.add_typer(saved_app, name="saved")
 

@@ -27,7 +27,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from alarmdesk.bootstrap import audit_chain
+from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
@@ -194,6 +194,7 @@ def report_kpi(
                 objectives=goals,
                 objectives_name=goals_name,
                 target_seconds=target,
+                analytics=analytics_store(cfg, engine),
             )
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))

@@ -13,7 +13,7 @@ import msgspec
 import typer
 from rich.table import Table
 
-from alarmdesk.bootstrap import audit_chain
+from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.cli.common import cli_actor, err, fail, load_config, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
@@ -70,7 +70,13 @@ def retention_run(
     engine = make_engine(cfg.database.url)
     try:
         run = run_retention(
-            engine, policy, audit_chain(cfg), utcnow(), cli_actor(), dry_run=dry_run
+            engine,
+            policy,
+            audit_chain(cfg),
+            utcnow(),
+            cli_actor(),
+            dry_run=dry_run,
+            analytics=analytics_store(cfg, engine),
         )
     except Exception as exc:  # a database failure: nothing of the failed class was erased
         fail(f"retention failed: {exc}", 1)
@@ -88,6 +94,8 @@ def retention_run(
         )
     if run.history_calls:
         out.print(f"of the incidents: imported history calls {run.history_calls}")
+    if run.analytics_calls:
+        out.print(f"removed from the analytics store: {run.analytics_calls} calls")
     if run.incomplete:
         out.print(
             f"more expired rows remain in: {', '.join(sorted(run.incomplete))} "

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from alarmdesk.bootstrap import audit_chain
+from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out, run
 from alarmdesk.cli.history import FORMATS, print_report
 from alarmdesk.cli.options import ConfigOpt, DbOpt
@@ -131,7 +131,13 @@ def saved_run(
         try:
             require_head(engine)
             report = saved_reports.run_saved(
-                engine, audit_chain(cfg), name, actor=cli_actor(), now=utcnow(), fmt=fmt
+                engine,
+                audit_chain(cfg),
+                name,
+                actor=cli_actor(),
+                now=utcnow(),
+                fmt=fmt,
+                analytics=analytics_store(cfg, engine),
             )
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))

@@ -36,7 +36,8 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     ├── BadGateway                  a system alarmdesk fetches from failed (Frigate; 502)
     └── Unavailable                 alarmdesk cannot serve now (503)
         ├── SchemaNotReady          the database schema is not the one the code needs
-        └── WriterStopped           the writer is not running (shutting down, or failed)
+        ├── WriterStopped           the writer is not running (shutting down, or failed)
+        └── AnalyticsUnavailable    the analytics store's directory cannot be used
 
 The errors raised while validating configuration also derive from ``ValueError``: msgspec
 turns a ``ValueError`` raised in a ``__post_init__`` into a validation error with its path.
@@ -278,6 +279,13 @@ class WriterStopped(Unavailable):
     """The writer is not running: nothing can be stored until it is."""
 
     code = "writer_stopped"
+
+
+class AnalyticsUnavailable(Unavailable):
+    """The analytics store's directory cannot be used: not writable, a manifest that cannot
+    be read, or the store of another database (docs/analytics.md, "The analytics store")."""
+
+    code = "analytics_unavailable"
 
 
 class SetupError(InputError):

@@ -6,21 +6,20 @@ cell. In each cell: the number of calls, and the interval's count, p50 and p90 o
 that had it (nearest rank; missing, negative and zero intervals left out and counted, as in
 every KPI).
 
-The grouping is the KPIs' own (``domain/kpi.kpis`` by :attr:`Dimension.H3`): :func:`cells`
-turns that table into the layer's figures, so another engine that computes the same table
-(DuckDB over Parquet) gives the same layer.
+The grouping is the KPIs' own (by :attr:`Dimension.H3`): :func:`cells` turns that table,
+which DuckDB computes over the analytics store (``analytics/queries.py``), into the layer's
+figures.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of, within
-from alarmdesk.domain.history.records import CallRecord, Interval
-from alarmdesk.domain.kpi import Dimension, GroupKey, Stats, kpis
+from alarmdesk.domain.history.records import Interval
+from alarmdesk.domain.kpi import GroupKey, Stats
 
-__all__ = ["CellFigures", "Heat", "cells", "heat", "inside"]
+__all__ = ["CellFigures", "Heat", "cells"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,32 +56,3 @@ def cells(table: Mapping[GroupKey, Mapping[Interval, Stats]], interval: Interval
         key=lambda c: (-c.calls, c.cell),
     )
     return Heat(tuple(located), unlocated, unlocated + sum(c.calls for c in located))
-
-
-def inside(records: Iterable[CallRecord], area: str, resolution: int) -> Iterator[CallRecord]:
-    """The calls located inside the cell ``area`` (of ``resolution`` or coarser)."""
-    for record in records:
-        cell = cell_of(record.lat, record.lon, resolution)
-        if cell is not None and within(cell, area):
-            yield record
-
-
-def heat(
-    records: Iterable[CallRecord],
-    resolution: int = DEFAULT_RESOLUTION,
-    interval: Interval = Interval.CALL_TO_ON_SCENE,
-    *,
-    area: str | None = None,
-) -> Heat:
-    """Calls per cell at ``resolution`` and ``interval``'s statistics in each.
-
-    Args:
-        records: the calls (read once).
-        resolution: the H3 resolution of the cells (the caller has checked it).
-        interval: the interval measured in each cell.
-        area: a cell of ``resolution`` or coarser: only the calls located inside it are
-            counted (the unlocated ones are left out too).
-    """
-    chosen = inside(records, area, resolution) if area is not None else records
-    table = kpis(chosen, (Dimension.H3,), intervals=(interval,), resolution=resolution)
-    return cells(table, interval)

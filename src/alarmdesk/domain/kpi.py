@@ -21,8 +21,12 @@ location at the query's resolution (``domain/hexgrid.py``), or in ``None`` witho
 Compliance objectives (:class:`Objective`) are data: an interval, a limit in seconds, the
 fraction of calls that must be within it, and optionally the harm categories and unit kinds
 it applies to. :data:`NFPA_1710` are the objectives of NFPA 1710 (2020 edition, §4.1.2).
-:func:`compliance` reports each as met or not, with the fraction achieved, per group
-(by default per station area and year).
+:class:`Compliance` is one objective's result in one group (per station area and year), met
+or not, with the fraction achieved; :class:`Workload` an area's demand against capacity.
+
+alarmdesk computes the figures (the KPIs, compliance, workload, the heat layer) with DuckDB
+over the analytics store (``analytics/queries.py``), by these definitions;
+tests/kpi_oracle.py computes them record by record to check it.
 """
 
 from __future__ import annotations
@@ -30,8 +34,7 @@ from __future__ import annotations
 import enum
 import math
 import tomllib
-from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from fractions import Fraction
@@ -39,8 +42,7 @@ from typing import Final
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField, UnknownCategoryError
-from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, cell_of
-from alarmdesk.domain.history.records import CallRecord, Gap, Interval, duration
+from alarmdesk.domain.history.records import CallRecord, Interval
 from alarmdesk.domain.purpose import check_category, screen
 
 __all__ = [
@@ -52,14 +54,10 @@ __all__ = [
     "Period",
     "Stats",
     "Workload",
-    "compliance",
-    "kpis",
     "over_target",
     "parse_objectives",
     "percentile",
     "period_of",
-    "summarize",
-    "workload",
 ]
 
 GroupKey = tuple[str | int | None, ...]  # one value per dimension grouped by, in that order
@@ -124,121 +122,6 @@ class Stats:
     missing: int = 0
     negative: int = 0
     zero: int = 0
-
-
-def summarize(values: Iterable[float], gaps: Iterable[Gap] = ()) -> Stats:
-    """Count, mean and nearest-rank p50/p90/p99 of durations in seconds."""
-    ordered = sorted(values)
-    gap_list = list(gaps)
-    left_out = {g: gap_list.count(g) for g in Gap}
-    if not ordered:
-        return Stats(0, None, None, None, None, *left_out.values())
-    return Stats(
-        count=len(ordered),
-        mean=sum(ordered) / len(ordered),
-        p50=percentile(ordered, 50),
-        p90=percentile(ordered, 90),
-        p99=percentile(ordered, 99),
-        missing=left_out[Gap.MISSING],
-        negative=left_out[Gap.NEGATIVE],
-        zero=left_out[Gap.ZERO],
-    )
-
-
-def _dimension_value(
-    record: CallRecord, dimension: Dimension, period: Period, tz: tzinfo, resolution: int
-) -> str | int | None:
-    if dimension is Dimension.H3:
-        return cell_of(record.lat, record.lon, resolution)
-    if dimension is Dimension.PERIOD:
-        return period_of(record.received, period, tz)
-    if dimension is Dimension.STATION_AREA:
-        return record.station_area
-    if dimension is Dimension.TYPE:
-        return record.type_code
-    if dimension is Dimension.PRIORITY:
-        return record.priority
-    if dimension is Dimension.HOUR:
-        return record.received.astimezone(tz).hour
-    raise ValueError(f"{dimension} is not a dimension of the call itself")
-
-
-def _groups(
-    record: CallRecord,
-    by: Sequence[Dimension],
-    period: Period,
-    tz: tzinfo,
-    resolution: int = DEFAULT_RESOLUTION,
-) -> list[tuple[GroupKey, frozenset[str] | None]]:
-    """The groups a record falls in, each with the unit kinds that time it (None: all).
-
-    A call falls in one group per kind of unit on it (timed by those units only) and per desk
-    it was routed to (timed whole); a call without either falls in the group None."""
-    kinds: list[str | None] = [None]
-    if Dimension.UNIT_KIND in by:
-        kinds = list(record.unit_kinds()) or [None]
-    desks: list[str | None] = [None]
-    if Dimension.DESK in by:
-        desks = list(dict.fromkeys(record.desks)) or [None]
-    out: list[tuple[GroupKey, frozenset[str] | None]] = []
-    for kind in kinds:
-        for desk in desks:
-            key = tuple(
-                kind
-                if d is Dimension.UNIT_KIND
-                else desk
-                if d is Dimension.DESK
-                else _dimension_value(record, d, period, tz, resolution)
-                for d in by
-            )
-            out.append((key, None if kind is None else frozenset({kind})))
-    return out
-
-
-def kpis(
-    records: Iterable[CallRecord],
-    by: Sequence[Dimension] = (),
-    *,
-    period: Period = Period.MONTH,
-    tz: tzinfo = UTC,
-    intervals: Collection[Interval] = tuple(Interval),
-    resolution: int = DEFAULT_RESOLUTION,
-) -> dict[GroupKey, dict[Interval, Stats]]:
-    """Per group (a key with one value per dimension of ``by``), per interval, its Stats.
-
-    Args:
-        records: the calls (read once).
-        by: the dimensions to group by, in order; none gives one group, the key ``()``.
-        period: the length of a period when grouping by period.
-        tz: the time zone periods and hours of day are counted in.
-        intervals: the intervals to measure.
-        resolution: the H3 resolution when grouping by cell.
-    """
-    if len(set(by)) != len(by):
-        raise ValueError(f"a dimension appears twice in {list(by)}")
-    values: defaultdict[GroupKey, defaultdict[Interval, list[float]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    gaps: defaultdict[GroupKey, defaultdict[Interval, list[Gap]]] = defaultdict(
-        lambda: defaultdict(list)
-    )
-    for record in records:
-        for key, kinds in _groups(record, by, period, tz, resolution):
-            for interval in intervals:
-                d = duration(record, interval, kinds)
-                if isinstance(d, Gap):
-                    gaps[key][interval].append(d)
-                else:
-                    values[key][interval].append(d)
-    return {
-        key: {i: summarize(values[key][i], gaps[key][i]) for i in intervals}
-        for key in sorted(values.keys() | gaps.keys(), key=_sortable)
-    }
-
-
-def _sortable(key: GroupKey) -> tuple[tuple[int, str | int], ...]:
-    # None sorts first; ints and strings never meet in one dimension
-    return tuple((0, "") if v is None else (1, v) for v in key)
 
 
 # ------------------------------------------------------------------------- compliance
@@ -430,52 +313,21 @@ class Compliance:
     met: bool | None
     left_out: int  # calls the objective applies to whose interval was missing, negative, zero
 
-
-def compliance(
-    records: Iterable[CallRecord],
-    objectives: Sequence[Objective] = NFPA_1710,
-    by: Sequence[Dimension] = (Dimension.STATION_AREA, Dimension.PERIOD),
-    *,
-    period: Period = Period.YEAR,
-    tz: tzinfo = UTC,
-) -> list[Compliance]:
-    """Each objective, per group, met or not with the fraction achieved.
-
-    Grouping by unit kind is refused: an objective names its own unit kinds.
-    """
-    if Dimension.UNIT_KIND in by:
-        raise ValueError("compliance is grouped by the call; an objective names its unit kinds")
-    tally: defaultdict[tuple[int, GroupKey], list[int]] = defaultdict(lambda: [0, 0, 0])
-    for record in records:
-        ((key, _),) = _groups(record, by, period, tz)
-        for n, objective in enumerate(objectives):
-            if not objective.applies_to(record):
-                continue
-            d = duration(record, objective.interval, objective.unit_kinds or None)
-            counts = tally[(n, key)]
-            if isinstance(d, Gap):
-                counts[2] += 1
-                continue
-            counts[0] += 1
-            counts[1] += d <= objective.limit_seconds
-    out: list[Compliance] = []
-    for (n, key), (count, within, left_out) in sorted(
-        tally.items(), key=lambda kv: (_sortable(kv[0][1]), kv[0][0])
-    ):
-        objective = objectives[n]
+    @classmethod
+    def of(
+        cls, objective: Objective, group: GroupKey, count: int, within: int, left_out: int
+    ) -> Compliance:
+        """The result from its counts: achieved and met follow from them."""
         achieved = within / count if count else None
-        out.append(
-            Compliance(
-                objective=objective,
-                group=key,
-                count=count,
-                within=within,
-                achieved=achieved,
-                met=None if achieved is None else achieved >= objective.fraction,
-                left_out=left_out,
-            )
+        return cls(
+            objective=objective,
+            group=group,
+            count=count,
+            within=within,
+            achieved=achieved,
+            met=None if achieved is None else achieved >= objective.fraction,
+            left_out=left_out,
         )
-    return out
 
 
 # -- workload: demand against capacity per station area --------------------------------------
@@ -502,6 +354,32 @@ class Workload:
     untimed: int
     capacity: str = "answered"  # "roster" or "answered": where ``units`` comes from
 
+    @classmethod
+    def of(
+        cls,
+        area: str | None,
+        hours: float,
+        calls: int,
+        responses: int,
+        answered: int,
+        busy_hours: float,
+        untimed: int,
+        roster: Mapping[str, int] | None,
+    ) -> Workload:
+        """An area's workload, its capacity the roster's units where ``roster`` names the
+        area, else the ``answered`` units (those that responded to its calls)."""
+        listed = (roster or {}).get(area) if area is not None else None
+        return cls(
+            area,
+            hours,
+            calls,
+            responses,
+            listed if listed else answered,
+            busy_hours,
+            untimed,
+            "roster" if listed else "answered",
+        )
+
     @property
     def calls_per_hour(self) -> float:
         return self.calls / self.hours if self.hours else 0.0
@@ -515,50 +393,6 @@ class Workload:
     def utilisation(self) -> float | None:
         """Busy unit-hours over available unit-hours (unit-hour utilisation, 0 … 1)."""
         return self.busy_hours / (self.units * self.hours) if self.units and self.hours else None
-
-
-def workload(
-    records: Iterable[CallRecord], hours: float, roster: Mapping[str, int] | None = None
-) -> list[Workload]:
-    """Per station area (None: calls without one), in order of the areas' names.
-
-    Args:
-        roster: units on the roster per station area; an area it names is measured against
-            them, any other against the units that answered its calls.
-    """
-    if hours <= 0:
-        raise ValueError(f"a span of {hours} hours")
-    calls: defaultdict[str | None, int] = defaultdict(int)
-    responses: defaultdict[str | None, int] = defaultdict(int)
-    units: defaultdict[str | None, set[str]] = defaultdict(set)
-    busy: defaultdict[str | None, float] = defaultdict(float)
-    untimed: defaultdict[str | None, int] = defaultdict(int)
-    for r in records:
-        area = r.station_area
-        calls[area] += 1
-        for u in r.units:
-            responses[area] += 1
-            units[area].add(u.unit_id)
-            if u.dispatched is not None and u.cleared is not None and u.cleared > u.dispatched:
-                busy[area] += (u.cleared - u.dispatched).total_seconds() / 3600
-            else:
-                untimed[area] += 1
-    rostered = roster or {}
-
-    def one(area: str | None) -> Workload:
-        listed = rostered.get(area) if area is not None else None
-        return Workload(
-            area,
-            hours,
-            calls[area],
-            responses[area],
-            listed if listed else len(units[area]),
-            busy[area],
-            untimed[area],
-            "roster" if listed else "answered",
-        )
-
-    return [one(area) for area in sorted(calls, key=lambda a: (a is None, a or ""))]
 
 
 def over_target(

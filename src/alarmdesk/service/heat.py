@@ -9,22 +9,24 @@ computed, as for the KPI report.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime
 from typing import Final, Literal
 
 import msgspec
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
+from alarmdesk.analytics.queries import Selection
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.heat import heat
+from alarmdesk.domain.heat import cells
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, boundary, check_cell, resolution_of
-from alarmdesk.domain.history import CallRecord, Interval
+from alarmdesk.domain.history import Interval
+from alarmdesk.domain.kpi import Dimension
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.service.actions import in_transaction
+from alarmdesk.service.analytics import export, open_analytics
 from alarmdesk.service.history import AUDIT_OBJECT
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, PERCENTILES, KpiQuery
-from alarmdesk.store import history as store
 from alarmdesk.store.audit import AuditChain
 
 __all__ = [
@@ -127,13 +129,15 @@ def heat_report(
     interval: Interval = Interval.CALL_TO_ON_SCENE,
     area: str | None = None,
     target_seconds: float = DEFAULT_TARGET,
+    analytics: PartStore,
 ) -> HeatReport:
     """The heat layer over the calls ``query`` selects, in cells of ``query.resolution`` (its
     grouping and period are not used).
 
     The ``combine`` audit entry (the days, source, resolution, interval; never a figure) is
-    committed first. ``interval`` and ``area`` are checked by the caller
-    (:func:`check_interval`, :func:`check_area`).
+    committed first; then what finished since the last export is exported, and the figures
+    are computed with DuckDB over the analytics store (docs/analytics.md). ``interval`` and
+    ``area`` are checked by the caller (:func:`check_interval`, :func:`check_area`).
     """
     resolution = query.resolution
     entry = AuditEvent(
@@ -157,13 +161,13 @@ def heat_report(
 
     in_transaction(engine, chain, log, "heat report")
 
-    def calls(conn: sa.Connection) -> Iterator[CallRecord]:
-        if query.own:
-            return store.read_own_calls(conn, query.start, query.end)
-        return store.read_calls(conn, store.HistoryFilter(query.start, query.end, query.source))
-
-    with engine.connect() as conn:
-        table = heat(calls(conn), resolution, interval, area=area)
+    export(engine, analytics, chain, now=now)
+    which = Selection(query.start, query.end, own=query.own, source=query.source)
+    with open_analytics(analytics) as figures:
+        kpis = figures.kpis(
+            which, (Dimension.H3,), intervals=(interval,), resolution=resolution, area=area
+        )
+    table = cells(kpis, interval)
     return HeatReport(
         first_day=query.first_day.isoformat(),
         last_day=query.last_day.isoformat(),

@@ -1,5 +1,6 @@
 """The response-time KPI report: its query as written (``--by station_area,priority``), the
-figures over imported calls or alarmdesk's own incidents (``domain/kpi.py`` computes them),
+figures over imported calls or alarmdesk's own incidents (computed with DuckDB over the
+analytics store, ``analytics/queries.py``, by ``domain/kpi.py``'s definitions),
 and their layouts for the terminal and a printable page (docs/analytics.md).
 
 Reading a report is a ``combine`` audit entry, committed before any figure is computed.
@@ -8,7 +9,7 @@ Reading a report is a ``combine`` audit entry, committed before any figure is co
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -18,9 +19,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import msgspec
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
+from alarmdesk.analytics.queries import Selection
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
-from alarmdesk.domain.history import CallRecord, Interval
+from alarmdesk.domain.history import Interval
 from alarmdesk.domain.kpi import (
     NFPA_1710,
     Dimension,
@@ -28,14 +31,12 @@ from alarmdesk.domain.kpi import (
     Objective,
     Period,
     Stats,
-    compliance,
-    kpis,
     over_target,
     parse_objectives,
-    workload,
 )
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.service.actions import in_transaction
+from alarmdesk.service.analytics import export, open_analytics
 from alarmdesk.service.history import AUDIT_OBJECT, check_source
 from alarmdesk.store import history as store
 from alarmdesk.store.audit import AuditChain
@@ -283,12 +284,6 @@ def _groups(
     ]
 
 
-def _counted(records: Iterable[CallRecord], tally: list[int]) -> Iterator[CallRecord]:
-    for record in records:
-        tally[0] += 1
-        yield record
-
-
 def kpi_report(
     engine: sa.Engine,
     chain: AuditChain,
@@ -301,10 +296,13 @@ def kpi_report(
     objectives_name: str = OBJECTIVES_NAME,
     target_seconds: float = DEFAULT_TARGET,
     saved: str | None = None,
+    analytics: PartStore,
 ) -> KpiReport:
     """The report over the stored calls ``query`` selects. The ``combine`` audit entry (the
     days, grouping and source, and the saved report's name when it is one; never a figure) is
-    committed first."""
+    committed first; then what finished since the last export is exported to the analytics
+    store (so a report is never stale), and the figures are computed there with DuckDB
+    (docs/analytics.md)."""
     entry = AuditEvent(
         actor,
         Operation.COMBINE,
@@ -326,32 +324,19 @@ def kpi_report(
         chain.append(conn, [entry], now)
 
     in_transaction(engine, chain, log, "kpi report")
-    which = store.HistoryFilter(query.start, query.end, query.source)
-
-    def calls(conn: sa.Connection) -> Iterator[CallRecord]:
-        if query.own:
-            return store.read_own_calls(conn, query.start, query.end)
-        return store.read_calls(conn, which)
-
-    tally = [0]
+    export(engine, analytics, chain, now=now)  # what finished since the last export
+    which = Selection(query.start, query.end, own=query.own, source=query.source)
+    hours = (query.end - query.start).total_seconds() / 3600
     with engine.connect() as conn:
-        table = kpis(
-            _counted(calls(conn), tally),
-            query.by,
-            period=query.period,
-            tz=query.tz,
-            resolution=query.resolution,
+        units_on_roster = store.roster(conn)
+    with open_analytics(analytics) as figures:
+        calls = figures.count(which)
+        table = figures.kpis(
+            which, query.by, period=query.period, tz=query.tz, resolution=query.resolution
         )
-        results = compliance(
-            calls(conn),
-            objectives,
-            (Dimension.STATION_AREA, Dimension.PERIOD),
-            period=Period.YEAR,
-            tz=query.tz,
-        )
-        hours = (query.end - query.start).total_seconds() / 3600
-        load = workload(calls(conn), hours, store.roster(conn))
-        by_area = kpis(calls(conn), (Dimension.STATION_AREA,), intervals=(TARGET_INTERVAL,))
+        results = figures.compliance(which, objectives, tz=query.tz)
+        load = figures.workload(which, hours, units_on_roster)
+        by_area = figures.kpis(which, (Dimension.STATION_AREA,), intervals=(TARGET_INTERVAL,))
     worst = over_target(by_area, TARGET_INTERVAL, target_seconds)
     return KpiReport(
         first_day=query.first_day.isoformat(),
@@ -385,7 +370,7 @@ def kpi_report(
             OverTarget(station_area=None if k[0] is None else str(k[0]), p90=p90)
             for k, p90 in worst
         ],
-        calls=tally[0],
+        calls=calls,
         groups=_groups(query.by, table),
         compliance=[
             ComplianceFigures(

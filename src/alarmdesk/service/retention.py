@@ -17,9 +17,11 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
 from alarmdesk.service.actions import in_transaction
+from alarmdesk.service.analytics import prune
 from alarmdesk.store import leases
 from alarmdesk.store.audit import AuditChain, lock_audit
 from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Purge, PurgeJob, PurgeResult
@@ -35,6 +37,7 @@ class RetentionHost(Protocol):
     """What the scheduled job needs of a running alarmdesk (``bootstrap.Services``)."""
 
     engine: sa.Engine
+    analytics: PartStore
     node_id: str  # this node, as the leases name it
 
     def clock(self) -> datetime: ...
@@ -54,6 +57,8 @@ class RetentionRun:
     history_calls: int = 0
     # Classes that reached ``max_rows``: more expired rows remain for the next run.
     incomplete: frozenset[str] = frozenset()
+    # Calls removed from the analytics store because the database no longer holds them.
+    analytics_calls: int = 0
 
     @property
     def total(self) -> int:
@@ -72,6 +77,7 @@ def run_retention(
     max_rows: int | None = None,
     classes: Iterable[DataClass] = tuple(DataClass),
     stop: threading.Event | None = None,
+    analytics: PartStore | None = None,
 ) -> RetentionRun:
     """Erases what expired at ``now`` (an injected clock in tests) under ``policy``.
 
@@ -79,7 +85,9 @@ def run_retention(
     was erased, signals that lost people or media keys, audit entries whose content was
     erased. ``dry_run`` counts without changing anything and logs nothing. ``max_rows``
     (default: the policy's ``max_rows_per_run``) bounds each class; setting ``stop`` ends the
-    run after the current chunk, committing what was done with its audit entry.
+    run after the current chunk, committing what was done with its audit entry. With
+    ``analytics``, the incidents class is followed by the analytics store's rewrite: the calls
+    the database no longer holds leave its parts too (``service/analytics.prune``).
     """
     policy.validate()
     cutoffs = policy.cutoffs(now)
@@ -88,7 +96,7 @@ def run_retention(
     wanted = set(classes)
     counts: dict[str, int] = {}
     by_category: dict[str, int] = {}
-    history_calls = 0
+    history_calls = analytics_calls = 0
     incomplete: set[str] = set()
     # In enumeration order, audit last: this run's own erase entries are never its victims.
     for cls in DataClass:
@@ -123,6 +131,9 @@ def run_retention(
         if cls is DataClass.INCIDENTS:
             by_category = result.by_category
             history_calls = int(result.detail.get("history_calls", 0))
+            if analytics is not None and not dry_run:
+                # also when nothing was erased now: a rewrite a failure cut short is redone
+                analytics_calls = prune(engine, analytics, policy, now)
         if not job.more(result.count):
             incomplete.add(cls.value)
         if result.count:
@@ -140,6 +151,7 @@ def run_retention(
         by_category,
         incomplete=frozenset(incomplete),
         history_calls=history_calls,
+        analytics_calls=analytics_calls,
     )
 
 
@@ -188,7 +200,13 @@ async def retention_loop(
             continue
         running = asyncio.ensure_future(
             asyncio.to_thread(
-                run_retention, services.engine, policy, chain, services.clock(), stop=stop
+                run_retention,
+                services.engine,
+                policy,
+                chain,
+                services.clock(),
+                stop=stop,
+                analytics=services.analytics,
             )
         )
         try:

@@ -17,6 +17,7 @@ from typing import Any, Final
 import msgspec
 import sqlalchemy as sa
 
+from alarmdesk.analytics.parts import PartStore
 from alarmdesk.domain.errors import AlarmdeskError, InvalidField, NotFound
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.purpose import screen
@@ -210,7 +211,14 @@ def get_saved(engine: sa.Engine, name: str) -> SavedReport:
 
 
 def run_saved(
-    engine: sa.Engine, chain: AuditChain, name: str, *, actor: Actor, now: datetime, fmt: str
+    engine: sa.Engine,
+    chain: AuditChain,
+    name: str,
+    *,
+    actor: Actor,
+    now: datetime,
+    fmt: str,
+    analytics: PartStore,
 ) -> KpiReport:
     """The saved report over its last days at ``now`` (an audited read, naming it).
 
@@ -227,4 +235,5 @@ def run_saved(
         fmt=fmt,
         target_seconds=saved.spec.target_seconds,
         saved=saved.name,
+        analytics=analytics,
     )

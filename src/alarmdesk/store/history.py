@@ -10,7 +10,7 @@ imported).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -26,10 +26,13 @@ __all__ = [
     "CALL_TIMES",
     "HistoryFilter",
     "Stored",
+    "changed_after",
     "read_calls",
+    "read_calls_after",
     "read_own_calls",
     "roster",
     "store_calls",
+    "stored_keys",
 ]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
@@ -129,10 +132,27 @@ def read_calls(
 ) -> Iterator[CallRecord]:
     """The stored calls ``which`` selects, with their units, in import order, read a chunk
     at a time (memory stays bounded whatever the history's size)."""
-    c, u = t.history_calls, t.history_units
+    c = t.history_calls
     where = [c.c.received >= which.start, c.c.received < which.end]
     if which.source is not None:
         where.append(c.c.source == which.source)
+    for _, _, record in _read_calls(conn, where, chunk):
+        yield record
+
+
+def read_calls_after(
+    conn: sa.Connection, last_id: int, *, chunk: int = 2000
+) -> Iterator[tuple[int, str, CallRecord]]:
+    """Every stored call imported after the one numbered ``last_id`` (``history_calls.id``),
+    in import order, as (its number, its source, its record): what the analytics export
+    has not read yet."""
+    yield from _read_calls(conn, [t.history_calls.c.id > last_id], chunk)
+
+
+def _read_calls(
+    conn: sa.Connection, where: list[sa.ColumnElement[bool]], chunk: int
+) -> Iterator[tuple[int, str, CallRecord]]:
+    c, u = t.history_calls, t.history_units
     last: int | None = None
     while True:
         q = sa.select(c).where(*where)
@@ -157,16 +177,20 @@ def read_calls(
                 )
             )
         for r in rows:
-            yield CallRecord(
-                call_id=r["call_id"],
-                type_code=r["type_code"],
-                category=HarmCategory(r["category"]),
-                priority=int(r["priority"]),
-                station_area=r["station_area"],
-                lat=r["lat"],
-                lon=r["lon"],
-                units=tuple(units.get(int(r["id"]), ())),
-                **{name: r[name] for name in CALL_TIMES},
+            yield (
+                int(r["id"]),
+                str(r["source"]),
+                CallRecord(
+                    call_id=r["call_id"],
+                    type_code=r["type_code"],
+                    category=HarmCategory(r["category"]),
+                    priority=int(r["priority"]),
+                    station_area=r["station_area"],
+                    lat=r["lat"],
+                    lon=r["lon"],
+                    units=tuple(units.get(int(r["id"]), ())),
+                    **{name: r[name] for name in CALL_TIMES},
+                ),
             )
         if len(rows) < chunk:
             return
@@ -176,7 +200,12 @@ _FINISHED: Final = ("resolved", "closed")  # handled to the end (cancelled ones 
 
 
 def read_own_calls(
-    conn: sa.Connection, start: datetime, end: datetime, *, chunk: int = 2000
+    conn: sa.Connection,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    chunk: int = 2000,
+    ids: Collection[int] | None = None,
 ) -> Iterator[CallRecord]:
     """alarmdesk's own finished incidents opened in [start, end), as call records, a chunk at
     a time: received when opened, answered when acknowledged, then the first dispatch, the
@@ -184,17 +213,23 @@ def read_own_calls(
 
     Every unit sent has its own times, read off the incident's timeline
     (``domain/history/own.py``); the station area is the home station of the first unit
-    dispatched, and the desks are those the incident was routed to (docs/analytics.md)."""
+    dispatched, and the desks are those the incident was routed to (docs/analytics.md).
+    ``start`` and ``end`` None: opened at any time; ``ids``: only those incidents."""
     i, e, un, d = t.incidents.c, t.events.c, t.units.c, t.incident_desks.c
     kinds: dict[str, str | None] = {}
     homes: dict[str, str | None] = {}
     for u in conn.execute(sa.select(un.id, un.kind, un.station_id)):
         kinds[u.id], homes[u.id] = u.kind, u.station_id
+    where_opened: list[sa.ColumnElement[bool]] = []
+    if start is not None:
+        where_opened.append(i.opened_at >= start)
+    if end is not None:
+        where_opened.append(i.opened_at < end)
+    if ids is not None:
+        where_opened.append(i.id.in_(list(ids)))
     last: int | None = None
     while True:
-        q = sa.select(t.incidents).where(
-            i.status.in_(_FINISHED), i.opened_at >= start, i.opened_at < end
-        )
+        q = sa.select(t.incidents).where(i.status.in_(_FINISHED), *where_opened)
         if last is not None:
             q = q.where(i.id > last)
         rows = conn.execute(q.order_by(i.id).limit(chunk)).mappings().all()
@@ -241,6 +276,59 @@ def read_own_calls(
             )
         if len(rows) < chunk:
             return
+
+
+def changed_after(
+    conn: sa.Connection, last_event: int, *, chunk: int = 2000
+) -> tuple[set[int], int]:
+    """The incidents whose timeline (the events that time them and their units) has an event
+    after ``last_event``, at most ``chunk`` events read, and the last event read
+    (``last_event`` when none): what the analytics export reads again, keeping those now
+    finished (:func:`read_own_calls`).
+
+    Event ids are given by the single writer in commit order, so an event id is a watermark
+    that nothing committed later can fall behind."""
+    e = t.events.c
+    rows = conn.execute(
+        sa.select(e.id, e.incident_id)
+        .where(e.id > last_event, e.type.in_(TIMELINE_EVENTS))
+        .order_by(e.id)
+        .limit(chunk)
+    ).all()
+    if not rows:
+        return set(), last_event
+    return {int(r.incident_id) for r in rows}, int(rows[-1].id)
+
+
+def stored_keys(
+    conn: sa.Connection, own: Collection[int], imported: Collection[tuple[str, str]]
+) -> tuple[set[int], set[tuple[str, str]]]:
+    """Of the incident ids ``own`` and the (source, call id) pairs ``imported``, those still
+    stored (the analytics store drops the others after a retention run)."""
+    i, c = t.incidents.c, t.history_calls.c
+    kept_own: set[int] = set()
+    ids = list(own)
+    for at in range(0, len(ids), _IN_CHUNK):
+        kept_own |= {
+            int(x)
+            for x in conn.execute(sa.select(i.id).where(i.id.in_(ids[at : at + _IN_CHUNK])))
+            .scalars()
+            .all()
+        }
+    kept: set[tuple[str, str]] = set()
+    by_source: dict[str, list[str]] = {}
+    for source, call_id in imported:
+        by_source.setdefault(source, []).append(call_id)
+    for source, calls in by_source.items():
+        for at in range(0, len(calls), _IN_CHUNK):
+            part = calls[at : at + _IN_CHUNK]
+            kept |= {
+                (source, str(x))
+                for x in conn.execute(
+                    sa.select(c.call_id).where(c.source == source, c.call_id.in_(part))
+                ).scalars()
+            }
+    return kept_own, kept
 
 
 def roster(conn: sa.Connection) -> dict[str, int]:

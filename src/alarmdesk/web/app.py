@@ -15,6 +15,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from alarmdesk import __version__
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
+from alarmdesk.service.analytics import export_loop
 from alarmdesk.service.retention import retention_loop
 from alarmdesk.web import api, audit, console, reports, session, types
 from alarmdesk.web.auth import (
@@ -42,12 +43,17 @@ def create_app(
         svc.start_webhooks(asyncio.get_running_loop())
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
+        exports = asyncio.create_task(
+            export_loop(svc, svc.config.analytics.export_minutes, svc.config.retention)
+        )
         try:
             yield
         finally:
             purge.cancel()  # a running purge commits its current chunk, then stops
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            exports.cancel()  # a running export is waited for
+            for task in (purge, exports):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             if svc.webhooks is not None:
                 await svc.webhooks.aclose()  # a delivery in flight is redone after a restart
             svc.stop()

@@ -130,6 +130,7 @@ async def get_kpi_report(
             now=svc.clock(),
             fmt="json",
             target_seconds=target,
+            analytics=svc.analytics,
         )
     )
 
@@ -177,6 +178,7 @@ async def get_heat_report(
             interval=measured,
             area=area,
             target_seconds=target,
+            analytics=svc.analytics,
         )
     )
 
@@ -235,7 +237,13 @@ async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str])
     chain = audit_chain(svc.config)
     return await anyio.to_thread.run_sync(
         lambda: saved_reports.run_saved(
-            svc.engine, chain, name, actor=actor_of(request), now=svc.clock(), fmt="json"
+            svc.engine,
+            chain,
+            name,
+            actor=actor_of(request),
+            now=svc.clock(),
+            fmt="json",
+            analytics=svc.analytics,
         )
     )
 

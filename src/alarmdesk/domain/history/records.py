@@ -105,7 +105,9 @@ class UnitResponse(msgspec.Struct, frozen=True, kw_only=True):
 
     def time(self, phase: Phase) -> datetime | None:
         """This unit's time of a unit phase; None for a call phase or when not recorded."""
-        return getattr(self, phase.value, None) if phase in UNIT_PHASES else None
+        # a Phase is a str: getattr takes it as the field's name (``.value`` costs an enum
+        # descriptor call, which the analytics export pays millions of times)
+        return getattr(self, phase, None) if phase in UNIT_PHASES else None
 
 
 class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,7 +140,7 @@ class CallRecord(msgspec.Struct, frozen=True, kw_only=True):
 
     def time(self, phase: Phase) -> datetime | None:
         """The call's time of a phase (first unit's; last unit's for ``cleared``)."""
-        value: datetime | None = getattr(self, phase.value)
+        value: datetime | None = getattr(self, phase)
         return value
 
     def first_unit(self, phase: Phase) -> UnitResponse | None:

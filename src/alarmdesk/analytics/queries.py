@@ -1,0 +1,403 @@
+"""The KPI figures over the analytics store's parts, with DuckDB in process.
+
+The definitions are domain/kpi.py's, written in SQL:
+
+- an interval's duration is its end phase's time less its start phase's, in microseconds;
+  missing (a phase without a time), negative and zero durations are left out and counted;
+- percentiles are nearest rank, exactly: the value at rank ⌈p·n/100⌉ of the durations sorted
+  ascending, never an interpolation (DuckDB's ``quantile_disc``, which is that for the
+  percentiles KPIs use: the reason is at :data:`_QUANTILES`);
+- the mean is the exact sum of the durations divided by their number;
+- grouping by unit kind unnests ``kinds`` (each kind timed by its own units), so it is one
+  scan like every other grouping.
+
+- periods and hours of day are counted in the query's time zone by adding its UTC offset,
+  which zoneinfo gives (the same tz data as domain/kpi), not by converting row by row.
+
+DuckDB runs with extension autoloading and autoinstalling off: the parquet extension is
+built into the Python package, and nothing is fetched at run time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any, Final
+
+import duckdb
+import pyarrow as pa
+
+from alarmdesk.analytics.parts import CALL_SCHEMA, UNIT_SCHEMA, h3_column
+from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution, resolution_of
+from alarmdesk.domain.history import INTERVAL_PHASES, UNIT_PHASES, Interval, Phase
+from alarmdesk.domain.kpi import (
+    Compliance,
+    Dimension,
+    GroupKey,
+    Objective,
+    Period,
+    Stats,
+    Workload,
+)
+
+__all__ = ["Analytics", "Selection"]
+
+_PERCENTILES: Final = (50, 90, 99)
+# DuckDB's quantile_disc(x, q) is the value at 1-based rank ⌈n·q⌉ of x sorted ascending:
+# nearest rank. The rank is computed from n·q in floating point, and for q = 0.5, 0.9, 0.99
+# that product is the exact integer whenever n·p/100 is one (0.5 is exact; the errors of
+# 0.9 and 0.99 as doubles are under a tenth of the spacing of doubles near n·q, so the
+# product rounds to the integer), while a fraction is at least 0.01 away from one: so the
+# rank is ⌈p·n/100⌉ for every n. tests/unit/test_analytics_store.py checks it against
+# domain/kpi.percentile for every n up to 3,000 and at millions; it runs in linear time, a
+# sorted list (list_sort) took five times as long.
+_QUANTILES: Final = "[" + ", ".join(f"{p / 100}" for p in _PERCENTILES) + "]"
+_CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    """The calls a query covers: received in [start, end), own incidents or imported ones
+    (of one source, or of all)."""
+
+    start: datetime
+    end: datetime
+    own: bool = False
+    source: str | None = None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+_STEP: Final = timedelta(hours=6)  # no zone changes its offset twice within six hours
+
+
+def _offsets(tz: tzinfo, first: datetime, last: datetime) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets (microseconds) from ``first`` to ``last``: [(since, offset)],
+    ``since`` None for the first, each later one the UTC instant (naive) it begins, found by
+    stepping and bisecting with the same tz data domain/kpi uses (zoneinfo)."""
+
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(tz).utcoffset() or timedelta()
+        return delta // timedelta(microseconds=1)
+
+    out: list[tuple[datetime | None, int]] = [(None, offset(first))]
+    at = first
+    while at < last:
+        step = min(at + _STEP, last)
+        if offset(step) != out[-1][1]:
+            low, high = at, step  # the change is in (low, high]
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                if offset(middle) == out[-1][1]:
+                    low = middle
+                else:
+                    high = middle
+            high = high.replace(microsecond=0)
+            out.append((_utc(high), offset(high)))
+        at = step
+    return out
+
+
+def _parent(column: str, resolution: int) -> str:
+    """The SQL of the H3 parent at ``resolution`` of the cells in ``column``, as an integer:
+    H3's own rule (cellToParent), on the index's bits: the resolution field (bits 52–55) set
+    to ``resolution`` and the digits below it (3 bits each) set to 7, unused."""
+    below = (1 << (3 * (15 - resolution))) - 1
+    return (
+        f"((('0x' || c.{column})::UBIGINT & ~(15::UBIGINT << 52)) "
+        f"| ({resolution}::UBIGINT << 52) | {below}::UBIGINT)"
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+class Analytics:
+    """A DuckDB connection over committed parts: views ``calls`` and ``units``.
+
+    Args:
+        calls: the parts' calls files (none: empty views of the same columns).
+        units: the parts' units files.
+        threads: DuckDB's worker threads (None: its default, one per core).
+    """
+
+    def __init__(
+        self, calls: Sequence[Path], units: Sequence[Path], *, threads: int | None = None
+    ) -> None:
+        config = dict(_CONFIG)
+        if threads is not None:
+            config["threads"] = threads
+        self.con = duckdb.connect(":memory:", config=config)
+        for name, files, schema in (("calls", calls, CALL_SCHEMA), ("units", units, UNIT_SCHEMA)):
+            if files:
+                listed = ", ".join(_quote(str(f)) for f in files)
+                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
+            else:
+                self.con.register(name, pa.Table.from_batches([], schema=schema))
+
+    def close(self) -> None:
+        self.con.close()
+
+    def __enter__(self) -> Analytics:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # -- the selection ------------------------------------------------------------------------
+
+    @staticmethod
+    def _where(sel: Selection, table: str = "c") -> tuple[str, list[Any]]:
+        clauses = [f"{table}.received >= ?", f"{table}.received < ?", f"{table}.own = ?"]
+        params: list[Any] = [_utc(sel.start), _utc(sel.end), sel.own]
+        if sel.source is not None:
+            clauses.append(f"{table}.source = ?")
+            params.append(sel.source)
+        return " AND ".join(clauses), params
+
+    def count(self, sel: Selection) -> int:
+        where, params = self._where(sel)
+        row = self.con.execute(f"SELECT count(*) FROM calls c WHERE {where}", params).fetchone()
+        return int(row[0]) if row else 0
+
+    # -- KPIs ---------------------------------------------------------------------------------
+
+    def _local(self, sel: Selection, tz: tzinfo) -> str:
+        """The SQL of the received time as local time in ``tz`` (naive): the UTC time plus
+        the zone's offset, which changes only at the instants :func:`_offsets` finds over
+        the calls selected (cheaper than converting each row through ICU)."""
+        where, params = self._where(sel)
+        row = self.con.execute(
+            f"SELECT min(c.received), max(c.received) FROM calls c WHERE {where}", params
+        ).fetchone()
+        if row is None or row[0] is None:
+            return "c.received"
+        first, last = (x.replace(tzinfo=UTC) for x in row)
+        offsets = _offsets(tz, first, last)
+        if len(offsets) == 1:
+            shift = str(offsets[0][1])
+        else:
+            cases = " ".join(
+                f"WHEN c.received < TIMESTAMP '{since.isoformat(sep=' ')}' THEN {before}"
+                for (since, _), (_, before) in zip(offsets[1:], offsets, strict=False)
+                if since is not None
+            )
+            shift = f"CASE {cases} ELSE {offsets[-1][1]} END"
+        return f"(c.received + to_microseconds({shift}))"
+
+    @staticmethod
+    def _dimension(
+        d: Dimension, period: Period, local: str, resolution: int
+    ) -> tuple[str, str | None]:
+        """The SQL of a dimension's value, and the join it needs (unnesting)."""
+        if d is Dimension.PERIOD:
+            if period is Period.DAY:
+                return f"strftime({local}, '%Y-%m-%d')", None
+            if period is Period.WEEK:
+                return f"printf('%d-W%02d', isoyear({local}), weekofyear({local}))", None
+            if period is Period.MONTH:
+                return f"strftime({local}, '%Y-%m')", None
+            return f"strftime({local}, '%Y')", None
+        if d is Dimension.HOUR:
+            return f"hour({local})::INTEGER", None
+        if d is Dimension.STATION_AREA:
+            return "c.station_area", None
+        if d is Dimension.TYPE:
+            return "c.type_code", None
+        if d is Dimension.PRIORITY:
+            return "c.priority::INTEGER", None
+        if d is Dimension.UNIT_KIND:
+            return "k.kind", "unnest(c.kinds) AS u(k)"
+        if d is Dimension.DESK:  # once per desk it was routed to; without one, in None
+            desks = "CASE WHEN len(c.desks) = 0 THEN [NULL] ELSE list_distinct(c.desks) END"
+            return "r.desk", f"unnest({desks}) AS r(desk)"
+        if d is Dimension.H3:
+            return f"c.{h3_column(check_resolution(resolution))}", None
+        raise ValueError(f"{d} is not a dimension the analytics store groups by")
+
+    @staticmethod
+    def _duration(interval: Interval, by_kind: bool) -> str:
+        def at(phase: Phase) -> str:
+            if by_kind and phase in UNIT_PHASES:
+                return f"k.{phase.value}"
+            return f"c.{phase.value}"
+
+        start, end = INTERVAL_PHASES[interval]
+        return f"(epoch_us({at(end)}) - epoch_us({at(start)}))"
+
+    def kpis(
+        self,
+        sel: Selection,
+        by: Sequence[Dimension] = (),
+        *,
+        period: Period = Period.MONTH,
+        tz: tzinfo = UTC,
+        intervals: Sequence[Interval] = tuple(Interval),
+        resolution: int = DEFAULT_RESOLUTION,
+        area: str | None = None,
+    ) -> dict[GroupKey, dict[Interval, Stats]]:
+        """Per group, per interval, its Stats: ``domain/kpi.kpis`` over the selected calls.
+
+        ``area``: only the calls whose cell at ``resolution`` is ``area`` or inside it in
+        H3's hierarchy (``domain/hexgrid.within``; the caller has checked it is no finer)."""
+        if len(set(by)) != len(by):
+            raise ValueError(f"a dimension appears twice in {list(by)}")
+        local = self._local(sel, tz) if {Dimension.PERIOD, Dimension.HOUR} & set(by) else ""
+        keys: list[str] = []
+        joins: list[str] = []
+        for d in by:
+            sql, join = self._dimension(d, period, local, resolution)
+            keys.append(sql)
+            if join:
+                joins.append(join)
+        by_kind = Dimension.UNIT_KIND in by
+        where, params = self._where(sel)
+        if area is not None:
+            where += f" AND {_parent(h3_column(check_resolution(resolution)), resolution_of(area))}"
+            where += f" = {int(area, 16)}"
+        inner = [f"{k} AS g{n}" for n, k in enumerate(keys)]
+        inner += [f"{self._duration(i, by_kind)} AS d{n}" for n, i in enumerate(intervals)]
+        source = ", ".join(["calls c", *joins])
+        aggregates: list[str] = []
+        outer: list[str] = [f"g{n}" for n in range(len(keys))]
+        for n in range(len(intervals)):
+            v = f"d{n}"
+            aggregates += [
+                f"count({v}) FILTER (WHERE {v} > 0) AS c{n}",
+                f"quantile_disc({v}, {_QUANTILES}) FILTER (WHERE {v} > 0) AS q{n}",
+                f"sum({v}) FILTER (WHERE {v} > 0) AS s{n}",
+                f"count(*) FILTER (WHERE {v} IS NULL) AS m{n}",
+                f"count(*) FILTER (WHERE {v} < 0) AS n{n}",
+                f"count(*) FILTER (WHERE {v} = 0) AS z{n}",
+            ]
+            outer += [
+                f"c{n}",
+                f"s{n}::DOUBLE / 1e6 / nullif(c{n}, 0) AS mean{n}",
+                *(f"q{n}[{k}] / 1e6 AS p{p}_{n}" for k, p in enumerate(_PERCENTILES, start=1)),
+                f"m{n}",
+                f"n{n}",
+                f"z{n}",
+            ]
+        group = ", ".join(f"g{n}" for n in range(len(keys)))
+        order = ", ".join(f"g{n} ASC NULLS FIRST" for n in range(len(keys)))
+        sql = (
+            f"WITH base AS (SELECT {', '.join(inner)} FROM {source} WHERE {where}), "
+            f"agg AS (SELECT {', '.join([*(f'g{n}' for n in range(len(keys))), *aggregates])} "
+            f"FROM base {'GROUP BY ' + group if group else ''}) "
+            f"SELECT {', '.join(outer)} FROM agg " + (f"ORDER BY {order}" if order else "")
+        )
+        table: dict[GroupKey, dict[Interval, Stats]] = {}
+        for row in self.con.execute(sql, params).fetchall():
+            key: GroupKey = tuple(row[: len(keys)])
+            at = len(keys)
+            stats: dict[Interval, Stats] = {}
+            for interval in intervals:
+                count, mean, p50, p90, p99, missing, negative, zero = row[at : at + 8]
+                at += 8
+                stats[interval] = Stats(
+                    int(count or 0), mean, p50, p90, p99, int(missing), int(negative), int(zero)
+                )
+            if not keys and all(
+                s.count == 0 and not s.missing + s.negative + s.zero for s in stats.values()
+            ):
+                continue  # no calls at all: no group, as domain/kpi gives
+            table[key] = stats
+        return table
+
+    # -- compliance ---------------------------------------------------------------------------
+
+    def compliance(
+        self,
+        sel: Selection,
+        objectives: Sequence[Objective],
+        *,
+        tz: tzinfo = UTC,
+    ) -> list[Compliance]:
+        """Each objective per station area and year (in ``tz``), met or not: domain/kpi's
+        ``compliance`` grouped by station area and period of a year."""
+        where, params = self._where(sel)
+        local = self._local(sel, tz)
+        year, _ = self._dimension(Dimension.PERIOD, Period.YEAR, local, DEFAULT_RESOLUTION)
+        aggregates: list[str] = []
+        for o in objectives:
+            applies = ["TRUE"]
+            if o.categories:
+                listed = ", ".join(_quote(c.value) for c in sorted(o.categories))
+                applies.append(f"c.category IN ({listed})")
+            duration = self._duration(o.interval, by_kind=False)
+            if o.unit_kinds:
+                kinds = ", ".join(_quote(k) for k in sorted(o.unit_kinds))
+                only = f"list_filter(c.kinds, lambda k: k.kind IN ({kinds}))"
+                applies.append(f"len({only}) > 0")
+                start, end = INTERVAL_PHASES[o.interval]
+
+                def at(phase: Phase, only: str = only) -> str:
+                    if phase not in UNIT_PHASES:
+                        return f"c.{phase.value}"
+                    pick = "list_max" if phase is Phase.CLEARED else "list_min"
+                    return f"{pick}(list_transform({only}, lambda k: k.{phase.value}))"
+
+                duration = f"(epoch_us({at(end)}) - epoch_us({at(start)}))"
+            a = " AND ".join(applies)
+            d = f"({duration})::DOUBLE / 1e6"
+            aggregates += [
+                f"count(*) FILTER (WHERE {a} AND {d} > 0)",
+                f"count(*) FILTER (WHERE {a} AND {d} > 0 AND {d} <= {float(o.limit_seconds)!r})",
+                f"count(*) FILTER (WHERE {a} AND ({d} IS NULL OR {d} <= 0))",
+            ]
+        sql = (
+            f"SELECT c.station_area, {year} AS y, {', '.join(aggregates)} FROM calls c "
+            f"WHERE {where} GROUP BY ALL ORDER BY 1 ASC NULLS FIRST, 2"
+        )
+        out: list[Compliance] = []
+        for row in self.con.execute(sql, params).fetchall():
+            area, year_value = row[0], row[1]
+            for n, objective in enumerate(objectives):
+                count, within, left_out = (int(x) for x in row[2 + 3 * n : 5 + 3 * n])
+                if not count + left_out:
+                    continue  # the objective applies to no call of the group
+                out.append(Compliance.of(objective, (area, year_value), count, within, left_out))
+        return out
+
+    # -- workload -----------------------------------------------------------------------------
+
+    def workload(
+        self, sel: Selection, hours: float, roster: Mapping[str, int] | None = None
+    ) -> list[Workload]:
+        """Per station area: calls, unit responses, capacity (the units on the area's
+        ``roster``, else the distinct units that answered), busy unit-hours (each response's
+        dispatched → cleared) and the responses without both: domain/kpi's ``workload``."""
+        if hours <= 0:
+            raise ValueError(f"a span of {hours} hours")
+        where, params = self._where(sel)
+        unit_where, unit_params = self._where(sel, "u")
+        busy = "u.cleared IS NOT NULL AND u.dispatched IS NOT NULL AND u.cleared > u.dispatched"
+        sql = (
+            f"WITH calls_per AS (SELECT c.station_area AS area, count(*) AS calls FROM calls c "
+            f"WHERE {where} GROUP BY ALL), "
+            f"units_per AS (SELECT u.station_area AS area, count(*) AS responses, "
+            f"count(DISTINCT u.unit_id) AS units, "
+            f"sum(epoch_us(u.cleared) - epoch_us(u.dispatched)) FILTER (WHERE {busy}) AS busy, "
+            f"count(*) FILTER (WHERE NOT ({busy})) AS untimed "
+            f"FROM units u WHERE {unit_where} GROUP BY ALL) "
+            f"SELECT c.area, c.calls, coalesce(u.responses, 0), coalesce(u.units, 0), "
+            f"coalesce(u.busy, 0)::DOUBLE / 3.6e9, coalesce(u.untimed, 0) "
+            f"FROM calls_per c LEFT JOIN units_per u ON c.area IS NOT DISTINCT FROM u.area "
+            f"ORDER BY c.area IS NULL, c.area"
+        )
+        return [
+            Workload.of(
+                area, hours, int(calls), int(responses), int(units), float(b), int(untimed), roster
+            )
+            for area, calls, responses, units, b, untimed in self.con.execute(
+                sql, params + unit_params
+            ).fetchall()
+        ]

@@ -1,0 +1,276 @@
+"""The analytics export over a real database (SQLite and PostgreSQL): imported calls and
+alarmdesk's own resolved incidents copied once each, incrementally; an export that stopped
+between its parts and its manifest leaves no duplicate; the retention job's erasures leave
+the store too; ``alarmdesk analytics export`` (docs/analytics.md, "The analytics store")."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+import sqlalchemy as sa
+
+from alarmdesk.analytics.parts import PartStore
+from alarmdesk.analytics.queries import Selection
+from alarmdesk.bootstrap import analytics_store, audit_chain
+from alarmdesk.config import Config
+from alarmdesk.safeguards.audit import Actor
+from alarmdesk.safeguards.retention_policy import RetentionConfig
+from alarmdesk.service.analytics import export, open_analytics, prune
+from alarmdesk.service.retention import run_retention
+from alarmdesk.store import tables as t
+from alarmdesk.store.database import make_engine, upgrade
+from tests.conftest import test_config as config_for
+from tests.integration.test_history_import import (
+    NOW,
+    WEEK_CALLS,
+    audit,
+    cli,
+    import_week,
+    said,
+)
+from tests.integration.test_history_import import week as week_records
+
+
+@pytest.fixture
+def cfg(db_url: str) -> Config:
+    upgrade(db_url)
+    return config_for(db_url)
+
+
+@pytest.fixture
+def engine(cfg: Config) -> Any:
+    engine = make_engine(cfg.database.url)
+    yield engine
+    engine.dispose()
+
+
+week = week_records
+
+EVERYTHING = Selection(datetime(1900, 1, 1, tzinfo=UTC), datetime(2999, 1, 1, tzinfo=UTC))
+
+
+def keys(parts: PartStore) -> list[tuple[bool, str | None, str]]:
+    """Every call in the committed parts, as (own, source, call id)."""
+    calls_files, _ = parts.files(parts.manifest())
+    out: list[tuple[bool, str | None, str]] = []
+    for path in calls_files:
+        table = pq.read_table(path, columns=["own", "source", "call_id"])
+        out += list(
+            zip(
+                table.column("own").to_pylist(),
+                table.column("source").to_pylist(),
+                table.column("call_id").to_pylist(),
+                strict=True,
+            )
+        )
+    return out
+
+
+def unit_rows(parts: PartStore) -> int:
+    return sum(p.units for p in parts.manifest().parts)
+
+
+def test_the_export_copies_each_imported_call_once_and_again_nothing(cfg, engine) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    first = export(engine, parts, chain, now=NOW, part_calls=1500)
+    assert (first.calls, first.units, first.parts) == (WEEK_CALLS, 7704, 3)
+    again = export(engine, parts, chain, now=NOW)
+    assert (again.calls, again.parts) == (0, 0)
+    import_week(cfg, engine, source="sf-copy")  # the same file under another source
+    third = export(engine, parts, chain, now=NOW)
+    assert third.calls == WEEK_CALLS
+    found = keys(parts)
+    assert len(found) == len(set(found)) == 2 * WEEK_CALLS
+    assert {s for _, s, _ in found} == {"sf", "sf-copy"}
+    # one export entry per export that copied calls: counts and watermarks, never a call
+    entries = audit(engine, "export")
+    assert [e["detail"]["calls"] for e in entries] == [WEEK_CALLS, WEEK_CALLS]
+    assert all(e["object_type"] == "analytics_store" for e in entries)
+    assert entries[1]["detail"]["from"] == entries[0]["detail"]["to"]
+
+
+class Crash(Exception):
+    """Stands for the process dying."""
+
+
+class StopsBeforeItsManifest(PartStore):
+    """A store whose export dies after renaming its parts, before writing its manifest."""
+
+    def commit(self, manifest: Any) -> None:
+        raise Crash
+
+
+def test_an_export_stopped_before_its_manifest_is_redone_without_duplicates(cfg, engine) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    dying = StopsBeforeItsManifest(parts.directory, parts.database)
+    with pytest.raises(Crash):
+        export(engine, dying, chain, now=NOW, part_calls=1000)
+    renamed = sorted(p.name for p in parts.directory.glob("calls-*.parquet"))
+    assert len(renamed) == 4  # the parts are there under their final names…
+    assert parts.manifest().parts == ()  # …but not committed: no query reads them
+    with open_analytics(parts) as figures:
+        assert figures.count(EVERYTHING) == 0
+    run = export(engine, parts, chain, now=NOW)
+    assert run.strays == 8 and run.calls == WEEK_CALLS
+    found = keys(parts)
+    assert len(found) == len(set(found)) == WEEK_CALLS
+    with open_analytics(parts) as figures:
+        assert figures.count(EVERYTHING) == WEEK_CALLS
+
+
+def test_calls_the_retention_job_erases_leave_the_store(cfg, engine, week) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    export(engine, parts, chain, now=NOW, part_calls=1000)
+    medical = {r.call_id for r in week[0] if r.category.value == "medical"}
+    medical_units = sum(len(r.units) for r in week[0] if r.call_id in medical)
+    policy = RetentionConfig(incidents_days=3653, incidents_by_category={"medical": 3000})
+    run = run_retention(engine, policy, chain, NOW, analytics=parts)
+    assert run.history_calls == run.analytics_calls == len(medical)
+    left = keys(parts)
+    assert len(left) == WEEK_CALLS - len(medical)
+    assert not medical & {c for _, _, c in left}
+    assert unit_rows(parts) == 7704 - medical_units
+    assert not list(parts.directory.glob("*.tmp"))
+    # run again: nothing more to remove, the parts stay as they are
+    names = sorted(p.name for p in parts.directory.iterdir())
+    assert run_retention(engine, policy, chain, NOW, analytics=parts).analytics_calls == 0
+    assert sorted(p.name for p in parts.directory.iterdir()) == names
+    later = datetime.combine(date(2027, 12, 1), datetime.min.time(), UTC)
+    run = run_retention(engine, policy, chain, later, analytics=parts)
+    assert run.analytics_calls == WEEK_CALLS - len(medical)
+    assert keys(parts) == [] and parts.manifest().parts == ()
+    assert not list(parts.directory.glob("*.parquet"))
+
+
+def test_a_dry_run_leaves_the_store_as_it_is(cfg, engine) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    export(engine, parts, audit_chain(cfg), now=NOW)
+    later = datetime(2028, 1, 1, tzinfo=UTC)
+    run = run_retention(
+        engine, RetentionConfig(), audit_chain(cfg), later, dry_run=True, analytics=parts
+    )
+    assert run.analytics_calls == 0 and len(keys(parts)) == WEEK_CALLS
+
+
+def test_own_incidents_are_exported_when_resolved_and_again_when_their_timeline_changes(
+    db_url, services_factory
+) -> None:
+    from alarmdesk.domain import commands as c
+    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+    from tests.conftest import FakeClock, prepare_database
+
+    prepare_database(db_url)
+    clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
+    loop = asyncio.new_event_loop()
+    op = Actor("user:op", "operator")
+    try:
+        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+
+        def run(coro: Any) -> Any:
+            return loop.run_until_complete(coro)
+
+        def alarm(key: str) -> int:
+            signal = SignalIn(
+                source_kind=SourceKind.CALL,
+                source_id="ct-1",
+                type_code="FSTRU",
+                occurred_at=clock(),
+                location=Location(lat=51.5, lon=-0.1 + len(key) / 10),
+                summary="smoke",
+                idempotency_key=key,
+            )
+            (receipt,) = run(svc.writer.submit_signals([signal]))
+            return int(receipt.incident_id)
+
+        def resolve(inc: int, *, acknowledge: bool = True) -> None:
+            if acknowledge:
+                run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
+            clock.advance(seconds=30)
+            run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
+
+        chain = audit_chain(svc.config)
+        first, second = alarm("a"), alarm("bb")
+        resolve(first)
+        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 1
+        run(svc.writer.submit_command(c.Close(first, "op"), op))  # its timeline goes on
+        run(svc.writer.submit_command(c.Dispatch(second, "op", units=("E1",)), op))
+        resolve(second, acknowledge=False)
+        open_one = alarm("ccc")  # still open: not a finished call
+        assert open_one not in (first, second)
+        # the second, and the first again (closed since): it replaces its earlier row
+        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 2
+        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 0
+        assert sorted(keys(svc.analytics)) == [(True, None, str(first)), (True, None, str(second))]
+        # resolving let the unit go: that is its clear time (domain/history/own.py)
+        _, units_files = svc.analytics.files(svc.analytics.manifest())
+        cleared = [
+            row["cleared"]
+            for path in units_files
+            for row in pq.read_table(path).to_pylist()
+            if row["call_id"] == str(second)
+        ]
+        assert cleared == [clock().replace(tzinfo=None)]
+        # the first's earlier row was rewritten away: only the committed files remain
+        named = {n for p in svc.analytics.manifest().parts for n in (p.calls_file, p.units_file)}
+        assert {p.name for p in svc.analytics.directory.glob("*.parquet")} == named
+        assert not [p for p in svc.analytics.directory.iterdir() if p.name.endswith(".tmp")]
+    finally:
+        loop.close()
+
+
+def test_the_command_exports_and_says_what_it_did(cfg, engine, tmp_path: Path) -> None:
+    import_week(cfg, engine)
+    result = cli(cfg, tmp_path, "analytics", "export")
+    assert result.exit_code == 0, result.output
+    assert f"exported {WEEK_CALLS} calls (7704 unit responses) in 1 parts" in said(result)
+    again = cli(cfg, tmp_path, "analytics", "export")
+    assert "exported 0 calls" in said(again)
+
+
+def test_a_store_of_another_database_exits_1(cfg, engine, tmp_path: Path) -> None:
+    theirs = PartStore(Path(cfg.analytics.dir), "another")
+    theirs.commit(theirs.manifest())
+    result = cli(cfg, tmp_path, "analytics", "export")
+    assert result.exit_code == 1
+    assert "another database" in said(result)
+
+
+def test_the_stored_calls_are_what_the_kpis_need_and_nothing_more(cfg, engine) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    export(engine, parts, audit_chain(cfg), now=NOW)
+    calls_files, units_files = parts.files(parts.manifest())
+    columns = set(pq.read_schema(calls_files[0]).names) | set(pq.read_schema(units_files[0]).names)
+    # no free text, no people, no summaries, no addresses
+    assert not {"summary", "address", "people", "payload", "name", "callback"} & columns
+    with engine.connect() as conn:
+        assert (
+            conn.execute(sa.select(sa.func.count()).select_from(t.history_calls)).scalar()
+            == WEEK_CALLS
+        )
+
+
+def test_a_store_follows_a_retention_run_made_elsewhere(cfg, engine, week) -> None:
+    """Another node held the retention lease and erased the calls: this node's periodic
+    export prunes its own store (service/analytics.prune)."""
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    export(engine, parts, chain, now=NOW)
+    policy = RetentionConfig(incidents_days=3653, incidents_by_category={"medical": 3000})
+    elsewhere = run_retention(engine, policy, chain, NOW)  # no analytics store: another node
+    assert elsewhere.history_calls > 0 and len(keys(parts)) == WEEK_CALLS
+    assert prune(engine, parts, policy, NOW) == elsewhere.history_calls
+    assert len(keys(parts)) == WEEK_CALLS - elsewhere.history_calls
