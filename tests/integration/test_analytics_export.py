@@ -20,7 +20,7 @@ from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.config import Config
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import RetentionConfig
-from alarmdesk.service.analytics import export, open_analytics, prune
+from alarmdesk.service.analytics import ExportStopped, export, open_analytics, prune
 from alarmdesk.service.retention import run_retention
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine, upgrade
@@ -125,6 +125,38 @@ def test_an_export_stopped_before_its_manifest_is_redone_without_duplicates(cfg,
     assert len(found) == len(set(found)) == WEEK_CALLS
     with open_analytics(parts) as figures:
         assert figures.count(EVERYTHING) == WEEK_CALLS
+
+
+def test_an_export_told_to_stop_commits_nothing_and_the_next_one_does_it_all(cfg, engine) -> None:
+    """A server shutting down stops its export at the next call, whatever the backlog: the
+    parts written so far are never read, and the next export starts from the same place."""
+    import threading
+
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    stop = threading.Event()
+    seen = 0
+
+    def counting() -> bool:
+        nonlocal seen
+        seen += 1
+        return seen > 1500  # set after a part and a half of 1,000 calls
+
+    class StopsMidway(threading.Event):
+        def is_set(self) -> bool:
+            return counting()
+
+    with pytest.raises(ExportStopped):
+        export(engine, parts, chain, now=NOW, part_calls=1000, stop=StopsMidway())
+    assert parts.manifest().parts == ()
+    with open_analytics(parts) as figures:
+        assert figures.count(EVERYTHING) == 0
+    assert not stop.is_set()
+    run = export(engine, parts, chain, now=NOW, stop=stop)
+    assert run.calls == WEEK_CALLS and run.strays == 2  # the one part written, both files
+    found = keys(parts)
+    assert len(found) == len(set(found)) == WEEK_CALLS
 
 
 def test_calls_the_retention_job_erases_leave_the_store(cfg, engine, week) -> None:

@@ -16,6 +16,7 @@ import dataclasses
 import hashlib
 import itertools
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ __all__ = [
     "AUDIT_OBJECT",
     "AnalyticsHost",
     "ExportRun",
+    "ExportStopped",
     "database_identity",
     "export",
     "export_loop",
@@ -115,6 +117,19 @@ class _Cursor:
         return Watermark(history_id=self.history_id, event_id=self.event_id)
 
 
+class ExportStopped(Exception):
+    """An export abandoned before it committed (the server is stopping)."""
+
+
+def _until(
+    stop: threading.Event, calls: Iterator[tuple[Key, CallRecord]]
+) -> Iterator[tuple[Key, CallRecord]]:
+    for item in calls:
+        if stop.is_set():
+            raise ExportStopped("the analytics export was stopped before it committed")
+        yield item
+
+
 def export(
     engine: sa.Engine,
     parts: PartStore,
@@ -124,8 +139,13 @@ def export(
     actor: Actor = ANALYTICS_ACTOR,
     part_calls: int = PART_CALLS,
     chunk: int = 2000,
+    stop: threading.Event | None = None,
 ) -> ExportRun:
     """Copies the calls finished since the last export into new parts, and commits them.
+
+    ``stop`` set (a server shutting down) abandons the export at the next call read: nothing
+    is committed, the parts written so far are strays the next export removes, and it starts
+    again from the same watermarks (:class:`ExportStopped` is raised).
 
     Under the store's lock: stray files of an export that stopped before committing are
     removed first, then the new calls are written, part by part, and the older parts that
@@ -140,7 +160,7 @@ def export(
         written: list[Part] = []
         with engine.connect() as conn:
             cursor = _Cursor(conn, manifest.watermark, chunk)
-            calls = cursor.calls()
+            calls = cursor.calls() if stop is None else _until(stop, cursor.calls())
             number = manifest.next_part
             while True:
                 part = parts.write_part(number, itertools.islice(calls, part_calls))
@@ -241,10 +261,13 @@ def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: dat
 
 
 def _export_and_prune(
-    services: AnalyticsHost, chain: AuditChain, policy: RetentionConfig | None
+    services: AnalyticsHost,
+    chain: AuditChain,
+    policy: RetentionConfig | None,
+    stop: threading.Event | None = None,
 ) -> ExportRun:
     now = services.clock()
-    run = export(services.engine, services.analytics, chain, now=now)
+    run = export(services.engine, services.analytics, chain, now=now, stop=stop)
     if policy is not None:
         prune(services.engine, services.analytics, policy, now)
     return run
@@ -266,8 +289,9 @@ async def export_loop(
 ) -> None:
     """Exports every ``every_minutes`` until cancelled (0: returns at once), each run in a
     thread of its own so the event loop and the writer never wait on it. A failed run is
-    logged and tried again at the next period. Cancelling waits for a run in progress (it
-    commits or leaves stray files the next export removes).
+    logged and tried again at the next period. Cancelling stops a run in progress at its next
+    call (nothing committed; the next export starts from the same place), so a server never
+    waits on a long export to shut down.
 
     With ``policy``, each run also removes from the store the calls the database no longer
     holds (:func:`prune`): with several nodes on one database, only the node holding the
@@ -275,13 +299,15 @@ async def export_loop(
     if every_minutes <= 0:
         return
     chain = services.new_audit_chain()
+    stop = threading.Event()
     while True:
         running = asyncio.ensure_future(
-            asyncio.to_thread(_export_and_prune, services, chain, policy)
+            asyncio.to_thread(_export_and_prune, services, chain, policy, stop)
         )
         try:
             run = await asyncio.shield(running)
         except asyncio.CancelledError:
+            stop.set()  # abandoned at its next call: nothing half-committed
             with contextlib.suppress(BaseException):
                 await running
             raise
