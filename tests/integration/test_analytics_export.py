@@ -96,6 +96,20 @@ def test_the_export_copies_each_imported_call_once_and_again_nothing(cfg, engine
     assert entries[1]["detail"]["from"] == entries[0]["detail"]["to"]
 
 
+def test_the_store_is_readable_by_its_owner_only(cfg, engine) -> None:
+    """Incident data past the audit log: the directory is 0700 whatever the umask, and a
+    directory made beforehand with wider rights is narrowed."""
+    import stat
+
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    parts.directory.mkdir(parents=True, exist_ok=True)  # as a deployment might make it
+    parts.directory.chmod(0o755)
+    export(engine, parts, audit_chain(cfg), now=NOW)
+    assert stat.S_IMODE(parts.directory.stat().st_mode) == 0o700
+    assert any(parts.directory.glob("calls-*.parquet"))
+
+
 class Crash(Exception):
     """Stands for the process dying."""
 

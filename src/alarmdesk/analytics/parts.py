@@ -30,6 +30,7 @@ import contextlib
 import fcntl
 import os
 import re
+import stat
 from collections.abc import Callable, Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -299,7 +300,11 @@ class PartStore:
         """Writers (export, retention) one at a time; readers beside each other, not beside a
         writer that removes files (an advisory lock on ``.lock``, across processes)."""
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            # Incident data: readable by alarmdesk's own user only, so no one reads it past the
+            # audit log (the signing key is kept the same way).
+            if stat.S_IMODE(self.directory.stat().st_mode) != 0o700:
+                self.directory.chmod(0o700)
             fd = os.open(self.directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise AnalyticsUnavailable(f"analytics store {self.directory}: {exc}") from None
