@@ -320,3 +320,39 @@ def test_a_store_follows_a_retention_run_made_elsewhere(cfg, engine, week) -> No
     assert elsewhere.history_calls > 0 and len(keys(parts)) == WEEK_CALLS
     assert prune(engine, parts, policy, NOW) == elsewhere.history_calls
     assert len(keys(parts)) == WEEK_CALLS - elsewhere.history_calls
+
+
+def test_an_import_in_flight_on_postgresql_is_waited_for_not_skipped(postgres_url, week) -> None:
+    """PostgreSQL numbers a call when it is inserted: an import chunk still open holds lower
+    numbers than one that committed after it. The export waits for the open chunk, so the
+    watermark never passes a call that commits later."""
+    import threading
+
+    from alarmdesk.store import history as store
+
+    upgrade(postgres_url)
+    cfg = config_for(postgres_url)
+    engine = make_engine(postgres_url)
+    records, _ = week
+    try:
+        parts = analytics_store(cfg, engine)
+        slow = engine.connect()
+        tx = slow.begin()
+        store.store_calls(slow, "slow", records[:10], NOW)  # numbered first, not committed
+        with engine.begin() as conn:
+            store.store_calls(conn, "fast", records[10:20], NOW)  # numbered after, committed
+        done: list[Any] = []
+        exporting = threading.Thread(
+            target=lambda: done.append(export(engine, parts, audit_chain(cfg), now=NOW))
+        )
+        exporting.start()
+        exporting.join(1.0)
+        assert exporting.is_alive(), "the export must wait for the import in flight"
+        tx.commit()
+        slow.close()
+        exporting.join(30)
+        assert done and done[0].calls == 20
+        assert sorted(s for _, s, _ in keys(parts)) == ["fast"] * 10 + ["slow"] * 10
+        assert export(engine, parts, audit_chain(cfg), now=NOW).calls == 0
+    finally:
+        engine.dispose()

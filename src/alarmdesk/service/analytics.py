@@ -84,16 +84,19 @@ class _Cursor:
     after the incident was resolved): those with a timeline event after the last event read.
     """
 
-    def __init__(self, conn: sa.Connection, start: Watermark, chunk: int) -> None:
+    def __init__(
+        self, conn: sa.Connection, start: Watermark, chunk: int, upto: int | None = None
+    ) -> None:
         self.conn = conn
         self.chunk = chunk
+        self.upto = upto  # imported calls up to this number: all committed
         self.history_id = start.history_id
         self.event_id = start.event_id
         self.own: list[int] = []  # the own incidents exported
 
     def calls(self) -> Iterator[tuple[Key, CallRecord]]:
         for number, source, record in store.read_calls_after(
-            self.conn, self.history_id, chunk=self.chunk
+            self.conn, self.history_id, upto=self.upto, chunk=self.chunk
         ):
             self.history_id = number
             yield Key(False, source, record.call_id), record
@@ -159,7 +162,8 @@ def export(
         strays = parts.clean(manifest)
         written: list[Part] = []
         with engine.connect() as conn:
-            cursor = _Cursor(conn, manifest.watermark, chunk)
+            upto = store.imported_upto(engine)  # a call numbered below it can't commit later
+            cursor = _Cursor(conn, manifest.watermark, chunk, upto)
             calls = cursor.calls() if stop is None else _until(stop, cursor.calls())
             number = manifest.next_part
             while True:

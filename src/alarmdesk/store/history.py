@@ -27,6 +27,7 @@ __all__ = [
     "HistoryFilter",
     "Stored",
     "changed_after",
+    "imported_upto",
     "read_calls",
     "read_calls_after",
     "read_own_calls",
@@ -36,6 +37,11 @@ __all__ = [
 ]
 
 _IN_CHUNK: Final = 500  # values in one IN (…) list
+# PostgreSQL numbers a call when it is inserted, not when it commits: two imports running at
+# once can commit out of order. Each import chunk holds this advisory lock shared; the
+# analytics export takes it alone for an instant to learn up to which number every call has
+# committed (:func:`imported_upto`). SQLite writes one transaction at a time: nothing to fence.
+_IMPORT_LOCK: Final = 0x616C6D64
 # The call's phase times, as columns of history_calls.
 CALL_TIMES: Final = (
     "received",
@@ -58,6 +64,7 @@ def store_calls(
 ) -> Stored:
     """Inserts the calls not stored yet for ``source``, with their units, in the caller's
     transaction. A call id already stored (or repeated in ``calls``) is skipped."""
+    _import_fence(conn, shared=True)
     c = t.history_calls
     ids = list(dict.fromkeys(r.call_id for r in calls))
     existing: set[str] = set()
@@ -140,13 +147,31 @@ def read_calls(
         yield record
 
 
+def _import_fence(conn: sa.Connection, *, shared: bool) -> None:
+    if conn.dialect.name == "postgresql":
+        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(sa.text(f"SELECT {take}(:key)"), {"key": _IMPORT_LOCK})
+
+
+def imported_upto(engine: sa.Engine) -> int:
+    """The number up to which every imported call has committed: no call numbered at or
+    below it can still appear. Waits for the import chunks in flight (on PostgreSQL)."""
+    with engine.begin() as conn:
+        _import_fence(conn, shared=False)
+        found = conn.execute(sa.select(sa.func.max(t.history_calls.c.id))).scalar_one()
+    return int(found or 0)
+
+
 def read_calls_after(
-    conn: sa.Connection, last_id: int, *, chunk: int = 2000
+    conn: sa.Connection, last_id: int, *, upto: int | None = None, chunk: int = 2000
 ) -> Iterator[tuple[int, str, CallRecord]]:
-    """Every stored call imported after the one numbered ``last_id`` (``history_calls.id``),
-    in import order, as (its number, its source, its record): what the analytics export
-    has not read yet."""
-    yield from _read_calls(conn, [t.history_calls.c.id > last_id], chunk)
+    """Every stored call imported after the one numbered ``last_id`` (``history_calls.id``)
+    and, with ``upto``, up to that number (:func:`imported_upto`), in import order, as (its
+    number, its source, its record): what the analytics export has not read yet."""
+    where = [t.history_calls.c.id > last_id]
+    if upto is not None:
+        where.append(t.history_calls.c.id <= upto)
+    yield from _read_calls(conn, where, chunk)
 
 
 def _read_calls(
