@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alarmdesk.intake.dc09 import Frame, FrameBuffer, encode_frame, load_code_map, parse_frame
-from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings, listening_socket
+from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings
+from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import DeviceRegistry, device_from_row
 from alarmdesk.intake.service import IntakeConfig, IntakeService
 from alarmdesk.store import repository as repo
@@ -676,13 +677,14 @@ def live_receiver() -> Iterator[Dc09Receiver]:
     receiver.address = tcp.getsockname()  # type: ignore[attr-defined]
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    asyncio.run_coroutine_threadsafe(receiver.start_tcp(tcp), loop).result(5)
-    asyncio.run_coroutine_threadsafe(receiver.start_udp(udp), loop).result(5)
+    listeners = Dc09Listeners(receiver)
+    asyncio.run_coroutine_threadsafe(listeners.start_tcp(tcp), loop).result(5)
+    asyncio.run_coroutine_threadsafe(listeners.start_udp(udp), loop).result(5)
     yield receiver
 
     async def shut() -> None:
-        receiver.close()
-        await receiver.wait_closed()
+        listeners.close()
+        await listeners.wait_closed()
 
     asyncio.run_coroutine_threadsafe(shut(), loop).result(5)
     loop.call_soon_threadsafe(loop.stop)

@@ -28,6 +28,7 @@ from alarmdesk.domain.purpose import (
     is_admissible,
     normalise,
     screen,
+    terms,
 )
 from tests.conftest import BUILD_INPUTS
 
@@ -570,9 +571,9 @@ def test_data_file_covers_every_rule_and_language():
 
 def test_data_file_rejects_a_bad_rule():
     with pytest.raises(ValueError, match="unknown rule"):
-        purpose._parse("rule\tlang\tterm\nnot.a.rule\ten\tsomething\n")
+        terms._parse("rule\tlang\tterm\nnot.a.rule\ten\tsomething\n")
     with pytest.raises(ValueError, match="header"):
-        purpose._parse("term\nprotest\n")
+        terms._parse("term\nprotest\n")
 
 
 # ------------------------------------------------------------------ disguises, every seed

@@ -25,7 +25,9 @@ from alarmdesk.domain.purpose import (
     is_admissible,
     normalise,
     screen,
+    terms,
 )
+from alarmdesk.domain.purpose.screen import _single
 from tests.unit.test_purpose_screening import case, homoglyphs, leet, zero_width
 
 WATCHED_TSV = files("alarmdesk") / "data" / "watched_subjects.tsv"
@@ -338,17 +340,17 @@ def test_every_place_of_worship_and_every_watching_term_is_refused_together():
 
 def test_the_data_file_rejects_an_unknown_kind_or_a_bad_inner_term():
     with pytest.raises(ValueError, match="unknown kind"):
-        purpose._parse_watched("kind\tlang\tterm\nplace\ten\tchurch\n")
+        terms._parse_watched("kind\tlang\tterm\nplace\ten\tchurch\n")
     with pytest.raises(ValueError, match="header"):
-        purpose._parse_watched("rule\tlang\tterm\nworship\ten\tchurch\n")
+        terms._parse_watched("rule\tlang\tterm\nworship\ten\tchurch\n")
     with pytest.raises(ValueError, match="only one word"):
-        purpose._parse_watched("kind\tlang\tterm\nharm\ten\t*gas leak\n")
+        terms._parse_watched("kind\tlang\tterm\nharm\ten\t*gas leak\n")
 
 
 def test_a_leading_star_matches_the_end_or_the_inside_of_a_word():
-    index = purpose._parse_watched("kind\tlang\tterm\nharm\tde\t*brand\nwatching\tde\t*besuch*\n")
+    index = terms._parse_watched("kind\tlang\tterm\nharm\tde\t*brand\nwatching\tde\t*besuch*\n")
     words = [("wohnungsbrand", 0, 13), ("brandenburg", 14, 25), ("kirchenbesucher", 26, 41)]
-    hits = {(term.rule, start) for term, start, _ in purpose._single(index, words)}
+    hits = {(term.rule, start) for term, start, _ in _single(index, words)}
     assert hits == {("harm", 0), ("watching", 26)}
 
 

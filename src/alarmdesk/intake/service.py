@@ -29,7 +29,8 @@ import sqlalchemy as sa
 from alarmdesk.domain.signal import Receipt, SignalIn
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.cap_feeds import CapFeedPoller
-from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings, listening_socket
+from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings
+from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.frigate import check_plate_types
 from alarmdesk.intake.mqtt import MqttIntake
@@ -87,6 +88,7 @@ class IntakeService:
         self.settings = IntakeConfig()
         self.registry: DeviceRegistry | None = None
         self.receiver: Dc09Receiver | None = None
+        self.listeners: Dc09Listeners | None = None
         self.supervisor: Supervisor | None = None
         self.mqtt: MqttIntake | None = None
         self.cap: CapFeedPoller | None = None
@@ -181,7 +183,8 @@ class IntakeService:
             self._sockets.append(udp)
             self.udp_address = udp.getsockname()[:2]
         self.receiver = receiver
-        self._spawn(loop, self._serve_dc09(receiver, tcp, udp), "dc09-listen")
+        self.listeners = listeners = Dc09Listeners(receiver)
+        self._spawn(loop, self._serve_dc09(listeners, tcp, udp), "dc09-listen")
         log.info("DC-09 receiver on %s (tcp%s)", self.tcp_address, "+udp" if udp else "")
 
     def _remember_resends(self, receiver: Dc09Receiver, now: datetime) -> None:
@@ -207,11 +210,11 @@ class IntakeService:
         self._spawn(loop, self.mqtt.run(), "mqtt")
 
     async def _serve_dc09(
-        self, receiver: Dc09Receiver, tcp: socket.socket, udp: socket.socket | None
+        self, listeners: Dc09Listeners, tcp: socket.socket, udp: socket.socket | None
     ) -> None:
-        await receiver.start_tcp(tcp)
+        await listeners.start_tcp(tcp)
         if udp is not None:
-            await receiver.start_udp(udp)
+            await listeners.start_udp(udp)
 
     def _registry(self) -> DeviceRegistry:
         assert self.registry is not None
@@ -275,8 +278,8 @@ class IntakeService:
 
     def stop(self) -> None:
         """Stops listening, closes connections, cancels the tasks (synchronous)."""
-        if self.receiver is not None:
-            self.receiver.close()
+        if self.listeners is not None:
+            self.listeners.close()
         for task in self._tasks:
             task.cancel()
         for sock in self._sockets:
@@ -291,8 +294,8 @@ class IntakeService:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self.receiver is not None:
-            await self.receiver.wait_closed()
+        if self.listeners is not None:
+            await self.listeners.wait_closed()
         self._tasks.clear()
 
 

@@ -4,7 +4,8 @@ functions that move it.
 ``Pipeline.ingest`` takes a stored-to-be signal and returns what happened; ``Pipeline.handle``
 takes an operator command. Both are synchronous, do no I/O and raise before changing
 anything when a command is refused, so the writer can apply them inside its transaction
-and persist exactly the incidents they touched.
+and persist exactly the incidents they touched. A unit's own status and position reports
+are handled alike, over this state, by :mod:`alarmdesk.pipeline.unit_reports`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import (
     Forbidden,
     InvalidField,
-    InvalidTransition,
     NotFound,
     SopIncomplete,
     UnitUnavailable,
@@ -44,7 +44,7 @@ from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
 from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
-from alarmdesk.domain.units import DISPATCHABLE, UNIT_MOVES, Desk, Unit, UnitStatus
+from alarmdesk.domain.units import DISPATCHABLE, Desk, Unit, UnitStatus
 from alarmdesk.pipeline.confirm import Intrusions, confirm, fold
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
 from alarmdesk.pipeline.escalate import Timers, fire_step, flag_overdue, settle
@@ -79,6 +79,21 @@ class PipelineResult:
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
     """The incident type of a signal; an unknown code is UNCLASSIFIED, never dropped."""
     return taxonomy.resolve(signal.type_code)
+
+
+def incident_event(
+    type_: EventType, inc: Incident, at: datetime, actor: str, detail: dict[str, object]
+) -> IncidentEvent:
+    """An event of ``inc`` as it is now: heard by its desks, with its snapshot."""
+    return IncidentEvent(
+        type=type_,
+        incident_id=inc.id,
+        at=at,
+        actor=actor,
+        detail=detail,
+        desks=inc.desks,
+        snapshot=incident_dict(inc),
+    )
 
 
 class Pipeline:
@@ -162,7 +177,7 @@ class Pipeline:
                 inc.signal_count += 1
                 inc.version += 1
                 result.events.append(
-                    self._event(
+                    incident_event(
                         EventType.UPDATED,
                         inc,
                         signal.received_at,
@@ -189,7 +204,7 @@ class Pipeline:
                 inc.priority = priority
             inc.version += 1
             result.events.append(
-                self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
+                incident_event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
             )
         elif (same := self.intrusions.of(signal, t, self.incidents)) is not None:
             # Another zone of a panel with an open intruder alarm (pipeline/confirm.py).
@@ -199,7 +214,7 @@ class Pipeline:
             if confirmed:
                 result.rewrite.add(inc.id)
             result.events.append(
-                self._event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
+                incident_event(EventType.UPDATED, inc, signal.received_at, signal.source_id, detail)
             )
         else:
             inc = Incident(
@@ -230,7 +245,7 @@ class Pipeline:
             if t.code != signal.type_code:
                 detail["unclassified_code"] = signal.type_code
             result.events.append(
-                self._event(EventType.OPENED, inc, signal.received_at, signal.source_id, detail)
+                incident_event(EventType.OPENED, inc, signal.received_at, signal.source_id, detail)
             )
         result.incidents[inc.id] = inc
         result.incident_id = inc.id
@@ -316,7 +331,7 @@ class Pipeline:
                 detail = flag_overdue(inc, due)
             else:
                 continue  # acknowledged, or moved on, since it was armed
-            ev = self._event(EventType.ESCALATED, inc, now, ESCALATION, detail)
+            ev = incident_event(EventType.ESCALATED, inc, now, ESCALATION, detail)
             ev.desks = tuple(dict.fromkeys(old_desks + inc.desks))  # new desks hear of it
             result.events.append(ev)
             result.incidents[inc.id] = inc
@@ -337,7 +352,7 @@ class Pipeline:
         if after is before:
             return
         detail = {"action": action.value, "from": before.value, "to": after.value, **detail}
-        result.events.append(self._event(EventType.TRANSITIONED, inc, now, cmd.actor, detail))
+        result.events.append(incident_event(EventType.TRANSITIONED, inc, now, cmd.actor, detail))
 
     def _acknowledge(
         self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
@@ -380,7 +395,9 @@ class Pipeline:
             result.units[unit.id] = unit
         inc.units = (*inc.units, *(u.id for u in units))
         if inc.status is status_before:  # more units, same status
-            result.events.append(self._event(EventType.UNITS_ASSIGNED, inc, now, cmd.actor, detail))
+            result.events.append(
+                incident_event(EventType.UNITS_ASSIGNED, inc, now, cmd.actor, detail)
+            )
 
     def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.Arrive)
@@ -396,7 +413,7 @@ class Pipeline:
         self._transition(inc, Action.ARRIVE, cmd, now, result, {"units": list(named)})
         if inc.status is status_before:  # more units arriving at a scene already held
             result.events.append(
-                self._event(
+                incident_event(
                     EventType.UPDATED,
                     inc,
                     now,
@@ -410,62 +427,6 @@ class Pipeline:
                 unit.status, unit.status_at = UnitStatus.ON_SCENE, now
                 result.units[uid] = unit
 
-    def unit_report(self, report: c.UnitReport, now: datetime) -> PipelineResult:
-        """A unit's status or position: the incident's timeline moves with its units.
-
-        En route stamps the incident's first en-route time; on scene is an arrival at the
-        incident (as the operator's "arrived"); returning or available clears the unit from
-        it. A position only moves the unit.
-
-        Raises:
-            UnknownUnit: no such unit; InvalidTransition: a status it cannot go to from its
-            own (dispatched only by an operator's dispatch).
-        """
-        unit = self.units.get(report.unit_id)
-        if unit is None:
-            raise UnknownUnit(f"unit {report.unit_id!r} does not exist", field="unit_id")
-        wanted: UnitStatus | None = None
-        if report.status is not None and report.status != unit.status.value:
-            try:
-                wanted = UnitStatus(report.status)
-            except ValueError:
-                raise InvalidField(
-                    f"unknown unit status {report.status!r}", field="status", code="invalid_value"
-                ) from None
-            if wanted not in UNIT_MOVES[unit.status]:
-                allowed = ", ".join(sorted(s.value for s in UNIT_MOVES[unit.status]))
-                raise InvalidTransition(
-                    f"unit {unit.id} is {unit.status.value}; it can report {allowed}",
-                    field="status",
-                )
-        result = PipelineResult()
-        if report.lat is not None and report.lon is not None:  # checked before anything moves
-            unit.lat, unit.lon = report.lat, report.lon
-            result.units[unit.id] = unit
-        if wanted is None:
-            return result
-        inc = self.incidents.get(unit.incident_id) if unit.incident_id is not None else None
-        if wanted is UnitStatus.ON_SCENE and inc is not None and inc.is_open:
-            arrived = self.handle(c.Arrive(inc.id, report.actor, units=(unit.id,)), now)
-            arrived.units[unit.id] = unit
-            return arrived
-        unit.status, unit.status_at = wanted, now
-        result.units[unit.id] = unit
-        if inc is not None:
-            if wanted in (UnitStatus.RETURNING, UnitStatus.AVAILABLE):
-                unit.incident_id = None
-            if wanted is UnitStatus.EN_ROUTE and inc.en_route_at is None:
-                inc.en_route_at = now
-            if inc.status not in FINAL:
-                inc.version += 1
-                detail: dict[str, object] = {"unit": unit.id, "status": wanted.value}
-                result.events.append(
-                    self._event(EventType.UNIT_STATUS, inc, now, report.actor, detail)
-                )
-                result.incidents[inc.id] = inc
-                result.incident_id = inc.id
-        return result
-
     def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.AddNote)
         text = cmd.text.strip()
@@ -476,7 +437,7 @@ class Pipeline:
                 f"a note is at most {MAX_NOTE} characters", field="text", code="invalid_value"
             )
         inc.move(Action.NOTE, now)
-        result.events.append(self._event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
+        result.events.append(incident_event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
 
     def _step_done(
         self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
@@ -488,7 +449,7 @@ class Pipeline:
         inc.procedure.tick(cmd.step, cmd.actor, now)
         step = inc.procedure.steps[cmd.step]
         detail: dict[str, object] = {"step": cmd.step, "text": step.text}
-        result.events.append(self._event(EventType.STEP_DONE, inc, now, cmd.actor, detail))
+        result.events.append(incident_event(EventType.STEP_DONE, inc, now, cmd.actor, detail))
 
     def _sop(self, code: str) -> tuple[str, ...]:
         t = self.taxonomy.get(code)
@@ -519,7 +480,7 @@ class Pipeline:
         if inc.correlation_key is not None:
             inc.correlation_key = inc.correlation_key.reclassified(t.category)
         self.index.add(inc)
-        ev = self._event(EventType.RECLASSIFIED, inc, now, cmd.actor, detail)
+        ev = incident_event(EventType.RECLASSIFIED, inc, now, cmd.actor, detail)
         # Desks that lose the incident hear of it too, so it leaves their queue.
         ev.desks = tuple(dict.fromkeys((*old_desks, *inc.desks)))
         result.events.append(ev)
@@ -596,23 +557,10 @@ class Pipeline:
             detail["confirmed"] = True
             detail.update(changed)
         inc.verification = {"verdict": verdict.value, "by": cmd.actor, "at": now.isoformat()}
-        result.events.append(self._event(EventType.VERIFIED, inc, now, cmd.actor, detail))
+        result.events.append(incident_event(EventType.VERIFIED, inc, now, cmd.actor, detail))
 
     def _close(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         self._transition(inc, Action.CLOSE, cmd, now, result, {})
-
-    def _event(
-        self, type_: EventType, inc: Incident, at: datetime, actor: str, detail: dict[str, object]
-    ) -> IncidentEvent:
-        return IncidentEvent(
-            type=type_,
-            incident_id=inc.id,
-            at=at,
-            actor=actor,
-            detail=detail,
-            desks=inc.desks,
-            snapshot=incident_dict(inc),
-        )
 
 
 _HANDLERS = {

@@ -2,7 +2,7 @@
 
 Names (tables, columns, properties, enum values, parameters) are split into words
 ("faceEmbedding", "face_embedding" → "face embedding") and screened two ways: as text, by
-the same policy as every purpose (``domain/purpose.py``: multilingual, normalised against
+the same policy as every purpose (``domain/purpose/``: multilingual, normalised against
 obfuscation), and word by word against the vocabulary below (:func:`is_special`): short
 identifiers such as ``race`` or ``religion`` that are too ambiguous to refuse in free text
 but have no business being the name of a field. Health is not on the list: a medical
@@ -23,7 +23,7 @@ from typing import Any
 from alarmdesk.domain.errors import SpecialCategoryError
 from alarmdesk.domain.purpose import find_protected, normalise
 
-# Rules of domain/purpose.py that name special-category data (not every protected purpose:
+# Rules of domain/purpose/ that name special-category data (not every protected purpose:
 # "petition" is a purpose, not a kind of personal data).
 SPECIAL_RULES = frozenset(
     {

@@ -26,6 +26,7 @@ from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.domain.incident import incident_dict
 from alarmdesk.domain.signal import Receipt, SignalIn, content_digest, to_signal
 from alarmdesk.pipeline import Pipeline
+from alarmdesk.pipeline.unit_reports import unit_report
 from alarmdesk.safeguards.minimise import minimise
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
@@ -143,7 +144,7 @@ def apply_unit_report(
     state: State, report: c.UnitReport, now: datetime, changes: Changes
 ) -> dict[str, Any]:
     """Applies a unit's status or position report; returns the unit as it is after it."""
-    result = state.pipeline.unit_report(report, now)
+    result = unit_report(state.pipeline, report, now)
     state.number(result.events)
     changes.collect(result.incidents, result.units, result.events)
     changes.commanded.update(result.incidents)

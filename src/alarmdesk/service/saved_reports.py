@@ -2,7 +2,7 @@
 ``days`` days whenever it is asked for (docs/analytics.md, "Saved reports").
 
 A saved report is a rule about what to look at, so it is screened as an incident type is:
-its name and description may not target people exercising rights (``domain/purpose.py``),
+its name and description may not target people exercising rights (``domain/purpose/``),
 its import source is screened as the report's ``--source`` is, and every other field is one
 of a fixed set of names (dimensions, periods, time zones). Saving and removing are
 ``configure`` audit entries; running one is the report's own ``combine`` entry, naming it.

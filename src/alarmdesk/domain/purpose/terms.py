@@ -1,12 +1,5 @@
-"""Purpose screening: the one policy that decides whether a purpose is admissible.
-
-alarmdesk responds to harm (fire, violence, theft and damage, medical emergencies, hazards,
-failed equipment). It never becomes a tool to watch people for exercising their rights
-(docs/architecture.md, "The line we hold"). Every incident type, routing or grouping rule, saved
-search, report filter and MQTT topic mapping states a purpose; whatever defines one passes its
-texts through :func:`screen` (or :func:`is_admissible`), which refuses any text that targets
-assembly, protest, petitioning, speech and the press, religion or belief, ethnic or national
-origin, political opinion, trade-union activity, migration status, curfews or begging.
+"""The protected-term tables of purpose screening: the terms, how they are loaded and
+indexed, and how a text is normalised and read so that terms and texts compare alike.
 
 Terms live in ``alarmdesk/data/protected_terms.tsv`` (rule, language, term; English, Spanish,
 French, German, Russian, Arabic, Portuguese, Chinese simplified and traditional). Screened
@@ -14,24 +7,17 @@ text is normalised first (:func:`normalise`: NFKC, casefold, accents and zero-wi
 format characters removed) and then read in several 1:1 variants (:func:`variants`): as
 written, with Cyrillic/Greek/small-capital look-alikes read as Latin letters, with Latin
 look-alikes inside Cyrillic words read as Cyrillic, and with leetspeak digits and symbols read
-as letters. Each variant is matched three ways: word by word (punctuation splits words),
-chunk by chunk (punctuation inside a chunk removed: "pro-test", "p.r.o.t.e.s.t", "pro_test"),
-and across spaced-out fragments ("p r o t e s t", "pr ot est"); Han, Kana and Hangul terms
-match as substrings of the text with everything but letters and digits removed.
+as letters. How the readings are matched against the index built here is
+:mod:`alarmdesk.domain.purpose.screen`.
 
 Purposes, not keywords: terms are chosen so that conduct and harm stay admissible ("riot",
 "assault", "lightning strike", "stroke", "Union Street fire", "fire at St Mary's church",
 "March storm damage", "black smoke", "graffiti"); see the comments in the data file.
 
-A purpose can target people without naming a protected term: "Mosque attendance monitoring",
-"Crowd gathering in the square". The watched-subject rule (:data:`WATCHED_SUBJECTS`, terms in
-``alarmdesk/data/watched_subjects.tsv``, matched through the same normalisation and readings)
-refuses a place of worship named together with a watching term (attendance, visitors,
-monitoring, counting…) under ``belief.religion``, and a crowd or gathering under
-``assembly.gathering``, unless the text names a harm ("crowd crush risk", "assault outside a
-mosque", "fire at a church"). Protected terms are looked for first.
+The terms of the watched-subject rule (:data:`WATCHED_SUBJECTS`) are in
+``alarmdesk/data/watched_subjects.tsv`` (kind, language, term), indexed the same way.
 
-The module is pure: standard library only, no I/O but reading its data file once, lazily.
+Pure: standard library only, no I/O but reading the two data files once, lazily.
 """
 
 from __future__ import annotations
@@ -43,32 +29,6 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
-
-from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.errors import ProtectedPurposeError, UnknownCategoryError
-
-__all__ = [
-    "PROTECTED_PURPOSE",
-    "RULES",
-    "UNKNOWN_CATEGORY",
-    "WATCHED_KINDS",
-    "WATCHED_SUBJECTS",
-    "Match",
-    "ProtectedPurposeError",
-    "UnknownCategoryError",
-    "Verdict",
-    "check_category",
-    "find_protected",
-    "is_admissible",
-    "normalise",
-    "screen",
-    "term_counts",
-    "variants",
-    "watched_term_counts",
-]
-
-PROTECTED_PURPOSE = "protected_purpose"
-UNKNOWN_CATEGORY = "unknown_category"
 
 #: Rule id → what a purpose matching it targets (used in refusal messages).
 RULES: Mapping[str, str] = {
@@ -96,11 +56,11 @@ WATCHED_SUBJECTS: Mapping[str, tuple[str, str | None]] = {
     "worship": ("belief.religion", "watching"),  # who attends a place of worship
     "crowd": ("assembly.gathering", None),  # people gathered, with no harm named
 }
-_HARM = "harm"  # any harm term clears the watched-subject rule
+HARM = "harm"  # any harm term clears the watched-subject rule
 _ALLOW = "allow"  # a phrase inside which a subject or watching term is ordinary vocabulary
 #: Every kind of term in watched_subjects.tsv.
 WATCHED_KINDS: frozenset[str] = frozenset(
-    {*WATCHED_SUBJECTS, *(w for _, w in WATCHED_SUBJECTS.values() if w), _HARM, _ALLOW}
+    {*WATCHED_SUBJECTS, *(w for _, w in WATCHED_SUBJECTS.values() if w), HARM, _ALLOW}
 )
 
 _ALLOW_PREFIX = "allow."
@@ -111,33 +71,9 @@ _WATCHED_FILE = "watched_subjects.tsv"
 _LANGS = frozenset({"en", "es", "fr", "de", "ru", "ar", "pt", "zh-Hans", "zh-Hant"})
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
-    """Where a protected term was found in a text.
-
-    ``start``/``end`` index into ``normalise(text)``; ``variant`` says which reading of the
-    text matched ("original", "latinised", "cyrillised", "leet", "leet-l").
-    """
-
-    rule: str
-    term: str
-    lang: str
-    variant: str
-    start: int
-    end: int
-
-
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """The answer of :func:`is_admissible`. ``ok`` is False with a code and, for a protected
-    purpose, the rule, the matched term and the field it was found in."""
-
-    ok: bool
-    code: str | None = None
-    rule: str | None = None
-    term: str | None = None
-    field: str | None = None
-    message: str | None = None
+def is_allow(rule: str) -> bool:
+    """Whether a rule or kind names allow phrases (ordinary vocabulary), not terms."""
+    return rule == _ALLOW or rule.startswith(_ALLOW_PREFIX)
 
 
 # ---------------------------------------------------------------------------- normalising
@@ -217,7 +153,7 @@ def _cyrillise(text: str) -> str:
     return _CHUNK.sub(one, text)
 
 
-def _readings(text: str) -> dict[str, str]:
+def readings_of(text: str) -> dict[str, str]:
     """The 1:1 readings of an already normalised text, each distinct one once."""
     latin = text.translate(_TO_LATIN)
     out: dict[str, str] = {}
@@ -240,7 +176,7 @@ def variants(text: str) -> dict[str, str]:
     or as l); readings identical to an earlier one are left out. "squeezed" is the most
     decoded reading with everything but letters and digits removed (spaced-out letters
     joined); the screen matches such joins token by token rather than as one string."""
-    out = _readings(normalise(text))
+    out = readings_of(normalise(text))
     last = out.get("leet") or out.get("latinised") or out["original"]
     out["squeezed"] = "".join(ch for ch in last if ch.isalnum())
     return out
@@ -262,7 +198,7 @@ def _is_cjk(ch: str) -> bool:
 
 
 # The same ranges as _is_cjk, to test a whole text at once.
-_CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+CJK = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
                   "\U00020000-\U0003ffff]")  # fmt: skip
 _ARABIC = re.compile("[\u0600-\u06ff]")
 
@@ -274,12 +210,12 @@ def _is_arabic(s: str) -> bool:
 # Arabic proclitics written as part of the word: conjunctions, prepositions, the article.
 _AR_CLITICS = ("وال", "بال", "فال", "كال", "لل", "ال", "و", "ب", "ل", "ف", "ك")
 
-_Token = tuple[str, int, int]  # text, start, end (end exclusive) in the reading
+Token = tuple[str, int, int]  # text, start, end (end exclusive) in the reading
 
 
-def _words(s: str) -> list[_Token]:
+def words_of(s: str) -> list[Token]:
     """Runs of letters and digits; anything else separates."""
-    out: list[_Token] = []
+    out: list[Token] = []
     start = -1
     for i, ch in enumerate(s):
         if ch.isalnum():
@@ -294,16 +230,16 @@ def _words(s: str) -> list[_Token]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Chunks:
+class Chunks:
     """Whitespace-separated chunks of a reading, punctuation inside each removed."""
 
-    tokens: list[_Token]
+    tokens: list[Token]
     fragment: list[bool]  # a single character, or letters split by punctuation ("p.r.o")
     joints: list[tuple[int, ...]]  # where, in the joined chunk, a word after punctuation begins
 
 
-def _chunks(s: str) -> _Chunks:
-    out = _Chunks([], [], [])
+def chunks_of(s: str) -> Chunks:
+    out = Chunks([], [], [])
     for m in _CHUNK.finditer(s):
         inner = [(i, ch) for i, ch in enumerate(m.group(), m.start()) if ch.isalnum()]
         if inner:
@@ -316,7 +252,7 @@ def _chunks(s: str) -> _Chunks:
     return out
 
 
-def _forms(token: str) -> tuple[str, ...]:
+def forms_of(token: str) -> tuple[str, ...]:
     """A token, and for Arabic also the token without each proclitic it starts with."""
     if not _is_arabic(token):
         return (token,)
@@ -327,7 +263,7 @@ def _forms(token: str) -> tuple[str, ...]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Term:
+class Term:
     rule: str
     lang: str
     text: str  # normalised, as reported
@@ -339,26 +275,26 @@ class _Term:
 
 
 @dataclass(frozen=True, slots=True)
-class _Index:
-    exact: Mapping[str, tuple[_Term, ...]]
-    stems: Mapping[str, tuple[_Term, ...]]
+class TermIndex:
+    exact: Mapping[str, tuple[Term, ...]]
+    stems: Mapping[str, tuple[Term, ...]]
     stem_lengths: tuple[int, ...]
-    phrases: Mapping[str, tuple[_Term, ...]]
-    cjk: tuple[_Term, ...]
+    phrases: Mapping[str, tuple[Term, ...]]
+    cjk: tuple[Term, ...]
     longest: int
     counts: Mapping[str, int]
-    inner: tuple[_Term, ...] = ()
+    inner: tuple[Term, ...] = ()
     inner_any: re.Pattern[str] | None = None  # finds any inner term, to skip most tokens fast
 
 
-def _compile(rule: str, lang: str, raw: str) -> _Term:
+def _compile(rule: str, lang: str, raw: str) -> Term:
     spec = raw.strip()
     exact = spec.startswith("=")
     inner = spec.startswith("*")
     star = spec.endswith("*")
     spec = spec.removeprefix("=").removeprefix("*").removesuffix("*")
     text = normalise(spec)
-    words = tuple(w for w, _, _ in _words(text))
+    words = tuple(w for w, _, _ in words_of(text))
     joined = "".join(words)
     if not joined:
         raise ValueError(f"protected_terms.tsv: term {raw!r} of rule {rule} has no letters")
@@ -369,7 +305,7 @@ def _compile(rule: str, lang: str, raw: str) -> _Term:
     last = joined if together_only else words[-1]
     stem = not cjk and not exact and (star or (len(last) >= 5 and not inner))
     phrase = () if together_only or cjk or len(words) < 2 else words
-    return _Term(rule, lang, text, phrase, joined, stem, cjk, inner)
+    return Term(rule, lang, text, phrase, joined, stem, cjk, inner)
 
 
 def _source(rule: str) -> str:
@@ -397,14 +333,14 @@ def _rows(text: str, header: list[str], source: str) -> list[tuple[int, str, str
     return out
 
 
-def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool]) -> _Index:
+def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool]) -> TermIndex:
     """The index of (rule, language, term) rows; ``counted`` says which rules' terms count
     towards :func:`term_counts`."""
-    exact: dict[str, list[_Term]] = {}
-    stems: dict[str, list[_Term]] = {}
-    phrases: dict[str, list[_Term]] = {}
-    cjk: list[_Term] = []
-    inner: list[_Term] = []
+    exact: dict[str, list[Term]] = {}
+    stems: dict[str, list[Term]] = {}
+    phrases: dict[str, list[Term]] = {}
+    cjk: list[Term] = []
+    inner: list[Term] = []
     counts: dict[str, int] = {}
     seen: set[tuple[str, str, bool, bool]] = set()
     for rule, lang, raw in rows:
@@ -425,7 +361,7 @@ def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool])
             stems.setdefault(term.joined, []).append(term)
         if term.words:
             phrases.setdefault(term.words[0], []).append(term)
-    return _Index(
+    return TermIndex(
         exact={k: tuple(v) for k, v in exact.items()},
         stems={k: tuple(v) for k, v in stems.items()},
         stem_lengths=tuple(sorted({len(k) for k in stems})),
@@ -438,7 +374,7 @@ def _build(rows: Iterable[tuple[str, str, str]], counted: Callable[[str], bool])
     )
 
 
-def _parse(text: str) -> _Index:
+def _parse(text: str) -> TermIndex:
     """The index of protected_terms.tsv (rule, lang, term)."""
     rows = []
     for number, rule, lang, raw in _rows(text, _DATA_HEADER, _TERMS_FILE):
@@ -448,7 +384,7 @@ def _parse(text: str) -> _Index:
     return _build(rows, lambda rule: not rule.startswith(_ALLOW_PREFIX))
 
 
-def _parse_watched(text: str) -> _Index:
+def _parse_watched(text: str) -> TermIndex:
     """The index of watched_subjects.tsv (kind, lang, term)."""
     rows = []
     for number, kind, lang, raw in _rows(text, _WATCHED_HEADER, _WATCHED_FILE):
@@ -463,18 +399,18 @@ def _data(name: str) -> str:
 
 
 @functools.cache
-def _index() -> _Index:
+def protected_index() -> TermIndex:
     return _parse(_data(_TERMS_FILE))
 
 
 @functools.cache
-def _watched_index() -> _Index:
+def watched_index() -> TermIndex:
     return _parse_watched(_data(_WATCHED_FILE))
 
 
 def term_counts() -> dict[str, int]:
     """How many protected terms the data file lists per language (allow phrases excluded)."""
-    return dict(_index().counts)
+    return dict(protected_index().counts)
 
 
 def watched_term_counts() -> dict[str, dict[str, int]]:
@@ -484,268 +420,3 @@ def watched_term_counts() -> dict[str, dict[str, int]]:
         out.setdefault(kind, {}).setdefault(lang, 0)
         out[kind][lang] += 1
     return out
-
-
-# ---------------------------------------------------------------------------- matching
-
-_Hit = tuple[_Term, int, int]  # term, start, end in the reading
-
-
-def _single(
-    index: _Index, tokens: list[_Token], joints: list[tuple[int, ...]] | None = None
-) -> Iterable[_Hit]:
-    """Tokens that are a term, or begin with a stem. In a chunk joined across punctuation the
-    rest of the word after a stem may not cross a joint: "pro_testers" is "protesters", but
-    "sit_in_wait" is not a "sit-in" (and "p.r.o.t.e.s.t.e.r.s" is found by :func:`_spaced`)."""
-    for number, (token, start, end) in enumerate(tokens):
-        for form in _forms(token):
-            for term in index.exact.get(form, ()):
-                yield term, start, end
-            if index.inner_any is not None and index.inner_any.search(form):
-                for term in index.inner:
-                    if len(form) > len(term.joined) and (
-                        form.endswith(term.joined) or (term.stem and term.joined in form)
-                    ):
-                        yield term, start, end
-            cut = len(token) - len(form)
-            for n in index.stem_lengths:
-                if n >= len(form):
-                    break
-                terms = index.stems.get(form[:n], ())
-                if terms and joints and any(cut + n <= j for j in joints[number]):
-                    continue
-                for term in terms:
-                    yield term, start, end
-
-
-def _word_matches(term: _Term, word: str, last: bool) -> bool:
-    return word == term.words[-1] or (last and term.stem and word.startswith(term.words[-1]))
-
-
-def _phrases(index: _Index, tokens: list[_Token]) -> Iterable[_Hit]:
-    for i, (token, start, _) in enumerate(tokens):
-        for form in _forms(token):
-            for term in index.phrases.get(form, ()):
-                n = len(term.words)
-                following = tokens[i + 1 : i + n]
-                if len(following) != n - 1:
-                    continue
-                if all(
-                    w == term.words[k + 1] or (k == n - 2 and _word_matches(term, w, True))
-                    for k, (w, _, _) in enumerate(following)
-                ):
-                    yield term, start, following[-1][2]
-
-
-def _spaced(index: _Index, tokens: list[_Token], fragment: list[bool]) -> Iterable[_Hit]:
-    """Terms spelled across consecutive tokens ("p r o t e s t", "pr ot est", "a r.a.b.s",
-    "pro_test_ers"). The tokens must make up exactly the term. Ordinary word pairs rarely
-    spell a term, but to be safe a term needs 7 letters across two tokens and 5 across three
-    or more, unless every token is a fragment (a single character, or letters split by
-    punctuation): then 4."""
-    for i in range(len(tokens)):
-        joined = tokens[i][0]
-        all_fragments = fragment[i]
-        for j in range(i + 1, len(tokens)):
-            joined += tokens[j][0]
-            all_fragments = all_fragments and fragment[j]
-            if len(joined) > index.longest:
-                break
-            if len(joined) < (4 if all_fragments else 7 if j == i + 1 else 5):
-                continue
-            for term in index.exact.get(joined, ()):
-                yield term, tokens[i][1], tokens[j][2]
-
-
-def _substrings(index: _Index, reading: str) -> Iterable[_Hit]:
-    if _CJK.search(reading) is None:
-        return
-    positions = [i for i, ch in enumerate(reading) if ch.isalnum()]
-    squeezed = "".join(reading[i] for i in positions)
-    for term in index.cjk:
-        at = squeezed.find(term.joined)
-        while at >= 0:
-            yield term, positions[at], positions[at + len(term.joined) - 1] + 1
-            at = squeezed.find(term.joined, at + 1)
-
-
-@dataclass(frozen=True, slots=True)
-class _Reading:
-    """One reading of a text, split once for every index matched against it."""
-
-    name: str
-    text: str
-    words: list[_Token]
-    chunks: _Chunks
-    has_cjk: bool
-
-
-def _split(readings: Mapping[str, str]) -> list[_Reading]:
-    return [
-        _Reading(name, text, _words(text), _chunks(text), _CJK.search(text) is not None)
-        for name, text in readings.items()
-    ]
-
-
-def _hits(index: _Index, reading: _Reading) -> Iterable[_Hit]:
-    words, chunks = reading.words, reading.chunks
-    # Without punctuation inside a word the chunks are the words, and would find the same.
-    by_chunk = chunks.tokens != words
-    yield from _single(index, words)
-    if by_chunk:
-        yield from _single(index, chunks.tokens, chunks.joints)
-    yield from _phrases(index, words)
-    if by_chunk:
-        yield from _phrases(index, chunks.tokens)
-    yield from _spaced(index, words, [len(w) == 1 for w, _, _ in words])
-    if by_chunk:
-        yield from _spaced(index, chunks.tokens, chunks.fragment)
-    if reading.has_cjk:
-        yield from _substrings(index, reading.text)
-
-
-_Found = tuple[_Term, int, int, str, int]  # term, start, end, reading name, reading order
-
-
-def _is_allow(rule: str) -> bool:
-    return rule == _ALLOW or rule.startswith(_ALLOW_PREFIX)
-
-
-def _scan(index: _Index, readings: list[_Reading]) -> list[_Found]:
-    """Every term of an index found in every reading, less those lying wholly inside an
-    allow phrase found in the same reading."""
-    out: list[_Found] = []
-    for order, reading in enumerate(readings):
-        name = reading.name
-        allowed: list[tuple[int, int]] = []
-        found: list[_Hit] = []
-        for hit in _hits(index, reading):
-            if _is_allow(hit[0].rule):
-                allowed.append((hit[1], hit[2]))
-            else:
-                found.append(hit)
-        out.extend(
-            (term, start, end, name, order)
-            for term, start, end in found
-            if not any(a <= start and end <= b for a, b in allowed)
-        )
-    return out
-
-
-def _first(found: Iterable[_Found]) -> _Found | None:
-    """The earliest, then longest, then the longest term, then the plainest reading."""
-    return min(found, key=lambda f: (f[1], f[1] - f[2], -len(f[0].text), f[4]), default=None)
-
-
-def _protected(readings: list[_Reading]) -> Match | None:
-    first = _first(_scan(_index(), readings))
-    if first is None:
-        return None
-    term, start, end, name, _ = first
-    return Match(term.rule, term.text, term.lang, name, start, end)
-
-
-def _watched(readings: list[_Reading]) -> Match | None:
-    """The watched-subject rule: a subject (with its watching term, if its kind needs one)
-    and no harm named anywhere in the text, in any reading."""
-    found: dict[str, list[_Found]] = {}
-    for f in _scan(_watched_index(), readings):
-        found.setdefault(f[0].rule, []).append(f)
-    if _HARM in found:
-        return None
-    candidates: list[Match] = []
-    for kind, (rule, needs) in WATCHED_SUBJECTS.items():
-        subject = _first(found.get(kind, ()))
-        if subject is None:
-            continue
-        term, start, end, name, _ = subject
-        text = term.text
-        if needs is not None:
-            watching = _first(found.get(needs, ()))
-            if watching is None:
-                continue
-            pair = sorted((subject, watching), key=lambda f: f[1])
-            text = " + ".join(f[0].text for f in pair)
-            start, end = pair[0][1], max(f[2] for f in pair)
-        candidates.append(Match(rule, text, term.lang, name, start, end))
-    return min(candidates, key=lambda m: (m.start, m.start - m.end), default=None)
-
-
-def find_protected(text: str) -> Match | None:
-    """The first protected term in a text (earliest, then longest), or else the match of the
-    watched-subject rule (a place of worship watched, a crowd, with no harm named), or None.
-    For the watched-subject rule ``term`` names the subject and its watching term
-    ("mosque + attendance")."""
-    if not text:
-        return None
-    readings = _split(_readings(normalise(text)))
-    return _protected(readings) or _watched(readings)
-
-
-# ---------------------------------------------------------------------------- the policy
-
-
-def check_category(value: HarmCategory | str) -> HarmCategory:
-    """A harm category from a member or its value ("fire"); anything else is refused.
-
-    Raises:
-        UnknownCategoryError: not one of the closed list (code ``unknown_category``).
-    """
-    if isinstance(value, HarmCategory):
-        return value
-    if isinstance(value, str):
-        try:
-            return HarmCategory(value.strip().lower())
-        except ValueError:
-            pass
-    raise UnknownCategoryError(value, allowed=", ".join(member.value for member in HarmCategory))
-
-
-def _values(value: str | Iterable[str]) -> Iterable[str]:
-    return (value,) if isinstance(value, str) else value
-
-
-def screen(
-    fields: Mapping[str, str | Iterable[str]], *, category: HarmCategory | str | None = None
-) -> None:
-    """Refuses a purpose whose fields target people exercising rights.
-
-    ``fields`` maps a field name (name, description, terms, topic, …) to a text or to several
-    texts (each screened on its own); fields are screened in order and the first match is
-    raised.
-
-    Raises:
-        UnknownCategoryError: ``category`` is given and is not a harm category.
-        ProtectedPurposeError: a field matches a protected term (code ``protected_purpose``).
-    """
-    if category is not None:
-        check_category(category)
-    for field, value in fields.items():
-        for text in _values(value):
-            match = find_protected(text)
-            if match is not None:
-                raise ProtectedPurposeError(
-                    field,
-                    match.rule,
-                    match.term,
-                    RULES.get(match.rule, "people exercising rights"),
-                )
-
-
-def is_admissible(
-    name: str,
-    description: str = "",
-    terms: Iterable[str] = (),
-    category: HarmCategory | str | None = None,
-) -> Verdict:
-    """Whether a purpose may exist, as a verdict rather than an exception."""
-    try:
-        screen(
-            {"name": name, "description": description, "terms": tuple(terms)},
-            category=category,
-        )
-    except ProtectedPurposeError as exc:
-        return Verdict(False, exc.code, exc.rule, exc.term, exc.field, str(exc))
-    except UnknownCategoryError as exc:
-        return Verdict(False, exc.code, None, None, exc.field, str(exc))
-    return Verdict(True)

@@ -1,0 +1,56 @@
+"""Purpose screening: the one policy that decides whether a purpose is admissible.
+
+Every incident type, routing or grouping rule, saved search, report filter and MQTT topic
+mapping states a purpose, and whatever defines one passes its texts through :func:`screen`
+(or :func:`is_admissible`): a purpose may not target people exercising their rights
+(docs/architecture.md, "The line we hold").
+
+Two modules: :mod:`~alarmdesk.domain.purpose.terms` (the protected-term and watched-subject
+tables, their loading and indexing, and the normalisation and readings of a text) and
+:mod:`~alarmdesk.domain.purpose.screen` (finding terms in a text, and the policy that
+refuses a purpose). Import from here; the public names are re-exported below.
+
+Note: ``alarmdesk.domain.purpose.screen`` as an attribute is the function :func:`screen`,
+not the module (``from alarmdesk.domain.purpose.screen import ...`` still reads the module).
+"""
+
+from alarmdesk.domain.errors import ProtectedPurposeError, UnknownCategoryError
+from alarmdesk.domain.purpose.screen import (
+    PROTECTED_PURPOSE,
+    UNKNOWN_CATEGORY,
+    Match,
+    Verdict,
+    check_category,
+    find_protected,
+    is_admissible,
+    screen,
+)
+from alarmdesk.domain.purpose.terms import (
+    RULES,
+    WATCHED_KINDS,
+    WATCHED_SUBJECTS,
+    normalise,
+    term_counts,
+    variants,
+    watched_term_counts,
+)
+
+__all__ = [
+    "PROTECTED_PURPOSE",
+    "RULES",
+    "UNKNOWN_CATEGORY",
+    "WATCHED_KINDS",
+    "WATCHED_SUBJECTS",
+    "Match",
+    "ProtectedPurposeError",
+    "UnknownCategoryError",
+    "Verdict",
+    "check_category",
+    "find_protected",
+    "is_admissible",
+    "normalise",
+    "screen",
+    "term_counts",
+    "variants",
+    "watched_term_counts",
+]
