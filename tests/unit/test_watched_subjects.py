@@ -27,7 +27,7 @@ from alarmdesk.domain.purpose import (
     screen,
     terms,
 )
-from alarmdesk.domain.purpose.screen import _single
+from alarmdesk.domain.purpose.screening import _single
 from tests.unit.test_purpose_screening import case, homoglyphs, leet, zero_width
 
 WATCHED_TSV = files("alarmdesk") / "data" / "watched_subjects.tsv"

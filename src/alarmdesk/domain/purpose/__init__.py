@@ -7,15 +7,12 @@ mapping states a purpose, and whatever defines one passes its texts through :fun
 
 Two modules: :mod:`~alarmdesk.domain.purpose.terms` (the protected-term and watched-subject
 tables, their loading and indexing, and the normalisation and readings of a text) and
-:mod:`~alarmdesk.domain.purpose.screen` (finding terms in a text, and the policy that
+:mod:`~alarmdesk.domain.purpose.screening` (finding terms in a text, and the policy that
 refuses a purpose). Import from here; the public names are re-exported below.
-
-Note: ``alarmdesk.domain.purpose.screen`` as an attribute is the function :func:`screen`,
-not the module (``from alarmdesk.domain.purpose.screen import ...`` still reads the module).
 """
 
 from alarmdesk.domain.errors import ProtectedPurposeError, UnknownCategoryError
-from alarmdesk.domain.purpose.screen import (
+from alarmdesk.domain.purpose.screening import (
     PROTECTED_PURPOSE,
     UNKNOWN_CATEGORY,
     Match,

@@ -8,7 +8,7 @@ format characters removed) and then read in several 1:1 variants (:func:`variant
 written, with Cyrillic/Greek/small-capital look-alikes read as Latin letters, with Latin
 look-alikes inside Cyrillic words read as Cyrillic, and with leetspeak digits and symbols read
 as letters. How the readings are matched against the index built here is
-:mod:`alarmdesk.domain.purpose.screen`.
+:mod:`alarmdesk.domain.purpose.screening`.
 
 Purposes, not keywords: terms are chosen so that conduct and harm stay admissible ("riot",
 "assault", "lightning strike", "stroke", "Union Street fire", "fire at St Mary's church",
