@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
-from alarmdesk.analytics.parts import PartStore
+from alarmdesk.analytics.parts import OlderFormat, PartStore
 from alarmdesk.analytics.queries import Selection
 from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.config import Config
@@ -56,10 +57,9 @@ EVERYTHING = Selection(datetime(1900, 1, 1, tzinfo=UTC), datetime(2999, 1, 1, tz
 
 def keys(parts: PartStore) -> list[tuple[bool, str | None, str]]:
     """Every call in the committed parts, as (own, source, call id)."""
-    calls_files, _ = parts.files(parts.manifest())
     out: list[tuple[bool, str | None, str]] = []
-    for path in calls_files:
-        table = pq.read_table(path, columns=["own", "source", "call_id"])
+    for files in parts.files(parts.manifest()):
+        table = pq.read_table(files.calls, columns=["own", "source", "call_id"])
         out += list(
             zip(
                 table.column("own").to_pylist(),
@@ -94,6 +94,51 @@ def test_the_export_copies_each_imported_call_once_and_again_nothing(cfg, engine
     assert [e["detail"]["calls"] for e in entries] == [WEEK_CALLS, WEEK_CALLS]
     assert all(e["object_type"] == "analytics_store" for e in entries)
     assert entries[1]["detail"]["from"] == entries[0]["detail"]["to"]
+
+
+def test_an_export_merges_small_parts_and_loses_none_of_their_calls(cfg, engine) -> None:
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    assert export(engine, parts, chain, now=NOW, part_calls=300).parts == 12  # 11 × 300 + 260
+    import_week(cfg, engine, source="sf-copy")
+    # with parts of 4,000, the twelve are small (under 1,000): merged into one; the new part
+    # (3,560 calls) is not small and stays as it is
+    assert export(engine, parts, chain, now=NOW, part_calls=4000).calls == WEEK_CALLS
+    assert [p.calls for p in parts.manifest().parts] == [WEEK_CALLS, WEEK_CALLS]
+    found = keys(parts)
+    assert len(found) == len(set(found)) == 2 * WEEK_CALLS
+    named = {n for p in parts.manifest().parts for n in p.file_names}
+    assert {p.name for p in parts.directory.glob("*.parquet")} == named
+    with open_analytics(parts) as figures:
+        assert figures.count(EVERYTHING) == 2 * WEEK_CALLS
+
+
+def test_a_store_of_an_earlier_format_is_exported_afresh(cfg, engine) -> None:
+    """A store written by an earlier alarmdesk (format 1: unsorted files, a list of kinds in
+    the calls) is not read; the next export writes it again from the database."""
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    parts.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    (parts.directory / "calls-000001.parquet").write_bytes(b"format 1's columns")
+    (parts.directory / "units-000001.parquet").write_bytes(b"format 1's columns")
+    old = {
+        "database": parts.database,
+        "format": 1,
+        "watermark": {"history_id": 3000, "event_id": 0},  # …which the new export ignores
+        "parts": [{"number": 1, "calls": 3000, "units": 6000}],
+        "next_part": 2,
+    }
+    (parts.directory / "manifest.json").write_bytes(msgspec.json.encode(old))
+    with pytest.raises(OlderFormat, match="format 1, this alarmdesk reads 2"):
+        parts.manifest()
+    assert prune(engine, parts, RetentionConfig(), NOW) == 0  # left to the export
+    run = export(engine, parts, chain, now=NOW)
+    assert (run.calls, run.strays) == (WEEK_CALLS, 2)  # all of them; the old files removed
+    found = keys(parts)
+    assert len(found) == len(set(found)) == WEEK_CALLS
+    assert parts.manifest().format == 2
 
 
 def test_the_store_is_readable_by_its_owner_only(cfg, engine) -> None:
@@ -134,7 +179,8 @@ def test_an_export_stopped_before_its_manifest_is_redone_without_duplicates(cfg,
     with open_analytics(parts) as figures:
         assert figures.count(EVERYTHING) == 0
     run = export(engine, parts, chain, now=NOW)
-    assert run.strays == 8 and run.calls == WEEK_CALLS
+    # 4 parts × (calls, kinds, units)
+    assert run.strays == 12 and run.calls == WEEK_CALLS
     found = keys(parts)
     assert len(found) == len(set(found)) == WEEK_CALLS
     with open_analytics(parts) as figures:
@@ -168,7 +214,7 @@ def test_an_export_told_to_stop_commits_nothing_and_the_next_one_does_it_all(cfg
         assert figures.count(EVERYTHING) == 0
     assert not stop.is_set()
     run = export(engine, parts, chain, now=NOW, stop=stop)
-    assert run.calls == WEEK_CALLS and run.strays == 2  # the one part written, both files
+    assert run.calls == WEEK_CALLS and run.strays == 3  # the one part written, its three files
     found = keys(parts)
     assert len(found) == len(set(found)) == WEEK_CALLS
 
@@ -260,16 +306,15 @@ def test_own_incidents_are_exported_when_resolved_and_again_when_their_timeline_
         assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 0
         assert sorted(keys(svc.analytics)) == [(True, None, str(first)), (True, None, str(second))]
         # resolving let the unit go: that is its clear time (domain/history/own.py)
-        _, units_files = svc.analytics.files(svc.analytics.manifest())
         cleared = [
             row["cleared"]
-            for path in units_files
-            for row in pq.read_table(path).to_pylist()
+            for files in svc.analytics.files(svc.analytics.manifest())
+            for row in pq.read_table(files.units).to_pylist()
             if row["call_id"] == str(second)
         ]
         assert cleared == [clock().replace(tzinfo=None)]
         # the first's earlier row was rewritten away: only the committed files remain
-        named = {n for p in svc.analytics.manifest().parts for n in (p.calls_file, p.units_file)}
+        named = {n for p in svc.analytics.manifest().parts for n in p.file_names}
         assert {p.name for p in svc.analytics.directory.glob("*.parquet")} == named
         assert not [p for p in svc.analytics.directory.iterdir() if p.name.endswith(".tmp")]
     finally:
@@ -297,8 +342,8 @@ def test_the_stored_calls_are_what_the_kpis_need_and_nothing_more(cfg, engine) -
     import_week(cfg, engine)
     parts = analytics_store(cfg, engine)
     export(engine, parts, audit_chain(cfg), now=NOW)
-    calls_files, units_files = parts.files(parts.manifest())
-    columns = set(pq.read_schema(calls_files[0]).names) | set(pq.read_schema(units_files[0]).names)
+    files = parts.files(parts.manifest())[0]
+    columns = {n for f in (files.calls, files.kinds, files.units) for n in pq.read_schema(f).names}
     # no free text, no people, no summaries, no addresses
     assert not {"summary", "address", "people", "payload", "name", "callback"} & columns
     with engine.connect() as conn:

@@ -61,7 +61,7 @@ def store_of(directory: Path, records: list[CallRecord], *, per_part: int = 1000
 
 
 def figures(parts: PartStore) -> Analytics:
-    return Analytics(*parts.files(parts.manifest()), threads=1)
+    return Analytics(parts.files(parts.manifest()), threads=1)
 
 
 @pytest.fixture(scope="module")
@@ -92,6 +92,7 @@ def sf(week, tmp_path_factory) -> Analytics:
         ((Dimension.STATION_AREA, Dimension.UNIT_KIND, Dimension.HOUR), Period.MONTH),
         ((Dimension.H3,), Period.MONTH),
         ((Dimension.H3, Dimension.PRIORITY), Period.MONTH),
+        ((Dimension.UNIT_KIND, Dimension.H3), Period.MONTH),  # kinds joined to their calls
     ],
 )
 def test_every_group_s_figures_equal_the_pure_computation(sf, week, by, period) -> None:
@@ -162,10 +163,13 @@ def test_the_selection_counts_days_in_the_zone_and_one_source(sf, week) -> None:
 
 def test_h3_cells_are_written_at_every_resolution(sf, week, tmp_path) -> None:
     parts = store_of(tmp_path, week[:50])
-    table = pq.read_table(parts.files(parts.manifest())[0][0])
+    table = pq.read_table(parts.files(parts.manifest())[0].calls)
+    order = {r.call_id: r for r in week[:50]}
+    written = [order[c] for c in table.column("call_id").to_pylist()]  # in received order
+    assert sorted(written, key=lambda r: r.received) == written and len(written) == 50
     for resolution in H3_RESOLUTIONS:
         cells = table.column(h3_column(resolution)).to_pylist()
-        assert cells == [cell_of(r.lat, r.lon, resolution) for r in week[:50]]
+        assert cells == [cell_of(r.lat, r.lon, resolution) for r in written]
     assert any(c is not None for c in cells)
 
 
@@ -218,6 +222,11 @@ def test_a_call_counts_once_in_each_desk_it_was_routed_to(tmp_path) -> None:
     assert list(got) == [(None, "01"), ("fire", "01"), ("west", "01")]
     assert got[("west", "01")][Interval.CALL_TO_DISPATCH].count == 3
     assert got == kpis(records, by)
+    with_kind = (Dimension.UNIT_KIND, Dimension.DESK)  # the kinds rows take desks from calls
+    got = figures(PartStore(tmp_path, "test-db")).kpis(
+        Selection(T0, T0 + timedelta(days=1)), with_kind
+    )
+    assert got == kpis(records, with_kind) and list(got) == list(kpis(records, with_kind))
 
 
 def test_a_call_without_units_of_a_kind_is_in_the_group_none(tmp_path) -> None:
@@ -245,9 +254,10 @@ def test_a_part_the_manifest_does_not_name_is_never_read_and_is_cleaned(tmp_path
     assert stray is not None and (tmp_path / stray.calls_file).exists()
     assert figures(parts).count(Selection(T0, T0 + timedelta(days=1))) == 2
     (tmp_path / "calls-000099.parquet.tmp").write_bytes(b"half a file")
-    assert parts.clean(manifest) == 3  # the stray part's two files and the temporary one
+    assert parts.clean(manifest) == 4  # the stray part's three files and the temporary one
     assert sorted(p.name for p in tmp_path.iterdir() if p.name != ".lock") == [
         "calls-000001.parquet",
+        "kinds-000001.parquet",
         "manifest.json",
         "units-000001.parquet",
     ]
@@ -266,6 +276,52 @@ def test_a_store_of_another_database_or_format_is_refused(tmp_path) -> None:
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(AnalyticsUnavailable, match="not a manifest"):
         PartStore(tmp_path, "test-db").manifest()
+
+
+def test_small_parts_are_merged_in_time_order_and_the_figures_stay(week, tmp_path) -> None:
+    records = week[:900]
+    parts = store_of(tmp_path, records, per_part=100)  # nine small parts
+    manifest = parts.manifest()
+    before = figures(parts).kpis(WEEK, (Dimension.UNIT_KIND, Dimension.STATION_AREA))
+    with parts.lock():
+        merged, number = parts.compacted(manifest.parts, manifest.next_part, part_calls=500)
+        assert [p.calls for p in merged] == [500, 400] and number == manifest.next_part + 2
+        parts.commit(msgspec.structs.replace(manifest, parts=tuple(merged), next_part=number))
+        assert parts.clean(parts.manifest()) == 27  # the nine small parts' files
+    assert figures(parts).kpis(WEEK, (Dimension.UNIT_KIND, Dimension.STATION_AREA)) == before
+    assert before == kpis(records, (Dimension.UNIT_KIND, Dimension.STATION_AREA))
+    first, second = parts.files(parts.manifest())
+    assert first.last <= second.first  # merged in time order, each file sorted
+    for files in (first, second):
+        for path in (files.calls, files.kinds, files.units):
+            received = pq.read_table(path, columns=["received"]).column("received").to_pylist()
+            assert received == sorted(received)
+    # fewer small parts than MERGE_SMALL: left as they are
+    few = parts.manifest().parts[:1]
+    assert parts.compacted(few, 99, part_calls=5000) == (list(few), 99)
+
+
+def test_a_query_reads_only_the_parts_that_hold_its_days(tmp_path) -> None:
+    early = [call(k, 30 + k) for k in range(3)]
+    late = [
+        msgspec.structs.replace(call(10 + k, 40), received=T0 + timedelta(days=40))
+        for k in range(2)
+    ]
+    parts = store_of(tmp_path, early + late, per_part=3)  # part 1: day 0; part 2: day 40
+    first, second = parts.files(parts.manifest())
+    assert (first.first, second.first) == (
+        T0.replace(tzinfo=None),
+        late[0].received.replace(tzinfo=None),
+    )
+    for path in (second.calls, second.kinds, second.units):
+        path.unlink()  # the days below never need them: a query that opened them would fail
+    day = Selection(T0, T0 + timedelta(days=1))
+    assert figures(parts).count(day) == 3
+    assert figures(parts).kpis(day, (Dimension.UNIT_KIND,)) == kpis(early, (Dimension.UNIT_KIND,))
+    assert figures(parts).workload(day, 24.0)[0].calls == 3
+    assert figures(parts).compliance(day, NFPA_1710, tz=SF) == compliance(
+        early, NFPA_1710, (Dimension.STATION_AREA, Dimension.PERIOD), period=Period.YEAR, tz=SF
+    )
 
 
 def test_an_empty_store_answers_with_no_groups(tmp_path) -> None:

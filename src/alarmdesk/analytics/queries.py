@@ -8,8 +8,12 @@ The definitions are domain/kpi.py's, written in SQL:
   ascending, never an interpolation (DuckDB's ``quantile_disc``, which is that for the
   percentiles KPIs use: the reason is at :data:`_QUANTILES`);
 - the mean is the exact sum of the durations divided by their number;
-- grouping by unit kind unnests ``kinds`` (each kind timed by its own units), so it is one
-  scan like every other grouping.
+- grouping by unit kind reads the parts' kinds files (a row per call and unit kind, each
+  kind timed by its own units), one scan like every other grouping; it joins the calls only
+  for what those rows lack (desks, H3 cells);
+- a query reads only the parts whose span of received times meets its days, and of those
+  the row groups that do (the files are sorted by received time), so the dashboard's thirty
+  days read a twelfth of a year.
 
 - periods and hours of day are counted in the query's time zone by adding its UTC offset,
   which zoneinfo gives (the same tz data as domain/kpi), not by converting row by row.
@@ -23,13 +27,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
-from pathlib import Path
 from typing import Any, Final
 
 import duckdb
 import pyarrow as pa
 
-from alarmdesk.analytics.parts import CALL_SCHEMA, UNIT_SCHEMA, h3_column
+from alarmdesk.analytics.parts import CALL_SCHEMA, KIND_SCHEMA, UNIT_SCHEMA, PartFiles, h3_column
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution, resolution_of
 from alarmdesk.domain.history import INTERVAL_PHASES, UNIT_PHASES, Interval, Phase
 from alarmdesk.domain.kpi import (
@@ -58,6 +61,7 @@ _CONFIG: Final[dict[str, str | bool | int | float | list[str]]] = {
     "autoinstall_known_extensions": False,
     "autoload_known_extensions": False,
 }
+_TABLES: Final = {"calls": CALL_SCHEMA, "kinds": KIND_SCHEMA, "units": UNIT_SCHEMA}
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,13 +109,13 @@ def _offsets(tz: tzinfo, first: datetime, last: datetime) -> list[tuple[datetime
     return out
 
 
-def _parent(column: str, resolution: int) -> str:
+def _parent(column: str, resolution: int, calls: str = "c") -> str:
     """The SQL of the H3 parent at ``resolution`` of the cells in ``column``, as an integer:
     H3's own rule (cellToParent), on the index's bits: the resolution field (bits 52–55) set
     to ``resolution`` and the digits below it (3 bits each) set to 7, unused."""
     below = (1 << (3 * (15 - resolution))) - 1
     return (
-        f"((('0x' || c.{column})::UBIGINT & ~(15::UBIGINT << 52)) "
+        f"((('0x' || {calls}.{column})::UBIGINT & ~(15::UBIGINT << 52)) "
         f"| ({resolution}::UBIGINT << 52) | {below}::UBIGINT)"
     )
 
@@ -121,27 +125,24 @@ def _quote(text: str) -> str:
 
 
 class Analytics:
-    """A DuckDB connection over committed parts: views ``calls`` and ``units``.
+    """A DuckDB connection over committed parts.
 
     Args:
-        calls: the parts' calls files (none: empty views of the same columns).
-        units: the parts' units files.
+        parts: the committed parts' files and spans (``PartStore.files``); a query reads
+            those whose span meets its days.
         threads: DuckDB's worker threads (None: its default, one per core).
     """
 
-    def __init__(
-        self, calls: Sequence[Path], units: Sequence[Path], *, threads: int | None = None
-    ) -> None:
+    def __init__(self, parts: Sequence[PartFiles], *, threads: int | None = None) -> None:
         config = dict(_CONFIG)
         if threads is not None:
             config["threads"] = threads
+        self.parts = list(parts)
         self.con = duckdb.connect(":memory:", config=config)
-        for name, files, schema in (("calls", calls, CALL_SCHEMA), ("units", units, UNIT_SCHEMA)):
-            if files:
-                listed = ", ".join(_quote(str(f)) for f in files)
-                self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet([{listed}])")
-            else:
-                self.con.register(name, pa.Table.from_batches([], schema=schema))
+        # the files' footers read once per connection, not once per query (a report asks four)
+        self.con.execute("SET parquet_metadata_cache = true")
+        for name, schema in _TABLES.items():  # what a query over no part reads
+            self.con.register(f"no_{name}", pa.Table.from_batches([], schema=schema))
 
     def close(self) -> None:
         self.con.close()
@@ -151,6 +152,17 @@ class Analytics:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+    def _meeting(self, sel: Selection) -> list[PartFiles]:
+        start, end = _utc(sel.start), _utc(sel.end)
+        return [p for p in self.parts if p.meets(start, end)]
+
+    def _table(self, sel: Selection, name: str) -> str:
+        """The SQL of table ``name`` (calls, kinds, units) over the parts ``sel`` meets."""
+        files = [getattr(p, name) for p in self._meeting(sel)]
+        if not files:
+            return f"no_{name}"
+        return f"read_parquet([{', '.join(_quote(str(f)) for f in files)}])"
 
     # -- the selection ------------------------------------------------------------------------
 
@@ -165,7 +177,8 @@ class Analytics:
 
     def count(self, sel: Selection) -> int:
         where, params = self._where(sel)
-        row = self.con.execute(f"SELECT count(*) FROM calls c WHERE {where}", params).fetchone()
+        calls = self._table(sel, "calls")
+        row = self.con.execute(f"SELECT count(*) FROM {calls} c WHERE {where}", params).fetchone()
         return int(row[0]) if row else 0
 
     # -- KPIs ---------------------------------------------------------------------------------
@@ -173,14 +186,13 @@ class Analytics:
     def _local(self, sel: Selection, tz: tzinfo) -> str:
         """The SQL of the received time as local time in ``tz`` (naive): the UTC time plus
         the zone's offset, which changes only at the instants :func:`_offsets` finds over
-        the calls selected (cheaper than converting each row through ICU)."""
-        where, params = self._where(sel)
-        row = self.con.execute(
-            f"SELECT min(c.received), max(c.received) FROM calls c WHERE {where}", params
-        ).fetchone()
-        if row is None or row[0] is None:
+        the days selected that the parts hold (cheaper than converting each row through
+        ICU)."""
+        meeting = self._meeting(sel)
+        if not meeting:
             return "c.received"
-        first, last = (x.replace(tzinfo=UTC) for x in row)
+        first = max(_utc(sel.start), min(p.first for p in meeting)).replace(tzinfo=UTC)
+        last = min(_utc(sel.end), max(p.last for p in meeting)).replace(tzinfo=UTC)
         offsets = _offsets(tz, first, last)
         if len(offsets) == 1:
             shift = str(offsets[0][1])
@@ -195,9 +207,10 @@ class Analytics:
 
     @staticmethod
     def _dimension(
-        d: Dimension, period: Period, local: str, resolution: int
+        d: Dimension, period: Period, local: str, resolution: int, calls: str = "c"
     ) -> tuple[str, str | None]:
-        """The SQL of a dimension's value, and the join it needs (unnesting)."""
+        """The SQL of a dimension's value, and the join it needs (unnesting). ``calls``: the
+        alias of the calls' own columns (desks, cells), which rows of kinds lack."""
         if d is Dimension.PERIOD:
             if period is Period.DAY:
                 return f"strftime({local}, '%Y-%m-%d')", None
@@ -215,23 +228,21 @@ class Analytics:
         if d is Dimension.PRIORITY:
             return "c.priority::INTEGER", None
         if d is Dimension.UNIT_KIND:
-            return "k.kind", "unnest(c.kinds) AS u(k)"
+            return "c.kind", None  # the rows are the kinds file's
         if d is Dimension.DESK:  # once per desk it was routed to; without one, in None
-            desks = "CASE WHEN len(c.desks) = 0 THEN [NULL] ELSE list_distinct(c.desks) END"
+            desks = f"{calls}.desks"
+            desks = f"CASE WHEN len({desks}) = 0 THEN [NULL] ELSE list_distinct({desks}) END"
             return "r.desk", f"unnest({desks}) AS r(desk)"
         if d is Dimension.H3:
-            return f"c.{h3_column(check_resolution(resolution))}", None
+            return f"{calls}.{h3_column(check_resolution(resolution))}", None
         raise ValueError(f"{d} is not a dimension the analytics store groups by")
 
     @staticmethod
-    def _duration(interval: Interval, by_kind: bool) -> str:
-        def at(phase: Phase) -> str:
-            if by_kind and phase in UNIT_PHASES:
-                return f"k.{phase.value}"
-            return f"c.{phase.value}"
-
+    def _duration(interval: Interval) -> str:
+        """The SQL of an interval's duration in microseconds: of the call, or on a row of
+        the kinds file, of that kind's units (the unit phases there are theirs)."""
         start, end = INTERVAL_PHASES[interval]
-        return f"(epoch_us({at(end)}) - epoch_us({at(start)}))"
+        return f"(epoch_us(c.{end.value}) - epoch_us(c.{start.value}))"
 
     def kpis(
         self,
@@ -251,21 +262,29 @@ class Analytics:
         if len(set(by)) != len(by):
             raise ValueError(f"a dimension appears twice in {list(by)}")
         local = self._local(sel, tz) if {Dimension.PERIOD, Dimension.HOUR} & set(by) else ""
+        where, params = self._where(sel)
+        calls = "c"
+        source = f"{self._table(sel, 'calls')} c"
+        if Dimension.UNIT_KIND in by:  # a row per call and kind; the call's cells joined
+            source = f"{self._table(sel, 'kinds')} c"
+            if {Dimension.DESK, Dimension.H3} & set(by) or area is not None:
+                calls = "x"
+                source += f" JOIN {self._table(sel, 'calls')} x ON x.n = c.n"
+                where += " AND x.received >= ? AND x.received < ?"  # read only those days
+                params += params[:2]
         keys: list[str] = []
         joins: list[str] = []
         for d in by:
-            sql, join = self._dimension(d, period, local, resolution)
+            sql, join = self._dimension(d, period, local, resolution, calls)
             keys.append(sql)
             if join:
                 joins.append(join)
-        by_kind = Dimension.UNIT_KIND in by
-        where, params = self._where(sel)
         if area is not None:
-            where += f" AND {_parent(h3_column(check_resolution(resolution)), resolution_of(area))}"
-            where += f" = {int(area, 16)}"
+            cells = h3_column(check_resolution(resolution))
+            where += f" AND {_parent(cells, resolution_of(area), calls)} = {int(area, 16)}"
         inner = [f"{k} AS g{n}" for n, k in enumerate(keys)]
-        inner += [f"{self._duration(i, by_kind)} AS d{n}" for n, i in enumerate(intervals)]
-        source = ", ".join(["calls c", *joins])
+        inner += [f"{self._duration(i)} AS d{n}" for n, i in enumerate(intervals)]
+        source = ", ".join([source, *joins])
         aggregates: list[str] = []
         outer: list[str] = [f"g{n}" for n in range(len(keys))]
         for n in range(len(intervals)):
@@ -326,46 +345,67 @@ class Analytics:
         where, params = self._where(sel)
         local = self._local(sel, tz)
         year, _ = self._dimension(Dimension.PERIOD, Period.YEAR, local, DEFAULT_RESOLUTION)
-        aggregates: list[str] = []
-        for o in objectives:
-            applies = ["TRUE"]
-            if o.categories:
-                listed = ", ".join(_quote(c.value) for c in sorted(o.categories))
-                applies.append(f"c.category IN ({listed})")
-            duration = self._duration(o.interval, by_kind=False)
-            if o.unit_kinds:
-                kinds = ", ".join(_quote(k) for k in sorted(o.unit_kinds))
-                only = f"list_filter(c.kinds, lambda k: k.kind IN ({kinds}))"
-                applies.append(f"len({only}) > 0")
-                start, end = INTERVAL_PHASES[o.interval]
-
-                def at(phase: Phase, only: str = only) -> str:
-                    if phase not in UNIT_PHASES:
-                        return f"c.{phase.value}"
-                    pick = "list_max" if phase is Phase.CLEARED else "list_min"
-                    return f"{pick}(list_transform({only}, lambda k: k.{phase.value}))"
-
-                duration = f"(epoch_us({at(end)}) - epoch_us({at(start)}))"
-            a = " AND ".join(applies)
-            d = f"({duration})::DOUBLE / 1e6"
-            aggregates += [
-                f"count(*) FILTER (WHERE {a} AND {d} > 0)",
-                f"count(*) FILTER (WHERE {a} AND {d} > 0 AND {d} <= {float(o.limit_seconds)!r})",
-                f"count(*) FILTER (WHERE {a} AND ({d} IS NULL OR {d} <= 0))",
-            ]
-        sql = (
-            f"SELECT c.station_area, {year} AS y, {', '.join(aggregates)} FROM calls c "
-            f"WHERE {where} GROUP BY ALL ORDER BY 1 ASC NULLS FIRST, 2"
-        )
+        # objectives about unit kinds read the kinds file, the others the calls: a query each
+        by_kinds: dict[frozenset[str], list[int]] = {}
+        for n, o in enumerate(objectives):
+            by_kinds.setdefault(o.unit_kinds, []).append(n)
+        counts: dict[tuple[Any, Any], dict[int, tuple[int, int, int]]] = {}
+        for kinds, which in by_kinds.items():
+            source, outer_where = f"{self._table(sel, 'calls')} c", where
+            if kinds:
+                listed = ", ".join(_quote(k) for k in sorted(kinds))
+                source, outer_where = self._of_kinds(sel, listed, where, len(kinds) > 1), "TRUE"
+            aggregates: list[str] = []
+            for n in which:
+                o = objectives[n]
+                applies = "TRUE"
+                if o.categories:
+                    listed = ", ".join(_quote(c.value) for c in sorted(o.categories))
+                    applies = f"c.category IN ({listed})"
+                d = f"({self._duration(o.interval)})::DOUBLE / 1e6"
+                aggregates += [
+                    f"count(*) FILTER (WHERE {applies} AND {d} > 0)",
+                    f"count(*) FILTER (WHERE {applies} AND {d} > 0 "
+                    f"AND {d} <= {float(o.limit_seconds)!r})",
+                    f"count(*) FILTER (WHERE {applies} AND ({d} IS NULL OR {d} <= 0))",
+                ]
+            sql = (
+                f"SELECT c.station_area, {year} AS y, {', '.join(aggregates)} FROM {source} "
+                f"WHERE {outer_where} GROUP BY ALL"
+            )
+            for row in self.con.execute(sql, params).fetchall():
+                group = counts.setdefault((row[0], row[1]), {})
+                for k, n in enumerate(which):
+                    group[n] = (int(row[2 + 3 * k]), int(row[3 + 3 * k]), int(row[4 + 3 * k]))
         out: list[Compliance] = []
-        for row in self.con.execute(sql, params).fetchall():
-            area, year_value = row[0], row[1]
+        for area, year_value in sorted(counts, key=lambda g: (g[0] is not None, g[0] or "", g[1])):
+            group = counts[(area, year_value)]
             for n, objective in enumerate(objectives):
-                count, within, left_out = (int(x) for x in row[2 + 3 * n : 5 + 3 * n])
+                count, within, left_out = group.get(n, (0, 0, 0))
                 if not count + left_out:
                     continue  # the objective applies to no call of the group
                 out.append(Compliance.of(objective, (area, year_value), count, within, left_out))
         return out
+
+    def _of_kinds(self, sel: Selection, listed: str, where: str, several: bool) -> str:
+        """The SQL of the selected calls that have a unit of the kinds ``listed``, each with
+        those units' phase times: a kinds row (a call has one per kind), or with
+        ``several`` kinds the rows of one call folded, the earliest time of each unit phase
+        and the latest clearing."""
+        kinds = self._table(sel, "kinds")
+        if not several:
+            return f"(SELECT * FROM {kinds} c WHERE {where} AND c.kind IN ({listed})) c"
+        columns = ", ".join(
+            f"any_value(c.{p.value}) AS {p.value}"
+            if p not in UNIT_PHASES
+            else f"{'max' if p is Phase.CLEARED else 'min'}(c.{p.value}) AS {p.value}"
+            for p in Phase
+        )
+        return (
+            f"(SELECT c.n, any_value(c.station_area) AS station_area, any_value(c.category) "
+            f"AS category, {columns} FROM {kinds} c WHERE {where} AND c.kind IN ({listed}) "
+            f"GROUP BY c.n) c"
+        )
 
     # -- workload -----------------------------------------------------------------------------
 
@@ -379,15 +419,16 @@ class Analytics:
             raise ValueError(f"a span of {hours} hours")
         where, params = self._where(sel)
         unit_where, unit_params = self._where(sel, "u")
+        calls, units = self._table(sel, "calls"), self._table(sel, "units")
         busy = "u.cleared IS NOT NULL AND u.dispatched IS NOT NULL AND u.cleared > u.dispatched"
         sql = (
-            f"WITH calls_per AS (SELECT c.station_area AS area, count(*) AS calls FROM calls c "
+            f"WITH calls_per AS (SELECT c.station_area AS area, count(*) AS calls FROM {calls} c "
             f"WHERE {where} GROUP BY ALL), "
             f"units_per AS (SELECT u.station_area AS area, count(*) AS responses, "
             f"count(DISTINCT u.unit_id) AS units, "
             f"sum(epoch_us(u.cleared) - epoch_us(u.dispatched)) FILTER (WHERE {busy}) AS busy, "
             f"count(*) FILTER (WHERE NOT ({busy})) AS untimed "
-            f"FROM units u WHERE {unit_where} GROUP BY ALL) "
+            f"FROM {units} u WHERE {unit_where} GROUP BY ALL) "
             f"SELECT c.area, c.calls, coalesce(u.responses, 0), coalesce(u.units, 0), "
             f"coalesce(u.busy, 0)::DOUBLE / 3.6e9, coalesce(u.untimed, 0) "
             f"FROM calls_per c LEFT JOIN units_per u ON c.area IS NOT DISTINCT FROM u.area "

@@ -27,7 +27,7 @@ from typing import Final, Protocol
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.analytics.parts import Key, Manifest, Part, PartStore, Watermark
+from alarmdesk.analytics.parts import Key, Manifest, OlderFormat, Part, PartStore, Watermark
 from alarmdesk.analytics.queries import Analytics
 from alarmdesk.domain.history import CallRecord
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
@@ -152,13 +152,18 @@ def export(
 
     Under the store's lock: stray files of an export that stopped before committing are
     removed first, then the new calls are written, part by part, and the older parts that
-    held an own incident exported again are rewritten without it; an ``export`` audit entry
-    is committed, and the manifest naming the parts and the advanced watermarks is written
-    last (then the files it no longer names are removed).
+    held an own incident exported again are rewritten without it, and small parts merged
+    (``PartStore.compacted``); an ``export`` audit entry is committed, and the manifest
+    naming the parts and the advanced watermarks is written last (then the files it no
+    longer names are removed).
     """
     began = time.perf_counter()
     with parts.lock():
-        manifest = parts.manifest()
+        try:
+            manifest = parts.manifest()
+            afresh = False
+        except OlderFormat:  # written by an earlier alarmdesk: exported again from the start
+            manifest, afresh = Manifest(database=parts.database), True
         strays = parts.clean(manifest)
         written: list[Part] = []
         with engine.connect() as conn:
@@ -174,6 +179,9 @@ def export(
                 number += 1
             watermark = cursor.watermark
         older, number = parts.replaced(manifest, cursor.own, number)
+        merged = [*older, *written]
+        if written:  # small parts add up with a frequent export: merged, sorted by time
+            merged, number = parts.compacted(merged, number, part_calls)
         run = ExportRun(
             calls=sum(p.calls for p in written),
             units=sum(p.units for p in written),
@@ -184,9 +192,9 @@ def export(
         )
         if written:
             _audit(engine, chain, actor, now, manifest, run)
-        if written or watermark != manifest.watermark:
+        if written or afresh or watermark != manifest.watermark:
             updated = msgspec.structs.replace(
-                manifest, parts=(*older, *written), next_part=number, watermark=watermark
+                manifest, parts=tuple(merged), next_part=number, watermark=watermark
             )
             parts.commit(updated)
             parts.clean(updated)  # the parts rewritten without an incident exported again
@@ -226,10 +234,11 @@ def open_analytics(parts: PartStore, *, threads: int | None = None) -> Iterator[
     """A DuckDB connection over the committed parts, for a ``with`` block. It holds the
     store's lock shared while open: an export or a retention run that would remove a part
     it reads waits until it is closed (parts are never changed in place)."""
-    with parts.lock(shared=True):
-        calls, units = parts.files(parts.manifest())
-        with Analytics(calls, units, threads=threads) as figures:
-            yield figures
+    with (
+        parts.lock(shared=True),
+        Analytics(parts.files(parts.manifest()), threads=threads) as figures,
+    ):
+        yield figures
 
 
 def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: datetime) -> int:
@@ -254,7 +263,10 @@ def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: dat
     if not parts.directory.is_dir():
         return 0  # no store here (never exported): nothing to remove, nothing to create
     with parts.lock():
-        manifest = parts.manifest()
+        try:
+            manifest = parts.manifest()
+        except OlderFormat:
+            return 0  # the next export writes it afresh, from what the database still holds
         _, removed = parts.prune(manifest, cutoff, gone)
     if removed:
         log.info("analytics store: %d erased calls removed", removed)
