@@ -9,14 +9,15 @@ HTML form is a plain, printable page; a browser with a console session can open 
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import anyio
 import msgspec
 from litestar import Request, Response, delete, get, put
 from litestar.params import FromPath, QueryParameter
 
-from alarmdesk.bootstrap import audit_chain
+from alarmdesk.bootstrap import Services, audit_chain
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.signal import decode
@@ -27,6 +28,7 @@ from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
+from alarmdesk.store.audit import AuditChain
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
 from alarmdesk.web.api.schemas import AUTH, body, errors, responses
 from alarmdesk.web.params import query_period
@@ -62,12 +64,9 @@ async def get_transparency_report(
             f"format is json or html, not {fmt!r}", field="format", code="invalid_value"
         )
     span: Period = query_period(period, start, end)
-    svc = services(request)
-    # An appender of its own, like the command line's: the report is built, its closing
-    # checkpoint signed and its reading logged in one transaction (service/reports.py).
-    chain = audit_chain(svc.config)
-    report = await anyio.to_thread.run_sync(
-        lambda: transparency_report(
+    report = await _off_loop(
+        request,
+        lambda svc, chain: transparency_report(
             svc.engine,
             chain,
             span,
@@ -76,7 +75,7 @@ async def get_transparency_report(
             config=svc.config.report,
             now=svc.clock(),
             fmt=fmt,
-        )
+        ),
     )
     if fmt == "html":
         return Response(render_html(report), media_type="text/html; charset=utf-8")
@@ -118,11 +117,9 @@ async def get_kpi_report(
         own=own,
         resolution=resolution,
     )
-    svc = services(request)
-    chain = audit_chain(svc.config)  # an appender of its own, as for the transparency report
-    # Off the event loop: the alarm path never waits on a report.
-    return await anyio.to_thread.run_sync(
-        lambda: kpi_report(
+    return await _off_loop(
+        request,
+        lambda svc, chain: kpi_report(
             svc.engine,
             chain,
             query,
@@ -131,7 +128,7 @@ async def get_kpi_report(
             fmt="json",
             target_seconds=target,
             analytics=svc.analytics,
-        )
+        ),
     )
 
 
@@ -165,11 +162,9 @@ async def get_heat_report(
     query = kpi_query(start, end, timezone=timezone, source=source, own=own, resolution=resolution)
     measured = check_interval(interval)
     area = check_area(cell, query.resolution) if cell is not None else None
-    svc = services(request)
-    chain = audit_chain(svc.config)  # an appender of its own, as for the KPI report
-    # Off the event loop, like the KPI report.
-    return await anyio.to_thread.run_sync(
-        lambda: heat_report(
+    return await _off_loop(
+        request,
+        lambda svc, chain: heat_report(
             svc.engine,
             chain,
             query,
@@ -179,11 +174,23 @@ async def get_heat_report(
             area=area,
             target_seconds=target,
             analytics=svc.analytics,
-        )
+        ),
     )
 
 
 _saved_decoder = msgspec.json.Decoder(SavedReportSpec)
+_T = TypeVar("_T")
+
+
+async def _off_loop(
+    request: Request[Any, Any, Any], build: Callable[[Services, AuditChain], _T]
+) -> _T:
+    """A report built in a worker thread, so the alarm path never waits on one, with an
+    audit appender of its own, like the command line's: the report is read and its reading
+    logged (and a transparency report's closing checkpoint signed) in one transaction."""
+    svc = services(request)
+    chain = audit_chain(svc.config)
+    return await anyio.to_thread.run_sync(lambda: build(svc, chain))
 
 
 @get(
@@ -233,10 +240,9 @@ async def remove_saved_report(request: Request[Any, Any, Any], name: FromPath[st
     summary="Run a saved KPI report over its last days (docs/analytics.md, Saved reports)",
 )
 async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str]) -> KpiReport:
-    svc = services(request)
-    chain = audit_chain(svc.config)
-    return await anyio.to_thread.run_sync(
-        lambda: saved_reports.run_saved(
+    return await _off_loop(
+        request,
+        lambda svc, chain: saved_reports.run_saved(
             svc.engine,
             chain,
             name,
@@ -244,7 +250,7 @@ async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str])
             now=svc.clock(),
             fmt="json",
             analytics=svc.analytics,
-        )
+        ),
     )
 
 
