@@ -29,8 +29,11 @@ from litestar import Litestar
 
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
+from alarmdesk.domain import commands
+from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.domain.units import Unit
+from alarmdesk.safeguards.audit import Actor
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
 from alarmdesk.web.app import create_app
@@ -263,6 +266,59 @@ def services_factory() -> Iterator[Callable[..., Services]]:
     for svc in made:
         if svc.started:
             svc.stop()
+    for loop in loops:
+        loop.close()
+
+
+class Desk:
+    """A centre driven by hand on a fake clock: calls come in, an operator acts on them and
+    units report, each handed to the writer and run to its commit on the services' loop."""
+
+    OPERATOR = Actor("user:op", "operator")
+
+    def __init__(self, svc: Services, loop: asyncio.AbstractEventLoop, clock: FakeClock) -> None:
+        self.svc, self.loop, self.clock = svc, loop, clock
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def call(
+        self, key: str, *, lat: float = 51.5, lon: float = -0.1, summary: str = "smoke"
+    ) -> int:
+        """A call (a structure fire) at (lat, lon), now; the incident it opened or joined."""
+        signal = SignalIn(
+            source_kind=SourceKind.CALL,
+            source_id="ct-1",
+            type_code="FSTRU",
+            occurred_at=self.clock(),
+            location=Location(lat=lat, lon=lon),
+            summary=summary,
+            idempotency_key=key,
+        )
+        (receipt,) = self.run(self.svc.writer.submit_signals([signal]))
+        return int(receipt.incident_id)
+
+    def command(self, command: Any) -> Any:
+        return self.run(self.svc.writer.submit_command(command, self.OPERATOR))
+
+    def unit(self, unit_id: str, status: str) -> Any:
+        """The unit's crew reports a status (en_route, on_scene, available…)."""
+        report = commands.UnitReport(unit_id, "crew", status=status)
+        return self.run(self.svc.writer.submit_unit_report(report, self.OPERATOR))
+
+
+@pytest.fixture
+def desk_factory(services_factory) -> Iterator[Callable[[str, FakeClock], Desk]]:
+    """Started services on a prepared database (the caller prepares it), driven as a
+    :class:`Desk` on the given fake clock."""
+    loops: list[asyncio.AbstractEventLoop] = []
+
+    def make(url: str, clock: FakeClock) -> Desk:
+        loop = asyncio.new_event_loop()
+        loops.append(loop)
+        return Desk(services_factory(url, loop=loop, prepare=False, clock=clock), loop, clock)
+
+    yield make
     for loop in loops:
         loop.close()
 

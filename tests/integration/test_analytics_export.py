@@ -5,7 +5,6 @@ the store too; ``alarmdesk analytics export`` (docs/analytics.md, "The analytics
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ from alarmdesk.analytics.parts import OlderFormat, PartStore
 from alarmdesk.analytics.queries import Selection
 from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.config import Config
-from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import RetentionConfig
 from alarmdesk.service.analytics import ExportStopped, export, open_analytics, prune
 from alarmdesk.service.retention import run_retention
@@ -257,68 +255,50 @@ def test_a_dry_run_leaves_the_store_as_it_is(cfg, engine) -> None:
 
 
 def test_own_incidents_are_exported_when_resolved_and_again_when_their_timeline_changes(
-    db_url, services_factory
+    db_url, desk_factory
 ) -> None:
     from alarmdesk.domain import commands as c
-    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
     from tests.conftest import FakeClock, prepare_database
 
     prepare_database(db_url)
     clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
-    loop = asyncio.new_event_loop()
-    op = Actor("user:op", "operator")
-    try:
-        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+    desk = desk_factory(db_url, clock)
+    svc = desk.svc
 
-        def run(coro: Any) -> Any:
-            return loop.run_until_complete(coro)
+    def alarm(key: str) -> int:
+        return desk.call(key, lon=-0.1 + len(key) / 10)
 
-        def alarm(key: str) -> int:
-            signal = SignalIn(
-                source_kind=SourceKind.CALL,
-                source_id="ct-1",
-                type_code="FSTRU",
-                occurred_at=clock(),
-                location=Location(lat=51.5, lon=-0.1 + len(key) / 10),
-                summary="smoke",
-                idempotency_key=key,
-            )
-            (receipt,) = run(svc.writer.submit_signals([signal]))
-            return int(receipt.incident_id)
+    def resolve(inc: int, *, acknowledge: bool = True) -> None:
+        if acknowledge:
+            desk.command(c.Acknowledge(inc, "op"))
+        clock.advance(seconds=30)
+        desk.command(c.Resolve(inc, "op", disposition="handled"))
 
-        def resolve(inc: int, *, acknowledge: bool = True) -> None:
-            if acknowledge:
-                run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
-            clock.advance(seconds=30)
-            run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
-
-        chain = audit_chain(svc.config)
-        first, second = alarm("a"), alarm("bb")
-        resolve(first)
-        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 1
-        run(svc.writer.submit_command(c.Close(first, "op"), op))  # its timeline goes on
-        run(svc.writer.submit_command(c.Dispatch(second, "op", units=("E1",)), op))
-        resolve(second, acknowledge=False)
-        open_one = alarm("ccc")  # still open: not a finished call
-        assert open_one not in (first, second)
-        # the second, and the first again (closed since): it replaces its earlier row
-        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 2
-        assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 0
-        assert sorted(keys(svc.analytics)) == [(True, None, str(first)), (True, None, str(second))]
-        # resolving let the unit go: that is its clear time (domain/history/own.py)
-        cleared = [
-            row["cleared"]
-            for files in svc.analytics.files(svc.analytics.manifest())
-            for row in pq.read_table(files.units).to_pylist()
-            if row["call_id"] == str(second)
-        ]
-        assert cleared == [clock().replace(tzinfo=None)]
-        # the first's earlier row was rewritten away: only the committed files remain
-        named = {n for p in svc.analytics.manifest().parts for n in p.file_names}
-        assert {p.name for p in svc.analytics.directory.glob("*.parquet")} == named
-        assert not [p for p in svc.analytics.directory.iterdir() if p.name.endswith(".tmp")]
-    finally:
-        loop.close()
+    chain = audit_chain(svc.config)
+    first, second = alarm("a"), alarm("bb")
+    resolve(first)
+    assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 1
+    desk.command(c.Close(first, "op"))  # its timeline goes on
+    desk.command(c.Dispatch(second, "op", units=("E1",)))
+    resolve(second, acknowledge=False)
+    open_one = alarm("ccc")  # still open: not a finished call
+    assert open_one not in (first, second)
+    # the second, and the first again (closed since): it replaces its earlier row
+    assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 2
+    assert export(svc.engine, svc.analytics, chain, now=clock()).calls == 0
+    assert sorted(keys(svc.analytics)) == [(True, None, str(first)), (True, None, str(second))]
+    # resolving let the unit go: that is its clear time (domain/history/own.py)
+    cleared = [
+        row["cleared"]
+        for files in svc.analytics.files(svc.analytics.manifest())
+        for row in pq.read_table(files.units).to_pylist()
+        if row["call_id"] == str(second)
+    ]
+    assert cleared == [clock().replace(tzinfo=None)]
+    # the first's earlier row was rewritten away: only the committed files remain
+    named = {n for p in svc.analytics.manifest().parts for n in p.file_names}
+    assert {p.name for p in svc.analytics.directory.glob("*.parquet")} == named
+    assert not [p for p in svc.analytics.directory.iterdir() if p.name.endswith(".tmp")]
 
 
 def test_the_command_exports_and_says_what_it_did(cfg, engine, tmp_path: Path) -> None:

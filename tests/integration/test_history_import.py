@@ -37,7 +37,7 @@ from alarmdesk.service.history import ImportSummary, import_calls
 from alarmdesk.service.retention import run_retention
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine, upgrade
-from tests.conftest import FIXTURES, REPO_ROOT
+from tests.conftest import FIXTURES, REPO_ROOT, Desk
 from tests.conftest import test_config as config_for
 from tests.kpi_oracle import compliance, kpis
 from tests.unit.test_sf_calls_kpi import expected
@@ -489,68 +489,48 @@ def test_a_database_without_the_history_tables_exits_1(sqlite_url, tmp_path) -> 
     assert "schema" in said(result)
 
 
-def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
-    db_url, services_factory
-) -> None:
-    import asyncio
-
-    from alarmdesk.domain import commands as c
-    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+def own_kpis(desk: Desk, by: str) -> Any:
+    """The KPI report of the desk's own incidents of 2026-12-03, grouped ``by``."""
     from alarmdesk.service.kpi_report import kpi_query, kpi_report
+
+    query = kpi_query("2026-12-03", "2026-12-03", by=by, own=True)
+    return kpi_report(
+        desk.svc.engine,
+        audit_chain(desk.svc.config),
+        query,
+        actor=desk.OPERATOR,
+        now=desk.clock(),
+        fmt="json",
+        analytics=desk.svc.analytics,
+    )
+
+
+def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(db_url, desk_factory) -> None:
+    from alarmdesk.domain import commands as c
+    from alarmdesk.service.kpi_report import kpi_query
     from tests.conftest import FakeClock, prepare_database
 
     prepare_database(db_url)
     clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
-    loop = asyncio.new_event_loop()
-    op = Actor("user:op", "operator")
-    try:
-        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+    desk = desk_factory(db_url, clock)
+    handled = []
+    for n, (unit, lon) in enumerate((("E1", -0.1), ("E2", 0.3))):
+        inc = desk.call(f"own-{n}", lon=lon)
+        clock.advance(seconds=20 + n)  # answered after 20 s, then 21 s
+        desk.command(c.Acknowledge(inc, "op"))
+        clock.advance(seconds=40)
+        desk.command(c.Dispatch(inc, "op", units=(unit,)))
+        clock.advance(seconds=30)
+        desk.unit(unit, "en_route")
+        clock.advance(seconds=200)
+        desk.unit(unit, "on_scene")
+        clock.advance(seconds=600)
+        desk.command(c.Resolve(inc, "op", disposition="handled"))
+        handled.append(inc)
+    cancelled = desk.call("own-cancelled", lon=0.8)  # never timed: not handled to the end
+    desk.command(c.Cancel(cancelled, "op", reason="false_alarm"))
 
-        def run(coro: Any) -> Any:
-            return loop.run_until_complete(coro)
-
-        def alarm(key: str, lon: float) -> int:
-            signal = SignalIn(
-                source_kind=SourceKind.CALL,
-                source_id="ct-1",
-                type_code="FSTRU",
-                occurred_at=clock(),
-                location=Location(lat=51.5, lon=lon),
-                summary="smoke",
-                idempotency_key=key,
-            )
-            (receipt,) = run(svc.writer.submit_signals([signal]))
-            return int(receipt.incident_id)
-
-        handled = []
-        for n, (unit, lon) in enumerate((("E1", -0.1), ("E2", 0.3))):
-            inc = alarm(f"own-{n}", lon)
-            clock.advance(seconds=20 + n)  # answered after 20 s, then 21 s
-            run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
-            clock.advance(seconds=40)
-            run(svc.writer.submit_command(c.Dispatch(inc, "op", units=(unit,)), op))
-            clock.advance(seconds=30)
-            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status="en_route"), op))
-            clock.advance(seconds=200)
-            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status="on_scene"), op))
-            clock.advance(seconds=600)
-            run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
-            handled.append(inc)
-        cancelled = alarm("own-cancelled", 0.8)  # never timed: not handled to the end
-        run(svc.writer.submit_command(c.Cancel(cancelled, "op", reason="false_alarm"), op))
-
-        query = kpi_query("2026-12-03", "2026-12-03", by="unit_kind", own=True)
-        report = kpi_report(
-            svc.engine,
-            audit_chain(svc.config),
-            query,
-            actor=op,
-            now=clock(),
-            fmt="json",
-            analytics=svc.analytics,
-        )
-    finally:
-        loop.close()
+    report = own_kpis(desk, "unit_kind")
     assert report.own and report.calls == 2
     (group,) = report.groups
     assert group.group == {"unit_kind": "engine"}
@@ -568,17 +548,14 @@ def test_the_kpis_of_alarmdesk_s_own_incidents_follow_their_timeline(
         kpi_query("2026-12-03", "2026-12-03", own=True, source="old-cad")
 
 
-def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, services_factory) -> None:
+def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, desk_factory) -> None:
     """An engine and a medic sent together: grouped by unit kind, each kind is timed by its
     own unit's reports (the medic's later arrival, its earlier clear); grouped by desk and by
     H3 cell, the call counts in each desk it was routed to and in the cell of its location."""
-    import asyncio
 
     from alarmdesk.domain import commands as c
     from alarmdesk.domain.hexgrid import cell_of
-    from alarmdesk.domain.signal import Location, SignalIn, SourceKind
     from alarmdesk.domain.units import Unit
-    from alarmdesk.service.kpi_report import kpi_query, kpi_report
     from alarmdesk.store import repository as repo
     from alarmdesk.store import tables as t
     from tests.conftest import FakeClock, prepare_database
@@ -595,59 +572,29 @@ def test_each_unit_of_an_own_incident_is_timed_by_its_own_reports(db_url, servic
             ],
         )
     clock = FakeClock(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))
-    loop = asyncio.new_event_loop()
-    op = Actor("user:op", "operator")
-    try:
-        svc = services_factory(db_url, loop=loop, prepare=False, clock=clock)
+    desk = desk_factory(db_url, clock)
 
-        def run(coro: Any) -> Any:
-            return loop.run_until_complete(coro)
+    def at(seconds: int) -> None:
+        clock.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC) + timedelta(seconds=seconds)
 
-        def at(seconds: int) -> None:
-            clock.now = datetime(2026, 12, 3, 8, 0, tzinfo=UTC) + timedelta(seconds=seconds)
+    inc = desk.call("two-kinds", lon=5.0, summary="smoke and a casualty")
+    at(20)
+    desk.command(c.Acknowledge(inc, "op"))
+    at(60)
+    desk.command(c.Dispatch(inc, "op", units=("E1", "M1")))
+    for second, unit, status in (
+        (90, "E1", "en_route"),
+        (110, "M1", "en_route"),
+        (260, "E1", "on_scene"),
+        (360, "M1", "on_scene"),
+        (660, "M1", "available"),  # the medic leaves first
+    ):
+        at(second)
+        desk.unit(unit, status)
+    at(900)  # the engine never reports clear: it is let go when the incident is resolved
+    desk.command(c.Resolve(inc, "op", disposition="handled"))
 
-        signal = SignalIn(
-            source_kind=SourceKind.CALL,
-            source_id="ct-1",
-            type_code="FSTRU",
-            occurred_at=clock(),
-            location=Location(lat=51.5, lon=5.0),
-            summary="smoke and a casualty",
-            idempotency_key="two-kinds",
-        )
-        (receipt,) = run(svc.writer.submit_signals([signal]))
-        inc = int(receipt.incident_id)
-        at(20)
-        run(svc.writer.submit_command(c.Acknowledge(inc, "op"), op))
-        at(60)
-        run(svc.writer.submit_command(c.Dispatch(inc, "op", units=("E1", "M1")), op))
-        for second, unit, status in (
-            (90, "E1", "en_route"),
-            (110, "M1", "en_route"),
-            (260, "E1", "on_scene"),
-            (360, "M1", "on_scene"),
-            (660, "M1", "available"),  # the medic leaves first
-        ):
-            at(second)
-            run(svc.writer.submit_unit_report(c.UnitReport(unit, "crew", status=status), op))
-        at(900)  # the engine never reports clear: it is let go when the incident is resolved
-        run(svc.writer.submit_command(c.Resolve(inc, "op", disposition="handled"), op))
-
-        def report(by: str) -> Any:
-            query = kpi_query("2026-12-03", "2026-12-03", by=by, own=True)
-            return kpi_report(
-                svc.engine,
-                audit_chain(svc.config),
-                query,
-                actor=op,
-                now=clock(),
-                fmt="json",
-                analytics=svc.analytics,
-            )
-
-        kinds, by_desk, by_cell = report("unit_kind"), report("desk"), report("h3")
-    finally:
-        loop.close()
+    kinds, by_desk, by_cell = (own_kpis(desk, by) for by in ("unit_kind", "desk", "h3"))
     with engine.connect() as conn:
         routed = sorted(
             conn.execute(
