@@ -372,9 +372,10 @@ class PartitionConsumer:
                 await self.handle(self.partition, queued)
                 break
             except LeaseLost:
-                log.warning("partition lost while storing a batch; left to its next owner")
-                self.stop()
-                return
+                # The lease lapsed (a slow renewal) or passed to another node: nothing was
+                # stored. Tried again while this node still consumes the partition: the
+                # ownership loop renews it, or stops this consumer.
+                log.warning("the partition lease did not hold for a batch; retrying it")
             except Exception:
                 log.exception("a batch from the intake log was not stored; retrying it")
             if self._stopping.is_set():

@@ -169,6 +169,10 @@ class Ownership:
     async def round(self) -> None:
         """Renews what is held, stops what was lost, gives back what is above the fair share
         and takes free partitions up to it."""
+        for p, h in list(self.held.items()):
+            if not h.consumer.running:  # ended by itself (it logged why): taken anew below
+                self.held.pop(p)
+                await asyncio.to_thread(leases.release, self.engine, h.lease, self.clock())
         now = self.clock()
         held = {p: h.lease for p, h in self.held.items()}
         renewed, live = await asyncio.to_thread(self._renew, held, now)
