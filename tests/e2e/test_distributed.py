@@ -1,9 +1,10 @@
 """`alarmdesk serve` in distributed mode, as real processes on real PostgreSQL and NATS.
 
 Clients post signals (single and batch, keyed and keyless, with resends) and remember every
-202; the node is killed with SIGKILL mid-load and a new one started on the same database and
-stream. Every signal that was answered 202 "queued" must end in PostgreSQL exactly once.
-Also: /readyz reports the intake log; distributed mode on SQLite is refused at start.
+202; a second node waits as a standby while the first holds the writer lease; the first is
+killed with SIGKILL mid-load and the second takes over on the same database and stream.
+Every signal that was answered 202 "queued" must end in PostgreSQL exactly once. Also:
+/readyz reports the intake log; distributed mode on SQLite is refused at start.
 """
 
 from __future__ import annotations
@@ -193,10 +194,16 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
     try:
         for th in threads:
             th.start()
-        time.sleep(3)
+        # a second node is a standby while the first holds the writer lease: it does not
+        # listen (a load balancer sends it nothing) however long it waits
+        second = cluster.start(wait=False)
+        time.sleep(4)  # longer than the lease's 3 s: the first renews it
+        with pytest.raises(httpx.TransportError):
+            httpx.get(second.url + "/readyz", timeout=1)
+        assert second.proc.poll() is None
         os.kill(first.proc.pid, signal.SIGKILL)  # mid-load: batches in hand, acks unsent
         first.proc.wait(10)
-        second = cluster.start()  # waits for the dead node's writer lease to expire
+        wait_until_ready(second)  # once the dead node's writer lease expired
         node_url[0] = second.url
         time.sleep(3)
     finally:
