@@ -150,6 +150,14 @@ def postgres_url() -> Iterator[str]:
         admin.dispose()
 
 
+@pytest.fixture
+def nats_url() -> str:
+    """NATS with JetStream on 127.0.0.1:4222 (tests make streams of their own names)."""
+    if not port_open("127.0.0.1", 4222):
+        service_missing("NATS on 127.0.0.1:4222")
+    return "nats://127.0.0.1:4222"
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request: pytest.FixtureRequest) -> str:
     """Runs the test on SQLite and on PostgreSQL."""

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.hub import Hub
+from alarmdesk.bus.jetstream import LogSettings
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
@@ -26,6 +27,7 @@ from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
 from alarmdesk.service.analytics import store_for
+from alarmdesk.service.cluster import Node
 from alarmdesk.service.metrics import Metric, audit_metrics, counter, gauge
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
@@ -76,9 +78,49 @@ class Services:
     # this node among others on one database (the leases name it): host, process, random
     node_id: str = field(default_factory=lambda: new_node_id())
     analytics: PartStore = field(init=False)  # the analytics store ([analytics] dir)
+    # distributed mode ([nats] url): the intake log, the writer lease, the partitions
+    node: Node | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
+        nats = self.config.nats
+        if nats.enabled:
+            self.node = Node(
+                LogSettings(nats.url, nats.stream, nats.replicas, nats.partitions),
+                self.engine,
+                self.node_id,
+                ttl=timedelta(seconds=nats.lease_seconds),
+                clock=self.clock,
+            )
+            self.writer.fence = self.node.fence
+
+    async def start_node(self) -> None:
+        """Distributed mode, before :meth:`start`: connects to the intake log, then waits
+        until this node holds the writer lease (a standby waits here, not yet serving)."""
+        if self.node is None:
+            return
+        await self.node.connect()
+        await self.node.take_writer()
+
+        async def writer_lost() -> None:
+            await asyncio.to_thread(self.writer.stop)
+
+        self.node.on_writer_lost = writer_lost
+
+    def start_consuming(self) -> None:
+        """Distributed mode, after :meth:`start`: takes this node's share of the partitions."""
+        if self.node is not None:
+            self.node.start_consuming(self.writer)
+
+    async def stop_node(self) -> None:
+        """Stops consuming (a batch in hand is committed first) and gives partitions back."""
+        if self.node is not None:
+            await self.node.stop()
+
+    async def close_node(self) -> None:
+        """After :meth:`stop`: gives the writer lease back and leaves NATS."""
+        if self.node is not None:
+            await self.node.close()
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
@@ -190,6 +232,7 @@ MQTT_OUTCOMES = ("received", "acknowledged", "invalid", "too_large", "store_fail
 
 
 def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Services:
+    cfg.check()
     load_mapping(cfg.intake.cap_mapping)  # a bad CAP mapping table fails start-up, not an alert
     engine = make_engine(cfg.database.url)
     writer = Writer(

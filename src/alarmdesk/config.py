@@ -7,6 +7,7 @@
     ALARMDESK_MQTT_URL      mqtt://host:port of the broker for cameras (default: off)
     ALARMDESK_FRIGATE_URL   http://host:port of Frigate's API, for video on incidents (default: off)
     ALARMDESK_ANALYTICS_DIR the analytics store's directory (default var/analytics)
+    ALARMDESK_NATS_URL      nats://host:port of NATS JetStream: distributed mode (default: off)
 
 Every key of the file is documented in docs/configuration.md; unknown keys are refused so
 a typo never silently leaves a default in force.
@@ -153,6 +154,28 @@ class AnalyticsConfig(msgspec.Struct, forbid_unknown_fields=True):
     export_minutes: Annotated[float, msgspec.Meta(ge=0)] = 15.0
 
 
+class NatsConfig(msgspec.Struct, forbid_unknown_fields=True):
+    """Distributed mode (docs/operations.md, "Several nodes"): NATS JetStream as the intake
+    log. ``url`` empty: one machine, signals go straight to the writer as always."""
+
+    url: str = ""  # nats://host:4222 (several servers: comma-separated)
+    # The stream that holds signals until a node has committed them; its subjects are
+    # ``<stream>.intake.<partition>``.
+    stream: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,64}$")] = "ALARMDESK_INTAKE"
+    replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1  # 3 on a three-server cluster
+    # Signals are split by correlation scope into this many partitions, each consumed in
+    # order by one node at a time. Fixed for the life of a stream (a node refuses another
+    # count while the stream holds signals).
+    partitions: Annotated[int, msgspec.Meta(ge=1, le=1024)] = 16
+    # The writer, partition and heartbeat leases' time to live; renewed every third of it.
+    # A node that dies is replaced this long after (plus one renewal).
+    lease_seconds: Annotated[float, msgspec.Meta(ge=1, le=300)] = 15.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+
 class Config(msgspec.Struct, forbid_unknown_fields=True):
     database: DatabaseConfig = msgspec.field(default_factory=DatabaseConfig)
     server: ServerConfig = msgspec.field(default_factory=ServerConfig)
@@ -172,6 +195,19 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
     sharing: SharingConfig = msgspec.field(default_factory=SharingConfig)
     cap: CapConfig = msgspec.field(default_factory=CapConfig)
     analytics: AnalyticsConfig = msgspec.field(default_factory=AnalyticsConfig)
+    nats: NatsConfig = msgspec.field(default_factory=NatsConfig)
+
+    def check(self) -> None:
+        """Checks what no single section can: called once every override is applied.
+
+        Raises:
+            ConfigError: distributed mode on a database other than PostgreSQL.
+        """
+        if self.nats.enabled and not self.database.url.startswith(("postgres://", "postgresql")):
+            raise ConfigError(
+                "distributed mode ([nats] url, ALARMDESK_NATS_URL) needs PostgreSQL: the "
+                "nodes share one database. SQLite is for one machine: leave [nats] url empty"
+            )
 
 
 def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> Config:
@@ -209,6 +245,8 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
         cfg.intake.frigate_url = frigate
     if analytics := env.get("ALARMDESK_ANALYTICS_DIR"):
         cfg.analytics.dir = analytics
+    if nats_url := env.get("ALARMDESK_NATS_URL"):
+        cfg.nats.url = nats_url
     if port := env.get("ALARMDESK_PORT"):
         try:
             cfg.server.port = int(port)

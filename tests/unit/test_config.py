@@ -65,3 +65,22 @@ def test_the_map_settings_take_the_environment_when_the_console_table_leaves_the
     assert map_settings(svc, {}).tile_max_zoom == 19
     svc.config.console.tile_max_zoom = 14  # the table says: it wins
     assert map_settings(svc, env).tile_max_zoom == 14
+
+
+def test_distributed_mode_is_off_by_default_and_needs_postgresql(tmp_path) -> None:
+    cfg = load(tmp_path, "")
+    assert not cfg.nats.enabled and cfg.nats.stream == "ALARMDESK_INTAKE"
+    assert (cfg.nats.replicas, cfg.nats.partitions) == (1, 16)
+    cfg.check()  # one machine on SQLite: fine
+    on_pg = load(
+        tmp_path,
+        "[nats]\nreplicas = 3\npartitions = 32\n",
+        {"ALARMDESK_NATS_URL": "nats://n1:4222", "ALARMDESK_DATABASE_URL": "postgresql://db/x"},
+    )
+    assert on_pg.nats.enabled and (on_pg.nats.replicas, on_pg.nats.partitions) == (3, 32)
+    on_pg.check()
+    on_sqlite = load(tmp_path, "", {"ALARMDESK_NATS_URL": "nats://n1:4222"})
+    with pytest.raises(config.ConfigError, match="needs PostgreSQL"):
+        on_sqlite.check()
+    with pytest.raises(config.ConfigError, match="stream"):
+        load(tmp_path, '[nats]\nstream = "a.b"\n')  # a dot would split its subjects

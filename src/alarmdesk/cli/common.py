@@ -51,6 +51,10 @@ def load_config(path: Path | None, database_url: str | None = None) -> config_mo
         fail(str(exc))
     if database_url:
         cfg.database.url = database_url
+    try:
+        cfg.check()
+    except ConfigError as exc:
+        fail(str(exc))
     return cfg
 
 

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from alarmdesk.domain.categories import HarmCategory
 
-__all__ = ["CorrelationKey", "KeyKind"]
+__all__ = ["NEAR", "CorrelationKey", "KeyKind", "fold_scope", "scope_of_incident"]
 
 _CATEGORIES = frozenset(c.value for c in HarmCategory)
 
@@ -96,6 +96,39 @@ class CorrelationKey(NamedTuple):
             by_category = what in _CATEGORIES
             return cls(KeyKind.EQUIPMENT, source, zone, what, by_category=by_category)
         raise ValueError(f"not a correlation key: {text!r}")
+
+
+# -- fold scopes: what several nodes partition the intake by -------------------------------
+
+NEAR = "near"
+"""The scope of calls and duty reports: they fold by place (any distance under ``radius_m``,
+across any grid line) or by address text, which no finite split of the map can keep
+together, so they share one scope. They come from people, at a rate one node takes easily."""
+
+
+def fold_scope(source_kind: str, source_id: str) -> str:
+    """The scope of a signal: every signal that may fold into one incident has the same.
+
+    A device's signals fold only into incidents keyed by that device (its zones, categories
+    and labels, the intruder alarm another zone confirms, a reclassification: the key keeps
+    its source), a feed's only into incidents keyed by that feed (its types and CAP threads).
+    So the source is the scope, and the key's other parts, which may change, are left out.
+    A call-taker's ``join`` names an incident of any scope: that signal takes the scope of
+    the incident it joins (:func:`scope_of_incident`).
+    """
+    if source_kind == "equipment":
+        return f"{KeyKind.EQUIPMENT.value}|{source_id}"
+    if source_kind == "feed":
+        return f"{KeyKind.FEED.value}|{source_id}"
+    return NEAR
+
+
+def scope_of_incident(correlation_key: str | None) -> str:
+    """The scope of an incident, from its stored key (None: folded by place)."""
+    if correlation_key is None:
+        return NEAR
+    key = CorrelationKey.parse(correlation_key)
+    return f"{key.kind.value}|{key.source_id}"
 
 
 def _split3(rest: str, text: str) -> tuple[str, str, str]:

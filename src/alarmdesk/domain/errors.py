@@ -37,6 +37,8 @@ unchanged, and an HTTP ``status`` (the CLI exits 2 for an ``InputError``, 3 for 
     └── Unavailable                 alarmdesk cannot serve now (503)
         ├── SchemaNotReady          the database schema is not the one the code needs
         ├── WriterStopped           the writer is not running (shutting down, or failed)
+        ├── IntakeUnavailable       the intake log (NATS JetStream) did not take the signal
+        ├── LeaseLost               this node no longer holds the lease its work needs
         └── AnalyticsUnavailable    the analytics store's directory cannot be used
 
 The errors raised while validating configuration also derive from ``ValueError``: msgspec
@@ -279,6 +281,20 @@ class WriterStopped(Unavailable):
     """The writer is not running: nothing can be stored until it is."""
 
     code = "writer_stopped"
+
+
+class IntakeUnavailable(Unavailable):
+    """Distributed mode: JetStream did not confirm that it stored the signal (no server,
+    no stream, a timeout). Nothing is acknowledged: the sender must send it again."""
+
+    code = "intake_unavailable"
+
+
+class LeaseLost(Unavailable):
+    """This node's lease on the work (a partition, the writer) expired or passed to another
+    node: the work is left for the holder."""
+
+    code = "lease_lost"
 
 
 class AnalyticsUnavailable(Unavailable):

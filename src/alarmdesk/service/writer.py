@@ -12,6 +12,12 @@ fsync between many signals (docs/architecture.md, "Durability contract").
 If a transaction fails, nothing of the batch is stored, every caller gets the error, and the
 pipeline's in-memory state is rebuilt from the database, so memory never runs ahead of what
 was committed. A request its handler refuses (an ``AlarmdeskError``) fails alone.
+
+In distributed mode (docs/operations.md, "Several nodes") the writer is fenced: every
+transaction first checks, in the database, that this node still holds the ``writer`` lease
+(``fence``), and a batch of signals from a partition that its partition lease is still this
+node's (``lease``); a node that lost either stores nothing more. When the writer lease comes
+back with a new token (another node wrote meanwhile), the state is reloaded first.
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ import sqlalchemy as sa
 from alarmdesk import logs
 from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import AlarmdeskError, WriterStopped
+from alarmdesk.domain.errors import AlarmdeskError, LeaseLost, WriterStopped
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.routing import compile_routes
 from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
@@ -43,6 +49,7 @@ from alarmdesk.service.metrics import Metrics
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.centre import revision as setup_revision
+from alarmdesk.store.leases import Lease, holds
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
 
 __all__ = ["Writer", "WriterStopped"]
@@ -56,6 +63,19 @@ SILENCES_REREAD = timedelta(seconds=5)
 
 PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
+# Checks inside a transaction that this node may write; returns the writer lease's token.
+Fence = Callable[[sa.Connection, datetime], int]
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One request of signals taken from the intake log (distributed mode): stored alone
+    (its own all-or-none), received when the edge queued it, fenced by its partition lease."""
+
+    signals: Sequence[SignalIn]
+    received_at: datetime
+    actor: Actor | None
+    lease: Lease
 
 
 @dataclass(slots=True)
@@ -71,6 +91,9 @@ class _Work:
     reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
     reload_silences: bool = False  # a silence was created or ended
     reload_setup: bool = False  # the centre's set-up was applied
+    reload_state: bool = False  # this node gained a partition: others may have written
+    received_at: datetime | None = None  # when the edge took the signals (else: at commit)
+    lease: Lease | None = None  # the partition lease the signals are stored under
     result: Any = None
     error: BaseException | None = None
     queued: float = field(default_factory=time.monotonic)  # for the pipeline-lag metric
@@ -106,8 +129,11 @@ class Writer:
         publish: Publish | None = None,
         audit: AuditChain | None = None,
         metrics: Metrics | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self.engine = engine
+        self.fence = fence
+        self._fence_token: int | None = None  # the writer lease's token the state was read under
         self.metrics = metrics or Metrics()
         self.pipeline_factory = pipeline_factory
         self.max_batch = max_batch
@@ -178,6 +204,47 @@ class Writer:
             _Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
         )
         return receipts
+
+    async def submit_queued(self, requests: Sequence[Queued]) -> list[Any]:
+        """Stores requests taken from the intake log, in their order; returns once every one
+        is committed or refused: per request its receipts, or the ``AlarmdeskError`` that
+        refused it alone (a key reused with other content, say).
+
+        Raises:
+            LeaseLost: a partition lease is no longer this node's (nothing of that request
+                was stored; the log redelivers it to the new holder).
+            Exception: a transaction failed (nothing of its requests was stored).
+        """
+        loop = asyncio.get_running_loop()
+        works = [
+            _Work(
+                loop,
+                loop.create_future(),
+                signals=r.signals,
+                actor=r.actor,
+                received_at=r.received_at,
+                lease=r.lease,
+            )
+            for r in requests
+        ]
+        if not self.alive:
+            raise WriterStopped("the writer is not running")
+        for w in works:  # in order, without a suspension between: one thread drains them
+            self._queue.put(w)
+        results: list[Any] = []
+        for w in works:
+            try:
+                results.append(await asyncio.shield(w.future))
+            except LeaseLost:
+                raise
+            except AlarmdeskError as exc:
+                results.append(exc)
+        return results
+
+    async def reload(self) -> None:
+        """Rebuilds the pipeline's state from the database, in the writer's order: work queued
+        after this sees what every other node committed before it."""
+        await self._submit(_Work(asyncio.get_running_loop(), self._future(), reload_state=True))
 
     async def submit_command(
         self, command: c.Command, actor: Actor | None = None
@@ -301,6 +368,23 @@ class Writer:
         p.policies = tuple(repo.load_policies(conn))
         p.units = {u.id: u for u in repo.load_units(conn)}
 
+    def _fenced(self, conn: sa.Connection, now: datetime) -> None:
+        """Distributed mode: refuses the transaction unless this node holds the writer
+        lease; a new token (the lease was another node's meanwhile) reloads the state."""
+        if self.fence is None:
+            return
+        token = self.fence(conn, now)  # raises LeaseLost
+        if self._fence_token is not None and token != self._fence_token:
+            log.warning("the writer lease changed hands since the state was read; reloading")
+            self._reload_in(conn)
+        self._fence_token = token
+
+    def _reload_in(self, conn: sa.Connection) -> None:
+        minimised = self.minimised
+        self.state = handlers.load_state(conn, self.pipeline_factory)
+        self.state.minimised = minimised
+        self._setup_seen = None
+
     def _escalation_due(self) -> bool:
         due = self.state.pipeline.next_due() if self.state is not None else None
         return due is not None and due <= self.clock()
@@ -317,6 +401,7 @@ class Writer:
         if one is due by time."""
         try:
             with conn.begin():
+                self._fenced(conn, self.clock())
                 if self.state is not None:
                     self.state.pipeline.taxonomy = repo.load_taxonomy(conn)
                 self.uow.append_audit(conn, [], self.clock())
@@ -390,6 +475,9 @@ class Writer:
     def _apply(
         self, conn: sa.Connection, works: list[_Work], changes: Changes, now: datetime
     ) -> None:
+        self._fenced(conn, now)
+        if any(w.reload_state for w in works):
+            self._reload_in(conn)
         state = self.state
         assert state is not None
         # Silences and set-up changes made by another process (the command line) take effect
@@ -412,7 +500,12 @@ class Writer:
             changes.collect(fired.incidents, fired.units, fired.events)
             changes.commanded.update(fired.incidents)
         # One query for every key in the batch: earlier receipts, to answer resends.
-        keyed = [(w, [settle_key(s) for s in w.signals]) for w in works if w.signals]
+        for w in works:
+            if w.lease is not None and not holds(conn, w.lease, now):
+                w.error = LeaseLost(f"this node no longer holds the lease {w.lease.name}")
+        keyed = [
+            (w, [settle_key(s) for s in w.signals]) for w in works if w.signals and w.error is None
+        ]
         known = known_receipts(
             conn, [k for _, ks in keyed for k in ks if not k.startswith("auto:")]
         )
@@ -420,6 +513,8 @@ class Writer:
         collected: dict[Actor, list[_Work]] = {}
         positions: dict[Actor, list[c.UnitReport]] = {}
         for w in works:
+            if w.error is not None:  # fenced out: stores nothing, writes no audit entry
+                continue
             try:
                 if w.command is not None:
                     w.result = handlers.apply_command(conn, state, w.command, now, changes)
@@ -427,7 +522,7 @@ class Writer:
                     w.result = handlers.apply_unit_report(state, w.unit_report, now, changes)
                 elif w.signals:
                     w.result = handlers.apply_signals(
-                        state, w.signals, keys_of[id(w)], known, now, changes
+                        state, w.signals, keys_of[id(w)], known, w.received_at or now, changes
                     )
                 elif w.action is not None:
                     w.result = apply_in(conn, w.action, now)

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
 
-__all__ = ["Lease", "acquire", "release"]
+__all__ = ["Lease", "acquire", "forget_expired", "holds", "live", "release"]
 
 _c = t.leases.c
 
@@ -72,3 +72,47 @@ def release(engine: sa.Engine, lease: Lease, now: datetime) -> bool:
             .values(expires_at=now)
         )
     return done.rowcount == 1
+
+
+def holds(conn: sa.Connection, lease: Lease, now: datetime) -> bool:
+    """Whether ``lease`` is still its holder's, unexpired, with the same token: the fence a
+    holder checks inside the transaction whose writes the lease guards.
+
+    The row is read FOR SHARE (PostgreSQL; SQLite writes one transaction at a time anyway):
+    another node's takeover, an UPDATE of that row, waits until this transaction ends, so
+    the new holder starts after these writes are committed or rolled back, never between.
+    """
+    row = conn.execute(
+        sa.select(_c.token)
+        .where(
+            _c.name == lease.name,
+            _c.holder == lease.holder,
+            _c.token == lease.token,
+            _c.expires_at > now,
+        )
+        .with_for_update(read=True)
+    ).first()
+    return row is not None
+
+
+def live(engine: sa.Engine, prefix: str, now: datetime) -> dict[str, str]:
+    """The leases named ``prefix…`` that have not expired: name → holder."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(_c.name, _c.holder).where(
+                _c.name.startswith(prefix, autoescape=True), _c.expires_at > now
+            )
+        )
+        return {r.name: r.holder for r in rows}
+
+
+def forget_expired(engine: sa.Engine, prefix: str, before: datetime) -> int:
+    """Deletes the leases named ``prefix…`` expired before ``before`` (the heartbeats of
+    nodes that stopped, which would otherwise pile up: each run names itself anew)."""
+    with engine.begin() as conn:
+        done = conn.execute(
+            sa.delete(t.leases).where(
+                _c.name.startswith(prefix, autoescape=True), _c.expires_at < before
+            )
+        )
+    return done.rowcount

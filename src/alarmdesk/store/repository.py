@@ -275,6 +275,15 @@ def load_unfinished_incidents(conn: sa.Connection) -> list[Incident]:
     return [incident_from(r) for r in conn.execute(q).mappings()]
 
 
+def correlation_keys(conn: sa.Connection, incident_ids: Iterable[int]) -> dict[int, str | None]:
+    """The stored correlation key of each incident that exists (None: folded by place)."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return {}
+    q = sa.select(t.incidents.c.id, t.incidents.c.correlation_key).where(t.incidents.c.id.in_(ids))
+    return {r.id: r.correlation_key for r in conn.execute(q)}
+
+
 def max_id(conn: sa.Connection, table: sa.Table) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one())
 

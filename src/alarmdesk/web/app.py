@@ -39,7 +39,13 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        svc.start(asyncio.get_running_loop())
+        await svc.start_node()  # distributed mode: the intake log and the writer lease
+        try:
+            svc.start(asyncio.get_running_loop())
+        except BaseException:
+            await svc.close_node()
+            raise
+        svc.start_consuming()
         svc.start_webhooks(asyncio.get_running_loop())
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
@@ -56,7 +62,9 @@ def create_app(
                     await task
             if svc.webhooks is not None:
                 await svc.webhooks.aclose()  # a delivery in flight is redone after a restart
+            await svc.stop_node()  # before the writer: a batch in hand is committed first
             svc.stop()
+            await svc.close_node()
 
     app = Litestar(
         route_handlers=[

@@ -17,7 +17,8 @@ Everything else -- no credentials, a session cookie, a refused token, a body too
 invalid, a client that disconnects -- is handed to Litestar unchanged, with the body bytes
 already read replayed to it, so every refusal (status, error body, audit entry of a denial)
 is Litestar's own. Once the writer has the signals, the answer is written here: the receipt
-(202 only after COMMIT, as before) or the error the writer raised, in the one error shape
+(202 only after COMMIT, as before; in distributed mode "queued" after JetStream stored them,
+``web/api/signals.take``) or the error the writer raised, in the one error shape
 (``web/errors.fields_of``). Litestar still declares both routes, so the OpenAPI document is
 unchanged. ``create_app(fast_ingest=False)`` serves them through Litestar alone.
 """
@@ -37,7 +38,7 @@ from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.signal import SignalIn, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission, allowed
 from alarmdesk.safeguards.audit import Actor
-from alarmdesk.web.api.signals import batch_body, single_body, with_header_key
+from alarmdesk.web.api.signals import take, with_header_key
 from alarmdesk.web.auth import Authenticator, bearer_secret, request_id_of
 from alarmdesk.web.errors import UNEXPECTED, fields_of
 
@@ -128,7 +129,7 @@ class FastIngest:
         client = scope.get("client")
         actor = Actor.of(principal, client[0] if client else "")
         try:
-            receipts = await self.svc.writer.submit_signals(signals, actor=actor)
+            out = await take(self.svc, signals, actor, batch)
         except AlarmdeskError as exc:
             status, code, message, field = fields_of(exc)
             self.answered += 1
@@ -141,7 +142,6 @@ class FastIngest:
                 log.exception("unhandled error on POST %s", scope["path"])
             await _answer(send, 500, _error("internal_error", UNEXPECTED, None), request_id)
             return
-        out = batch_body(receipts) if batch else single_body(receipts[0])
         self.answered += 1
         await _answer(send, 202, out, request_id)
 

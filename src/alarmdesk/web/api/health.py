@@ -2,8 +2,8 @@
 
 - ``/healthz``: alive — the process answers and its writer thread runs.
 - ``/readyz``: ready to take signals — the writer runs, the database answers, the hub runs and
-  the writer's backlog is under ``[writer] ready_backlog``. A load balancer sends intake only
-  to a ready node.
+  the writer's backlog is under ``[writer] ready_backlog``; in distributed mode also: connected
+  to NATS and the intake stream answers. A load balancer sends intake only to a ready node.
 - ``/metrics``: Prometheus text format (``service/metrics.py``); counts and durations only,
   so it is public like the two probes. ``[metrics] enabled = false`` turns it off (404).
 - ``/api/v1/health``: the original probe, kept for existing monitors.
@@ -67,7 +67,7 @@ def _store_answers(engine: sa.Engine) -> bool:
     "/readyz",
     opt={"public": True},
     responses={503: ResponseSpec(ReadyOut, description="Not ready: see which part")},
-    summary="Ready: writer running, database answering, backlog under its bound",
+    summary="Ready: writer running, database (and intake log) answering, backlog under its bound",
 )
 async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     svc = services(request)
@@ -77,7 +77,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     limit = svc.config.writer.ready_backlog
     backlog = svc.writer.backlog
     writer, bus = svc.writer.alive, not svc.hub.closed
-    ready = writer and store and bus and backlog <= limit
+    intake_log = None if svc.node is None else await svc.node.intake.reachable(_STORE_TIMEOUT)
+    ready = writer and store and bus and backlog <= limit and intake_log is not False
     return Response(
         ReadyOut(
             status="ready" if ready else "not_ready",
@@ -86,6 +87,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
             bus=bus,
             backlog=backlog,
             backlog_limit=limit,
+            intake_log=intake_log,
         ),
         status_code=200 if ready else 503,
     )

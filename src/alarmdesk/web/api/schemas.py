@@ -495,6 +495,8 @@ class ReadyOut(msgspec.Struct):
     bus: bool  # the live stream's hub runs (in this process on one machine)
     backlog: int  # requests waiting for the writer
     backlog_limit: int  # above it, not ready
+    # distributed mode: connected to NATS and the intake stream answers (null on one machine)
+    intake_log: bool | None = None
 
 
 # -- sessions and the audit log -------------------------------------------------------------------

@@ -3,18 +3,25 @@
 The ingest routes are deliberately thin: read the bytes, decode and validate with msgspec in
 one pass, hand off to the writer, answer with the receipt once committed. No framework
 validation runs on that hot path.
+
+In distributed mode ([nats] url) they hand off to the intake log instead and answer 202
+"queued" once JetStream has stored the signals (:func:`take`): the receipt's ids do not
+exist yet; a node commits the signals moments later (docs/api.md).
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, post
 
+from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.signal import Receipt, SignalBatchIn, SignalIn, decode_batch, decode_one
 from alarmdesk.safeguards.access import Permission
+from alarmdesk.safeguards.audit import Actor
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
 from alarmdesk.web.api.schemas import AUTH, ReceiptOut, Receipts, body, responses
 
@@ -61,6 +68,26 @@ def batch_body(receipts: list[Receipt]) -> bytes:
     return _encode({"receipts": [receipt_json(r) for r in receipts]})
 
 
+def _queued_json(key: str, received_at: datetime) -> dict[str, Any]:
+    return {"status": "queued", "idempotency_key": key, "received_at": received_at.isoformat()}
+
+
+async def take(svc: Services, signals: list[SignalIn], actor: Actor, batch: bool) -> bytes:
+    """Hands the signals on and returns the 202's body: on one machine the receipts, once
+    committed; in distributed mode "queued" with each key, once the intake log stored them.
+
+    Raises:
+        AlarmdeskError: what the writer or the intake log refused (a 4xx or 503).
+    """
+    if svc.node is None:
+        receipts = await svc.writer.submit_signals(signals, actor=actor)
+        return batch_body(receipts) if batch else single_body(receipts[0])
+    queued = await svc.node.publish(signals, actor)
+    if batch:
+        return _encode({"status": "queued", "queued": [_queued_json(*q) for q in queued]})
+    return _encode(_queued_json(*queued[0]))
+
+
 @post(
     "/api/v1/signals",
     status_code=202,
@@ -69,15 +96,17 @@ def batch_body(receipts: list[Receipt]) -> bytes:
     responses=responses(202, ReceiptOut, *_BODY_ERRORS, description="Stored: the receipt"),
     summary="Submit one signal",
     description="Stored durably before the 202 is sent. A repeat with the same idempotency "
-    "key (body field or Idempotency-Key header) returns the original receipt.",
+    "key (body field or Idempotency-Key header) returns the original receipt. In distributed "
+    'mode the 202 says {"status": "queued", "idempotency_key", "received_at"}: stored in the '
+    "intake log, committed by a node moments later (docs/api.md).",
 )
 async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await read_body(request, svc.config.limits.max_signal_bytes)
     signal = decode_one(body, svc.clock())
     with_header_key(signal, request.headers.get("idempotency-key"))
-    (receipt,) = await svc.writer.submit_signals([signal], actor=actor_of(request))
-    return Response(single_body(receipt), status_code=202, media_type="application/json")
+    out = await take(svc, [signal], actor_of(request), batch=False)
+    return Response(out, status_code=202, media_type="application/json")
 
 
 @post(
@@ -94,8 +123,8 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
-    receipts = await svc.writer.submit_signals(signals, actor=actor_of(request))
-    return Response(batch_body(receipts), status_code=202, media_type="application/json")
+    out = await take(svc, signals, actor_of(request), batch=True)
+    return Response(out, status_code=202, media_type="application/json")
 
 
 ROUTES = [post_signal, post_signal_batch]

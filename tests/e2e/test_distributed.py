@@ -1,0 +1,249 @@
+"""`alarmdesk serve` in distributed mode, as real processes on real PostgreSQL and NATS.
+
+Clients post signals (single and batch, keyed and keyless, with resends) and remember every
+202; a second node waits as a standby while the first holds the writer lease; the first is
+killed with SIGKILL mid-load and the second takes over on the same database and stream.
+Every signal that was answered 202 "queued" must end in PostgreSQL exactly once. Also:
+/readyz reports the intake log; distributed mode on SQLite is refused at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+from alarmdesk.bus.jetstream import IntakeLog, LogSettings
+from alarmdesk.store import tables as t
+from alarmdesk.store.database import make_engine
+from tests.conftest import create_test_tokens, free_port, prepare_database
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+class Node:
+    def __init__(self, proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.proc, self.url, self.log_path = proc, url, log_path
+
+
+class Cluster:
+    """The node processes a test started, on one database and one stream of its own."""
+
+    def __init__(self, tmp_path: Path, database_url: str, nats_url: str) -> None:
+        self.tmp_path = tmp_path
+        self.database_url = database_url
+        self.nats_url = nats_url
+        self.stream = f"TEST_{uuid.uuid4().hex[:10]}"
+        self.config = tmp_path / "alarmdesk.toml"
+        self.config.write_text(
+            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 3.0\n'
+        )
+        self.nodes: list[Node] = []
+
+    def start(self, *, database_url: str | None = None, wait: bool = True) -> Node:
+        port = free_port()
+        log_path = self.tmp_path / f"node-{len(self.nodes) + 1}.log"
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMDESK_")}
+        env |= {"ALARMDESK_NATS_URL": self.nats_url, "ALARMDESK_CONFIG": str(self.config)}
+        with log_path.open("wb") as log:
+            proc = subprocess.Popen(
+                [
+                    *(sys.executable, "-m", "alarmdesk.cli", "serve"),
+                    *("--database-url", database_url or self.database_url, "--port", str(port)),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.tmp_path,
+                env=env,
+            )
+        node = Node(proc, f"http://127.0.0.1:{port}", log_path)
+        self.nodes.append(node)
+        if wait:
+            wait_until_ready(node)
+        return node
+
+    def kill_all(self) -> None:
+        for node in self.nodes:
+            if node.proc.poll() is None:
+                os.kill(node.proc.pid, signal.SIGKILL)
+            node.proc.wait(10)
+
+    def logs(self) -> str:
+        return "\n".join(
+            f"--- {n.log_path.name} ---\n{n.log_path.read_text('utf-8', errors='replace')}"
+            for n in self.nodes
+        )
+
+    def delete_stream(self) -> None:
+        async def delete() -> None:
+            log = IntakeLog(LogSettings(self.nats_url, self.stream))
+            await log.connect()
+            await log.delete_stream()
+            await log.close()
+
+        asyncio.run(delete())
+
+
+def wait_until_ready(node: Node, timeout: float = 30.0) -> None:
+    """A node listens once it holds the writer lease (a standby waits for it first)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if node.proc.poll() is not None:
+            raise AssertionError(f"the node exited with {node.proc.returncode} on start")
+        try:
+            if httpx.get(node.url + "/readyz", timeout=2.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the node was not ready within {timeout} s")
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
+    prepare_database(postgres_url)
+    made = Cluster(tmp_path, postgres_url, nats_url)
+    try:
+        yield made
+    finally:
+        made.kill_all()
+        made.delete_stream()
+
+
+def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Cluster) -> None:
+    tokens = create_test_tokens(cluster.database_url)
+    headers = {"Authorization": f"Bearer {tokens['intake']}"}
+    first = cluster.start()
+    ready = httpx.get(first.url + "/readyz", timeout=5).json()
+    assert ready["intake_log"] is True and ready["status"] == "ready"
+
+    acked: dict[str, str] = {}  # marker (the summary) → idempotency key answered
+    lock = threading.Lock()
+    node_url = [first.url]
+    stop = threading.Event()
+    now = datetime.now(UTC).isoformat()
+
+    def body(marker: str, source: str, keyed: bool) -> dict[str, Any]:
+        b: dict[str, Any] = {
+            "source_kind": "equipment",
+            "source_id": source,
+            "type_code": "ALRF",
+            "occurred_at": now,
+            "summary": marker,
+            "location": {"zone": "1"},
+        }
+        if keyed:
+            b["idempotency_key"] = f"key-{marker}"
+        return b
+
+    def client(c: int) -> None:
+        n = 0
+        with httpx.Client(headers=headers, timeout=10) as http:
+            while not stop.is_set():
+                n += 1
+                batch = n % 3 == 0
+                markers = [f"c{c}-{n}-{i}" for i in range(10 if batch else 1)]
+                bodies = [
+                    body(m, f"panel-{(c + i) % 7}", keyed=(n + i) % 2 == 0)
+                    for i, m in enumerate(markers)
+                ]
+                try:
+                    if batch:
+                        r = http.post(
+                            node_url[0] + "/api/v1/signals/batch", json={"signals": bodies}
+                        )
+                    else:
+                        r = http.post(node_url[0] + "/api/v1/signals", json=bodies[0])
+                    if (
+                        (n % 5 == 0)
+                        and r.status_code == 202
+                        and not batch
+                        and "idempotency_key" in bodies[0]
+                    ):
+                        # a resend of a keyed signal: stored once however often it is sent
+                        r = http.post(node_url[0] + "/api/v1/signals", json=bodies[0])
+                except httpx.TransportError:
+                    time.sleep(0.05)  # the node is down: this request was not answered
+                    continue
+                if r.status_code != 202:
+                    assert r.status_code == 503, r.text  # the only refusal allowed here
+                    continue
+                out = r.json()
+                assert out["status"] == "queued"
+                answered = out["queued"] if batch else [out]
+                with lock:
+                    for m, q in zip(markers, answered, strict=True):
+                        acked[m] = q["idempotency_key"]
+
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(4)]
+    try:
+        for th in threads:
+            th.start()
+        # a second node is a standby while the first holds the writer lease: it does not
+        # listen (a load balancer sends it nothing) however long it waits
+        second = cluster.start(wait=False)
+        time.sleep(4)  # longer than the lease's 3 s: the first renews it
+        with pytest.raises(httpx.TransportError):
+            httpx.get(second.url + "/readyz", timeout=1)
+        assert second.proc.poll() is None
+        os.kill(first.proc.pid, signal.SIGKILL)  # mid-load: batches in hand, acks unsent
+        first.proc.wait(10)
+        wait_until_ready(second)  # once the dead node's writer lease expired
+        node_url[0] = second.url
+        time.sleep(3)
+    finally:
+        stop.set()
+        for th in threads:
+            th.join(30)
+    assert len(acked) > 100, cluster.logs()
+
+    engine = make_engine(cluster.database_url)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with engine.connect() as conn:
+                rows = conn.execute(
+                    sa.select(t.signals.c.summary, t.signals.c.idempotency_key)
+                ).all()
+            stored = {r.summary for r in rows}
+            if set(acked) <= stored or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        missing = set(acked) - stored
+        assert not missing, f"{len(missing)} queued signals never stored\n{cluster.logs()}"
+        summaries = [r.summary for r in rows]
+        doubles = {s for s in summaries if summaries.count(s) > 1}
+        assert not doubles, f"stored twice: {sorted(doubles)[:10]}"
+        keys = {r.summary: r.idempotency_key for r in rows}
+        assert all(keys[m] == k for m, k in acked.items())  # under the key the 202 named
+        # and every intake was audited: a collect entry per transaction and sender
+        with engine.connect() as conn:
+            entries = [
+                json.loads(e) for e in conn.execute(sa.select(t.audit_entries.c.entry)).scalars()
+            ]
+        collected = [e for e in entries if e["op"] == "collect"]
+        assert collected and all(e["actor"].startswith("token:") for e in collected)
+    finally:
+        engine.dispose()
+
+
+def test_distributed_mode_on_sqlite_is_refused(cluster: Cluster, tmp_path: Path) -> None:
+    node = cluster.start(database_url=f"sqlite:///{tmp_path / 'one.db'}", wait=False)
+    assert node.proc.wait(30) == 2
+    out = node.log_path.read_text()
+    assert "needs PostgreSQL" in out
