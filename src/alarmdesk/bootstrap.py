@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 
+from alarmdesk import logs
 from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
@@ -35,6 +36,8 @@ from alarmdesk.store import repository as repo
 from alarmdesk.store import tables
 from alarmdesk.store.audit import AuditChain, Signer
 from alarmdesk.store.database import make_engine, require_head
+
+log = logs.get_logger(__name__)
 
 
 def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
@@ -80,6 +83,7 @@ class Services:
     analytics: PartStore = field(init=False)  # the analytics store ([analytics] dir)
     # distributed mode ([nats] url): the intake log, the writer lease, the partitions
     node: Node | None = field(init=False, default=None)
+    failed: bool = field(init=False, default=False)  # took the writer lease, could not start
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
@@ -94,23 +98,41 @@ class Services:
             )
             self.writer.fence = self.node.fence
 
-    async def start_node(self) -> None:
-        """Distributed mode, before :meth:`start`: connects to the intake log, then waits
-        until this node holds the writer lease (a standby waits here, not yet serving)."""
-        if self.node is None:
-            return
-        await self.node.connect()
+    async def connect_node(self) -> None:
+        """Distributed mode, at start-up: connects to the intake log (a NATS or stream that
+        does not answer fails start-up). From then on this node takes intake, standby or
+        not: signals are queued in the log."""
+        if self.node is not None:
+            await self.node.connect()
+
+    @property
+    def standby(self) -> bool:
+        """Distributed mode: waiting for the writer lease while another node writes. A
+        standby takes HTTP intake into the log and answers probes; it stores nothing itself
+        (whatever needs the writer answers 503) and runs no device receivers."""
+        return self.node is not None and not self.started and not self.failed
+
+    async def become_writer(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Distributed mode: waits for the writer lease (as a standby), then starts the
+        writer, the device receivers, consuming the partitions and webhook delivery."""
+        assert self.node is not None
         await self.node.take_writer()
 
         async def writer_lost() -> None:
             await asyncio.to_thread(self.writer.stop)
 
         self.node.on_writer_lost = writer_lost
-
-    def start_consuming(self) -> None:
-        """Distributed mode, after :meth:`start`: takes this node's share of the partitions."""
-        if self.node is not None:
-            self.node.start_consuming(self.writer)
+        try:
+            self.start(loop)
+        except Exception:
+            # e.g. a device receiver's port taken: /healthz turns 503 (no writer, no longer a
+            # standby), so the node's supervisor restarts it; the lease lapses meanwhile
+            self.failed = True
+            log.exception("this node took the writer lease but could not start writing")
+            await self.node.close()
+            return
+        self.node.start_consuming(self.writer)
+        self.start_webhooks(loop)
 
     async def stop_node(self) -> None:
         """Stops consuming (a batch in hand is committed first) and gives partitions back."""

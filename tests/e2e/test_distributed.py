@@ -1,10 +1,11 @@
 """`alarmdesk serve` in distributed mode, as real processes on real PostgreSQL and NATS.
 
-Clients post signals (single and batch, keyed and keyless, with resends) and remember every
-202; a second node waits as a standby while the first holds the writer lease; the first is
-killed with SIGKILL mid-load and the second takes over on the same database and stream.
-Every signal that was answered 202 "queued" must end in PostgreSQL exactly once. Also:
-/readyz reports the intake log; distributed mode on SQLite is refused at start.
+Clients post signals (single and batch, keyed and keyless, with resends) to both nodes and
+remember every 202; the second node is a standby while the first holds the writer lease: it
+takes intake into the log and refuses what needs the writer; the first is killed with
+SIGKILL mid-load and the second takes over on the same database and stream. Every signal
+that was answered 202 "queued", by either node, must end in PostgreSQL exactly once. Also:
+/readyz reports the intake log and the node's role; distributed mode on SQLite is refused.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ class Cluster:
         self.stream = f"TEST_{uuid.uuid4().hex[:10]}"
         self.config = tmp_path / "alarmdesk.toml"
         self.config.write_text(
-            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 3.0\n'
+            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 5.0\n'
         )
         self.nodes: list[Node] = []
 
@@ -99,19 +100,21 @@ class Cluster:
         asyncio.run(delete())
 
 
-def wait_until_ready(node: Node, timeout: float = 30.0) -> None:
-    """A node listens once it holds the writer lease (a standby waits for it first)."""
+def wait_until_ready(node: Node, timeout: float = 30.0, role: str = "writer") -> None:
+    """Until the node's /readyz says ready in ``role`` (a standby is ready for intake at
+    once; it writes once it holds the writer lease)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if node.proc.poll() is not None:
             raise AssertionError(f"the node exited with {node.proc.returncode} on start")
         try:
-            if httpx.get(node.url + "/readyz", timeout=2.0).status_code == 200:
+            r = httpx.get(node.url + "/readyz", timeout=2.0)
+            if r.status_code == 200 and r.json()["role"] == role:
                 return
         except httpx.TransportError:
             pass
         time.sleep(0.1)
-    raise AssertionError(f"the node was not ready within {timeout} s")
+    raise AssertionError(f"the node was not ready as {role} within {timeout} s")
 
 
 @pytest.fixture
@@ -131,10 +134,11 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
     first = cluster.start()
     ready = httpx.get(first.url + "/readyz", timeout=5).json()
     assert ready["intake_log"] is True and ready["status"] == "ready"
+    assert ready["role"] == "writer" and ready["writer"] is True
 
     acked: dict[str, str] = {}  # marker (the summary) → idempotency key answered
     lock = threading.Lock()
-    node_url = [first.url]
+    node_url = [first.url, first.url]  # clients 0 and 2 post to the first, 1 and 3 to this
     stop = threading.Event()
     now = datetime.now(UTC).isoformat()
 
@@ -165,10 +169,10 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
                 try:
                     if batch:
                         r = http.post(
-                            node_url[0] + "/api/v1/signals/batch", json={"signals": bodies}
+                            node_url[c % 2] + "/api/v1/signals/batch", json={"signals": bodies}
                         )
                     else:
-                        r = http.post(node_url[0] + "/api/v1/signals", json=bodies[0])
+                        r = http.post(node_url[c % 2] + "/api/v1/signals", json=bodies[0])
                     if (
                         (n % 5 == 0)
                         and r.status_code == 202
@@ -176,7 +180,7 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
                         and "idempotency_key" in bodies[0]
                     ):
                         # a resend of a keyed signal: stored once however often it is sent
-                        r = http.post(node_url[0] + "/api/v1/signals", json=bodies[0])
+                        r = http.post(node_url[c % 2] + "/api/v1/signals", json=bodies[0])
                 except httpx.TransportError:
                     time.sleep(0.05)  # the node is down: this request was not answered
                     continue
@@ -194,17 +198,36 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
     try:
         for th in threads:
             th.start()
-        # a second node is a standby while the first holds the writer lease: it does not
-        # listen (a load balancer sends it nothing) however long it waits
+        # a second node is a standby while the first holds the writer lease: it takes intake
+        # into the log at once (half the clients post to it), stores nothing itself, and
+        # refuses what needs the writer, however long it waits
         second = cluster.start(wait=False)
-        time.sleep(4)  # longer than the lease's 3 s: the first renews it
-        with pytest.raises(httpx.TransportError):
-            httpx.get(second.url + "/readyz", timeout=1)
-        assert second.proc.poll() is None
+        wait_until_ready(second, role="standby")
+        assert httpx.get(second.url + "/healthz", timeout=2).json()["status"] == "standby"
+        node_url[1] = second.url
+        time.sleep(6)  # longer than the lease's 5 s: the first renews it
+        standby = httpx.get(second.url + "/readyz", timeout=2).json()
+        assert (standby["role"], standby["writer"], standby["status"]) == (
+            "standby",
+            False,
+            "ready",
+        )
+        engine = make_engine(cluster.database_url)
+        with engine.connect() as conn:
+            incident = conn.execute(sa.select(sa.func.min(t.incidents.c.id))).scalar()
+        engine.dispose()
+        assert incident is not None  # stored by the writer node, from either node's intake
+        refused = httpx.post(
+            f"{second.url}/api/v1/incidents/{incident}/acknowledge",
+            headers={"Authorization": f"Bearer {tokens['operator']}"},
+            json={},
+            timeout=5,
+        )
+        assert refused.status_code == 503, refused.text  # the writer is on the other node
         os.kill(first.proc.pid, signal.SIGKILL)  # mid-load: batches in hand, acks unsent
         first.proc.wait(10)
-        wait_until_ready(second)  # once the dead node's writer lease expired
         node_url[0] = second.url
+        wait_until_ready(second)  # the writer, once the dead node's writer lease expired
         time.sleep(3)
     finally:
         stop.set()

@@ -17,6 +17,7 @@ from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
 from alarmdesk.service.analytics import export_loop
 from alarmdesk.service.retention import retention_loop
+from alarmdesk.store.database import require_head
 from alarmdesk.web import api, audit, console, reports, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,
@@ -39,14 +40,15 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        await svc.start_node()  # distributed mode: the intake log and the writer lease
-        try:
-            svc.start(asyncio.get_running_loop())
-        except BaseException:
-            await svc.close_node()
-            raise
-        svc.start_consuming()
-        svc.start_webhooks(asyncio.get_running_loop())
+        loop = asyncio.get_running_loop()
+        writing: asyncio.Task[None] | None = None
+        if svc.node is None:
+            svc.start(loop)
+            svc.start_webhooks(loop)
+        else:  # distributed mode: serve intake at once, write once the writer lease is ours
+            require_head(svc.engine)  # a database not upgraded fails start-up here too
+            await svc.connect_node()
+            writing = asyncio.create_task(svc.become_writer(loop), name="become-writer")
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
         exports = asyncio.create_task(
@@ -60,6 +62,10 @@ def create_app(
             for task in (purge, exports):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            if writing is not None and not writing.done():
+                writing.cancel()  # a standby stopping: it never wrote
+                with contextlib.suppress(asyncio.CancelledError):
+                    await writing
             if svc.webhooks is not None:
                 await svc.webhooks.aclose()  # a delivery in flight is redone after a restart
             await svc.stop_node()  # before the writer: a batch in hand is committed first

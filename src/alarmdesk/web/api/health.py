@@ -1,9 +1,11 @@
 """Liveness, readiness and metrics, for load balancers and Prometheus (docs/operations.md).
 
-- ``/healthz``: alive — the process answers and its writer thread runs.
+- ``/healthz``: alive — the process answers and its writer thread runs (in distributed mode,
+  or it is a standby waiting for the writer lease: ``"status": "standby"``).
 - ``/readyz``: ready to take signals — the writer runs, the database answers, the hub runs and
   the writer's backlog is under ``[writer] ready_backlog``; in distributed mode also: connected
-  to NATS and the intake stream answers. A load balancer sends intake only to a ready node.
+  to NATS and the intake stream answers, and a standby is ready too (``"role": "standby"``:
+  it queues intake in the log). A load balancer sends intake only to a ready node.
 - ``/metrics``: Prometheus text format (``service/metrics.py``); counts and durations only,
   so it is public like the two probes. ``[metrics] enabled = false`` turns it off (404).
 - ``/api/v1/health``: the original probe, kept for existing monitors.
@@ -37,7 +39,10 @@ async def health(request: Request[Any, Any, Any]) -> Response[HealthOut]:
 
 
 def _alive(request: Request[Any, Any, Any]) -> Response[HealthOut]:
-    ok = services(request).writer.alive
+    svc = services(request)
+    if svc.standby:  # alive, waiting for the writer lease another node holds
+        return Response(HealthOut(status="standby", writer=False), status_code=200)
+    ok = svc.writer.alive
     return Response(
         HealthOut(status="ok" if ok else "degraded", writer=ok),
         status_code=200 if ok else 503,
@@ -76,9 +81,12 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
         store = await anyio.to_thread.run_sync(_store_answers, svc.engine, abandon_on_cancel=True)
     limit = svc.config.writer.ready_backlog
     backlog = svc.writer.backlog
-    writer, bus = svc.writer.alive, not svc.hub.closed
+    writer, bus, standby = svc.writer.alive, not svc.hub.closed, svc.standby
     intake_log = None if svc.node is None else await svc.node.intake.reachable(_STORE_TIMEOUT)
-    ready = writer and store and bus and backlog <= limit and intake_log is not False
+    # A standby is ready for intake: it queues signals in the log, which the writer node
+    # stores; what needs the writer answers 503 there until it takes over.
+    writing = standby or (writer and backlog <= limit)
+    ready = writing and store and bus and intake_log is not False
     return Response(
         ReadyOut(
             status="ready" if ready else "not_ready",
@@ -88,6 +96,7 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
             backlog=backlog,
             backlog_limit=limit,
             intake_log=intake_log,
+            role=None if svc.node is None else ("standby" if standby else "writer"),
         ),
         status_code=200 if ready else 503,
     )

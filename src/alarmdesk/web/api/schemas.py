@@ -482,7 +482,7 @@ class IncidentTypeOut(msgspec.Struct, omit_defaults=True):
 
 
 class HealthOut(msgspec.Struct):
-    status: str  # ok, degraded
+    status: str  # ok, degraded; standby (distributed mode: waiting for the writer lease)
     writer: bool
 
 
@@ -497,6 +497,8 @@ class ReadyOut(msgspec.Struct):
     backlog_limit: int  # above it, not ready
     # distributed mode: connected to NATS and the intake stream answers (null on one machine)
     intake_log: bool | None = None
+    # distributed mode: writer (holds the writer lease) or standby (queues intake only)
+    role: str | None = None
 
 
 # -- sessions and the audit log -------------------------------------------------------------------
