@@ -20,6 +20,7 @@ from alarmdesk import logs
 from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
+from alarmdesk.bus.relay import EventRelay
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.events import IncidentEvent
@@ -84,6 +85,7 @@ class Services:
     # distributed mode ([nats] url): the intake log, the writer lease, the partitions
     node: Node | None = field(init=False, default=None)
     failed: bool = field(init=False, default=False)  # took the writer lease, could not start
+    relay: EventRelay | None = field(init=False, default=None)  # events to and from other nodes
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
@@ -104,6 +106,13 @@ class Services:
         not: signals are queued in the log."""
         if self.node is not None:
             await self.node.connect()
+            intake = self.node.intake
+            assert intake.nc is not None
+            self.relay = EventRelay(
+                intake.nc, f"{intake.settings.stream}.events", self.node_id, self.hub
+            )
+            intake.on_reconnect.append(self.relay.reconnected)
+            await self.relay.start()
 
     @property
     def standby(self) -> bool:
@@ -141,15 +150,24 @@ class Services:
 
     async def close_node(self) -> None:
         """After :meth:`stop`: gives the writer lease back and leaves NATS."""
+        if self.relay is not None:
+            await self.relay.close()
         if self.node is not None:
             await self.node.close()
+
+    def _offer(self, events: list[IncidentEvent]) -> None:
+        """A commit's events to this node's consoles, and to the other nodes' (distributed
+        mode). On the hub's loop, after the commit."""
+        self.hub.publish(events)
+        if self.relay is not None:
+            self.relay.send(events)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
         require_head(self.engine)
 
         def publish(events: list[IncidentEvent]) -> None:
-            loop.call_soon_threadsafe(self.hub.publish, events)
+            loop.call_soon_threadsafe(self._offer, events)
 
         self.writer.publish = publish
         self.writer.start()

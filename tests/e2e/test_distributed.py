@@ -51,7 +51,7 @@ class Cluster:
         self.stream = f"TEST_{uuid.uuid4().hex[:10]}"
         self.config = tmp_path / "alarmdesk.toml"
         self.config.write_text(
-            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 5.0\n'
+            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 10.0\n'
         )
         self.nodes: list[Node] = []
 
@@ -115,6 +115,20 @@ def wait_until_ready(node: Node, timeout: float = 30.0, role: str = "writer") ->
             pass
         time.sleep(0.1)
     raise AssertionError(f"the node was not ready as {role} within {timeout} s")
+
+
+def watch(url: str, token: str, seen: list[int], stop: threading.Event) -> None:
+    """A console's live stream on ``url``: the event ids it receives, until ``stop``."""
+    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
+    try:
+        with httpx.stream("GET", url + "/api/v1/stream", headers=headers, timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith("id: "):
+                    seen.append(int(line[4:]))
+                if stop.is_set():
+                    return
+    except httpx.HTTPError:
+        return  # the node went away
 
 
 @pytest.fixture
@@ -204,8 +218,14 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
         second = cluster.start(wait=False)
         wait_until_ready(second, role="standby")
         assert httpx.get(second.url + "/healthz", timeout=2).json()["status"] == "standby"
+        # a console on the standby sees what the writer node commits (bus/relay.py)
+        seen: list[int] = []
+        watching = threading.Thread(
+            target=watch, args=(second.url, tokens["operator"], seen, stop), daemon=True
+        )
+        watching.start()
         node_url[1] = second.url
-        time.sleep(6)  # longer than the lease's 5 s: the first renews it
+        time.sleep(11)  # longer than the lease's 10 s: the first renews it
         standby = httpx.get(second.url + "/readyz", timeout=2).json()
         assert (standby["role"], standby["writer"], standby["status"]) == (
             "standby",
@@ -224,6 +244,7 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
             timeout=5,
         )
         assert refused.status_code == 503, refused.text  # the writer is on the other node
+        assert seen and seen == sorted(set(seen)), cluster.logs()  # live, in commit order
         os.kill(first.proc.pid, signal.SIGKILL)  # mid-load: batches in hand, acks unsent
         first.proc.wait(10)
         node_url[0] = second.url
@@ -234,6 +255,7 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
         for th in threads:
             th.join(30)
     assert len(acked) > 100, cluster.logs()
+    watching.join(5)
 
     engine = make_engine(cluster.database_url)
     try:
@@ -261,6 +283,9 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
             ]
         collected = [e for e in entries if e["op"] == "collect"]
         assert collected and all(e["actor"].startswith("token:") for e in collected)
+        with engine.connect() as conn:
+            committed = set(conn.execute(sa.select(t.events.c.id)).scalars())
+        assert set(seen) <= committed  # the standby's console saw committed events only
     finally:
         engine.dispose()
 

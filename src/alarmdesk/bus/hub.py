@@ -106,6 +106,14 @@ class Hub:
         self.last_id = max(self.last_id, events[-1].id)
         self.published += len(events)
 
+    def drop_all(self) -> int:
+        """Ends every stream (their clients reconnect and replay from the events table):
+        when this hub may have missed events. Must run on the hub's event loop."""
+        subs = list(self.subscribers)
+        for sub in subs:
+            self._drop(sub)
+        return len(subs)
+
     def _drop(self, sub: Subscriber) -> None:
         sub.dropped = True
         self.subscribers.discard(sub)

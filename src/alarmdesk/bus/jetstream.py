@@ -124,6 +124,8 @@ class IntakeLog:
         self.settings = settings
         self.nc: Client | None = None
         self._js: JetStreamContext | None = None
+        # called (on the loop) each time the connection comes back after a loss
+        self.on_reconnect: list[Callable[[], None]] = []
 
     @property
     def subject_prefix(self) -> str:
@@ -160,9 +162,14 @@ class IntakeLog:
             reconnect_time_wait=1,
             error_cb=_log_error,
             disconnected_cb=_log_disconnected,
-            reconnected_cb=_log_reconnected,
+            reconnected_cb=self._reconnected,
         )
         self._js = self.nc.jetstream(timeout=PUBLISH_TIMEOUT_SECONDS)
+
+    async def _reconnected(self) -> None:
+        log.info("reconnected to NATS")
+        for hook in self.on_reconnect:
+            hook()
 
     async def close(self) -> None:
         if self.nc is not None:
@@ -414,7 +421,3 @@ async def _log_error(exc: Exception) -> None:
 
 async def _log_disconnected() -> None:
     log.warning("disconnected from NATS")
-
-
-async def _log_reconnected() -> None:
-    log.info("reconnected to NATS")

@@ -1,0 +1,99 @@
+"""Incident events across nodes (distributed mode, docs/operations.md "Several nodes").
+
+The node that writes publishes each commit's events on NATS (``<stream>.events``), after the
+commit, in commit order; every node's relay offers the events another node published to its
+own hub, so a console on any node sees every incident its desks may see. Core NATS, nothing
+kept: the events table is the record. A node that was cut off from NATS may have missed
+some, so on reconnecting it drops its consoles' streams, and each client comes back with
+``Last-Event-ID`` and replays what it missed from the table, as a console that fell behind
+does (bus/hub.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import msgspec
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+from alarmdesk import logs
+from alarmdesk.bus.hub import Hub
+from alarmdesk.domain.events import IncidentEvent
+
+__all__ = ["EventRelay"]
+
+log = logs.get_logger(__name__)
+
+
+class _Commit(msgspec.Struct, frozen=True):
+    origin: str  # the node that committed them
+    events: list[IncidentEvent]
+
+
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder(_Commit).decode
+
+
+class EventRelay:
+    """Publishes this node's committed events and offers other nodes' to ``hub``.
+
+    Args:
+        nc: the node's NATS connection.
+        subject: where events go, e.g. ``<stream>.events``.
+        origin: this node's id: what it published itself it has already offered.
+        hub: this node's hub (its consoles' streams).
+    """
+
+    def __init__(self, nc: Client, subject: str, origin: str, hub: Hub) -> None:
+        self.nc, self.subject, self.origin, self.hub = nc, subject, origin, hub
+        self._outbox: asyncio.Queue[list[IncidentEvent] | None] = asyncio.Queue()
+        self._sender: asyncio.Task[None] | None = None
+        self._subscription: object | None = None
+        self.received = 0  # events offered from other nodes
+
+    async def start(self) -> None:
+        self._subscription = await self.nc.subscribe(self.subject, cb=self._on_message)
+        await self.nc.flush()  # the server has the subscription: nothing after now is missed
+        self._sender = asyncio.create_task(self._send_in_order(), name="event-relay")
+
+    def send(self, events: list[IncidentEvent]) -> None:
+        """Queues one commit's events for the other nodes (on the hub's loop, after the
+        commit); one task publishes them, so they leave in commit order."""
+        if events:
+            self._outbox.put_nowait(events)
+
+    async def _send_in_order(self) -> None:
+        while (events := await self._outbox.get()) is not None:
+            try:
+                await self.nc.publish(self.subject, _encode(_Commit(self.origin, events)))
+            except Exception:  # NATS down: other nodes' consoles replay from the table
+                log.warning("events not relayed to other nodes", events=len(events))
+
+    async def _on_message(self, msg: Msg) -> None:
+        try:
+            commit = _decode(msg.data)
+        except msgspec.DecodeError:
+            log.warning("a message on the events subject is not a commit; ignored")
+            return
+        if commit.origin == self.origin or not commit.events:
+            return
+        self.received += len(commit.events)
+        self.hub.publish(commit.events)
+
+    def reconnected(self) -> None:
+        """After NATS came back: events may have been missed, so every stream is ended and
+        its client replays from the events table (Last-Event-ID)."""
+        dropped = self.hub.drop_all()
+        if dropped:
+            log.info("reconnected to NATS: streams ended to replay what they missed", n=dropped)
+
+    async def close(self) -> None:
+        self._outbox.put_nowait(None)
+        if self._sender is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._sender, 2.0)
+        if self._subscription is not None:
+            with contextlib.suppress(Exception):
+                await self._subscription.unsubscribe()  # type: ignore[attr-defined]

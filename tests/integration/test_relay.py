@@ -1,0 +1,101 @@
+"""Incident events across nodes over real NATS (bus/relay.py): what one node commits reaches
+another node's consoles, once, in commit order; a node back from a NATS outage ends its
+streams so that their clients replay what they missed."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+
+import nats
+
+from alarmdesk.bus.hub import Hub
+from alarmdesk.bus.relay import EventRelay
+from alarmdesk.domain.events import EventType, IncidentEvent
+
+AT = datetime(2026, 12, 3, 8, 0, tzinfo=UTC)
+
+
+def event(n: int, desks: tuple[str, ...] = ("west",)) -> IncidentEvent:
+    return IncidentEvent(
+        EventType.OPENED,
+        incident_id=n,
+        at=AT,
+        actor="system:pipeline",
+        detail={"signals": 1, "markup": "<script>x</script>", "when": AT},
+        desks=desks,
+        id=n,
+        snapshot={"id": n, "title": "Fire alarm", "opened_at": AT},
+    )
+
+
+async def frames_of(sub_queue: asyncio.Queue, want: int) -> list[int]:  # type: ignore[type-arg]
+    got: list[int] = []
+    while len(got) < want:
+        item = await asyncio.wait_for(sub_queue.get(), 5)
+        assert item is not None, "the stream ended"
+        got += [event_id for event_id, _ in item]
+    return got
+
+
+async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_order(
+    nats_url: str,
+) -> None:
+    subject = f"test-{uuid.uuid4().hex[:8]}.events"
+    hubs = {"a": Hub(), "b": Hub()}
+    conns = [await nats.connect(nats_url), await nats.connect(nats_url)]
+    relays = {
+        name: EventRelay(nc, subject, name, hubs[name])
+        for name, nc in zip(hubs, conns, strict=True)
+    }
+    try:
+        for relay in relays.values():
+            await relay.start()
+        on_a = hubs["a"].subscribe()
+        on_b = hubs["b"].subscribe(["west"])
+        east_only = hubs["b"].subscribe(["east"])
+        for n in range(1, 51):  # fifty commits on node a: offered to its own hub and relayed
+            commit = [event(2 * n - 1), event(2 * n, ("east",))]
+            hubs["a"].publish(commit)
+            relays["a"].send(commit)
+        assert await frames_of(on_b.queue, 50) == list(range(1, 101, 2))  # its desk, in order
+        assert await frames_of(east_only.queue, 50) == list(range(2, 101, 2))
+        assert await frames_of(on_a.queue, 100) == list(range(1, 101))
+        await asyncio.sleep(0.3)
+        assert on_a.queue.empty()  # its own commits came back over NATS and were not offered
+        assert relays["b"].received == 100 and relays["a"].received == 0
+        assert hubs["b"].last_id == 100
+        # the frame a console gets is the one the writer node's hub would have made
+        hubs["a"].publish([event(101)])
+        relays["a"].send([event(101)])
+        (mine,) = await asyncio.wait_for(on_a.queue.get(), 5)
+        (theirs,) = await asyncio.wait_for(on_b.queue.get(), 5)
+        assert mine == theirs  # the same bytes: datetimes, markup and all came through intact
+        # a message that is not a commit is ignored, the relay goes on
+        await conns[0].publish(subject, b"\x00not msgpack")
+        relays["a"].send([event(102)])
+        assert await frames_of(on_b.queue, 1) == [102]
+        # back from an outage: every stream ends, to replay from the events table
+        relays["b"].reconnected()
+        assert await asyncio.wait_for(on_b.queue.get(), 5) is None
+        assert await asyncio.wait_for(east_only.queue.get(), 5) is None
+        assert not hubs["b"].subscribers
+    finally:
+        for relay in relays.values():
+            await relay.close()
+        for nc in conns:
+            await nc.close()
+
+
+async def test_a_relay_without_nats_keeps_its_node_s_own_consoles_going(nats_url: str) -> None:
+    nc = await nats.connect(nats_url)
+    hub = Hub()
+    relay = EventRelay(nc, f"test-{uuid.uuid4().hex[:8]}.events", "a", hub)
+    await relay.start()
+    sub = hub.subscribe()
+    await nc.close()  # NATS gone: sending fails quietly, the local stream is not affected
+    relay.send([event(1)])
+    hub.publish([event(1)])
+    assert await frames_of(sub.queue, 1) == [1]
+    await relay.close()
