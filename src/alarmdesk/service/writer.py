@@ -134,6 +134,7 @@ class Writer:
         self.engine = engine
         self.fence = fence
         self._fence_token: int | None = None  # the writer lease's token the state was read under
+        self._stale = False  # a reload after a failed transaction could not reach the database
         self.metrics = metrics or Metrics()
         self.pipeline_factory = pipeline_factory
         self.max_batch = max_batch
@@ -320,7 +321,7 @@ class Writer:
             self._ready.set()
             return
         self._ready.set()
-        conn = self.engine.connect()
+        conn: sa.Connection | None = self.engine.connect()
         try:
             while True:
                 try:
@@ -353,7 +354,8 @@ class Writer:
                 if time.monotonic() - self._last_tick > IDLE_TICK_SECONDS:
                     conn = self._tick(conn)  # under constant load too
         finally:
-            conn.close()
+            if conn is not None:
+                conn.close()
 
     def _reload_setup(self, conn: sa.Connection, state: handlers.State) -> None:
         """Takes up a new set-up: new incidents route and escalate by it; open ones keep
@@ -396,10 +398,11 @@ class Writer:
             return IDLE_TICK_SECONDS
         return min(IDLE_TICK_SECONDS, max(0.0, (due - self.clock()).total_seconds()))
 
-    def _tick(self, conn: sa.Connection) -> sa.Connection:
+    def _tick(self, conn: sa.Connection | None) -> sa.Connection | None:
         """While idle: take up types approved from the command line, and sign a checkpoint
         if one is due by time."""
         try:
+            conn = self._ready_connection(conn)
             with conn.begin():
                 self._fenced(conn, self.clock())
                 if self.state is not None:
@@ -409,16 +412,40 @@ class Writer:
             log.exception("periodic writer work failed")
             if self.audit is not None:
                 self.audit.reset()
-            conn.close()
-            conn = self.engine.connect()
+            conn = self._reconnect(conn)
         self._last_tick = time.monotonic()
         return conn
 
-    def _commit(self, conn: sa.Connection, works: list[_Work]) -> sa.Connection:
+    def _ready_connection(self, conn: sa.Connection | None) -> sa.Connection:
+        """A connection to write with (a new one after the database was lost), and the
+        state reloaded if an earlier reload could not reach the database. Raises what the
+        database raises: the caller's transaction fails, the thread goes on."""
+        if conn is None:
+            conn = self.engine.connect()
+        if self._stale:
+            self._reload_in(conn)
+            conn.commit()  # ends the reading transaction before the writing one begins
+            self._stale = False
+        return conn
+
+    def _reconnect(self, conn: sa.Connection | None) -> sa.Connection | None:
+        """After a failed transaction: a new connection, or None while the database cannot
+        be reached (the next transaction tries again; the writer thread never dies of it)."""
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
+        try:
+            return self.engine.connect()
+        except Exception:
+            log.warning("the database cannot be reached; the next transaction tries again")
+            return None
+
+    def _commit(self, conn: sa.Connection | None, works: list[_Work]) -> sa.Connection | None:
         changes = Changes()
         now = self.clock()
         started = time.perf_counter()
         try:
+            conn = self._ready_connection(conn)
             with conn.begin():
                 self._apply(conn, works, changes, now)
                 self.uow.write(conn, changes, now)
@@ -435,15 +462,16 @@ class Writer:
             self.metrics.commit_failures.inc()
             for source, outcome, n in _outcomes(works, failed=True):
                 self.metrics.signals.labels(source, outcome).inc(n)
-            with contextlib.suppress(Exception):
-                conn.close()
-            conn = self.engine.connect()
+            conn = self._reconnect(conn)
             if self.audit is not None:
                 self.audit.reset()
             try:
                 self._load()  # memory must not run ahead of the database
             except Exception:
-                log.exception("reloading the pipeline failed")
+                # the database is gone: the state may hold what was never committed, so it
+                # is reloaded before the next transaction, which fails until it can be
+                self._stale = True
+                log.exception("reloading the pipeline failed; reloaded before the next batch")
         else:
             self.batches += 1
             self.committed_signals += len(changes.signals)

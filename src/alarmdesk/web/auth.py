@@ -25,6 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 import anyio
+import sqlalchemy as sa
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,6 +41,10 @@ CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 OPENAPI_PATH = "/api/docs"  # the API's description is public; it holds no data
 CACHE_SECONDS = 10.0  # a revoked token or ended session stops working within this time
+# Distributed mode: while the database cannot be reached, a token confirmed this recently
+# still opens intake, which the intake log takes without the database (no token can be
+# revoked meanwhile: revoking writes to the database too).
+STALE_SECONDS = 600.0
 
 
 # The scope of the request being served, with the credential the middleware resolved: a
@@ -65,9 +70,16 @@ class Authenticator:
 
     async def token(self, secret: str) -> Principal | None:
         hit = self._tokens.get(secret)
-        if hit is not None and hit.until > time.monotonic():
+        now = time.monotonic()
+        if hit is not None and hit.until > now:
             return hit.value  # type: ignore[no-any-return]
-        principal = await anyio.to_thread.run_sync(self._load_token, secret)
+        try:
+            principal = await anyio.to_thread.run_sync(self._load_token, secret)
+        except sa.exc.DBAPIError:
+            stale_ok = hit is not None and hit.value is not None and self.svc.node is not None
+            if stale_ok and hit is not None and hit.until + STALE_SECONDS > now:
+                return hit.value  # type: ignore[no-any-return]
+            raise
         self._remember(self._tokens, secret, principal)
         return principal
 

@@ -83,13 +83,18 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
     backlog = svc.writer.backlog
     writer, bus, standby = svc.writer.alive, not svc.hub.closed, svc.standby
     intake_log = None if svc.node is None else await svc.node.intake.reachable(_STORE_TIMEOUT)
-    # A standby is ready for intake: it queues signals in the log, which the writer node
-    # stores; what needs the writer answers 503 there until it takes over.
-    writing = standby or (writer and backlog <= limit)
-    ready = writing and store and bus and intake_log is not False
+    if svc.node is None:
+        ready = writer and store and bus and backlog <= limit
+        status = "ready" if ready else "not_ready"
+    else:
+        # Distributed mode: intake goes into the log, so a node is ready for it while the
+        # log answers, a standby too (the writer node stores what it queues), and while the
+        # database is away: then "degraded", signals held in the log until it returns.
+        ready = bus and intake_log is True and (standby or writer)
+        status = "not_ready" if not ready else ("ready" if store else "degraded")
     return Response(
         ReadyOut(
-            status="ready" if ready else "not_ready",
+            status=status,
             writer=writer,
             store=store,
             bus=bus,

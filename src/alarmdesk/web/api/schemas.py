@@ -489,7 +489,7 @@ class HealthOut(msgspec.Struct):
 class ReadyOut(msgspec.Struct):
     """Readiness: whether this node can take and store signals now."""
 
-    status: str  # ready, not_ready
+    status: str  # ready, not_ready; degraded (distributed mode: intake queued, no database)
     writer: bool  # the writer thread runs
     store: bool  # the database answers
     bus: bool  # the live stream's hub runs (in this process on one machine)
