@@ -232,6 +232,9 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
             False,
             "ready",
         )
+        # what must reach the writer (DC-09 through a TCP balancer, consoles that act) asks
+        assert httpx.get(second.url + "/readyz?role=writer", timeout=2).status_code == 503
+        assert httpx.get(first.url + "/readyz?role=writer", timeout=2).status_code == 200
         engine = make_engine(cluster.database_url)
         with engine.connect() as conn:
             incident = conn.execute(sa.select(sa.func.min(t.incidents.c.id))).scalar()

@@ -32,6 +32,10 @@ def test_probes_answer_and_readiness_names_each_part(live_server) -> None:
     body = ready.json()
     assert body["status"] == "ready" and body["store"] and body["bus"] and body["writer"]
     assert body["backlog"] == 0 and body["backlog_limit"] == 10_000
+    assert body["role"] is None  # one machine: no writer lease, no standby
+    assert httpx.get(live_server.url + "/readyz?role=writer").status_code == 200
+    bad = httpx.get(live_server.url + "/readyz?role=<b>x</b>")
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "invalid_value"
 
 
 def test_readiness_fails_while_the_database_does_not_answer(live_server) -> None:

@@ -13,14 +13,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import sqlalchemy as sa
 from litestar import Request, Response, get
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import QueryParameter
 
-from alarmdesk.domain.errors import NotFound
+from alarmdesk.domain.errors import InvalidField, NotFound
 from alarmdesk.service.metrics import CONTENT_TYPE
 from alarmdesk.web.api.common import services
 from alarmdesk.web.api.schemas import HealthOut, ReadyOut
@@ -73,8 +74,15 @@ def _store_answers(engine: sa.Engine) -> bool:
     opt={"public": True},
     responses={503: ResponseSpec(ReadyOut, description="Not ready: see which part")},
     summary="Ready: writer running, database (and intake log) answering, backlog under its bound",
+    description="`role=writer` (distributed mode): ready only on the node that writes, for "
+    "what must reach it (consoles that act, DC-09 and MQTT through a TCP load balancer).",
 )
-async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
+async def readyz(
+    request: Request[Any, Any, Any],
+    role: Annotated[str | None, QueryParameter(max_length=8)] = None,
+) -> Response[ReadyOut]:
+    if role not in (None, "writer"):
+        raise InvalidField("role is writer or absent", field="role", code="invalid_value")
     svc = services(request)
     store = False
     with anyio.move_on_after(_STORE_TIMEOUT):
@@ -91,6 +99,8 @@ async def readyz(request: Request[Any, Any, Any]) -> Response[ReadyOut]:
         # log answers, a standby too (the writer node stores what it queues), and while the
         # database is away: then "degraded", signals held in the log until it returns.
         ready = bus and intake_log is True and (standby or writer)
+        if role == "writer":
+            ready = ready and not standby and store
         status = "not_ready" if not ready else ("ready" if store else "degraded")
     return Response(
         ReadyOut(
