@@ -4,9 +4,10 @@ The node that writes publishes each commit's events on NATS (``<stream>.events``
 commit, in commit order; every node's relay offers the events another node published to its
 own hub, so a console on any node sees every incident its desks may see. Core NATS, nothing
 kept: the events table is the record. A node that was cut off from NATS may have missed
-some, so on reconnecting it drops its consoles' streams, and each client comes back with
-``Last-Event-ID`` and replays what it missed from the table, as a console that fell behind
-does (bus/hub.py).
+some, and so may every node when a writer dies between its commit and its publish: on
+reconnecting, or on a hole in the ids (the writer gives them one after another), a node
+drops its consoles' streams, and each client comes back with ``Last-Event-ID`` and replays
+what it missed from the table, as a console that fell behind does (bus/hub.py).
 """
 
 from __future__ import annotations
@@ -80,6 +81,13 @@ class EventRelay:
         if commit.origin == self.origin or not commit.events:
             return
         self.received += len(commit.events)
+        first = commit.events[0].id
+        if self.hub.last_id and first > self.hub.last_id + 1:
+            # Ids are given one after another by the node that writes: a hole means commits
+            # this node never heard of (a writer killed between its commit and its publish,
+            # then another took over). Its streams end and replay them from the table.
+            dropped = self.hub.drop_all()
+            log.info("events missed from another node; streams replay", first=first, n=dropped)
         self.hub.publish(commit.events)
 
     def reconnected(self) -> None:
