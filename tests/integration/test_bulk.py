@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
+import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
@@ -36,7 +37,10 @@ def test_bulk_insert_stores_what_core_stores(db_url: str) -> None:
     bulk = BulkInsert(t.events, engine.dialect.name)
     # another offset: stored as the same instant in UTC
     cet = AT.astimezone(timezone(timedelta(hours=1)))
-    rows = [event_row(1), event_row(2, at=cet)]
+    snapshot = event_row(0)["snapshot"]
+    # an already encoded snapshot (IncidentEvent.snapshot_json) is stored as the dict is
+    raw = event_row(4, snapshot=msgspec.Raw(msgspec.json.encode(snapshot)))
+    rows = [event_row(1), event_row(2, at=cet), raw]
     with engine.begin() as conn:
         bulk.execute(conn, rows)
         conn.execute(t.events.insert(), [event_row(3)])  # SQLAlchemy Core, for comparison
@@ -46,6 +50,7 @@ def test_bulk_insert_stores_what_core_stores(db_url: str) -> None:
     assert got[1] == rows[0]
     assert got[2] == {**rows[1], "at": AT}
     assert got[3] == event_row(3)
+    assert got[4] == event_row(4)
 
 
 def test_bulk_insert_leaves_a_missing_column_null(db_url: str) -> None:

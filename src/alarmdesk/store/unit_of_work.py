@@ -199,7 +199,7 @@ class UnitOfWork:
                         actor=e.actor,
                         desks=list(e.desks),
                         detail=e.detail,
-                        snapshot=e.snapshot,
+                        snapshot=e.snapshot_json(),  # encoded once, for the stream too
                     )
                     for e in changes.events
                 ],
