@@ -54,3 +54,32 @@ def test_the_hub_and_the_replay_write_the_same_frames() -> None:
 
     assert hub.sse_frame is sse.sse_frame and stream.sse_frame is sse.sse_frame
     assert stream.event_data is sse.event_data
+
+
+def test_the_hub_sends_the_snapshot_text_the_writer_stored() -> None:
+    """The snapshot is encoded once (for the events row) and the frame carries that text:
+    byte for byte the frame the dict itself gives."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from alarmdesk.bus.hub import Hub
+    from alarmdesk.domain.events import EventType, IncidentEvent
+
+    snapshot = {"id": 3, "status": "new", "location": {"lat": 52.1, "lon": 4.25}, "units": []}
+    ev = IncidentEvent(
+        EventType.OPENED, 3, datetime(2026, 11, 25, 10, tzinfo=UTC), "ct-1", {"a": 1}, ("east",)
+    )
+    ev.id, ev.snapshot = 41, {"stale": True}
+    assert json.loads(bytes(ev.snapshot_json())) == {"stale": True}
+    ev.snapshot = snapshot  # replaced after encoding: encoded anew
+    assert json.loads(bytes(ev.snapshot_json())) == snapshot
+
+    async def published() -> list[tuple[int, bytes]]:
+        hub = Hub()
+        sub = hub.subscribe(["east"])
+        hub.publish([ev])
+        return await sub.queue.get() or []
+
+    [(event_id, out)] = asyncio.run(published())
+    data = sse.event_data(3, "2026-11-25T10:00:00+00:00", "ct-1", {"a": 1}, snapshot, 41)
+    assert (event_id, out) == (41, sse.sse_frame(41, "incident.opened", data))

@@ -82,7 +82,12 @@ class Hub:
                     ev.id,
                     ev.type.value,
                     event_data(
-                        ev.incident_id, ev.at.isoformat(), ev.actor, ev.detail, ev.snapshot, ev.id
+                        ev.incident_id,
+                        ev.at.isoformat(),
+                        ev.actor,
+                        ev.detail,
+                        ev.snapshot_json(),  # the text the writer stored, not encoded again
+                        ev.id,
                     ),
                 ),
             )

@@ -15,12 +15,13 @@ located ones by a square grid whose cells are ``radius_m`` wide (a match is alwa
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
-from alarmdesk.domain.geo import grid_cell, haversine_m
+from alarmdesk.domain.geo import EARTH_RADIUS_M, grid_cell, haversine_m
 from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Location, Signal, SourceKind
 
@@ -60,6 +61,10 @@ class CorrelationIndex:
     def __init__(self, radius_m: float, window: timedelta) -> None:
         self.radius_m = radius_m
         self.window = window
+        # No great-circle distance is shorter than the arc of the latitude difference, so an
+        # incident more than this many degrees north or south is out of reach without the
+        # trigonometry (1 mm of slack keeps float rounding on the side of measuring).
+        self._max_dlat = math.degrees((radius_m + 0.001) / EARTH_RADIUS_M)
         self._keyed: dict[CorrelationKey, Incident] = {}
         self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)
         self._addresses: defaultdict[tuple[str, str], dict[int, Incident]] = defaultdict(dict)
@@ -79,27 +84,34 @@ class CorrelationIndex:
         prune_before = since - self.window
         best: tuple[float, Incident] | None = None
         if loc is not None and loc.lat is not None and loc.lon is not None:
-            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
+            lat, lon, max_dlat = loc.lat, loc.lon, self._max_dlat
+            cx, cy = grid_cell(lat, lon, self.radius_m)
             for dx in (-1, 0, 1):
                 for dy in (-1, 0, 1):
                     cell_key = (category, cx + dx, cy + dy)
                     cell = self._grid.get(cell_key)
                     if not cell:
                         continue
-                    stale = [i for i, inc in cell.items() if inc.last_seen < prune_before]
+                    stale: list[int] = []
+                    for i, inc in cell.items():  # one pass: prune and measure
+                        seen = inc.last_seen
+                        if seen < since:
+                            if seen < prune_before:
+                                stale.append(i)
+                            continue
+                        il = inc.location
+                        if il is None:
+                            continue
+                        assert il.lat is not None and il.lon is not None
+                        if abs(il.lat - lat) > max_dlat:
+                            continue  # farther north or south than the radius: no match
+                        d = haversine_m(lat, lon, il.lat, il.lon)
+                        if d <= self.radius_m and (best is None or d < best[0]):
+                            best = (d, inc)
                     for i in stale:
                         del cell[i]
                     if not cell:
                         del self._grid[cell_key]
-                        continue
-                    for inc in cell.values():
-                        il = inc.location
-                        if inc.last_seen < since or il is None:
-                            continue
-                        assert il.lat is not None and il.lon is not None
-                        d = haversine_m(loc.lat, loc.lon, il.lat, il.lon)
-                        if d <= self.radius_m and (best is None or d < best[0]):
-                            best = (d, inc)
             return best[1] if best else None
         akey = _address_key(category, loc)
         if akey is None:

@@ -27,6 +27,7 @@ import contextlib
 import queue
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -111,10 +112,8 @@ def _outcomes(works: Sequence[_Work], failed: bool) -> list[tuple[str, str, int]
             outcome = "stored"
         else:
             outcome = getattr(w.error, "code", "error")
-        kinds: dict[str, int] = {}
-        for s in w.signals:
-            kinds[s.source_kind.value] = kinds.get(s.source_kind.value, 0) + 1
-        out.extend((kind, outcome, n) for kind, n in kinds.items())
+        kinds = Counter(s.source_kind for s in w.signals)  # .value once per kind, not signal
+        out.extend((kind.value, outcome, n) for kind, n in kinds.items())
     return out
 
 

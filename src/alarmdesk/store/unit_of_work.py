@@ -23,7 +23,7 @@ from alarmdesk.safeguards.audit import AuditEvent
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.audit import AuditChain
-from alarmdesk.store.bulk import BulkInsert
+from alarmdesk.store.bulk import BulkInsert, BulkUpdate
 
 __all__ = ["Changes", "UnitOfWork", "known_receipts"]
 
@@ -95,6 +95,7 @@ class UnitOfWork:
     def __init__(self, audit: AuditChain | None) -> None:
         self.audit = audit
         self._bulk: dict[str, BulkInsert] | None = None
+        self._repeat: BulkUpdate | None = None
 
     def _inserts(self, conn: sa.Connection) -> dict[str, BulkInsert]:
         if self._bulk is None:
@@ -103,6 +104,7 @@ class UnitOfWork:
                 tb.name: BulkInsert(tb, name)
                 for tb in (t.incidents, t.signals, t.incident_desks, t.events)
             }
+            self._repeat = BulkUpdate(t.incidents, _REPEAT_COLUMNS, "id", name)
         return self._bulk
 
     def append_audit(self, conn: sa.Connection, events: list[AuditEvent], now: datetime) -> None:
@@ -125,16 +127,17 @@ class UnitOfWork:
             if k not in changes.opened and k not in changes.commanded
         ]
         if repeats:
-            conn.execute(
-                _UPDATE_REPEAT,
+            assert self._repeat is not None
+            self._repeat.execute(
+                conn,
                 [
                     {
-                        "b_id": i.id,
-                        "b_count": i.signal_count,
-                        "b_last_seen": i.last_seen,
-                        "b_priority": i.priority,
-                        "b_condition": i.condition.value,
-                        "b_version": i.version,
+                        "id": i.id,
+                        "signal_count": i.signal_count,
+                        "last_seen": i.last_seen,
+                        "priority": i.priority,
+                        "condition": i.condition.value,
+                        "version": i.version,
                     }
                     for i in repeats
                 ],
@@ -196,21 +199,12 @@ class UnitOfWork:
                         actor=e.actor,
                         desks=list(e.desks),
                         detail=e.detail,
-                        snapshot=e.snapshot,
+                        snapshot=e.snapshot_json(),  # encoded once, for the stream too
                     )
                     for e in changes.events
                 ],
             )
 
 
-_UPDATE_REPEAT = (
-    t.incidents.update()
-    .where(t.incidents.c.id == sa.bindparam("b_id"))
-    .values(
-        signal_count=sa.bindparam("b_count"),
-        last_seen=sa.bindparam("b_last_seen"),
-        priority=sa.bindparam("b_priority"),
-        condition=sa.bindparam("b_condition"),
-        version=sa.bindparam("b_version"),
-    )
-)
+# What a repeat signal changes on its incident (pipeline/engine.py, ``Pipeline.ingest``).
+_REPEAT_COLUMNS = ("signal_count", "last_seen", "priority", "condition", "version")

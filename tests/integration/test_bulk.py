@@ -1,0 +1,89 @@
+"""The writer's driver-level inserts and updates (store/bulk.py) store what SQLAlchemy Core
+would: the same values read back through the tables, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import msgspec
+import sqlalchemy as sa
+
+from alarmdesk.store import tables as t
+from alarmdesk.store.bulk import BulkInsert, BulkUpdate
+from alarmdesk.store.database import make_engine
+from tests.conftest import prepare_database
+
+AT = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def event_row(id_: int, **over: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "id": id_,
+        "incident_id": 7,
+        "type": "incident.opened",
+        "at": AT,
+        "actor": "ct-1",
+        "desks": ["east"],
+        "detail": {"signal_id": id_, "note": "ünïcode ✓"},
+        "snapshot": {"id": 7, "nested": {"list": [1, 2.5, None, True]}},
+    }
+    row.update(over)
+    return row
+
+
+def test_bulk_insert_stores_what_core_stores(db_url: str) -> None:
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    bulk = BulkInsert(t.events, engine.dialect.name)
+    # another offset: stored as the same instant in UTC
+    cet = AT.astimezone(timezone(timedelta(hours=1)))
+    snapshot = event_row(0)["snapshot"]
+    # an already encoded snapshot (IncidentEvent.snapshot_json) is stored as the dict is
+    raw = event_row(4, snapshot=msgspec.Raw(msgspec.json.encode(snapshot)))
+    rows = [event_row(1), event_row(2, at=cet), raw]
+    with engine.begin() as conn:
+        bulk.execute(conn, rows)
+        conn.execute(t.events.insert(), [event_row(3)])  # SQLAlchemy Core, for comparison
+    with engine.connect() as conn:
+        got = {r.id: r._asdict() for r in conn.execute(sa.select(t.events))}
+    engine.dispose()
+    assert got[1] == rows[0]
+    assert got[2] == {**rows[1], "at": AT}
+    assert got[3] == event_row(3)
+    assert got[4] == event_row(4)
+
+
+def test_bulk_insert_leaves_a_missing_column_null(db_url: str) -> None:
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    bulk = BulkInsert(t.incident_desks, engine.dialect.name)
+    with engine.begin() as conn:
+        bulk.execute(conn, [{"incident_id": 1, "desk_id": "east"}])
+    with engine.connect() as conn:
+        got = [r._asdict() for r in conn.execute(sa.select(t.incident_desks))]
+    engine.dispose()
+    assert got == [{"incident_id": 1, "desk_id": "east"}]
+
+
+def test_bulk_update_sets_the_named_columns_of_each_keyed_row(db_url: str) -> None:
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    insert = BulkInsert(t.events, engine.dialect.name)
+    update = BulkUpdate(t.events, ("actor", "at", "detail"), "id", engine.dialect.name)
+    later = AT + timedelta(minutes=5)
+    with engine.begin() as conn:
+        insert.execute(conn, [event_row(1), event_row(2), event_row(3)])
+        update.execute(
+            conn,
+            [
+                {"id": 1, "actor": "op-1", "at": later, "detail": {"n": 1}},
+                {"id": 3, "actor": "op-3", "at": later, "detail": {"n": 3}},
+            ],
+        )
+        update.execute(conn, [])  # nothing to do: no statement
+    with engine.connect() as conn:
+        got = {r.id: r._asdict() for r in conn.execute(sa.select(t.events))}
+    engine.dispose()
+    assert got[1] == event_row(1, actor="op-1", at=later, detail={"n": 1})
+    assert got[2] == event_row(2)  # untouched
+    assert got[3] == event_row(3, actor="op-3", at=later, detail={"n": 3})

@@ -1,0 +1,86 @@
+"""The correlation index's grid search finds what a scan of every open incident finds: the
+nearest incident of the category within the radius and the window (its latitude shortcut
+and its pruning never change the answer)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from alarmdesk.domain.categories import HarmCategory
+from alarmdesk.domain.geo import haversine_m
+from alarmdesk.domain.incident import Incident
+from alarmdesk.domain.signal import Location, Signal, SourceKind
+from alarmdesk.pipeline.correlate import CorrelationIndex
+
+T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
+RADIUS = 200.0
+WINDOW = timedelta(minutes=30)
+
+# Points within ~1 km of a centre, so that many fall within the radius of each other, at
+# latitudes from the equator to the far north (where a degree of longitude is short).
+centres = st.sampled_from([(0.0, 10.0), (37.77, -122.42), (52.0, 4.0), (69.65, 18.96)])
+offsets = st.tuples(st.floats(-0.01, 0.01), st.floats(-0.02, 0.02), st.integers(0, 90))
+
+
+def incident(i: int, lat: float, lon: float, minutes_ago: int) -> Incident:
+    at = T0 - timedelta(minutes=minutes_ago)
+    return Incident(
+        id=i,
+        type_code="ALS",
+        category=HarmCategory.MEDICAL,
+        priority=2,
+        source_kind=SourceKind.CALL,
+        source_id="ct-1",
+        opened_at=at,
+        first_seen=at,
+        last_seen=at,
+        location=Location(lat=lat, lon=lon),
+    )
+
+
+def signal(lat: float, lon: float) -> Signal:
+    return Signal(
+        id=1,
+        idempotency_key="k",
+        content_digest="f",
+        received_at=T0,
+        source_kind=SourceKind.CALL,
+        source_id="ct-1",
+        type_code="ALS",
+        occurred_at=T0,
+        location=Location(lat=lat, lon=lon),
+        summary="",
+        payload={},
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(centres, st.lists(offsets, max_size=40), st.lists(offsets, min_size=1, max_size=10))
+def test_the_grid_finds_what_a_full_scan_finds(centre, placed, probes) -> None:
+    lat0, lon0 = centre
+    index = CorrelationIndex(RADIUS, WINDOW)
+    incidents = [
+        incident(i, lat0 + dlat, lon0 + dlon, ago)
+        for i, (dlat, dlon, ago) in enumerate(placed, start=1)
+    ]
+    for inc in incidents:
+        index.add(inc)
+    for dlat, dlon, _ in probes:
+        lat, lon = lat0 + dlat, lon0 + dlon
+        in_reach = [
+            haversine_m(lat, lon, inc.location.lat, inc.location.lon)  # type: ignore[union-attr,arg-type]
+            for inc in incidents
+            if inc.last_seen >= T0 - WINDOW
+        ]
+        nearest = min((d for d in in_reach if d <= RADIUS), default=None)
+        found = index.find(signal(lat, lon), HarmCategory.MEDICAL)
+        if nearest is None:
+            assert found is None
+        else:
+            assert found is not None
+            assert found.location is not None
+            got = haversine_m(lat, lon, found.location.lat, found.location.lon)  # type: ignore[arg-type]
+            assert got == nearest
