@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import datetime
+from typing import Any
 
 import msgspec
 from nats.aio.client import Client
@@ -21,20 +23,53 @@ from nats.aio.msg import Msg
 
 from alarmdesk import logs
 from alarmdesk.bus.hub import Hub
-from alarmdesk.domain.events import IncidentEvent
+from alarmdesk.domain.events import EventType, IncidentEvent
 
 __all__ = ["EventRelay"]
 
 log = logs.get_logger(__name__)
 
 
+class _Event(msgspec.Struct, frozen=True, array_like=True):
+    """An event on the wire: its fields, the snapshot as the JSON text the writer stored."""
+
+    type: EventType
+    incident_id: int
+    at: datetime
+    actor: str
+    detail: dict[str, Any]
+    desks: tuple[str, ...]
+    id: int
+    snapshot: bytes
+
+    @classmethod
+    def of(cls, ev: IncidentEvent) -> _Event:
+        return cls(
+            ev.type, ev.incident_id, ev.at, ev.actor, ev.detail, ev.desks, ev.id,
+            bytes(ev.snapshot_json()),
+        )  # fmt: skip
+
+    def event(self) -> IncidentEvent:
+        return IncidentEvent(
+            self.type,
+            self.incident_id,
+            self.at,
+            self.actor,
+            self.detail,
+            self.desks,
+            self.id,
+            _snapshot(self.snapshot),
+        )
+
+
 class _Commit(msgspec.Struct, frozen=True):
     origin: str  # the node that committed them
-    events: list[IncidentEvent]
+    events: list[_Event]
 
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(_Commit).decode
+_snapshot = msgspec.json.Decoder(dict[str, Any]).decode
 
 
 class EventRelay:
@@ -68,27 +103,29 @@ class EventRelay:
     async def _send_in_order(self) -> None:
         while (events := await self._outbox.get()) is not None:
             try:
-                await self.nc.publish(self.subject, _encode(_Commit(self.origin, events)))
+                commit = _Commit(self.origin, [_Event.of(ev) for ev in events])
+                await self.nc.publish(self.subject, _encode(commit))
             except Exception:  # NATS down: other nodes' consoles replay from the table
                 log.warning("events not relayed to other nodes", events=len(events))
 
     async def _on_message(self, msg: Msg) -> None:
         try:
             commit = _decode(msg.data)
+            if commit.origin == self.origin or not commit.events:
+                return  # its own: offered to its hub already
+            events = [e.event() for e in commit.events]
         except msgspec.DecodeError:
             log.warning("a message on the events subject is not a commit; ignored")
             return
-        if commit.origin == self.origin or not commit.events:
-            return
-        self.received += len(commit.events)
-        first = commit.events[0].id
+        self.received += len(events)
+        first = events[0].id
         if self.hub.last_id and first > self.hub.last_id + 1:
             # Ids are given one after another by the node that writes: a hole means commits
             # this node never heard of (a writer killed between its commit and its publish,
             # then another took over). Its streams end and replay them from the table.
             dropped = self.hub.drop_all()
             log.info("events missed from another node; streams replay", first=first, n=dropped)
-        self.hub.publish(commit.events)
+        self.hub.publish(events)
 
     def reconnected(self) -> None:
         """After NATS came back: events may have been missed, so every stream is ended and
