@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from litestar import Litestar
 
 from alarmdesk.bootstrap import Services, build_services
+from alarmdesk.bus.jetstream import IntakeLog, LogSettings
 from alarmdesk.config import Config
 from alarmdesk.domain import commands
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
@@ -156,6 +157,19 @@ def nats_url() -> str:
     if not port_open("127.0.0.1", 4222):
         service_missing("NATS on 127.0.0.1:4222")
     return "nats://127.0.0.1:4222"
+
+
+@pytest.fixture
+async def intake(nats_url: str) -> AsyncIterator[IntakeLog]:
+    """An intake log on a stream of the test's own (4 partitions), deleted after."""
+    log = IntakeLog(LogSettings(nats_url, f"TEST_{uuid.uuid4().hex[:10]}", partitions=4))
+    await log.connect()
+    await log.ensure_stream()
+    try:
+        yield log
+    finally:
+        await log.delete_stream()
+        await log.close()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

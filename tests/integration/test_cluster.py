@@ -7,14 +7,12 @@ partition moves to the survivor when its node stops renewing.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
-from alarmdesk.bus.jetstream import IntakeLog, LogSettings, QueuedSignal
+from alarmdesk.bus.jetstream import IntakeLog, QueuedSignal
 from alarmdesk.domain.correlation import fold_scope
 from alarmdesk.domain.errors import LeaseLost
 from alarmdesk.domain.signal import SignalIn, SourceKind
@@ -87,18 +85,6 @@ async def test_a_redelivered_signal_is_stored_once_and_a_lost_lease_stores_nothi
     with pytest.raises(LeaseLost):
         await svc.writer.submit_queued([Queued([panel_signal(4)], now, ACTOR, lease)])
     assert count(svc.engine, t.signals) == 3
-
-
-@pytest.fixture
-async def intake(nats_url: str) -> AsyncIterator[IntakeLog]:
-    log = IntakeLog(LogSettings(nats_url, f"TEST_{uuid.uuid4().hex[:10]}", partitions=4))
-    await log.connect()
-    await log.ensure_stream()
-    try:
-        yield log
-    finally:
-        await log.delete_stream()
-        await log.close()
 
 
 @pytest.mark.slow  # waits out lease expiries (a few seconds)

@@ -11,7 +11,6 @@ import asyncio
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import nats
@@ -41,18 +40,6 @@ def signal(n: int, *, source: str = "panel-1", key: str | None = None, **kw: obj
 
 def queued(s: SignalIn) -> QueuedSignal:
     return QueuedSignal(s, T0, ACTOR)
-
-
-@pytest.fixture
-async def intake(nats_url: str) -> AsyncIterator[IntakeLog]:
-    log = IntakeLog(LogSettings(nats_url, f"TEST_{uuid.uuid4().hex[:10]}", partitions=4))
-    await log.connect()
-    await log.ensure_stream()
-    try:
-        yield log
-    finally:
-        await log.delete_stream()
-        await log.close()
 
 
 async def stream_messages(log: IntakeLog) -> int:
