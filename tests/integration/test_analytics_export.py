@@ -112,6 +112,36 @@ def test_an_export_merges_small_parts_and_loses_none_of_their_calls(cfg, engine)
         assert figures.count(EVERYTHING) == 2 * WEEK_CALLS
 
 
+def test_reports_share_one_database_until_the_parts_change(cfg, engine) -> None:
+    """One DuckDB per set of committed parts: a report after the first reads the files'
+    footers from its cache; an export that commits parts starts a new one."""
+    import threading
+
+    import_week(cfg, engine)
+    parts = analytics_store(cfg, engine)
+    chain = audit_chain(cfg)
+    export(engine, parts, chain, now=NOW)
+    with open_analytics(parts) as one, open_analytics(parts) as two:
+        assert one._database is two._database and one.con is not two.con
+        old = one._database
+    import_week(cfg, engine, source="sf-copy")
+    export(engine, parts, chain, now=NOW)
+    counts: list[int] = []
+
+    def report() -> None:
+        with open_analytics(parts) as figures:
+            counts.append(figures.count(EVERYTHING))
+
+    threads = [threading.Thread(target=report) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(30)
+    assert counts == [2 * WEEK_CALLS] * 4
+    with open_analytics(parts) as after:
+        assert after._database is not old
+
+
 def test_a_store_of_an_earlier_format_is_exported_afresh(cfg, engine) -> None:
     """A store written by an earlier alarmdesk (format 1: unsorted files, a list of kinds in
     the calls) is not read; the next export writes it again from the database."""

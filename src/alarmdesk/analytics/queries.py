@@ -24,7 +24,8 @@ built into the Python package, and nothing is fetched at run time.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any, Final
@@ -124,6 +125,30 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+_databases: dict[int | None, tuple[Hashable, duckdb.DuckDBPyConnection]] = {}
+_databases_lock = threading.Lock()
+
+
+def _database(threads: int | None, generation: Hashable) -> duckdb.DuckDBPyConnection:
+    """The process's DuckDB (one per thread count) for the committed parts of
+    ``generation``: its Parquet metadata cache lets every report after the first read each
+    file's footer from memory (a tenth of a thirty-day query). A name read is never
+    rewritten (a committed part's number is never used again), and a new generation of parts
+    (an export, a retention run) gets a new database, so the cache holds only live files;
+    the old one goes when its last report closes."""
+    with _databases_lock:
+        held = _databases.get(threads)
+        if held is not None and held[0] == generation:
+            return held[1]
+        config = dict(_CONFIG)
+        if threads is not None:
+            config["threads"] = threads
+        db = duckdb.connect(":memory:", config=config)
+        db.execute("SET parquet_metadata_cache = true")
+        _databases[threads] = (generation, db)
+        return db
+
+
 class Analytics:
     """A DuckDB connection over committed parts.
 
@@ -131,16 +156,30 @@ class Analytics:
         parts: the committed parts' files and spans (``PartStore.files``); a query reads
             those whose span meets its days.
         threads: DuckDB's worker threads (None: its default, one per core).
+        generation: what identifies this set of parts (the manifest's next part number, say):
+            connections of one generation share a database and its cache of file footers.
+            None: a database of its own.
     """
 
-    def __init__(self, parts: Sequence[PartFiles], *, threads: int | None = None) -> None:
-        config = dict(_CONFIG)
-        if threads is not None:
-            config["threads"] = threads
+    def __init__(
+        self,
+        parts: Sequence[PartFiles],
+        *,
+        threads: int | None = None,
+        generation: Hashable | None = None,
+    ) -> None:
         self.parts = list(parts)
-        self.con = duckdb.connect(":memory:", config=config)
-        # the files' footers read once per connection, not once per query (a report asks four)
-        self.con.execute("SET parquet_metadata_cache = true")
+        if generation is None:
+            config = dict(_CONFIG)
+            if threads is not None:
+                config["threads"] = threads
+            self.con = duckdb.connect(":memory:", config=config)
+            self.con.execute("SET parquet_metadata_cache = true")
+        else:
+            # the database object lives as long as this connection to it: closing it (when
+            # a new generation replaced it and nothing else holds it) would close this one
+            self._database = _database(threads, generation)
+            self.con = self._database.cursor()
         for name, schema in _TABLES.items():  # what a query over no part reads
             self.con.register(f"no_{name}", pa.Table.from_batches([], schema=schema))
 

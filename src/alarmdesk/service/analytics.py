@@ -234,11 +234,11 @@ def open_analytics(parts: PartStore, *, threads: int | None = None) -> Iterator[
     """A DuckDB connection over the committed parts, for a ``with`` block. It holds the
     store's lock shared while open: an export or a retention run that would remove a part
     it reads waits until it is closed (parts are never changed in place)."""
-    with (
-        parts.lock(shared=True),
-        Analytics(parts.files(parts.manifest()), threads=threads) as figures,
-    ):
-        yield figures
+    with parts.lock(shared=True):
+        manifest = parts.manifest()
+        generation = (str(parts.directory), manifest.database, manifest.next_part)
+        with Analytics(parts.files(manifest), threads=threads, generation=generation) as figures:
+            yield figures
 
 
 def prune(engine: sa.Engine, parts: PartStore, policy: RetentionConfig, now: datetime) -> int:
