@@ -24,7 +24,7 @@ from litestar.params import QueryParameter
 from alarmdesk.domain.errors import InvalidField, NotFound
 from alarmdesk.service.metrics import CONTENT_TYPE
 from alarmdesk.web.api.common import services
-from alarmdesk.web.api.schemas import HealthOut, ReadyOut
+from alarmdesk.web.api.schemas import HealthOut, ReadyOut, errors
 
 _STORE_TIMEOUT = 2.0  # seconds a readiness probe waits for the database
 
@@ -72,7 +72,10 @@ def _store_answers(engine: sa.Engine) -> bool:
 @get(
     "/readyz",
     opt={"public": True},
-    responses={503: ResponseSpec(ReadyOut, description="Not ready: see which part")},
+    responses={
+        **errors(422),
+        503: ResponseSpec(ReadyOut, description="Not ready: see which part"),
+    },
     summary="Ready: writer running, database (and intake log) answering, backlog under its bound",
     description="`role=writer` (distributed mode): ready only on the node that writes, for "
     "what must reach it (consoles that act, DC-09 and MQTT through a TCP load balancer).",
