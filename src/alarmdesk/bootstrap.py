@@ -162,9 +162,13 @@ class Services:
         if self.relay is not None:
             self.relay.send(events)
 
+    def check_schema(self) -> None:
+        """Raises unless the database is at this alarmdesk's schema (``alarmdesk db upgrade``)."""
+        require_head(self.engine)
+
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         """Checks the schema, loads state and starts the writer (publishing on ``loop``)."""
-        require_head(self.engine)
+        self.check_schema()
 
         def publish(events: list[IncidentEvent]) -> None:
             loop.call_soon_threadsafe(self._offer, events)

@@ -17,7 +17,6 @@ from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.config import Config
 from alarmdesk.service.analytics import export_loop
 from alarmdesk.service.retention import retention_loop
-from alarmdesk.store.database import require_head
 from alarmdesk.web import api, audit, console, reports, session, types
 from alarmdesk.web.auth import (
     OPENAPI_PATH,
@@ -46,7 +45,7 @@ def create_app(
             svc.start(loop)
             svc.start_webhooks(loop)
         else:  # distributed mode: serve intake at once, write once the writer lease is ours
-            require_head(svc.engine)  # a database not upgraded fails start-up here too
+            svc.check_schema()  # a database not upgraded fails start-up here too
             await svc.connect_node()
             writing = asyncio.create_task(svc.become_writer(loop), name="become-writer")
         policy = svc.config.retention

@@ -28,7 +28,6 @@ from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_
 from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
-from alarmdesk.store.audit import AuditChain
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
 from alarmdesk.web.api.schemas import AUTH, body, errors, responses
 from alarmdesk.web.params import query_period
@@ -182,12 +181,12 @@ _saved_decoder = msgspec.json.Decoder(SavedReportSpec)
 _T = TypeVar("_T")
 
 
-async def _off_loop(
-    request: Request[Any, Any, Any], build: Callable[[Services, AuditChain], _T]
-) -> _T:
+async def _off_loop(request: Request[Any, Any, Any], build: Callable[[Services, Any], _T]) -> _T:
     """A report built in a worker thread, so the alarm path never waits on one, with an
     audit appender of its own, like the command line's: the report is read and its reading
-    logged (and a transparency report's closing checkpoint signed) in one transaction."""
+    logged (and a transparency report's closing checkpoint signed) in one transaction.
+    ``build`` gets the services and that appender (bootstrap.audit_chain; web/ names no
+    store type)."""
     svc = services(request)
     chain = audit_chain(svc.config)
     return await anyio.to_thread.run_sync(lambda: build(svc, chain))
