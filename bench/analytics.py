@@ -5,6 +5,7 @@ supervisor dashboard's queries over them with DuckDB (docs/analytics.md).
     .venv/bin/python bench/analytics.py --count 200000   # a quick run
     .venv/bin/python bench/analytics.py --rounds 7 --keep
     .venv/bin/python bench/analytics.py --reuse DIR      # the queries again, over a kept store
+    .venv/bin/python bench/analytics.py --count 420000 --days 31 --keep  # the month only
 
 The calls are generated straight into the export's input (``history_calls`` and
 ``history_units`` of a SQLite database in a temporary directory, written with stdlib sqlite3
@@ -82,11 +83,17 @@ def storage(us: np.ndarray) -> list[str | None]:
 
 
 def generate(
-    path: Path, count: int, seed: int = 7, chunk: int = 250_000, in_order: bool = True
+    path: Path,
+    count: int,
+    seed: int = 7,
+    chunk: int = 250_000,
+    in_order: bool = True,
+    days: int = 365,
 ) -> int:
     """Writes ``count`` closed calls with their units into the database file; returns the
     unit responses written. ``in_order``: the days follow one another as in a CAD export
-    (each chunk of rows a stretch of the year); else each row's day is drawn at random."""
+    (each chunk of rows a stretch of the year); else each row's day is drawn at random.
+    ``days``: the calls fall on the year's last ``days`` days."""
     rng = np.random.default_rng(seed)
     types = {t.code: t for t in default_types()}
     codes = [c for c in TYPES if c in types and TYPES[c]]
@@ -119,9 +126,10 @@ def generate(
         n = min(chunk, count - start)
         ids = np.arange(start + 1, start + n + 1)
         if in_order:
-            day = np.sort(rng.integers(365 * start // count, -(-365 * (start + n) // count), n))
+            day = np.sort(rng.integers(days * start // count, -(-days * (start + n) // count), n))
         else:
-            day = rng.integers(0, 365, n)
+            day = rng.integers(0, days, n)
+        day += 365 - days
         hour = rng.choice(24, n, p=hour_weights)
         second = rng.integers(0, 3600, n)
         received = base_us + ((day * 24 + hour) * 3600 + second) * 1e6
@@ -316,7 +324,17 @@ def main() -> None:
         action="store_true",
         help="draw each call's day at random (default: in time order, as a CAD export is)",
     )
+    parser.add_argument(
+        "--days",
+        type=int,
+        default=365,
+        help="spread the calls over the year's last DAYS days (default 365); e.g. "
+        "--count 420000 --days 31 gives the page's thirty days the density of 5,000,000 a "
+        "year in a tenth of the export time",
+    )
     args = parser.parse_args()
+    if not 30 <= args.days <= 365:
+        parser.error("--days must be between 30 and 365")
     reused = args.reuse is not None
     workdir = Path(args.reuse or tempfile.mkdtemp(prefix="alarmdesk-analytics-bench-"))
     print(f"load average at start: {os.getloadavg()}; {os.cpu_count()} cores; in {workdir}")
@@ -326,7 +344,9 @@ def main() -> None:
         if not reused:
             upgrade(url)
             began = time.perf_counter()
-            units = generate(workdir / "bench.db", args.count, in_order=not args.shuffled)
+            units = generate(
+                workdir / "bench.db", args.count, in_order=not args.shuffled, days=args.days
+            )
             seconds = time.perf_counter() - began
             print(f"generated {args.count:,} calls, {units:,} unit responses in {seconds:.1f} s")
         engine = make_engine(url)
