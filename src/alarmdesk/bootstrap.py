@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from alarmdesk import logs
 from alarmdesk.analytics.parts import PartStore
+from alarmdesk.bus.checkins import CheckinRelay
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
 from alarmdesk.bus.relay import EventRelay
@@ -86,6 +87,7 @@ class Services:
     node: Node | None = field(init=False, default=None)
     failed: bool = field(init=False, default=False)  # took the writer lease, could not start
     relay: EventRelay | None = field(init=False, default=None)  # events to and from other nodes
+    checkins: CheckinRelay | None = field(init=False, default=None)  # device check-ins, too
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
@@ -113,17 +115,28 @@ class Services:
             )
             intake.on_reconnect.append(self.relay.reconnected)
             await self.relay.start()
+            self.checkins = CheckinRelay(intake.nc, f"{intake.settings.stream}.checkins")
+            if self.config.intake.enabled:
+                # Every node listens for panels and queues their frames in the log; the
+                # one that writes supervises them all (bus/checkins.py). A taken port
+                # fails start-up here.
+                self.intake = IntakeService()
+                self.intake.listen(
+                    self, asyncio.get_running_loop(), self.config.intake, self.node, self.checkins
+                )
 
     @property
     def standby(self) -> bool:
         """Distributed mode: waiting for the writer lease while another node writes. A
-        standby takes HTTP intake into the log and answers probes; it stores nothing itself
-        (whatever needs the writer answers 503) and runs no device receivers."""
+        standby takes HTTP and DC-09 intake into the log, serves consoles and answers
+        probes; it stores nothing itself (whatever needs the writer answers 503) and runs no
+        supervision, MQTT client or CAP feeds."""
         return self.node is not None and not self.started and not self.failed
 
     async def become_writer(self, loop: asyncio.AbstractEventLoop) -> None:
         """Distributed mode: waits for the writer lease (as a standby), then starts the
-        writer, the device receivers, consuming the partitions and webhook delivery."""
+        writer, supervision (hearing every node's check-ins), MQTT and CAP feeds, consuming
+        the partitions and webhook delivery."""
         assert self.node is not None
         await self.node.take_writer()
 
@@ -140,6 +153,9 @@ class Services:
             log.exception("this node took the writer lease but could not start writing")
             await self.node.close()
             return
+        if self.intake is not None and self.intake.supervisor is not None:
+            assert self.checkins is not None
+            await self.checkins.listen(self.intake.supervisor.checkin)
         self.node.start_consuming(self.writer)
         self.start_webhooks(loop)
 
@@ -150,6 +166,8 @@ class Services:
 
     async def close_node(self) -> None:
         """After :meth:`stop`: gives the writer lease back and leaves NATS."""
+        if self.checkins is not None:
+            await self.checkins.stop_listening()
         if self.relay is not None:
             await self.relay.close()
         if self.node is not None:
@@ -178,10 +196,14 @@ class Services:
         self.started = True
         if self.config.intake.enabled:
             # On the running loop (the web app's lifespan): binds its ports now, serves as
-            # tasks. A taken port fails start-up here.
-            self.intake = IntakeService()
+            # tasks. A taken port fails start-up here. In distributed mode the node listens
+            # already (connect_node); the writer adds what runs once.
             try:
-                self.intake.start(self, loop, self.config.intake)
+                if self.intake is None:
+                    self.intake = IntakeService()
+                    self.intake.start(self, loop, self.config.intake)
+                else:
+                    self.intake.supervise(self, loop)
             except BaseException:
                 self.stop()
                 raise

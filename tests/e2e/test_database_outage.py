@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
 from tests.conftest import IN_CI, create_test_tokens, free_port, prepare_database
-from tests.e2e.test_distributed import Cluster, wait_until_ready
+from tests.e2e.nodes import Cluster, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 

@@ -10,16 +10,11 @@ that was answered 202 "queued", by either node, must end in PostgreSQL exactly o
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,118 +23,12 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from alarmdesk.bus.jetstream import IntakeLog, LogSettings
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
-from tests.conftest import create_test_tokens, free_port, prepare_database
+from tests.conftest import create_test_tokens
+from tests.e2e.nodes import Cluster, wait_until_ready, watch
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
-
-
-class Node:
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
-        self.proc, self.url, self.log_path = proc, url, log_path
-
-
-class Cluster:
-    """The node processes a test started, on one database and one stream of its own."""
-
-    def __init__(self, tmp_path: Path, database_url: str, nats_url: str) -> None:
-        self.tmp_path = tmp_path
-        self.database_url = database_url
-        self.nats_url = nats_url
-        self.stream = f"TEST_{uuid.uuid4().hex[:10]}"
-        self.config = tmp_path / "alarmdesk.toml"
-        self.config.write_text(
-            f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 10.0\n'
-        )
-        self.nodes: list[Node] = []
-
-    def start(self, *, database_url: str | None = None, wait: bool = True) -> Node:
-        port = free_port()
-        log_path = self.tmp_path / f"node-{len(self.nodes) + 1}.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMDESK_")}
-        env |= {"ALARMDESK_NATS_URL": self.nats_url, "ALARMDESK_CONFIG": str(self.config)}
-        with log_path.open("wb") as log:
-            proc = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "alarmdesk.cli", "serve"),
-                    *("--database-url", database_url or self.database_url, "--port", str(port)),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                cwd=self.tmp_path,
-                env=env,
-            )
-        node = Node(proc, f"http://127.0.0.1:{port}", log_path)
-        self.nodes.append(node)
-        if wait:
-            wait_until_ready(node)
-        return node
-
-    def kill_all(self) -> None:
-        for node in self.nodes:
-            if node.proc.poll() is None:
-                os.kill(node.proc.pid, signal.SIGKILL)
-            node.proc.wait(10)
-
-    def logs(self) -> str:
-        return "\n".join(
-            f"--- {n.log_path.name} ---\n{n.log_path.read_text('utf-8', errors='replace')}"
-            for n in self.nodes
-        )
-
-    def delete_stream(self) -> None:
-        async def delete() -> None:
-            log = IntakeLog(LogSettings(self.nats_url, self.stream))
-            await log.connect()
-            await log.delete_stream()
-            await log.close()
-
-        asyncio.run(delete())
-
-
-def wait_until_ready(node: Node, timeout: float = 30.0, role: str = "writer") -> None:
-    """Until the node's /readyz says ready in ``role`` (a standby is ready for intake at
-    once; it writes once it holds the writer lease)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if node.proc.poll() is not None:
-            raise AssertionError(f"the node exited with {node.proc.returncode} on start")
-        try:
-            r = httpx.get(node.url + "/readyz", timeout=2.0)
-            if r.status_code == 200 and r.json()["role"] == role:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the node was not ready as {role} within {timeout} s")
-
-
-def watch(url: str, token: str, seen: list[int], stop: threading.Event) -> None:
-    """A console's live stream on ``url``: the event ids it receives, until ``stop``."""
-    headers = {"Authorization": f"Bearer {token}", "Accept": "text/event-stream"}
-    try:
-        with httpx.stream("GET", url + "/api/v1/stream", headers=headers, timeout=30) as r:
-            for line in r.iter_lines():
-                if line.startswith("id: "):
-                    seen.append(int(line[4:]))
-                if stop.is_set():
-                    return
-    except httpx.HTTPError:
-        return  # the node went away
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, postgres_url: str, nats_url: str) -> Iterator[Cluster]:
-    prepare_database(postgres_url)
-    made = Cluster(tmp_path, postgres_url, nats_url)
-    try:
-        yield made
-    finally:
-        made.kill_all()
-        made.delete_stream()
 
 
 def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Cluster) -> None:

@@ -38,7 +38,7 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.errors import IdempotencyKeyReused
-from alarmdesk.domain.signal import Location, Receipt, SignalIn
+from alarmdesk.domain.signal import Location, SignalIn
 from alarmdesk.intake.types import TimestampWindow, TopicMapping
 from alarmdesk.store import tables as t
 
@@ -300,13 +300,16 @@ class DeviceRegistry:
 
 
 class SignalSink(Protocol):
-    """What adapters store through: the writer (``Writer.submit_signals``)."""
+    """What adapters store through: the writer (``Writer.submit_signals``: a receipt per
+    signal once committed), or in distributed mode the intake log (``service.cluster.LogSink``:
+    per signal its key once queued). Either way, once it returns the signals are durable and
+    the source may be acknowledged."""
 
-    async def submit_signals(self, signals: Sequence[SignalIn]) -> list[Receipt]: ...
+    async def submit_signals(self, signals: Sequence[SignalIn]) -> Sequence[object]: ...
 
 
-async def store(sink: SignalSink, signals: Sequence[SignalIn]) -> list[Receipt | None]:
-    """Stores ``signals`` and returns once they are committed.
+async def store(sink: SignalSink, signals: Sequence[SignalIn]) -> list[object | None]:
+    """Stores ``signals`` and returns once they are durable (committed, or queued).
 
     Every adapter's idempotency key is derived from what the source sent (DC-09: account,
     sequence, timestamp, a digest of the data; MQTT: the message id or a digest), so a key
@@ -323,7 +326,7 @@ async def store(sink: SignalSink, signals: Sequence[SignalIn]) -> list[Receipt |
     except IdempotencyKeyReused:
         if len(signals) == 1:
             return [None]
-    out: list[Receipt | None] = []
+    out: list[object | None] = []
     for s in signals:  # one by one: which of them is the resend?
         try:
             out.extend(await sink.submit_signals([s]))
@@ -346,14 +349,14 @@ class CoalescingSink:
     def __init__(self, sink: SignalSink, max_signals: int = 1000) -> None:
         self.sink = sink
         self.max_signals = max_signals
-        self._pending: list[tuple[Sequence[SignalIn], asyncio.Future[list[Receipt]]]] = []
+        self._pending: list[tuple[Sequence[SignalIn], asyncio.Future[list[object]]]] = []
         self._count = 0
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def submit_signals(self, signals: Sequence[SignalIn]) -> list[Receipt]:
+    async def submit_signals(self, signals: Sequence[SignalIn]) -> list[object]:
         loop = asyncio.get_running_loop()
-        future: asyncio.Future[list[Receipt]] = loop.create_future()
+        future: asyncio.Future[list[object]] = loop.create_future()
         self._pending.append((signals, future))
         self._count += len(signals)
         if self._count >= self.max_signals:
@@ -372,7 +375,7 @@ class CoalescingSink:
             task.add_done_callback(self._tasks.discard)
 
     async def _submit(
-        self, groups: list[tuple[Sequence[SignalIn], asyncio.Future[list[Receipt]]]]
+        self, groups: list[tuple[Sequence[SignalIn], asyncio.Future[list[object]]]]
     ) -> None:
         try:
             receipts = await self.sink.submit_signals([s for g, _ in groups for s in g])
@@ -382,7 +385,7 @@ class CoalescingSink:
                 return
             for signals, future in groups:  # find whose key it was
                 try:
-                    _succeed(future, await self.sink.submit_signals(signals))
+                    _succeed(future, list(await self.sink.submit_signals(signals)))
                 except Exception as error:
                     _fail(future, error)
             return
@@ -396,11 +399,11 @@ class CoalescingSink:
             i += len(signals)
 
 
-def _succeed(future: asyncio.Future[list[Receipt]], receipts: list[Receipt]) -> None:
+def _succeed(future: asyncio.Future[list[object]], receipts: list[object]) -> None:
     if not future.done():
         future.set_result(receipts)
 
 
-def _fail(future: asyncio.Future[list[Receipt]], error: BaseException) -> None:
+def _fail(future: asyncio.Future[list[object]], error: BaseException) -> None:
     if not future.done():
         future.set_exception(error)

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from alarmdesk.domain.signal import Receipt, SignalIn
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.cap_feeds import CapFeedPoller
-from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings
+from alarmdesk.intake.dc09.receiver import CheckinSink, Dc09Receiver, ReceiverSettings
 from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.frigate import check_plate_types
@@ -96,6 +96,8 @@ class IntakeService:
         self.udp_address: tuple[str, int] | None = None
         self._engine: sa.Engine | None = None
         self._sink: SignalSink = _NotStarted()
+        self._checkins: CheckinSink | None = None  # None: the local supervisor
+        self._listens_to: SignalSink | None = None  # what listen() stores through
         self._tasks: list[asyncio.Task[Any]] = []
         self._sockets: list[socket.socket] = []
 
@@ -105,48 +107,88 @@ class IntakeService:
         loop: asyncio.AbstractEventLoop,
         settings: IntakeConfig,
     ) -> None:
-        """Loads devices and supervision state, binds the sockets, schedules the tasks.
+        """One machine: everything, storing through the writer. Loads devices and
+        supervision state, binds the sockets, schedules the tasks.
 
         Raises:
             OSError: the DC-09 port cannot be bound.
             ValueError: a setting is out of range (the timestamp window).
             ConfigError: ``plates_enabled_types`` names a type plates may not be kept for.
         """
-
-        self.settings = settings
-        self._engine = services.engine
-        if settings.plates_enabled_types:
-            with services.engine.connect() as conn:
-                check_plate_types(settings.plates_enabled_types, repo.load_taxonomy(conn))
-        # Frames and messages stored in one event-loop turn go to the writer together.
-        self._sink = CoalescingSink(services.writer)
-        clock = services.clock
-        window = timestamp_window(settings)
-        registry = self.registry = DeviceRegistry.load(services.engine)
-        supervisor = Supervisor(services.writer, clock, grace=settings.supervision_grace_seconds)
-        supervisor.load(registry, self._stored_state(clock()), startup=True)
-        self.supervisor = supervisor
+        self.listen(services, loop, settings, services.writer)
         try:
-            if settings.dc09_port is not None:
-                self._start_dc09(services, loop, settings, window)
-            if settings.mqtt_url is not None:
-                self._start_mqtt(services, loop, settings)
-            if settings.cap_feeds:
-                self.cap = CapFeedPoller(
-                    settings.cap_feeds,
-                    settings.cap_poll_seconds,
-                    services.writer,
-                    services.engine,
-                    load_mapping(settings.cap_mapping),
-                    clock,
-                    settings.cap_languages,
-                )
-                self._spawn(loop, self.cap.run(), "cap-feeds")
+            self.supervise(services, loop)
         except BaseException:
             self.stop()
             raise
-        self._spawn(loop, supervisor.run(), "supervision")
+
+    def listen(
+        self,
+        services: ServicesLike,
+        loop: asyncio.AbstractEventLoop,
+        settings: IntakeConfig,
+        sink: SignalSink,
+        checkins: CheckinSink | None = None,
+    ) -> None:
+        """The DC-09 receiver alone (when ``dc09_port`` is set) and the devices' reloads:
+        frames are stored through ``sink`` and check-ins told to ``checkins`` (None: to the
+        supervisor :meth:`supervise` starts). In distributed mode every node listens, with
+        the intake log as its sink and the check-in relay (bus/checkins.py), writer or not.
+
+        Raises:
+            OSError: the DC-09 port cannot be bound.
+            ValueError: a setting is out of range (the timestamp window).
+        """
+        self.settings = settings
+        self._engine = services.engine
+        # Frames and messages stored in one event-loop turn are handed over together.
+        self._sink = CoalescingSink(sink)
+        self._listens_to = sink
+        window = timestamp_window(settings)
+        self.registry = DeviceRegistry.load(services.engine)
+        try:
+            if settings.dc09_port is not None:
+                self._start_dc09(services, loop, settings, window, checkins)
+        except BaseException:
+            self.stop()
+            raise
         self._spawn(loop, self._reload_forever(), "devices-reload")
+
+    def supervise(self, services: ServicesLike, loop: asyncio.AbstractEventLoop) -> None:
+        """After :meth:`listen`, on the node that writes: supervision of check-ins, the MQTT
+        client and the CAP feeds, storing through the writer.
+
+        Raises:
+            ConfigError: ``plates_enabled_types`` names a type plates may not be kept for.
+        """
+        settings = self.settings
+        if settings.plates_enabled_types:
+            with services.engine.connect() as conn:
+                check_plate_types(settings.plates_enabled_types, repo.load_taxonomy(conn))
+        clock = services.clock
+        # MQTT stores through the writer: with listen's coalescer when that is the writer's
+        writer = (
+            self._sink if self._listens_to is services.writer else CoalescingSink(services.writer)
+        )
+        supervisor = Supervisor(services.writer, clock, grace=settings.supervision_grace_seconds)
+        supervisor.load(self._registry(), self._stored_state(clock()), startup=True)
+        self.supervisor = supervisor
+        if self.receiver is not None and self._checkins is None:
+            self.receiver.supervision = supervisor
+        if settings.mqtt_url is not None:
+            self._start_mqtt(services, loop, settings, writer)
+        if settings.cap_feeds:
+            self.cap = CapFeedPoller(
+                settings.cap_feeds,
+                settings.cap_poll_seconds,
+                services.writer,
+                services.engine,
+                load_mapping(settings.cap_mapping),
+                clock,
+                settings.cap_languages,
+            )
+            self._spawn(loop, self.cap.run(), "cap-feeds")
+        self._spawn(loop, supervisor.run(), "supervision")
 
     def _start_dc09(
         self,
@@ -154,15 +196,16 @@ class IntakeService:
         loop: asyncio.AbstractEventLoop,
         settings: IntakeConfig,
         window: TimestampWindow | None,
+        checkins: CheckinSink | None,
     ) -> None:
 
-        assert settings.dc09_port is not None and self.supervisor is not None
-        assert self.registry is not None
+        assert settings.dc09_port is not None and self.registry is not None
+        self._checkins = checkins
         receiver = Dc09Receiver(
             self._sink,
             self.registry,
             clock=services.clock,
-            supervision=self.supervisor,
+            supervision=checkins,
             settings=ReceiverSettings(
                 window=window,
                 check_plain=settings.dc09_check_plain_timestamps,
@@ -196,13 +239,17 @@ class IntakeService:
                 receiver.remember(stored.idempotency_key, stored.occurred_at, stored.received_at)
 
     def _start_mqtt(
-        self, services: ServicesLike, loop: asyncio.AbstractEventLoop, settings: IntakeConfig
+        self,
+        services: ServicesLike,
+        loop: asyncio.AbstractEventLoop,
+        settings: IntakeConfig,
+        sink: SignalSink,
     ) -> None:
 
         assert self.supervisor is not None and settings.mqtt_url is not None
         self.mqtt = MqttIntake.from_config(
             settings,
-            sink=self._sink,
+            sink=sink,
             registry=self._registry,
             supervisor=self.supervisor,
             clock=services.clock,
@@ -232,11 +279,18 @@ class IntakeService:
     def reload_devices(self) -> None:
         """Reads the registry and supervision state again (blocking: two or three queries)."""
 
-        assert self._engine is not None and self.supervisor is not None
-        registry = DeviceRegistry.load(self._engine)
+        assert self._engine is not None
+        registry = self.registry = DeviceRegistry.load(self._engine)  # what _stored_state reads
+        state = None
+        if self.supervisor is not None:
+            state = self._stored_state(self.supervisor.clock(), last=False)
+        self._swap(registry, state)
+
+    def _swap(self, registry: DeviceRegistry, state: StoredState | None) -> None:
+        """The new registry, to the receiver and (with its state) to the supervisor."""
         self.registry = registry
-        state = self._stored_state(self.supervisor.clock(), last=False)
-        self.supervisor.load(registry, state, startup=False)
+        if self.supervisor is not None and state is not None:
+            self.supervisor.load(registry, state, startup=False)
         if self.receiver is not None:
             self.receiver.registry = registry
 
@@ -259,15 +313,15 @@ class IntakeService:
                     continue
                 seen, last = revision, time.monotonic()
                 # The queries run in a thread; the swap happens back on the loop.
-                assert self._engine is not None and self.supervisor is not None
+                assert self._engine is not None
                 registry = await asyncio.to_thread(DeviceRegistry.load, self._engine)
-                self.registry = registry
-                state = await asyncio.to_thread(
-                    self._stored_state, self.supervisor.clock(), last=False
-                )
-                self.supervisor.load(registry, state, startup=False)
-                if self.receiver is not None:
-                    self.receiver.registry = registry
+                supervisor, state = self.supervisor, None
+                if supervisor is not None:
+                    self.registry = registry  # what _stored_state reads
+                    state = await asyncio.to_thread(
+                        self._stored_state, supervisor.clock(), last=False
+                    )
+                self._swap(registry, state)
             except Exception:
                 log.exception("reloading devices failed; keeping the previous registry")
 

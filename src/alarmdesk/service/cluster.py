@@ -333,6 +333,15 @@ class Node:
         await asyncio.gather(*(in_order(items) for items in by_partition.values()))
         return [(k, now) for k in keys]
 
+    async def submit_signals(self, signals: Sequence[SignalIn]) -> list[tuple[str, datetime]]:
+        """Device intake's sink (``intake.devices.SignalSink``): a DC-09 frame taken on any
+        node is acknowledged once the log holds its signal, as an HTTP signal is.
+
+        Raises:
+            IntakeUnavailable: not confirmed; the receiver does not acknowledge the frame.
+        """
+        return await self.publish(signals, None)
+
     def _keys_of(self, incident_ids: list[int]) -> dict[int, str | None]:
         with self.engine.connect() as conn:
             return repo.correlation_keys(conn, incident_ids)
