@@ -40,11 +40,13 @@ class Cluster:
             f'[nats]\nstream = "{self.stream}"\npartitions = 8\nlease_seconds = 10.0\n'
         )
         self.nodes: list[Node] = []
+        self.extra_env: dict[str, str] = {}  # more of the nodes' environment
 
     def env(self) -> dict[str, str]:
         """The nodes' environment (and their working directory's audit key: ``cwd``)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("ALARMDESK_")}
-        return env | {"ALARMDESK_NATS_URL": self.nats_url, "ALARMDESK_CONFIG": str(self.config)}
+        env |= {"ALARMDESK_NATS_URL": self.nats_url, "ALARMDESK_CONFIG": str(self.config)}
+        return env | self.extra_env
 
     def start(
         self, *, database_url: str | None = None, wait: bool = True, dc09: bool = False

@@ -2,13 +2,15 @@
 12's fault test), on real PostgreSQL and NATS JetStream.
 
 Clients post signals over HTTP to every node, and DC-09 panels send frames to a node of their
-own, each moving to the next node (its secondary receiver) when its node goes away. Consoles
+own, each moving to the next node (its secondary receiver) when its node goes away; a sensor
+publishes on MQTT, which the node that writes subscribes to with the cluster's one persistent
+session (the broker keeps what arrives while no node is subscribed). Consoles
 watch every node's live stream, resuming with Last-Event-ID whenever a stream ends. The node
 that writes is SIGKILLed mid-load; a standby takes over; the killed one is started again and
 comes back as a standby. Then:
 
-- every signal answered 202 "queued" and every frame answered ACK is in PostgreSQL exactly
-  once;
+- every signal answered 202 "queued", every frame answered ACK and every MQTT message the
+  broker acknowledged is in PostgreSQL exactly once;
 - each console on a node that lived through it received every event committed;
 - every incident, left unacknowledged, escalated through its policy's two steps exactly once
   each: the timers moved with the writer, none fired twice, none was lost.
@@ -26,10 +28,12 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import paho.mqtt.client as mqtt
 import pytest
 import sqlalchemy as sa
 
@@ -37,36 +41,52 @@ from alarmdesk.intake.dc09.codec import FrameBuffer, encode_frame
 from alarmdesk.intake.dc09.model import Frame
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
-from tests.conftest import create_test_tokens
+from tests.conftest import create_test_tokens, port_open, service_missing
 from tests.e2e.nodes import Cluster, Node, wait_until_ready
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 ACCOUNTS = ["7A01", "7A02", "7A03"]  # a panel per node at first
-SET_UP = {
-    "panels.yaml": {
-        "panels": [
-            {
-                "account": a,
-                "site": f"Depot {a} <b>night</b>",  # markup is text, here as anywhere
-                "lat": 52.09 + i / 100,
-                "lon": 5.12,
-                "checkin_seconds": 3600,
-                "zones": {1: "Door contact", 2: "Smoke detector"},
-            }
-            for i, a in enumerate(ACCOUNTS)
-        ]
-    },
-    "escalation.yaml": {
-        "escalation": [
-            {
-                "id": "every-incident",
-                "name": "Acknowledged within five seconds, or it goes further",
-                "steps": [{"after_seconds": 5}, {"after_seconds": 5, "raise_priority": True}],
-            }
-        ]
-    },
-}
+BROKER = ("127.0.0.1", 1883)
+
+
+def set_up(topic: str) -> dict[str, Any]:
+    """The centre's files: the panels, the sensor on ``topic``, and an escalation policy."""
+    return {
+        "panels.yaml": {
+            "panels": [
+                {
+                    "account": a,
+                    "site": f"Depot {a} <b>night</b>",  # markup is text, here as anywhere
+                    "lat": 52.09 + i / 100,
+                    "lon": 5.12,
+                    "checkin_seconds": 3600,
+                    "zones": {1: "Door contact", 2: "Smoke detector"},
+                }
+                for i, a in enumerate(ACCOUNTS)
+            ]
+        },
+        "sensors.yaml": {
+            "sensors": [
+                {
+                    "id": "water-three",
+                    "site": "Plant room",
+                    "lat": 52.1,
+                    "lon": 5.11,
+                    "topic": {"topic": topic, "type": "ALRWTR", "id_path": "seq"},
+                }
+            ]
+        },
+        "escalation.yaml": {
+            "escalation": [
+                {
+                    "id": "every-incident",
+                    "name": "Acknowledged within five seconds, or it goes further",
+                    "steps": [{"after_seconds": 5}, {"after_seconds": 5, "raise_priority": True}],
+                }
+            ]
+        },
+    }
 
 
 class Consoles:
@@ -206,6 +226,40 @@ def poster(
             time.sleep(0.02)
 
 
+def sensor(
+    topic: str, acked: set[int], lock: threading.Lock, stop: threading.Event, first: int = 1
+) -> None:
+    """Publishes readings with QoS 1, one at a time; a reading is remembered once the broker
+    acknowledged it (PUBACK): from then on it is the broker's to deliver."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect(*BROKER)
+    client.loop_start()
+    try:
+        for seq in itertools.count(first):
+            if stop.is_set():
+                return
+            info = client.publish(topic, json.dumps({"seq": seq, "state": "wet"}), qos=1)
+            info.wait_for_publish(5)
+            if info.is_published():
+                with lock:
+                    acked.add(seq)
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+
+
+def stored_keys(engine: sa.Engine, prefix: str) -> list[str]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                sa.select(t.signals.c.idempotency_key).where(
+                    t.signals.c.idempotency_key.startswith(prefix)
+                )
+            ).scalars()
+        )
+
+
 def writer_among(nodes: list[Node], timeout: float = 40.0) -> Node:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -218,10 +272,19 @@ def writer_among(nodes: list[Node], timeout: float = 40.0) -> Node:
 
 
 def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Cluster) -> None:
+    if not port_open(*BROKER):
+        service_missing("Mosquitto on 127.0.0.1:1883")
+    topic = f"three/{uuid.uuid4().hex[:8]}/water"
     folder = cluster.tmp_path / "centre"
     folder.mkdir()
-    for name, content in SET_UP.items():
+    for name, content in set_up(topic).items():
         (folder / name).write_text(json.dumps(content))  # YAML reads JSON
+    # one MQTT session for the cluster, whichever node writes; gone a minute after the test
+    with cluster.config.open("a") as config:
+        config.write(
+            f'[intake]\nmqtt_client_id = "{cluster.stream}"\nmqtt_session_expiry_seconds = 60\n'
+        )
+    cluster.extra_env["ALARMDESK_MQTT_URL"] = f"mqtt://{BROKER[0]}:{BROKER[1]}"
     subprocess.run(
         [
             *(sys.executable, "-m", "alarmdesk.cli", "config", "apply", str(folder)),
@@ -238,11 +301,23 @@ def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Clu
         nodes.append(cluster.start(dc09=True, wait=False))
     for node in nodes[1:]:
         wait_until_ready(node, role="standby")
+    engine = make_engine(cluster.database_url)
+    # the writer node subscribed (its session exists from then on): a first reading is stored
+    probe = threading.Event()
+    probing = threading.Thread(target=sensor, args=(topic, set(), threading.Lock(), probe, 0))
+    probing.start()
+    deadline = time.monotonic() + 20
+    while not stored_keys(engine, f"mqtt:{topic}:0"):
+        assert time.monotonic() < deadline, f"MQTT never subscribed\n{cluster.logs()}"
+        time.sleep(0.2)
+    probe.set()
+    probing.join(10)
 
     stop = threading.Event()
     lock = threading.Lock()
     posted: set[str] = set()
     framed: set[tuple[str, str]] = set()
+    readings: set[int] = set()
     watching = threading.Event()  # set: the consoles stop
     consoles = Consoles(tokens["operator"], watching)
     for node in nodes:
@@ -254,6 +329,7 @@ def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Clu
         threading.Thread(target=panel, args=(a, list(nodes), i, framed, lock, stop))
         for i, a in enumerate(ACCOUNTS)
     ]
+    load.append(threading.Thread(target=sensor, args=(topic, readings, lock, stop, 1_000_000)))
     try:
         for thread in load:
             thread.start()
@@ -271,9 +347,8 @@ def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Clu
         stop.set()
         for thread in load:
             thread.join(30)
-    assert len(posted) > 100 and len(framed) > 30, cluster.logs()
+    assert len(posted) > 100 and len(framed) > 30 and len(readings) > 30, cluster.logs()
 
-    engine = make_engine(cluster.database_url)
     try:
         # every acknowledged signal, once: the posters' by summary, the panels' by sequence
         deadline = time.monotonic() + 60
@@ -288,11 +363,16 @@ def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Clu
                 for r in rows
                 if r.source_id.startswith("panel-7A")
             ]
-            if (posted <= set(summaries) and framed <= set(frames)) or time.monotonic() > deadline:
+            keys = stored_keys(engine, f"mqtt:{topic}:")
+            read = [int(k.rsplit(":", 1)[1]) for k in keys if not k.endswith(":0")]
+            done = posted <= set(summaries) and framed <= set(frames) and readings <= set(read)
+            if done or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
         assert not posted - set(summaries), f"queued, never stored\n{cluster.logs()}"
         assert not framed - set(frames), f"ACKed, never stored\n{cluster.logs()}"
+        lost = readings - set(read)
+        assert not lost, f"acknowledged by the broker, never stored\n{cluster.logs()}"
         assert len(summaries) == len(set(summaries)), "a posted signal stored twice"
         assert len(frames) == len(set(frames)), "a frame stored twice"
 
@@ -330,6 +410,11 @@ def test_three_nodes_lose_the_writer_under_load_and_nothing_is_lost(cluster: Clu
                 time.sleep(0.2)
             seen = consoles.seen[node.url]
             assert len(seen) == len(set(seen)), "a console received an event twice"
+        print(  # for the record (pytest -s)
+            f"{len(posted)} HTTP signals, {len(framed)} DC-09 frames, {len(readings)} MQTT "
+            f"readings; {len(incidents)} incidents, {len(steps)} escalation steps; "
+            f"{len(committed)} events at each surviving console"
+        )
     finally:
         watching.set()
         engine.dispose()
