@@ -10,28 +10,35 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import sqlalchemy as sa
 
 from alarmdesk import logs
 from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.checkins import CheckinRelay
+from alarmdesk.bus.commands import CommandRelay, WriterSide
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
 from alarmdesk.bus.relay import EventRelay
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import WriterStopped
 from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.domain.routing import compile_routes
+from alarmdesk.domain.signal import Receipt, SignalIn
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
+from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service.analytics import store_for
 from alarmdesk.service.cluster import Node
 from alarmdesk.service.metrics import Metric, audit_metrics, counter, gauge
+from alarmdesk.service.standby import Elsewhere
 from alarmdesk.service.webhooks import Deliverer, DelivererSettings
 from alarmdesk.service.writer import Writer
 from alarmdesk.store import repository as repo
@@ -88,6 +95,7 @@ class Services:
     failed: bool = field(init=False, default=False)  # took the writer lease, could not start
     relay: EventRelay | None = field(init=False, default=None)  # events to and from other nodes
     checkins: CheckinRelay | None = field(init=False, default=None)  # device check-ins, too
+    commands: CommandRelay | None = field(init=False, default=None)  # a standby's, to the writer
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
@@ -116,6 +124,11 @@ class Services:
             intake.on_reconnect.append(self.relay.reconnected)
             await self.relay.start()
             self.checkins = CheckinRelay(intake.nc, f"{intake.settings.stream}.checkins")
+            # What a console on this node does while another node writes (service/standby.py)
+            self.commands = CommandRelay(intake.nc, f"{intake.settings.stream}.commands")
+            self.writer.elsewhere = Elsewhere(
+                self.commands, self.engine, self.new_audit_chain(), self.clock
+            )
             if self.config.intake.enabled:
                 # Every node listens for panels and queues their frames in the log; the
                 # one that writes supervises them all (bus/checkins.py). A taken port
@@ -141,6 +154,8 @@ class Services:
         await self.node.take_writer()
 
         async def writer_lost() -> None:
+            if self.commands is not None:
+                await self.commands.stop_serving()  # the standbys ask the next writer
             await asyncio.to_thread(self.writer.stop)
 
         self.node.on_writer_lost = writer_lost
@@ -156,8 +171,33 @@ class Services:
         if self.intake is not None and self.intake.supervisor is not None:
             assert self.checkins is not None
             await self.checkins.listen(self.intake.supervisor.checkin)
+        if self.commands is not None:
+            await self.commands.serve(self._writer_side())
         self.node.start_consuming(self.writer)
         self.start_webhooks(loop)
+
+    def _writer_side(self) -> WriterSide:
+        """This node's writer, for the standbys' requests: its own work only (a request never
+        goes on to another node from here)."""
+        writer = self.writer
+
+        def running() -> None:
+            if not writer.alive:
+                raise WriterStopped("this node no longer writes; try again in a few seconds")
+
+        async def command(cmd: c.Command, actor: Actor | None) -> dict[str, Any]:
+            running()
+            return await writer.submit_command(cmd, actor)
+
+        async def unit_report(report: c.UnitReport, actor: Actor | None) -> dict[str, Any]:
+            running()
+            return await writer.submit_unit_report(report, actor)
+
+        async def signals(batch: Sequence[SignalIn], actor: Actor | None) -> list[Receipt]:
+            running()
+            return await writer.submit_signals(batch, actor)
+
+        return WriterSide(command, unit_report, signals)
 
     async def stop_node(self) -> None:
         """Stops consuming (a batch in hand is committed first) and gives partitions back."""
@@ -166,6 +206,8 @@ class Services:
 
     async def close_node(self) -> None:
         """After :meth:`stop`: gives the writer lease back and leaves NATS."""
+        if self.commands is not None:
+            await self.commands.stop_serving()
         if self.checkins is not None:
             await self.checkins.stop_listening()
         if self.relay is not None:

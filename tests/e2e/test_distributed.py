@@ -23,6 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.store import accounts
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
 from tests.conftest import create_test_tokens
@@ -43,7 +44,8 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
     lock = threading.Lock()
     node_url = [first.url, first.url]  # clients 0 and 2 post to the first, 1 and 3 to this
     stop = threading.Event()
-    now = datetime.now(UTC).isoformat()
+    now_ = datetime.now(UTC)
+    now = now_.isoformat()
 
     def body(marker: str, source: str, keyed: bool) -> dict[str, Any]:
         b: dict[str, Any] = {
@@ -121,7 +123,7 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
             False,
             "ready",
         )
-        # what must reach the writer (DC-09 through a TCP balancer, consoles that act) asks
+        # a balancer that must reach the node that writes asks
         assert httpx.get(second.url + "/readyz?role=writer", timeout=2).status_code == 503
         assert httpx.get(first.url + "/readyz?role=writer", timeout=2).status_code == 200
         engine = make_engine(cluster.database_url)
@@ -129,13 +131,34 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
             incident = conn.execute(sa.select(sa.func.min(t.incidents.c.id))).scalar()
         engine.dispose()
         assert incident is not None  # stored by the writer node, from either node's intake
-        refused = httpx.post(
-            f"{second.url}/api/v1/incidents/{incident}/acknowledge",
-            headers={"Authorization": f"Bearer {tokens['operator']}"},
-            json={},
-            timeout=5,
+        # an operator on the standby acts: the writer node applies it and answers through it
+        operator = {"Authorization": f"Bearer {tokens['operator']}"}
+        url = f"{second.url}/api/v1/incidents/{incident}/acknowledge"
+        acted = httpx.post(url, headers=operator, json={}, timeout=15)
+        assert acted.status_code == 200, acted.text
+        assert acted.json()["status"] == "acknowledged"
+        refused = httpx.post(url, headers=operator, json={}, timeout=15)  # as the writer refused
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "invalid_transition"
+        note = "<script>alert(1)</script>\u0000"  # a NUL: refused on the standby, never sent
+        bad = httpx.post(
+            f"{second.url}/api/v1/incidents/{incident}/notes",
+            headers=operator,
+            json={"text": note},
+            timeout=15,
         )
-        assert refused.status_code == 503, refused.text  # the writer is on the other node
+        assert bad.status_code == 422, bad.text
+        # a person signs in on the standby (a session of their own, audited there)
+        users = make_engine(cluster.database_url)
+        with users.begin() as conn:
+            accounts.create_user(conn, "night1", "correct horse battery", "operator", ["*"], now_)
+        users.dispose()
+        with httpx.Client(base_url=second.url, timeout=15) as person:
+            signed = person.post(
+                "/api/v1/session", json={"name": "night1", "password": "correct horse battery"}
+            )
+            assert signed.status_code == 200, signed.text
+            assert person.get(f"/api/v1/incidents/{incident}").status_code == 200
         assert seen and seen == sorted(set(seen)), cluster.logs()  # live, in commit order
         os.kill(first.proc.pid, signal.SIGKILL)  # mid-load: batches in hand, acks unsent
         first.proc.wait(10)

@@ -79,6 +79,7 @@ class CheckinRelay:
 
         await self.stop_listening()
         self._subscription = await self.nc.subscribe(self.subject, cb=on_message)
+        await self.nc.flush()
 
     async def stop_listening(self) -> None:
         subscription, self._subscription = self._subscription, None

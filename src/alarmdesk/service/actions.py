@@ -66,15 +66,21 @@ def apply_in(conn: sa.Connection, action: Action, now: datetime) -> Any:
 
 def perform(engine: sa.Engine, chain: AuditChain, action: Action, now: datetime) -> Any:
     """Runs an action and appends its entries in one transaction of its own (the command
-    line's runner). Raises the AlarmdeskError that refused it, after its denial is stored."""
-    error: AlarmdeskError | None = None
-    result: Any = None
-    with engine.begin() as conn:
+    line's runner, and a standby's: ``service/standby.py``), again if another appender of
+    the audit log took the same sequence number first. Raises the AlarmdeskError that
+    refused it, after its denial is stored."""
+
+    def work(conn: sa.Connection) -> tuple[Any, AlarmdeskError | None]:
+        error: AlarmdeskError | None = None
+        result: Any = None
         try:
             result = apply_in(conn, action, now)
         except AlarmdeskError as exc:
             error = exc
         chain.append(conn, list(action.audit_of(result, error)), now)
+        return result, error
+
+    result, error = in_transaction(engine, chain, work, "action")
     if error is not None:
         raise error
     return result

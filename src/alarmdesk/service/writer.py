@@ -31,7 +31,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
@@ -54,6 +54,9 @@ from alarmdesk.store.leases import Lease, holds
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
 
 __all__ = ["Writer", "WriterStopped"]
+
+if TYPE_CHECKING:
+    from alarmdesk.service.standby import Elsewhere
 
 log = logs.get_logger(__name__)
 
@@ -132,6 +135,9 @@ class Writer:
     ) -> None:
         self.engine = engine
         self.fence = fence
+        # Distributed mode: where work goes while this node does not write (a standby's
+        # consoles act through it: service/standby.py). None: nowhere, 503 writer_stopped.
+        self.elsewhere: Elsewhere | None = None
         self._fence_token: int | None = None  # the writer lease's token the state was read under
         self._stale = False  # a reload after a failed transaction could not reach the database
         self.metrics = metrics or Metrics()
@@ -200,6 +206,8 @@ class Writer:
         Raises:
             IdempotencyKeyReused: a key was used before with different content.
         """
+        if not self.alive and self.elsewhere is not None:
+            return await self.elsewhere.submit_signals(signals, actor)
         receipts: list[Receipt] = await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
         )
@@ -246,10 +254,18 @@ class Writer:
         after this sees what every other node committed before it."""
         await self._submit(_Work(asyncio.get_running_loop(), self._future(), reload_state=True))
 
+    @property
+    def serving(self) -> bool:
+        """Whether work submitted here is done: this writer runs, or (distributed mode) the
+        node that writes takes it (:attr:`elsewhere`)."""
+        return self.alive or self.elsewhere is not None
+
     async def submit_command(
         self, command: c.Command, actor: Actor | None = None
     ) -> dict[str, Any]:
         """Applies an operator command; returns the incident as it is after it."""
+        if not self.alive and self.elsewhere is not None:
+            return await self.elsewhere.submit_command(command, actor)
         view: dict[str, Any] = await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
         )
@@ -261,6 +277,8 @@ class Writer:
         A refused action (an AlarmdeskError, raised to the caller) stores nothing but its
         denial entry; if appending the audit entries fails, the action is not stored either.
         """
+        if not self.alive and self.elsewhere is not None:
+            return await self.elsewhere.run(action)
         return await self._submit(
             _Work(
                 asyncio.get_running_loop(),
@@ -282,6 +300,8 @@ class Writer:
         self, report: c.UnitReport, actor: Actor | None = None
     ) -> dict[str, Any]:
         """Applies a unit's status or position report; returns the unit as it is after it."""
+        if not self.alive and self.elsewhere is not None:
+            return await self.elsewhere.submit_unit_report(report, actor)
         view: dict[str, Any] = await self._submit(
             _Work(asyncio.get_running_loop(), self._future(), unit_report=report, actor=actor)
         )
@@ -297,6 +317,8 @@ class Writer:
         """Appends audit entries; returns once they are committed."""
         if self.audit is None or not events:
             return
+        if not self.alive and self.elsewhere is not None:
+            return await self.elsewhere.submit_audit(events)
         await self._submit(_Work(asyncio.get_running_loop(), self._future(), audit=events))
 
     def _future(self) -> asyncio.Future[Any]:

@@ -114,7 +114,7 @@ async def audit_denial(exc: Exception, scope: Scope) -> None:
         return
     app = scope.get("app")
     svc = getattr(getattr(app, "state", None), "services", None)
-    if svc is None or not svc.writer.alive:
+    if svc is None or not svc.writer.serving:
         return
     principal = scope.get("principal")
     client = scope.get("client")

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio
-import sqlalchemy as sa
 from litestar import Request
 
-from alarmdesk.bootstrap import Services, audit_chain
+from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import Forbidden, PayloadTooLarge
 from alarmdesk.safeguards.access import Permission, Principal, visible_desks
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
-from alarmdesk.service.actions import in_transaction
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.auth import principal_of
 
@@ -59,18 +56,9 @@ def actor_of(request: Request[Any, Any, Any]) -> Actor:
 
 async def audit(request: Request[Any, Any, Any], event: AuditEvent) -> None:
     """Appends an audit entry and waits until it is committed (before data is disclosed).
-    On a standby (distributed mode: no writer here) it is appended in a transaction of its
-    own, as the command line appends: reading on a standby is logged like anywhere else."""
-    svc = services(request)
-    if not svc.standby:
-        await svc.writer.submit_audit([event])
-        return
-    chain = audit_chain(svc.config)
-
-    def append(conn: sa.Connection) -> None:
-        chain.append(conn, [event], svc.clock())
-
-    await anyio.to_thread.run_sync(lambda: in_transaction(svc.engine, chain, append, "audit"))
+    On a standby (distributed mode) the node appends it itself (``service/standby.py``):
+    reading on a standby is logged like anywhere else."""
+    await services(request).writer.submit_audit([event])
 
 
 async def audit_search(

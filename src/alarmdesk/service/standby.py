@@ -1,0 +1,82 @@
+"""Where a node's writer sends work while the node does not write (distributed mode).
+
+A standby serves consoles (docs/operations.md "Several nodes"), so what a console does must
+work there too. Two kinds of work, two ways:
+
+- what changes the writer's own state (an incident command, a unit's report, a call-taker's
+  call) goes to the node that writes, over NATS (bus/commands.py), and comes back with its
+  answer;
+- an audit entry (a reading, a denial), and a change of accounts or configuration (signing
+  in and out, saved reports, webhooks, silences, the centre's set-up) runs here in a
+  transaction of its own with its audit entries, as the command line runs it beside a
+  server: the writer reads silences and the
+  set-up's revision again within seconds. Changing the types in force is the exception: the
+  writer holds the taxonomy and takes a change up only from its own transaction, so that
+  answers ``503`` here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from alarmdesk.bus.commands import CommandRelay
+from alarmdesk.domain import commands as c
+from alarmdesk.domain.errors import WriterStopped
+from alarmdesk.domain.signal import Receipt, SignalIn
+from alarmdesk.safeguards.audit import Actor, AuditEvent
+from alarmdesk.service.actions import Action, in_transaction, perform
+from alarmdesk.store.audit import AuditChain
+
+__all__ = ["Elsewhere"]
+
+
+class Elsewhere:
+    """The writer's entry points on a node that does not write (``Writer.elsewhere``)."""
+
+    def __init__(
+        self,
+        relay: CommandRelay,
+        engine: sa.Engine,
+        chain: AuditChain,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.relay = relay
+        self.engine = engine
+        self.chain = chain  # this node's appender for what it runs itself
+        self.clock = clock
+        self._lock = asyncio.Lock()  # one action at a time through this node's appender
+
+    async def submit_command(self, command: c.Command, actor: Actor | None) -> dict[str, Any]:
+        return await self.relay.submit_command(command, actor)
+
+    async def submit_unit_report(self, report: c.UnitReport, actor: Actor | None) -> dict[str, Any]:
+        return await self.relay.submit_unit_report(report, actor)
+
+    async def submit_signals(
+        self, signals: Sequence[SignalIn], actor: Actor | None
+    ) -> list[Receipt]:
+        return await self.relay.submit_signals(signals, actor)
+
+    async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
+        """Entries appended here, in a transaction of their own (a reading on a standby is
+        audited like anywhere else), through this node's one appender."""
+
+        def append(conn: sa.Connection) -> None:
+            self.chain.append(conn, list(events), self.clock())
+
+        async with self._lock:
+            await asyncio.to_thread(in_transaction, self.engine, self.chain, append, "audit")
+
+    async def run(self, action: Action) -> Any:
+        if action.reload_taxonomy:
+            raise WriterStopped(
+                "changing the incident types in force is done on the writing node "
+                "(/readyz?role=writer answers 200 there)"
+            )
+        async with self._lock:
+            return await asyncio.to_thread(perform, self.engine, self.chain, action, self.clock())
