@@ -1,8 +1,10 @@
 """alarmdesk ingest in distributed mode with 1, 2 and 3 nodes on this machine (issue 12).
 
-    .venv/bin/python bench/distributed.py            # default run, about 4-5 minutes
+    .venv/bin/python bench/distributed.py            # default run, about 5-6 minutes
     .venv/bin/python bench/distributed.py --quick    # smoke run, under 2 minutes
     .venv/bin/python bench/distributed.py --nodes 2 --rate 400 --seconds 10
+    .venv/bin/python bench/distributed.py --nodes 2 --intake standbys   # the writer node
+                                                      # takes no HTTP intake (a diagnostic)
 
 For each N: a fresh PostgreSQL database (a copy of a template this run prepares: schema,
 the demo city, two tokens) and a fresh JetStream stream of its own name, N ``alarmdesk
@@ -36,6 +38,10 @@ What bounds the scaling here:
   acknowledgement), never commit capacity: committed signals/s is at best flat in N.
 - **Intake scales with nodes** only while there are idle cores for them; a standby's intake
   is the same work as the writer node's intake, minus the commit.
+- **A node is one process**: its event loop and its writer thread share one GIL, so a node
+  uses about one core at most. On the writer node, intake at full speed takes that core from
+  the commits: the log's backlog is committed mostly after the load stops (``--intake
+  standbys`` shows the writer without intake on its own loop).
 - **Two cores are shared** by N nodes, nats-server (file storage, one fsync'd stream),
   PostgreSQL and the load generators. Past one node, a new node's intake takes CPU from the
   writer, so acknowledged may rise while committed falls, and the backlog in the log grows.
@@ -85,7 +91,7 @@ class Profile:
     drain_timeout: float  # at most this long for the log's backlog to be committed
 
 
-FULL = Profile(warmup=3, seconds=20, pace_seconds=20, drain_timeout=240)
+FULL = Profile(warmup=3, seconds=15, pace_seconds=20, drain_timeout=240)
 QUICK = Profile(warmup=1, seconds=4, pace_seconds=4, drain_timeout=60)
 
 
@@ -301,6 +307,15 @@ def count_keys(url: str, prefix: str) -> dict[str, int]:
 # -- a. full speed ----------------------------------------------------------------------------
 
 
+def intake_ports(cluster: Cluster, intake: str) -> list[int]:
+    """Where signals are posted: every node, or (``--intake standbys``, a diagnostic) the
+    standbys only, so that the writer node's event loop serves no intake (with one node
+    there is no standby: every node)."""
+    if intake == "standbys" and len(cluster.ports) > 1:
+        return cluster.ports[1:]
+    return cluster.ports
+
+
 def phase_full(
     procs: Procs,
     cluster: Cluster,
@@ -310,13 +325,14 @@ def phase_full(
     token: str,
 ) -> dict[str, Any]:
     prefix = f"f{uuid.uuid4().hex[:8]}-"
+    targets = intake_ports(cluster, args.intake)
     sampler = Sampler(cluster.url, cluster.pids)
     sampler.start()
     gens: list[subprocess.Popen[bytes]] = []
     try:
         for k in range(args.clients):
             cfg = {
-                "ports": cluster.ports,
+                "ports": targets,
                 "path": "/api/v1/signals",
                 "conns": args.conns,
                 "warmup": prof.warmup,
@@ -371,6 +387,7 @@ def phase_full(
     return {
         "clients": args.clients,
         "conns": args.conns,
+        "intake": "standbys" if len(targets) < len(cluster.ports) else "all",
         "seconds": prof.seconds,
         "acked_per_s": sum(r["signals_per_s"] for r in results),
         "post_p50_ms": max(r["p50_ms"] for r in results),
@@ -448,7 +465,7 @@ def phase_paced(
             procs,
             "pace",
             {
-                "ports": cluster.ports,
+                "ports": intake_ports(cluster, args.intake),
                 "rate": args.rate,
                 "duration": prof.pace_seconds,
                 "conns": 8 * n,
@@ -559,7 +576,8 @@ def report_n(r: dict[str, Any]) -> None:
     if f:
         c = f["cpu"]
         lines += [
-            f"a. full speed, {f['clients']} load processes x {f['conns']} conns over every node, "
+            f"a. full speed, {f['clients']} load processes x {f['conns']} conns over "
+            f"{'the standbys' if f['intake'] == 'standbys' else 'every node'}, "
             f"{f['seconds']:.0f} s",
             f"   acknowledged (202 queued)   {fmt(f['acked_per_s']):>8} sig/s   POST->202 p50 "
             f"{f['post_p50_ms']:.1f} / p99 {f['post_p99_ms']:.1f} ms",
@@ -666,6 +684,12 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=2, help="load-generator processes (phase a)")
     ap.add_argument("--conns", type=int, default=32, help="connections per load process (a)")
     ap.add_argument("--consoles", type=int, default=10, help="SSE consoles per node (b)")
+    ap.add_argument(
+        "--intake",
+        choices=("all", "standbys"),
+        default="all",
+        help="post to every node (default) or, a diagnostic, to the standbys only",
+    )
     ap.add_argument("--database-url", default=PG_ADMIN_URL, help="a PostgreSQL admin URL")
     ap.add_argument("--nats-url", default=NATS_URL, help="NATS with JetStream")
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (node logs)")
