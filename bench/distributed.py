@@ -111,8 +111,15 @@ def pids_named(*names: str) -> list[int]:
     return out
 
 
-def cpu_sum(pids: list[int]) -> float:
-    return sum(cpu_of(p) or 0.0 for p in pids)
+def cpu_by_pid(*names: str) -> dict[int, float]:
+    return {p: cpu_of(p) or 0.0 for p in pids_named(*names)}
+
+
+def cpu_between(a: dict[int, float], b: dict[int, float]) -> float:
+    """CPU seconds a set of processes used between two readings: of those alive at the
+    second (one that started in between counts from 0; one that exited is not counted,
+    rather than making the sum fall)."""
+    return sum(cpu - a.get(pid, 0.0) for pid, cpu in b.items())
 
 
 @dataclass(frozen=True)
@@ -120,8 +127,8 @@ class Sample:
     at: float  # time.time()
     rows: int  # signals stored since the run's start (by id)
     nodes: tuple[float, ...]  # CPU seconds of each node
-    nats: float
-    pg: float
+    nats: dict[int, float]
+    pg: dict[int, float]  # every postgres process: backends come and go
     busy: float  # machine_busy()
 
 
@@ -150,8 +157,8 @@ class Sampler:
             time.time(),
             self._max_id() - self.base,
             tuple(cpu_of(p) or 0.0 for p in self.node_pids),
-            cpu_sum(pids_named("nats-server")),
-            cpu_sum(pids_named("postgres")),
+            cpu_by_pid("nats-server"),
+            cpu_by_pid("postgres"),
             machine_busy(),
         )
         self.samples.append(s)
@@ -182,8 +189,8 @@ def usage(a: Sample, b: Sample) -> dict[str, Any]:
     nodes = [(y - x) / dt for x, y in zip(a.nodes, b.nodes, strict=True)]
     return {
         "nodes": nodes,
-        "nats": (b.nats - a.nats) / dt,
-        "pg": (b.pg - a.pg) / dt,
+        "nats": cpu_between(a.nats, b.nats) / dt,
+        "pg": cpu_between(a.pg, b.pg) / dt,
         "machine": (b.busy - a.busy) / dt,
     }
 

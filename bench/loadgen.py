@@ -32,6 +32,7 @@ import resource
 import sys
 import time
 from array import array
+from collections import deque
 from datetime import datetime
 from typing import Any
 
@@ -397,7 +398,9 @@ class Pacer:
         self.heads = [
             [post_head("/api/v1/signals", port, t.size) for t in self.tpl] for port in self.ports
         ]
-        self.free: list[list[PacedConn]] = [[] for _ in self.ports]
+        # first in, first out: every connection is used in turn, none idles long enough
+        # for the server's keep-alive timeout to close it under the pacer's feet
+        self.free: list[deque[PacedConn]] = [deque() for _ in self.ports]
         self.statuses: dict[int, int] = {}
         self.post_lat = array("d")
         self.sent_ids = array("q")
@@ -438,12 +441,14 @@ async def run_pace(cfg: dict[str, Any]) -> dict[str, Any]:
                     await asyncio.wait_for(p.wake, 1.0)
                 now = time.time()
                 continue
-            conn = p.free[node].pop()
+            conn = p.free[node].popleft()
+            assert conn.tr is not None
+            if conn.tr.is_closing():  # closed by the server; connection_lost is on its way
+                continue
             v = i % len(p.tpl)
             conn.t0 = time.time()
             conn.n = i
             p.lag.append(conn.t0 - (t0 + i / rate))
-            assert conn.tr is not None
             conn.tr.write(p.heads[node][v] + p.tpl[v].body(i))
             p.pending += 1
             i += 1
