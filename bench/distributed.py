@@ -1,6 +1,6 @@
 """alarmdesk ingest in distributed mode with 1, 2 and 3 nodes on this machine (issue 12).
 
-    .venv/bin/python bench/distributed.py            # default run, about 5-6 minutes
+    .venv/bin/python bench/distributed.py            # default run, about 5 minutes
     .venv/bin/python bench/distributed.py --quick    # smoke run, under 2 minutes
     .venv/bin/python bench/distributed.py --nodes 2 --rate 400 --seconds 10
     .venv/bin/python bench/distributed.py --nodes 2 --intake standbys   # the writer node
