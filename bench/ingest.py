@@ -209,8 +209,15 @@ class Procs:
         self.env["PYTHONUNBUFFERED"] = "1"
 
     def start(
-        self, args: list[str], cores: set[int], log: str | None = None, pipe: bool = False
+        self,
+        args: list[str],
+        cores: set[int],
+        log: str | None = None,
+        pipe: bool = False,
+        env: dict[str, str] | None = None,
     ) -> subprocess.Popen[bytes]:
+        """Starts ``args``; ``env`` is added to this run's environment (which has no
+        ``ALARMDESK_`` variables of the caller's)."""
         out: Any = subprocess.PIPE if pipe else open(self.tmp / (log or "proc.log"), "ab")  # noqa: SIM115
         pin = self.cores.pin
 
@@ -223,7 +230,7 @@ class Procs:
             stdout=out,
             stderr=subprocess.PIPE if pipe else out,
             cwd=self.tmp,
-            env=self.env,
+            env=self.env | (env or {}),
             preexec_fn=pre,
         )
         if not pipe:
@@ -308,10 +315,16 @@ def cli(procs: Procs, *args: str) -> None:
 
 class AlarmdeskServer:
     """``alarmdesk serve`` on a copy of the SQLite ``template``, or on ``url`` (a database
-    prepared by the caller, e.g. PostgreSQL)."""
+    prepared by the caller, e.g. PostgreSQL); ``env``: variables of its own (a distributed
+    node's ``ALARMDESK_NATS_URL`` and ``ALARMDESK_CONFIG``)."""
 
     def __init__(
-        self, procs: Procs, template: Path | None, name: str, url: str | None = None
+        self,
+        procs: Procs,
+        template: Path | None,
+        name: str,
+        url: str | None = None,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.procs = procs
         if url is None:
@@ -337,6 +350,7 @@ class AlarmdeskServer:
             ],
             procs.cores.server,
             log=self.log.name,
+            env=env,
         )
         wait_http(self.port, "/api/v1/health", self.proc, self.log)
 

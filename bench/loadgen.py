@@ -6,6 +6,10 @@
     python bench/loadgen.py pace   '<json config>'   single-signal POSTs at a fixed rate
     python bench/loadgen.py sse    '<json config>'   M Server-Sent-Events readers
 
+Each mode talks to ``cfg["port"]``, or to every port of ``cfg["ports"]`` (several nodes of
+one cluster, bench/distributed.py): closed-loop connections and SSE readers are spread over
+them in turn, paced requests go to them in turn.
+
 Raw asyncio protocols on uvloop speaking HTTP/1.1 keep-alive with pre-encoded requests: a
 request is one bytes concatenation and one ``transport.write``; an answer is found by its
 Content-Length (or the chunked terminator), without a general HTTP parser. The result is
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import re
@@ -27,6 +32,7 @@ import resource
 import sys
 import time
 from array import array
+from collections import deque
 from datetime import datetime
 from typing import Any
 
@@ -88,6 +94,11 @@ def pct(sorted_values: list[float], p: float) -> float | None:
 
 
 AUTH = ""  # "Authorization: Bearer ...\r\n" when the server wants a token (cfg["token"])
+
+
+def ports_of(cfg: dict[str, Any]) -> list[int]:
+    """The servers' ports: ``cfg["ports"]`` (a cluster's nodes), else ``[cfg["port"]]``."""
+    return [int(x) for x in cfg["ports"]] if cfg.get("ports") else [int(cfg["port"])]
 
 
 def post_head(path: str, port: int, length: int) -> bytes:
@@ -154,7 +165,7 @@ def install_uvloop() -> None:
 class ClosedLoop:
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.port = int(cfg["port"])
+        self.ports = ports_of(cfg)
         self.path = cfg["path"]
         self.batch = int(cfg.get("batch", 0))
         vs = _signals.variants(
@@ -168,7 +179,9 @@ class ClosedLoop:
         else:
             self.tpl = _signals.templates(vs, cfg["key_prefix"])
             self.batch_open, self.batch_close = b'{"signals":[', b"]}"
-        self.heads = [post_head(self.path, self.port, t.size) for t in self.tpl]
+        self.heads = {
+            port: [post_head(self.path, port, t.size) for t in self.tpl] for port in self.ports
+        }
         self.n = 0
         self.lat = array("d")
         self.done_at = array("d")
@@ -179,7 +192,7 @@ class ClosedLoop:
         self.finished: asyncio.Future[None] | None = None
         self.bad_sample: str | None = None
 
-    def request(self) -> bytes:
+    def request(self, port: int) -> bytes:
         n = self.n
         if self.batch:
             self.n += self.batch
@@ -189,10 +202,10 @@ class ClosedLoop:
                 + b",".join(self.tpl[(n + i) % v].body(n + i) for i in range(self.batch))
                 + self.batch_close
             )
-            return post_head(self.path, self.port, len(body)) + body
+            return post_head(self.path, port, len(body)) + body
         self.n += 1
         t = self.tpl[n % len(self.tpl)]
-        return self.heads[n % len(self.tpl)] + t.body(n)
+        return self.heads[port][n % len(self.tpl)] + t.body(n)
 
     def closed(self) -> None:
         self.open -= 1
@@ -201,8 +214,9 @@ class ClosedLoop:
 
 
 class ClosedConn(asyncio.Protocol):
-    def __init__(self, gen: ClosedLoop) -> None:
+    def __init__(self, gen: ClosedLoop, port: int) -> None:
         self.gen = gen
+        self.port = port
         self.answer = Answer()
         self.t0 = 0.0
         self.tr: asyncio.Transport | None = None
@@ -213,7 +227,7 @@ class ClosedConn(asyncio.Protocol):
         self.send()
 
     def send(self) -> None:
-        req = self.gen.request()
+        req = self.gen.request(self.port)
         self.t0 = time.perf_counter()
         assert self.tr is not None
         self.tr.write(req)
@@ -250,8 +264,10 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     gen.stop_at = start + warmup + duration
     marks: dict[str, tuple[float, float, float | None, float]] = {}
+    walls: dict[str, float] = {}  # the window in time.time(), for another process's samples
 
     def mark(name: str) -> None:
+        walls[name] = time.time()
         marks[name] = (
             time.perf_counter(),
             cpu_self(),
@@ -264,8 +280,9 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
     loop.call_later(warmup, mark, "start")
     loop.call_later(warmup + duration, mark, "end")
     conns = int(cfg["conns"])
-    for _ in range(conns):
-        await loop.create_connection(lambda: ClosedConn(gen), HOST, gen.port)
+    for c in range(conns):
+        port = gen.ports[c % len(gen.ports)]
+        await loop.create_connection(functools.partial(ClosedConn, gen, port), HOST, port)
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(gen.finished, warmup + duration + 60)
     if "end" not in marks:
@@ -288,6 +305,7 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
         "conns": conns,
         "batch": gen.batch,
         "window_s": window,
+        "window_wall": [walls["start"], walls["end"]],
         "requests": ok_in,
         "failed": failed_in,
         "requests_per_s": ok_in / window,
@@ -317,15 +335,17 @@ async def run_closed(cfg: dict[str, Any]) -> dict[str, Any]:
 
 
 class PacedConn(asyncio.Protocol):
-    def __init__(self, pacer: Pacer) -> None:
+    def __init__(self, pacer: Pacer, node: int) -> None:
         self.p = pacer
+        self.node = node  # the index of its port in the pacer's ports
         self.answer = Answer()
         self.tr: asyncio.Transport | None = None
         self.t0 = 0.0
+        self.n = 0  # the number of the request in flight (its idempotency key's counter)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.tr = transport  # type: ignore[assignment]
-        self.p.free.append(self)
+        self.p.free[self.node].append(self)
 
     def data_received(self, data: bytes) -> None:
         whole = self.answer.feed(data)
@@ -337,11 +357,13 @@ class PacedConn(asyncio.Protocol):
         p.statuses[st] = p.statuses.get(st, 0) + 1
         p.post_lat.append(now - self.t0)
         if st == 202:
-            body = whole[whole.index(b"\r\n\r\n") + 4 :]
-            sid = int(p.sid_re.search(body).group(1))  # type: ignore[union-attr]
-            p.sent_ids.append(sid)
+            if p.queued:  # "queued": no id yet; the caller finds it by the key, later
+                p.sent_ids.append(self.n)
+            else:
+                body = whole[whole.index(b"\r\n\r\n") + 4 :]
+                p.sent_ids.append(int(p.sid_re.search(body).group(1)))  # type: ignore[union-attr]
             p.sent_at.append(self.t0)
-        p.free.append(self)
+        p.free[self.node].append(self)
         p.pending -= 1
         if p.wake is not None and not p.wake.done():
             p.wake.set_result(None)
@@ -349,26 +371,36 @@ class PacedConn(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         p = self.p
         p.lost += 1
-        if self in p.free:
-            p.free.remove(self)
+        if self in p.free[self.node]:
+            p.free[self.node].remove(self)
         if p.wake is not None and not p.wake.done():
             p.wake.set_result(None)
 
 
 class Pacer:
+    """Request ``i`` goes to ``ports[i % len(ports)]``. What it records per 202 is the
+    signal id of the receipt, or with ``cfg["queued"]`` (distributed mode, where the 202 says
+    "queued" and names only the key) the request's number: its key is ``key_prefix`` and the
+    number (bench/_signals.py)."""
+
     sid_re = re.compile(rb'"signal_id":(\d+)')
 
     def __init__(self, cfg: dict[str, Any]) -> None:
         self.cfg = cfg
-        self.port = int(cfg["port"])
+        self.ports = ports_of(cfg)
+        self.queued = bool(cfg.get("queued"))
         vs = _signals.variants(
             int(cfg.get("variants", 20_000)),
             int(cfg["seed"]),
             datetime.fromisoformat(cfg["occurred_at"]),
         )
         self.tpl = _signals.templates(vs, cfg["key_prefix"])
-        self.heads = [post_head("/api/v1/signals", self.port, t.size) for t in self.tpl]
-        self.free: list[PacedConn] = []
+        self.heads = [
+            [post_head("/api/v1/signals", port, t.size) for t in self.tpl] for port in self.ports
+        ]
+        # first in, first out: every connection is used in turn, none idles long enough
+        # for the server's keep-alive timeout to close it under the pacer's feet
+        self.free: list[deque[PacedConn]] = [deque() for _ in self.ports]
         self.statuses: dict[int, int] = {}
         self.post_lat = array("d")
         self.sent_ids = array("q")
@@ -384,8 +416,9 @@ async def run_pace(cfg: dict[str, Any]) -> dict[str, Any]:
     p = Pacer(cfg)
     loop = asyncio.get_running_loop()
     rate, duration = float(cfg["rate"]), float(cfg["duration"])
-    for _ in range(int(cfg["conns"])):
-        await loop.create_connection(lambda: PacedConn(p), HOST, p.port)
+    for c in range(int(cfg["conns"])):
+        node = c % len(p.ports)
+        await loop.create_connection(functools.partial(PacedConn, p, node), HOST, p.ports[node])
     total = int(rate * duration)
     cpu0, wall0 = cpu_self(), time.time()
     t0 = time.time() + 0.05
@@ -398,7 +431,8 @@ async def run_pace(cfg: dict[str, Any]) -> dict[str, Any]:
             await asyncio.sleep(due - now)
             continue
         while i < total and t0 + i / rate <= now:
-            if not p.free:
+            node = i % len(p.ports)
+            if not p.free[node]:
                 p.blocked += 1
                 if p.lost >= int(cfg["conns"]) or time.time() > give_up:
                     break
@@ -407,12 +441,15 @@ async def run_pace(cfg: dict[str, Any]) -> dict[str, Any]:
                     await asyncio.wait_for(p.wake, 1.0)
                 now = time.time()
                 continue
-            conn = p.free.pop()
+            conn = p.free[node].popleft()
+            assert conn.tr is not None
+            if conn.tr.is_closing():  # closed by the server; connection_lost is on its way
+                continue
             v = i % len(p.tpl)
             conn.t0 = time.time()
+            conn.n = i
             p.lag.append(conn.t0 - (t0 + i / rate))
-            assert conn.tr is not None
-            conn.tr.write(p.heads[v] + p.tpl[v].body(i))
+            conn.tr.write(p.heads[node][v] + p.tpl[v].body(i))
             p.pending += 1
             i += 1
     send_end = time.time()
@@ -457,6 +494,7 @@ class SseConn(asyncio.Protocol):
     def __init__(self, r: SseReaders, idx: int, last_id: int | None) -> None:
         self.r = r
         self.idx = idx
+        self.port = r.port_of(idx)
         self.last_id = last_id
         self.tail = b""
         self.head_done = False
@@ -467,7 +505,7 @@ class SseConn(asyncio.Protocol):
         self.tr = transport  # type: ignore[assignment]
         extra = f"Last-Event-ID: {self.last_id}\r\n" if self.last_id is not None else ""
         transport.write(  # type: ignore[attr-defined]
-            f"GET /api/v1/stream HTTP/1.1\r\nHost: {HOST}:{self.r.port}\r\n"
+            f"GET /api/v1/stream HTTP/1.1\r\nHost: {HOST}:{self.port}\r\n"
             f"Accept: text/event-stream\r\n{self.r.auth}{extra}\r\n".encode()
         )
 
@@ -524,8 +562,10 @@ class SseConn(asyncio.Protocol):
 
 
 class SseReaders:
+    """Reader ``idx`` listens on ``ports[idx % len(ports)]``."""
+
     def __init__(self, cfg: dict[str, Any]) -> None:
-        self.port = int(cfg["port"])
+        self.ports = ports_of(cfg)
         self.n = int(cfg["clients"])
         token = cfg.get("token")
         self.auth = f"Authorization: Bearer {token}\r\n" if token else ""
@@ -540,9 +580,14 @@ class SseReaders:
         self.bad_sample: str | None = None
         self.conns: list[asyncio.Transport] = []
 
+    def port_of(self, idx: int) -> int:
+        return self.ports[idx % len(self.ports)]
+
     async def connect(self, idx: int, last_id: int | None) -> None:
         loop = asyncio.get_running_loop()
-        tr, _ = await loop.create_connection(lambda: SseConn(self, idx, last_id), HOST, self.port)
+        tr, _ = await loop.create_connection(
+            lambda: SseConn(self, idx, last_id), HOST, self.port_of(idx)
+        )
         self.conns.append(tr)
 
 

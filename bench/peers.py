@@ -218,10 +218,21 @@ class PostgresStore:
         self.made.append(name)
         return name
 
-    def server(self) -> AlarmdeskServer:
+    def database(self) -> str:
+        """The URL of a fresh copy of the template (dropped in ``close``, or ``drop``)."""
         self.n += 1
-        db = self._create(f"{self.prefix}_{self.n}", template=self.template)
-        return AlarmdeskServer(self.procs, None, f"alarmdesk-{self.n}", url=self.url(db))
+        return self.url(self._create(f"{self.prefix}_{self.n}", template=self.template))
+
+    def drop(self, url: str) -> None:
+        name = url.rsplit("/", 1)[1]
+        with self.admin.connect() as c:
+            c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if name in self.made:
+            self.made.remove(name)
+
+    def server(self) -> AlarmdeskServer:
+        url = self.database()
+        return AlarmdeskServer(self.procs, None, f"alarmdesk-{self.n}", url=url)
 
     def stored(self, srv: AlarmdeskServer) -> int:
         return self._count(srv.url) - self.base

@@ -106,3 +106,40 @@ async def test_a_relay_without_nats_keeps_its_node_s_own_consoles_going(nats_url
     hub.publish([event(1)])
     assert await frames_of(sub.queue, 1) == [1]
     await relay.close()
+
+
+async def test_a_commit_larger_than_a_nats_message_reaches_the_other_node_whole(
+    nats_url: str,
+) -> None:
+    """A writer under load commits thousands of events at once (bench/distributed.py saw
+    2,000): more than NATS takes in one message (max_payload, 1 MB by default). They go in
+    several messages, in order, and the other node's consoles get every one, live."""
+    subject = f"test-{uuid.uuid4().hex[:8]}.events"
+    hubs = {"a": Hub(), "b": Hub()}
+    conns = [await nats.connect(nats_url), await nats.connect(nats_url)]
+    relays = {
+        name: EventRelay(nc, subject, name, hubs[name])
+        for name, nc in zip(hubs, conns, strict=True)
+    }
+    try:
+        for relay in relays.values():
+            await relay.start()
+        on_b = hubs["b"].subscribe()
+        big = "x" * 1000  # a snapshot of about a kilobyte, as a real incident's
+        commit = [
+            IncidentEvent(
+                EventType.OPENED, n, AT, "system:pipeline", {"signal_id": n}, ("west",), n,
+                {"id": n, "title": "Fire alarm", "opened_at": AT, "notes": big},
+            )
+            for n in range(1, 2001)
+        ]  # fmt: skip
+        assert len(commit) * len(big) > conns[0].max_payload
+        relays["a"].send(commit)
+        relays["a"].send([event(2001)])
+        assert await frames_of(on_b.queue, 2001) == list(range(1, 2002))
+        assert relays["b"].received == 2001
+    finally:
+        for relay in relays.values():
+            await relay.close()
+        for nc in conns:
+            await nc.close()

@@ -72,6 +72,19 @@ _decode = msgspec.msgpack.Decoder(_Commit).decode
 _snapshot = msgspec.json.Decoder(dict[str, Any]).decode
 
 
+def _messages(origin: str, events: list[_Event], limit: int) -> list[bytes]:
+    """One commit's events as NATS messages of at most ``limit`` bytes (the server's
+    max_payload, 1 MB by default; a writer under load commits thousands of events at once),
+    consecutive and in order, so the receiver sees no hole between them. An event alone
+    larger than ``limit`` cannot be sent: publishing it fails, and the receiving nodes'
+    consoles replay it from the table when the next commit shows the hole."""
+    whole = _encode(_Commit(origin, events))
+    if len(whole) <= limit or len(events) == 1:
+        return [whole]
+    half = len(events) // 2
+    return _messages(origin, events[:half], limit) + _messages(origin, events[half:], limit)
+
+
 class EventRelay:
     """Publishes this node's committed events and offers other nodes' to ``hub``.
 
@@ -103,8 +116,9 @@ class EventRelay:
     async def _send_in_order(self) -> None:
         while (events := await self._outbox.get()) is not None:
             try:
-                commit = _Commit(self.origin, [_Event.of(ev) for ev in events])
-                await self.nc.publish(self.subject, _encode(commit))
+                wire = [_Event.of(ev) for ev in events]
+                for message in _messages(self.origin, wire, self.nc.max_payload):
+                    await self.nc.publish(self.subject, message)
             except Exception:  # NATS down: other nodes' consoles replay from the table
                 log.warning("events not relayed to other nodes", events=len(events))
 
