@@ -126,6 +126,8 @@ def test_every_queued_signal_is_stored_exactly_once_across_a_kill(cluster: Clust
         # a balancer that must reach the node that writes asks
         assert httpx.get(second.url + "/readyz?role=writer", timeout=2).status_code == 503
         assert httpx.get(first.url + "/readyz?role=writer", timeout=2).status_code == 200
+        assert httpx.get(second.url + "/readyz?role=standby", timeout=2).status_code == 200
+        assert httpx.get(first.url + "/readyz?role=standby", timeout=2).status_code == 503
         engine = make_engine(cluster.database_url)
         with engine.connect() as conn:
             incident = conn.execute(sa.select(sa.func.min(t.incidents.c.id))).scalar()

@@ -77,15 +77,16 @@ def _store_answers(engine: sa.Engine) -> bool:
         503: ResponseSpec(ReadyOut, description="Not ready: see which part"),
     },
     summary="Ready: writer running, database (and intake log) answering, backlog under its bound",
-    description="`role=writer` (distributed mode): ready only on the node that writes, for "
-    "what must reach it (consoles that act, DC-09 and MQTT through a TCP load balancer).",
+    description="Distributed mode: `role=writer` is ready only on the node that writes (for "
+    "a balancer that must reach it); `role=standby` only on the others (a balancer may keep "
+    "full-speed intake off the writer node, whose commits it would slow: docs/operations.md).",
 )
 async def readyz(
     request: Request[Any, Any, Any],
     role: Annotated[str | None, QueryParameter(max_length=8)] = None,
 ) -> Response[ReadyOut]:
-    if role not in (None, "writer"):
-        raise InvalidField("role is writer or absent", field="role", code="invalid_value")
+    if role not in (None, "writer", "standby"):
+        raise InvalidField("role is writer, standby or absent", field="role", code="invalid_value")
     svc = services(request)
     store = False
     with anyio.move_on_after(_STORE_TIMEOUT):
@@ -104,6 +105,8 @@ async def readyz(
         ready = bus and intake_log is True and (standby or writer)
         if role == "writer":
             ready = ready and not standby and store
+        elif role == "standby":
+            ready = ready and standby
         status = "not_ready" if not ready else ("ready" if store else "degraded")
     return Response(
         ReadyOut(
