@@ -65,7 +65,6 @@ import tempfile
 import threading
 import time
 import uuid
-from array import array
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -495,11 +494,7 @@ def phase_paced(
         if sse is not None:
             procs.stop(sse)
         sampler.stop()
-    raw = post_out.read_bytes()
-    k = len(raw) // 16
-    nums, sent = array("q"), array("d")
-    nums.frombytes(raw[: k * 8])
-    sent.frombytes(raw[k * 8 :])
+    nums, sent = ingest.read_sent(post_out)
     ids = count_keys(cluster.url, prefix)
     kw = _signals.KEY_WIDTH
     sent_at: dict[int, float] = {}
@@ -507,12 +502,7 @@ def phase_paced(
         sid = ids.get(f"{prefix}{num:0{kw}d}")
         if sid is not None:
             sent_at[sid] = t
-    raw = sse_out.read_bytes()
-    m = len(raw) // 20
-    got, at, who = array("q"), array("d"), array("i")
-    got.frombytes(raw[: m * 8])
-    at.frombytes(raw[m * 8 : m * 16])
-    who.frombytes(raw[m * 16 :])
+    got, at, who = ingest.read_deliveries(sse_out)
     seen: set[tuple[int, int]] = set()
     lat: list[list[float]] = [[] for _ in range(n)]
     for sid, t, c in zip(got, at, who, strict=True):

@@ -522,6 +522,28 @@ def closed_cfg(
     }
 
 
+def read_sent(path: Path) -> tuple[array[int], array[float]]:
+    """What loadgen.py ``pace`` wrote: each request's number (or signal id), then its send
+    time."""
+    raw = path.read_bytes()
+    n = len(raw) // 16
+    ids, sent = array("q"), array("d")
+    ids.frombytes(raw[: n * 8])
+    sent.frombytes(raw[n * 8 :])
+    return ids, sent
+
+
+def read_deliveries(path: Path) -> tuple[array[int], array[float], array[int]]:
+    """What loadgen.py ``sse`` wrote: each delivery's signal id, arrival time and client."""
+    raw = path.read_bytes()
+    m = len(raw) // 20
+    got, at, who = array("q"), array("d"), array("i")
+    got.frombytes(raw[: m * 8])
+    at.frombytes(raw[m * 8 : m * 16])
+    who.frombytes(raw[m * 16 :])
+    return got, at, who
+
+
 def phase_e2e(procs: Procs, template: Path, prof: Profile, occurred: str) -> dict[str, Any]:
     srv = AlarmdeskServer(procs, template, "e2e")
     tmp = procs.tmp
@@ -589,18 +611,9 @@ def phase_e2e(procs: Procs, template: Path, prof: Profile, occurred: str) -> dic
         if sse is not None:
             procs.stop(sse)
         srv.stop()
-    raw = post_out.read_bytes()
-    n = len(raw) // 16
-    ids, sent = array("q"), array("d")
-    ids.frombytes(raw[: n * 8])
-    sent.frombytes(raw[n * 8 :])
+    ids, sent = read_sent(post_out)
     sent_at = dict(zip(ids, sent, strict=True))
-    raw = sse_out.read_bytes()
-    m = len(raw) // 20
-    got, at, who = array("q"), array("d"), array("i")
-    got.frombytes(raw[: m * 8])
-    at.frombytes(raw[m * 8 : m * 16])
-    who.frombytes(raw[m * 16 :])
+    got, at, who = read_deliveries(sse_out)
     seen: set[tuple[int, int]] = set()
     lat: list[float] = []
     for sid, t, c in zip(got, at, who, strict=True):

@@ -5,10 +5,13 @@ streams so that their clients replay what they missed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import nats
+from nats.aio.client import Client
 
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.relay import EventRelay
@@ -39,9 +42,11 @@ async def frames_of(sub_queue: asyncio.Queue, want: int) -> list[int]:  # type: 
     return got
 
 
-async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_order(
+@contextlib.asynccontextmanager
+async def two_nodes(
     nats_url: str,
-) -> None:
+) -> AsyncIterator[tuple[dict[str, Hub], dict[str, EventRelay], list[Client]]]:
+    """Nodes a and b: a hub and a relay each, on a subject of the test's own."""
     subject = f"test-{uuid.uuid4().hex[:8]}.events"
     hubs = {"a": Hub(), "b": Hub()}
     conns = [await nats.connect(nats_url), await nats.connect(nats_url)]
@@ -52,6 +57,18 @@ async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_or
     try:
         for relay in relays.values():
             await relay.start()
+        yield hubs, relays, conns
+    finally:
+        for relay in relays.values():
+            await relay.close()
+        for nc in conns:
+            await nc.close()
+
+
+async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_order(
+    nats_url: str,
+) -> None:
+    async with two_nodes(nats_url) as (hubs, relays, conns):
         on_a = hubs["a"].subscribe()
         on_b = hubs["b"].subscribe(["west"])
         east_only = hubs["b"].subscribe(["east"])
@@ -73,7 +90,7 @@ async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_or
         (theirs,) = await asyncio.wait_for(on_b.queue.get(), 5)
         assert mine == theirs  # the same bytes: datetimes, markup and all came through intact
         # a message that is not a commit is ignored, the relay goes on
-        await conns[0].publish(subject, b"\x00not msgpack")
+        await conns[0].publish(relays["a"].subject, b"\x00not msgpack")
         relays["a"].send([event(102)])
         assert await frames_of(on_b.queue, 1) == [102]
         # back from an outage: every stream ends, to replay from the events table
@@ -88,11 +105,6 @@ async def test_a_commit_on_one_node_reaches_the_other_node_s_consoles_once_in_or
         assert await frames_of(again.queue, 1) == [103]
         relays["a"].send([event(110), event(111)])  # 104…109 committed, never relayed
         assert await asyncio.wait_for(again.queue.get(), 5) is None
-    finally:
-        for relay in relays.values():
-            await relay.close()
-        for nc in conns:
-            await nc.close()
 
 
 async def test_a_relay_without_nats_keeps_its_node_s_own_consoles_going(nats_url: str) -> None:
@@ -114,16 +126,7 @@ async def test_a_commit_larger_than_a_nats_message_reaches_the_other_node_whole(
     """A writer under load commits thousands of events at once (bench/distributed.py saw
     2,000): more than NATS takes in one message (max_payload, 1 MB by default). They go in
     several messages, in order, and the other node's consoles get every one, live."""
-    subject = f"test-{uuid.uuid4().hex[:8]}.events"
-    hubs = {"a": Hub(), "b": Hub()}
-    conns = [await nats.connect(nats_url), await nats.connect(nats_url)]
-    relays = {
-        name: EventRelay(nc, subject, name, hubs[name])
-        for name, nc in zip(hubs, conns, strict=True)
-    }
-    try:
-        for relay in relays.values():
-            await relay.start()
+    async with two_nodes(nats_url) as (hubs, relays, conns):
         on_b = hubs["b"].subscribe()
         big = "x" * 1000  # a snapshot of about a kilobyte, as a real incident's
         commit = [
@@ -138,8 +141,3 @@ async def test_a_commit_larger_than_a_nats_message_reaches_the_other_node_whole(
         relays["a"].send([event(2001)])
         assert await frames_of(on_b.queue, 2001) == list(range(1, 2002))
         assert relays["b"].received == 2001
-    finally:
-        for relay in relays.values():
-            await relay.close()
-        for nc in conns:
-            await nc.close()
