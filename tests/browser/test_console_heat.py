@@ -63,14 +63,7 @@ def test_a_supervisor_sees_the_calls_per_cell_on_the_map(console, sign_in, artif
     assert f"in {len(cells)} cells of resolution 7" in summary and SOURCE in summary
     wait_until(page, "document.getElementById('heat-map').dataset.basemap")
     # The busiest cell's popup: its index, calls and p90, as text.
-    # Leaflet draws a cell's path once the map has its size and view ("M0 0" until then)
-    cell = f"#heat-map path[data-cell='{busiest['cell']}']"
-    wait_until(
-        page,
-        f'(document.querySelector("{cell}")?.getAttribute("d") || "M0 0") !== "M0 0"',
-        timeout=15.0,
-    )
-    page.click(cell)
+    page.click(f"#heat-map path[data-cell='{busiest['cell']}']")
     popup = page.wait_for_selector(".leaflet-popup-content .heat-popup")
     text = popup.inner_text()
     assert busiest["cell"] in text and f"{busiest['calls']} calls" in text

@@ -115,7 +115,12 @@ export function heatLayer(map, el, { fit = true } = {}) {
     }
     box.replaceChildren(...legendBody(report, scale).filter(Boolean));
     el.dataset.heatCells = String(features.length);
-    if (fit && features.length) map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 15 });
+    // Not animated: a fit begun while another view's zoom animation runs can be lost, leaving
+    // the cells outside the view (drawn as empty paths).
+    if (fit && features.length) {
+      map.invalidateSize({ pan: false }); // the page above may have grown since (tables, a scrollbar)
+      map.fitBounds(layer.getBounds(), { padding: [20, 20], maxZoom: 15, animate: false });
+    }
   }
 
   return { layer, legend, draw };

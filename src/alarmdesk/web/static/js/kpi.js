@@ -78,6 +78,11 @@ function tables(report) {
   );
 }
 
+// Each part of the page draws only the answer to its latest request: the page's first report
+// (the centre's own) may answer after the supervisor asked for another, and must not draw
+// over it.
+const latest = { kpis: 0, heat: 0 };
+
 // A report as JSON, or the message to show instead.
 async function read(url) {
   const r = await fetch(url, { headers: { Accept: "application/json" } }).catch(() => null);
@@ -94,7 +99,9 @@ function calls(report) {
 
 async function showKpis(query, url = `/api/v1/reports/kpi?${query}`) {
   summary.textContent = "Reading…";
+  const mine = ++latest.kpis;
   const { report, error } = await read(url);
+  if (mine !== latest.kpis) return;
   if (error) {
     summary.textContent = error;
     return;
@@ -117,7 +124,9 @@ async function showHeat(query, resolution) {
   }
   const q = new URLSearchParams(query);
   q.set("resolution", resolution);
+  const mine = ++latest.heat;
   const { report, error } = await read(`/api/v1/reports/heat?${q}`);
+  if (mine !== latest.heat) return;
   if (error) {
     heatSummary.textContent = error;
     return;
