@@ -16,8 +16,9 @@ import msgspec
 import pyarrow.parquet as pq
 import pytest
 
-from alarmdesk.analytics.parts import H3_RESOLUTIONS, Key, Manifest, PartStore, h3_column
+from alarmdesk.analytics.parts import Manifest, PartStore
 from alarmdesk.analytics.queries import Analytics, Selection
+from alarmdesk.analytics.rows import H3_RESOLUTIONS, Key, h3_column
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AnalyticsUnavailable
 from alarmdesk.domain.hexgrid import cell_of

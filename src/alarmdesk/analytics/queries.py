@@ -33,7 +33,8 @@ from typing import Any, Final
 import duckdb
 import pyarrow as pa
 
-from alarmdesk.analytics.parts import CALL_SCHEMA, KIND_SCHEMA, UNIT_SCHEMA, PartFiles, h3_column
+from alarmdesk.analytics.parts import PartFiles
+from alarmdesk.analytics.rows import CALL_SCHEMA, KIND_SCHEMA, UNIT_SCHEMA, h3_column
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution, resolution_of
 from alarmdesk.domain.history import INTERVAL_PHASES, UNIT_PHASES, Interval, Phase
 from alarmdesk.domain.kpi import (

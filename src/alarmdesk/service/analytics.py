@@ -27,8 +27,9 @@ from typing import Final, Protocol
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.analytics.parts import Key, Manifest, OlderFormat, Part, PartStore, Watermark
+from alarmdesk.analytics.parts import Manifest, OlderFormat, Part, PartStore, Watermark
 from alarmdesk.analytics.queries import Analytics
+from alarmdesk.analytics.rows import Key
 from alarmdesk.domain.history import CallRecord
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.safeguards.retention_policy import RetentionConfig
