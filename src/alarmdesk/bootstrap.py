@@ -10,10 +10,9 @@ import asyncio
 import os
 import secrets
 import socket
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -26,15 +25,11 @@ from alarmdesk.bus.jetstream import LogSettings
 from alarmdesk.bus.relay import EventRelay
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
-from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import WriterStopped
 from alarmdesk.domain.events import IncidentEvent
 from alarmdesk.domain.routing import compile_routes
-from alarmdesk.domain.signal import Receipt, SignalIn
 from alarmdesk.intake.cap import load_mapping
 from alarmdesk.intake.service import IntakeService
 from alarmdesk.pipeline import CorrelationSettings, Pipeline
-from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service.analytics import store_for
 from alarmdesk.service.cluster import Node
 from alarmdesk.service.metrics import Metric, audit_metrics, counter, gauge
@@ -172,32 +167,14 @@ class Services:
             assert self.checkins is not None
             await self.checkins.listen(self.intake.supervisor.checkin)
         if self.commands is not None:
-            await self.commands.serve(self._writer_side())
+            w = self.writer  # its own work only, while it runs
+            await self.commands.serve(
+                WriterSide(
+                    lambda: w.alive, w.submit_command, w.submit_unit_report, w.submit_signals
+                )
+            )
         self.node.start_consuming(self.writer)
         self.start_webhooks(loop)
-
-    def _writer_side(self) -> WriterSide:
-        """This node's writer, for the standbys' requests: its own work only (a request never
-        goes on to another node from here)."""
-        writer = self.writer
-
-        def running() -> None:
-            if not writer.alive:
-                raise WriterStopped("this node no longer writes; try again in a few seconds")
-
-        async def command(cmd: c.Command, actor: Actor | None) -> dict[str, Any]:
-            running()
-            return await writer.submit_command(cmd, actor)
-
-        async def unit_report(report: c.UnitReport, actor: Actor | None) -> dict[str, Any]:
-            running()
-            return await writer.submit_unit_report(report, actor)
-
-        async def signals(batch: Sequence[SignalIn], actor: Actor | None) -> list[Receipt]:
-            running()
-            return await writer.submit_signals(batch, actor)
-
-        return WriterSide(command, unit_report, signals)
 
     async def stop_node(self) -> None:
         """Stops consuming (a batch in hand is committed first) and gives partitions back."""

@@ -17,8 +17,8 @@ from alarmdesk.domain.correlation import fold_scope
 from alarmdesk.domain.errors import LeaseLost
 from alarmdesk.domain.signal import SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service.batch import Queued
 from alarmdesk.service.cluster import PARTITION_PREFIX, Ownership, fair_share, settle_queued_key
-from alarmdesk.service.writer import Queued
 from alarmdesk.store import leases
 from alarmdesk.store import tables as t
 

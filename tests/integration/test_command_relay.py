@@ -52,7 +52,7 @@ async def test_commands_reach_the_writer_and_its_answers_and_errors_come_back(
         with pytest.raises(WriterStopped):  # nobody writes: 503 at once, not after a timeout
             await standby.submit_command(c.Acknowledge(9, "user:7"), ACTOR)
         assert time.monotonic() - began < 2
-        await writer.serve(WriterSide(command, unit_report, signals))
+        await writer.serve(WriterSide(lambda: True, command, unit_report, signals))
         dispatch = c.Dispatch(9, "user:7", 3, frozenset({"fire"}), ("E1",), ("E1", "E2"))
         view = await standby.submit_command(dispatch, ACTOR)
         assert view == {"id": 9, "status": "acknowledged", "note": "<b>x</b>"}

@@ -102,8 +102,10 @@ def _raise(error: _Error) -> None:
 
 @dataclass(frozen=True, slots=True)
 class WriterSide:
-    """What the writer node does with each request (its writer's own entry points)."""
+    """What the writer node does with each request (its writer's own entry points), while
+    ``writing()``: a request is never passed on from a node that stopped writing."""
 
+    writing: Callable[[], bool]
     command: Callable[[c.Command, Actor | None], Awaitable[dict[str, Any]]]
     unit_report: Callable[[c.UnitReport, Actor | None], Awaitable[dict[str, Any]]]
     signals: Callable[[Sequence[SignalIn], Actor | None], Awaitable[list[Receipt]]]
@@ -185,6 +187,8 @@ class CommandRelay:
 
     @staticmethod
     async def _apply(writer: WriterSide, request: _Request) -> object:
+        if not writer.writing():
+            raise WriterStopped("this node no longer writes; try again in a few seconds")
         if request.kind == _SIGNALS:
             signals = msgspec.json.decode(request.body, type=list[SignalIn])
             return await writer.signals(signals, request.actor)

@@ -301,7 +301,7 @@ class DeviceRegistry:
 
 class SignalSink(Protocol):
     """What adapters store through: the writer (``Writer.submit_signals``: a receipt per
-    signal once committed), or in distributed mode the intake log (``service.cluster.LogSink``:
+    signal once committed), or in distributed mode the intake log (``service.cluster.Node``:
     per signal its key once queued). Either way, once it returns the signals are durable and
     the source may be acknowledged."""
 

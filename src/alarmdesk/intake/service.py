@@ -97,7 +97,6 @@ class IntakeService:
         self._engine: sa.Engine | None = None
         self._sink: SignalSink = _NotStarted()
         self._checkins: CheckinSink | None = None  # None: the local supervisor
-        self._listens_to: SignalSink | None = None  # what listen() stores through
         self._tasks: list[asyncio.Task[Any]] = []
         self._sockets: list[socket.socket] = []
 
@@ -143,7 +142,6 @@ class IntakeService:
         self._engine = services.engine
         # Frames and messages stored in one event-loop turn are handed over together.
         self._sink = CoalescingSink(sink)
-        self._listens_to = sink
         window = timestamp_window(settings)
         self.registry = DeviceRegistry.load(services.engine)
         try:
@@ -166,10 +164,8 @@ class IntakeService:
             with services.engine.connect() as conn:
                 check_plate_types(settings.plates_enabled_types, repo.load_taxonomy(conn))
         clock = services.clock
-        # MQTT stores through the writer: with listen's coalescer when that is the writer's
-        writer = (
-            self._sink if self._listens_to is services.writer else CoalescingSink(services.writer)
-        )
+        # MQTT stores through the writer: frames and messages of one event-loop turn together
+        writer = CoalescingSink(services.writer)
         supervisor = Supervisor(services.writer, clock, grace=settings.supervision_grace_seconds)
         supervisor.load(self._registry(), self._stored_state(clock()), startup=True)
         self.supervisor = supervisor

@@ -49,7 +49,8 @@ from alarmdesk.domain.correlation import fold_scope, scope_of_incident
 from alarmdesk.domain.errors import AlarmdeskError, LeaseLost
 from alarmdesk.domain.signal import SignalIn
 from alarmdesk.safeguards.audit import Actor
-from alarmdesk.service.writer import Queued, Writer
+from alarmdesk.service.batch import Queued
+from alarmdesk.service.writer import Writer
 from alarmdesk.store import leases
 from alarmdesk.store import repository as repo
 

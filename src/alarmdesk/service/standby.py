@@ -25,18 +25,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from alarmdesk.bus.commands import CommandRelay
-from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import WriterStopped
-from alarmdesk.domain.signal import Receipt, SignalIn
-from alarmdesk.safeguards.audit import Actor, AuditEvent
+from alarmdesk.safeguards.audit import AuditEvent
 from alarmdesk.service.actions import Action, in_transaction, perform
+from alarmdesk.service.batch import Work
 from alarmdesk.store.audit import AuditChain
 
 __all__ = ["Elsewhere"]
 
 
 class Elsewhere:
-    """The writer's entry points on a node that does not write (``Writer.elsewhere``)."""
+    """Where the writer's work goes on a node that does not write (``Writer.elsewhere``)."""
 
     def __init__(
         self,
@@ -51,16 +50,22 @@ class Elsewhere:
         self.clock = clock
         self._lock = asyncio.Lock()  # one action at a time through this node's appender
 
-    async def submit_command(self, command: c.Command, actor: Actor | None) -> dict[str, Any]:
-        return await self.relay.submit_command(command, actor)
-
-    async def submit_unit_report(self, report: c.UnitReport, actor: Actor | None) -> dict[str, Any]:
-        return await self.relay.submit_unit_report(report, actor)
-
-    async def submit_signals(
-        self, signals: Sequence[SignalIn], actor: Actor | None
-    ) -> list[Receipt]:
-        return await self.relay.submit_signals(signals, actor)
+    async def take(self, work: Work) -> Any:
+        """What the writer was handed while this node does not write: sent to the node that
+        does, run here, or refused (``503``) when only this node's own writer may do it
+        (signals from the intake log, reloads, escalation timers)."""
+        if work.command is not None:
+            return await self.relay.submit_command(work.command, work.actor)
+        if work.unit_report is not None:
+            return await self.relay.submit_unit_report(work.unit_report, work.actor)
+        local = not (work.reload_taxonomy or work.reload_state or work.lease is not None)
+        if work.signals and local and work.received_at is None:
+            return await self.relay.submit_signals(work.signals, work.actor)
+        if work.action is not None:
+            return await self.run(work.action)
+        if work.audit and local:
+            return await self.submit_audit(work.audit)
+        raise WriterStopped("this node does not write; the node that does takes this")
 
     async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
         """Entries appended here, in a transaction of their own (a reading on a standby is

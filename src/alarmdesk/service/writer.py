@@ -3,7 +3,8 @@
 Callers (HTTP handlers, device receivers, the console, account and type changes) hand it
 signals, commands or actions and await a future. The thread drains its queue — whatever has
 gathered while the last commit was on disk, up to ``max_batch`` signals — runs each through
-its handler (``service/handlers.py``), has the unit of work write the changes and their audit
+its handler (``service/batch.py``: one batch in its transaction, ``service/handlers.py``
+per request), has the unit of work write the changes and their audit
 entries in ONE transaction, commits, and only then completes the futures and hands the events
 to the live stream. So a source hears "received" only for what is durably stored, an action
 and its audit entry commit together or not at all, and throughput comes from sharing one
@@ -27,9 +28,7 @@ import contextlib
 import queue
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,17 +40,17 @@ from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, LeaseLost, WriterStopped
 from alarmdesk.domain.events import EventType, IncidentEvent
 from alarmdesk.domain.routing import compile_routes
-from alarmdesk.domain.signal import Receipt, SignalIn, settle_key
+from alarmdesk.domain.signal import Receipt, SignalIn
 from alarmdesk.pipeline import Pipeline
 from alarmdesk.safeguards.audit import Actor, AuditEvent
-from alarmdesk.service import audit_policy, handlers
-from alarmdesk.service.actions import Action, apply_in
+from alarmdesk.service import handlers
+from alarmdesk.service.actions import Action
+from alarmdesk.service.batch import Queued, Work, apply_batch, outcomes, settle
 from alarmdesk.service.metrics import Metrics
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.centre import revision as setup_revision
-from alarmdesk.store.leases import Lease, holds
-from alarmdesk.store.unit_of_work import Changes, UnitOfWork, known_receipts
+from alarmdesk.store.unit_of_work import Changes, UnitOfWork
 
 __all__ = ["Writer", "WriterStopped"]
 
@@ -69,55 +68,6 @@ PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
 # Checks inside a transaction that this node may write; returns the writer lease's token.
 Fence = Callable[[sa.Connection, datetime], int]
-
-
-@dataclass(frozen=True, slots=True)
-class Queued:
-    """One request of signals taken from the intake log (distributed mode): stored alone
-    (its own all-or-none), received when the edge queued it, fenced by its partition lease."""
-
-    signals: Sequence[SignalIn]
-    received_at: datetime
-    actor: Actor | None
-    lease: Lease
-
-
-@dataclass(slots=True)
-class _Work:
-    loop: asyncio.AbstractEventLoop
-    future: asyncio.Future[Any]
-    signals: Sequence[SignalIn] = ()
-    command: c.Command | None = None
-    unit_report: c.UnitReport | None = None
-    action: Action | None = None  # a configuration or account change, with its entries
-    actor: Actor | None = None  # who submitted it; its audit entry is written with it
-    audit: Sequence[AuditEvent] = ()  # entries to append, alone or beside the work
-    reload_taxonomy: bool = False  # the types in force changed (a custom type was approved)
-    reload_silences: bool = False  # a silence was created or ended
-    reload_setup: bool = False  # the centre's set-up was applied
-    reload_state: bool = False  # this node gained a partition: others may have written
-    received_at: datetime | None = None  # when the edge took the signals (else: at commit)
-    lease: Lease | None = None  # the partition lease the signals are stored under
-    result: Any = None
-    error: BaseException | None = None
-    queued: float = field(default_factory=time.monotonic)  # for the pipeline-lag metric
-
-
-def _outcomes(works: Sequence[_Work], failed: bool) -> list[tuple[str, str, int]]:
-    """(source kind, outcome, signals) per request of signals, for the metrics."""
-    out: list[tuple[str, str, int]] = []
-    for w in works:
-        if not w.signals:
-            continue
-        if failed:
-            outcome = "failed"
-        elif w.error is None:
-            outcome = "stored"
-        else:
-            outcome = getattr(w.error, "code", "error")
-        kinds = Counter(s.source_kind for s in w.signals)  # .value once per kind, not signal
-        out.extend((kind.value, outcome, n) for kind, n in kinds.items())
-    return out
 
 
 class Writer:
@@ -147,7 +97,7 @@ class Writer:
         self.publish = publish
         self.audit = audit
         self.uow = UnitOfWork(audit)
-        self._queue: queue.SimpleQueue[_Work | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Work | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._start_error: BaseException | None = None
@@ -206,10 +156,8 @@ class Writer:
         Raises:
             IdempotencyKeyReused: a key was used before with different content.
         """
-        if not self.alive and self.elsewhere is not None:
-            return await self.elsewhere.submit_signals(signals, actor)
         receipts: list[Receipt] = await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
+            Work(asyncio.get_running_loop(), self._future(), signals=signals, actor=actor)
         )
         return receipts
 
@@ -225,7 +173,7 @@ class Writer:
         """
         loop = asyncio.get_running_loop()
         works = [
-            _Work(
+            Work(
                 loop,
                 loop.create_future(),
                 signals=r.signals,
@@ -252,7 +200,7 @@ class Writer:
     async def reload(self) -> None:
         """Rebuilds the pipeline's state from the database, in the writer's order: work queued
         after this sees what every other node committed before it."""
-        await self._submit(_Work(asyncio.get_running_loop(), self._future(), reload_state=True))
+        await self._submit(Work(asyncio.get_running_loop(), self._future(), reload_state=True))
 
     @property
     def serving(self) -> bool:
@@ -264,10 +212,8 @@ class Writer:
         self, command: c.Command, actor: Actor | None = None
     ) -> dict[str, Any]:
         """Applies an operator command; returns the incident as it is after it."""
-        if not self.alive and self.elsewhere is not None:
-            return await self.elsewhere.submit_command(command, actor)
         view: dict[str, Any] = await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
+            Work(asyncio.get_running_loop(), self._future(), command=command, actor=actor)
         )
         return view
 
@@ -277,10 +223,8 @@ class Writer:
         A refused action (an AlarmdeskError, raised to the caller) stores nothing but its
         denial entry; if appending the audit entries fails, the action is not stored either.
         """
-        if not self.alive and self.elsewhere is not None:
-            return await self.elsewhere.run(action)
         return await self._submit(
-            _Work(
+            Work(
                 asyncio.get_running_loop(),
                 self._future(),
                 action=action,
@@ -293,17 +237,15 @@ class Writer:
     async def reload_taxonomy(self, audit: Sequence[AuditEvent] = ()) -> None:
         """Puts the types in force now into the pipeline (after an approval)."""
         await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
+            Work(asyncio.get_running_loop(), self._future(), audit=audit, reload_taxonomy=True)
         )
 
     async def submit_unit_report(
         self, report: c.UnitReport, actor: Actor | None = None
     ) -> dict[str, Any]:
         """Applies a unit's status or position report; returns the unit as it is after it."""
-        if not self.alive and self.elsewhere is not None:
-            return await self.elsewhere.submit_unit_report(report, actor)
         view: dict[str, Any] = await self._submit(
-            _Work(asyncio.get_running_loop(), self._future(), unit_report=report, actor=actor)
+            Work(asyncio.get_running_loop(), self._future(), unit_report=report, actor=actor)
         )
         return view
 
@@ -311,21 +253,21 @@ class Writer:
         """Fires the escalation timers due now and returns once they are committed. The
         writer does this by itself when a timer falls due; a test moving a clock by hand
         calls it."""
-        await self._submit(_Work(asyncio.get_running_loop(), self._future()))
+        await self._submit(Work(asyncio.get_running_loop(), self._future()))
 
     async def submit_audit(self, events: Sequence[AuditEvent]) -> None:
         """Appends audit entries; returns once they are committed."""
         if self.audit is None or not events:
             return
-        if not self.alive and self.elsewhere is not None:
-            return await self.elsewhere.submit_audit(events)
-        await self._submit(_Work(asyncio.get_running_loop(), self._future(), audit=events))
+        await self._submit(Work(asyncio.get_running_loop(), self._future(), audit=events))
 
     def _future(self) -> asyncio.Future[Any]:
         return asyncio.get_running_loop().create_future()
 
-    async def _submit(self, work: _Work) -> Any:
+    async def _submit(self, work: Work) -> Any:
         if not self.alive:
+            if self.elsewhere is not None:  # a node that does not write: service/standby.py
+                return await self.elsewhere.take(work)
             raise WriterStopped("the writer is not running")
         self._queue.put(work)
         # shield: a client that goes away does not cancel what is being committed.
@@ -390,6 +332,11 @@ class Writer:
         p.routes = compile_routes(repo.load_routes(conn), {d.id: d.area for d in p.desks})
         p.policies = tuple(repo.load_policies(conn))
         p.units = {u.id: u for u in repo.load_units(conn)}
+
+    def _setup_changed(self, conn: sa.Connection, state: handlers.State) -> None:
+        """A set-up applied in this batch: taken up now, and known as read."""
+        self._reload_setup(conn, state)
+        self._setup_seen = setup_revision(conn)
 
     def _fenced(self, conn: sa.Connection, now: datetime) -> None:
         """Distributed mode: refuses the transaction unless this node holds the writer
@@ -461,7 +408,7 @@ class Writer:
             log.warning("the database cannot be reached; the next transaction tries again")
             return None
 
-    def _commit(self, conn: sa.Connection | None, works: list[_Work]) -> sa.Connection | None:
+    def _commit(self, conn: sa.Connection | None, works: list[Work]) -> sa.Connection | None:
         changes = Changes()
         now = self.clock()
         started = time.perf_counter()
@@ -481,7 +428,7 @@ class Writer:
                 if w.error is None:
                     w.error = exc
             self.metrics.commit_failures.inc()
-            for source, outcome, n in _outcomes(works, failed=True):
+            for source, outcome, n in outcomes(works, failed=True):
                 self.metrics.signals.labels(source, outcome).inc(n)
             conn = self._reconnect(conn)
             if self.audit is not None:
@@ -497,7 +444,7 @@ class Writer:
             self.batches += 1
             self.committed_signals += len(changes.signals)
             self.metrics.committed(
-                _outcomes(works, failed=False),
+                outcomes(works, failed=False),
                 len(changes.signals),
                 time.perf_counter() - started,
                 (w.queued for w in works),
@@ -511,18 +458,18 @@ class Writer:
         self._complete(works)
         return conn
 
-    def _complete(self, works: list[_Work]) -> None:
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Work]] = {}
+    def _complete(self, works: list[Work]) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[Work]] = {}
         for w in works:
             by_loop.setdefault(w.loop, []).append(w)
         for loop, ws in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                loop.call_soon_threadsafe(_settle, ws)
+                loop.call_soon_threadsafe(settle, ws)
 
     # -- applying a batch ------------------------------------------------------------------------
 
     def _apply(
-        self, conn: sa.Connection, works: list[_Work], changes: Changes, now: datetime
+        self, conn: sa.Connection, works: list[Work], changes: Changes, now: datetime
     ) -> None:
         self._fenced(conn, now)
         if any(w.reload_state for w in works):
@@ -541,90 +488,6 @@ class Writer:
                     "set-up changed; desks, units, routing, escalation and procedures reloaded"
                 )
             self._setup_seen = seen
-        # Escalation timers due now fire first, in this transaction: a step and the move to the
-        # next commit together, so none fires twice and none is lost across a restart.
-        fired = state.pipeline.fire_due(now)
-        if fired.events:
-            state.number(fired.events)
-            changes.collect(fired.incidents, fired.units, fired.events)
-            changes.commanded.update(fired.incidents)
-        # One query for every key in the batch: earlier receipts, to answer resends.
-        for w in works:
-            if w.lease is not None and not holds(conn, w.lease, now):
-                w.error = LeaseLost(f"this node no longer holds the lease {w.lease.name}")
-        keyed = [
-            (w, [settle_key(s) for s in w.signals]) for w in works if w.signals and w.error is None
-        ]
-        known = known_receipts(
-            conn, [k for _, ks in keyed for k in ks if not k.startswith("auto:")]
-        )
-        keys_of = {id(w): ks for w, ks in keyed}
-        collected: dict[Actor, list[_Work]] = {}
-        positions: dict[Actor, list[c.UnitReport]] = {}
-        for w in works:
-            if w.error is not None:  # fenced out: stores nothing, writes no audit entry
-                continue
-            try:
-                if w.command is not None:
-                    w.result = handlers.apply_command(conn, state, w.command, now, changes)
-                elif w.unit_report is not None:
-                    w.result = handlers.apply_unit_report(state, w.unit_report, now, changes)
-                elif w.signals:
-                    w.result = handlers.apply_signals(
-                        state, w.signals, keys_of[id(w)], known, w.received_at or now, changes
-                    )
-                elif w.action is not None:
-                    w.result = apply_in(conn, w.action, now)
-            except AlarmdeskError as exc:
-                w.error = exc
-            if w.reload_taxonomy and w.error is None:
-                state.pipeline.taxonomy = repo.load_taxonomy(conn)
-            if w.reload_silences and w.error is None:
-                state.pipeline.silences = repo.load_silences(conn, now)
-            if w.reload_setup and w.error is None:
-                self._reload_setup(conn, state)
-                self._setup_seen = setup_revision(conn)
-            changes.audit.extend(w.audit)
-            if w.action is not None:
-                error = w.error if isinstance(w.error, AlarmdeskError) else None
-                changes.audit.extend(w.action.audit_of(w.result, error))
-            if w.actor is None:
-                continue
-            if w.command is not None:
-                changes.audit.append(audit_policy.command_entry(w.actor, w.command, w.error))
-            elif w.unit_report is not None:
-                if w.error is None and w.unit_report.status is None:
-                    positions.setdefault(w.actor, []).append(w.unit_report)
-                else:
-                    changes.audit.append(
-                        audit_policy.unit_report_entry(w.actor, w.unit_report, w.error)
-                    )
-            elif w.signals and w.error is None:
-                collected.setdefault(w.actor, []).append(w)
-            elif w.signals:
-                changes.audit.append(
-                    audit_policy.denied_collect_entry(w.actor, len(w.signals), w.error)  # type: ignore[arg-type]
-                )
-        for actor, reports in positions.items():
-            changes.audit.append(audit_policy.positions_entry(actor, reports))
-        for actor, ws in collected.items():
-            changes.audit.append(
-                audit_policy.collect_entry(
-                    actor,
-                    [r for w in ws for r in w.result],
-                    signals=sum(len(w.signals) for w in ws),
-                    requests=len(ws),
-                )
-            )
+        apply_batch(conn, state, works, changes, now, self._setup_changed)
         if self.audit is None:
             changes.audit.clear()
-
-
-def _settle(works: list[_Work]) -> None:
-    for w in works:
-        if w.future.done():
-            continue
-        if w.error is not None:
-            w.future.set_exception(w.error)
-        else:
-            w.future.set_result(w.result)
