@@ -127,3 +127,28 @@ def test_the_checklist_survives_storing_and_restoring_the_incident():
     restored = incident_from(incident_row(p.incidents[inc_id]))
     assert restored.procedure == p.incidents[inc_id].procedure
     assert restored.procedure is not None and restored.procedure.open_mandatory() == [2]
+
+
+def test_every_event_carries_the_checklist_as_it_is_after_each_tick():
+    # view() and to_json() are remembered between ticks (issue 11); each event's snapshot
+    # must still show exactly the steps done by then.
+    p = pipeline()
+    inc_id = open_incident(p)
+    seen = []
+    for step, at in ((2, T0), (0, T0 + timedelta(minutes=1))):
+        result = p.handle(c.CompleteStep(inc_id, f"op{step}", step=step), at)
+        seen.append([(s["step"], s["done_by"]) for s in result.events[-1].snapshot["procedure"]])
+    assert seen == [
+        [(0, None), (1, None), (2, "op2")],
+        [(0, "op0"), (1, None), (2, "op2")],
+    ]
+    proc = p.incidents[inc_id].procedure
+    assert proc is not None
+    stored = proc.to_json()
+    assert stored["done"] == {
+        "2": {"by": "op2", "at": T0.isoformat()},
+        "0": {"by": "op0", "at": (T0 + timedelta(minutes=1)).isoformat()},
+    }
+    stored["type_code"] = "changed by a caller"  # a caller's copy, not the remembered one
+    assert proc.to_json()["type_code"] == "ARCINT"
+    assert proc.view() is not proc.view()

@@ -47,6 +47,16 @@ class Procedure:
     type_code: str
     steps: tuple[Step, ...]
     done: dict[int, tuple[str, datetime]] = field(default_factory=dict)
+    # view() and to_json() as last built, and how many steps were done then: every event
+    # carries the incident's checklist, and a step once done stays done (tick refuses a
+    # second tick), so the count says whether they are still true. A fifth of the writer's
+    # time per signal went into rebuilding them (bench/README.md, issue 11).
+    _view: tuple[int, list[dict[str, Any]]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+    _json: tuple[int, dict[str, Any]] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def tick(self, index: int, actor: str, at: datetime) -> None:
         if not 0 <= index < len(self.steps):
@@ -63,11 +73,17 @@ class Procedure:
         return [i for i, s in enumerate(self.steps) if s.mandatory and i not in self.done]
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "type_code": self.type_code,
-            "steps": [{"text": s.text, "mandatory": s.mandatory} for s in self.steps],
-            "done": {str(i): {"by": by, "at": at.isoformat()} for i, (by, at) in self.done.items()},
-        }
+        """The stored form (a new dict each call; its parts are shared, not to be changed)."""
+        if self._json is None or self._json[0] != len(self.done):
+            built = {
+                "type_code": self.type_code,
+                "steps": [{"text": s.text, "mandatory": s.mandatory} for s in self.steps],
+                "done": {
+                    str(i): {"by": by, "at": at.isoformat()} for i, (by, at) in self.done.items()
+                },
+            }
+            self._json = (len(self.done), built)
+        return dict(self._json[1])
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Procedure:
@@ -81,14 +97,18 @@ class Procedure:
         )
 
     def view(self) -> list[dict[str, Any]]:
-        """The checklist as the console shows it."""
-        return [
-            {
-                "step": i,
-                "text": s.text,
-                "mandatory": s.mandatory,
-                "done_by": self.done[i][0] if i in self.done else None,
-                "done_at": self.done[i][1].isoformat() if i in self.done else None,
-            }
-            for i, s in enumerate(self.steps)
-        ]
+        """The checklist as the console shows it (a new list each call; its steps' dicts are
+        shared, not to be changed)."""
+        if self._view is None or self._view[0] != len(self.done):
+            built = [
+                {
+                    "step": i,
+                    "text": s.text,
+                    "mandatory": s.mandatory,
+                    "done_by": self.done[i][0] if i in self.done else None,
+                    "done_at": self.done[i][1].isoformat() if i in self.done else None,
+                }
+                for i, s in enumerate(self.steps)
+            ]
+            self._view = (len(self.done), built)
+        return list(self._view[1])

@@ -60,19 +60,22 @@ class Changes:
         self.units.update(units)
 
 
+# Built once: SQLAlchemy remembers a statement object's cache key, so a batch's look-up
+# costs the query, not compiling a new IN list of each batch's length.
+_RECEIPTS = sa.select(
+    t.signals.c.idempotency_key,
+    t.signals.c.id,
+    t.signals.c.incident_id,
+    t.signals.c.received_at,
+    t.signals.c.content_digest,
+).where(t.signals.c.idempotency_key.in_(sa.bindparam("keys", expanding=True)))
+
+
 def known_receipts(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[Receipt, str]]:
     """Earlier receipts and content digests of the keys already stored (one query per 500)."""
     known: dict[str, tuple[Receipt, str]] = {}
     for i in range(0, len(keys), _KEY_CHUNK):
-        chunk = keys[i : i + _KEY_CHUNK]
-        q = sa.select(
-            t.signals.c.idempotency_key,
-            t.signals.c.id,
-            t.signals.c.incident_id,
-            t.signals.c.received_at,
-            t.signals.c.content_digest,
-        ).where(t.signals.c.idempotency_key.in_(chunk))
-        for r in conn.execute(q):
+        for r in conn.execute(_RECEIPTS, {"keys": keys[i : i + _KEY_CHUNK]}):
             known[r.idempotency_key] = (
                 Receipt(
                     signal_id=r.id,
