@@ -324,7 +324,6 @@ def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Se
         engine,
         pipeline_factory(cfg),
         max_batch=cfg.writer.max_batch,
-        sqlite_cache_mib=cfg.writer.sqlite_cache_mib,
         clock=clock,
         audit=audit_chain(cfg),
     )

@@ -48,10 +48,6 @@ class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
     # /readyz answers 503 while more requests than this wait for the writer
     ready_backlog: Annotated[int, msgspec.Meta(ge=1)] = 10_000
-    # SQLite: the page cache of the writer's connection (SQLite's default is 2 MiB). The
-    # writer touches the indexes of every table a signal writes; with the default cache they
-    # are read again from the file in most transactions (bench/README.md, issue 11).
-    sqlite_cache_mib: Annotated[int, msgspec.Meta(ge=2, le=4096)] = 64
 
 
 class MetricsConfig(msgspec.Struct, forbid_unknown_fields=True):

@@ -248,21 +248,3 @@ def test_every_collected_signal_is_on_record_in_fewer_audit_entries(
     assert sum(e["detail"]["requests"] for e in collect) == 200
     assert all(e["actor"] == "token:9" and e["credential"] == "abcd" for e in collect)
     assert len(collect) == svc.writer.batches  # one per transaction, not one per request
-
-
-def test_the_writer_reads_and_writes_through_its_own_page_cache(
-    db_url, services_factory, loop
-) -> None:
-    # SQLite's default page cache (2 MiB) made the writer read its indexes again in most
-    # transactions; the writer's connection gets writer.sqlite_cache_mib (issue 11).
-    from alarmdesk.store.database import writing_connection
-
-    svc = services_factory(db_url, loop=loop)
-    assert svc.writer.sqlite_cache_mib == svc.config.writer.sqlite_cache_mib == 64
-    with writing_connection(svc.engine, 64) as conn:
-        if conn.dialect.name == "sqlite":
-            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -64 * 1024
-        else:  # PostgreSQL has its shared buffers; nothing to set per connection
-            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
-    (receipt,) = loop.run_until_complete(svc.writer.submit_signals([signal("cache-1")]))
-    assert receipt.incident_id is not None

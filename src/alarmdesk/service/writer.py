@@ -50,7 +50,6 @@ from alarmdesk.service.metrics import Metrics
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.centre import revision as setup_revision
-from alarmdesk.store.database import writing_connection
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork
 
 __all__ = ["Writer", "WriterStopped"]
@@ -83,10 +82,8 @@ class Writer:
         audit: AuditChain | None = None,
         metrics: Metrics | None = None,
         fence: Fence | None = None,
-        sqlite_cache_mib: int = 0,
     ) -> None:
         self.engine = engine
-        self.sqlite_cache_mib = sqlite_cache_mib
         self.fence = fence
         # Distributed mode: where work goes while this node does not write (a standby's
         # consoles act through it: service/standby.py). None: nowhere, 503 writer_stopped.
@@ -287,7 +284,7 @@ class Writer:
             self._ready.set()
             return
         self._ready.set()
-        conn: sa.Connection | None = self._connect()
+        conn: sa.Connection | None = self.engine.connect()
         try:
             while True:
                 try:
@@ -322,9 +319,6 @@ class Writer:
         finally:
             if conn is not None:
                 conn.close()
-
-    def _connect(self) -> sa.Connection:
-        return writing_connection(self.engine, self.sqlite_cache_mib)
 
     def _reload_setup(self, conn: sa.Connection, state: handlers.State) -> None:
         """Takes up a new set-up: new incidents route and escalate by it; open ones keep
@@ -395,7 +389,7 @@ class Writer:
         state reloaded if an earlier reload could not reach the database. Raises what the
         database raises: the caller's transaction fails, the thread goes on."""
         if conn is None:
-            conn = self._connect()
+            conn = self.engine.connect()
         if self._stale:
             self._reload_in(conn)
             conn.commit()  # ends the reading transaction before the writing one begins
@@ -409,7 +403,7 @@ class Writer:
             with contextlib.suppress(Exception):
                 conn.close()
         try:
-            return self._connect()
+            return self.engine.connect()
         except Exception:
             log.warning("the database cannot be reached; the next transaction tries again")
             return None

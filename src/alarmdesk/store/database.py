@@ -59,17 +59,6 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, **kwargs)
 
 
-def writing_connection(engine: sa.Engine, sqlite_cache_mib: int = 0) -> sa.Connection:
-    """A connection for the writer. On SQLite with ``sqlite_cache_mib``, its page cache is that
-    large (``PRAGMA cache_size``; it stays with the pooled connection, which only grows it as
-    pages are read)."""
-    conn = engine.connect()
-    if sqlite_cache_mib and conn.dialect.name == "sqlite":
-        conn.exec_driver_sql(f"PRAGMA cache_size=-{int(sqlite_cache_mib) * 1024}")
-        conn.commit()  # ends the autobegun transaction: the writer begins its own
-    return conn
-
-
 def _alembic_config(url: str) -> Config:
     cfg = Config()
     cfg.set_main_option("script_location", str(resources.files("alarmdesk.store") / "migrations"))
