@@ -1,0 +1,141 @@
+"""The writer alone, in process: CPU per signal by how many requests a transaction takes.
+
+    .venv/bin/python bench/writer.py                 # groups 1, 8, 32, 128; ~1 minute
+    .venv/bin/python bench/writer.py --signals 20000 --groups 1,32 --rounds 3
+
+No HTTP, no sockets: a fresh copy of a demo database (``alarmdesk db upgrade`` and ``demo
+load``), the services ``alarmdesk serve`` builds, and the signal mix of ``_signals.py``. For a
+group size G, G single-signal requests are handed to ``Writer.submit_signals`` together, each
+its own request with its actor (as ``POST /api/v1/signals`` hands them over), and the next G
+once all are committed, so every transaction holds G requests. ``one request`` hands the same
+signals over as one request of G (as ``/signals/batch`` does).
+
+It prints the process CPU per signal (the writer thread, and the event loop's small part:
+decoding and awaiting) and fits ``cost(G) = F / G + v`` by least squares over the group sizes:
+F is what a transaction costs whatever it holds (COMMIT, the idempotency look-up, the audit
+chain's append, the metrics), v what each single-signal request adds. Run pinned to one core
+(``taskset -c 0``) on a shared machine; CPU time is steadier than wall time there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import msgspec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _signals
+
+from alarmdesk import config as config_mod
+from alarmdesk.bootstrap import build_services
+from alarmdesk.domain.signal import decode_one
+from alarmdesk.safeguards.audit import Actor
+
+ACTOR = Actor("token:1", "intake", "0123456789abcdef", "127.0.0.1")
+
+
+def prepare(tmp: Path) -> Path:
+    template = tmp / "template.db"
+    url = f"sqlite:///{template}"
+    for args in (["db", "upgrade"], ["demo", "load"]):
+        subprocess.run(
+            [sys.executable, "-m", "alarmdesk.cli", *args, "--database-url", url],
+            check=True,
+            capture_output=True,
+        )
+    return template
+
+
+def run(template: Path, tmp: Path, group: int, signals: int, one_request: bool, tag: str) -> float:
+    """Process CPU seconds per signal for ``signals`` signals in transactions of ``group``."""
+    db = tmp / f"{tag}.db"
+    shutil.copy(template, db)
+    cfg = config_mod.load(None, env={"ALARMDESK_DATABASE_URL": f"sqlite:///{db}"})
+    cfg.audit.key_file = str(tmp / "audit.key")
+    svc = build_services(cfg)
+    writer = svc.writer
+    writer.start()
+    try:
+        now = datetime.now(UTC)
+        pool = _signals.variants(5000, 7, now)
+        bodies = []
+        for i in range(signals):
+            d = dict(pool[i % len(pool)])
+            d["idempotency_key"] = f"{tag}-{i:09d}"
+            bodies.append(msgspec.json.encode(d))
+
+        async def drive() -> float:
+            started = time.process_time()
+            for i in range(0, signals, group):
+                chunk = [decode_one(b, datetime.now(UTC)) for b in bodies[i : i + group]]
+                if one_request:
+                    await writer.submit_signals(chunk, actor=ACTOR)
+                else:
+                    await asyncio.gather(*(writer.submit_signals([s], actor=ACTOR) for s in chunk))
+            return time.process_time() - started
+
+        cpu = asyncio.run(drive())
+    finally:
+        writer.stop()
+        svc.engine.dispose()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return cpu / signals
+
+
+def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least squares of cost = F * (1/G) + v; returns (F, v) in the cost's unit."""
+    xs = [1 / g for g, _ in points]
+    ys = [c for _, c in points]
+    n = len(points)
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    f = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx if sxx else 0.0
+    return f, my - f * mx
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--signals", type=int, default=8000, help="signals per run")
+    ap.add_argument("--groups", default="1,8,32,128", help="requests per transaction")
+    ap.add_argument("--rounds", type=int, default=2, help="runs of each; the least CPU counts")
+    args = ap.parse_args()
+    groups = [int(g) for g in args.groups.split(",")]
+    tmp = Path(tempfile.mkdtemp(prefix="alarmdesk-writer-bench-"))
+    try:
+        template = prepare(tmp)
+        best: dict[str, float] = {}
+        for r in range(args.rounds):
+            for g in groups:
+                for one in (False, True):
+                    if one and g == 1:
+                        continue  # the same as one single request
+                    key = f"{'one request of' if one else 'requests of 1 x'} {g}"
+                    us = run(template, tmp, g, args.signals, one, f"r{r}g{g}{int(one)}") * 1e6
+                    best[key] = min(best.get(key, us), us)
+                    print(f"round {r + 1}: {key:24} {us:8.1f} us CPU/signal", flush=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    singles = [(g, best[f"requests of 1 x {g}"]) for g in groups]
+    print(f"\nwriter in process, {args.signals:,} signals a run, least CPU of {args.rounds}:")
+    for key, us in best.items():
+        print(f"  {key:26} {us:8.1f} us CPU/signal")
+    result: dict[str, object] = {"us_per_signal": best, "signals": args.signals}
+    if len(singles) >= 2:
+        f, v = fit(singles)
+        print(f"  fit of single requests: F = {f:,.0f} us a transaction, v = {v:.0f} us a request")
+        result |= {"fixed_us_per_transaction": f, "us_per_request": v}
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
