@@ -47,14 +47,12 @@ class Procedure:
     type_code: str
     steps: tuple[Step, ...]
     done: dict[int, tuple[str, datetime]] = field(default_factory=dict)
-    # view() and to_json() as last built, and how many steps were done then: every event
-    # carries the incident's checklist, and a step once done stays done (tick refuses a
-    # second tick), so the count says whether they are still true. A fifth of the writer's
-    # time per signal went into rebuilding them (bench/README.md, issue 11).
-    _view: tuple[int, list[dict[str, Any]]] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
-    _json: tuple[int, dict[str, Any]] | None = field(
+    # view() and to_json() as last built, and how many steps were done then. Every event
+    # carries the incident's checklist and every incident row stores it, so both are built
+    # together; a step once done stays done (tick refuses a second tick), so the count says
+    # whether they still hold. Rebuilding them per event was about a tenth of the writer's
+    # time per batched signal (bench/README.md, issue 11).
+    _built: tuple[int, list[dict[str, Any]], dict[str, Any]] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -74,16 +72,7 @@ class Procedure:
 
     def to_json(self) -> dict[str, Any]:
         """The stored form (a new dict each call; its parts are shared, not to be changed)."""
-        if self._json is None or self._json[0] != len(self.done):
-            built = {
-                "type_code": self.type_code,
-                "steps": [{"text": s.text, "mandatory": s.mandatory} for s in self.steps],
-                "done": {
-                    str(i): {"by": by, "at": at.isoformat()} for i, (by, at) in self.done.items()
-                },
-            }
-            self._json = (len(self.done), built)
-        return dict(self._json[1])
+        return dict(self._remembered()[2])
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Procedure:
@@ -99,16 +88,26 @@ class Procedure:
     def view(self) -> list[dict[str, Any]]:
         """The checklist as the console shows it (a new list each call; its steps' dicts are
         shared, not to be changed)."""
-        if self._view is None or self._view[0] != len(self.done):
-            built = [
+        return list(self._remembered()[1])
+
+    def _remembered(self) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
+        built = self._built
+        if built is None or built[0] != len(self.done):
+            done = {i: (by, at.isoformat()) for i, (by, at) in self.done.items()}
+            view = [
                 {
                     "step": i,
                     "text": s.text,
                     "mandatory": s.mandatory,
-                    "done_by": self.done[i][0] if i in self.done else None,
-                    "done_at": self.done[i][1].isoformat() if i in self.done else None,
+                    "done_by": done[i][0] if i in done else None,
+                    "done_at": done[i][1] if i in done else None,
                 }
                 for i, s in enumerate(self.steps)
             ]
-            self._view = (len(self.done), built)
-        return list(self._view[1])
+            stored = {
+                "type_code": self.type_code,
+                "steps": [{"text": s.text, "mandatory": s.mandatory} for s in self.steps],
+                "done": {str(i): {"by": by, "at": at} for i, (by, at) in done.items()},
+            }
+            built = self._built = (len(self.done), view, stored)
+        return built

@@ -60,8 +60,8 @@ class Changes:
         self.units.update(units)
 
 
-# Built once: SQLAlchemy remembers a statement object's cache key, so a batch's look-up
-# costs the query, not compiling a new IN list of each batch's length.
+# One statement for every look-up, the keys bound as an expanding list. (Timed against a
+# statement built per call: no difference measured; what a look-up costs is the query.)
 _RECEIPTS = sa.select(
     t.signals.c.idempotency_key,
     t.signals.c.id,
