@@ -6,6 +6,11 @@ is dropped (its stream ends) rather than slowing everyone — its client reconne
 ``Last-Event-ID`` and replays what it missed from the events table, so nothing is lost
 (Zulip's event queues work the same way).
 
+Event ids are given one after another by the node that writes, so a commit whose first id is
+not the one after the last offered means this hub missed events: a writer died between its
+commit and its publish (distributed mode), and the hub may be another node's, or this node's
+own once it took over as the writer. Every stream ends then, and replays from the table.
+
 A subscription may name the credential that opened it (a token or a session); ``end`` puts
 the end marker on every subscription of a credential that was revoked or signed out, so its
 streams end at once.
@@ -17,8 +22,11 @@ import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from alarmdesk import logs
 from alarmdesk.bus.sse import event_data, sse_frame
 from alarmdesk.domain.events import IncidentEvent
+
+log = logs.get_logger(__name__)
 
 Frames = list[tuple[int, bytes]]  # (event id, SSE frame), in id order
 
@@ -74,6 +82,11 @@ class Hub:
         """
         if not events:
             return
+        if self.last_id and events[0].id > self.last_id + 1:
+            # a hole: events this hub never offered (module docstring); the commit in hand is
+            # in the table too, so the streams, ended, replay both
+            dropped = self.drop_all()
+            log.info("events missed; streams end to replay them", first=events[0].id, n=dropped)
         frames = [
             (
                 ev.id,

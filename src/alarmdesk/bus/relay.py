@@ -5,9 +5,11 @@ commit, in commit order; every node's relay offers the events another node publi
 own hub, so a console on any node sees every incident its desks may see. Core NATS, nothing
 kept: the events table is the record. A node that was cut off from NATS may have missed
 some, and so may every node when a writer dies between its commit and its publish: on
-reconnecting, or on a hole in the ids (the writer gives them one after another), a node
-drops its consoles' streams, and each client comes back with ``Last-Event-ID`` and replays
-what it missed from the table, as a console that fell behind does (bus/hub.py).
+reconnecting a node drops its consoles' streams, and so does its hub on a hole in the ids
+(the writer gives them one after another), whether the commit after the hole came from
+another node or, once it took over, from this node itself; each client comes back with
+``Last-Event-ID`` and replays what it missed from the table, as a console that fell behind
+does (bus/hub.py).
 """
 
 from __future__ import annotations
@@ -132,14 +134,7 @@ class EventRelay:
             log.warning("a message on the events subject is not a commit; ignored")
             return
         self.received += len(events)
-        first = events[0].id
-        if self.hub.last_id and first > self.hub.last_id + 1:
-            # Ids are given one after another by the node that writes: a hole means commits
-            # this node never heard of (a writer killed between its commit and its publish,
-            # then another took over). Its streams end and replay them from the table.
-            dropped = self.hub.drop_all()
-            log.info("events missed from another node; streams replay", first=first, n=dropped)
-        self.hub.publish(events)
+        self.hub.publish(events)  # after a hole in the ids, its streams replay (bus/hub.py)
 
     def reconnected(self) -> None:
         """After NATS came back: events may have been missed, so every stream is ended and
