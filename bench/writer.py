@@ -14,13 +14,15 @@ It prints the process CPU per signal (the writer thread, and the event loop's sm
 decoding and awaiting) and fits ``cost(G) = F / G + v`` by least squares over the group sizes:
 F is what a transaction costs whatever it holds (COMMIT, the idempotency look-up, the audit
 chain's append, the metrics), v what each single-signal request adds. Run pinned to one core
-(``taskset -c 0``) on a shared machine; CPU time is steadier than wall time there.
+(``taskset -c 0``) on a shared machine; CPU time is steadier than wall time there. The
+collector runs at the thresholds ``alarmdesk serve`` sets (``web/server.GC_THRESHOLDS``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import shutil
 import subprocess
@@ -39,6 +41,7 @@ from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import build_services
 from alarmdesk.domain.signal import decode_one
 from alarmdesk.safeguards.audit import Actor
+from alarmdesk.web.server import GC_THRESHOLDS
 
 ACTOR = Actor("token:1", "intake", "0123456789abcdef", "127.0.0.1")
 
@@ -110,6 +113,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=2, help="runs of each; the least CPU counts")
     args = ap.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
+    gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (its cost was a fifth at the default)
     tmp = Path(tempfile.mkdtemp(prefix="alarmdesk-writer-bench-"))
     try:
         template = prepare(tmp)
