@@ -199,6 +199,16 @@ class Services:
         if self.relay is not None:
             self.relay.send(events)
 
+    def hub_after_stored(self) -> None:
+        """Starts the hub after the newest stored event, before this node offers or hears of
+        any: a console opened before the first commit since start-up (its page reads the
+        present state) streams from there, instead of replaying the whole events table
+        from event 0. A commit made before a standby's relay listens is a hole that ends
+        the streams (bus/hub.py), so it is replayed, not lost."""
+        with self.engine.connect() as conn:
+            newest = repo.max_id(conn, tables.events)
+        self.hub.last_id = max(self.hub.last_id, newest)
+
     def check_schema(self) -> None:
         """Raises unless the database is at this alarmdesk's schema (``alarmdesk db upgrade``)."""
         require_head(self.engine)

@@ -43,9 +43,11 @@ def create_app(
         writing: asyncio.Task[None] | None = None
         if svc.node is None:
             svc.start(loop)
+            svc.hub_after_stored()  # before the writer's first commit is offered (same loop)
             svc.start_webhooks(loop)
         else:  # distributed mode: serve intake at once, write once the writer lease is ours
             svc.check_schema()  # a database not upgraded fails start-up here too
+            svc.hub_after_stored()
             await svc.connect_node()
             writing = asyncio.create_task(svc.become_writer(loop), name="become-writer")
         policy = svc.config.retention
