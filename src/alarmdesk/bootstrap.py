@@ -200,11 +200,13 @@ class Services:
             self.relay.send(events)
 
     def hub_after_stored(self) -> None:
-        """Starts the hub after the newest stored event, before this node offers or hears of
-        any: a console opened before the first commit since start-up (its page reads the
-        present state) streams from there, instead of replaying the whole events table
-        from event 0. A commit made before a standby's relay listens is a hole that ends
-        the streams (bus/hub.py), so it is replayed, not lost."""
+        """Starts the hub after the newest stored event: a console opened before the first
+        commit since start-up (its page reads the present state) streams from there,
+        instead of replaying the whole events table from event 0. On a single node, after
+        the writer started (its first commit is offered on this loop, later); on a standby,
+        once its relay listens: a commit stored before is in the table the page reads, one
+        stored after is published after, so it is heard. Either way a commit already
+        offered is kept (the larger id counts)."""
         with self.engine.connect() as conn:
             newest = repo.max_id(conn, tables.events)
         self.hub.last_id = max(self.hub.last_id, newest)

@@ -212,3 +212,61 @@ def test_distributed_mode_on_sqlite_is_refused(cluster: Cluster, tmp_path: Path)
     assert node.proc.wait(30) == 2
     out = node.log_path.read_text()
     assert "needs PostgreSQL" in out
+
+
+def test_a_standby_started_after_commits_streams_after_the_newest_stored_event(
+    cluster: Cluster,
+) -> None:
+    """A console opened on a standby that has heard no commit yet continues after the events
+    stored before it started (not from event 0: the whole table), and hears the next one."""
+    tokens = create_test_tokens(cluster.database_url)
+    intake = {"Authorization": f"Bearer {tokens['intake']}"}
+    operator = {"Authorization": f"Bearer {tokens['operator']}"}
+    writer = cluster.start()
+
+    def post(url: str, n: int) -> None:
+        body = {
+            "source_kind": "equipment",
+            "source_id": f"late-{n}",
+            "type_code": "ALRF",
+            "occurred_at": datetime.now(UTC).isoformat(),
+            "summary": f"late standby {n}",
+            "location": {"zone": "1"},
+            "idempotency_key": f"late-{n}",
+        }
+        assert httpx.post(url + "/api/v1/signals", json=body, headers=intake).status_code == 202
+
+    for n in range(3):
+        post(writer.url, n)
+    engine = make_engine(cluster.database_url)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            with engine.connect() as conn:
+                newest = conn.execute(sa.select(sa.func.max(t.events.c.id))).scalar()
+                first = conn.execute(sa.select(sa.func.min(t.incidents.c.id))).scalar()
+            if newest is not None and newest >= 3:
+                break
+            assert time.monotonic() < deadline, "the writer stored nothing"
+            time.sleep(0.2)
+        standby = cluster.start(wait=False)
+        wait_until_ready(standby, role="standby")
+        page = httpx.get(f"{standby.url}/incidents/{first}", headers=operator, timeout=10)
+        assert page.status_code == 200
+        assert f"last_event_id={newest}" in page.text
+        seen: list[int] = []
+        stop = threading.Event()
+        follower = threading.Thread(
+            target=watch, args=(standby.url, tokens["operator"], seen, stop), daemon=True
+        )
+        follower.start()
+        time.sleep(1)  # the stream is open
+        post(standby.url, 9)  # queued by the standby, committed by the writer, relayed back
+        deadline = time.monotonic() + 20
+        while not seen:
+            assert time.monotonic() < deadline, f"nothing reached the standby\n{cluster.logs()}"
+            time.sleep(0.2)
+        stop.set()
+        assert min(seen) == newest + 1
+    finally:
+        engine.dispose()

@@ -47,8 +47,8 @@ def create_app(
             svc.start_webhooks(loop)
         else:  # distributed mode: serve intake at once, write once the writer lease is ours
             svc.check_schema()  # a database not upgraded fails start-up here too
-            svc.hub_after_stored()
             await svc.connect_node()
+            svc.hub_after_stored()  # after the relay listens: a later commit is heard
             writing = asyncio.create_task(svc.become_writer(loop), name="become-writer")
         policy = svc.config.retention
         purge = asyncio.create_task(retention_loop(svc, policy, policy.schedule_hours))
