@@ -59,7 +59,7 @@ def pipeline_factory(cfg: Config) -> Callable[[sa.Connection], Pipeline]:
             repo.load_units(conn),
             settings=settings,
             fallback_desk=cfg.routing.fallback_desk,
-            next_incident_id=repo.max_id(conn, tables.incidents) + 1,
+            next_incident_id=repo.highest_id(conn, tables.incidents) + 1,
             routes=compile_routes(repo.load_routes(conn), {d.id: d.area for d in desks}),
             silences=repo.load_silences(conn, utcnow()),
             policies=repo.load_policies(conn),
@@ -208,7 +208,7 @@ class Services:
         stored after is published after, so it is heard. Either way a commit already
         offered is kept (the larger id counts)."""
         with self.engine.connect() as conn:
-            newest = repo.max_id(conn, tables.events)
+            newest = repo.last_event_id(conn)
         self.hub.last_id = max(self.hub.last_id, newest)
 
     def check_schema(self) -> None:

@@ -523,3 +523,60 @@ def test_cli_dry_run_and_run(seeded: Seeded, tmp_path: Any) -> None:
     result = runner.invoke(app, ["retention", "show", "-c", str(cfg)])
     assert result.exit_code == 0 and "ceiling" in result.output
     assert verify(svc.engine, audit_chain(svc.config)).ok
+
+
+def test_ids_of_erased_rows_are_never_given_again(
+    db_url: str, services_factory: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Retention may erase the newest incident, its signals and events (a quiet desk, a
+    category with a short period). The writer numbers from the highest id stored when it
+    loads (a restart, a fail-over, a failed transaction): without a mark of the highest id
+    ever given it gave those ids again, so an audit entry, a webhook delivery, an EIDO
+    export or a console's Last-Event-ID that named the erased one named a new one."""
+    clock = FakeClock(T0)
+    svc = services_factory(db_url, clock=clock, loop=loop)
+    older = loop.run_until_complete(
+        svc.writer.submit_signals([signal("kept", "CARDIAC", lat=51.0)], actor=OPERATOR)
+    )[0].incident_id
+    newest = loop.run_until_complete(
+        svc.writer.submit_signals([signal("gone", "FSTRU", lat=50.0)], actor=OPERATOR)
+    )[0].incident_id
+    assert older is not None and newest is not None and newest > older
+    for command in (c.Resolve(newest, "op", disposition="handled"), c.Close(newest, "op")):
+        loop.run_until_complete(svc.writer.submit_command(command, actor=OPERATOR))
+    tables = (t.incidents, t.signals, t.events)
+    with svc.engine.connect() as conn:
+        given = {
+            tb.name: conn.execute(sa.select(sa.func.max(tb.c.id))).scalar_one() for tb in tables
+        }
+    svc.stop()
+
+    # the fire category's 100 days are past; the cardiac call is still open
+    run = run_retention(svc.engine, POLICY, audit_chain(svc.config), T0 + timedelta(days=150))
+    assert run.counts["incidents"] == 1
+    with svc.engine.connect() as conn:
+        left = {
+            tb.name: conn.execute(sa.select(sa.func.max(tb.c.id))).scalar_one() for tb in tables
+        }
+    assert all(left[name] < given[name] for name in given)  # the newest of each went
+
+    clock.advance(days=150)
+    again = services_factory(db_url, clock=clock, loop=loop, prepare=False)  # a restart
+    assert again.hub.last_id == 0  # (the app's start sets it: hub_after_stored)
+    again.hub_after_stored()
+    assert again.hub.last_id == given["events"]  # consoles continue after the highest given
+    (receipt,) = loop.run_until_complete(
+        again.writer.submit_signals([signal("after", "FSTRU", lat=50.5)], actor=OPERATOR)
+    )
+    assert receipt.incident_id is not None and receipt.incident_id > newest
+    with again.engine.connect() as conn:
+        signal_id = conn.execute(
+            sa.select(t.signals.c.id).where(t.signals.c.idempotency_key == "after")
+        ).scalar_one()
+        event_ids = list(
+            conn.execute(
+                sa.select(t.events.c.id).where(t.events.c.incident_id == receipt.incident_id)
+            ).scalars()
+        )
+    assert signal_id > given["signals"]
+    assert event_ids and min(event_ids) == given["events"] + 1

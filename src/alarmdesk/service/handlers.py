@@ -61,8 +61,8 @@ class State:
 def load_state(conn: sa.Connection, pipeline_factory: PipelineFactory) -> State:
     return State(
         pipeline_factory(conn),
-        next_signal_id=repo.max_id(conn, t.signals) + 1,
-        next_event_id=repo.max_id(conn, t.events) + 1,
+        next_signal_id=repo.highest_id(conn, t.signals) + 1,  # never one given before
+        next_event_id=repo.highest_id(conn, t.events) + 1,
     )
 
 

@@ -288,6 +288,32 @@ def max_id(conn: sa.Connection, table: sa.Table) -> int:
     return int(conn.execute(sa.select(sa.func.coalesce(sa.func.max(table.c.id), 0))).scalar_one())
 
 
+MARKED = (t.incidents, t.signals, t.events)  # the tables whose ids the writer gives
+
+
+def highest_id(conn: sa.Connection, table: sa.Table) -> int:
+    """The highest id ever given in ``table`` (one of :data:`MARKED`): stored, or erased
+    by retention since (``tables.id_marks``). The writer gives the next one."""
+    mark = conn.execute(sa.select(t.id_marks.c.high).where(t.id_marks.c.name == table.name))
+    return max(max_id(conn, table), int(mark.scalar() or 0))
+
+
+def keep_highest_ids(conn: sa.Connection) -> None:
+    """Before erasing rows of :data:`MARKED`: each table's highest id so far is kept, so
+    that it is never given again. In the caller's transaction; a mark only rises."""
+    m = t.id_marks
+    for table in MARKED:
+        high = max_id(conn, table)
+        raised = conn.execute(
+            m.update().where(m.c.name == table.name, m.c.high < high).values(high=high)
+        ).rowcount
+        if (
+            not raised
+            and conn.execute(sa.select(m.c.name).where(m.c.name == table.name)).first() is None
+        ):
+            conn.execute(m.insert().values(name=table.name, high=high))  # a schema made by hand
+
+
 # -- queries for the API ------------------------------------------------------------------------
 
 
@@ -407,7 +433,7 @@ def events_after(conn: sa.Connection, last_id: int, limit: int) -> list[sa.RowMa
 
 
 def last_event_id(conn: sa.Connection) -> int:
-    return max_id(conn, t.events)
+    return highest_id(conn, t.events)
 
 
 def count(conn: sa.Connection, table: sa.Table) -> int:

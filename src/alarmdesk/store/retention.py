@@ -38,6 +38,7 @@ from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import FINAL, Status
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
+from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 
 __all__ = [
@@ -171,6 +172,7 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
                 per_category[r.category] = per_category.get(r.category, 0) + 1
             result.count += len(ids)
             if not job.dry_run:
+                repo.keep_highest_ids(conn)  # the newest may go: its ids are not given again
                 signals += conn.execute(
                     t.signals.delete().where(t.signals.c.incident_id.in_(ids))
                 ).rowcount
@@ -269,6 +271,7 @@ def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         result.count += len(ids)
         last = ids[-1]
         if not job.dry_run:
+            repo.keep_highest_ids(conn)
             conn.execute(s.delete().where(s.c.id.in_(ids)))
         if len(ids) < job.batch:
             break

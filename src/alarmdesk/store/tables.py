@@ -320,6 +320,19 @@ events = sa.Table(
 )
 
 
+# The highest id ever given to an incident, a signal and an event (one row each, made by the
+# schema's migration), raised by retention before it erases rows: the writer numbers from
+# the larger of this and the highest id stored, so an id is never given twice, even after
+# the newest rows were erased. An audit entry, a webhook delivery, an export or a console's
+# Last-Event-ID names one thing for ever.
+id_marks = sa.Table(
+    "id_marks",
+    metadata,
+    sa.Column("name", sa.String(32), primary_key=True),  # the table's name
+    sa.Column("high", sa.BigInteger, nullable=False),
+)
+
+
 # Webhook subscriptions: events POSTed to another system, signed; ``cursor`` is the last event
 # id handled (delivered, given up on, or not wanted), so a restart resumes after it.
 webhooks = sa.Table(
