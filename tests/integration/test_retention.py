@@ -549,7 +549,6 @@ def test_ids_of_erased_rows_are_never_given_again(
         given = {
             tb.name: conn.execute(sa.select(sa.func.max(tb.c.id))).scalar_one() for tb in tables
         }
-    svc.stop()
 
     # the fire category's 100 days are past; the cardiac call is still open
     run = run_retention(svc.engine, POLICY, audit_chain(svc.config), T0 + timedelta(days=150))
@@ -559,6 +558,7 @@ def test_ids_of_erased_rows_are_never_given_again(
             tb.name: conn.execute(sa.select(sa.func.max(tb.c.id))).scalar_one() for tb in tables
         }
     assert all(left[name] < given[name] for name in given)  # the newest of each went
+    svc.stop()  # last: it closes the engine's connections (one used after would stay open)
 
     clock.advance(days=150)
     again = services_factory(db_url, clock=clock, loop=loop, prepare=False)  # a restart
