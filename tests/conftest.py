@@ -292,6 +292,9 @@ def services_factory() -> Iterator[Callable[..., Services]]:
     for svc in made:
         if svc.started:
             svc.stop()
+        # again: a test may read through the engine after it stopped the services, and the
+        # pool it opened then would be left to the collector, which warns in a later test
+        svc.engine.dispose()
     for loop in loops:
         loop.close()
 
