@@ -5,6 +5,8 @@
         before=../before after=.
     .venv/bin/python bench/ab.py peers.py --rounds 3 --args "--loads single,batch100 --rounds 1" \
         before=../before after=.
+    .venv/bin/python bench/ab.py writer.py --rounds 4 --args "--groups 1,8 --rounds 1" \
+        before=../before after=.
     .venv/bin/python bench/ab.py --summary-only /tmp/ab-ingest ingest.py before after
 
 Each checkout runs its own ``bench/<script>`` with ``PYTHONPATH=<checkout>/src``, in the
@@ -105,6 +107,11 @@ def peers_figures(j: dict[str, Any]) -> Figures:
     return f
 
 
+def writer_figures(j: dict[str, Any]) -> Figures:
+    """bench/writer.py: the writer's CPU per signal, per group size."""
+    return {f"{name} us cpu/sig": us for name, us in j["us_per_signal"].items()}
+
+
 def figures_of(script: str, text: str) -> Figures | None:
     lines = [line for line in text.splitlines() if line.startswith("{")]
     if not lines:
@@ -115,6 +122,7 @@ def figures_of(script: str, text: str) -> Figures | None:
         "dc09.py": lambda: dc09_figures(j, text),
         "dc09_frame_cost.py": lambda: frame_cost_figures(j),
         "peers.py": lambda: peers_figures(j),
+        "writer.py": lambda: writer_figures(j),
     }
     return pick[script]()
 
@@ -167,7 +175,9 @@ def summary(out: Path, script: str, labels: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("script", choices=["ingest.py", "dc09.py", "dc09_frame_cost.py", "peers.py"])
+    ap.add_argument(
+        "script", choices=["ingest.py", "dc09.py", "dc09_frame_cost.py", "peers.py", "writer.py"]
+    )
     ap.add_argument("checkouts", nargs="+", help="label=path (run), or labels with --summary-only")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--args", default="", help="arguments for the script, one string")
