@@ -145,5 +145,24 @@ class BulkUpdate(_Rows):
             conn.exec_driver_sql(self.sql, self.rows(rows))
 
 
+@lru_cache(maxsize=1024)
+def select_in(table: sa.Table, columns: tuple[str, ...], key: str, n: int, dialect: str) -> str:
+    """``SELECT columns FROM table WHERE key IN (n parameters)``, rendered once per count.
+    Read its time columns with :func:`stored_time`: the driver gives them as stored."""
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join([_mark(dialect)] * n)
+    return f'SELECT {names} FROM "{table.name}" WHERE "{key}" IN ({marks})'
+
+
+def stored_time(value: datetime | str | None) -> datetime | None:
+    """A time column as the driver reads it, as ``UTCDateTime`` gives it: aware, in UTC.
+    SQLite keeps the text ``_sqlite_time`` (or SQLAlchemy) wrote, in UTC without offset."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 def _json_dumps(value: Any) -> str:
     return _encode(value).decode("utf-8")
