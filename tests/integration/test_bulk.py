@@ -9,7 +9,7 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
-from alarmdesk.store.bulk import BulkInsert, BulkUpdate
+from alarmdesk.store.bulk import BulkInsert, BulkUpdate, select_in, stored_time
 from alarmdesk.store.database import make_engine
 from tests.conftest import prepare_database
 
@@ -87,3 +87,24 @@ def test_bulk_update_sets_the_named_columns_of_each_keyed_row(db_url: str) -> No
     assert got[1] == event_row(1, actor="op-1", at=later, detail={"n": 1})
     assert got[2] == event_row(2)  # untouched
     assert got[3] == event_row(3, actor="op-3", at=later, detail={"n": 3})
+
+
+def test_select_in_reads_times_as_core_reads_them(db_url: str) -> None:
+    """The idempotency look-up's driver-level read: the times it gives equal what the table's
+    ``UTCDateTime`` gives through Core, whether Core or the driver-level insert wrote them."""
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    name = engine.dialect.name
+    cet = AT.astimezone(timezone(timedelta(hours=1)))
+    rows = [event_row(1), event_row(2, at=cet), event_row(3, at=AT.replace(microsecond=0))]
+    with engine.begin() as conn:
+        BulkInsert(t.events, name).execute(conn, rows[:2])
+        conn.execute(t.events.insert(), rows[2:])  # SQLAlchemy Core's own text
+    sql = select_in(t.events, ("id", "at", "actor"), "id", 4, name)
+    with engine.connect() as conn:
+        core = {r.id: r.at for r in conn.execute(sa.select(t.events.c.id, t.events.c.at))}
+        driver = {i: stored_time(at) for i, at, _ in conn.exec_driver_sql(sql, (1, 2, 3, 99))}
+    engine.dispose()
+    assert driver == core == {1: AT, 2: AT, 3: AT.replace(microsecond=0)}
+    assert all(at.tzinfo is UTC for at in driver.values() if at is not None)
+    assert stored_time(None) is None
