@@ -336,6 +336,7 @@ def build_services(cfg: Config, *, clock: Callable[[], datetime] = utcnow) -> Se
         engine,
         pipeline_factory(cfg),
         max_batch=cfg.writer.max_batch,
+        gather=cfg.writer.gather_ms / 1000,
         clock=clock,
         audit=audit_chain(cfg),
     )

@@ -46,6 +46,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
 
 class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
     max_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 2000
+    # under load (the last transaction held 8 requests or more), how long the writer waits for
+    # more requests before it commits: one flush serves more of them; 0 never waits
+    gather_ms: Annotated[float, msgspec.Meta(ge=0, le=50)] = 0.5
     # /readyz answers 503 while more requests than this wait for the writer
     ready_backlog: Annotated[int, msgspec.Meta(ge=1)] = 10_000
 

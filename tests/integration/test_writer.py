@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -11,6 +12,7 @@ import sqlalchemy as sa
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import IdempotencyKeyReused, InvalidTransition, NotFound
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.service import writer as writer_module
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import current_revision, head_revision
@@ -114,6 +116,44 @@ def test_concurrent_submissions_share_transactions(db_url, services_factory, loo
     assert len({r[0].signal_id for r in receipts}) == 300
     assert counts(svc.engine)["signals"] == 300
     assert svc.writer.batches < 300  # group commit: several signals per transaction
+
+
+def test_under_load_the_writer_gathers_requests_briefly_and_a_lone_one_never_waits(
+    db_url, services_factory, loop
+) -> None:
+    """Group commit under load (writer.GATHER_BUSY): after a transaction of 8 requests or more,
+    a request that arrives within ``gather`` of the first shares its transaction; after a
+    quiet one, a request commits at once. The window is long here so that timing cannot
+    decide the test; in service it is half a millisecond."""
+    svc = services_factory(db_url, loop=loop)
+    writer = svc.writer
+    writer.gather = 2.0
+
+    def one(key: str):
+        return writer.submit_signals([signal(key, source=key, kind=SourceKind.EQUIPMENT)])
+
+    started = time.monotonic()
+    loop.run_until_complete(one("alone"))  # nothing before it: no wait
+    assert time.monotonic() - started < 1.0
+
+    async def two_apart() -> list:
+        first = asyncio.ensure_future(one(f"first-{writer.batches}"))
+        await asyncio.sleep(0.3)  # the writer holds the first, waiting for more
+        second = asyncio.ensure_future(one(f"second-{writer.batches}"))
+        return [r[0] for r in await asyncio.gather(first, second)]
+
+    writer._last_requests = writer_module.GATHER_BUSY  # as after a busy transaction
+    before = writer.batches
+    first, second = loop.run_until_complete(two_apart())
+    assert writer.batches == before + 1  # one transaction, one flush
+    assert second.signal_id == first.signal_id + 1
+
+    writer.gather = 0.0  # [writer] gather_ms = 0: never waits
+    writer._last_requests = writer_module.GATHER_BUSY
+    before = writer.batches
+    loop.run_until_complete(two_apart())
+    assert writer.batches == before + 2
+    assert counts(svc.engine)["signals"] == 5
 
 
 def test_commands_are_persisted_and_their_refusals_change_nothing(

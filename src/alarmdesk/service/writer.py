@@ -2,7 +2,8 @@
 
 Callers (HTTP handlers, device receivers, the console, account and type changes) hand it
 signals, commands or actions and await a future. The thread drains its queue — whatever has
-gathered while the last commit was on disk, up to ``max_batch`` signals — runs each through
+gathered while the last commit was on disk (under load a moment longer: ``GATHER_BUSY``), up
+to ``max_batch`` signals — runs each through
 its handler (``service/batch.py``: one batch in its transaction, ``service/handlers.py``
 per request), has the unit of work write the changes and their audit
 entries in ONE transaction, commits, and only then completes the futures and hands the events
@@ -59,6 +60,13 @@ if TYPE_CHECKING:
 
 log = logs.get_logger(__name__)
 
+# Group commit under load, as PostgreSQL's commit_delay with commit_siblings: when the last
+# transaction held GATHER_BUSY requests or more, the writer waits up to ``gather`` seconds
+# (``[writer] gather_ms``) for more before it commits, so that one flush of the log serves
+# more of them. A lone alarm never waits: after a quiet transaction, the next commits at once.
+# Under 64 connections of single signals it gave 7 % more signals a second for 9 % less CPU
+# each, p99 lower (bench/README.md, "Gathering under load"); batches were unchanged.
+GATHER_BUSY = 8
 IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a due checkpoint
 # How stale the silences may be before a batch: a silence made from the command line (another
 # process) holds signals back at most this long after it is committed.
@@ -77,6 +85,7 @@ class Writer:
         pipeline_factory: PipelineFactory,
         *,
         max_batch: int = 2000,
+        gather: float = 0.0005,
         clock: Clock = utcnow,
         publish: Publish | None = None,
         audit: AuditChain | None = None,
@@ -93,6 +102,8 @@ class Writer:
         self.metrics = metrics or Metrics()
         self.pipeline_factory = pipeline_factory
         self.max_batch = max_batch
+        self.gather = gather  # seconds; see GATHER_BUSY
+        self._last_requests = 0  # requests in the last transaction
         self.clock = clock
         self.publish = publish
         self.audit = audit
@@ -301,16 +312,26 @@ class Writer:
                 works = [first]
                 size = len(first.signals) or 1
                 stop = False
+                # under load, a short wait for more requests (GATHER_BUSY); else none
+                gather = self.gather if self._last_requests >= GATHER_BUSY else 0.0
+                gather_end = time.monotonic() + gather
                 while size < self.max_batch:
                     try:
                         nxt = self._queue.get_nowait()
                     except queue.Empty:
-                        break
+                        left = gather_end - time.monotonic()
+                        if left <= 0:
+                            break
+                        try:
+                            nxt = self._queue.get(timeout=left)
+                        except queue.Empty:
+                            break
                     if nxt is None:
                         stop = True
                         break
                     works.append(nxt)
                     size += len(nxt.signals) or 1
+                self._last_requests = len(works)
                 conn = self._commit(conn, works)
                 if stop:
                     return
