@@ -25,7 +25,7 @@ from typing import Any
 import msgspec
 import sqlalchemy as sa
 
-from alarmdesk.store.tables import UTCDateTime
+from alarmdesk.store.tables import UTCDateTime, stored_utc
 
 _encode = msgspec.json.Encoder().encode
 
@@ -157,11 +157,7 @@ def select_in(table: sa.Table, columns: tuple[str, ...], key: str, n: int, diale
 def stored_time(value: datetime | str | None) -> datetime | None:
     """A time column as the driver reads it, as ``UTCDateTime`` gives it: aware, in UTC.
     SQLite keeps the text ``_sqlite_time`` (or SQLAlchemy) wrote, in UTC without offset."""
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return datetime.fromisoformat(value).replace(tzinfo=UTC)
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return stored_utc(datetime.fromisoformat(value) if isinstance(value, str) else value)
 
 
 def _json_dumps(value: Any) -> str:

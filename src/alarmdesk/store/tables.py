@@ -15,6 +15,15 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 
 
+def stored_utc(value: datetime | None) -> datetime | None:
+    """A time as the store gives it back: aware, in UTC (SQLite keeps no offset by itself,
+    so its times are read as UTC). ``UTCDateTime`` reads through it, and so do the writer's
+    driver-level reads (``bulk.stored_time``)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
     """Aware datetimes in, aware UTC datetimes out (SQLite keeps no offset by itself)."""
 
@@ -30,9 +39,7 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return stored_utc(value)
 
 
 JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
