@@ -1,12 +1,17 @@
-"""Slow and half-sent requests over raw sockets, against a real server built as ``alarmdesk
-serve`` builds it (``web/server.py``): a client that connects and says nothing, sends half
-its headers or half its body, or idles after a response is disconnected within the
-``[server]`` timeouts; a client that is merely slow, or a stream that stays open, is not."""
+"""Raw sockets against a real server built as ``alarmdesk serve`` builds it
+(``web/server.py``).
+
+Slow and half-sent requests: a client that connects and says nothing, sends half its headers
+or half its body, or idles after a response is disconnected within the ``[server]``
+timeouts; a client that is merely slow, or a stream that stays open, is not. And every
+answer reaches the client as one TCP segment, head and body together (``HeadWithBody``),
+counted by the client's own kernel."""
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +24,7 @@ from alarmdesk.web.app import create_app
 from alarmdesk.web.server import uvicorn_server
 from tests.conftest import create_test_tokens, free_port, prepare_database
 from tests.conftest import test_config as config_for
+from tests.e2e.test_bad_input import a_signal as valid_signal
 
 pytestmark = pytest.mark.slow  # every test here starts a server
 
@@ -157,3 +163,58 @@ def test_an_open_event_stream_outlives_every_timeout(server) -> None:
             received += sock.recv(65536)
     assert status_of(received) == 200, received
     assert b": keep-alive" in received  # still open, still beating
+
+
+def data_segments_in(sock: socket.socket) -> int:
+    """Segments carrying data this socket has received (Linux ``tcpi_data_segs_in``)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    assert len(info) >= 156, "this kernel's TCP_INFO has no tcpi_data_segs_in (Linux >= 4.6)"
+    return int(struct.unpack_from("I", info, 152)[0])
+
+
+def read_answer(sock: socket.socket) -> bytes:
+    """One whole answer with a Content-Length body."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        received += sock.recv(65536)
+    head, body = received.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1])
+        for line in head.split(b"\r\n")
+        if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head + b"\r\n\r\n" + body
+
+
+def test_every_answer_is_one_segment_head_and_body_together(server) -> None:
+    signal = json.dumps(valid_signal(0, summary="<b>smoke</b> in the stairwell"))
+    auth = f"Authorization: Bearer {server.tokens['intake']}\r\n"
+    requests = {
+        "health": "GET /api/v1/health HTTP/1.1\r\nHost: alarmdesk\r\n\r\n",
+        "a stored signal (the raw route)": (
+            f"POST /api/v1/signals HTTP/1.1\r\nHost: alarmdesk\r\n{auth}"
+            f"Content-Type: application/json\r\nContent-Length: {len(signal)}\r\n\r\n{signal}"
+        ),
+        "a refused signal (Litestar)": (
+            f"POST /api/v1/signals HTTP/1.1\r\nHost: alarmdesk\r\n{auth}"
+            'Content-Type: application/json\r\nContent-Length: 4\r\n\r\n{"a"'
+        ),
+        "no such route": "GET /api/v1/nothing-here HTTP/1.1\r\nHost: alarmdesk\r\n\r\n",
+    }
+    with server.connect() as sock:
+        statuses = {}
+        for name, request in requests.items():
+            before = data_segments_in(sock)
+            sock.sendall(request.encode())
+            answer = read_answer(sock)
+            time.sleep(0.1)  # anything sent apart from the rest has arrived by now
+            statuses[name] = status_of(answer)
+            assert data_segments_in(sock) - before == 1, (name, answer)
+    assert statuses == {
+        "health": 200,
+        "a stored signal (the raw route)": 202,
+        "a refused signal (Litestar)": 400,
+        "no such route": 404,
+    }

@@ -86,6 +86,8 @@ def timed_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
         def on_headers_complete(self) -> None:
             self._disarm_headers()
             super().on_headers_complete()
+            if self.cycle is not None:  # its task has not run yet: nothing is written
+                self.cycle.transport = HeadWithBody(self.transport, self.loop)  # type: ignore[assignment]
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm_headers()
@@ -110,6 +112,52 @@ def timed_protocol(header_timeout: float) -> type[HttpToolsProtocol]:
             self.transport.close()
 
     return TimedHttpProtocol
+
+
+class HeadWithBody:
+    """A response's transport that sends its head and body as one write.
+
+    uvicorn writes the status line and headers when the app sends ``http.response.start``
+    and the body when it sends ``http.response.body``: two ``send`` calls and two TCP
+    segments for every answer, where one does (the peer's server writes one). The head is
+    held until the first body write joins it, and at most until the end of this turn of the
+    event loop (a stream whose first data comes later still gets its head at once). Every
+    later write goes straight through; closing sends what is held first.
+    """
+
+    __slots__ = ("_held", "_state", "loop", "transport")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport = transport
+        self.loop = loop
+        self._held = b""
+        self._state = 0  # 0: nothing written; 1: the head held; 2: passing through
+
+    def write(self, data: bytes) -> None:
+        if self._state == 2:
+            self.transport.write(data)
+        elif self._state == 1:
+            self._state = 2
+            held, self._held = self._held, b""
+            self.transport.writelines((held, data))
+        else:
+            self._state = 1
+            self._held = data
+            self.loop.call_soon(self._release)
+
+    def _release(self) -> None:
+        if self._state == 1:
+            self._state = 2
+            held, self._held = self._held, b""
+            if not self.transport.is_closing():
+                self.transport.write(held)
+
+    def close(self) -> None:
+        self._release()
+        self.transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info, ...
+        return getattr(self.transport, name)
 
 
 def body_deadline(app: ASGIApp) -> ASGIApp:
