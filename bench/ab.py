@@ -102,6 +102,8 @@ def peers_figures(j: dict[str, Any]) -> Figures:
             f[f"{tag}{name} alarmdesk us srv-cpu/sig"] = (
                 1e6 / ad["per_cpu"] if ad["per_cpu"] else None
             )
+            for part, us in (ad.get("us_per_signal") or {}).items():
+                f[f"{tag}{name} alarmdesk us {part}/sig"] = us
             f[f"{tag}{name} ratio"] = row["ratio"]
             f[f"{tag}{name} ratio per cpu"] = row["ratio_per_cpu"]
     return f

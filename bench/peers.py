@@ -282,16 +282,40 @@ def run_alertmanager(
     return r
 
 
+THREAD_CPU = ("loop user", "loop sys", "others user", "others sys")
+
+
+def thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds of a process by thread: its main thread (alarmdesk's event loop: HTTP,
+    streams) and all the others (the writer, mostly), user and system (kernel) time apart."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = dict.fromkeys(THREAD_CPU, 0.0)
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        who = "loop" if int(tid) == pid else "others"
+        out[f"{who} user"] += int(fields[11]) / tick
+        out[f"{who} sys"] += int(fields[12]) / tick
+    return out
+
+
 def run_alarmdesk(
     procs: Procs, store: SqliteStore | PostgresStore, load: Load, prof: Profile, occ: str
 ) -> dict[str, Any]:
     srv = store.server()
     path = "/api/v1/signals/batch" if load.batch else "/api/v1/signals"
     try:
+        before = thread_cpu(srv.pid)
         r = drive(procs, srv.port, srv.pid, path, "alarmdesk", load, prof, occ)
+        after = thread_cpu(srv.pid)
         r["rss_mib"] = rss_mib(srv.pid)
     finally:
         srv.stop()
+    n = r["accepted_total"]  # over the whole drive, warm-up included, as the CPU here
+    r["us_per_signal"] = {k: (after[k] - before[k]) / n * 1e6 if n else None for k in THREAD_CPU}
     r["held"] = store.stored(srv)
     return r
 
@@ -321,6 +345,11 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "rss_mib": max((r.get("rss_mib") or 0 for r in runs), default=None),
         "rest": med([r["machine_busy"] - r["server_cpu"] - r["loadgen_cpu"] for r in runs]),
         "gen_cpu": med([r["loadgen_cpu"] for r in runs]),
+        "us_per_signal": {  # alarmdesk only: its CPU per signal by thread (thread_cpu)
+            k: med([r["us_per_signal"][k] for r in runs])
+            for k in THREAD_CPU
+            if all("us_per_signal" in r for r in runs)
+        },
     }
 
 
@@ -354,6 +383,12 @@ def report(res: dict[str, Any]) -> None:
                     f"{fmt(s['server_cpu'], 2):>8}{fmt(s['per_cpu']):>11}{fmt(s['rest'], 2):>6}"
                     f"{fmt(s['accepted']):>10}{held_label:>10}{fmt(s['rss_mib']):>8}"
                 )
+            split = row["alarmdesk"].get("us_per_signal")
+            if split:
+                print(
+                    f"{'':<22}alarmdesk CPU per signal, us: "
+                    + ", ".join(f"{k} {fmt(v, 1)}" for k, v in split.items())
+                )
             target = TARGETS.get(name)
             verdict = ""
             if target is not None and row["ratio"] is not None:
@@ -372,7 +407,10 @@ def report(res: dict[str, Any]) -> None:
         "accepted: 2xx answers in signals over the whole runs (warm-up included); held: for "
         "Alertmanager its alerts_received_total, for alarmdesk the rows its signals table "
         "gained (must equal accepted).\nsrv cpu: cores the server used; sig/cpu-s: signals "
-        "per second of server CPU; rest: cores the rest of the machine used (neighbours)."
+        "per second of server CPU; rest: cores the rest of the machine used (neighbours).\n"
+        "CPU per signal: the server's CPU during the run (warm-up included) by thread over the "
+        "signals accepted; loop is the main thread (HTTP, streams), others the writer and the "
+        "rest; sys is kernel time (sockets, the WAL's flush)."
     )
     if res["meta"].get("mode") == "scale":
         print("scaling 2 cores / 1 core (sig/s): " + json.dumps(res.get("scaling")))
