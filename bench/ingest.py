@@ -147,13 +147,20 @@ QUICK = Profile(
 # -- processes, cores, CPU accounting -----------------------------------------------------------
 
 
-def cpu_of(pid: int) -> float | None:
+def user_sys(stat_path: str) -> tuple[float, float] | None:
+    """CPU seconds in user and kernel mode from a ``/proc/.../stat`` file (a process's or one
+    of its threads'); None once it is gone."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
+        with open(stat_path, "rb") as f:
             fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
     except OSError:
         return None
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
+def cpu_of(pid: int) -> float | None:
+    times = user_sys(f"/proc/{pid}/stat")
+    return None if times is None else sum(times)
 
 
 def runq_wait(pid: int | str) -> float:

@@ -288,17 +288,14 @@ THREAD_CPU = ("loop user", "loop sys", "others user", "others sys")
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of a process by thread: its main thread (alarmdesk's event loop: HTTP,
     streams) and all the others (the writer, mostly), user and system (kernel) time apart."""
-    tick = os.sysconf("SC_CLK_TCK")
     out = dict.fromkeys(THREAD_CPU, 0.0)
     for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
-        except FileNotFoundError:  # a thread that ended meanwhile
+        times = ingest.user_sys(f"/proc/{pid}/task/{tid}/stat")
+        if times is None:  # a thread that ended meanwhile
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
         who = "loop" if int(tid) == pid else "others"
-        out[f"{who} user"] += int(fields[11]) / tick
-        out[f"{who} sys"] += int(fields[12]) / tick
+        out[f"{who} user"] += times[0]
+        out[f"{who} sys"] += times[1]
     return out
 
 
