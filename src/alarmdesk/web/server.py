@@ -134,23 +134,25 @@ class HeadWithBody:
         self._state = 0  # 0: nothing written; 1: the head held; 2: passing through
 
     def write(self, data: bytes) -> None:
-        if self._state == 2:
-            self.transport.write(data)
-        elif self._state == 1:
-            self._state = 2
-            held, self._held = self._held, b""
-            self.transport.writelines((held, data))
-        else:
+        if self._state == 0:
             self._state = 1
             self._held = data
             self.loop.call_soon(self._release)
+        else:
+            self._release(data)
 
-    def _release(self) -> None:
-        if self._state == 1:
-            self._state = 2
-            held, self._held = self._held, b""
-            if not self.transport.is_closing():
-                self.transport.write(held)
+    def _release(self, data: bytes = b"") -> None:
+        """Writes what is held (if anything) with ``data``, in one call."""
+        if self._state != 1:
+            if data:
+                self.transport.write(data)
+            return
+        self._state = 2
+        held, self._held = self._held, b""
+        if data:
+            self.transport.writelines((held, data))
+        elif not self.transport.is_closing():  # the end of the turn, or close()
+            self.transport.write(held)
 
     def close(self) -> None:
         self._release()
