@@ -16,6 +16,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import audit_chain
@@ -32,7 +33,8 @@ out = Console()
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    """Prints ``message`` as text (its brackets are not markup) and exits with ``code``."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
