@@ -22,6 +22,7 @@ from alarmdesk.bus.checkins import CheckinRelay
 from alarmdesk.bus.commands import CommandRelay, WriterSide
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
+from alarmdesk.bus.link import LinkClient
 from alarmdesk.bus.relay import EventRelay
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
@@ -91,6 +92,8 @@ class Services:
     relay: EventRelay | None = field(init=False, default=None)  # events to and from other nodes
     checkins: CheckinRelay | None = field(init=False, default=None)  # device check-ins, too
     commands: CommandRelay | None = field(init=False, default=None)  # a standby's, to the writer
+    # an HTTP worker ([server] workers): its link to the writer process of this machine
+    link: LinkClient | None = field(default=None)
 
     def __post_init__(self) -> None:
         self.analytics = analytics_store(self.config, self.engine)
@@ -132,6 +135,26 @@ class Services:
                 self.intake.listen(
                     self, asyncio.get_running_loop(), self.config.intake, self.node, self.checkins
                 )
+
+    async def connect_link(self) -> None:
+        """An HTTP worker, at start-up: connects to the writer process (whose link failing
+        fails start-up), hands it the writer's work (service/standby.py) and offers its
+        commits to this process's consoles."""
+        assert self.link is not None
+        self.check_schema()
+        await self.link.connect(self.hub)
+        self.writer.elsewhere = Elsewhere(
+            self.link, self.engine, self.new_audit_chain(), self.clock, same_machine=True
+        )
+        self.hub_after_stored()  # after the link listens: a later commit is heard
+
+    @property
+    def writer_up(self) -> bool:
+        """Whether work handed to this process's writer is done: its own thread runs, or (an
+        HTTP worker) the link to the writer process is up."""
+        if self.link is not None:
+            return self.link.up
+        return self.writer.alive
 
     @property
     def standby(self) -> bool:
@@ -247,7 +270,7 @@ class Services:
         yield gauge(
             "alarmdesk_sse_clients", "Live-stream clients connected", len(self.hub.subscribers)
         )
-        yield gauge("alarmdesk_writer_up", "1 while the writer runs", int(self.writer.alive))
+        yield gauge("alarmdesk_writer_up", "1 while the writer runs", int(self.writer_up))
         intake = self.intake
         if intake is not None and intake.receiver is not None:
             stats = intake.receiver.stats

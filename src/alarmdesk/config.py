@@ -42,6 +42,9 @@ class ServerConfig(msgspec.Struct, forbid_unknown_fields=True):
     header_timeout_seconds: Positive = 10.0
     body_timeout_seconds: Positive = 30.0
     keep_alive_seconds: Positive = 5.0
+    # HTTP worker processes in front of the writer process (web/workers.py): 0 serves HTTP in
+    # the one process that writes; N > 0 lets HTTP use N more cores (docs/operations.md)
+    workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
 class WriterConfig(msgspec.Struct, forbid_unknown_fields=True):
@@ -204,12 +207,18 @@ class Config(msgspec.Struct, forbid_unknown_fields=True):
         """Checks what no single section can: called once every override is applied.
 
         Raises:
-            ConfigError: distributed mode on a database other than PostgreSQL.
+            ConfigError: distributed mode on a database other than PostgreSQL, or with HTTP
+                workers.
         """
         if self.nats.enabled and not self.database.url.startswith(("postgres://", "postgresql")):
             raise ConfigError(
                 "distributed mode ([nats] url, ALARMDESK_NATS_URL) needs PostgreSQL: the "
                 "nodes share one database. SQLite is for one machine: leave [nats] url empty"
+            )
+        if self.nats.enabled and self.server.workers:
+            raise ConfigError(
+                "[server] workers is for one machine: in distributed mode run more nodes "
+                "instead (leave workers at 0)"
             )
 
 

@@ -19,7 +19,7 @@ streams end at once.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from alarmdesk import logs
@@ -29,6 +29,7 @@ from alarmdesk.domain.events import IncidentEvent
 log = logs.get_logger(__name__)
 
 Frames = list[tuple[int, bytes]]  # (event id, SSE frame), in id order
+DeskFrames = list[tuple[int, Sequence[str], bytes]]  # (event id, its desks, SSE frame)
 
 
 @dataclass(eq=False)
@@ -50,6 +51,8 @@ class Hub:
         self.last_id = 0  # the newest event id offered to subscribers
         self.published = 0
         self.closed = False  # the server is stopping: no stream is served any more
+        # called with every commit's frames after they are offered here (the HTTP workers')
+        self.taps: list[Callable[[DeskFrames], None]] = []
 
     def subscribe(
         self, desks: Iterable[str] | None = None, credential: str | None = None
@@ -82,30 +85,39 @@ class Hub:
         """
         if not events:
             return
-        if self.last_id and events[0].id > self.last_id + 1:
+        self.offer(
+            [
+                (
+                    ev.id,
+                    ev.desks,
+                    sse_frame(
+                        ev.id,
+                        ev.type.value,
+                        event_data(
+                            ev.incident_id,
+                            ev.at.isoformat(),
+                            ev.actor,
+                            ev.detail,
+                            ev.snapshot_json(),  # the text the writer stored, not encoded again
+                            ev.id,
+                        ),
+                    ),
+                )
+                for ev in events
+            ]
+        )
+
+    def offer(self, frames: DeskFrames) -> None:
+        """Offers one commit's events as frames already encoded (by :meth:`publish` here, or
+        by the writer process's hub for an HTTP worker's: bus/link.py), in id order, then
+        hands them to every tap. Must run on the hub's event loop."""
+        if not frames:
+            return
+        if self.last_id and frames[0][0] > self.last_id + 1:
             # a hole: events this hub never offered (module docstring); the commit in hand is
             # in the table too, so the streams, ended, replay both
             dropped = self.drop_all()
-            log.info("events missed; streams end to replay them", first=events[0].id, n=dropped)
-        frames = [
-            (
-                ev.id,
-                ev.desks,
-                sse_frame(
-                    ev.id,
-                    ev.type.value,
-                    event_data(
-                        ev.incident_id,
-                        ev.at.isoformat(),
-                        ev.actor,
-                        ev.detail,
-                        ev.snapshot_json(),  # the text the writer stored, not encoded again
-                        ev.id,
-                    ),
-                ),
-            )
-            for ev in events
-        ]
+            log.info("events missed; streams end to replay them", first=frames[0][0], n=dropped)
         by_filter: dict[frozenset[str] | None, Frames] = {}
         for sub in list(self.subscribers):
             if sub.dropped:
@@ -121,8 +133,10 @@ class Hub:
                 sub.queue.put_nowait(mine)
             except asyncio.QueueFull:
                 self._drop(sub)
-        self.last_id = max(self.last_id, events[-1].id)
-        self.published += len(events)
+        self.last_id = max(self.last_id, frames[-1][0])
+        self.published += len(frames)
+        for tap in self.taps:
+            tap(frames)
 
     def drop_all(self) -> int:
         """Ends every stream (their clients reconnect and replay from the events table):

@@ -17,6 +17,7 @@ from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, require_head, upgrade
 from alarmdesk.web.app import create_app
 from alarmdesk.web.server import run
+from alarmdesk.web.workers import WorkerPool
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 demo_app = typer.Typer(help="The demo city (San Francisco).", no_args_is_help=True)
@@ -35,6 +36,15 @@ def serve(
         str | None,
         typer.Option(help="Also take in cameras and sensors from this MQTT broker (mqtt://…)."),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=64,
+            help="HTTP worker processes in front of the process that writes (0: one process "
+            "does both; N: HTTP uses N more cores). Overrides [server] workers.",
+        ),
+    ] = None,
 ) -> None:
     """Runs the HTTP API and the live stream (and, if asked, the equipment receivers)."""
     cfg = load_config(config, database_url)
@@ -46,6 +56,12 @@ def serve(
         cfg.intake.dc09_port = dc09_port
     if mqtt_url:
         cfg.intake.mqtt_url = mqtt_url
+    if workers is not None:
+        cfg.server.workers = workers
+    try:
+        cfg.check()
+    except AlarmdeskError as exc:
+        fail(exc.message, exit_code(exc))
     engine = make_engine(cfg.database.url)
     try:
         require_head(engine)
@@ -53,7 +69,17 @@ def serve(
         fail(exc.message, 1)
     finally:
         engine.dispose()
-    run(create_app(cfg), cfg)
+    if cfg.server.workers:
+        pool = WorkerPool(cfg)
+        try:
+            pool.reserve_port()
+        except OSError as exc:
+            pool.remove()
+            where = f"{cfg.server.host}:{cfg.server.port}"
+            fail(f"cannot listen on {where}: {exc.strerror or exc}", 1)
+        run(create_app(cfg, workers=pool), cfg, uds=str(pool.http_socket))
+    else:
+        run(create_app(cfg), cfg)
 
 
 @db_app.command("upgrade")

@@ -1,4 +1,5 @@
-"""Where a node's writer sends work while the node does not write (distributed mode).
+"""Where a process's writer sends work while the process does not write: a standby node
+(distributed mode), or an HTTP worker in front of the writer process (``[server] workers``).
 
 A standby serves consoles (docs/operations.md "Several nodes"), so what a console does must
 work there too. Two kinds of work, two ways:
@@ -13,6 +14,11 @@ work there too. Two kinds of work, two ways:
   set-up's revision again within seconds. Changing the types in force is the exception: the
   writer holds the taxonomy and takes a change up only from its own transaction, so that
   answers ``503`` here.
+
+An HTTP worker (bus/link.py) differs in two things: its audit entries go to the writer's
+next transaction over the link, as they would in one process (one flush serves them with the
+signals'), and a change of the types in force runs here and then asks the writer to take the
+types up (the same database, and no other way to reach the writer).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alarmdesk.bus.commands import CommandRelay
+from alarmdesk.bus.commands import WriterClient
 from alarmdesk.domain.errors import WriterStopped
 from alarmdesk.safeguards.audit import AuditEvent
 from alarmdesk.service.actions import Action, in_transaction, perform
@@ -39,12 +45,15 @@ class Elsewhere:
 
     def __init__(
         self,
-        relay: CommandRelay,
+        relay: WriterClient,
         engine: sa.Engine,
         chain: AuditChain,
         clock: Callable[[], datetime],
+        *,
+        same_machine: bool = False,
     ) -> None:
         self.relay = relay
+        self.same_machine = same_machine  # an HTTP worker's link: audit and type reloads too
         self.engine = engine
         self.chain = chain  # this node's appender for what it runs itself
         self.clock = clock
@@ -64,6 +73,8 @@ class Elsewhere:
         if work.action is not None:
             return await self.run(work.action)
         if work.audit and local:
+            if self.same_machine:
+                return await self.relay.submit_audit(work.audit)
             return await self.submit_audit(work.audit)
         raise WriterStopped("this node does not write; the node that does takes this")
 
@@ -78,10 +89,13 @@ class Elsewhere:
             await asyncio.to_thread(in_transaction, self.engine, self.chain, append, "audit")
 
     async def run(self, action: Action) -> Any:
-        if action.reload_taxonomy:
+        if action.reload_taxonomy and not self.same_machine:
             raise WriterStopped(
                 "changing the incident types in force is done on the writing node "
                 "(/readyz?role=writer answers 200 there)"
             )
         async with self._lock:
-            return await asyncio.to_thread(perform, self.engine, self.chain, action, self.clock())
+            result = await asyncio.to_thread(perform, self.engine, self.chain, action, self.clock())
+        if action.reload_taxonomy:
+            await self.relay.reload_taxonomy()
+        return result

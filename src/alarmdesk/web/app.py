@@ -28,19 +28,48 @@ from alarmdesk.web.auth import (
 from alarmdesk.web.errors import EXCEPTION_HANDLERS, audit_denial
 from alarmdesk.web.fast_ingest import FastIngest
 from alarmdesk.web.server import body_deadline
+from alarmdesk.web.workers import WorkerPool
+
+
+@asynccontextmanager
+async def _worker_lifespan(svc: Services) -> AsyncIterator[None]:
+    """An HTTP worker's: linked to the writer process, which runs the writer, the equipment
+    receivers, webhooks, retention and exports; this process serves HTTP and its consoles."""
+    assert svc.link is not None
+    await svc.connect_link()
+    svc.link.ready()
+    try:
+        yield
+    finally:
+        await svc.link.close()
+        svc.hub.close()
+        svc.engine.dispose()
 
 
 def create_app(
-    cfg: Config | None = None, *, svc: Services | None = None, fast_ingest: bool = True
+    cfg: Config | None = None,
+    *,
+    svc: Services | None = None,
+    fast_ingest: bool = True,
+    workers: WorkerPool | None = None,
 ) -> Litestar:
     """Builds the app; the services start with the app and stop with it. ``fast_ingest``:
-    the two ingest routes' common case is served in raw ASGI (web/fast_ingest.py)."""
+    the two ingest routes' common case is served in raw ASGI (web/fast_ingest.py).
+    ``workers``: the HTTP worker processes this (writer) process starts once its writer runs
+    and stops before it stops (web/workers.py). With ``svc.link`` set, this app is such a
+    worker's: it writes nothing itself."""
     svc = svc or build_services(cfg or Config())
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if svc.link is not None:
+            async with _worker_lifespan(svc):
+                yield
+            return
         loop = asyncio.get_running_loop()
         writing: asyncio.Task[None] | None = None
+        if workers is not None:
+            workers.reserve_port()  # a port taken fails start-up here, before the writer
         if svc.node is None:
             svc.start(loop)
             svc.hub_after_stored()  # before the writer's first commit is offered (same loop)
@@ -56,8 +85,12 @@ def create_app(
             export_loop(svc, svc.config.analytics.export_minutes, svc.config.retention)
         )
         try:
+            if workers is not None:
+                await workers.start(svc)
             yield
         finally:
+            if workers is not None:
+                await workers.stop()  # first: their requests in flight need the writer
             purge.cancel()  # a running purge commits its current chunk, then stops
             exports.cancel()  # a running export is waited for
             for task in (purge, exports):
@@ -98,8 +131,14 @@ def create_app(
     auth = svc.config.auth
     app.state.services = svc
     app.state.authenticator = Authenticator(svc, timedelta(hours=auth.session_hours))
+    # Each process counts failed sign-ins for itself: with HTTP workers each allows its share
+    # (at least one), so that an attacker whose connections the kernel spreads over all of
+    # them gets no more tries than the limit.
+    share = max(1, svc.config.server.workers) if svc.link is not None else 1
     app.state.login_throttle = LoginThrottle(
-        auth.login_failures_per_name, auth.login_failures_per_address, auth.login_window_seconds
+        max(1, auth.login_failures_per_name // share),
+        max(1, auth.login_failures_per_address // share),
+        auth.login_window_seconds,
     )
     app.state.cookie_secure = auth.cookie_secure
     if fast_ingest:

@@ -218,8 +218,8 @@ def uvicorn_server(app: ASGIApp, cfg: Config, **options: Any) -> uvicorn.Server:
     return uvicorn.Server(config)
 
 
-def run(app: ASGIApp, cfg: Config) -> None:
+def run(app: ASGIApp, cfg: Config, **options: Any) -> None:
     """Serves ``app`` until interrupted, with the collector tuned for serving
-    (:data:`GC_THRESHOLDS`)."""
+    (:data:`GC_THRESHOLDS`). ``options`` go to uvicorn (``uds``: on a Unix socket instead)."""
     gc.set_threshold(*GC_THRESHOLDS)
-    uvicorn_server(app, cfg).run()
+    uvicorn_server(app, cfg, **options).run()

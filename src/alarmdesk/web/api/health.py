@@ -5,7 +5,8 @@
 - ``/readyz``: ready to take signals — the writer runs, the database answers, the hub runs and
   the writer's backlog is under ``[writer] ready_backlog``; in distributed mode also: connected
   to NATS and the intake stream answers, and a standby is ready too (``"role": "standby"``:
-  it queues intake in the log). A load balancer sends intake only to a ready node.
+  it queues intake in the log). A load balancer sends intake only to a ready node. On an HTTP
+  worker (``[server] workers``) "the writer runs" is its link to the writer process being up.
 - ``/metrics``: Prometheus text format (``service/metrics.py``); counts and durations only,
   so it is public like the two probes. ``[metrics] enabled = false`` turns it off (404).
 - ``/api/v1/health``: the original probe, kept for existing monitors.
@@ -43,7 +44,7 @@ def _alive(request: Request[Any, Any, Any]) -> Response[HealthOut]:
     svc = services(request)
     if svc.standby:  # alive, waiting for the writer lease another node holds
         return Response(HealthOut(status="standby", writer=False), status_code=200)
-    ok = svc.writer.alive
+    ok = svc.writer_up
     return Response(
         HealthOut(status="ok" if ok else "degraded", writer=ok),
         status_code=200 if ok else 503,
@@ -93,7 +94,7 @@ async def readyz(
         store = await anyio.to_thread.run_sync(_store_answers, svc.engine, abandon_on_cancel=True)
     limit = svc.config.writer.ready_backlog
     backlog = svc.writer.backlog
-    writer, bus, standby = svc.writer.alive, not svc.hub.closed, svc.standby
+    writer, bus, standby = svc.writer_up, not svc.hub.closed, svc.standby
     intake_log = None if svc.node is None else await svc.node.intake.reachable(_STORE_TIMEOUT)
     if svc.node is None:
         ready = writer and store and bus and backlog <= limit
