@@ -323,7 +323,8 @@ def cli(procs: Procs, *args: str) -> None:
 class AlarmdeskServer:
     """``alarmdesk serve`` on a copy of the SQLite ``template``, or on ``url`` (a database
     prepared by the caller, e.g. PostgreSQL); ``env``: variables of its own (a distributed
-    node's ``ALARMDESK_NATS_URL`` and ``ALARMDESK_CONFIG``)."""
+    node's ``ALARMDESK_NATS_URL`` and ``ALARMDESK_CONFIG``); ``args``: more options of
+    ``serve`` (``--workers N``)."""
 
     def __init__(
         self,
@@ -332,6 +333,7 @@ class AlarmdeskServer:
         name: str,
         url: str | None = None,
         env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
     ) -> None:
         self.procs = procs
         if url is None:
@@ -354,6 +356,7 @@ class AlarmdeskServer:
                 "127.0.0.1",
                 "--port",
                 str(self.port),
+                *args,
             ],
             procs.cores.server,
             log=self.log.name,

@@ -48,16 +48,33 @@ def cpu_self() -> float:
     return r.ru_utime + r.ru_stime
 
 
+def tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (``alarmdesk serve --workers``: the HTTP workers)."""
+    found, pending = [], [pid]
+    while pending:
+        p = pending.pop()
+        found.append(p)
+        with contextlib.suppress(OSError, ValueError):
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    pending.extend(int(c) for c in f.read().split())
+    return found
+
+
 def cpu_of(pid: int | None) -> float | None:
-    """CPU seconds (user + system, every thread) of another process, from /proc."""
+    """CPU seconds (user + system, every thread) of another process and its children, from
+    /proc."""
     if not pid:
         return None
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK
-    except OSError:
-        return None
+    total = None
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+    return total
 
 
 def runq_wait(pid: int | str | None) -> float | None:
@@ -65,17 +82,20 @@ def runq_wait(pid: int | str | None) -> float | None:
     how much a neighbour on the machine kept it from running."""
     if not pid:
         return None
-    total = 0
-    try:
-        for task in os.listdir(f"/proc/{pid}/task"):
+    total, seen = 0, False
+    for p in tree(os.getpid()) if pid == "self" else tree(int(pid)):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        seen = True
+        for task in tasks:
             try:
-                with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                with open(f"/proc/{p}/task/{task}/schedstat") as f:
                     total += int(f.read().split()[1])
             except (OSError, IndexError, ValueError):
                 continue
-    except OSError:
-        return None
-    return total / 1e9
+    return total / 1e9 if seen else None
 
 
 def machine_busy() -> float:

@@ -42,6 +42,7 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 import ingest  # noqa: E402  (the processes, cores, servers and load generator it drives)
+import loadgen  # noqa: E402  (the process tree of a server with HTTP workers)
 from ingest import AlarmdeskServer, Cores, Procs, cli, free_port, wait_http  # noqa: E402
 
 AM_BINARIES = ("prometheus-alertmanager", "alertmanager")  # Debian's name, upstream's
@@ -145,6 +146,7 @@ class SqliteStore:
     """A prepared SQLite file; every server gets its own copy."""
 
     kind = "SQLite"
+    args: tuple[str, ...] = ()  # more options of `alarmdesk serve` (--workers N)
 
     def __init__(self, procs: Procs) -> None:
         self.procs = procs
@@ -158,7 +160,7 @@ class SqliteStore:
 
     def server(self) -> AlarmdeskServer:
         self.n += 1
-        return AlarmdeskServer(self.procs, self.template, f"alarmdesk-{self.n}")
+        return AlarmdeskServer(self.procs, self.template, f"alarmdesk-{self.n}", args=self.args)
 
     def stored(self, srv: AlarmdeskServer) -> int:
         return self._count(srv.url) - self.base
@@ -180,6 +182,7 @@ class PostgresStore:
     fresh database copied from it (CREATE DATABASE ... TEMPLATE). All are dropped at the end."""
 
     kind = "PostgreSQL"
+    args: tuple[str, ...] = ()  # more options of `alarmdesk serve` (--workers N)
 
     def __init__(self, procs: Procs, admin_url: str) -> None:
         import sqlalchemy as sa
@@ -232,7 +235,7 @@ class PostgresStore:
 
     def server(self) -> AlarmdeskServer:
         url = self.database()
-        return AlarmdeskServer(self.procs, None, f"alarmdesk-{self.n}", url=url)
+        return AlarmdeskServer(self.procs, None, f"alarmdesk-{self.n}", url=url, args=self.args)
 
     def stored(self, srv: AlarmdeskServer) -> int:
         return self._count(srv.url) - self.base
@@ -282,20 +285,26 @@ def run_alertmanager(
     return r
 
 
-THREAD_CPU = ("loop user", "loop sys", "others user", "others sys")
+THREAD_CPU = (
+    *("loop user", "loop sys", "others user", "others sys"),
+    *("workers user", "workers sys"),
+)
 
 
 def thread_cpu(pid: int) -> dict[str, float]:
     """CPU seconds of a process by thread: its main thread (alarmdesk's event loop: HTTP,
-    streams) and all the others (the writer, mostly), user and system (kernel) time apart."""
+    streams) and all the others (the writer, mostly), user and system (kernel) time apart;
+    its children's (``--workers``: the HTTP workers) in all."""
     out = dict.fromkeys(THREAD_CPU, 0.0)
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        times = ingest.user_sys(f"/proc/{pid}/task/{tid}/stat")
-        if times is None:  # a thread that ended meanwhile
-            continue
-        who = "loop" if int(tid) == pid else "others"
-        out[f"{who} user"] += times[0]
-        out[f"{who} sys"] += times[1]
+    for proc in loadgen.tree(pid):
+        with contextlib.suppress(OSError):
+            for tid in os.listdir(f"/proc/{proc}/task"):
+                times = ingest.user_sys(f"/proc/{proc}/task/{tid}/stat")
+                if times is None:  # a thread that ended meanwhile
+                    continue
+                who = "workers" if proc != pid else "loop" if int(tid) == pid else "others"
+                out[f"{who} user"] += times[0]
+                out[f"{who} sys"] += times[1]
     return out
 
 
@@ -362,6 +371,7 @@ def report(res: dict[str, Any]) -> None:
         f"{m['alertmanager']}; load average {m['loadavg_start']} at start, "
         f"{m['loadavg_end']} at end; {m['rounds']} round(s) of {m['seconds']:g} s "
         f"(+{m['warmup']:g} s warm-up), medians; git {m['git']}"
+        + (f"; alarmdesk serve --workers {m['workers']}" if m.get("workers") else "")
     )
     for setting in res["settings"]:
         print(f"\n== {setting['label']}")
@@ -407,7 +417,8 @@ def report(res: dict[str, Any]) -> None:
         "per second of server CPU; rest: cores the rest of the machine used (neighbours).\n"
         "CPU per signal: the server's CPU during the run (warm-up included) by thread over the "
         "signals accepted; loop is the main thread (HTTP, streams), others the writer and the "
-        "rest; sys is kernel time (sockets, the WAL's flush)."
+        "rest; workers the HTTP worker processes (--workers); sys is kernel time (sockets, the "
+        "WAL's flush)."
     )
     if res["meta"].get("mode") == "scale":
         print("scaling 2 cores / 1 core (sig/s): " + json.dumps(res.get("scaling")))
@@ -433,6 +444,12 @@ def main() -> None:
     ap.add_argument("--conns", type=int, default=64, help="connections for single alerts")
     ap.add_argument("--batch-conns", type=int, default=8, help="connections for batches")
     ap.add_argument("--alertmanager", default=None, help="path of the Alertmanager binary")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="alarmdesk serve --workers N: HTTP worker processes in front of the writer process",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     args = ap.parse_args()
 
@@ -491,6 +508,7 @@ def main() -> None:
             "rounds": prof.rounds,
             "seconds": prof.seconds,
             "warmup": prof.warmup,
+            "workers": args.workers,
         },
         "settings": [],
         "warnings": [],
@@ -500,6 +518,8 @@ def main() -> None:
     started = time.monotonic()
     try:
         store = PostgresStore(procs, args.database_url) if args.database_url else SqliteStore(procs)
+        if args.workers:
+            store.args = ("--workers", str(args.workers))
         res["meta"]["store"] = store.kind + (
             f" {store.settings['server_version']}, synchronous_commit="
             f"{store.settings['synchronous_commit']}"
