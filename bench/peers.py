@@ -147,6 +147,7 @@ class SqliteStore:
 
     kind = "SQLite"
     args: tuple[str, ...] = ()  # more options of `alarmdesk serve` (--workers N)
+    env: dict[str, str] | None = None  # its ALARMDESK_CONFIG (--serve-config)
 
     def __init__(self, procs: Procs) -> None:
         self.procs = procs
@@ -160,7 +161,9 @@ class SqliteStore:
 
     def server(self) -> AlarmdeskServer:
         self.n += 1
-        return AlarmdeskServer(self.procs, self.template, f"alarmdesk-{self.n}", args=self.args)
+        return AlarmdeskServer(
+            self.procs, self.template, f"alarmdesk-{self.n}", args=self.args, env=self.env
+        )
 
     def stored(self, srv: AlarmdeskServer) -> int:
         return self._count(srv.url) - self.base
@@ -183,6 +186,7 @@ class PostgresStore:
 
     kind = "PostgreSQL"
     args: tuple[str, ...] = ()  # more options of `alarmdesk serve` (--workers N)
+    env: dict[str, str] | None = None  # its ALARMDESK_CONFIG (--serve-config)
 
     def __init__(self, procs: Procs, admin_url: str) -> None:
         import sqlalchemy as sa
@@ -235,7 +239,9 @@ class PostgresStore:
 
     def server(self) -> AlarmdeskServer:
         url = self.database()
-        return AlarmdeskServer(self.procs, None, f"alarmdesk-{self.n}", url=url, args=self.args)
+        return AlarmdeskServer(
+            self.procs, None, f"alarmdesk-{self.n}", url=url, args=self.args, env=self.env
+        )
 
     def stored(self, srv: AlarmdeskServer) -> int:
         return self._count(srv.url) - self.base
@@ -450,6 +456,11 @@ def main() -> None:
         default=0,
         help="alarmdesk serve --workers N: HTTP worker processes in front of the writer process",
     )
+    ap.add_argument(
+        "--serve-config",
+        default=None,
+        help="a configuration file for alarmdesk serve (ALARMDESK_CONFIG), e.g. [writer] gather_ms",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     args = ap.parse_args()
 
@@ -509,6 +520,7 @@ def main() -> None:
             "seconds": prof.seconds,
             "warmup": prof.warmup,
             "workers": args.workers,
+            "serve_config": args.serve_config,
         },
         "settings": [],
         "warnings": [],
@@ -520,6 +532,8 @@ def main() -> None:
         store = PostgresStore(procs, args.database_url) if args.database_url else SqliteStore(procs)
         if args.workers:
             store.args = ("--workers", str(args.workers))
+        if args.serve_config:
+            store.env = {"ALARMDESK_CONFIG": str(Path(args.serve_config).resolve())}
         res["meta"]["store"] = store.kind + (
             f" {store.settings['server_version']}, synchronous_commit="
             f"{store.settings['synchronous_commit']}"

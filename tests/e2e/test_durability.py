@@ -62,6 +62,7 @@ class Servers:
     database_url: str
     tokens: dict[str, str]
     started: list[ServerProcess] = field(default_factory=list)
+    workers: int = 0  # `serve --workers N`: HTTP workers in front of the writer process
 
     def start(self) -> ServerProcess:
         port = free_port()
@@ -78,6 +79,7 @@ class Servers:
                     self.database_url,
                     "--port",
                     str(port),
+                    *(("--workers", str(self.workers)) if self.workers else ()),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -215,6 +217,10 @@ def client_loop(
                 with ledger.lock:  # in flight when the server died: maybe stored, maybe not
                     ledger.unacked_requests.append(sent)
                 return
+            if response.status_code == 503 and "writer_stopped" in response.text:
+                with ledger.lock:  # an HTTP worker whose writer process died: the same
+                    ledger.unacked_requests.append(sent)
+                return
             if response.status_code != 202:
                 with ledger.lock:
                     ledger.unexpected.append(
@@ -321,9 +327,11 @@ def resend(server: ServerProcess, requests: list[Sent]) -> dict[str, dict[str, A
 # -- the test ---------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("workers", [0, 2], ids=["one-process", "http-workers"])
 def test_a_server_killed_at_random_moments_keeps_every_acknowledged_signal_exactly_once(
-    servers: Servers, tmp_path: Path
+    servers: Servers, tmp_path: Path, workers: int
 ) -> None:
+    servers.workers = workers  # with workers, SIGKILL goes to the writer process
     rng = random.Random(SEED)
     engine = sa.create_engine(servers.database_url)
     started = time.monotonic()
