@@ -19,7 +19,7 @@ from alarmdesk.bus.commands import WriterSide
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.link import LinkClient, LinkServer
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import VersionConflict, WriterStopped
+from alarmdesk.domain.errors import PayloadTooLarge, VersionConflict, WriterStopped
 from alarmdesk.domain.signal import Receipt, SignalIn, SourceKind
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 
@@ -195,6 +195,19 @@ async def test_garbage_and_oversized_messages_end_that_link_only(pair) -> None:
     # the worker that behaves is still served
     assert (await good.submit_signals([signal_in("ok")], ACTOR))[0].idempotency_key == "ok"
     await good.close()
+
+
+async def test_a_request_too_large_for_the_link_is_refused_and_the_link_stays(
+    pair, monkeypatch
+) -> None:
+    writer, _, _, path = pair
+    monkeypatch.setattr(link_mod, "MAX_MESSAGE", 4096)  # as if [limits] allowed more
+    client, _ = await connected(path)
+    with pytest.raises(PayloadTooLarge):
+        await client.submit_signals([signal_in("big", "x" * 5000)], ACTOR)
+    assert client.up and writer.got == []
+    assert (await client.submit_signals([signal_in("small")], ACTOR))[0].signal_id == 41
+    await client.close()
 
 
 def _hello() -> bytes:

@@ -38,7 +38,7 @@ import msgspec
 from alarmdesk import logs
 from alarmdesk.bus.commands import WriterClient, WriterSide, answer
 from alarmdesk.bus.hub import DeskFrames, Hub
-from alarmdesk.domain.errors import WriterStopped
+from alarmdesk.domain.errors import PayloadTooLarge, WriterStopped
 
 __all__ = [
     "MAX_MESSAGE",
@@ -295,6 +295,11 @@ class LinkClient(WriterClient):
     async def _send(self, request: bytes) -> bytes:
         if not self.up or self._writer is None:
             raise WriterStopped("the writer process cannot be reached; try again in a few seconds")
+        if len(request) > MAX_MESSAGE - 64:  # refused here: sent, it would end the link
+            raise PayloadTooLarge(
+                f"a request of {len(request)} bytes; the link to the writer takes "
+                f"{MAX_MESSAGE - 64} (lower [limits] max_batch_bytes)"
+            )
         ask_id = next(self._ids)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[ask_id] = future
