@@ -151,10 +151,16 @@ class Services:
     @property
     def writer_up(self) -> bool:
         """Whether work handed to this process's writer is done: its own thread runs, or (an
-        HTTP worker) the link to the writer process is up."""
+        HTTP worker) the link to the writer process is up and its writer runs."""
         if self.link is not None:
-            return self.link.up
+            return self.link.up and self.link.writing
         return self.writer.alive
+
+    @property
+    def writer_backlog(self) -> int:
+        """Requests waiting for the writer: this process's, or (an HTTP worker) the writer
+        process's as it last said (within a second)."""
+        return self.link.backlog if self.link is not None else self.writer.backlog
 
     @property
     def standby(self) -> bool:

@@ -172,11 +172,26 @@ async def test_a_commit_larger_than_a_message_goes_in_order_in_several(pair, mon
 
 async def test_a_wrong_secret_is_closed_and_gets_nothing(pair) -> None:
     writer, server, _, path = pair
-    client, _ = await connected(path, secret="guessed")
-    await until(lambda: not client.up)  # the writer process closed it
-    with pytest.raises(WriterStopped):
-        await client.submit_signals([signal_in("x")], ACTOR)
+    with pytest.raises(WriterStopped):  # the worker's start-up fails
+        await connected(path, secret="guessed")
     assert writer.got == [] and not server.peers
+
+
+async def test_workers_hear_whether_the_writer_runs_and_its_backlog(pair, monkeypatch) -> None:
+    writer, server, _, path = pair
+    monkeypatch.setattr(link_mod, "STATUS_SECONDS", 0.05)
+    await server.close()  # again, with a backlog to tell and the shorter period
+    waiting = [0]
+    server = LinkServer(path, SECRET, writer.side(), Hub(), backlog=lambda: waiting[0])
+    await server.start()
+    try:
+        client, _ = await connected(path)
+        assert client.writing and client.backlog == 0  # said at once, before any request
+        waiting[0], writer.writing = 1234, False
+        await until(lambda: client.backlog == 1234 and not client.writing)
+        await client.close()
+    finally:
+        await server.close()
 
 
 async def test_garbage_and_oversized_messages_end_that_link_only(pair) -> None:
@@ -190,7 +205,8 @@ async def test_garbage_and_oversized_messages_end_that_link_only(pair) -> None:
         reader, w = await asyncio.open_unix_connection(str(path))
         w.write(link_mod._LENGTH.pack(len(hello := _hello())) + hello + junk)
         await w.drain()
-        assert await asyncio.wait_for(reader.read(), 5) == b""  # closed by the writer process
+        got = await asyncio.wait_for(reader.read(), 5)  # to the end: closed by the writer process
+        assert link_mod._decode(got[4:]) == link_mod.Status(True, 0)  # its greeting, no more
         w.close()
     # the worker that behaves is still served
     assert (await good.submit_signals([signal_in("ok")], ACTOR))[0].idempotency_key == "ok"

@@ -55,6 +55,7 @@ log = logs.get_logger(__name__)
 MAX_MESSAGE: Final = 64 * 1024 * 1024  # a batch of signals is at most [limits] max_batch_bytes
 SEND_BUFFER_LIMIT: Final = 256 * 1024 * 1024  # events waiting for one worker: then it is cut off
 HELLO_SECONDS: Final = 5.0
+STATUS_SECONDS: Final = 1.0
 _LENGTH = struct.Struct(">I")
 
 
@@ -87,7 +88,15 @@ class Ready(msgspec.Struct, tag="ready", array_like=True):
     """The worker serves HTTP."""
 
 
-Message = Hello | Ask | Answer | Events | Ready
+class Status(msgspec.Struct, tag="status", array_like=True):
+    """The writer's state, to every worker on connecting and every :data:`STATUS_SECONDS`:
+    a worker's ``/readyz`` answers with it (a balancer probes the workers)."""
+
+    writing: bool
+    backlog: int
+
+
+Message = Hello | Ask | Answer | Events | Ready | Status
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder(Message).decode
 
@@ -146,6 +155,8 @@ class LinkServer:
         side: the writer's entry points.
         hub: the writer process's hub; every commit it offers goes to every worker.
         on_ready: called with a worker's pid when it says it serves HTTP.
+        backlog: how many requests wait for the writer (sent to the workers in
+            :class:`Status`).
     """
 
     def __init__(
@@ -155,9 +166,12 @@ class LinkServer:
         side: WriterSide,
         hub: Hub,
         on_ready: Callable[[int], None] | None = None,
+        backlog: Callable[[], int] = lambda: 0,
     ) -> None:
         self.path, self.secret, self.side, self.hub = path, secret, side, hub
         self.on_ready = on_ready
+        self.backlog = backlog
+        self._status_task: asyncio.Task[None] | None = None
         self.peers: set[_Peer] = set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -168,6 +182,19 @@ class LinkServer:
         )
         os.chmod(self.path, 0o600)
         self.hub.taps.append(self._tap)
+        self._status_task = asyncio.create_task(self._send_status(), name="link-status")
+
+    def _status(self) -> bytes:
+        data = _encode(Status(self.side.writing(), self.backlog()))
+        return _LENGTH.pack(len(data)) + data
+
+    async def _send_status(self) -> None:
+        while True:
+            await asyncio.sleep(STATUS_SECONDS)
+            if self.peers:
+                data = self._status()
+                for peer in list(self.peers):
+                    peer.send(data)
 
     def _tap(self, frames: DeskFrames) -> None:
         if not self.peers:
@@ -188,6 +215,7 @@ class LinkServer:
                 return
             peer = _Peer(writer, hello.pid)
             self.peers.add(peer)
+            peer.send(self._status())
             while True:
                 message = await read_message(reader)
                 if isinstance(message, Ask):
@@ -213,6 +241,8 @@ class LinkServer:
         peer.send(_LENGTH.pack(len(data)) + data)
 
     async def close(self) -> None:
+        if self._status_task is not None:
+            self._status_task.cancel()
         with contextlib.suppress(ValueError):
             self.hub.taps.remove(self._tap)
         if self._server is not None:
@@ -242,15 +272,31 @@ class LinkClient(WriterClient):
         self.up = False
         self.on_lost: Callable[[], None] | None = None  # called once, when the link ends
         self.received = 0  # events offered to the hub
+        # the writer's state as the writer process last said (Status): for /readyz
+        self.writing = False
+        self.backlog = 0
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._ids = itertools.count(1)
 
     async def connect(self, hub: Hub) -> None:
+        """Connects and waits for the writer process's first :class:`Status`.
+
+        Raises:
+            WriterStopped: it closed the link (a wrong secret) or said nothing in time.
+        """
         reader, self._writer = await asyncio.open_unix_connection(str(self.path), limit=MAX_MESSAGE)
         write_message(self._writer, Hello(self.secret, os.getpid()))
         await self._writer.drain()
+        try:
+            first = await asyncio.wait_for(read_message(reader), HELLO_SECONDS)
+        except (asyncio.IncompleteReadError, ConnectionError, TimeoutError, LinkError):
+            first = None
+        if not isinstance(first, Status):
+            self._writer.close()
+            raise WriterStopped("the writer process refused this worker's link")
+        self.writing, self.backlog = first.writing, first.backlog
         self.up = True
         self._reader_task = asyncio.create_task(self._read(reader, hub), name="writer-link")
 
@@ -267,6 +313,8 @@ class LinkClient(WriterClient):
                     future = self._pending.pop(message.id, None)
                     if future is not None and not future.done():
                         future.set_result(message.reply)
+                elif isinstance(message, Status):
+                    self.writing, self.backlog = message.writing, message.backlog
                 elif isinstance(message, Events):
                     self.received += len(message.frames)
                     hub.offer([(i, d, f) for i, d, f in message.frames])

@@ -189,6 +189,7 @@ class WorkerPool:
             ),
             svc.hub,
             on_ready=self._on_ready,
+            backlog=lambda: w.backlog,
         )
         await self.link.start()
         first = [asyncio.get_running_loop().create_future() for _ in range(self.count)]

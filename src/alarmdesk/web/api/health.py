@@ -6,7 +6,8 @@
   the writer's backlog is under ``[writer] ready_backlog``; in distributed mode also: connected
   to NATS and the intake stream answers, and a standby is ready too (``"role": "standby"``:
   it queues intake in the log). A load balancer sends intake only to a ready node. On an HTTP
-  worker (``[server] workers``) "the writer runs" is its link to the writer process being up.
+  worker (``[server] workers``) "the writer runs" and the backlog are the writer process's, as
+  it tells its workers every second over the link.
 - ``/metrics``: Prometheus text format (``service/metrics.py``); counts and durations only,
   so it is public like the two probes. ``[metrics] enabled = false`` turns it off (404).
 - ``/api/v1/health``: the original probe, kept for existing monitors.
@@ -93,7 +94,7 @@ async def readyz(
     with anyio.move_on_after(_STORE_TIMEOUT):
         store = await anyio.to_thread.run_sync(_store_answers, svc.engine, abandon_on_cancel=True)
     limit = svc.config.writer.ready_backlog
-    backlog = svc.writer.backlog
+    backlog = svc.writer_backlog
     writer, bus, standby = svc.writer_up, not svc.hub.closed, svc.standby
     intake_log = None if svc.node is None else await svc.node.intake.reachable(_STORE_TIMEOUT)
     if svc.node is None:
