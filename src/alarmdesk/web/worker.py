@@ -10,6 +10,7 @@ no worker outlives its writer.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m alarmdesk.web.worker <pool directory>", file=sys.stderr)
         return 2
     logs.configure()
+    logs.bind(process="http-worker", pid=os.getpid())  # its lines apart from the writer's
     pool = Path(args[0])
     spec = msgspec.json.decode((pool / "worker.json").read_bytes(), type=WorkerSpec)
     cfg = spec.config

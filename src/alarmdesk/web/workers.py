@@ -229,7 +229,16 @@ class WorkerPool:
         first start's outcome goes to ``first`` (served, or the error that stopped it)."""
         pause = 0.5
         while not self.stopping:
-            proc = await self._spawn()
+            try:
+                proc = await self._spawn()
+            except OSError as exc:  # no process could be made (memory, a limit): again later
+                if not first.done():
+                    first.set_exception(RuntimeError(f"HTTP worker {slot} not started: {exc}"))
+                    return
+                log.error("an HTTP worker could not be started", slot=slot, error=str(exc))
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, RESTART_CAP_SECONDS)
+                continue
             self.procs[slot] = proc
             began = time.monotonic()
             ready = self._ready.setdefault(proc.pid, asyncio.Event())
