@@ -23,3 +23,20 @@ def test_an_error_message_is_printed_verbatim(message: str, capsys) -> None:
     assert exit_.value.exit_code == 2
     printed = " ".join(capsys.readouterr().err.split())  # the console wraps long lines
     assert printed == f"error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("command", "shown"),
+    [
+        (["serve"], "[server] workers"),
+        (["report", "transparency"], "(default: [report])"),
+    ],
+)
+def test_option_help_shows_its_brackets(command: list[str], shown: str) -> None:
+    from typer.testing import CliRunner
+
+    from alarmdesk.cli import app
+
+    result = CliRunner().invoke(app, [*command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    assert shown in " ".join(result.output.replace("│", " ").split())

@@ -125,12 +125,12 @@ def report_transparency(
     complaints: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Complaints received in the period (default: [report]).", show_default=False
+            min=0, help="Complaints received in the period (default: \\[report]).", show_default=False
         ),
     ] = None,
     costs: Annotated[
         str | None,
-        typer.Option(help="Cost statement (default: [report] costs).", show_default=False),
+        typer.Option(help="Cost statement (default: \\[report] costs).", show_default=False),
     ] = None,
     verify: Annotated[
         bool, typer.Option(help="Verify the audit log up to the closing checkpoint.")

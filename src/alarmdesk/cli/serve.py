@@ -42,7 +42,7 @@ def serve(
             min=0,
             max=64,
             help="HTTP worker processes in front of the process that writes (0: one process "
-            "does both; N: HTTP uses N more cores). Overrides [server] workers.",
+            "does both; N: HTTP uses N more cores). Overrides \\[server] workers.",
         ),
     ] = None,
 ) -> None:
