@@ -125,7 +125,9 @@ def report_transparency(
     complaints: Annotated[
         int | None,
         typer.Option(
-            min=0, help="Complaints received in the period (default: \\[report]).", show_default=False
+            min=0,
+            help="Complaints received in the period (default: \\[report]).",
+            show_default=False,
         ),
     ] = None,
     costs: Annotated[
