@@ -131,18 +131,47 @@ def _events_messages(frames: DeskFrames) -> list[bytes]:
     return _events_messages(frames[:half]) + _events_messages(frames[half:])
 
 
-class _Peer:
-    def __init__(self, writer: asyncio.StreamWriter, pid: int) -> None:
-        self.writer, self.pid = writer, pid
-        self.ready = False
+class _Outbox:
+    """What goes to the other end of a link, written once per turn of the event loop: the
+    answers of one commit (settled together) leave in one write, and so do the requests a
+    worker's connections made in one turn, instead of a system call each."""
 
-    def send(self, data: bytes) -> None:
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self.writer = writer
+        self._parts: list[bytes] = []
+        self._flushing = False
+
+    def put(self, data: bytes) -> None:
         if self.writer.is_closing():
             return
-        self.writer.write(data)
+        self._parts.append(data)
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flushing = False
+        parts, self._parts = self._parts, []
+        if parts and not self.writer.is_closing():
+            self.writer.writelines(parts)
+
+
+class _Peer(_Outbox):
+    """A worker, as the writer process sees it."""
+
+    def __init__(self, writer: asyncio.StreamWriter, pid: int) -> None:
+        super().__init__(writer)
+        self.pid = pid
+        self.ready = False
+
+    def flush(self) -> None:
+        super().flush()
         if self.writer.transport.get_write_buffer_size() > SEND_BUFFER_LIMIT:
             log.warning("an HTTP worker takes events too slowly; cut off", pid=self.pid)
             self.writer.transport.abort()
+
+    def send(self, data: bytes) -> None:
+        self.put(data)
 
 
 class LinkServer:
@@ -216,6 +245,7 @@ class LinkServer:
             peer = _Peer(writer, hello.pid)
             self.peers.add(peer)
             peer.send(self._status())
+            peer.flush()  # the greeting at once: the worker's start-up waits for it
             while True:
                 message = await read_message(reader)
                 if isinstance(message, Ask):
@@ -233,6 +263,7 @@ class LinkServer:
         finally:
             if peer is not None:
                 self.peers.discard(peer)
+                peer.flush()  # what this turn answered, before the end
             writer.close()
 
     async def _answer(self, peer: _Peer, ask: Ask) -> None:
@@ -276,6 +307,7 @@ class LinkClient(WriterClient):
         self.writing = False
         self.backlog = 0
         self._writer: asyncio.StreamWriter | None = None
+        self._outbox: _Outbox | None = None
         self._reader_task: asyncio.Task[None] | None = None
         self._pending: dict[int, asyncio.Future[bytes]] = {}
         self._ids = itertools.count(1)
@@ -297,6 +329,7 @@ class LinkClient(WriterClient):
             self._writer.close()
             raise WriterStopped("the writer process refused this worker's link")
         self.writing, self.backlog = first.writing, first.backlog
+        self._outbox = _Outbox(self._writer)
         self.up = True
         self._reader_task = asyncio.create_task(self._read(reader, hub), name="writer-link")
 
@@ -341,7 +374,7 @@ class LinkClient(WriterClient):
             self.on_lost()
 
     async def _send(self, request: bytes) -> bytes:
-        if not self.up or self._writer is None:
+        if not self.up or self._outbox is None:
             raise WriterStopped("the writer process cannot be reached; try again in a few seconds")
         if len(request) > MAX_MESSAGE - 64:  # refused here: sent, it would end the link
             raise PayloadTooLarge(
@@ -351,7 +384,8 @@ class LinkClient(WriterClient):
         ask_id = next(self._ids)
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[ask_id] = future
-        write_message(self._writer, Ask(ask_id, request))
+        data = _encode(Ask(ask_id, request))
+        self._outbox.put(_LENGTH.pack(len(data)) + data)
         try:
             # shield: a client that goes away does not cancel what the writer commits
             return await asyncio.shield(future)
