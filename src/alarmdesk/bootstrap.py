@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alarmdesk import logs
 from alarmdesk.analytics.parts import PartStore
 from alarmdesk.bus.checkins import CheckinRelay
-from alarmdesk.bus.commands import CommandRelay, WriterSide
+from alarmdesk.bus.commands import CommandRelay
 from alarmdesk.bus.hub import Hub
 from alarmdesk.bus.jetstream import LogSettings
 from alarmdesk.bus.link import LinkClient
@@ -140,8 +140,7 @@ class Services:
         """An HTTP worker, at start-up: connects to the writer process (whose link failing
         fails start-up), hands it the writer's work (service/standby.py) and offers its
         commits to this process's consoles."""
-        assert self.link is not None
-        self.check_schema()
+        assert self.link is not None  # the schema: checked by the writer process, its parent
         await self.link.connect(self.hub)
         self.writer.elsewhere = Elsewhere(
             self.link, self.engine, self.new_audit_chain(), self.clock, same_machine=True
@@ -196,12 +195,7 @@ class Services:
             assert self.checkins is not None
             await self.checkins.listen(self.intake.supervisor.checkin)
         if self.commands is not None:
-            w = self.writer  # its own work only, while it runs
-            await self.commands.serve(
-                WriterSide(
-                    lambda: w.alive, w.submit_command, w.submit_unit_report, w.submit_signals
-                )
-            )
+            await self.commands.serve(self.writer.side())
         self.node.start_consuming(self.writer)
         self.start_webhooks(loop)
 

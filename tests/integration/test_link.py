@@ -203,7 +203,7 @@ async def test_garbage_and_oversized_messages_end_that_link_only(pair) -> None:
         struct.pack(">I", link_mod.MAX_MESSAGE + 1),  # longer than any may be
     ):
         reader, w = await asyncio.open_unix_connection(str(path))
-        w.write(link_mod._LENGTH.pack(len(hello := _hello())) + hello + junk)
+        w.write(_hello() + junk)
         await w.drain()
         got = await asyncio.wait_for(reader.read(), 5)  # to the end: closed by the writer process
         assert link_mod._decode(got[4:]) == link_mod.Status(True, 0)  # its greeting, no more
@@ -227,7 +227,7 @@ async def test_a_request_too_large_for_the_link_is_refused_and_the_link_stays(
 
 
 def _hello() -> bytes:
-    return link_mod._encode(link_mod.Hello(SECRET, 1))
+    return link_mod.frame(link_mod.Hello(SECRET, 1))
 
 
 async def test_a_worker_loses_its_writer_process(pair) -> None:
@@ -252,7 +252,7 @@ async def test_a_worker_that_does_not_read_its_events_is_cut_off(pair, monkeypat
     _, server, hub, path = pair
     monkeypatch.setattr(link_mod, "SEND_BUFFER_LIMIT", 64 * 1024)
     _, w = await asyncio.open_unix_connection(str(path))  # says hello, then never reads
-    w.write(link_mod._LENGTH.pack(len(hello := _hello())) + hello)
+    w.write(_hello())
     await w.drain()
     await until(lambda: server.peers)
     for i in range(1, 400):

@@ -46,8 +46,8 @@ __all__ = [
     "Hello",
     "LinkClient",
     "LinkServer",
+    "frame",
     "read_message",
-    "write_message",
 ]
 
 log = logs.get_logger(__name__)
@@ -105,9 +105,10 @@ class LinkError(Exception):
     """What arrived is not a message of the link (too long, or not understood)."""
 
 
-def write_message(writer: asyncio.StreamWriter, message: Message) -> None:
+def frame(message: Message) -> bytes:
+    """A message as it travels: its length, then its msgpack."""
     data = _encode(message)
-    writer.write(_LENGTH.pack(len(data)) + data)
+    return _LENGTH.pack(len(data)) + data
 
 
 async def read_message(reader: asyncio.StreamReader) -> Message:
@@ -124,9 +125,9 @@ async def read_message(reader: asyncio.StreamReader) -> Message:
 
 def _events_messages(frames: DeskFrames) -> list[bytes]:
     """One commit's frames as messages under :data:`MAX_MESSAGE`, in order."""
-    data = _encode(Events([(i, list(d), f) for i, d, f in frames]))
-    if len(data) + _LENGTH.size <= MAX_MESSAGE or len(frames) == 1:
-        return [_LENGTH.pack(len(data)) + data]
+    data = frame(Events([(i, list(d), f) for i, d, f in frames]))
+    if len(data) <= MAX_MESSAGE or len(frames) == 1:
+        return [data]
     half = len(frames) // 2
     return _events_messages(frames[:half]) + _events_messages(frames[half:])
 
@@ -162,16 +163,12 @@ class _Peer(_Outbox):
     def __init__(self, writer: asyncio.StreamWriter, pid: int) -> None:
         super().__init__(writer)
         self.pid = pid
-        self.ready = False
 
     def flush(self) -> None:
         super().flush()
         if self.writer.transport.get_write_buffer_size() > SEND_BUFFER_LIMIT:
             log.warning("an HTTP worker takes events too slowly; cut off", pid=self.pid)
             self.writer.transport.abort()
-
-    def send(self, data: bytes) -> None:
-        self.put(data)
 
 
 class LinkServer:
@@ -214,8 +211,7 @@ class LinkServer:
         self._status_task = asyncio.create_task(self._send_status(), name="link-status")
 
     def _status(self) -> bytes:
-        data = _encode(Status(self.side.writing(), self.backlog()))
-        return _LENGTH.pack(len(data)) + data
+        return frame(Status(self.side.writing(), self.backlog()))
 
     async def _send_status(self) -> None:
         while True:
@@ -223,7 +219,7 @@ class LinkServer:
             if self.peers:
                 data = self._status()
                 for peer in list(self.peers):
-                    peer.send(data)
+                    peer.put(data)
 
     def _tap(self, frames: DeskFrames) -> None:
         if not self.peers:
@@ -231,7 +227,7 @@ class LinkServer:
         messages = _events_messages(frames)  # encoded once for every worker
         for peer in list(self.peers):
             for data in messages:
-                peer.send(data)
+                peer.put(data)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer: _Peer | None = None
@@ -244,7 +240,7 @@ class LinkServer:
                 return
             peer = _Peer(writer, hello.pid)
             self.peers.add(peer)
-            peer.send(self._status())
+            peer.put(self._status())
             peer.flush()  # the greeting at once: the worker's start-up waits for it
             while True:
                 message = await read_message(reader)
@@ -252,10 +248,8 @@ class LinkServer:
                     task = asyncio.create_task(self._answer(peer, message))
                     self._tasks.add(task)
                     task.add_done_callback(self._tasks.discard)
-                elif isinstance(message, Ready):
-                    peer.ready = True
-                    if self.on_ready is not None:
-                        self.on_ready(peer.pid)
+                elif isinstance(message, Ready) and self.on_ready is not None:
+                    self.on_ready(peer.pid)
         except (asyncio.IncompleteReadError, ConnectionError, TimeoutError):
             pass  # the worker stopped, or never said hello
         except LinkError as exc:
@@ -267,9 +261,7 @@ class LinkServer:
             writer.close()
 
     async def _answer(self, peer: _Peer, ask: Ask) -> None:
-        reply = await answer(self.side, ask.request)
-        data = _encode(Answer(ask.id, reply))
-        peer.send(_LENGTH.pack(len(data)) + data)
+        peer.put(frame(Answer(ask.id, await answer(self.side, ask.request))))
 
     async def close(self) -> None:
         if self._status_task is not None:
@@ -302,7 +294,6 @@ class LinkClient(WriterClient):
         self.path, self.secret = path, secret
         self.up = False
         self.on_lost: Callable[[], None] | None = None  # called once, when the link ends
-        self.received = 0  # events offered to the hub
         # the writer's state as the writer process last said (Status): for /readyz
         self.writing = False
         self.backlog = 0
@@ -319,7 +310,7 @@ class LinkClient(WriterClient):
             WriterStopped: it closed the link (a wrong secret) or said nothing in time.
         """
         reader, self._writer = await asyncio.open_unix_connection(str(self.path), limit=MAX_MESSAGE)
-        write_message(self._writer, Hello(self.secret, os.getpid()))
+        self._writer.write(frame(Hello(self.secret, os.getpid())))
         await self._writer.drain()
         try:
             first = await asyncio.wait_for(read_message(reader), HELLO_SECONDS)
@@ -336,7 +327,7 @@ class LinkClient(WriterClient):
     def ready(self) -> None:
         """Tells the writer process this worker serves HTTP."""
         if self._writer is not None and self.up:
-            write_message(self._writer, Ready())
+            self._writer.write(frame(Ready()))
 
     async def _read(self, reader: asyncio.StreamReader, hub: Hub) -> None:
         try:
@@ -349,7 +340,6 @@ class LinkClient(WriterClient):
                 elif isinstance(message, Status):
                     self.writing, self.backlog = message.writing, message.backlog
                 elif isinstance(message, Events):
-                    self.received += len(message.frames)
                     hub.offer([(i, d, f) for i, d, f in message.frames])
         except (asyncio.IncompleteReadError, ConnectionError):
             log.warning("the link to the writer process ended")
@@ -376,16 +366,16 @@ class LinkClient(WriterClient):
     async def _send(self, request: bytes) -> bytes:
         if not self.up or self._outbox is None:
             raise WriterStopped("the writer process cannot be reached; try again in a few seconds")
-        if len(request) > MAX_MESSAGE - 64:  # refused here: sent, it would end the link
-            raise PayloadTooLarge(
-                f"a request of {len(request)} bytes; the link to the writer takes "
-                f"{MAX_MESSAGE - 64} (lower [limits] max_batch_bytes)"
-            )
         ask_id = next(self._ids)
+        data = frame(Ask(ask_id, request))
+        if len(data) - _LENGTH.size > MAX_MESSAGE:  # refused here: sent, it would end the link
+            raise PayloadTooLarge(
+                f"a request of {len(request)} bytes; the link to the writer takes messages of "
+                f"{MAX_MESSAGE} (lower [limits] max_batch_bytes)"
+            )
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
         self._pending[ask_id] = future
-        data = _encode(Ask(ask_id, request))
-        self._outbox.put(_LENGTH.pack(len(data)) + data)
+        self._outbox.put(data)
         try:
             # shield: a client that goes away does not cancel what the writer commits
             return await asyncio.shield(future)

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from alarmdesk import logs
+from alarmdesk.bus.commands import WriterSide
 from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, LeaseLost, WriterStopped
@@ -212,6 +213,19 @@ class Writer:
         """Rebuilds the pipeline's state from the database, in the writer's order: work queued
         after this sees what every other node committed before it."""
         await self._submit(Work(asyncio.get_running_loop(), self._future(), reload_state=True))
+
+    def side(self, *, same_machine: bool = False) -> WriterSide:
+        """This writer's entry points for requests from another process, while it runs: a
+        standby's over NATS, or (``same_machine``) an HTTP worker's over the link, which also
+        hands over audit entries and has the types in force taken up."""
+        return WriterSide(
+            lambda: self.alive,
+            self.submit_command,
+            self.submit_unit_report,
+            self.submit_signals,
+            self.submit_audit if same_machine else None,
+            self.reload_taxonomy if same_machine else None,
+        )
 
     @property
     def serving(self) -> bool:

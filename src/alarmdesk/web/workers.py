@@ -42,7 +42,6 @@ import msgspec
 
 from alarmdesk import logs
 from alarmdesk.bootstrap import Services
-from alarmdesk.bus.commands import WriterSide
 from alarmdesk.bus.link import LinkServer
 from alarmdesk.config import Config
 
@@ -153,7 +152,6 @@ class WorkerPool:
         self.link: LinkServer | None = None
         self.reserved: socket.socket | None = None
         self.procs: dict[int, asyncio.subprocess.Process] = {}  # slot -> its process
-        self.started = 0  # processes started, restarts included
         self._ready: dict[int, asyncio.Event] = {}  # pid -> said it serves
         self._slots: list[asyncio.Task[None]] = []
         self.stopping = False  # set once: a worker that stops then is not started again
@@ -179,14 +177,7 @@ class WorkerPool:
         self.link = LinkServer(
             self.dir / "link.sock",
             self.secret,
-            WriterSide(
-                lambda: w.alive,
-                w.submit_command,
-                w.submit_unit_report,
-                w.submit_signals,
-                w.submit_audit,
-                w.reload_taxonomy,
-            ),
+            w.side(same_machine=True),
             svc.hub,
             on_ready=self._on_ready,
             backlog=lambda: w.backlog,
@@ -219,7 +210,6 @@ class WorkerPool:
         self._ready.setdefault(pid, asyncio.Event()).set()
 
     async def _spawn(self) -> asyncio.subprocess.Process:
-        self.started += 1
         return await asyncio.create_subprocess_exec(
             sys.executable, "-m", "alarmdesk.web.worker", str(self.dir)
         )
@@ -298,7 +288,3 @@ class WorkerPool:
             self.reserved.close()
             self.reserved = None
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def pids(self) -> list[int]:
-        """The workers running now (for tests and the log)."""
-        return [p.pid for p in self.procs.values() if p.returncode is None]
