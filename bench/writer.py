@@ -16,6 +16,15 @@ F is what a transaction costs whatever it holds (COMMIT, the idempotency look-up
 chain's append, the metrics), v what each single-signal request adds. Run pinned to one core
 (``taskset -c 0``) on a shared machine; CPU time is steadier than wall time there. The
 collector runs at the thresholds ``alarmdesk serve`` sets (``web/server.GC_THRESHOLDS``).
+
+``--floor`` also measures what SQLite alone costs for the same work: every statement the
+writer's connection ran during a run (reads, inserts, updates, with the driver's own
+parameters, recorded from SQLAlchemy's ``before_cursor_execute``) is replayed with the stdlib
+``sqlite3`` on a fresh copy of the same database, with the same pragmas (WAL,
+``synchronous=FULL``), each transaction committed where the writer committed it. No Python
+work remains but the driver calls, so the figure is the floor under the writer's CPU per
+signal while it stores these rows this way: the pipeline, the unit of work and the
+interpreter cost the difference.
 """
 
 from __future__ import annotations
@@ -25,14 +34,17 @@ import asyncio
 import gc
 import json
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import msgspec
+import sqlalchemy as sa
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _signals
@@ -58,8 +70,22 @@ def prepare(tmp: Path) -> Path:
     return template
 
 
-def run(template: Path, tmp: Path, group: int, signals: int, one_request: bool, tag: str) -> float:
-    """Process CPU seconds per signal for ``signals`` signals in transactions of ``group``."""
+# One transaction as the driver saw it: (statement, parameters, executemany) in order.
+Transaction = list[tuple[str, Any, bool]]
+
+
+def run(
+    template: Path,
+    tmp: Path,
+    group: int,
+    signals: int,
+    one_request: bool,
+    tag: str,
+    record: list[Transaction] | None = None,
+) -> float:
+    """Process CPU seconds per signal for ``signals`` signals in transactions of ``group``.
+
+    With ``record``, the statements of the timed part are appended to it, a list a commit."""
     db = tmp / f"{tag}.db"
     shutil.copy(template, db)
     cfg = config_mod.load(None, env={"ALARMDESK_DATABASE_URL": f"sqlite:///{db}"})
@@ -67,6 +93,8 @@ def run(template: Path, tmp: Path, group: int, signals: int, one_request: bool, 
     svc = build_services(cfg)
     writer = svc.writer
     writer.start()
+    if record is not None:
+        recorder(svc.engine, record)
     try:
         now = datetime.now(UTC)
         pool = _signals.variants(5000, 7, now)
@@ -95,6 +123,50 @@ def run(template: Path, tmp: Path, group: int, signals: int, one_request: bool, 
     return cpu / signals
 
 
+def recorder(engine: sa.Engine, into: list[Transaction]) -> None:
+    """Appends every statement ``engine`` runs from now on to ``into``, a list a commit.
+
+    Recording costs the writer a little CPU; a recorded run's own figure is not reported."""
+    current: Transaction = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def _statement(
+        _conn: Any, _cursor: Any, statement: str, parameters: Any, _ctx: Any, many: bool
+    ) -> None:
+        current.append((statement, list(parameters) if many else parameters, many))
+
+    @sa.event.listens_for(engine, "commit")
+    def _commit(_conn: Any) -> None:
+        if current:
+            into.append(list(current))
+            current.clear()
+
+
+def replay(template: Path, tmp: Path, transactions: list[Transaction], tag: str) -> float:
+    """Process CPU seconds the stdlib ``sqlite3`` takes to run ``transactions`` on a fresh
+    copy of ``template``, with the pragmas of ``store/database.make_engine``."""
+    db = tmp / f"{tag}.db"
+    shutil.copy(template, db)
+    conn = sqlite3.connect(db, timeout=30)  # as pysqlite under SQLAlchemy: implicit BEGIN
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    cur = conn.cursor()
+    started = time.process_time()
+    for statements in transactions:
+        for sql, params, many in statements:
+            if many:
+                cur.executemany(sql, params)
+            else:
+                cur.execute(sql, params)
+                cur.fetchall()
+        conn.commit()
+    cpu = time.process_time() - started
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    return cpu
+
+
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     """Least squares of cost = F * (1/G) + v; returns (F, v) in the cost's unit."""
     xs = [1 / g for g, _ in points]
@@ -111,6 +183,11 @@ def main() -> None:
     ap.add_argument("--signals", type=int, default=8000, help="signals per run")
     ap.add_argument("--groups", default="1,8,32,128", help="requests per transaction")
     ap.add_argument("--rounds", type=int, default=2, help="runs of each; the least CPU counts")
+    ap.add_argument(
+        "--floor",
+        action="store_true",
+        help="also replay each group's statements with the stdlib sqlite3 (SQLite alone)",
+    )
     args = ap.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
     gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (its cost was a fifth at the default)
@@ -127,12 +204,25 @@ def main() -> None:
                     us = run(template, tmp, g, args.signals, one, f"r{r}g{g}{int(one)}") * 1e6
                     best[key] = min(best.get(key, us), us)
                     print(f"round {r + 1}: {key:24} {us:8.1f} us CPU/signal", flush=True)
+            if args.floor:
+                for g in groups:
+                    for one in (False, True):
+                        if one and g == 1:
+                            continue
+                        txns: list[Transaction] = []
+                        tag = f"f{r}g{g}{int(one)}"
+                        run(template, tmp, g, args.signals, one, tag, txns)
+                        kind = "one request of" if one else "requests of 1 x"
+                        key = f"SQLite alone, {kind} {g}"
+                        us = replay(template, tmp, txns, f"r{tag}") / args.signals * 1e6
+                        best[key] = min(best.get(key, us), us)
+                        print(f"round {r + 1}: {key:36} {us:8.1f} us CPU/signal", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     singles = [(g, best[f"requests of 1 x {g}"]) for g in groups]
     print(f"\nwriter in process, {args.signals:,} signals a run, least CPU of {args.rounds}:")
     for key, us in best.items():
-        print(f"  {key:26} {us:8.1f} us CPU/signal")
+        print(f"  {key:36} {us:8.1f} us CPU/signal")
     result: dict[str, object] = {"us_per_signal": best, "signals": args.signals}
     if len(singles) >= 2:
         f, v = fit(singles)
