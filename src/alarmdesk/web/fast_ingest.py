@@ -41,6 +41,7 @@ from alarmdesk.safeguards.audit import Actor
 from alarmdesk.web.api.signals import take, with_header_key
 from alarmdesk.web.auth import Authenticator, bearer_secret, request_id_of
 from alarmdesk.web.errors import UNEXPECTED, fields_of
+from alarmdesk.web.server import receive_by
 
 __all__ = ["BATCH", "SINGLE", "FastIngest"]
 
@@ -155,8 +156,7 @@ class FastIngest:
         size = 0
         while True:
             try:
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
+                message = await receive_by(receive, deadline)
             except TimeoutError:
                 detail = f"the request's body took longer than {timeout:g} s"
                 await _answer(

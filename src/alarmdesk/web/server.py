@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import gc
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
 
 import msgspec
 import uvicorn
@@ -38,6 +39,7 @@ __all__ = [
     "GC_THRESHOLDS",
     "RequestTimeout",
     "body_deadline",
+    "receive_by",
     "run",
     "timed_protocol",
     "uvicorn_server",
@@ -50,6 +52,9 @@ __all__ = [
 # p99 ~200 ms, against ~45 ms with these; bench/README.md, issue 11). Reference counting frees
 # almost everything at once; only cycles wait for these, so memory stays where it was.
 GC_THRESHOLDS = (10_000, 50, 50)
+
+
+M = TypeVar("M")  # an ASGI message, as the caller's ``receive`` types it
 
 
 class RequestTimeout(HTTPException):
@@ -162,6 +167,62 @@ class HeadWithBody:
         return getattr(self.transport, name)
 
 
+async def receive_by(receive: Callable[[], Awaitable[M]], deadline: float) -> M:
+    """``receive()``, raising ``TimeoutError`` if its message is not there by ``deadline``
+    (the event loop's clock).
+
+    A request's body is nearly always in already when the app asks for it (it came in the
+    segment that held the headers), and ``receive`` then answers without suspending. An
+    ``asyncio.timeout_at`` around every call cost ~8 us a request on the event loop (the
+    timer armed and cancelled, the task looked up), a tenth of its work per single signal
+    (bench/README.md, issue 11). So the call is stepped once by hand: a message given at
+    once is returned as it is; only a call that must wait goes on under the deadline.
+    """
+    coro: Any = receive()
+    if not isinstance(coro, Coroutine):  # an awaitable of another kind: awaited as it is
+        async with asyncio.timeout_at(deadline):
+            return await coro  # type: ignore[no-any-return]
+    try:
+        pending = coro.send(None)
+    except StopIteration as done:
+        message: M = done.value
+        return message
+    async with asyncio.timeout_at(deadline):
+        resumed: M = await _Resumed(coro, pending)
+        return resumed
+
+
+class _Resumed:
+    """Awaits the rest of a coroutine already stepped once, that yielded ``pending``: what
+    ``await`` would have done had it started it (each resumption, value or exception,
+    handed on to the coroutine, as ``yield from`` does)."""
+
+    __slots__ = ("coro", "pending")
+
+    def __init__(self, coro: Any, pending: Any) -> None:
+        self.coro = coro
+        self.pending = pending
+
+    def __await__(self) -> Any:
+        coro, pending = self.coro, self.pending
+        while True:
+            try:
+                yield pending
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # a cancellation (the deadline's): into the call
+                try:
+                    pending = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value
+            else:
+                try:
+                    pending = coro.send(None)
+                except StopIteration as done:
+                    return done.value
+
+
 def body_deadline(app: ASGIApp) -> ASGIApp:
     """Litestar middleware: the request body must arrive within ``body_timeout_seconds`` of
     the request's start; after the body, ``receive`` is passed through untouched (a streaming
@@ -181,8 +242,7 @@ def body_deadline(app: ASGIApp) -> ASGIApp:
             if body_done:
                 return await receive()
             try:
-                async with asyncio.timeout_at(deadline):  # a timer, not a task: cheap per request
-                    message = await receive()
+                message = await receive_by(receive, deadline)
             except TimeoutError:
                 raise RequestTimeout(
                     detail=f"the request's body took longer than {timeout:g} s",
