@@ -51,12 +51,14 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(BENCH))
+
+from loadgen import cpu_of, runq_wait  # noqa: E402  (CPU accounting: loadgen.py)
 
 from alarmdesk.intake.dc09.codec import FrameBuffer, crc16_arc  # noqa: E402
 from alarmdesk.intake.dc09.crypto import encrypt  # noqa: E402
 from alarmdesk.intake.dc09.timestamps import format_timestamp  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 KEY = b"0123456789abcdef"
 MIX = [  # (weight, token, data template with {a}=account and {z}=zone)
     (30, "ADM-CID", "#{a}|1401 01 00{z}"),
@@ -242,14 +244,14 @@ async def phase(
     async def sample_cpu() -> None:
         nonlocal cpu0, runq0
         await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
-        cpu0, runq0 = cpu_seconds(server_pid), runq_seconds(server_pid)
+        cpu0, runq0 = cpu_of(server_pid) or 0.0, runq_wait(server_pid) or 0.0
 
     sampler = asyncio.create_task(sample_cpu())
     await asyncio.gather(
         *(run_panel(p, port, start, end, measure_from, interval, out) for p in panels)
     )
     await sampler
-    cpu1, runq1 = cpu_seconds(server_pid), runq_seconds(server_pid)
+    cpu1, runq1 = cpu_of(server_pid) or 0.0, runq_wait(server_pid) or 0.0
     lat = sorted(out.pop("lat"))
     out["seconds"] = seconds
     out["rate"] = out["measured"] / seconds
@@ -268,20 +270,6 @@ def pct(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     return values[min(len(values) - 1, int(q * len(values)))]
-
-
-def runq_seconds(pid: int) -> float:
-    """Time the receiver's threads spent runnable but waiting for a CPU (contention)."""
-    total = 0.0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int((task / "schedstat").read_text().split()[1]) / 1e9
-    return total
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime + stime (incl. threads)
 
 
 def pin(cores: set[int]) -> None:

@@ -48,9 +48,9 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 import _signals  # noqa: E402
+from loadgen import cpu_of, machine_busy, runq_wait  # noqa: E402  (CPU accounting: loadgen.py)
 
 PY = sys.executable
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 TARGETS = {  # name: (comparison, bound, label)
     "ratio_2_1": (">=", 0.5, "ratio 2/1"),
@@ -145,43 +145,6 @@ QUICK = Profile(
 
 
 # -- processes, cores, CPU accounting -----------------------------------------------------------
-
-
-def user_sys(stat_path: str) -> tuple[float, float] | None:
-    """CPU seconds in user and kernel mode from a ``/proc/.../stat`` file (a process's or one
-    of its threads'); None once it is gone."""
-    try:
-        with open(stat_path, "rb") as f:
-            fields = f.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
-
-
-def cpu_of(pid: int) -> float | None:
-    times = user_sys(f"/proc/{pid}/stat")
-    return None if times is None else sum(times)
-
-
-def runq_wait(pid: int | str) -> float:
-    """Seconds the process's threads have waited for a CPU while runnable (schedstat)."""
-    total = 0
-    with contextlib.suppress(OSError):
-        for task in os.listdir(f"/proc/{pid}/task"):
-            with (
-                contextlib.suppress(OSError, IndexError, ValueError),
-                open(f"/proc/{pid}/task/{task}/schedstat") as f,
-            ):
-                total += int(f.read().split()[1])
-    return total / 1e9
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (every core, kernel included)."""
-    with open("/proc/stat") as f:
-        v = [int(x) for x in f.readline().split()[1:9]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = v
-    return (user + nice + system + irq + softirq + steal) / CLK_TCK
 
 
 def free_port() -> int:
@@ -473,7 +436,7 @@ def phase_sqlite(tmp: Path, n_rows: int, occurred_at: datetime, rounds: int) -> 
         for stmt in ddl:
             con.execute(stmt)
         gc.collect()
-        busy0, cpu0, wait0 = machine_busy(), time.process_time(), runq_wait("self")
+        busy0, cpu0, wait0 = machine_busy(), time.process_time(), runq_wait("self") or 0.0
         t0 = time.perf_counter()
         for i in range(0, len(rows), 1000):
             con.execute("BEGIN")
@@ -482,7 +445,7 @@ def phase_sqlite(tmp: Path, n_rows: int, occurred_at: datetime, rounds: int) -> 
         dt = time.perf_counter() - t0
         cpu = time.process_time() - cpu0
         other = (machine_busy() - busy0 - cpu) / dt
-        wait = (runq_wait("self") - wait0) / dt
+        wait = ((runq_wait("self") or 0.0) - wait0) / dt
         stored = con.execute("SELECT count(*) FROM signals").fetchone()[0]
         con.close()
         path.unlink()
@@ -593,7 +556,7 @@ def phase_e2e(procs: Procs, template: Path, prof: Profile, occurred: str) -> dic
             time.sleep(0.05)
         subscribed = int(ready.read_text() or 0)
         srv0, busy0, w0 = cpu_of(srv.pid), machine_busy(), time.monotonic()
-        wait0 = runq_wait(srv.pid)
+        wait0 = runq_wait(srv.pid) or 0.0
         pace = run_loadgen(
             procs,
             "pace",
@@ -611,7 +574,7 @@ def phase_e2e(procs: Procs, template: Path, prof: Profile, occurred: str) -> dic
             timeout=prof.e2e_seconds + 90,
         )
         srv1, busy1, w1 = cpu_of(srv.pid), machine_busy(), time.monotonic()
-        wait1 = runq_wait(srv.pid)
+        wait1 = runq_wait(srv.pid) or 0.0
         stop.write_text(str(pace["accepted"]))
         out, err = sse.communicate(timeout=drain + 60)
         if sse.returncode != 0:

@@ -61,6 +61,17 @@ def tree(pid: int) -> list[int]:
     return found
 
 
+def user_sys(stat_path: str) -> tuple[float, float] | None:
+    """CPU seconds in user and kernel mode from a ``/proc/.../stat`` file (a process's or one
+    of its threads'); None once it is gone."""
+    try:
+        with open(stat_path, "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return int(fields[11]) / CLK_TCK, int(fields[12]) / CLK_TCK
+
+
 def cpu_of(pid: int | None) -> float | None:
     """CPU seconds (user + system, every thread) of another process and its children, from
     /proc."""
@@ -68,12 +79,9 @@ def cpu_of(pid: int | None) -> float | None:
         return None
     total = None
     for p in tree(pid):
-        try:
-            with open(f"/proc/{p}/stat", "rb") as f:
-                fields = f.read().rsplit(b")", 1)[1].split()
-        except OSError:
-            continue
-        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / CLK_TCK
+        times = user_sys(f"/proc/{p}/stat")
+        if times is not None:
+            total = (total or 0.0) + sum(times)
     return total
 
 

@@ -305,7 +305,7 @@ def thread_cpu(pid: int) -> dict[str, float]:
     for proc in loadgen.tree(pid):
         with contextlib.suppress(OSError):
             for tid in os.listdir(f"/proc/{proc}/task"):
-                times = ingest.user_sys(f"/proc/{proc}/task/{tid}/stat")
+                times = loadgen.user_sys(f"/proc/{proc}/task/{tid}/stat")
                 if times is None:  # a thread that ended meanwhile
                     continue
                 who = "workers" if proc != pid else "loop" if int(tid) == pid else "others"
