@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 
 import msgspec
+import pytest
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
-from alarmdesk.store.bulk import BulkInsert, BulkUpdate, select_in, stored_time
+from alarmdesk.store.bulk import BulkInsert, BulkUpdate, read_planned, select_in, stored_time
 from alarmdesk.store.database import make_engine
 from tests.conftest import prepare_database
 
@@ -108,3 +109,51 @@ def test_select_in_reads_times_as_core_reads_them(db_url: str) -> None:
     assert driver == core == {1: AT, 2: AT, 3: AT.replace(microsecond=0)}
     assert all(at.tzinfo is UTC for at in driver.values() if at is not None)
     assert stored_time(None) is None
+
+
+def test_read_planned_reads_what_the_driver_reads(db_url: str) -> None:
+    prepare_database(db_url)
+    engine = make_engine(db_url)
+    name = engine.dialect.name
+    with engine.begin() as conn:
+        BulkInsert(t.events, name).execute(conn, [event_row(1), event_row(2, actor="op-2")])
+    sql = select_in(t.events, ("id", "actor", "at"), "id", 3, name)
+    with engine.begin() as conn:
+        planned = read_planned(conn, sql, (1, 2, 99))
+        driver = [tuple(r) for r in conn.exec_driver_sql(sql, (1, 2, 99))]
+    engine.dispose()
+    assert sorted(planned) == sorted(driver)
+    assert sorted((i, a, stored_time(at)) for i, a, at in planned) == [
+        (1, "ct-1", AT),
+        (2, "op-2", AT),
+    ]
+
+
+def prepared_statements(conn: sa.Connection, like: str) -> int:
+    found = conn.exec_driver_sql(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", (like,)
+    ).scalar()
+    return int(found or 0)
+
+
+@pytest.mark.postgres
+def test_read_planned_is_never_a_prepared_statement_on_postgresql(postgres_url: str) -> None:
+    """psycopg prepares a statement it has run five times, and PostgreSQL may then keep one
+    generic plan for it, costed when the table was empty: the idempotency look-up slowed
+    down as ``signals`` grew (bench/README.md). Read this way it is planned every time."""
+    prepare_database(postgres_url)
+    engine = make_engine(postgres_url)
+    sql = select_in(t.signals, ("id",), "idempotency_key", 2, "postgresql")
+    with engine.connect() as conn:
+        for i in range(12):
+            with conn.begin():
+                assert read_planned(conn, sql, (f"k-{i}", "other")) == []
+        with conn.begin():
+            assert prepared_statements(conn, '%FROM "signals"%') == 0
+        # the control: the same read through the connection is prepared by then
+        for i in range(12):
+            with conn.begin():
+                assert list(conn.exec_driver_sql(sql, (f"k-{i}", "other"))) == []
+        with conn.begin():
+            assert prepared_statements(conn, '%FROM "signals"%') == 1
+    engine.dispose()

@@ -154,6 +154,27 @@ def select_in(table: sa.Table, columns: tuple[str, ...], key: str, n: int, diale
     return f'SELECT {names} FROM "{table.name}" WHERE "{key}" IN ({marks})'
 
 
+def read_planned(conn: sa.Connection, sql: str, params: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+    """The rows of a read rendered by :func:`select_in`, straight from the driver, the
+    statement planned with these values every time.
+
+    On PostgreSQL psycopg prepares a statement it has run five times, and the server may then
+    keep one generic plan for it, costed with the table's statistics of that moment, until
+    an ``ANALYZE`` replaces them. The idempotency look-up runs first in every transaction,
+    so on a new database it was prepared while ``signals`` was empty, and the plan it kept
+    got slower as the table grew: 3.2 ms per transaction (median) over the first 8,000
+    signals, 6 ms by their end, against 0.3 ms planned with the keys (bench/README.md, "The
+    idempotency look-up on PostgreSQL"). Sent unnamed (``prepare=False``), it is planned with
+    its keys each time and uses the unique index whatever the statistics said. SQLite plans
+    it the same way either way."""
+    if conn.dialect.name == "postgresql":
+        driver: Any = conn.connection.driver_connection  # psycopg's, in this transaction
+        with driver.cursor() as cur:
+            cur.execute(sql, params, prepare=False)
+            return list(cur.fetchall())
+    return [tuple(row) for row in conn.exec_driver_sql(sql, params)]
+
+
 def stored_time(value: datetime | str | None) -> datetime | None:
     """A time column as the driver reads it, as ``UTCDateTime`` gives it: aware, in UTC.
     SQLite keeps the text ``_sqlite_time`` (or SQLAlchemy) wrote, in UTC without offset."""

@@ -23,7 +23,7 @@ from alarmdesk.safeguards.audit import AuditEvent
 from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 from alarmdesk.store.audit import AuditChain
-from alarmdesk.store.bulk import BulkInsert, BulkUpdate, select_in, stored_time
+from alarmdesk.store.bulk import BulkInsert, BulkUpdate, read_planned, select_in, stored_time
 
 __all__ = ["Changes", "UnitOfWork", "known_receipts"]
 
@@ -68,14 +68,15 @@ def known_receipts(conn: sa.Connection, keys: list[str]) -> dict[str, tuple[Rece
 
     Straight to the driver, the statement rendered once per number of keys: through
     SQLAlchemy Core (an expanding IN compiled per call, the result's type processing) it
-    cost more than the query (py-spy of the writer, one transaction per signal)."""
+    cost more than the query (py-spy of the writer, one transaction per signal). Planned
+    with its keys every time on PostgreSQL (:func:`read_planned`)."""
     known: dict[str, tuple[Receipt, str]] = {}
     dialect = conn.dialect.name
     for i in range(0, len(keys), _KEY_CHUNK):
         chunk = keys[i : i + _KEY_CHUNK]
         sql = select_in(t.signals, _RECEIPT_COLUMNS, "idempotency_key", len(chunk), dialect)
-        for key, signal_id, incident_id, received_at, digest in conn.exec_driver_sql(
-            sql, tuple(chunk)
+        for key, signal_id, incident_id, received_at, digest in read_planned(
+            conn, sql, tuple(chunk)
         ):
             at = stored_time(received_at)
             assert at is not None  # NOT NULL
