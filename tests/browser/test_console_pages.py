@@ -427,3 +427,25 @@ def test_an_administrator_edits_the_set_up_in_the_console_with_the_same_rules(
     page.wait_for_selector("#setup-error:not([hidden])")
     assert "protected_purpose" in page.inner_text("#setup-error")
     assert "request:" in page.inner_text("#setup-error")
+
+
+def test_a_call_sent_before_its_script_runs_puts_no_field_in_a_url(console, sign_in) -> None:
+    """Enter pressed on the call-taker's form before htmx has loaded: the browser sends the
+    form itself, as a POST that is refused without the session's CSRF header. The caller's
+    name and words never appear in a URL, and no call is stored."""
+    secret = "Caller Zebulon Quixwater at 12 Hidden Lane"
+    with console.services.engine.connect() as conn:
+        before = conn.exec_driver_sql("SELECT count(*) FROM signals").scalar()
+    page = sign_in("calltaker").page
+    htmx = re.compile(r"/htmx\.min\.js(\?|$)")  # its URL carries a version: ?v=...
+    page.route(htmx, lambda route: route.abort())
+    page.goto(console.url + "/calls/new")
+    assert page.get_attribute("#intake-form", "method") == "post"
+    page.fill("#f-type", "STRUCTURE FIRE")
+    page.fill("#f-name", secret)
+    with page.expect_navigation():
+        page.press("#f-name", "Enter")
+    assert "Zebulon" not in page.url and "name=" not in page.url
+    with console.services.engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM signals").scalar() == before
+    page.unroute(htmx)

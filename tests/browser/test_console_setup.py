@@ -5,6 +5,8 @@ only. The tests share the browser tests' server: each works on items of its own.
 
 from __future__ import annotations
 
+import re
+
 import httpx
 
 from alarmdesk.store.centre import read_records
@@ -52,7 +54,8 @@ def test_an_administrator_lists_devices_and_sees_whether_a_key_is_set_never_the_
     # a setting the form does not show (a sensor's own MQTT topic) is kept when it is saved
     page.goto(console.url + "/setup/sensors/flood-b7")
     assert "b7/cellar/flood" in page.inner_text("#setup-topic")
-    page.click("#setup-edit")
+    with page.expect_navigation():  # the edit page loaded, its htmx too: Enter is htmx's
+        page.click("#setup-edit")
     page.fill("#f-site", "Depot B7, cellar")
     page.press("#f-site", "Enter")
     page.wait_for_url("**/setup/sensors/flood-b7")
@@ -65,7 +68,8 @@ def test_an_administrator_creates_and_edits_a_unit_in_a_form(console, sign_in) -
     put(console, "stations/ST-B7", {"id": "ST-B7", "name": "Station B7", "lat": 45, "lon": -3})
     page = sign_in("admin1").page
     page.goto(console.url + "/setup/units")
-    page.click("#setup-new")
+    with page.expect_navigation():  # the form's page loaded, its htmx too
+        page.click("#setup-new")
     page.wait_for_selector("#setup-item-form")
     page.fill("#f-id", "B7-LADDER")
     page.fill("#f-kind", "ladder")
@@ -74,7 +78,8 @@ def test_an_administrator_creates_and_edits_a_unit_in_a_form(console, sign_in) -
     page.press("#f-capabilities", "Enter")  # Enter saves
     page.wait_for_url("**/setup/units/B7-LADDER")
     assert "height, rescue" in page.inner_text("#setup-facts")
-    page.click("#setup-edit")
+    with page.expect_navigation():
+        page.click("#setup-edit")
     page.wait_for_selector("#setup-item-form")
     assert page.input_value("#f-capabilities") == "height, rescue"
     page.fill("#f-capabilities", "height")
@@ -181,3 +186,25 @@ def test_only_an_administrator_opens_the_set_up_pages(console) -> None:
         assert c.get("/setup/units").status_code == 200
         assert c.get("/setup/routing").status_code == 404
         assert c.get("/setup/units/NO-SUCH").status_code == 404
+
+
+def test_a_form_sent_before_its_script_runs_puts_no_field_in_a_url(console, sign_in) -> None:
+    """Enter pressed before htmx has loaded (at once, or on a slow link): the browser sends
+    the form itself. It is a POST, refused without the session's CSRF header, so nothing is
+    stored and the panel's key never appears in a URL (history, proxies, access logs)."""
+    put(console, "panels/panel-B703", {"account": "B703", "site": "Depot B7 annex"})
+    before = stored(console, "panels", "panel-B703")
+    desk = sign_in("admin1")
+    page = desk.page
+    htmx = re.compile(r"/htmx\.min\.js(\?|$)")  # its URL carries a version: ?v=...
+    page.route(htmx, lambda route: route.abort())  # as if it never arrived
+    page.goto(console.url + "/setup/panels/panel-B703/edit")
+    action = page.get_attribute("#setup-item-form", "action")
+    assert action and page.get_attribute("#setup-item-form", "method") == "post"
+    page.fill("#f-key_hex", KEY)
+    with page.expect_navigation():
+        page.press("#f-key_hex", "Enter")
+    assert KEY not in page.url and "key_hex" not in page.url
+    assert page.url == console.url + action  # sent to the form's action, by POST
+    assert stored(console, "panels", "panel-B703") == before
+    page.unroute(htmx)
