@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from alarmdesk.domain.categories import HarmCategory
@@ -20,8 +20,18 @@ RADIUS = 200.0
 WINDOW = timedelta(minutes=30)
 
 # Points within ~1 km of a centre, so that many fall within the radius of each other, at
-# latitudes from the equator to the far north (where a degree of longitude is short).
-centres = st.sampled_from([(0.0, 10.0), (37.77, -122.42), (52.0, 4.0), (69.65, 18.96)])
+# latitudes from the equator to the far north (where a degree of longitude is short), and
+# far from the prime meridian (where a degree of longitude is many metres east or west).
+centres = st.sampled_from(
+    [
+        (0.0, 10.0),
+        (37.77, -122.42),
+        (52.0, 4.0),
+        (69.65, 18.96),
+        (-33.87, 151.21),
+        (64.84, -147.72),
+    ]
+)
 offsets = st.tuples(st.floats(-0.01, 0.01), st.floats(-0.02, 0.02), st.integers(0, 90))
 
 
@@ -59,6 +69,9 @@ def signal(lat: float, lon: float) -> Signal:
 
 @settings(max_examples=300, deadline=None)
 @given(centres, st.lists(offsets, max_size=40), st.lists(offsets, min_size=1, max_size=10))
+@example(  # found by this test: the incident's cell was two columns from the signal's
+    (37.77, -122.42), [(0.0, -0.013671875, 0)], [(0.0015817832003972472, -0.013102229683966078, 0)]
+)
 def test_the_grid_finds_what_a_full_scan_finds(centre, placed, probes) -> None:
     lat0, lon0 = centre
     index = CorrelationIndex(RADIUS, WINDOW)
@@ -84,3 +97,17 @@ def test_the_grid_finds_what_a_full_scan_finds(centre, placed, probes) -> None:
             assert found.location is not None
             got = haversine_m(lat, lon, found.location.lat, found.location.lon)  # type: ignore[arg-type]
             assert got == nearest
+
+
+def test_an_incident_within_the_radius_is_found_far_from_the_prime_meridian() -> None:
+    """In San Francisco a degree of longitude is ~88 km and the city lies 122 degrees west:
+    a grid whose east-west scale followed each point's own latitude put two points 183 m
+    apart (176 m north-south) two columns apart, out of the cells searched, and the second
+    call opened an incident of its own instead of joining the first."""
+    index = CorrelationIndex(RADIUS, WINDOW)
+    first = incident(1, 37.77, -122.433671875, 0)
+    index.add(first)
+    lat, lon = 37.7715817832004, -122.43310222968397
+    assert first.location is not None
+    assert haversine_m(lat, lon, first.location.lat, first.location.lon) < 190  # type: ignore[arg-type]
+    assert index.find(signal(lat, lon), HarmCategory.MEDICAL) is first

@@ -9,7 +9,9 @@ from typing import Any
 from alarmdesk.domain.errors import InvalidField
 
 EARTH_RADIUS_M = 6_371_008.8
-METRES_PER_DEGREE = 111_320.0
+# A degree of latitude on the sphere haversine_m measures on: no great-circle distance is
+# shorter than the north-south arc between its ends.
+METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180
 
 Ring = Sequence[Sequence[float]]  # [[lon, lat], ...] as in GeoJSON
 
@@ -86,8 +88,23 @@ def area_of(geojson: dict[str, Any], field: str) -> Area:
         ) from None
 
 
-def grid_cell(lat: float, lon: float, size_m: float) -> tuple[int, int]:
-    """The cell of a square grid of ``size_m`` metres (equirectangular, good for km scales)."""
-    y = lat * METRES_PER_DEGREE
-    x = lon * METRES_PER_DEGREE * math.cos(math.radians(lat))
-    return math.floor(x / size_m), math.floor(y / size_m)
+def grid_row(lat: float, size_m: float) -> int:
+    """The row of a grid of ``size_m``-metre cells that ``lat`` lies in: two points less than
+    ``size_m`` apart are in the same row or in neighbouring ones."""
+    return math.floor(lat * METRES_PER_DEGREE / size_m)
+
+
+def grid_column(lon: float, row: int, size_m: float) -> int:
+    """The column of ``lon`` in ``row``, by its east-west metres at the row's middle latitude.
+
+    One scale for the whole row, not each point's own: at 122 degrees west a point 176 m
+    farther north would otherwise move ~230 m east or west in the grid (the cosine of its
+    latitude times its 13.6 million metres of longitude). Measured in the same row, two points
+    less than ``size_m`` apart are within one column of each other, up to a relative error of
+    about ``tan(lat) * size_m / EARTH_RADIUS_M`` (the row's latitude is not quite theirs):
+    give the grid cells a little wider than the distance searched. Longitudes are not
+    wrapped: points on either side of the 180th meridian are never neighbours.
+    """
+    middle = (row + 0.5) * size_m / METRES_PER_DEGREE
+    metres = lon * METRES_PER_DEGREE * math.cos(math.radians(middle))
+    return math.floor(metres / size_m)

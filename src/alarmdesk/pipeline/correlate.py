@@ -9,8 +9,9 @@ Two rules (docs/architecture.md, "Correlation"):
   category at the same address text.
 
 The index answers in O(1) whatever the number of open incidents: keyed sources by dict,
-located ones by a square grid whose cells are ``radius_m`` wide (a match is always in the
-3×3 cells around the signal).
+located ones by a grid of cells a little wider than ``radius_m`` (``domain/geo.grid_row`` and
+``grid_column``: a match is always in the 3×3 cells around the signal, each row's columns
+measured at that row's latitude).
 """
 
 from __future__ import annotations
@@ -21,11 +22,16 @@ from datetime import datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
-from alarmdesk.domain.geo import EARTH_RADIUS_M, grid_cell, haversine_m
+from alarmdesk.domain.geo import EARTH_RADIUS_M, grid_column, grid_row, haversine_m
 from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Location, Signal, SourceKind
 
-Cell = tuple[HarmCategory, int, int]
+Cell = tuple[HarmCategory, int, int]  # (category, row, column)
+
+# Cells this much wider than the radius: two points within the radius are then within one
+# column in any row up to ~89 degrees of latitude (``grid_column``'s error), and rounding
+# never moves one out of the cells searched.
+CELL_SLACK = 1.01
 
 
 def correlation_key(signal: Signal, category: HarmCategory) -> CorrelationKey | None:
@@ -65,6 +71,7 @@ class CorrelationIndex:
         # incident more than this many degrees north or south is out of reach without the
         # trigonometry (1 mm of slack keeps float rounding on the side of measuring).
         self._max_dlat = math.degrees((radius_m + 0.001) / EARTH_RADIUS_M)
+        self._cell_m = radius_m * CELL_SLACK
         self._keyed: dict[CorrelationKey, Incident] = {}
         self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)
         self._addresses: defaultdict[tuple[str, str], dict[int, Incident]] = defaultdict(dict)
@@ -84,11 +91,12 @@ class CorrelationIndex:
         prune_before = since - self.window
         best: tuple[float, Incident] | None = None
         if loc is not None and loc.lat is not None and loc.lon is not None:
-            lat, lon, max_dlat = loc.lat, loc.lon, self._max_dlat
-            cx, cy = grid_cell(lat, lon, self.radius_m)
-            for dx in (-1, 0, 1):
-                for dy in (-1, 0, 1):
-                    cell_key = (category, cx + dx, cy + dy)
+            lat, lon, max_dlat, size = loc.lat, loc.lon, self._max_dlat, self._cell_m
+            row = grid_row(lat, size)
+            for r in (row - 1, row, row + 1):
+                col = grid_column(lon, r, size)  # the signal measured in that row's scale
+                for c in (col - 1, col, col + 1):
+                    cell_key = (category, r, c)
                     cell = self._grid.get(cell_key)
                     if not cell:
                         continue
@@ -125,8 +133,7 @@ class CorrelationIndex:
             return
         loc = inc.location
         if loc is not None and loc.lat is not None and loc.lon is not None:
-            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
-            self._grid[(inc.category, cx, cy)][inc.id] = inc
+            self._grid[self._cell(inc.category, loc.lat, loc.lon)][inc.id] = inc
             return
         akey = _address_key(inc.category, loc)
         if akey is not None:
@@ -139,18 +146,22 @@ class CorrelationIndex:
             return
         loc = inc.location
         if loc is not None and loc.lat is not None and loc.lon is not None:
-            cx, cy = grid_cell(loc.lat, loc.lon, self.radius_m)
-            cell = self._grid.get((inc.category, cx, cy))
+            cell_key = self._cell(inc.category, loc.lat, loc.lon)
+            cell = self._grid.get(cell_key)
             if cell is not None:
                 cell.pop(inc.id, None)
                 if not cell:
-                    del self._grid[(inc.category, cx, cy)]
+                    del self._grid[cell_key]
             return
         akey = _address_key(inc.category, loc)
         if akey is not None and akey in self._addresses:
             self._addresses[akey].pop(inc.id, None)
             if not self._addresses[akey]:
                 del self._addresses[akey]
+
+    def _cell(self, category: HarmCategory, lat: float, lon: float) -> Cell:
+        row = grid_row(lat, self._cell_m)
+        return category, row, grid_column(lon, row, self._cell_m)
 
     def touch(self, inc: Incident, last_seen: datetime) -> None:
         inc.last_seen = max(inc.last_seen, last_seen)
