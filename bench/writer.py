@@ -25,6 +25,14 @@ parameters, recorded from SQLAlchemy's ``before_cursor_execute``) is replayed wi
 work remains but the driver calls, so the figure is the floor under the writer's CPU per
 signal while it stores these rows this way: the pipeline, the unit of work and the
 interpreter cost the difference.
+
+``--wal`` shows what each commit writes to SQLite's log: the same recorded statements are
+replayed with automatic checkpoints off, the log's frames are read back (each frame is one
+whole page, written by two ``write`` calls and flushed at COMMIT; a checkpoint later copies
+it into the database file), and each page is named by the table or index that owns it
+(SQLite's ``dbstat`` table). It prints frames per commit by B-tree and the log's bytes per
+signal, for the last group given (``--groups 32``: 32 single-signal requests a transaction,
+about what 64 connections give over HTTP).
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import gc
 import json
 import shutil
 import sqlite3
+import struct
 import subprocess
 import sys
 import tempfile
@@ -167,6 +176,52 @@ def replay(template: Path, tmp: Path, transactions: list[Transaction], tag: str)
     return cpu
 
 
+def wal_pages(template: Path, tmp: Path, transactions: list[Transaction]) -> dict[str, Any]:
+    """Replays ``transactions`` on a fresh copy of ``template`` with automatic checkpoints off
+    and reads the frames the log holds then: per commit, how many pages of each B-tree."""
+    db = tmp / "wal.db"
+    shutil.copy(template, db)
+    conn = sqlite3.connect(db, timeout=30)
+    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+        conn.execute(f"PRAGMA {pragma}")
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log starts empty
+    conn.execute("PRAGMA wal_autocheckpoint=0")
+    cur = conn.cursor()
+    for statements in transactions:
+        for sql, params, many in statements:
+            if many:
+                cur.executemany(sql, params)
+            else:
+                cur.execute(sql, params)
+                cur.fetchall()
+        conn.commit()
+    try:
+        owner: dict[int, str] = dict(conn.execute("SELECT pageno, name FROM dbstat"))
+    except sqlite3.OperationalError as exc:  # a SQLite built without the dbstat table
+        conn.close()
+        raise SystemExit(f"--wal needs SQLite's dbstat table: {exc}") from None
+    log = Path(f"{db}-wal").read_bytes()
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    page_size = struct.unpack(">I", log[8:12])[0]
+    frame = 24 + page_size  # a frame: its 24-byte header, then the page
+    by_tree: dict[str, int] = {}
+    commits = frames = 0
+    for offset in range(32, len(log) - frame + 1, frame):  # after the log's 32-byte header
+        page, size_after_commit = struct.unpack(">II", log[offset : offset + 8])
+        name = owner.get(page, "(freed since)")
+        by_tree[name] = by_tree.get(name, 0) + 1
+        frames += 1
+        commits += size_after_commit != 0  # a commit's last frame says the database's size
+    return {
+        "commits": commits,
+        "frames_per_commit": frames / commits,
+        "log_bytes": frames * frame,
+        "by_tree": {k: n / commits for k, n in sorted(by_tree.items(), key=lambda kv: -kv[1])},
+    }
+
+
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     """Least squares of cost = F * (1/G) + v; returns (F, v) in the cost's unit."""
     xs = [1 / g for g, _ in points]
@@ -188,10 +243,16 @@ def main() -> None:
         action="store_true",
         help="also replay each group's statements with the stdlib sqlite3 (SQLite alone)",
     )
+    ap.add_argument(
+        "--wal",
+        action="store_true",
+        help="also show the pages each commit writes to the log, by table and index",
+    )
     args = ap.parse_args()
     groups = [int(g) for g in args.groups.split(",")]
     gc.set_threshold(*GC_THRESHOLDS)  # as the server runs (its cost was a fifth at the default)
     tmp = Path(tempfile.mkdtemp(prefix="alarmdesk-writer-bench-"))
+    wal: dict[str, Any] = {}
     try:
         template = prepare(tmp)
         best: dict[str, float] = {}
@@ -217,6 +278,10 @@ def main() -> None:
                         us = replay(template, tmp, txns, f"r{tag}") / args.signals * 1e6
                         best[key] = min(best.get(key, us), us)
                         print(f"round {r + 1}: {key:36} {us:8.1f} us CPU/signal", flush=True)
+        if args.wal:
+            recorded: list[Transaction] = []
+            run(template, tmp, groups[-1], args.signals, False, "wal", recorded)
+            wal = wal_pages(template, tmp, recorded)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     singles = [(g, best[f"requests of 1 x {g}"]) for g in groups]
@@ -228,6 +293,16 @@ def main() -> None:
         f, v = fit(singles)
         print(f"  fit of single requests: F = {f:,.0f} us a transaction, v = {v:.0f} us a request")
         result |= {"fixed_us_per_transaction": f, "us_per_request": v}
+    if args.wal:
+        g = groups[-1]
+        print(
+            f"\nthe log, {g} single-signal requests a transaction: "
+            f"{wal['frames_per_commit']:.1f} pages a commit "
+            f"({wal['log_bytes'] / args.signals / 1024:.1f} KiB a signal), by B-tree:"
+        )
+        for name, n in wal["by_tree"].items():
+            print(f"  {n:6.2f}  {name}")
+        result["wal"] = wal
     print(json.dumps(result))
 
 
