@@ -127,8 +127,7 @@ def run(
     finally:
         writer.stop()
         svc.engine.dispose()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    _remove(db)
     return cpu / signals
 
 
@@ -155,12 +154,27 @@ def replay(template: Path, tmp: Path, transactions: list[Transaction], tag: str)
     """Process CPU seconds the stdlib ``sqlite3`` takes to run ``transactions`` on a fresh
     copy of ``template``, with the pragmas of ``store/database.make_engine``."""
     db = tmp / f"{tag}.db"
+    conn = _fresh_copy(template, db)
+    started = time.process_time()
+    _run_all(conn, transactions)
+    cpu = time.process_time() - started
+    conn.close()
+    _remove(db)
+    return cpu
+
+
+def _fresh_copy(template: Path, db: Path) -> sqlite3.Connection:
+    """A connection to a new copy of ``template`` at ``db``, with the server's pragmas."""
     shutil.copy(template, db)
     conn = sqlite3.connect(db, timeout=30)  # as pysqlite under SQLAlchemy: implicit BEGIN
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000", "foreign_keys=ON"):
         conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def _run_all(conn: sqlite3.Connection, transactions: list[Transaction]) -> None:
+    """Runs the recorded statements, committed where the writer committed."""
     cur = conn.cursor()
-    started = time.process_time()
     for statements in transactions:
         for sql, params, many in statements:
             if many:
@@ -169,32 +183,21 @@ def replay(template: Path, tmp: Path, transactions: list[Transaction], tag: str)
                 cur.execute(sql, params)
                 cur.fetchall()
         conn.commit()
-    cpu = time.process_time() - started
-    conn.close()
+
+
+def _remove(db: Path) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{db}{suffix}").unlink(missing_ok=True)
-    return cpu
 
 
 def wal_pages(template: Path, tmp: Path, transactions: list[Transaction]) -> dict[str, Any]:
     """Replays ``transactions`` on a fresh copy of ``template`` with automatic checkpoints off
     and reads the frames the log holds then: per commit, how many pages of each B-tree."""
     db = tmp / "wal.db"
-    shutil.copy(template, db)
-    conn = sqlite3.connect(db, timeout=30)
-    for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-        conn.execute(f"PRAGMA {pragma}")
+    conn = _fresh_copy(template, db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the log starts empty
     conn.execute("PRAGMA wal_autocheckpoint=0")
-    cur = conn.cursor()
-    for statements in transactions:
-        for sql, params, many in statements:
-            if many:
-                cur.executemany(sql, params)
-            else:
-                cur.execute(sql, params)
-                cur.fetchall()
-        conn.commit()
+    _run_all(conn, transactions)
     try:
         owner: dict[int, str] = dict(conn.execute("SELECT pageno, name FROM dbstat"))
     except sqlite3.OperationalError as exc:  # a SQLite built without the dbstat table
@@ -202,8 +205,7 @@ def wal_pages(template: Path, tmp: Path, transactions: list[Transaction]) -> dic
         raise SystemExit(f"--wal needs SQLite's dbstat table: {exc}") from None
     log = Path(f"{db}-wal").read_bytes()
     conn.close()
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
+    _remove(db)
     page_size = struct.unpack(">I", log[8:12])[0]
     frame = 24 + page_size  # a frame: its 24-byte header, then the page
     by_tree: dict[str, int] = {}
