@@ -16,13 +16,12 @@ measured at that row's latitude).
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
-from alarmdesk.domain.geo import EARTH_RADIUS_M, grid_column, grid_row, haversine_m
+from alarmdesk.domain.geo import METRES_PER_DEGREE, grid_column, grid_row, haversine_m
 from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Location, Signal, SourceKind
 
@@ -70,7 +69,7 @@ class CorrelationIndex:
         # No great-circle distance is shorter than the arc of the latitude difference, so an
         # incident more than this many degrees north or south is out of reach without the
         # trigonometry (1 mm of slack keeps float rounding on the side of measuring).
-        self._max_dlat = math.degrees((radius_m + 0.001) / EARTH_RADIUS_M)
+        self._max_dlat = (radius_m + 0.001) / METRES_PER_DEGREE
         self._cell_m = radius_m * CELL_SLACK
         self._keyed: dict[CorrelationKey, Incident] = {}
         self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)

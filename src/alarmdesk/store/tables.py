@@ -146,6 +146,8 @@ devices = sa.Table(
     sa.Column("settings", JSONType, nullable=False),
 )
 
+_SILENCED = sa.text("silenced_by IS NOT NULL")  # the partial index's rows, on both databases
+
 signals = sa.Table(
     "signals",
     metadata,
@@ -170,8 +172,8 @@ signals = sa.Table(
         "ix_signals_silenced_by_id",
         "silenced_by",
         "id",
-        sqlite_where=sa.text("silenced_by IS NOT NULL"),
-        postgresql_where=sa.text("silenced_by IS NOT NULL"),
+        sqlite_where=_SILENCED,
+        postgresql_where=_SILENCED,
     ),
 )
 
