@@ -363,6 +363,70 @@ def test_batches_and_the_per_run_limit(seeded: Seeded) -> None:
     ] == [2, 1]
 
 
+def test_each_chunk_reads_on_from_where_the_chunk_before_stopped(
+    sqlite_url: str, services_factory: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Final incidents and history calls are read a chunk at a time, each chunk walking an
+    index from where the one before stopped. Before, SQLite read every closed and cancelled
+    incident (or every expired call) and sorted them on each chunk: a run's time grew with
+    the square of what was stored. Ties of closing time are all taken, in id order."""
+    svc = services_factory(sqlite_url, clock=FakeClock(T0), loop=loop)
+    Seeded(svc, loop)
+    closed = T0 + timedelta(hours=1)  # three calls closed at the same instant
+    with svc.engine.begin() as conn:
+        conn.execute(
+            t.history_calls.insert(),
+            [
+                {
+                    "source": "old-cad",
+                    "call_id": f"C{n}",
+                    "type_code": "FSTRU",
+                    "category": cat,
+                    "priority": 2,
+                    "received": T0,
+                    "closed_at": closed,
+                    "imported_at": T0,
+                }
+                for n, cat in enumerate(("fire", "medical", "medical", "fire"))
+            ],
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cur: Any, statement: str, params: Any, _ctx: Any, _many: bool) -> None:
+        if statement.startswith("SELECT") and "LIMIT" in statement:
+            statements.append((statement, params))
+
+    sa.event.listen(svc.engine, "before_cursor_execute", record)
+    later = T0 + timedelta(days=400)
+    chain = audit_chain(svc.config)
+    kw: dict[str, Any] = {"batch": 1, "classes": [DataClass.INCIDENTS]}
+    dry = run_retention(svc.engine, POLICY, chain, later, dry_run=True, **kw)
+    sa.event.remove(svc.engine, "before_cursor_execute", record)
+    assert dry.counts["incidents"] == 2 + 4 and dry.history_calls == 4
+    assert dry.incidents_by_category == {"fire": 1, "medical": 1}
+
+    plans: dict[str, str] = {}
+    with svc.engine.connect() as conn:
+        for statement, params in statements:
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params).all()
+            plans[statement] = " / ".join(r[3] for r in rows)
+    on_incidents = [p for s, p in plans.items() if "FROM incidents" in s]
+    on_history = [p for s, p in plans.items() if "FROM history_calls" in s]
+    assert on_incidents and on_history
+    for plan in plans.values():
+        assert "TEMP B-TREE" not in plan, plan  # no sort of everything on each chunk
+    # A chunk after the first starts where the one before stopped, on the primary key...
+    assert any("sqlite_autoindex_incidents_1 (id>? AND id<?)" in p for p in on_incidents)
+    # ... or on the history's closing time, within the expired range.
+    assert any("ix_history_calls_closed_at (closed_at>? AND closed_at<?)" in p for p in on_history)
+
+    real = run_retention(svc.engine, POLICY, chain, later, **kw)
+    assert real.counts["incidents"] == dry.counts["incidents"]
+    assert real.history_calls == 4 and real.incidents_by_category == dry.incidents_by_category
+    with svc.engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(t.history_calls)).scalar() == 0
+
+
 def test_a_stopped_run_commits_what_it_did_and_stops(seeded: Seeded) -> None:
     svc = seeded.svc
     chain = audit_chain(svc.config)

@@ -1,0 +1,165 @@
+"""Retention's reads over a large store: how long a run of the incidents class takes.
+
+    .venv/bin/python bench/retention.py                       # 200,000 incidents, SQLite, temp dir
+    .venv/bin/python bench/retention.py --incidents 50000 --history 20000
+    .venv/bin/python bench/retention.py --database-url postgresql://postgres@127.0.0.1/empty_db
+
+A database at the newest schema (``--database-url``: an empty one, which the benchmark
+migrates and fills) gets ``--incidents`` incidents opened three minutes apart from
+2025-01-01, 90 % closed an hour later, 6 % cancelled, 4 % still open, over the taxonomy's
+categories, and ``--history`` imported history calls closed over the same years. The
+policy keeps incidents 30 days and fire 20 (one category override, so two groups are walked).
+Then, as ``alarmdesk retention run`` does it (``service.retention.run_retention``, the
+incidents class only, chunks of 500):
+
+1. a dry run of everything expired: it only reads, chunk by chunk;
+2. a real run up to ``max_rows_per_run`` (100,000 by default): one transaction, which on
+   SQLite holds the database's write lock (the writer waits) for as long as it takes.
+
+Prints the seconds and milliseconds a chunk of each, then one JSON line. Compare two
+checkouts with ``bench/ab.py retention.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
+from alarmdesk.service.retention import run_retention
+from alarmdesk.store import tables as t
+from alarmdesk.store.audit import AuditChain, Signer
+from alarmdesk.store.database import make_engine, upgrade
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+NOW = datetime(2026, 12, 1, tzinfo=UTC)
+POLICY = RetentionConfig(incidents_days=30, incidents_by_category={"fire": 20})
+BATCH = 500
+CATEGORIES = ("fire", "medical", "violence", "property", "traffic", "hazard", "rescue")
+
+
+def fill(engine: sa.Engine, incidents: int, history: int) -> None:
+    def incident(n: int) -> dict[str, Any]:
+        opened = START + timedelta(minutes=3 * n)
+        status = ("closed",) * 90 + ("cancelled",) * 6 + ("open",) * 4
+        st = status[(n * 37) % 100]
+        ended = opened + timedelta(hours=1)
+        return {
+            "id": n,
+            "type_code": "FSTRU",
+            "category": CATEGORIES[n % len(CATEGORIES)],
+            "priority": 1 + n % 5,
+            "status": st,
+            "condition": "active",
+            "source_kind": "call",
+            "source_id": f"call-{n}",
+            "summary": "bench",
+            "desks": [],
+            "units": [],
+            "signal_count": 1,
+            "version": 1,
+            "first_seen": opened,
+            "last_seen": opened,
+            "opened_at": opened,
+            "closed_at": ended if st == "closed" else None,
+            "cancelled_at": ended if st == "cancelled" else None,
+        }
+
+    def call(n: int) -> dict[str, Any]:
+        # imported in one go, in the old system's order, not in time order
+        at = START + timedelta(minutes=(n * 7919) % (history * 3 or 1))
+        return {
+            "source": "bench",
+            "call_id": str(n),
+            "type_code": "FSTRU",
+            "category": CATEGORIES[n % len(CATEGORIES)],
+            "priority": 2,
+            "received": at,
+            "closed_at": at + timedelta(hours=1),
+            "imported_at": NOW,
+        }
+
+    with engine.begin() as conn:
+        for lo in range(1, incidents + 1, 10_000):
+            conn.execute(
+                t.incidents.insert(),
+                [incident(n) for n in range(lo, min(lo + 10_000, incidents + 1))],
+            )
+        for lo in range(0, history, 10_000):
+            conn.execute(
+                t.history_calls.insert(), [call(n) for n in range(lo, min(lo + 10_000, history))]
+            )
+
+
+def timed(engine: sa.Engine, chain: AuditChain, **kw: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    run = run_retention(
+        engine, POLICY, chain, NOW, batch=BATCH, classes=[DataClass.INCIDENTS], **kw
+    )
+    seconds = time.perf_counter() - started
+    rows = run.counts[DataClass.INCIDENTS.value]
+    chunks = max(1, -(-rows // BATCH))
+    return {
+        "rows": rows,
+        "history_calls": run.history_calls,
+        "seconds": round(seconds, 3),
+        "ms_per_chunk": round(1000 * seconds / chunks, 2),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--incidents", type=int, default=200_000)
+    ap.add_argument("--history", type=int, default=100_000)
+    ap.add_argument(
+        "--max-rows", type=int, default=POLICY.max_rows_per_run, help="the real run's limit"
+    )
+    ap.add_argument("--database-url", help="an empty database (default: SQLite in a temp dir)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'retention.db'}"
+        upgrade(url)
+        engine = make_engine(url)
+        try:
+            started = time.perf_counter()
+            fill(engine, args.incidents, args.history)
+            print(
+                f"filled {args.incidents:,} incidents and {args.history:,} history calls "
+                f"in {time.perf_counter() - started:.1f} s ({engine.dialect.name})",
+                file=sys.stderr,
+            )
+            chain = AuditChain(Signer.load_or_create(Path(tmp) / "audit.key"), "bench")
+            dry = timed(engine, chain, dry_run=True, max_rows=10**9)
+            real = timed(engine, chain, max_rows=args.max_rows)
+        finally:
+            engine.dispose()
+    for name, r in (("dry run, everything expired", dry), ("real run, one transaction", real)):
+        print(
+            f"{name:30} {r['rows']:>9,} rows ({r['history_calls']:,} history calls)"
+            f" {r['seconds']:>8.2f} s  {r['ms_per_chunk']:>7.2f} ms a chunk"
+        )
+    print(
+        json.dumps(
+            {
+                "store": engine.dialect.name,
+                "incidents": args.incidents,
+                "history": args.history,
+                "dry": dry,
+                "real": real,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
