@@ -114,19 +114,37 @@ def writer_figures(j: dict[str, Any]) -> Figures:
     return {f"{name} us cpu/sig": us for name, us in j["us_per_signal"].items()}
 
 
+def retention_figures(j: dict[str, Any]) -> Figures:
+    """bench/retention.py: the dry run's and the real run's seconds and ms a chunk."""
+    return {
+        f"{run} {what}": j[run][what]
+        for run in ("dry", "real")
+        for what in ("seconds", "ms_per_chunk")
+    }
+
+
+def queue_reads_figures(j: dict[str, Any]) -> Figures:
+    """bench/queue_reads.py: each read's median ms, per desk filter."""
+    return {f"{read}, {label} ms": ms for read, by in j["ms"].items() for label, ms in by.items()}
+
+
 def figures_of(script: str, text: str) -> Figures | None:
     lines = [line for line in text.splitlines() if line.startswith("{")]
     if not lines:
         return None
-    j = json.loads(lines[-1])
-    pick: dict[str, Callable[[], Figures]] = {
-        "ingest.py": lambda: ingest_figures(j),
-        "dc09.py": lambda: dc09_figures(j, text),
-        "dc09_frame_cost.py": lambda: frame_cost_figures(j),
-        "peers.py": lambda: peers_figures(j),
-        "writer.py": lambda: writer_figures(j),
-    }
-    return pick[script]()
+    return SCRIPTS[script](json.loads(lines[-1]), text)
+
+
+# The benchmarks this runs, and how each one's last JSON line becomes figures.
+SCRIPTS: dict[str, Callable[[dict[str, Any], str], Figures]] = {
+    "ingest.py": lambda j, _text: ingest_figures(j),
+    "dc09.py": dc09_figures,
+    "dc09_frame_cost.py": lambda j, _text: frame_cost_figures(j),
+    "peers.py": lambda j, _text: peers_figures(j),
+    "writer.py": lambda j, _text: writer_figures(j),
+    "retention.py": lambda j, _text: retention_figures(j),
+    "queue_reads.py": lambda j, _text: queue_reads_figures(j),
+}
 
 
 def fmt(v: float) -> str:
@@ -177,9 +195,7 @@ def summary(out: Path, script: str, labels: list[str]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument(
-        "script", choices=["ingest.py", "dc09.py", "dc09_frame_cost.py", "peers.py", "writer.py"]
-    )
+    ap.add_argument("script", choices=list(SCRIPTS))
     ap.add_argument("checkouts", nargs="+", help="label=path (run), or labels with --summary-only")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--args", default="", help="arguments for the script, one string")

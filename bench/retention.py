@@ -6,9 +6,10 @@
 
 A database at the newest schema (``--database-url``: an empty one, which the benchmark
 migrates and fills) gets ``--incidents`` incidents opened three minutes apart from
-2025-01-01, 90 % closed an hour later, 6 % cancelled, 4 % still open, over the taxonomy's
-categories, and ``--history`` imported history calls closed over the same years. The
-policy keeps incidents 30 days and fire 20 (one category override, so two groups are walked).
+2025-01-01, 90 % closed an hour later, 6 % cancelled, 4 % still open (new or acknowledged),
+over seven of the taxonomy's categories, and ``--history`` imported history calls closed over
+the same years. The policy keeps incidents 30 days and fire 20 (one category override, so two
+groups are walked).
 Then, as ``alarmdesk retention run`` does it (``service.retention.run_retention``, the
 incidents class only, chunks of 500):
 
@@ -49,7 +50,7 @@ CATEGORIES = ("fire", "medical", "violence", "property", "traffic", "hazard", "r
 def fill(engine: sa.Engine, incidents: int, history: int) -> None:
     def incident(n: int) -> dict[str, Any]:
         opened = START + timedelta(minutes=3 * n)
-        status = ("closed",) * 90 + ("cancelled",) * 6 + ("open",) * 4
+        status = ("closed",) * 90 + ("cancelled",) * 6 + ("new",) * 3 + ("acknowledged",)
         st = status[(n * 37) % 100]
         ended = opened + timedelta(hours=1)
         return {

@@ -117,13 +117,7 @@ def _conditions(f: IncidentFilter) -> list[sa.ColumnElement[bool]]:
     if f.type_codes:
         where.append(c.type_code.in_(f.type_codes))
     if f.desks:
-        where.append(
-            c.id.in_(
-                sa.select(t.incident_desks.c.incident_id).where(
-                    t.incident_desks.c.desk_id.in_(f.desks)
-                )
-            )
-        )
+        where.append(repo.on_desks(f.desks))
     return where
 
 
