@@ -366,10 +366,11 @@ def test_batches_and_the_per_run_limit(seeded: Seeded) -> None:
 def test_each_chunk_reads_on_from_where_the_chunk_before_stopped(
     sqlite_url: str, services_factory: Any, loop: asyncio.AbstractEventLoop
 ) -> None:
-    """Final incidents and history calls are read a chunk at a time, each chunk walking an
-    index from where the one before stopped. Before, SQLite read every closed and cancelled
-    incident (or every expired call) and sorted them on each chunk: a run's time grew with
-    the square of what was stored. Ties of closing time are all taken, in id order."""
+    """Final incidents, history calls and signals of no incident are read a chunk at a time,
+    each chunk walking an index from where the one before stopped. Before, SQLite read every
+    closed and cancelled incident (every expired call, every signal of no incident) and
+    sorted them on each chunk: a run's time grew with the square of what was stored. Ties of
+    closing time are all taken, in id order."""
     svc = services_factory(sqlite_url, clock=FakeClock(T0), loop=loop)
     Seeded(svc, loop)
     closed = T0 + timedelta(hours=1)  # three calls closed at the same instant
@@ -399,10 +400,11 @@ def test_each_chunk_reads_on_from_where_the_chunk_before_stopped(
     sa.event.listen(svc.engine, "before_cursor_execute", record)
     later = T0 + timedelta(days=400)
     chain = audit_chain(svc.config)
-    kw: dict[str, Any] = {"batch": 1, "classes": [DataClass.INCIDENTS]}
+    kw: dict[str, Any] = {"batch": 1, "classes": [DataClass.INCIDENTS, DataClass.SIGNALS]}
     dry = run_retention(svc.engine, POLICY, chain, later, dry_run=True, **kw)
     sa.event.remove(svc.engine, "before_cursor_execute", record)
     assert dry.counts["incidents"] == 2 + 4 and dry.history_calls == 4
+    assert dry.counts["signals"] == 3  # the record-only ones
     assert dry.incidents_by_category == {"fire": 1, "medical": 1}
 
     plans: dict[str, str] = {}
@@ -412,16 +414,22 @@ def test_each_chunk_reads_on_from_where_the_chunk_before_stopped(
             plans[statement] = " / ".join(r[3] for r in rows)
     on_incidents = [p for s, p in plans.items() if "FROM incidents" in s]
     on_history = [p for s, p in plans.items() if "FROM history_calls" in s]
-    assert on_incidents and on_history
+    on_signals = [p for s, p in plans.items() if "FROM signals" in s]
+    assert on_incidents and on_history and on_signals
     for plan in plans.values():
         assert "TEMP B-TREE" not in plan, plan  # no sort of everything on each chunk
     # A chunk after the first starts where the one before stopped, on the primary key...
     assert any("sqlite_autoindex_incidents_1 (id>? AND id<?)" in p for p in on_incidents)
     # ... or on the history's closing time, within the expired range.
     assert any("ix_history_calls_closed_at (closed_at>? AND closed_at<?)" in p for p in on_history)
+    # ... or on the incident_id index's entries for none, in the row-id order SQLite keeps.
+    assert any(
+        "ix_signals_incident_id (incident_id=? AND rowid>? AND rowid<?)" in p for p in on_signals
+    )
 
     real = run_retention(svc.engine, POLICY, chain, later, **kw)
     assert real.counts["incidents"] == dry.counts["incidents"]
+    assert real.counts["signals"] == 3
     assert real.history_calls == 4 and real.incidents_by_category == dry.incidents_by_category
     with svc.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.history_calls)).scalar() == 0

@@ -279,23 +279,37 @@ def _purge_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
 
 
 def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+    """Signals of no incident (record-only: a panel's periodic tests, its openings and
+    closings; silenced ones), once received before the cutoff.
+
+    They are read in the order of the ``incident_id`` index, from where the chunk before
+    stopped, up to the newest signal received before the cutoff (found first, before
+    anything is erased, so no write lock is held while it is sought). On SQLite that order
+    is the row id's: the index's entries for no incident are kept in row-id order, not
+    ``id`` order, and in ``id`` order every chunk read and sorted every signal of no incident
+    (207 ms a chunk at 1,000,000; an alarm-receiving centre stores that many in weeks).
+    The row id is only the walk's place within this run; what is erased is named by id."""
     s = t.signals
-    where = sa.and_(
-        s.c.incident_id.is_(None), s.c.received_at < job.cutoffs[DataClass.SIGNALS.value]
+    cutoff = job.cutoffs[DataClass.SIGNALS.value]
+    order: sa.ColumnElement[int] = (
+        sa.literal_column("signals.rowid") if conn.dialect.name == "sqlite" else s.c.id
     )
+    top = conn.execute(sa.select(sa.func.max(order)).where(s.c.received_at < cutoff)).scalar()
     result = PurgeResult()
+    if top is None:
+        return result
+    where = sa.and_(s.c.incident_id.is_(None), order <= top, s.c.received_at < cutoff)
     last: int | None = None
     while job.more(result.count):
-        q = sa.select(s.c.id).where(where)
+        q = sa.select(s.c.id, order).where(where)
         if last is not None:
-            q = q.where(s.c.id > last)
-        ids = [
-            int(x) for x in conn.execute(q.order_by(s.c.id).limit(job.take(result.count))).scalars()
-        ]
-        if not ids:
+            q = q.where(order > last)
+        rows = conn.execute(q.order_by(order).limit(job.take(result.count))).all()
+        if not rows:
             break
+        ids = [int(r[0]) for r in rows]
         result.count += len(ids)
-        last = ids[-1]
+        last = int(rows[-1][1])
         if not job.dry_run:
             repo.keep_highest_ids(conn)
             conn.execute(s.delete().where(s.c.id.in_(ids)))
