@@ -115,12 +115,10 @@ def writer_figures(j: dict[str, Any]) -> Figures:
 
 
 def retention_figures(j: dict[str, Any]) -> Figures:
-    """bench/retention.py: the dry run's and the real run's seconds and ms a chunk."""
-    return {
-        f"{run} {what}": j[run][what]
-        for run in ("dry", "real")
-        for what in ("seconds", "ms_per_chunk")
-    }
+    """bench/retention.py: the dry run's and the real run's seconds and ms a chunk, and how
+    long a writer was locked out (SQLite's real run)."""
+    keys = ("seconds", "ms_per_chunk", "locked_out_longest_s", "locked_out_total_s")
+    return {f"{run} {k}": j[run][k] for run in ("dry", "real") for k in keys if k in j[run]}
 
 
 def queue_reads_figures(j: dict[str, Any]) -> Figures:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -433,6 +434,45 @@ def test_each_chunk_reads_on_from_where_the_chunk_before_stopped(
     assert real.history_calls == 4 and real.incidents_by_category == dry.incidents_by_category
     with svc.engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(t.history_calls)).scalar() == 0
+
+
+def test_the_writer_is_never_locked_out_while_retention_reads(
+    sqlite_url: str, services_factory: Any, loop: asyncio.AbstractEventLoop
+) -> None:
+    """On SQLite one connection at a time may write. Each class finds what expired before
+    it erases any of it, so while a run reads (the walks, a chunk at a time) another writer
+    can take the lock: only the erasing itself holds it. Before, every chunk's read after
+    the first ran inside the class's write transaction."""
+    svc = services_factory(sqlite_url, clock=FakeClock(T0), loop=loop)
+    Seeded(svc, loop)
+    path = sa.engine.make_url(sqlite_url).database
+    assert path is not None
+    other = sqlite3.connect(path, timeout=0, isolation_level=None)
+    reads: list[str] = []
+    locked_out: list[str] = []
+
+    def probe(_c: Any, _cur: Any, statement: str, _p: Any, _ctx: Any, _many: bool) -> None:
+        walk = "LIMIT" in statement and "audit_checkpoints" not in statement  # not the chain's
+        if statement.startswith("SELECT") and walk:  # a chunk of a walk
+            reads.append(statement)
+            try:
+                other.execute("BEGIN IMMEDIATE")  # the write lock, as the writer takes it
+                other.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                locked_out.append(statement)
+
+    sa.event.listen(svc.engine, "before_cursor_execute", probe)
+    try:
+        run = run_retention(
+            svc.engine, POLICY, audit_chain(svc.config), T0 + timedelta(days=400), batch=1
+        )
+    finally:
+        sa.event.remove(svc.engine, "before_cursor_execute", probe)
+        other.close()
+    assert run.counts["incidents"] == 2 and run.counts["signals"] == 3
+    assert run.counts["audit"] > 10  # one entry a chunk: many chunks read
+    assert len(reads) > run.total
+    assert locked_out == []
 
 
 def test_a_stopped_run_commits_what_it_did_and_stops(seeded: Seeded) -> None:

@@ -18,6 +18,14 @@ numbers.
 Audit entries are never deleted: their content is set to NULL and the leaf hash stays, so
 every signed checkpoint still verifies.
 
+Each class first finds what expired (walking an index a chunk at a time, from where the chunk
+before stopped), then erases it by key. On SQLite that order matters: the driver begins the
+transaction at its first write, and from then on the database's one write lock is held, so
+the writer waits only while rows are erased, not while the class reads its way to them
+(``tests/integration/test_retention.py``, "the writer is never locked out while retention
+reads"). What is found stays found: the rows are ones the writer never changes again, and a
+rewrite reads each chunk's rows again by key with its conditions tested anew.
+
 The run itself (one transaction per class, with its audit entry) and the scheduled job are
 ``service/retention.py``; what is here erases, one class at a time, in the caller's
 transaction.
@@ -100,6 +108,8 @@ class PurgeResult:
     count: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
+    # What a class's reads found, a chunk a list, for its writes (none in a dry run).
+    chunks: list[list[int]] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +161,8 @@ def _expired_final(cutoff: datetime) -> sa.ColumnElement[bool]:
     return ended < cutoff
 
 
-def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+    """The final incidents whose period is over, by category group, in chunks of ids."""
     i = t.incidents
     policy, cutoffs = job.policy, job.cutoffs
     overrides = sorted(
@@ -164,7 +175,6 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     groups.append((i.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
     result = PurgeResult()
     per_category: dict[str, int] = {}
-    signals = events = 0
     for in_group, cutoff in groups:
         # Nothing opened at or after the cutoff ended before it: the walk by id stops at the
         # newest incident opened before it, not at the newest incident.
@@ -186,28 +196,11 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
             for r in rows:
                 per_category[r.category] = per_category.get(r.category, 0) + 1
             result.count += len(ids)
-            if not job.dry_run:
-                repo.keep_highest_ids(conn)  # the newest may go: its ids are not given again
-                signals += conn.execute(
-                    t.signals.delete().where(t.signals.c.incident_id.in_(ids))
-                ).rowcount
-                events += conn.execute(
-                    t.events.delete().where(t.events.c.incident_id.in_(ids))
-                ).rowcount
-                conn.execute(
-                    t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids))
-                )
-                # The public warnings published from them go with them (docs/cap.md).
-                conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
-                # The webhook delivery log names them: it goes with them (docs/webhooks.md).
-                conn.execute(
-                    t.webhook_deliveries.delete().where(t.webhook_deliveries.c.incident_id.in_(ids))
-                )
-                conn.execute(i.delete().where(i.c.id.in_(ids)))
+            result.chunks.append(ids)
             if len(ids) < job.batch:
                 break
     result.by_category = {c: per_category[c] for c in sorted(per_category)}
-    result.detail = {"by_category": result.by_category, "signals": signals, "events": events}
+    result.detail = {"by_category": result.by_category, "signals": 0, "events": 0}
     if overrides:
         result.detail["category_cutoffs"] = {
             c: cutoffs[f"incidents.{c}"].isoformat() for c in overrides
@@ -215,7 +208,27 @@ def _purge_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     return result
 
 
-def _purge_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
+def _erase_incidents(conn: sa.Connection, found: PurgeResult) -> None:
+    """Erases the incidents found, with everything that names them; counts their signals and
+    events in the detail."""
+    i = t.incidents
+    signals = events = 0
+    for ids in found.chunks:
+        repo.keep_highest_ids(conn)  # the newest may go: its ids are not given again
+        signals += conn.execute(t.signals.delete().where(t.signals.c.incident_id.in_(ids))).rowcount
+        events += conn.execute(t.events.delete().where(t.events.c.incident_id.in_(ids))).rowcount
+        conn.execute(t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids)))
+        # The public warnings published from them go with them (docs/cap.md).
+        conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
+        # The webhook delivery log names them: it goes with them (docs/webhooks.md).
+        conn.execute(
+            t.webhook_deliveries.delete().where(t.webhook_deliveries.c.incident_id.in_(ids))
+        )
+        conn.execute(i.delete().where(i.c.id.in_(ids)))
+    found.detail["signals"], found.detail["events"] = signals, events
+
+
+def _find_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
     """Imported history calls (docs/analytics.md) are incident data: erased with their units
     once their last recorded time (``closed_at``) is past the incidents period of their
     category. ``done``: rows of the class already erased in this run (the run's limit)."""
@@ -255,22 +268,30 @@ def _purge_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult
             for r in rows:
                 per_category[r.category] = per_category.get(r.category, 0) + 1
             result.count += len(ids)
-            if not job.dry_run:
-                conn.execute(
-                    t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids))
-                )
-                conn.execute(h.delete().where(h.c.id.in_(ids)))
+            result.chunks.append(ids)
             if len(ids) < job.batch:
                 break
     result.by_category = {c: per_category[c] for c in sorted(per_category)}
     return result
 
 
+def _erase_history(conn: sa.Connection, found: PurgeResult) -> None:
+    h = t.history_calls
+    for ids in found.chunks:
+        conn.execute(t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids)))
+        conn.execute(h.delete().where(h.c.id.in_(ids)))
+
+
 def _purge_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     """The incidents class: final incidents, then imported history calls. The count is both;
-    ``by_category`` is the incidents'; the detail names the history calls apart."""
-    result = _purge_incidents(conn, job)
-    history = _purge_history(conn, job, result.count)
+    ``by_category`` is the incidents'; the detail names the history calls apart. Both are
+    found before either is erased (the module's docstring says why)."""
+    result = _find_incidents(conn, job)
+    history = _find_history(conn, job, result.count)
+    if not job.dry_run:
+        _erase_incidents(conn, result)
+        _erase_history(conn, history)
+    result.chunks = []
     if history.count:
         result.count += history.count
         result.detail["history_calls"] = history.count
@@ -310,11 +331,14 @@ def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         ids = [int(r[0]) for r in rows]
         result.count += len(ids)
         last = int(rows[-1][1])
-        if not job.dry_run:
-            repo.keep_highest_ids(conn)
-            conn.execute(s.delete().where(s.c.id.in_(ids)))
+        result.chunks.append(ids)
         if len(ids) < job.batch:
             break
+    if not job.dry_run:
+        for ids in result.chunks:
+            repo.keep_highest_ids(conn)
+            conn.execute(s.delete().where(s.c.id.in_(ids)))
+    result.chunks = []
     return result
 
 
@@ -389,35 +413,49 @@ def _rewrite_json(
     *,
     extra: sa.Column[Any] | None = None,
 ) -> PurgeResult:
-    """Rewrites one JSON column of the rows matching ``where``, in id order and chunks."""
+    """Rewrites one JSON column of the rows matching ``where``: their keys found in key order
+    and chunks, then each chunk's rows read again by key (``where`` tested anew) and
+    rewritten."""
     result = PurgeResult()
     last: int | None = None
+    while job.more(result.count):
+        q = sa.select(key).where(where)
+        if last is not None:
+            q = q.where(key > last)
+        keys = [
+            int(k) for k in conn.execute(q.order_by(key).limit(job.take(result.count))).scalars()
+        ]
+        if not keys:
+            break
+        last = keys[-1]
+        result.count += len(keys)
+        result.chunks.append(keys)
+        if len(keys) < job.batch:
+            break
+    if job.dry_run:
+        result.chunks = []
+        return result
     cols: list[sa.ColumnElement[Any]] = [key, column]
     if extra is not None:
         cols.append(extra)
     stmt = table.update().where(key == sa.bindparam("b_key"))
-    while job.more(result.count):
-        q = sa.select(*cols).where(where)
-        if last is not None:
-            q = q.where(key > last)
-        rows = conn.execute(q.order_by(key).limit(job.take(result.count))).all()
+    result.count = 0
+    for keys in result.chunks:
+        rows = conn.execute(sa.select(*cols).where(key.in_(keys), where).order_by(key)).all()
         if not rows:
-            break
-        last = int(rows[-1][0])
+            continue
         result.count += len(rows)
-        if not job.dry_run:
-            conn.execute(
-                stmt,
-                [
-                    {
-                        "b_key": r[0],
-                        column.name: erase(dict(r[1] or {}), r[2] if extra is not None else None),
-                    }
-                    for r in rows
-                ],
-            )
-        if len(rows) < job.batch:
-            break
+        conn.execute(
+            stmt,
+            [
+                {
+                    "b_key": r[0],
+                    column.name: erase(dict(r[1] or {}), r[2] if extra is not None else None),
+                }
+                for r in rows
+            ],
+        )
+    result.chunks = []
     return result
 
 
@@ -440,11 +478,14 @@ def _purge_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         first = seqs[0] if first is None else first
         last = seqs[-1]
         result.count += len(seqs)
-        if not job.dry_run:
-            # Content only: the row and its leaf hash stay, and so does every checkpoint.
-            conn.execute(a.update().where(a.c.seq.in_(seqs)).values(entry=None))
+        result.chunks.append(seqs)
         if len(seqs) < job.batch:
             break
+    if not job.dry_run:
+        for seqs in result.chunks:
+            # Content only: the row and its leaf hash stay, and so does every checkpoint.
+            conn.execute(a.update().where(a.c.seq.in_(seqs)).values(entry=None))
+    result.chunks = []
     if result.count:
         result.detail = {"first_seq": first, "last_seq": last}
     return result
