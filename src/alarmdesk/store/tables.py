@@ -380,7 +380,8 @@ webhook_deliveries = sa.Table(
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
     sa.Column("webhook_id", sa.Integer, nullable=False, index=True),
     sa.Column("event_id", sa.BigInteger, nullable=False),
-    sa.Column("incident_id", sa.BigInteger, nullable=False),
+    # indexed for retention, which erases an incident's deliveries with it (migration 0019)
+    sa.Column("incident_id", sa.BigInteger, nullable=False, index=True),
     sa.Column("attempt", sa.Integer, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),  # delivered | retry | failed
