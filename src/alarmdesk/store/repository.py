@@ -246,9 +246,9 @@ def load_units(conn: sa.Connection) -> list[Unit]:
 
 def on_desks(desks: Iterable[str]) -> sa.ColumnElement[bool]:
     """The incident is heard by one of ``desks``: a look-up of each candidate incident in
-    ``incident_desks``' key (incident, desk). As ``id IN (SELECT incident_id ... WHERE desk_id
-    IN ...)``, SQLite first listed every incident ever routed to the desks, closed ones too:
-    the desk-filtered queue's counts took 0.4 of the time this way over 200,000 incidents
+    ``incident_desks``' key (incident, desk). Written as ``id IN (SELECT incident_id ... WHERE
+    desk_id IN ...)``, SQLite first listed every incident ever routed to the desks, closed ones
+    too, and a two-desk queue's counts took 2.5 times as long over 200,000 incidents
     (bench/README.md, "The desk-filtered queue"); PostgreSQL plans both alike."""
     d = t.incident_desks.c
     return sa.exists().where(d.incident_id == t.incidents.c.id, d.desk_id.in_(list(desks)))
