@@ -178,7 +178,9 @@ class AuditFigures:
 
     total: int = 0
     erased: int = 0
-    erase_runs: int = 0
+    # A retention run appends one erase entry per class it erased from, all at the run's
+    # time: a run is its actor and that time, however many classes it erased.
+    erase_runs: set[tuple[str, str]] = field(default_factory=set)
     by_op: Counter[str] = field(default_factory=_counter)
     by_role: Counter[str] = field(default_factory=_counter)
     by_op_role: Counter[tuple[str, str]] = field(default_factory=Counter)
@@ -206,7 +208,7 @@ class AuditFigures:
             recipient = str(detail.get("recipient") or entry.get("object_type") or "unspecified")
             (self.exports if op == Operation.EXPORT.value else self.disclosures)[recipient] += 1
         elif op == Operation.ERASE.value:
-            self.erase_runs += 1
+            self.erase_runs.add((str(entry.get("actor", "")), str(entry.get("at", ""))))
             count = detail.get("count")
             n = count if isinstance(count, int) and not isinstance(count, bool) else 0
             self.erased_by_class[str(entry.get("object_type") or "unspecified")] += n
@@ -250,7 +252,7 @@ class AuditFigures:
         other = sum(n for k, n in self.erased_by_class.items() if k not in by_class)
         if other:
             by_class["other"] = other
-        return {"runs": suppress(self.erase_runs), "by_data_class": suppressed(by_class)}
+        return {"runs": suppress(len(self.erase_runs)), "by_data_class": suppressed(by_class)}
 
     def configuration(self) -> dict[str, Any]:
         return {
