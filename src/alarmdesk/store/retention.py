@@ -108,7 +108,7 @@ class PurgeResult:
     count: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
-    # What a class's reads found, a chunk a list, for its writes (none in a dry run).
+    # What a class's reads found, a chunk a list: what its writes erase in a real run.
     chunks: list[list[int]] = field(default_factory=list)
 
 
@@ -213,8 +213,11 @@ def _erase_incidents(conn: sa.Connection, found: PurgeResult) -> None:
     events in the detail."""
     i = t.incidents
     signals = events = 0
+    if found.chunks:
+        # The newest may go: its ids are not given again. Once, before the first erasing:
+        # every id found is at most the highest now.
+        repo.keep_highest_ids(conn)
     for ids in found.chunks:
-        repo.keep_highest_ids(conn)  # the newest may go: its ids are not given again
         signals += conn.execute(t.signals.delete().where(t.signals.c.incident_id.in_(ids))).rowcount
         events += conn.execute(t.events.delete().where(t.events.c.incident_id.in_(ids))).rowcount
         conn.execute(t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids)))
@@ -291,7 +294,6 @@ def _purge_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     if not job.dry_run:
         _erase_incidents(conn, result)
         _erase_history(conn, history)
-    result.chunks = []
     if history.count:
         result.count += history.count
         result.detail["history_calls"] = history.count
@@ -334,11 +336,10 @@ def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         result.chunks.append(ids)
         if len(ids) < job.batch:
             break
-    if not job.dry_run:
+    if not job.dry_run and result.chunks:
+        repo.keep_highest_ids(conn)
         for ids in result.chunks:
-            repo.keep_highest_ids(conn)
             conn.execute(s.delete().where(s.c.id.in_(ids)))
-    result.chunks = []
     return result
 
 
@@ -433,7 +434,6 @@ def _rewrite_json(
         if len(keys) < job.batch:
             break
     if job.dry_run:
-        result.chunks = []
         return result
     cols: list[sa.ColumnElement[Any]] = [key, column]
     if extra is not None:
@@ -455,7 +455,6 @@ def _rewrite_json(
                 for r in rows
             ],
         )
-    result.chunks = []
     return result
 
 
@@ -485,7 +484,6 @@ def _purge_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         for seqs in result.chunks:
             # Content only: the row and its leaf hash stay, and so does every checkpoint.
             conn.execute(a.update().where(a.c.seq.in_(seqs)).values(entry=None))
-    result.chunks = []
     if result.count:
         result.detail = {"first_seq": first, "last_seq": last}
     return result
