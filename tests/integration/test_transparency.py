@@ -407,7 +407,7 @@ def test_every_figure_equals_a_direct_query(world: World) -> None:
         erasures = report["erasures"]
         for cls, shown in erasures["by_data_class"].items():
             assert shown == expected(erased_by_class.get(cls, 0)), cls
-        # a run: one entry per class it erased from, all with its actor and time
+        # a run: one entry per chunk it erased, all with its actor and time
         run = f"{d.j('entry', 'actor')}, {d.j('entry', 'at')}"
         runs = d.one(
             f"SELECT count(*) FROM (SELECT DISTINCT {run} FROM audit_entries "

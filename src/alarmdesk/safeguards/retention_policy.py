@@ -83,8 +83,8 @@ class RetentionConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     ``incidents_by_category`` overrides ``incidents_days`` for the harm categories it names,
     e.g. ``{equipment = 180}``. ``schedule_hours`` is how often a running server applies the
     policy (0: never; run ``alarmdesk retention run`` from cron instead). ``max_rows_per_run``
-    bounds one run per class (one transaction): a backlog is worked off over several runs,
-    so the alarm path never waits long on the purge.
+    bounds one run per class: a backlog is worked off over several runs. (The alarm path
+    waits for one chunk of a run at most: ``store/retention.py``.)
     """
 
     signals_days: Days = 90

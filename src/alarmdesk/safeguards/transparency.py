@@ -178,8 +178,8 @@ class AuditFigures:
 
     total: int = 0
     erased: int = 0
-    # A retention run appends one erase entry per class it erased from, all at the run's
-    # time: a run is its actor and that time, however many classes it erased.
+    # A retention run appends one erase entry per chunk it erased, all at the run's time:
+    # a run is its actor and that time, however many classes and chunks it erased.
     erase_runs: set[tuple[str, str]] = field(default_factory=set)
     by_op: Counter[str] = field(default_factory=_counter)
     by_role: Counter[str] = field(default_factory=_counter)

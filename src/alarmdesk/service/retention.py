@@ -1,5 +1,6 @@
-"""The retention job: apply the policy one data class at a time, each class in its own
-transaction with its ``erase`` audit entry, and the schedule a running server keeps.
+"""The retention job: apply the policy one data class at a time, each class found first and
+then erased a chunk a transaction, each with its ``erase`` audit entry; and the schedule a
+running server keeps.
 
 What each class erases, and why it may run beside the writer, is ``store/retention.py``.
 """
@@ -10,7 +11,8 @@ import asyncio
 import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -23,8 +25,9 @@ from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
 from alarmdesk.service.actions import in_transaction
 from alarmdesk.service.analytics import prune
 from alarmdesk.store import leases
+from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain, lock_audit
-from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Purge, PurgeJob, PurgeResult
+from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Chunk, Erased, Purge, PurgeJob
 
 __all__ = ["RetentionHost", "RetentionRun", "retention_loop", "run_retention"]
 
@@ -78,6 +81,7 @@ def run_retention(
     classes: Iterable[DataClass] = tuple(DataClass),
     stop: threading.Event | None = None,
     analytics: PartStore | None = None,
+    rest: Callable[[float], None] | None = None,
 ) -> RetentionRun:
     """Erases what expired at ``now`` (an injected clock in tests) under ``policy``.
 
@@ -85,14 +89,20 @@ def run_retention(
     was erased, signals that lost people or media keys, audit entries whose content was
     erased. ``dry_run`` counts without changing anything and logs nothing. ``max_rows``
     (default: the policy's ``max_rows_per_run``) bounds each class; setting ``stop`` ends the
-    run after the current chunk, committing what was done with its audit entry. With
-    ``analytics``, the incidents class is followed by the analytics store's rewrite: the calls
-    the database no longer holds leave its parts too (``service/analytics.prune``).
+    run after the current chunk, which commits with its audit entry. With ``analytics``, the
+    incidents class is followed by the analytics store's rewrite: the calls the database no
+    longer holds leave its parts too (``service/analytics.prune``).
+
+    Each class finds what expired, then erases it a chunk (``batch`` rows) a transaction,
+    each with its audit entry, and rests between chunks as long as the chunk took
+    (``rest``, default: sleeping, cut short by ``stop``): on SQLite the writer then waits
+    for one chunk at most, not for a class (``store/retention.py`` says why).
     """
     policy.validate()
     cutoffs = policy.cutoffs(now)
     limit = max_rows if max_rows is not None else policy.max_rows_per_run
-    job = PurgeJob(policy, cutoffs, max(1, batch), max(1, limit), dry_run, stop)
+    job = PurgeJob(policy, cutoffs, max(1, batch), max(1, limit), stop)
+    pause = rest if rest is not None else _sleeper(stop)
     wanted = set(classes)
     counts: dict[str, int] = {}
     by_category: dict[str, int] = {}
@@ -106,42 +116,46 @@ def run_retention(
             incomplete.add(cls.value)
             continue
         purge = PURGES[cls]
-
-        def work(conn: sa.Connection, purge: Purge = purge, cls: DataClass = cls) -> PurgeResult:
-            result = purge(conn, job)
-            if result.count and not dry_run:
-                detail: dict[str, Any] = {
-                    "count": result.count,
-                    "cutoff": cutoffs[cls.value].isoformat(),
-                    "days": policy.days(cls),
-                    **result.detail,
-                }
-                lock_audit(conn)
-                chain.append(
-                    conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now
-                )
-            return result
-
-        if dry_run:
-            with engine.connect() as conn:
-                result = work(conn)
-        else:
-            result = in_transaction(engine, chain, work, "retention")
-        counts[cls.value] = result.count
-        if cls is DataClass.INCIDENTS:
-            by_category = result.by_category
-            history_calls = int(result.detail.get("history_calls", 0))
-            if analytics is not None and not dry_run:
-                # also when nothing was erased now: a rewrite a failure cut short is redone
-                analytics_calls = prune(engine, analytics, policy, now)
-        if not job.more(result.count):
+        with engine.connect() as conn:  # reads only: on SQLite no lock is taken
+            found = purge.find(conn, job)
+        if not job.more(found.count):
             incomplete.add(cls.value)
-        if result.count:
+        if dry_run:
+            counts[cls.value] = found.count
+            if cls is DataClass.INCIDENTS:
+                by_category = found.by_category
+                history_calls = int(found.detail.get("history_calls", 0))
+        else:
+            erased: list[Erased] = []
+            took = 0.0
+            for n, chunk in enumerate(found.chunks):
+                if n and stop is not None and stop.is_set():
+                    incomplete.add(cls.value)
+                    break
+                if n:
+                    pause(took)  # the writer's turn, for as long as this run had the lock
+                started = time.monotonic()
+                erased.append(
+                    _erase_chunk(engine, chain, job, (cls, purge), chunk, n == 0, actor, now)
+                )
+                took = time.monotonic() - started
+            counts[cls.value] = sum(e.count for e in erased)
+            if cls is DataClass.INCIDENTS:
+                for e in erased:
+                    for c, k in e.detail.get("by_category", {}).items():
+                        by_category[c] = by_category.get(c, 0) + k
+                    history_calls += int(e.detail.get("history_calls", 0))
+                by_category = dict(sorted(by_category.items()))
+                if analytics is not None:
+                    # also when nothing was erased now: a rewrite a failure cut short is redone
+                    analytics_calls = prune(engine, analytics, policy, now)
+        if counts[cls.value]:
             log.info(
-                "retention %s %s: %d (cutoff %s)",
+                "retention %s %s: %d in %d chunk(s) (cutoff %s)",
                 "would erase" if dry_run else "erased",
                 cls.value,
-                result.count,
+                counts[cls.value],
+                len(found.chunks),
                 cutoffs[cls.value].isoformat(),
             )
     return RetentionRun(
@@ -153,6 +167,48 @@ def run_retention(
         history_calls=history_calls,
         analytics_calls=analytics_calls,
     )
+
+
+def _erase_chunk(
+    engine: sa.Engine,
+    chain: AuditChain,
+    job: PurgeJob,
+    purge: tuple[DataClass, Purge],
+    chunk: Chunk,
+    first: bool,
+    actor: Actor,
+    now: datetime,
+) -> Erased:
+    """One chunk of a class erased, with its audit entry, in one transaction."""
+    cls, p = purge
+
+    def work(conn: sa.Connection) -> Erased:
+        if first and p.keeps_ids:
+            repo.keep_highest_ids(conn)  # the newest may go: their ids are not given again
+        erased = p.erase(conn, job, chunk)
+        if erased.count:
+            detail: dict[str, Any] = {
+                "count": erased.count,
+                "cutoff": job.cutoffs[cls.value].isoformat(),
+                "days": job.policy.days(cls),
+                **erased.detail,
+            }
+            lock_audit(conn)
+            chain.append(conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now)
+        return erased
+
+    return in_transaction(engine, chain, work, "retention")
+
+
+def _sleeper(stop: threading.Event | None) -> Callable[[float], None]:
+    """Rests between chunks: sleeps, or waits on ``stop`` so that a shutdown is not kept."""
+    if stop is None:
+        return time.sleep
+
+    def rest(seconds: float) -> None:
+        stop.wait(seconds)
+
+    return rest
 
 
 # -- the scheduled job -----------------------------------------------------------------------

@@ -1,11 +1,13 @@
 """Applying the retention policy: erase what expired, and log that it was erased.
 
 ``service.retention.run_retention`` works one data class at a time
-(``safeguards/retention_policy.py`` says what each holds), each in its own transaction, in
-chunks of ``batch`` rows. A class that erased anything appends ONE audit entry (operation
-``erase``, object type = the class, detail = count, cutoff and period in days, never the
-erased content) in the same transaction: the erasure and its trace commit together or not
-at all.
+(``safeguards/retention_policy.py`` says what each holds). Each class first finds what
+expired (:attr:`Purge.find`: walking an index a chunk of ``batch`` keys at a time, from where
+the chunk before stopped), then erases it a chunk at a time (:attr:`Purge.erase`), each chunk
+in its own transaction with ONE audit entry (operation ``erase``, object type = the class,
+detail = the chunk's count, the cutoff and period in days, never the erased content): the
+erasure and its trace commit together or not at all. A run's entries share its actor and
+time, which is how the transparency report counts runs.
 
 Why this may run beside the writer (which owns signals, incidents and events while the
 server runs): it erases only what the writer never touches again: final incidents (closed,
@@ -13,22 +15,19 @@ cancelled), imported call history (``history_calls``, which the writer never rea
 that belong to no incident, and text or payload keys of rows that are
 not part of an unfinished incident. Notes, people and media of an incident that is still
 open or resolved are kept whatever their age, so a long-running response keeps its callback
-numbers.
+numbers. So what is found stays found: a rewrite still reads each chunk's rows again by key,
+with its conditions tested anew.
+
+Why find first and erase a chunk a transaction: on SQLite the database has one write lock,
+which the driver takes at a transaction's first write and keeps until it ends. Reading inside
+the erasing transaction made the writer (every alarm, every acknowledgement) wait while a
+class read its way through the store; one transaction per class made it wait for the whole
+class (1.7 s for 100,000 incidents). Now the lock is held for one chunk at a time, and the
+run rests between chunks (``service/retention.py``), so the writer waits for a chunk at most
+(``tests/integration/test_retention.py``; bench/README.md, "Find, then erase").
 
 Audit entries are never deleted: their content is set to NULL and the leaf hash stays, so
 every signed checkpoint still verifies.
-
-Each class first finds what expired (walking an index a chunk at a time, from where the chunk
-before stopped), then erases it by key. On SQLite that order matters: the driver begins the
-transaction at its first write, and from then on the database's one write lock is held, so
-the writer waits only while rows are erased, not while the class reads its way to them
-(``tests/integration/test_retention.py``, "the writer is never locked out while retention
-reads"). What is found stays found: the rows are ones the writer never changes again, and a
-rewrite reads each chunk's rows again by key with its conditions tested anew.
-
-The run itself (one transaction per class, with its audit entry) and the scheduled job are
-``service/retention.py``; what is here erases, one class at a time, in the caller's
-transaction.
 """
 
 from __future__ import annotations
@@ -46,7 +45,6 @@ from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import FINAL, Status
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.safeguards.retention_policy import DataClass, RetentionConfig
-from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 
 __all__ = [
@@ -56,6 +54,8 @@ __all__ = [
     "PEOPLE_KEYS",
     "PURGES",
     "RETENTION_ACTOR",
+    "Chunk",
+    "Erased",
     "Purge",
     "PurgeJob",
     "PurgeResult",
@@ -104,12 +104,31 @@ UNFINISHED_VALUES = tuple(s.value for s in Status if s not in FINAL)
 
 
 @dataclass(slots=True)
+class Chunk:
+    """Keys a class found, erased together in one transaction."""
+
+    keys: list[int]
+    # The incidents class: "incidents" or "history_calls", and the chunk's rows by category.
+    kind: str = ""
+    by_category: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
 class PurgeResult:
+    """What a class's walk found (and what a dry run reports)."""
+
     count: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
     by_category: dict[str, int] = field(default_factory=dict)
-    # What a class's reads found, a chunk a list: what its writes erase in a real run.
-    chunks: list[list[int]] = field(default_factory=list)
+    chunks: list[Chunk] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Erased:
+    """What one chunk's transaction erased: its count and its audit entry's detail."""
+
+    count: int
+    detail: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +139,6 @@ class PurgeJob:
     cutoffs: dict[str, datetime]
     batch: int
     limit: int
-    dry_run: bool
     stop: threading.Event | None
 
     def more(self, done: int) -> bool:
@@ -132,7 +150,16 @@ class PurgeJob:
         return min(self.batch, self.limit - done)
 
 
-Purge = Callable[[sa.Connection, PurgeJob], PurgeResult]
+@dataclass(frozen=True, slots=True)
+class Purge:
+    """One data class: ``find`` reads what expired, in chunks (no write); ``erase`` erases
+    one chunk in the caller's transaction. ``keeps_ids``: it deletes rows whose ids the
+    writer gives, so each table's highest id is kept first (``repository.keep_highest_ids``,
+    in the transaction of the first chunk: every id found is at most the highest then)."""
+
+    find: Callable[[sa.Connection, PurgeJob], PurgeResult]
+    erase: Callable[[sa.Connection, PurgeJob, Chunk], Erased]
+    keeps_ids: bool = False
 
 
 def _unfinished_incidents() -> sa.Select[tuple[int]]:
@@ -161,20 +188,36 @@ def _expired_final(cutoff: datetime) -> sa.ColumnElement[bool]:
     return ended < cutoff
 
 
-def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
-    """The final incidents whose period is over, by category group, in chunks of ids."""
-    i = t.incidents
+def _category_groups(
+    job: PurgeJob, category: sa.Column[Any]
+) -> tuple[list[str], list[tuple[sa.ColumnElement[bool], datetime]]]:
+    """The categories whose period is not the default, and (rows of a group, its cutoff) for
+    each of them and then for every other category (a retired one still stored included)."""
     policy, cutoffs = job.policy, job.cutoffs
     overrides = sorted(
         c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days
     )
     groups: list[tuple[sa.ColumnElement[bool], datetime]] = [
-        (i.c.category == c, cutoffs[f"incidents.{c}"]) for c in overrides
+        (category == c, cutoffs[f"incidents.{c}"]) for c in overrides
     ]
-    # Every other category, and any retired one still stored, under the default period.
-    groups.append((i.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
+    groups.append((category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
+    return overrides, groups
+
+
+def _take(result: PurgeResult, chunk: Chunk, categories: Sequence[str] = ()) -> None:
+    """Adds a chunk the walk found to the result (with its rows' categories, if any)."""
+    for c in categories:
+        chunk.by_category[c] = chunk.by_category.get(c, 0) + 1
+        result.by_category[c] = result.by_category.get(c, 0) + 1
+    result.count += len(chunk.keys)
+    result.chunks.append(chunk)
+
+
+def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+    """The final incidents whose period is over, by category group, in chunks of ids."""
+    i = t.incidents
+    overrides, groups = _category_groups(job, i.c.category)
     result = PurgeResult()
-    per_category: dict[str, int] = {}
     for in_group, cutoff in groups:
         # Nothing opened at or after the cutoff ended before it: the walk by id stops at the
         # newest incident opened before it, not at the newest incident.
@@ -193,59 +236,27 @@ def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
                 break
             ids = [int(r.id) for r in rows]
             last = ids[-1]
-            for r in rows:
-                per_category[r.category] = per_category.get(r.category, 0) + 1
-            result.count += len(ids)
-            result.chunks.append(ids)
+            _take(result, Chunk(ids, "incidents"), [r.category for r in rows])
             if len(ids) < job.batch:
                 break
-    result.by_category = {c: per_category[c] for c in sorted(per_category)}
-    result.detail = {"by_category": result.by_category, "signals": 0, "events": 0}
+    result.by_category = dict(sorted(result.by_category.items()))
+    result.detail = {"by_category": result.by_category}
     if overrides:
-        result.detail["category_cutoffs"] = {
-            c: cutoffs[f"incidents.{c}"].isoformat() for c in overrides
-        }
+        result.detail["category_cutoffs"] = _category_cutoffs(job, overrides)
     return result
 
 
-def _erase_incidents(conn: sa.Connection, found: PurgeResult) -> None:
-    """Erases the incidents found, with everything that names them; counts their signals and
-    events in the detail."""
-    i = t.incidents
-    signals = events = 0
-    if found.chunks:
-        # The newest may go: its ids are not given again. Once, before the first erasing:
-        # every id found is at most the highest now.
-        repo.keep_highest_ids(conn)
-    for ids in found.chunks:
-        signals += conn.execute(t.signals.delete().where(t.signals.c.incident_id.in_(ids))).rowcount
-        events += conn.execute(t.events.delete().where(t.events.c.incident_id.in_(ids))).rowcount
-        conn.execute(t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids)))
-        # The public warnings published from them go with them (docs/cap.md).
-        conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
-        # The webhook delivery log names them: it goes with them (docs/webhooks.md).
-        conn.execute(
-            t.webhook_deliveries.delete().where(t.webhook_deliveries.c.incident_id.in_(ids))
-        )
-        conn.execute(i.delete().where(i.c.id.in_(ids)))
-    found.detail["signals"], found.detail["events"] = signals, events
+def _category_cutoffs(job: PurgeJob, overrides: Sequence[str]) -> dict[str, str]:
+    return {c: job.cutoffs[f"incidents.{c}"].isoformat() for c in overrides}
 
 
 def _find_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
     """Imported history calls (docs/analytics.md) are incident data: erased with their units
     once their last recorded time (``closed_at``) is past the incidents period of their
-    category. ``done``: rows of the class already erased in this run (the run's limit)."""
+    category. ``done``: rows of the class already found in this run (the run's limit)."""
     h = t.history_calls
-    policy, cutoffs = job.policy, job.cutoffs
-    overrides = sorted(
-        c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days
-    )
-    groups: list[tuple[sa.ColumnElement[bool], datetime]] = [
-        (h.c.category == c, cutoffs[f"incidents.{c}"]) for c in overrides
-    ]
-    groups.append((h.c.category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
+    _overrides, groups = _category_groups(job, h.c.category)
     result = PurgeResult()
-    per_category: dict[str, int] = {}
     for in_group, cutoff in groups:
         # In the order of the closed_at index, from where the chunk before stopped: each chunk
         # reads its own rows only (in id order, every chunk read and sorted every expired call).
@@ -268,46 +279,62 @@ def _find_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
                 break
             ids = [int(r.id) for r in rows]
             last = (rows[-1].closed_at, ids[-1])
-            for r in rows:
-                per_category[r.category] = per_category.get(r.category, 0) + 1
-            result.count += len(ids)
-            result.chunks.append(ids)
+            _take(result, Chunk(ids, "history_calls"), [r.category for r in rows])
             if len(ids) < job.batch:
                 break
-    result.by_category = {c: per_category[c] for c in sorted(per_category)}
+    result.by_category = dict(sorted(result.by_category.items()))
     return result
 
 
-def _erase_history(conn: sa.Connection, found: PurgeResult) -> None:
-    h = t.history_calls
-    for ids in found.chunks:
-        conn.execute(t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids)))
-        conn.execute(h.delete().where(h.c.id.in_(ids)))
-
-
-def _purge_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _find_incident_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     """The incidents class: final incidents, then imported history calls. The count is both;
-    ``by_category`` is the incidents'; the detail names the history calls apart. Both are
-    found before either is erased (the module's docstring says why)."""
+    ``by_category`` is the incidents'; the detail names the history calls apart."""
     result = _find_incidents(conn, job)
     history = _find_history(conn, job, result.count)
-    if not job.dry_run:
-        _erase_incidents(conn, result)
-        _erase_history(conn, history)
     if history.count:
         result.count += history.count
+        result.chunks += history.chunks
         result.detail["history_calls"] = history.count
         result.detail["history_by_category"] = history.by_category
     return result
 
 
-def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _erase_incident_data(conn: sa.Connection, job: PurgeJob, chunk: Chunk) -> Erased:
+    """Erases a chunk of incidents, with everything that names them, and counts their
+    signals and events; or a chunk of history calls, with their units. Every entry of the
+    class has the same keys; the run's are summed by the transparency report."""
+    ids = chunk.keys
+    overrides, _groups = _category_groups(job, t.incidents.c.category)
+    detail: dict[str, Any] = {"by_category": {}, "signals": 0, "events": 0}
+    if overrides:
+        detail["category_cutoffs"] = _category_cutoffs(job, overrides)
+    if chunk.kind == "history_calls":
+        h = t.history_calls
+        conn.execute(t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids)))
+        conn.execute(h.delete().where(h.c.id.in_(ids)))
+        detail["history_calls"] = len(ids)
+        detail["history_by_category"] = dict(sorted(chunk.by_category.items()))
+        return Erased(len(ids), detail)
+    i = t.incidents
+    detail["by_category"] = dict(sorted(chunk.by_category.items()))
+    s_, e_ = t.signals, t.events
+    detail["signals"] = conn.execute(s_.delete().where(s_.c.incident_id.in_(ids))).rowcount
+    detail["events"] = conn.execute(e_.delete().where(e_.c.incident_id.in_(ids))).rowcount
+    conn.execute(t.incident_desks.delete().where(t.incident_desks.c.incident_id.in_(ids)))
+    # The public warnings published from them go with them (docs/cap.md).
+    conn.execute(t.cap_alerts.delete().where(t.cap_alerts.c.incident_id.in_(ids)))
+    # The webhook delivery log names them: it goes with them (docs/webhooks.md).
+    conn.execute(t.webhook_deliveries.delete().where(t.webhook_deliveries.c.incident_id.in_(ids)))
+    conn.execute(i.delete().where(i.c.id.in_(ids)))
+    return Erased(len(ids), detail)
+
+
+def _find_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     """Signals of no incident (record-only: a panel's periodic tests, its openings and
     closings; silenced ones), once received before the cutoff.
 
     They are read in the order of the ``incident_id`` index, from where the chunk before
-    stopped, up to the newest signal received before the cutoff (found first, before
-    anything is erased, so no write lock is held while it is sought). On SQLite that order
+    stopped, up to the newest signal received before the cutoff. On SQLite that order
     is the row id's: the index's entries for no incident are kept in row-id order, not
     ``id`` order, and in ``id`` order every chunk read and sorted every signal of no incident
     (207 ms a chunk at 1,000,000; an alarm-receiving centre stores that many in weeks).
@@ -330,24 +357,89 @@ def _purge_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         rows = conn.execute(q.order_by(order).limit(job.take(result.count))).all()
         if not rows:
             break
-        ids = [int(r[0]) for r in rows]
-        result.count += len(ids)
         last = int(rows[-1][1])
-        result.chunks.append(ids)
-        if len(ids) < job.batch:
+        _take(result, Chunk([int(r[0]) for r in rows]))
+        if len(rows) < job.batch:
             break
-    if not job.dry_run and result.chunks:
-        repo.keep_highest_ids(conn)
-        for ids in result.chunks:
-            conn.execute(s.delete().where(s.c.id.in_(ids)))
     return result
 
 
-def _purge_notes(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _erase_signals(conn: sa.Connection, _job: PurgeJob, chunk: Chunk) -> Erased:
+    s = t.signals
+    conn.execute(s.delete().where(s.c.id.in_(chunk.keys)))
+    return Erased(len(chunk.keys))
+
+
+def _find_keys(
+    conn: sa.Connection, job: PurgeJob, key: sa.Column[Any], where: sa.ColumnElement[bool]
+) -> PurgeResult:
+    """The keys of the rows matching ``where``, in key order and chunks."""
+    result = PurgeResult()
+    last: int | None = None
+    while job.more(result.count):
+        q = sa.select(key).where(where)
+        if last is not None:
+            q = q.where(key > last)
+        keys = [
+            int(k) for k in conn.execute(q.order_by(key).limit(job.take(result.count))).scalars()
+        ]
+        if not keys:
+            break
+        last = keys[-1]
+        _take(result, Chunk(keys))
+        if len(keys) < job.batch:
+            break
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class _Rewrite:
+    """A class that rewrites one JSON column of the rows matching ``where``: its keys found
+    in key order and chunks, then each chunk's rows read again by key (``where`` tested
+    anew: a chunk erases what still matches) and rewritten by ``erase``."""
+
+    table: sa.Table
+    key: sa.Column[Any]
+    column: sa.Column[Any]
+    where: Callable[[PurgeJob], sa.ColumnElement[bool]]
+    change: Callable[[dict[str, Any], Any], dict[str, Any]]
+    extra: sa.Column[Any] | None = None
+
+    def find(self, conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+        return _find_keys(conn, job, self.key, self.where(job))
+
+    def erase(self, conn: sa.Connection, job: PurgeJob, chunk: Chunk) -> Erased:
+        key, column, extra = self.key, self.column, self.extra
+        cols: list[sa.ColumnElement[Any]] = [key, column]
+        if extra is not None:
+            cols.append(extra)
+        rows = conn.execute(
+            sa.select(*cols).where(key.in_(chunk.keys), self.where(job)).order_by(key)
+        ).all()
+        if rows:
+            conn.execute(
+                self.table.update().where(key == sa.bindparam("b_key")),
+                [
+                    {
+                        "b_key": r[0],
+                        column.name: self.change(
+                            dict(r[1] or {}), r[2] if extra is not None else None
+                        ),
+                    }
+                    for r in rows
+                ],
+            )
+        return Erased(len(rows))
+
+    def purge(self) -> Purge:
+        return Purge(self.find, self.erase)
+
+
+def _notes_where(job: PurgeJob) -> sa.ColumnElement[bool]:
     e = t.events
     text = e.c.detail["text"].as_string()
     note = e.c.detail["note"].as_string()
-    where = sa.and_(
+    return sa.and_(
         e.c.at < job.cutoffs[DataClass.NOTES.value],
         sa.or_(
             sa.and_(e.c.type == EventType.NOTED.value, text.is_not(None), text != NOTE_MARKER),
@@ -356,24 +448,28 @@ def _purge_notes(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
         _not_in_unfinished(e.c.incident_id),
     )
 
-    def erase(detail: dict[str, Any], type_: Any) -> dict[str, Any]:
-        out = dict(detail)
-        if type_ == EventType.NOTED.value and "text" in out:
-            out["text"] = NOTE_MARKER
-        if "note" in out:
-            out["note"] = NOTE_MARKER
-        return out
 
-    return _rewrite_json(conn, job, e, e.c.id, e.c.detail, where, erase, extra=e.c.type)
+def _erase_note(detail: dict[str, Any], type_: Any) -> dict[str, Any]:
+    out = dict(detail)
+    if type_ == EventType.NOTED.value and "text" in out:
+        out["text"] = NOTE_MARKER
+    if "note" in out:
+        out["note"] = NOTE_MARKER
+    return out
 
 
-def _payload_where(keys: Sequence[str], cutoff: datetime) -> sa.ColumnElement[bool]:
-    s = t.signals
-    return sa.and_(
-        s.c.received_at < cutoff,
-        sa.or_(*(s.c.payload[k].as_string().is_not(None) for k in keys)),
-        _not_in_unfinished(s.c.incident_id),
-    )
+def _payload_where(
+    keys: Sequence[str], cls: DataClass
+) -> Callable[[PurgeJob], sa.ColumnElement[bool]]:
+    def where(job: PurgeJob) -> sa.ColumnElement[bool]:
+        s = t.signals
+        return sa.and_(
+            s.c.received_at < job.cutoffs[cls.value],
+            sa.or_(*(s.c.payload[k].as_string().is_not(None) for k in keys)),
+            _not_in_unfinished(s.c.incident_id),
+        )
+
+    return where
 
 
 def _strip(keys: Sequence[str], cls: DataClass) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
@@ -387,113 +483,32 @@ def _strip(keys: Sequence[str], cls: DataClass) -> Callable[[dict[str, Any], Any
     return erase
 
 
-def _purge_people(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _payload_rewrite(keys: Sequence[str], cls: DataClass) -> Purge:
     s = t.signals
-    where = _payload_where(PEOPLE_KEYS, job.cutoffs[DataClass.PEOPLE.value])
-    return _rewrite_json(
-        conn, job, s, s.c.id, s.c.payload, where, _strip(PEOPLE_KEYS, DataClass.PEOPLE)
-    )
+    return _Rewrite(s, s.c.id, s.c.payload, _payload_where(keys, cls), _strip(keys, cls)).purge()
 
 
-def _purge_media(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
-    s = t.signals
-    where = _payload_where(MEDIA_KEYS, job.cutoffs[DataClass.MEDIA.value])
-    return _rewrite_json(
-        conn, job, s, s.c.id, s.c.payload, where, _strip(MEDIA_KEYS, DataClass.MEDIA)
-    )
-
-
-def _rewrite_json(
-    conn: sa.Connection,
-    job: PurgeJob,
-    table: sa.Table,
-    key: sa.Column[Any],
-    column: sa.Column[Any],
-    where: sa.ColumnElement[bool],
-    erase: Callable[[dict[str, Any], Any], dict[str, Any]],
-    *,
-    extra: sa.Column[Any] | None = None,
-) -> PurgeResult:
-    """Rewrites one JSON column of the rows matching ``where``: their keys found in key order
-    and chunks, then each chunk's rows read again by key (``where`` tested anew) and
-    rewritten."""
-    result = PurgeResult()
-    last: int | None = None
-    while job.more(result.count):
-        q = sa.select(key).where(where)
-        if last is not None:
-            q = q.where(key > last)
-        keys = [
-            int(k) for k in conn.execute(q.order_by(key).limit(job.take(result.count))).scalars()
-        ]
-        if not keys:
-            break
-        last = keys[-1]
-        result.count += len(keys)
-        result.chunks.append(keys)
-        if len(keys) < job.batch:
-            break
-    if job.dry_run:
-        return result
-    cols: list[sa.ColumnElement[Any]] = [key, column]
-    if extra is not None:
-        cols.append(extra)
-    stmt = table.update().where(key == sa.bindparam("b_key"))
-    result.count = 0
-    for keys in result.chunks:
-        rows = conn.execute(sa.select(*cols).where(key.in_(keys), where).order_by(key)).all()
-        if not rows:
-            continue
-        result.count += len(rows)
-        conn.execute(
-            stmt,
-            [
-                {
-                    "b_key": r[0],
-                    column.name: erase(dict(r[1] or {}), r[2] if extra is not None else None),
-                }
-                for r in rows
-            ],
-        )
-    return result
-
-
-def _purge_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+def _find_audit(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     a = t.audit_entries
     where = sa.and_(a.c.at < job.cutoffs[DataClass.AUDIT.value], a.c.entry.is_not(None))
-    result = PurgeResult()
-    first: int | None = None
-    last: int | None = None
-    while job.more(result.count):
-        q = sa.select(a.c.seq).where(where)
-        if last is not None:
-            q = q.where(a.c.seq > last)
-        seqs = [
-            int(x)
-            for x in conn.execute(q.order_by(a.c.seq).limit(job.take(result.count))).scalars()
-        ]
-        if not seqs:
-            break
-        first = seqs[0] if first is None else first
-        last = seqs[-1]
-        result.count += len(seqs)
-        result.chunks.append(seqs)
-        if len(seqs) < job.batch:
-            break
-    if not job.dry_run:
-        for seqs in result.chunks:
-            # Content only: the row and its leaf hash stay, and so does every checkpoint.
-            conn.execute(a.update().where(a.c.seq.in_(seqs)).values(entry=None))
-    if result.count:
-        result.detail = {"first_seq": first, "last_seq": last}
-    return result
+    return _find_keys(conn, job, a.c.seq, where)
 
 
+def _erase_audit(conn: sa.Connection, _job: PurgeJob, chunk: Chunk) -> Erased:
+    a = t.audit_entries
+    # Content only: the row and its leaf hash stay, and so does every checkpoint.
+    conn.execute(a.update().where(a.c.seq.in_(chunk.keys)).values(entry=None))
+    return Erased(len(chunk.keys), {"first_seq": chunk.keys[0], "last_seq": chunk.keys[-1]})
+
+
+_events = t.events
 PURGES: dict[DataClass, Purge] = {
-    DataClass.INCIDENTS: _purge_incident_data,
-    DataClass.SIGNALS: _purge_signals,
-    DataClass.NOTES: _purge_notes,
-    DataClass.PEOPLE: _purge_people,
-    DataClass.MEDIA: _purge_media,
-    DataClass.AUDIT: _purge_audit,
+    DataClass.INCIDENTS: Purge(_find_incident_data, _erase_incident_data, keeps_ids=True),
+    DataClass.SIGNALS: Purge(_find_signals, _erase_signals, keeps_ids=True),
+    DataClass.NOTES: _Rewrite(
+        _events, _events.c.id, _events.c.detail, _notes_where, _erase_note, _events.c.type
+    ).purge(),
+    DataClass.PEOPLE: _payload_rewrite(PEOPLE_KEYS, DataClass.PEOPLE),
+    DataClass.MEDIA: _payload_rewrite(MEDIA_KEYS, DataClass.MEDIA),
+    DataClass.AUDIT: Purge(_find_audit, _erase_audit),
 }
