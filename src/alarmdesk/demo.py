@@ -98,7 +98,7 @@ def load_demo(engine: sa.Engine, chain: AuditChain) -> dict[str, int]:
     returns how many items of each kind it added or changed."""
     with demo_centre() as folder:
         located = centre_files.load(folder)
-    plan = perform(engine, chain, centre.apply(DEMO_ACTOR, located), utcnow())
+    plan = perform(engine, chain, centre.apply(DEMO_ACTOR, located, engine), utcnow())
     return {k: c["added"] + c["changed"] for k, c in plan.counts().items()}
 
 

@@ -40,7 +40,7 @@ def setup(db_url):
     chain = audit_chain(cfg)
 
     def apply(path: Path) -> centre.Plan:
-        return perform(engine, chain, centre.apply(ADMIN, centre_files.load(path)), NOW)
+        return perform(engine, chain, centre.apply(ADMIN, centre_files.load(path), engine), NOW)
 
     yield engine, apply
     engine.dispose()
@@ -90,6 +90,63 @@ def test_applying_the_example_twice_changes_nothing_the_second_time(setup):
         if "key_hex" in r["settings"]
     ]
     assert keys and not any(k in json.dumps(entries) for k in keys)
+
+
+def copy_example(folder: Path, old: str = "", new: str = "") -> Path:
+    """The worked example in ``folder``, with ``old`` replaced by ``new`` in its files."""
+    folder.mkdir()
+    for p in EXAMPLE.glob("*.yaml"):
+        (folder / p.name).write_text(p.read_text().replace(old, new) if old else p.read_text())
+    return folder
+
+
+def test_the_transaction_writes_the_plan_made_ahead_unless_an_apply_came_between(
+    setup, db_url, tmp_path
+):
+    """An apply is planned in the caller's thread (reading and diffing every stored item:
+    1.0 s for 100,000 panels), so that the writer, and every alarm behind it, does not wait
+    for it; its transaction only checks that no apply moved the set-up's revision since.
+    If one did, it plans again against what that apply stored."""
+    engine, apply = setup
+    apply(EXAMPLE)
+    renamed = copy_example(tmp_path / "renamed", "Pharmacy Oudegracht 10", "Pharmacy Renamed")
+    extra = copy_example(
+        tmp_path / "extra",
+        "panels:\n",
+        "panels:\n  - {account: '5999', site: Kiosk Neude, lat: 52.09, lon: 5.12}\n",
+    )
+    chain = audit_chain(config_for(db_url))
+    reads: list[str] = []
+
+    def record(_c, _cur, statement: str, *_rest) -> None:
+        if "devices.zones" in statement:  # the stored set-up read whole (read_records)
+            reads.append(statement)
+
+    # Planned ahead; nothing came between: the transaction reads no stored item.
+    ahead = centre.apply(ADMIN, centre_files.load(renamed), engine)
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        plan = perform(engine, chain, ahead, NOW)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert reads == []
+    assert [(c.id, c.fields) for c in plan.changed] == [("panel-5001", ("site",))]
+
+    # Planned ahead, then another apply added a panel: planned again, the panel removed.
+    ahead = centre.apply(ADMIN, centre_files.load(EXAMPLE), engine)
+    assert apply(extra).counts()["panels"]["added"] == 1
+    sa.event.listen(engine, "before_cursor_execute", record)
+    try:
+        plan = perform(engine, chain, ahead, NOW)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", record)
+    assert len(reads) == 1
+    # (the plan made ahead changed 5001 back and removed nothing; the extra files had
+    # already changed it back)
+    assert [c.id for c in plan.removed] == ["panel-5999"] and not plan.changed
+    stored = centre.stored_records(engine)["panels"]
+    assert "panel-5999" not in stored and stored["panel-5001"]["site"] == "Pharmacy Oudegracht 10"
+    assert apply(EXAMPLE).empty
 
 
 def test_an_export_applied_back_changes_nothing_and_keeps_the_keys(setup, tmp_path):

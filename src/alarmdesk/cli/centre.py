@@ -78,7 +78,7 @@ def config_apply(
     """
     located = _load(path)
     with database(config, database_url) as (cfg, engine):
-        applied = run(cfg, engine, centre.apply(cli_actor(), located))
+        applied = run(cfg, engine, centre.apply(cli_actor(), located, engine))
     _show(applied, as_json, "apply")
 
 

@@ -72,7 +72,10 @@ async def plan_setup(request: Request[Any, Any, Any]) -> SetupPlanOut:
 async def apply_setup(request: Request[Any, Any, Any]) -> SetupPlanOut:
     raw = await read_body(request, MAX_SETUP)
     # Parsing and the files' own rules take seconds for a large set-up: off the event loop.
-    action = await anyio.to_thread.run_sync(lambda: centre.apply(actor_of(request), _located(raw)))
+    engine = services(request).engine
+    action = await anyio.to_thread.run_sync(
+        lambda: centre.apply(actor_of(request), _located(raw), engine)
+    )
     applied = await services(request).writer.run(action)
     return _plan_out(applied)
 
