@@ -30,9 +30,16 @@ centres = st.sampled_from(
         (69.65, 18.96),
         (-33.87, 151.21),
         (64.84, -147.72),
+        (-16.78, 180.0),  # Taveuni, Fiji: the 180th meridian crosses the island
+        (65.5, -180.0),  # Chukotka, where longitudes wrap far from the equator
     ]
 )
 offsets = st.tuples(st.floats(-0.01, 0.01), st.floats(-0.02, 0.02), st.integers(0, 90))
+
+
+def wrap(lon: float) -> float:
+    """A longitude in [-180, 180): east of 180 is the far west."""
+    return (lon + 180.0) % 360.0 - 180.0
 
 
 def incident(i: int, lat: float, lon: float, minutes_ago: int) -> Incident:
@@ -76,13 +83,13 @@ def test_the_grid_finds_what_a_full_scan_finds(centre, placed, probes) -> None:
     lat0, lon0 = centre
     index = CorrelationIndex(RADIUS, WINDOW)
     incidents = [
-        incident(i, lat0 + dlat, lon0 + dlon, ago)
+        incident(i, lat0 + dlat, wrap(lon0 + dlon), ago)
         for i, (dlat, dlon, ago) in enumerate(placed, start=1)
     ]
     for inc in incidents:
         index.add(inc)
     for dlat, dlon, _ in probes:
-        lat, lon = lat0 + dlat, lon0 + dlon
+        lat, lon = lat0 + dlat, wrap(lon0 + dlon)
         in_reach = [
             haversine_m(lat, lon, inc.location.lat, inc.location.lon)  # type: ignore[union-attr,arg-type]
             for inc in incidents
@@ -111,3 +118,20 @@ def test_an_incident_within_the_radius_is_found_far_from_the_prime_meridian() ->
     assert first.location is not None
     assert haversine_m(lat, lon, first.location.lat, first.location.lon) < 190  # type: ignore[arg-type]
     assert index.find(signal(lat, lon), HarmCategory.MEDICAL) is first
+
+
+def test_calls_on_either_side_of_the_180th_meridian_fold_into_one_incident() -> None:
+    """Fiji, Tuvalu, Kiribati, Chukotka and the Aleutians have the 180th meridian in their
+    streets: a call at 179.9995 east and one at 179.9995 west are 100 m apart. The grid's
+    columns did not wrap, so they were never in neighbouring cells and each call opened an
+    incident of its own."""
+    index = CorrelationIndex(RADIUS, WINDOW)
+    east = incident(1, -16.78, 179.9995, 0)
+    index.add(east)
+    assert haversine_m(-16.78, -179.9995, -16.78, 179.9995) < 110
+    assert index.find(signal(-16.78, -179.9995), HarmCategory.MEDICAL) is east
+    west = incident(2, 65.5, -179.999, 0)
+    index.add(west)
+    assert index.find(signal(65.5005, 179.9995), HarmCategory.MEDICAL) is west
+    index.remove(east)
+    assert index.find(signal(-16.78, -179.9995), HarmCategory.MEDICAL) is None

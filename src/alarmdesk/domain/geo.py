@@ -94,6 +94,26 @@ def grid_row(lat: float, size_m: float) -> int:
     return math.floor(lat * METRES_PER_DEGREE / size_m)
 
 
+def grid_longitudes(lat: float, lon: float, size_m: float) -> tuple[float, ...]:
+    """``lon``, and, when a point ``size_m`` or two away may lie across the 180th meridian,
+    the same meridian written from the other side (``lon`` - 360 east of 0, + 360 west of
+    it): the grid's columns do not wrap, so its neighbours there are found in the columns
+    that number continues into. Fiji, Tuvalu, Kiribati, Chukotka and the Aleutians have
+    the meridian in their streets. Near a pole, where every meridian is near, always both.
+    """
+    if 180.0 - abs(lon) > meridian_reach(lat, size_m):
+        return (lon,)
+    return (lon, lon - 360.0 if lon > 0 else lon + 360.0)
+
+
+def meridian_reach(lat: float, size_m: float) -> float:
+    """Degrees of longitude from the 180th meridian within which a point at ``lat`` (or
+    nearer the equator) may have a neighbour two ``size_m`` cells away across it."""
+    edge = min(90.0, abs(lat) + 2 * size_m / METRES_PER_DEGREE)  # the farthest row searched
+    scale = METRES_PER_DEGREE * math.cos(math.radians(edge))
+    return 360.0 if scale * 360.0 <= 2 * size_m else 2 * size_m / scale
+
+
 def grid_column(lon: float, row: int, size_m: float) -> int:
     """The column of ``lon`` in ``row``, by its east-west metres at the row's middle latitude.
 
@@ -102,8 +122,8 @@ def grid_column(lon: float, row: int, size_m: float) -> int:
     latitude times its 13.6 million metres of longitude). Measured in the same row, two points
     less than ``size_m`` apart are within one column of each other, up to a relative error of
     about ``tan(lat) * size_m / EARTH_RADIUS_M`` (the row's latitude is not quite theirs):
-    give the grid cells a little wider than the distance searched. Longitudes are not
-    wrapped: points on either side of the 180th meridian are never neighbours.
+    give the grid cells a little wider than the distance searched. Columns do not wrap
+    at the 180th meridian: search a point near it at :func:`grid_longitudes` too.
     """
     middle = (row + 0.5) * size_m / METRES_PER_DEGREE
     metres = lon * METRES_PER_DEGREE * math.cos(math.radians(middle))

@@ -11,7 +11,8 @@ Two rules (docs/architecture.md, "Correlation"):
 The index answers in O(1) whatever the number of open incidents: keyed sources by dict,
 located ones by a grid of cells a little wider than ``radius_m`` (``domain/geo.grid_row`` and
 ``grid_column``: a match is always in the 3×3 cells around the signal, each row's columns
-measured at that row's latitude).
+measured at that row's latitude; near the 180th meridian, also in the 3×3 across it:
+``grid_longitudes``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from datetime import datetime, timedelta
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.correlation import CorrelationKey
-from alarmdesk.domain.geo import METRES_PER_DEGREE, grid_column, grid_row, haversine_m
+from alarmdesk.domain.geo import (
+    METRES_PER_DEGREE,
+    grid_column,
+    grid_longitudes,
+    grid_row,
+    haversine_m,
+    meridian_reach,
+)
 from alarmdesk.domain.incident import Incident
 from alarmdesk.domain.signal import Location, Signal, SourceKind
 
@@ -71,6 +79,9 @@ class CorrelationIndex:
         # trigonometry (1 mm of slack keeps float rounding on the side of measuring).
         self._max_dlat = (radius_m + 0.001) / METRES_PER_DEGREE
         self._cell_m = radius_m * CELL_SLACK
+        # Up to 80 degrees north or south, a signal this far from the 180th meridian needs
+        # no search across it (the test, on a third of a microsecond, was 9 % of ``find``).
+        self._meridian_free = 180.0 - meridian_reach(80.0, self._cell_m)
         self._keyed: dict[CorrelationKey, Incident] = {}
         self._grid: defaultdict[Cell, dict[int, Incident]] = defaultdict(dict)
         self._addresses: defaultdict[tuple[str, str], dict[int, Incident]] = defaultdict(dict)
@@ -92,33 +103,39 @@ class CorrelationIndex:
         if loc is not None and loc.lat is not None and loc.lon is not None:
             lat, lon, max_dlat, size = loc.lat, loc.lon, self._max_dlat, self._cell_m
             row = grid_row(lat, size)
+            lons = (
+                (lon,)
+                if -80.0 < lat < 80.0 and -self._meridian_free < lon < self._meridian_free
+                else grid_longitudes(lat, lon, size)  # and across the 180th meridian if near
+            )
             for r in (row - 1, row, row + 1):
-                col = grid_column(lon, r, size)  # the signal measured in that row's scale
-                for c in (col - 1, col, col + 1):
-                    cell_key = (category, r, c)
-                    cell = self._grid.get(cell_key)
-                    if not cell:
-                        continue
-                    stale: list[int] = []
-                    for i, inc in cell.items():  # one pass: prune and measure
-                        seen = inc.last_seen
-                        if seen < since:
-                            if seen < prune_before:
-                                stale.append(i)
+                for x in lons:
+                    col = grid_column(x, r, size)  # the signal measured in that row's scale
+                    for c in (col - 1, col, col + 1):
+                        cell_key = (category, r, c)
+                        cell = self._grid.get(cell_key)
+                        if not cell:
                             continue
-                        il = inc.location
-                        if il is None:
-                            continue
-                        assert il.lat is not None and il.lon is not None
-                        if abs(il.lat - lat) > max_dlat:
-                            continue  # farther north or south than the radius: no match
-                        d = haversine_m(lat, lon, il.lat, il.lon)
-                        if d <= self.radius_m and (best is None or d < best[0]):
-                            best = (d, inc)
-                    for i in stale:
-                        del cell[i]
-                    if not cell:
-                        del self._grid[cell_key]
+                        stale: list[int] = []
+                        for i, inc in cell.items():  # one pass: prune and measure
+                            seen = inc.last_seen
+                            if seen < since:
+                                if seen < prune_before:
+                                    stale.append(i)
+                                continue
+                            il = inc.location
+                            if il is None:
+                                continue
+                            assert il.lat is not None and il.lon is not None
+                            if abs(il.lat - lat) > max_dlat:
+                                continue  # farther north or south than the radius: no match
+                            d = haversine_m(lat, lon, il.lat, il.lon)
+                            if d <= self.radius_m and (best is None or d < best[0]):
+                                best = (d, inc)
+                        for i in stale:
+                            del cell[i]
+                        if not cell:
+                            del self._grid[cell_key]
             return best[1] if best else None
         akey = _address_key(category, loc)
         if akey is None:
