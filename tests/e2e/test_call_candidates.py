@@ -4,13 +4,13 @@ to open a new incident; nothing is folded in without asking when a choice is giv
 from __future__ import annotations
 
 
-def call(key: str, lat: float, **choice: object) -> dict[str, object]:
+def call(key: str, lat: float, lon: float = -0.12, **choice: object) -> dict[str, object]:
     return {
         "source_kind": "call",
         "source_id": "ct-9",
         "type_code": "FSTRU",
         "occurred_at": "2026-12-03T09:00:00+00:00",
-        "location": {"lat": lat, "lon": -0.12},
+        "location": {"lat": lat, "lon": lon},
         "summary": "smoke seen",
         "idempotency_key": key,
         **choice,
@@ -33,3 +33,20 @@ def test_candidates_near_a_call_and_the_call_takers_choice(live_server) -> None:
         bad = ct.post("/api/v1/signals", json=call("c4", 51.5, join=0))
         assert bad.status_code == 422
         assert ct.get("/api/v1/incidents/nearby", params={"lat": 91, "lon": 0}).status_code == 422
+
+
+def test_a_call_across_the_180th_meridian_sees_the_incident_and_folds_into_it(
+    live_server,
+) -> None:
+    """Taveuni (Fiji) lies across the 180th meridian: a call 100 m west of an incident on
+    the island's east side is at longitude -179.9995. The call-taker's box of candidates
+    (lon ± 0.002) ended at 180.0015 and found nothing, and the call opened an incident of
+    its own."""
+    east = live_server.post_signal(call("t1", -16.78, 179.9995)).json()["incident_id"]
+    with live_server.client("call_taker") as ct:
+        near = ct.get("/api/v1/incidents/nearby", params={"lat": -16.78, "lon": -179.9995})
+        assert near.status_code == 200, near.text
+        [candidate] = near.json()
+        assert candidate["id"] == east and 100 <= candidate["distance_m"] <= 110
+    west = live_server.post_signal(call("t2", -16.78, -179.9995)).json()["incident_id"]
+    assert west == east

@@ -69,10 +69,15 @@ def nearby(
     ``distance_m`` (a call-taker's candidates to join); ``desks`` None: every desk."""
     dlat = radius_m / 111_320
     dlon = radius_m / (111_320 * max(0.01, math.cos(math.radians(lat))))
+    west, east = lon - dlon, lon + dlon  # across the 180th meridian: west > east
+    if dlon >= 180.0:
+        west, east = -180.0, 180.0
+    elif west < -180.0:
+        west += 360.0
+    elif east > 180.0:
+        east -= 360.0
     with engine.connect() as conn:
-        boxed = repo.open_incidents_in_box(
-            conn, (lat - dlat, lat + dlat), (lon - dlon, lon + dlon), desks
-        )
+        boxed = repo.open_incidents_in_box(conn, (lat - dlat, lat + dlat), (west, east), desks)
     found = []
     for inc in boxed:
         loc = inc.location

@@ -261,13 +261,17 @@ def open_incidents_in_box(
     desks: Sequence[str] | None,
     limit: int = 500,
 ) -> list[Incident]:
-    """Open incidents whose point lies in a lat/lon box (of the desks given; None: all)."""
+    """Open incidents whose point lies in a lat/lon box (of the desks given; None: all).
+
+    ``lons`` is (west, east); a west greater than the east is a box across the 180th
+    meridian, as in a GeoJSON bbox."""
     i = t.incidents.c
     at_lat, at_lon = i.location["lat"].as_float(), i.location["lon"].as_float()
+    west, east = lons
     q = sa.select(t.incidents).where(
         i.status.in_([s.value for s in OPEN]),
         at_lat.between(*lats),
-        at_lon.between(*lons),
+        at_lon.between(west, east) if west <= east else sa.or_(at_lon >= west, at_lon <= east),
     )
     if desks is not None:
         q = q.where(on_desks(desks))
