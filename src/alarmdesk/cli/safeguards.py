@@ -64,8 +64,9 @@ def retention_run(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
-    """Erases what has expired under the retention policy, logging one `erase` audit entry
-    per data class (counts only, never what was erased)."""
+    """Erases what has expired under the retention policy, a chunk of 500 rows a
+    transaction, logging one `erase` audit entry per chunk (counts only, never what was
+    erased)."""
     cfg, policy = _load(config, database_url)
     engine = make_engine(cfg.database.url)
     try:
@@ -78,7 +79,7 @@ def retention_run(
             dry_run=dry_run,
             analytics=analytics_store(cfg, engine),
         )
-    except Exception as exc:  # a database failure: nothing of the failed class was erased
+    except Exception as exc:  # a database failure: the chunks before stay erased, with entries
         fail(f"retention failed: {exc}", 1)
     finally:
         engine.dispose()
