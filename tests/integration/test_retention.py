@@ -1,5 +1,5 @@
 """Data expires (docs/architecture.md, "The line we hold", 4): retention erases exactly what
-expired, logs one erase entry per data class without the erased content, never touches
+expired, logs one erase entry per chunk erased without the erased content, never touches
 unfinished incidents, and the audit log still verifies after its own content was erased.
 
 Seeded through the writer with a fake clock; retention runs with injected times; SQLite and
