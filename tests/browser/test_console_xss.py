@@ -420,6 +420,92 @@ def test_nothing_planted_in_a_text_field_runs_on_any_page(browser, xss_server, b
     assert violations == [], "the policy must not break the console itself"
 
 
+PROBE_MAPS = """async (text) => {
+  // The console's own modules, as its pages import them.
+  const base = [...document.scripts].map((s) => s.src).find((s) => /\\/js\\/[a-z]+\\.js/.test(s));
+  const { makeMap } = await import(new URL("basemap.js", base));
+  const { heatLayer } = await import(new URL("heat.js", base));
+  const el = document.createElement("div");
+  el.style.width = "480px";
+  el.style.height = "360px";
+  document.body.append(el);
+  const cfg = {
+    tile_url: "/planted/tiles/{z}/{x}/{y}.png", basemap: "/planted/city.geojson", desks: [],
+  };
+  const { map, ready } = makeMap(el, cfg);
+  await ready;
+  const shown = [];
+  map.eachLayer((l) => {
+    if (l.getTooltip && l.getTooltip()) {
+      l.openTooltip();
+      shown.push(["station tooltip", l.getTooltip().getElement().innerText]);
+    }
+  });
+  const heat = heatLayer(map, el, { fit: true });
+  heat.layer.addTo(map);
+  const ring = [
+    [-122.42, 37.77], [-122.42, 37.78], [-122.41, 37.78], [-122.41, 37.77], [-122.42, 37.77],
+  ];
+  heat.draw({
+    features: [{ type: "Feature", geometry: { type: "Polygon", coordinates: [ring] },
+                 properties: { cell: text, calls: 3, p90: 900, p50: 400, count: 3 } }],
+    interval: text, target_seconds: 480, resolution: 7, unlocated: 0, calls: 3,
+  });
+  heat.layer.eachLayer((c) => {
+    c.openTooltip();
+    shown.push(["heat tooltip", c.getTooltip().getElement().innerText]);
+    c.openPopup();
+    shown.push(["heat popup", c.getPopup().getElement().innerText]);
+  });
+  const legend = heat.legend.onAdd();  // the legend's box, not added to this map
+  shown.push(["legend", legend.innerText || legend.textContent]);
+  const tags = "img[src='x'], script, a[href^='javascript:' i]";  // not the map's own tiles
+  const planted = el.querySelectorAll(tags).length + legend.querySelectorAll(tags).length;
+  shown.push(["markup", String(planted)]);
+  return shown;
+}"""
+
+
+@pytest.mark.parametrize("bypass_csp", [False, True], ids=["csp", "no-csp"])
+def test_map_tooltips_and_popups_show_markup_as_text(browser, xss_server, bypass_csp) -> None:
+    """Leaflet puts a tooltip's or popup's content into the page as HTML when it is a
+    string. The console gives it DOM nodes (``lib.js`` ``textNode`` and ``h``). The planted
+    fields the test above hovers are incidents and units; here the rest: a basemap station's
+    name and id (from a centre's own GeoJSON file) and a heat cell's tooltip, popup and
+    legend (cell id and interval name planted in the report as the page receives it)."""
+    server, _plant = xss_server
+    context = browser.new_context(viewport=VIEWPORT, bypass_csp=bypass_csp)
+    context.set_default_timeout(5000)
+    context.add_init_script(HOOK)
+    city = {
+        "type": "FeatureCollection",
+        "features": [
+            {
+                "type": "Feature",
+                "geometry": {"type": "Point", "coordinates": [-122.415, 37.775]},
+                "properties": {"kind": "station", "name": short(130), "id": short(131)},
+            }
+        ],
+    }
+    try:
+        page = context.new_page()
+        page.route("**/planted/city.geojson", lambda r: r.fulfill(json=city))
+        page.route("**/planted/tiles/**", lambda r: r.fulfill(status=404))
+        sign_in_as(page, server.url, "xsup")
+        page.goto(server.url + "/kpi")
+        page.wait_for_selector("#heat-map[data-shown='true']")
+        shown = dict(page.evaluate(PROBE_MAPS, short(132)))
+        no_script_ran(page, "map tooltips and popups")
+    finally:
+        context.close()
+    assert shown["station tooltip"] == f"{short(130)} ({short(131)})"
+    assert shown["heat tooltip"] == "3 calls, p90 900 s"
+    assert short(132) in shown["heat popup"]
+    # the interval's name, as text (its underscores shown as spaces, as for every interval)
+    assert short(132).replace("_", " ") in shown["legend"]
+    assert shown["markup"] == "0"
+
+
 def test_the_pages_send_every_planted_payload_as_text(xss_server) -> None:
     """The same, without a browser: no page's HTML holds a planted tag, only its escaped
     text (and JSON data blocks escape ``<`` too)."""
