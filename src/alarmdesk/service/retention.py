@@ -27,7 +27,7 @@ from alarmdesk.service.analytics import prune
 from alarmdesk.store import leases
 from alarmdesk.store import repository as repo
 from alarmdesk.store.audit import AuditChain, lock_audit
-from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Chunk, Erased, Purge, PurgeJob
+from alarmdesk.store.retention import PURGES, RETENTION_ACTOR, Chunk, Erased, PurgeJob
 
 __all__ = ["RetentionHost", "RetentionRun", "retention_loop", "run_retention"]
 
@@ -108,6 +108,29 @@ def run_retention(
     by_category: dict[str, int] = {}
     history_calls = analytics_calls = 0
     incomplete: set[str] = set()
+
+    def erase(cls: DataClass, chunk: Chunk, first: bool) -> Erased:
+        """One chunk of a class erased, with its audit entry, in one transaction."""
+        purge = PURGES[cls]
+
+        def work(conn: sa.Connection) -> Erased:
+            if first and purge.keeps_ids:
+                repo.keep_highest_ids(conn)  # the newest may go: their ids are not given again
+            erased = purge.erase(conn, job, chunk)
+            if erased.count:
+                detail: dict[str, Any] = {
+                    "count": erased.count,
+                    "cutoff": cutoffs[cls.value].isoformat(),
+                    "days": policy.days(cls),
+                    **erased.detail,
+                }
+                entry = AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)
+                lock_audit(conn)
+                chain.append(conn, [entry], now)
+            return erased
+
+        return in_transaction(engine, chain, work, "retention")
+
     # In enumeration order, audit last: this run's own erase entries are never its victims.
     for cls in DataClass:
         if cls not in wanted:
@@ -135,9 +158,7 @@ def run_retention(
                 if n:
                     pause(took)  # the writer's turn, for as long as this run had the lock
                 started = time.monotonic()
-                erased.append(
-                    _erase_chunk(engine, chain, job, (cls, purge), chunk, n == 0, actor, now)
-                )
+                erased.append(erase(cls, chunk, n == 0))
                 took = time.monotonic() - started
             counts[cls.value] = sum(e.count for e in erased)
             if cls is DataClass.INCIDENTS:
@@ -167,37 +188,6 @@ def run_retention(
         history_calls=history_calls,
         analytics_calls=analytics_calls,
     )
-
-
-def _erase_chunk(
-    engine: sa.Engine,
-    chain: AuditChain,
-    job: PurgeJob,
-    purge: tuple[DataClass, Purge],
-    chunk: Chunk,
-    first: bool,
-    actor: Actor,
-    now: datetime,
-) -> Erased:
-    """One chunk of a class erased, with its audit entry, in one transaction."""
-    cls, p = purge
-
-    def work(conn: sa.Connection) -> Erased:
-        if first and p.keeps_ids:
-            repo.keep_highest_ids(conn)  # the newest may go: their ids are not given again
-        erased = p.erase(conn, job, chunk)
-        if erased.count:
-            detail: dict[str, Any] = {
-                "count": erased.count,
-                "cutoff": job.cutoffs[cls.value].isoformat(),
-                "days": job.policy.days(cls),
-                **erased.detail,
-            }
-            lock_audit(conn)
-            chain.append(conn, [AuditEvent(actor, Operation.ERASE, cls.value, detail=detail)], now)
-        return erased
-
-    return in_transaction(engine, chain, work, "retention")
 
 
 def _sleeper(stop: threading.Event | None) -> Callable[[float], None]:

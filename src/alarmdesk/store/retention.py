@@ -189,20 +189,23 @@ def _expired_final(cutoff: datetime) -> sa.ColumnElement[bool]:
     return ended < cutoff
 
 
+def _overrides(job: PurgeJob) -> list[str]:
+    """The categories whose incidents period is not the default."""
+    policy = job.policy
+    return sorted(c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days)
+
+
 def _category_groups(
     job: PurgeJob, category: sa.Column[Any]
-) -> tuple[list[str], list[tuple[sa.ColumnElement[bool], datetime]]]:
-    """The categories whose period is not the default, and (rows of a group, its cutoff) for
-    each of them and then for every other category (a retired one still stored included)."""
-    policy, cutoffs = job.policy, job.cutoffs
-    overrides = sorted(
-        c for c, d in policy.incidents_by_category.items() if d != policy.incidents_days
-    )
+) -> list[tuple[sa.ColumnElement[bool], datetime]]:
+    """(rows of a group, its cutoff) for each of :func:`_overrides` and then for every other
+    category (a retired one still stored included)."""
+    overrides, cutoffs = _overrides(job), job.cutoffs
     groups: list[tuple[sa.ColumnElement[bool], datetime]] = [
         (category == c, cutoffs[f"incidents.{c}"]) for c in overrides
     ]
     groups.append((category.not_in(overrides), cutoffs[DataClass.INCIDENTS.value]))
-    return overrides, groups
+    return groups
 
 
 def _take(result: PurgeResult, chunk: Chunk, categories: Sequence[str] = ()) -> None:
@@ -217,9 +220,8 @@ def _take(result: PurgeResult, chunk: Chunk, categories: Sequence[str] = ()) -> 
 def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     """The final incidents whose period is over, by category group, in chunks of ids."""
     i = t.incidents
-    overrides, groups = _category_groups(job, i.c.category)
     result = PurgeResult()
-    for in_group, cutoff in groups:
+    for in_group, cutoff in _category_groups(job, i.c.category):
         # Nothing opened at or after the cutoff ended before it: the walk by id stops at the
         # newest incident opened before it, not at the newest incident.
         top = conn.execute(sa.select(sa.func.max(i.c.id)).where(i.c.opened_at < cutoff)).scalar()
@@ -242,13 +244,14 @@ def _find_incidents(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
                 break
     result.by_category = dict(sorted(result.by_category.items()))
     result.detail = {"by_category": result.by_category}
-    if overrides:
-        result.detail["category_cutoffs"] = _category_cutoffs(job, overrides)
+    if cutoffs := _category_cutoffs(job):
+        result.detail["category_cutoffs"] = cutoffs
     return result
 
 
-def _category_cutoffs(job: PurgeJob, overrides: Sequence[str]) -> dict[str, str]:
-    return {c: job.cutoffs[f"incidents.{c}"].isoformat() for c in overrides}
+def _category_cutoffs(job: PurgeJob) -> dict[str, str]:
+    """The cutoff of each category with a period of its own, for the audit entries."""
+    return {c: job.cutoffs[f"incidents.{c}"].isoformat() for c in _overrides(job)}
 
 
 def _find_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
@@ -256,9 +259,8 @@ def _find_history(conn: sa.Connection, job: PurgeJob, done: int) -> PurgeResult:
     once their last recorded time (``closed_at``) is past the incidents period of their
     category. ``done``: rows of the class already found in this run (the run's limit)."""
     h = t.history_calls
-    _overrides, groups = _category_groups(job, h.c.category)
     result = PurgeResult()
-    for in_group, cutoff in groups:
+    for in_group, cutoff in _category_groups(job, h.c.category):
         # In the order of the closed_at index, from where the chunk before stopped: each chunk
         # reads its own rows only (in id order, every chunk read and sorted every expired call).
         last: tuple[datetime, int] | None = None
@@ -305,10 +307,9 @@ def _erase_incident_data(conn: sa.Connection, job: PurgeJob, chunk: Chunk) -> Er
     signals and events; or a chunk of history calls, with their units. Every entry of the
     class has the same keys; the run's are summed by the transparency report."""
     ids = chunk.keys
-    overrides, _groups = _category_groups(job, t.incidents.c.category)
     detail: dict[str, Any] = {"by_category": {}, "signals": 0, "events": 0}
-    if overrides:
-        detail["category_cutoffs"] = _category_cutoffs(job, overrides)
+    if cutoffs := _category_cutoffs(job):
+        detail["category_cutoffs"] = cutoffs
     if chunk.kind == "history_calls":
         h = t.history_calls
         conn.execute(t.history_units.delete().where(t.history_units.c.history_call_id.in_(ids)))
