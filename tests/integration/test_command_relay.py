@@ -87,3 +87,35 @@ async def test_commands_reach_the_writer_and_its_answers_and_errors_come_back(
     finally:
         await standby_nc.close()
         await writer_nc.close()
+
+
+async def test_a_writer_is_found_as_soon_as_it_serves_and_missed_as_soon_as_it_stops(
+    nats_url: str,
+) -> None:
+    """serve() and stop_serving() come back only once the server has read the SUB or UNSUB:
+    a standby asking right after finds the writer, or hears "nobody" at once (not a timeout).
+    One flush() did not promise it (bus/roundtrip.py): about one round in a hundred failed."""
+    standby_nc, writer_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+
+    async def command(cmd: c.Command, actor: Actor | None) -> dict[str, Any]:
+        return {"id": cmd.incident_id}
+
+    async def unused(*_: object) -> Any:
+        raise AssertionError("only commands are sent")
+
+    side = WriterSide(lambda: True, command, unused, unused)
+    try:
+        for round_ in range(1000):
+            subject = f"test-{uuid.uuid4().hex[:8]}.commands"
+            standby = CommandRelay(standby_nc, subject, timeout=2)
+            writer = CommandRelay(writer_nc, subject, timeout=2)
+            await writer.serve(side)
+            view = await standby.submit_command(c.Acknowledge(round_, "user:7"), ACTOR)
+            assert view == {"id": round_}, round_
+            await writer.stop_serving()
+            with pytest.raises(WriterStopped) as stopped:
+                await standby.submit_command(c.Acknowledge(round_, "user:7"), ACTOR)
+            assert stopped.value.message.startswith("no node writes now"), round_
+    finally:
+        await standby_nc.close()
+        await writer_nc.close()

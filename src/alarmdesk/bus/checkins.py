@@ -21,6 +21,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from alarmdesk import logs
+from alarmdesk.bus.roundtrip import server_has_read
 
 __all__ = ["CheckinRelay"]
 
@@ -79,7 +80,7 @@ class CheckinRelay:
 
         await self.stop_listening()
         self._subscription = await self.nc.subscribe(self.subject, cb=on_message)
-        await self.nc.flush()
+        await server_has_read(self.nc)  # check-ins published after this reach the writer
 
     async def stop_listening(self) -> None:
         subscription, self._subscription = self._subscription, None

@@ -30,6 +30,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 
 from alarmdesk import logs
+from alarmdesk.bus.roundtrip import server_has_read
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import AlarmdeskError, InputError, WriterStopped
 from alarmdesk.domain.signal import Receipt, SignalIn
@@ -248,11 +249,11 @@ class CommandRelay(WriterClient):
 
         await self.stop_serving()
         self._subscription = await self.nc.subscribe(self.subject, queue="writer", cb=on_request)
-        await self.nc.flush()  # the server knows of it: from now on no standby hears "nobody"
+        await server_has_read(self.nc)  # from now on no standby hears "nobody"
 
     async def stop_serving(self) -> None:
         subscription, self._subscription = self._subscription, None
         if subscription is not None:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()
-                await self.nc.flush()
+                await server_has_read(self.nc)  # from now on a standby hears "nobody" at once

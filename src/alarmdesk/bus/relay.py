@@ -25,6 +25,7 @@ from nats.aio.msg import Msg
 
 from alarmdesk import logs
 from alarmdesk.bus.hub import Hub
+from alarmdesk.bus.roundtrip import server_has_read
 from alarmdesk.domain.events import EventType, IncidentEvent
 
 __all__ = ["EventRelay"]
@@ -106,7 +107,7 @@ class EventRelay:
 
     async def start(self) -> None:
         self._subscription = await self.nc.subscribe(self.subject, cb=self._on_message)
-        await self.nc.flush()  # the server has the subscription: nothing after now is missed
+        await server_has_read(self.nc)  # the server has the subscription: nothing after is missed
         self._sender = asyncio.create_task(self._send_in_order(), name="event-relay")
 
     def send(self, events: list[IncidentEvent]) -> None:
