@@ -52,3 +52,22 @@ async def test_a_node_cut_off_from_nats_keeps_taking_frames(nats_url: str) -> No
     relay.checkin("panel-7A01")  # logged, never raised into the receiver
     await asyncio.sleep(0.1)
     assert not relay._tasks
+
+
+async def test_a_check_in_sent_as_soon_as_the_writer_listens_reaches_it(nats_url: str) -> None:
+    """listen() comes back once the server has read the subscription (bus/roundtrip.py): a
+    check-in a standby sends right after is heard. With one flush() some rounds lost theirs
+    (the panel would have looked silent to the supervisor)."""
+    standby_nc, writer_nc = await nats.connect(nats_url), await nats.connect(nats_url)
+    try:
+        for round_ in range(1000):
+            subject = f"test-{uuid.uuid4().hex[:8]}.checkins"
+            standby, writer = CheckinRelay(standby_nc, subject), CheckinRelay(writer_nc, subject)
+            heard: asyncio.Queue[str] = asyncio.Queue()
+            await writer.listen(heard.put_nowait)
+            standby.checkin(f"panel-{round_}")
+            assert await asyncio.wait_for(heard.get(), 2) == f"panel-{round_}"
+            await writer.stop_listening()
+    finally:
+        await standby_nc.close()
+        await writer_nc.close()

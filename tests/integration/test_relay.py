@@ -141,3 +141,29 @@ async def test_a_commit_larger_than_a_nats_message_reaches_the_other_node_whole(
         relays["a"].send([event(2001)])
         assert await frames_of(on_b.queue, 2001) == list(range(1, 2002))
         assert relays["b"].received == 2001
+
+
+async def test_a_node_hears_every_commit_published_after_its_relay_started(
+    nats_url: str,
+) -> None:
+    """start() comes back once the server has read the subscription (bus/roundtrip.py): a
+    commit another node publishes right after is not lost. With one flush() some of these
+    rounds lost their commit."""
+    conns = [await nats.connect(nats_url), await nats.connect(nats_url)]
+    try:
+        for round_ in range(1000):
+            subject = f"test-{uuid.uuid4().hex[:8]}.events"
+            hub = Hub()
+            a = EventRelay(conns[0], subject, "a", Hub())
+            b = EventRelay(conns[1], subject, "b", hub)
+            on_b = hub.subscribe()
+            await a.start()
+            await b.start()
+            a.send([event(round_ + 1)])
+            got = await asyncio.wait_for(on_b.queue.get(), 2)
+            assert got is not None and [event_id for event_id, _ in got] == [round_ + 1]
+            await a.close()
+            await b.close()
+    finally:
+        for nc in conns:
+            await nc.close()
