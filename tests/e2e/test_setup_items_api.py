@@ -5,6 +5,7 @@ revision refused; nobody but an administrator."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -241,3 +242,58 @@ def test_nobody_but_an_administrator_reads_or_changes_items(live_server) -> None
             assert c.delete("/api/v1/setup/units/E1").status_code == 403
     with live_server.client("admin") as admin:
         assert admin.get("/api/v1/setup/units/E9").status_code == 404
+
+
+def test_a_desk_area_that_would_route_wrongly_is_refused_and_one_cut_at_the_meridian_works(
+    live_server,
+) -> None:
+    """A jurisdiction with numbers written as text was taken, and then every located alarm
+    failed in routing (500); one given latitude first, or drawn across the 180th meridian,
+    was taken and routed the wrong places. Each is refused with what to write instead;
+    Taveuni cut at the meridian (RFC 7946, 3.1.9) gets the calls on both sides of it."""
+
+    def desk(kind: str, *parts: list) -> dict:
+        coordinates = list(parts) if kind == "Polygon" else [[p] for p in parts]
+        area = {"type": kind, "coordinates": coordinates}
+        return {"id": "taveuni", "name": "Taveuni", "jurisdiction": area}
+
+    def ring(west: Any, south: Any, east: Any, north: Any) -> list:
+        return [[west, south], [east, south], [east, north], [west, north], [west, south]]
+
+    def call(key: str, lat: float, lon: float) -> dict:
+        return {
+            "source_kind": "call",
+            "source_id": "ct",
+            "type_code": "FSTRU",
+            "occurred_at": "2026-12-05T08:00:00+00:00",
+            "idempotency_key": key,
+            "location": {"lat": lat, "lon": lon},
+        }
+
+    with live_server.client("admin") as admin, live_server.client("intake") as intake:
+        cases = [
+            (desk("Polygon", ring("179.8", "-16.7", "179.9", "-16.6")), "not a number"),
+            (desk("Polygon", ring(-16.7, 179.8, -16.6, 179.9)), "[longitude, latitude]"),
+            (desk("Polygon", ring(179.8, -16.7, -179.9, -16.6)), "180th meridian"),
+        ]
+        for item, said in cases:
+            r = admin.put("/api/v1/setup/desks/taveuni", json=item)
+            assert r.status_code == 422, r.text
+            error = r.json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_value", "jurisdiction"), r.text
+            assert said in error["message"], r.text
+        assert admin.get("/api/v1/setup/desks/taveuni").status_code == 404  # nothing stored
+        assert intake.post("/api/v1/signals", json=call("k0", 50.0, 5.0)).status_code == 202
+        cut = desk("MultiPolygon", ring(179.8, -16.7, 180, -16.6), ring(-180, -16.7, -179.9, -16.6))
+        r = admin.put("/api/v1/setup/desks/taveuni", json=cut)
+        assert r.status_code == 200, r.text
+        for key, lon in (("k1", 179.95), ("k2", -179.95)):
+            posted = intake.post("/api/v1/signals", json=call(key, -16.65, lon))
+            assert posted.status_code == 202, posted.text
+            with live_server.services.engine.connect() as conn:
+                desks = conn.execute(
+                    sa.select(t.incident_desks.c.desk_id).where(
+                        t.incident_desks.c.incident_id == posted.json()["incident_id"]
+                    )
+                ).scalars()
+                assert "taveuni" in set(desks), key

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -38,7 +39,12 @@ def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
 
 
 class Area:
-    """A GeoJSON Polygon or MultiPolygon (holes respected), with a bounding box prefilter."""
+    """A GeoJSON Polygon or MultiPolygon (holes respected), with a bounding box prefilter.
+
+    Built as stored: positions are read as numbers (``float``), so an area taken before
+    :func:`area_of` refused numbers written as text still routes. Input goes through
+    :func:`area_of`, which refuses what would route wrongly.
+    """
 
     __slots__ = ("bbox", "polygons")
 
@@ -53,7 +59,9 @@ class Area:
             raise ValueError(
                 f"jurisdiction must be a GeoJSON Polygon or MultiPolygon, not {kind!r}"
             )
-        self.polygons: list[list[Ring]] = [list(p) for p in polygons]
+        self.polygons: list[list[Ring]] = [
+            [[(float(pt[0]), float(pt[1])) for pt in ring] for ring in p] for p in polygons
+        ]
         if not self.polygons or not all(p and len(p[0]) >= 4 for p in self.polygons):
             raise ValueError("a jurisdiction polygon needs a closed ring of at least 4 points")
         xs = [pt[0] for p in self.polygons for pt in p[0]]
@@ -76,16 +84,63 @@ def area_of(geojson: dict[str, Any], field: str) -> Area:
     """The :class:`Area` of a GeoJSON value given in ``field`` of some input.
 
     Raises:
-        InvalidField: not a Polygon or MultiPolygon with closed rings (``invalid_value``).
+        InvalidField: not a Polygon or MultiPolygon with closed rings, or positions that
+            would route wrongly or fail (:func:`_unfit`) (``invalid_value``).
     """
     try:
-        return Area(geojson)
+        area = Area(geojson)
     except (ValueError, TypeError, KeyError, IndexError) as exc:
         raise InvalidField(
             f"{field} is not a GeoJSON Polygon or MultiPolygon ({exc})",
             field=field,
             code="invalid_value",
         ) from None
+    why = _unfit(geojson)
+    if why is not None:
+        raise InvalidField(f"{field}: {why}", field=field, code="invalid_value")
+    return area
+
+
+def _unfit(geojson: dict[str, Any]) -> str | None:
+    """What makes a GeoJSON area (its shape already read by :class:`Area`) unfit as input:
+
+    * a coordinate that is not a finite number: text read as a number once made every
+      located alarm fail in routing (a string compared with a float);
+    * a longitude or latitude out of range: a latitude of -122 is a position written
+      latitude first, which GeoJSON writes last;
+    * an edge across the 180th meridian: read as drawn, it goes the long way round the
+      world, and the area becomes the rest of the world. RFC 7946 (3.1.9) asks to cut such
+      an area there into a MultiPolygon; an edge along the meridian itself (a whole-world
+      area's, from -180 to 180) is not across it.
+    """
+    coords: Any = geojson["coordinates"]
+    polygons = [coords] if geojson["type"] == "Polygon" else coords
+    for polygon in polygons:
+        for ring in polygon:
+            for position in ring:
+                for value in position[:2]:
+                    if isinstance(value, bool) or not isinstance(value, int | float):
+                        return f"{value!r} is not a number: a position is [longitude, latitude]"
+                    if not math.isfinite(value):
+                        return f"{value!r} is not a finite number"
+                if len(position) < 2:
+                    return f"{list(position)!r} is not a position: [longitude, latitude]"
+                lon, lat = position[0], position[1]
+                if not -180 <= lon <= 180:
+                    return f"longitude {lon} is not within -180 to 180"
+                if not -90 <= lat <= 90:
+                    return (
+                        f"latitude {lat} is not within -90 to 90: GeoJSON writes a position"
+                        " as [longitude, latitude]"
+                    )
+            for a, b in itertools.pairwise(ring):
+                if abs(b[0] - a[0]) > 180 and not abs(a[0]) == abs(b[0]) == 180:
+                    return (
+                        f"the edge from longitude {a[0]} to {b[0]} crosses the 180th meridian;"
+                        " cut the area there into a MultiPolygon, one part on each side"
+                        " (RFC 7946, 3.1.9)"
+                    )
+    return None
 
 
 def grid_row(lat: float, size_m: float) -> int:
