@@ -42,5 +42,15 @@ def test_a_silenced_panel_is_stored_not_alarmed_until_the_silence_ends(live_serv
         refused = sup.post("/api/v1/silences", json=protest)
         assert refused.status_code == 422
         assert refused.json()["error"]["code"] == "protected_purpose"
+        # drawn across the 180th meridian, this area is the rest of the world: refused
+        ring = [[178.0, -16.0], [-179.0, -16.0], [-179.0, -17.0], [178.0, -17.0], [178.0, -16.0]]
+        across = {**body, "match": {"area": {"type": "Polygon", "coordinates": [ring]}}}
+        refused = sup.post("/api/v1/silences", json=across)
+        assert refused.status_code == 422, refused.text
+        assert (refused.json()["error"]["code"], refused.json()["error"]["field"]) == (
+            "invalid_value",
+            "area",
+        )
+        assert "180th meridian" in refused.json()["error"]["message"]
     with live_server.client("call_taker") as ct:
         assert ct.post("/api/v1/silences", json=body).status_code == 403

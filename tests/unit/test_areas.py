@@ -1,24 +1,28 @@
 """Areas given as input (a desk's jurisdiction, a routing rule's or a silence's area):
-``geo.area_of`` refuses what would route wrongly or fail later, with the field and a message
-that says what to write instead."""
+``geo.checked_area`` refuses what would route wrongly or fail later, with the field and a
+message that says what to write instead. Areas stored before are read as they were."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.geo import Area, area_of, checked_area
+from alarmdesk.domain.silences import SilenceMatch, SilenceSpec, compile_silence
 
 
 def polygon(*ring: list[Any]) -> dict[str, Any]:
     return {"type": "Polygon", "coordinates": [list(ring)]}
 
 
-SF = polygon(
-    [-122.52, 37.70], [-122.35, 37.70], [-122.35, 37.83], [-122.52, 37.83], [-122.52, 37.70]
-)
+def box(west: Any, south: Any, east: Any, north: Any) -> dict[str, Any]:
+    return polygon([west, south], [east, south], [east, north], [west, north], [west, south])
+
+
+SF = box(-122.52, 37.70, -122.35, 37.83)
 # Fiji's Taveuni lies on the 180th meridian: its area, cut there, as RFC 7946 (3.1.9) asks.
 TAVEUNI = {
     "type": "MultiPolygon",
@@ -32,17 +36,17 @@ WORLD = polygon([-180, -90], [180, -90], [180, 90], [-180, 90], [-180, -90])
 
 def refusal(geojson: Any) -> str:
     with pytest.raises(InvalidField) as refused:
-        area_of(geojson, "jurisdiction")
+        checked_area(geojson, "jurisdiction")
     assert (refused.value.code, refused.value.field) == ("invalid_value", "jurisdiction")
     return refused.value.message
 
 
 def test_an_area_as_geojson_writes_it_is_taken() -> None:
-    assert area_of(SF, "jurisdiction").contains(37.77, -122.42)
-    taveuni = area_of(TAVEUNI, "jurisdiction")
+    assert checked_area(SF, "jurisdiction").contains(37.77, -122.42)
+    taveuni = checked_area(TAVEUNI, "jurisdiction")
     assert taveuni.contains(-16.65, 179.9) and taveuni.contains(-16.65, -179.95)
     assert not taveuni.contains(-16.65, 0.0)
-    world = area_of(WORLD, "area")  # its edges run along the map's border, not across it
+    world = checked_area(WORLD, "area")  # its edges run along the map's border, not across it
     assert world.contains(51.5, -0.1) and world.contains(-16.65, 179.9)
 
 
@@ -68,9 +72,7 @@ def test_latitude_first_is_refused_with_the_order_geojson_wants() -> None:
 def test_an_area_drawn_across_the_180th_meridian_is_refused_with_how_to_cut_it() -> None:
     # Read as drawn, this ring of Taveuni is the rest of the world: Taveuni's alarms would
     # reach none of its desks, and every other place's would reach it.
-    across = polygon(
-        [178.0, -16.0], [-179.0, -16.0], [-179.0, -17.0], [178.0, -17.0], [178.0, -16.0]
-    )
+    across = box(178.0, -17.0, -179.0, -16.0)
     assert not Area(across).contains(-16.5, 179.9) and Area(across).contains(-16.5, 0.0)
     message = refusal(across)
     assert "180th meridian" in message and "MultiPolygon" in message and "178" in message
@@ -88,7 +90,17 @@ def test_an_area_drawn_across_the_180th_meridian_is_refused_with_how_to_cut_it()
 
 
 def test_an_area_read_back_from_the_store_is_taken_as_stored() -> None:
-    """What was stored before these checks loads as it did (the writer must start); numbers
-    written as text are read as numbers, so routing cannot fail on them."""
-    quoted = polygon(["-122.5", "37.7"], ["-122.3", "37.7"], ["-122.3", "37.8"], ["-122.5", "37.7"])
+    """What was stored before these checks loads as it did (a writer must start, a silence
+    must hold); numbers written as text are read as numbers, so routing cannot fail on them."""
+    quoted = box("-122.5", "37.7", "-122.3", "37.8")
     assert Area(quoted).contains(37.72, -122.4)
+    assert area_of(quoted, "area").contains(37.72, -122.4)
+    across = box(178.0, -17.0, -179.0, -16.0)
+    assert area_of(across, "area").contains(-16.5, 0.0)  # as it routed before
+    spec = SilenceSpec(
+        reason="works at the depot",
+        match=SilenceMatch(area=across),
+        ends_at=datetime(2026, 12, 6, tzinfo=UTC),
+    )
+    stored = compile_silence(7, spec, datetime(2026, 12, 5, tzinfo=UTC), ["fire"])
+    assert stored.area is not None

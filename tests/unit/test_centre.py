@@ -123,6 +123,24 @@ def test_broken_references_categories_control_characters_and_ranges_are_refused(
     assert refused(write(tmp_path, text)).code == code
 
 
+def test_a_desk_or_routing_area_that_would_route_wrongly_is_refused_where_it_is_written(
+    tmp_path,
+):
+    """tests/unit/test_areas.py has each rule; here, a file's desk and routing rule."""
+    across = "{type: Polygon, coordinates: [[[178, -16], [-179, -16], [-179, -17], [178, -16]]]}"
+    desk = SMALL.format(key=KEY).replace(
+        "categories: [fire, property]", f"categories: [fire, property]\n    jurisdiction: {across}"
+    )
+    error = refused(write(tmp_path, desk, "desk.yaml"))
+    assert (error.code, error.where) == ("invalid_value", f"{tmp_path / 'desk.yaml'}:5")
+    assert "180th meridian" in error.message
+    rule = f"routing:\n  - id: islands\n    match: {{area: {across}}}\n    desks: [alarms]\n"
+    (tmp_path / "desk.yaml").unlink()
+    error = refused(write(tmp_path, SMALL.format(key=KEY) + rule, "rule.yaml"))
+    assert error.code == "invalid_value" and "180th meridian" in error.message
+    assert error.where.startswith(str(tmp_path / "rule.yaml"))
+
+
 def test_an_item_defined_in_two_files_names_both_places(tmp_path):
     write(tmp_path, SMALL.format(key=KEY), "a.yaml")
     write(tmp_path, "units:\n  - id: E1\n    kind: ladder\n", "b.yaml")

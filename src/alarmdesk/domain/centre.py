@@ -23,7 +23,7 @@ import msgspec
 from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError, UnknownCategoryError
 from alarmdesk.domain.escalation import EscalationSpec
-from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.geo import Area, checked_area
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
 from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
@@ -401,6 +401,8 @@ def _check_routing(item: RouteSpec, centre: Centre) -> None:
     desks = {d.id for d in centre.desks}
     seen = {r.id for r in centre.routing if r is not item}
     for rule, path in rule_ids([item]):
+        if rule.match.area is not None:
+            checked_area(rule.match.area, "area")
         if rule is not item:
             if rule.id in seen:
                 raise InvalidField(
@@ -481,7 +483,7 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
                         code="invalid_value",
                     ) from None
             if item.jurisdiction is not None:
-                area_of(item.jurisdiction, "jurisdiction")
+                checked_area(item.jurisdiction, "jurisdiction")
         elif (
             isinstance(item, UnitSpec)
             and item.station is not None

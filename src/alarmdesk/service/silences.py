@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.geo import checked_area
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.silences import SilenceSpec, compile_silence
 from alarmdesk.safeguards.audit import Actor, AuditEvent
@@ -33,6 +34,8 @@ def create(actor: Actor, spec: SilenceSpec) -> Action:
 
     def run(conn: sa.Connection, now: datetime) -> int:
         compile_silence(0, spec, now, _CATEGORIES)  # refuses what cannot hold
+        if spec.match.area is not None:
+            checked_area(spec.match.area, "area")  # and an area that would silence elsewhere
         # A silence is a rule about what not to see: its texts are screened like a type's.
         screen({"reason": spec.reason, "sites": spec.match.sites, "devices": spec.match.devices})
         starts = spec.starts_at or now

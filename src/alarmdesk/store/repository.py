@@ -22,7 +22,7 @@ from alarmdesk.domain.correlation import CorrelationKey
 from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.escalation import EscalationSpec, EscalationState
-from alarmdesk.domain.geo import Area, area_of
+from alarmdesk.domain.geo import Area, checked_area
 from alarmdesk.domain.incident import FINAL, OPEN, Condition, Incident, Status, incident_dict
 from alarmdesk.domain.procedure import Procedure
 from alarmdesk.domain.purpose import check_category, screen
@@ -498,7 +498,7 @@ def upsert_desks(conn: sa.Connection, desks: Sequence[Mapping[str, Any]]) -> int
         for s in d.get("sources", []):
             SourceKind(s)
         if d.get("jurisdiction"):
-            area_of(d["jurisdiction"], "jurisdiction")  # refuses what would route wrongly
+            checked_area(d["jurisdiction"], "jurisdiction")  # refuses what would route wrongly
         rows.append(
             t.row(
                 t.desks,
