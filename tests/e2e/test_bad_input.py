@@ -23,6 +23,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.service import handlers
 from alarmdesk.store import tables as t
 from tests.conftest import LiveServer
 
@@ -386,15 +387,36 @@ def test_a_payload_nested_too_deep_is_refused_as_bad_input_not_an_internal_error
     assert response.json()["error"]["code"] in ("malformed_json", "invalid_value")
 
 
-def an_impossible_transition(server: LiveServer) -> tuple[str, dict[str, Any]]:
+def an_impossible_transition(
+    server: LiveServer, _monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, dict[str, Any]]:
     """Arriving at an incident nobody was dispatched to: only the writer knows its state."""
     return f"{INCIDENTS}/{open_incident(server, 800)}/arrive", {}
 
 
-def a_reused_key(server: LiveServer) -> tuple[str, dict[str, Any]]:
+def a_reused_key(
+    server: LiveServer, _monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, dict[str, Any]]:
     """Another signal under a key already stored: only the writer looks the key up."""
     accepted(post(server, SIGNALS, a_signal(801, idempotency_key="poison-key")))
     return SIGNALS, a_signal(802, idempotency_key="poison-key")
+
+
+def a_signal_that_meets_a_bug(
+    server: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> tuple[str, dict[str, Any]]:
+    """A signal on which the pipeline raises what no handler expects (here planted: a
+    defect that one site's data meets). Its transaction fails; the writer then tries each
+    request alone, so only this one fails."""
+    apply_signals = handlers.apply_signals
+
+    def meets_a_bug(state: Any, signals: Any, *args: Any) -> Any:
+        if any(s.source_id == "caller-bug" for s in signals):
+            raise ZeroDivisionError("a defect this signal meets")
+        return apply_signals(state, signals, *args)
+
+    monkeypatch.setattr(handlers, "apply_signals", meets_a_bug)
+    return SIGNALS, a_signal(803, source_id="caller-bug")
 
 
 # Requests that pass every check at the edge and fail in the writer's transaction. (A signal
@@ -403,14 +425,16 @@ def a_reused_key(server: LiveServer) -> tuple[str, dict[str, Any]]:
 POISON_REQUESTS = [
     pytest.param(an_impossible_transition, 409, id="a command the incident's state forbids"),
     pytest.param(a_reused_key, 409, id="a signal under a key already used for another"),
+    pytest.param(a_signal_that_meets_a_bug, 500, id="a signal that meets a defect"),
 ]
 
 
 @pytest.mark.parametrize(("poison", "status"), POISON_REQUESTS)
 def test_a_bad_request_does_not_fail_the_good_ones_committed_with_it(
     live_server: LiveServer,
-    poison: Callable[[LiveServer], tuple[str, dict[str, Any]]],
+    poison: Callable[[LiveServer, pytest.MonkeyPatch], tuple[str, dict[str, Any]]],
     status: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The writer commits every request that queued up in one transaction: a request it
     cannot apply must get its own error, never fail everybody else's signals."""
@@ -418,7 +442,8 @@ def test_a_bad_request_does_not_fail_the_good_ones_committed_with_it(
     assert database is not None
     writer = live_server.services.writer
     queue = writer._queue  # how many requests wait for the writer
-    path, body = poison(live_server)
+    path, body = poison(live_server, monkeypatch)
+    failures = writer.metrics.commit_failures._value.get()
     signals_before = store_state(live_server)["signals"]
     responses: dict[str, httpx.Response] = {}
 
@@ -461,7 +486,12 @@ def test_a_bad_request_does_not_fail_the_good_ones_committed_with_it(
     }
     assert not refused, f"good requests failed with the bad one: {refused}"
     assert store_state(live_server)["signals"] == signals_before + 4
-    assert writer.batches - batches <= 2, "the bad one was committed with the good ones"
+    if status == 500:  # their transaction failed, then each was tried alone: 3 commits more
+        assert writer.metrics.commit_failures._value.get() - failures == 2
+        assert writer.batches - batches <= 5
+        assert responses["bad"].json()["error"]["code"] == "internal_error"
+    else:
+        assert writer.batches - batches <= 2, "the bad one was committed with the good ones"
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:

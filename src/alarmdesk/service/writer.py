@@ -11,9 +11,12 @@ to the live stream. So a source hears "received" only for what is durably stored
 and its audit entry commit together or not at all, and throughput comes from sharing one
 fsync between many signals (docs/architecture.md, "Durability contract").
 
-If a transaction fails, nothing of the batch is stored, every caller gets the error, and the
-pipeline's in-memory state is rebuilt from the database, so memory never runs ahead of what
-was committed. A request its handler refuses (an ``AlarmdeskError``) fails alone.
+If a transaction fails, nothing of the batch is stored and the pipeline's in-memory state is
+rebuilt from the database, so memory never runs ahead of what was committed. A request its
+handler refuses (an ``AlarmdeskError``) fails alone; on anything else each request of the
+batch is tried again alone (``_commit_alone``), so that a poison request fails alone and the
+alarms that queued with it are stored, unless the cause is every request's (the database, the
+fence: ``_may_be_one_request``).
 
 In distributed mode (docs/operations.md, "Several nodes") the writer is fenced: every
 transaction first checks, in the database, that this node still holds the ``writer`` lease
@@ -72,11 +75,28 @@ IDLE_TICK_SECONDS = 30.0  # how often the writer reloads types and checks for a 
 # How stale the silences may be before a batch: a silence made from the command line (another
 # process) holds signals back at most this long after it is committed.
 SILENCES_REREAD = timedelta(seconds=5)
+# A failed transaction's requests are tried alone until this many failed alone (_commit_alone).
+ALONE_FAILURES = 3
 
 PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
 # Checks inside a transaction that this node may write; returns the writer lease's token.
 Fence = Callable[[sa.Connection, datetime], int]
+
+
+def _may_be_one_request(exc: Exception) -> bool:
+    """Whether a failed transaction may have failed for one of its requests rather than for
+    all of them: not the fence (this node no longer writes: ``LeaseLost``, an
+    ``AlarmdeskError``), not the database away, locked or out of space (``OperationalError``,
+    ``InterfaceError``, a connection lost). A defect one signal meets, or a constraint or
+    value one request breaks (``IntegrityError``, ``DataError``), may be one request's."""
+    if isinstance(exc, AlarmdeskError):
+        return False
+    if isinstance(exc, sa.exc.DBAPIError):
+        return not exc.connection_invalidated and not isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        )
+    return True
 
 
 class Writer:
@@ -453,18 +473,16 @@ class Writer:
                 self._apply(conn, works, changes, now)
                 self.uow.write(conn, changes, now)
         except Exception as exc:
+            alone = len(works) > 1 and _may_be_one_request(exc)
             log.exception(
-                "writer transaction failed; every request of it gets the error",
+                "writer transaction failed; each request of it is tried alone"
+                if alone
+                else "writer transaction failed; every request of it gets the error",
                 requests=len(works),
                 signals=sum(len(w.signals) for w in works),
                 incident_ids=[w.command.incident_id for w in works if w.command is not None],
             )
-            for w in works:
-                if w.error is None:
-                    w.error = exc
             self.metrics.commit_failures.inc()
-            for source, outcome, n in outcomes(works, failed=True):
-                self.metrics.signals.labels(source, outcome).inc(n)
             conn = self._reconnect(conn)
             if self.audit is not None:
                 self.audit.reset()
@@ -474,7 +492,15 @@ class Writer:
                 # the database is gone: the state may hold what was never committed, so it
                 # is reloaded before the next transaction, which fails until it can be
                 self._stale = True
+                alone = False
                 log.exception("reloading the pipeline failed; reloaded before the next batch")
+            if alone:
+                return self._commit_alone(conn, works, exc)
+            for w in works:
+                if w.error is None:
+                    w.error = exc
+            for source, outcome, n in outcomes(works, failed=True):
+                self.metrics.signals.labels(source, outcome).inc(n)
         else:
             self.batches += 1
             self.committed_signals += len(changes.signals)
@@ -491,6 +517,30 @@ class Writer:
                 except Exception:
                     log.exception("publishing events failed (they stay in the outbox)")
         self._complete(works)
+        return conn
+
+    def _commit_alone(
+        self, conn: sa.Connection | None, works: list[Work], exc: Exception
+    ) -> sa.Connection | None:
+        """After a transaction of several requests failed on something no handler refuses
+        (a defect one signal meets, a value one request breaks a constraint with): each
+        request in a transaction of its own, so that one poison request fails alone and the
+        alarms that queued with it are stored. After ``ALONE_FAILURES`` failures alone the
+        cause is taken to be every request's, and the rest get the error untried: each
+        failure costs a reload of the pipeline's state."""
+        failures = 0
+        for i, w in enumerate(works):
+            if failures >= ALONE_FAILURES or self._stale:
+                for rest in works[i:]:
+                    rest.error = rest.error or exc
+                for source, outcome, n in outcomes(works[i:], failed=True):
+                    self.metrics.signals.labels(source, outcome).inc(n)
+                self._complete(works[i:])
+                break
+            w.result, w.error = None, None  # what the failed transaction set is void
+            committed = self.batches
+            conn = self._commit(conn, [w])
+            failures += self.batches == committed
         return conn
 
     def _complete(self, works: list[Work]) -> None:
