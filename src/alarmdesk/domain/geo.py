@@ -41,9 +41,9 @@ def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
 class Area:
     """A GeoJSON Polygon or MultiPolygon (holes respected), with a bounding box prefilter.
 
-    Built as stored: positions are read as numbers (``float``), so an area taken before
-    :func:`area_of` refused numbers written as text still routes. Input goes through
-    :func:`area_of`, which refuses what would route wrongly.
+    Built as stored: positions are read as numbers (``float``), so an area stored before
+    :func:`checked_area` refused numbers written as text still routes. Input goes through
+    :func:`checked_area`, which refuses what would route wrongly.
     """
 
     __slots__ = ("bbox", "polygons")
