@@ -143,6 +143,32 @@ def test_the_area_becomes_a_point_and_its_geometry_stays_in_the_payload() -> Non
     assert 41.7 < canada.location.lat < 42.7 and -83.2 < canada.location.lon < -81.5
 
 
+def test_an_area_across_the_180th_meridian_is_placed_on_it_not_half_a_world_away() -> None:
+    """A tsunami or cyclone warning for Taveuni (Fiji) or the Aleutians draws its polygon
+    across the meridian: its point is where the polygon is (routing and the map use it),
+    not the mean of 179.9 and -179.9, which is in the Atlantic."""
+    taveuni = "<polygon>-16.6,179.8 -16.6,-179.9 -16.9,-179.9 -16.9,179.8 -16.6,179.8</polygon>"
+    signal = cap.to_signal(cap.parse(alert_xml(area=taveuni)), MAPPING, "t")
+    assert signal.location is not None
+    assert signal.location.lat == pytest.approx(-16.75)
+    assert signal.location.lon == pytest.approx(179.95)
+    two = "<circle>51.9,179.6 10</circle><circle>51.9,-179.4 10</circle>"  # Aleutian islands
+    point = cap.area_point(cap.parse(alert_xml(area=two)).infos[0].areas)
+    assert point is not None and point[1] == pytest.approx(-179.9)
+
+    def lon(i: int) -> float:
+        x = 179.5 + i / 1000
+        return x - 360 if x > 180 else x
+
+    ring = " ".join(f"-16.{i % 10},{lon(i):.3f}" for i in range(600))
+    big = cap.to_signal(
+        cap.parse(alert_xml(area=f"<polygon>{ring} -16.0,179.5</polygon>")), MAPPING, "t"
+    )
+    assert big.payload["cap"]["geometry"] == "truncated"
+    west, east = big.payload["cap"]["bbox"][1], big.payload["cap"]["bbox"][3]
+    assert (west, east) == (179.5, pytest.approx(-179.901))  # west > east, as GeoJSON
+
+
 def test_an_area_too_large_for_a_signal_keeps_its_bounding_box() -> None:
     ring = " ".join(f"{50 + i / 1000:.4f},{4 + i / 1000:.4f}" for i in range(600))
     ring += " 50.0000,4.0000"

@@ -155,6 +155,25 @@ def _unfit(geojson: dict[str, Any]) -> str | None:
     return None
 
 
+def wrap_longitude(lon: float) -> float:
+    """``lon`` within -180 to 180 (one past 180 east is -179)."""
+    if -180.0 <= lon <= 180.0:
+        return lon
+    return (lon + 180.0) % 360.0 - 180.0
+
+
+def longitude_near(lon: float, ref: float) -> float:
+    """``lon`` written within 180 degrees of ``ref`` (past 180 or -180 if need be), so that
+    points on both sides of the 180th meridian can be averaged or boxed as on a flat map:
+    the mean of 179.9 and -179.9 is 180, not 0. Wrap the result back (:func:`wrap_longitude`).
+    """
+    if lon - ref > 180.0:
+        return lon - 360.0
+    if lon - ref < -180.0:
+        return lon + 360.0
+    return lon
+
+
 def grid_row(lat: float, size_m: float) -> int:
     """The row of a grid of ``size_m``-metre cells that ``lat`` lies in: two points less than
     ``size_m`` apart are in the same row or in neighbouring ones."""

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from alarmdesk.domain.geo import haversine_m
+from alarmdesk.domain.geo import haversine_m, wrap_longitude
 from alarmdesk.domain.incident import incident_dict
 from alarmdesk.domain.units import Desk, Unit
 from alarmdesk.store import repository as repo
@@ -69,13 +69,10 @@ def nearby(
     ``distance_m`` (a call-taker's candidates to join); ``desks`` None: every desk."""
     dlat = radius_m / 111_320
     dlon = radius_m / (111_320 * max(0.01, math.cos(math.radians(lat))))
-    west, east = lon - dlon, lon + dlon  # across the 180th meridian: west > east
+    # across the 180th meridian: west > east
+    west, east = wrap_longitude(lon - dlon), wrap_longitude(lon + dlon)
     if dlon >= 180.0:
         west, east = -180.0, 180.0
-    elif west < -180.0:
-        west += 360.0
-    elif east > 180.0:
-        east -= 360.0
     with engine.connect() as conn:
         boxed = repo.open_incidents_in_box(conn, (lat - dlat, lat + dlat), (west, east), desks)
     found = []

@@ -17,6 +17,7 @@ from typing import Any, Final
 import msgspec
 
 from alarmdesk.domain.errors import ConfigError
+from alarmdesk.domain.geo import longitude_near, wrap_longitude
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.intake.cap.codec import (
@@ -194,9 +195,12 @@ def choose_info(alert: Alert, languages: Sequence[str] = ()) -> Info | None:
 
 
 def _centroid(ring: Sequence[tuple[float, float]]) -> tuple[float, float]:
-    """The centroid of a (lat, lon) ring, planar (areas are small against the earth)."""
+    """The centroid of a (lat, lon) ring, planar (areas are small against the earth), its
+    longitudes taken near the first point's: a ring across the 180th meridian has its
+    centroid on it, not half a world away."""
     area = cx = cy = 0.0
-    pts = list(ring)
+    ref = ring[0][1]
+    pts = [(lat, longitude_near(lon, ref)) for lat, lon in ring]
     if pts[0] != pts[-1]:
         pts.append(pts[0])
     for (y0, x0), (y1, x1) in itertools.pairwise(pts):
@@ -205,8 +209,15 @@ def _centroid(ring: Sequence[tuple[float, float]]) -> tuple[float, float]:
         cx += (x0 + x1) * cross
         cy += (y0 + y1) * cross
     if abs(area) < 1e-12:  # degenerate: the mean of the points
-        return sum(p[0] for p in ring) / len(ring), sum(p[1] for p in ring) / len(ring)
-    return cy / (3 * area), cx / (3 * area)
+        return _mean_point(pts)
+    return cy / (3 * area), wrap_longitude(cx / (3 * area))
+
+
+def _mean_point(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The mean of (lat, lon) points, their longitudes taken near the first's."""
+    ref = points[0][1]
+    lon = sum(longitude_near(p[1], ref) for p in points) / len(points)
+    return sum(p[0] for p in points) / len(points), wrap_longitude(lon)
 
 
 def area_point(areas: Iterable[Area]) -> tuple[float, float] | None:
@@ -217,10 +228,8 @@ def area_point(areas: Iterable[Area]) -> tuple[float, float] | None:
     ]
     if not points:
         return None
-    return (
-        round(sum(p[0] for p in points) / len(points), 6),
-        round(sum(p[1] for p in points) / len(points), 6),
-    )
+    lat, lon = _mean_point(points)
+    return round(lat, 6), round(lon, 6)
 
 
 def _geometry(areas: Sequence[Area]) -> list[dict[str, Any]]:
@@ -238,15 +247,19 @@ def _geometry(areas: Sequence[Area]) -> list[dict[str, Any]]:
 
 
 def _bbox(areas: Sequence[Area]) -> list[float] | None:
+    """[south, west, north, east] of the areas (latitude first, as CAP writes points);
+    across the 180th meridian west > east, as in a GeoJSON bbox (RFC 7946, 5.2)."""
     pts = [p for a in areas for ring in a.polygons for p in ring]
     pts += [(lat, lon) for a in areas for lat, lon, _ in a.circles]
     if not pts:
         return None
+    ref = pts[0][1]
+    lons = [longitude_near(p[1], ref) for p in pts]
     return [
         min(p[0] for p in pts),
-        min(p[1] for p in pts),
+        wrap_longitude(min(lons)),
         max(p[0] for p in pts),
-        max(p[1] for p in pts),
+        wrap_longitude(max(lons)),
     ]
 
 
