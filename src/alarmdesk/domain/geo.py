@@ -38,6 +38,17 @@ def _in_ring(lon: float, lat: float, ring: Ring) -> bool:
     return inside
 
 
+def _polygons(geojson: dict[str, Any]) -> list[Any]:
+    """The polygons of a GeoJSON Polygon (one) or MultiPolygon, as written."""
+    kind = geojson.get("type")
+    coords: Any = geojson.get("coordinates")
+    if kind == "Polygon":
+        return [coords]
+    if kind == "MultiPolygon":
+        return list(coords)
+    raise ValueError(f"jurisdiction must be a GeoJSON Polygon or MultiPolygon, not {kind!r}")
+
+
 class Area:
     """A GeoJSON Polygon or MultiPolygon (holes respected), with a bounding box prefilter.
 
@@ -49,18 +60,9 @@ class Area:
     __slots__ = ("bbox", "polygons")
 
     def __init__(self, geojson: dict[str, object]) -> None:
-        kind = geojson.get("type")
-        coords: Any = geojson.get("coordinates")
-        if kind == "Polygon":
-            polygons = [coords]
-        elif kind == "MultiPolygon":
-            polygons = list(coords)
-        else:
-            raise ValueError(
-                f"jurisdiction must be a GeoJSON Polygon or MultiPolygon, not {kind!r}"
-            )
         self.polygons: list[list[Ring]] = [
-            [[(float(pt[0]), float(pt[1])) for pt in ring] for ring in p] for p in polygons
+            [[(float(pt[0]), float(pt[1])) for pt in ring] for ring in p]
+            for p in _polygons(geojson)
         ]
         if not self.polygons or not all(p and len(p[0]) >= 4 for p in self.polygons):
             raise ValueError("a jurisdiction polygon needs a closed ring of at least 4 points")
@@ -125,9 +127,7 @@ def _unfit(geojson: dict[str, Any]) -> str | None:
       an area there into a MultiPolygon; an edge along the meridian itself (a whole-world
       area's, from -180 to 180) is not across it.
     """
-    coords: Any = geojson["coordinates"]
-    polygons = [coords] if geojson["type"] == "Polygon" else coords
-    for polygon in polygons:
+    for polygon in _polygons(geojson):
         for ring in polygon:
             for position in ring:
                 for value in position[:2]:

@@ -209,7 +209,7 @@ def _centroid(ring: Sequence[tuple[float, float]]) -> tuple[float, float]:
         cx += (x0 + x1) * cross
         cy += (y0 + y1) * cross
     if abs(area) < 1e-12:  # degenerate: the mean of the points
-        return _mean_point(pts)
+        return _mean_point(ring)
     return cy / (3 * area), wrap_longitude(cx / (3 * area))
 
 
