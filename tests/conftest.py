@@ -25,8 +25,10 @@ from typing import Any
 import httpx
 import pytest
 import sqlalchemy as sa
+import structlog
 from litestar import Litestar
 
+from alarmdesk import logs
 from alarmdesk.bootstrap import Services, build_services
 from alarmdesk.bus.jetstream import IntakeLog, LogSettings
 from alarmdesk.config import Config
@@ -38,6 +40,15 @@ from alarmdesk.safeguards.audit import Actor
 from alarmdesk.store import repository as repo
 from alarmdesk.store.database import make_engine, upgrade
 from alarmdesk.web.app import create_app
+
+# A test run keeps structlog's own set-up (alarmdesk.logs.configure is for entrypoints), but
+# with tracebacks shown without their locals, as alarmdesk shows them to a person.
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        logs.console_renderer(colors=sys.stderr.isatty()),
+    ]
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = REPO_ROOT / "tests" / "fixtures"  # samples from the field, with their sources

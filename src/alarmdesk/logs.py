@@ -21,7 +21,7 @@ from typing import Any, TextIO
 
 import structlog
 
-__all__ = ["bind", "clear", "configure", "get_logger"]
+__all__ = ["bind", "clear", "configure", "console_renderer", "get_logger"]
 
 _SHARED: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -29,6 +29,19 @@ _SHARED: list[Any] = [
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+def console_renderer(*, colors: bool) -> structlog.dev.ConsoleRenderer:
+    """Lines for a person. A traceback is shown without its frames' locals: they hold what a
+    signal or an incident held (names, callback numbers), which a log line never carries,
+    and rendering them (the writer's whole state among them) took about a second an
+    exception, in the writer's thread."""
+    return structlog.dev.ConsoleRenderer(
+        colors=colors,
+        exception_formatter=structlog.dev.RichTracebackFormatter(
+            color_system="truecolor" if colors else None, show_locals=False
+        ),
+    )
 
 
 def configure(
@@ -46,9 +59,7 @@ def configure(
     tty = stream.isatty()
     if json is None:
         json = not tty
-    renderer: Any = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=tty)
-    )
+    renderer: Any = structlog.processors.JSONRenderer() if json else console_renderer(colors=tty)
     structlog.configure(
         processors=[
             *_SHARED,

@@ -14,16 +14,44 @@ from alarmdesk import logs
 
 
 @pytest.fixture
-def configured():
+def restored():
+    """Puts the logging of the test run back afterwards (tests/conftest.py sets it)."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
-    stream = io.StringIO()
-    logs.configure(json=True, stream=stream)
-    yield stream
+    config = structlog.get_config()
+    yield
     root.handlers[:] = handlers
     root.setLevel(level)
     logs.clear()
     structlog.reset_defaults()
+    structlog.configure(**config)
+
+
+@pytest.fixture
+def configured(restored):
+    stream = io.StringIO()
+    logs.configure(json=True, stream=stream)
+    return stream
+
+
+def test_a_traceback_for_a_person_shows_no_locals(restored):
+    """On a terminal an exception is drawn for a person, without its frames' locals: they
+    hold what a signal held (a name, a callback number), which no log line carries."""
+    stream = io.StringIO()
+    logs.configure(json=False, stream=stream)
+
+    # built at run time: the traceback shows the source lines, and they must not hold them
+    def handle(caller: str) -> None:
+        callback_number = " ".join(["+31", "6", "1234", "5678"])
+        raise ZeroDivisionError(f"a defect ({len(caller + callback_number)})")
+
+    try:
+        handle(" ".join(["Ann", "Example"]))
+    except ZeroDivisionError:
+        logs.get_logger("alarmdesk.t").exception("failed")
+    text = stream.getvalue()
+    assert "ZeroDivisionError" in text and "a defect (26)" in text and "handle" in text
+    assert "Ann Example" not in text and "1234 5678" not in text
 
 
 def lines(stream: io.StringIO) -> list[dict]:
