@@ -59,6 +59,7 @@ __all__ = [
     "LogSettings",
     "PartitionConsumer",
     "QueuedSignal",
+    "message_id",
     "partition_of",
 ]
 
@@ -231,9 +232,12 @@ class IntakeLog:
         with contextlib.suppress(nats.js.errors.NotFoundError):
             await self.js.delete_stream(self.settings.stream)
 
-    async def publish(self, queued: QueuedSignal, scope: str) -> tuple[int, bool]:
+    async def publish(
+        self, queued: QueuedSignal, scope: str, *, msg_id: str | None = None
+    ) -> tuple[int, bool]:
         """Puts a signal into its scope's partition; returns (partition, duplicate) once
-        JetStream has stored it.
+        JetStream has stored it. ``msg_id`` replaces the signal's own :func:`message_id`
+        (a parked signal put back: ``service/parked.py``).
 
         Raises:
             IntakeUnavailable: no server answered, the stream refused it (full), or the
@@ -247,7 +251,7 @@ class IntakeLog:
                 _encode(queued),
                 timeout=PUBLISH_TIMEOUT_SECONDS,
                 stream=self.settings.stream,
-                headers={"Nats-Msg-Id": message_id(queued.signal)},
+                headers={"Nats-Msg-Id": msg_id or message_id(queued.signal)},
             )
         except (nats.errors.Error, nats.js.errors.Error, TimeoutError) as exc:
             raise IntakeUnavailable(

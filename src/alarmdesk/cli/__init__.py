@@ -17,6 +17,7 @@ from alarmdesk.cli.audit import audit_app
 from alarmdesk.cli.centre import config_app
 from alarmdesk.cli.export import export_app
 from alarmdesk.cli.history import import_app, report_kpi
+from alarmdesk.cli.parked import parked_app
 from alarmdesk.cli.safeguards import report_app, retention_app
 from alarmdesk.cli.saved_reports import saved_app
 from alarmdesk.cli.serve import db_app, demo_app, serve
@@ -44,6 +45,7 @@ app.add_typer(types_app, name="types")
 app.add_typer(retention_app, name="retention")
 app.add_typer(report_app, name="report")
 app.add_typer(silences_app, name="silences")
+app.add_typer(parked_app, name="parked")
 app.add_typer(webhooks_app, name="webhooks")
 app.add_typer(export_app, name="export")
 app.add_typer(import_app, name="import")

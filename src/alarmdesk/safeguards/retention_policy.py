@@ -10,7 +10,8 @@ The data classes:
 
 ``signals``
     Signals that belong to no incident: periodic tests, openings and closings, check-ins,
-    restores that matched nothing. (Signals of an incident live and die with it.)
+    restores that matched nothing. (Signals of an incident live and die with it.) Also
+    parked signals (distributed mode: ``store/parked.py``), counted from their receipt.
 ``incidents``
     Final incidents (closed or cancelled), with their signals, timeline and desk routes.
     Counted from the time they became final. A period per harm category may override the
@@ -55,7 +56,8 @@ class DataClass(enum.StrEnum):
 
 
 DESCRIPTIONS: dict[DataClass, str] = {
-    DataClass.SIGNALS: "signals that belong to no incident (tests, openings/closings, check-ins)",
+    DataClass.SIGNALS: "signals that belong to no incident (tests, openings/closings, "
+    "check-ins), and parked signals",
     DataClass.INCIDENTS: "closed and cancelled incidents with their signals and timeline, "
     "and imported call history",
     DataClass.NOTES: "free text written by operators (notes, resolution and cancel notes)",

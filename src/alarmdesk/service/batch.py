@@ -61,6 +61,9 @@ class Work:
     lease: Lease | None = None  # the partition lease the signals are stored under
     result: Any = None
     error: BaseException | None = None
+    # It failed in a transaction that held it alone, on what may be its own (a defect it
+    # meets, a constraint it breaks: writer._may_be_one_request), not on a refusal.
+    failed_alone: bool = False
     queued: float = field(default_factory=time.monotonic)  # for the pipeline-lag metric
 
 

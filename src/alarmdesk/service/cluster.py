@@ -31,7 +31,7 @@ import contextlib
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -42,6 +42,7 @@ from alarmdesk.bus.jetstream import (
     LogSettings,
     PartitionConsumer,
     QueuedSignal,
+    message_id,
     partition_of,
 )
 from alarmdesk.clock import Clock, utcnow
@@ -49,8 +50,9 @@ from alarmdesk.domain.correlation import fold_scope, scope_of_incident
 from alarmdesk.domain.errors import AlarmdeskError, LeaseLost
 from alarmdesk.domain.signal import SignalIn
 from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service import parked
 from alarmdesk.service.batch import Queued
-from alarmdesk.service.writer import Writer
+from alarmdesk.service.writer import FailedAlone, Writer
 from alarmdesk.store import leases
 from alarmdesk.store import repository as repo
 
@@ -277,6 +279,79 @@ def _release_all(engine: sa.Engine, held: Sequence[leases.Lease], now: datetime)
             log.warning("releasing a lease failed; it expires", lease=lease.name, exc_info=True)
 
 
+@dataclass(slots=True)
+class _Faults:
+    """A partition's signals that failed alone, while its consumer retries their batch in
+    place: tries so far by message id, and those parked (acknowledged with the batch, not
+    handed to the writer again). Forgotten once the batch is done."""
+
+    tries: dict[str, int] = field(default_factory=dict)
+    parked: set[str] = field(default_factory=set)
+
+    def keep_only(self, ids: set[str]) -> None:
+        """Forgets signals no longer in the batch (it was acknowledged; the next is another)."""
+        self.tries = {k: n for k, n in self.tries.items() if k in ids}
+        self.parked &= ids
+
+
+async def _store_batch(
+    writer: Writer, faults: _Faults, p: int, lease: leases.Lease, batch: list[QueuedSignal]
+) -> None:
+    """Hands a partition's batch to the writer; returns once every signal of it is stored,
+    refused for good, or parked (the consumer acknowledges the batch then). Raises to have the
+    batch tried again: a signal failed for a cause that may be every signal's (the database
+    away), or failed alone fewer than ``PARK_AFTER`` times (docs/operations.md, "A signal
+    that cannot be stored")."""
+    ids = [message_id(q.signal) for q in batch]
+    faults.keep_only(set(ids))
+    todo = [(q, i) for q, i in zip(batch, ids, strict=True) if i not in faults.parked]
+    results = await writer.submit_queued(
+        [Queued([q.signal], q.received_at, q.actor, lease) for q, _ in todo]
+    )
+    again: Exception | None = None
+    to_park: list[parked.Failure] = []
+    for (q, i), result in zip(todo, results, strict=True):
+        if isinstance(result, FailedAlone):
+            tries = faults.tries[i] = faults.tries.get(i, 0) + 1
+            if tries >= parked.PARK_AFTER:
+                to_park.append(parked.Failure(q, result.error, tries))
+            else:
+                again = again or result.error
+        elif isinstance(result, AlarmdeskError):
+            # Refused for good (a key reused with other content): the sender heard "queued";
+            # the refusal is counted in the metrics and logged here.
+            log.warning(
+                "a queued signal was refused",
+                partition=p,
+                code=result.code,
+                idempotency_key=q.signal.idempotency_key,
+            )
+        elif isinstance(result, Exception):
+            again = again or result
+        else:
+            faults.tries.pop(i, None)
+    if to_park:
+        rows = await writer.run(parked.park(p, lease, to_park))
+        faults.parked.update(message_id(f.queued.signal) for f in to_park)
+        writer.metrics.parked.inc(len(to_park))
+        for f, row in zip(to_park, rows, strict=True):
+            log.error(
+                "a queued signal failed alone and was parked; its partition goes on "
+                "(alarmdesk parked list, alarmdesk parked retry)",
+                partition=p,
+                parked_id=row,
+                attempts=f.attempts,
+                error=type(f.error).__name__,
+                idempotency_key=f.queued.signal.idempotency_key,
+            )
+    if again is not None:
+        raise again
+    # The batch is done and is acknowledged now: what is remembered was about it alone (a
+    # parked signal put back later comes as a new message, with the same content).
+    faults.tries.clear()
+    faults.parked.clear()
+
+
 class Node:
     """This node in distributed mode: the intake log, the writer lease, the partitions."""
 
@@ -316,23 +391,40 @@ class Node:
         """
         now = self.clock()
         keys = [settle_queued_key(s) for s in signals]
-        joined = [s.join for s in signals if s.join is not None]
+        await self._publish([(QueuedSignal(s, now, actor), None) for s in signals])
+        return [(k, now) for k in keys]
+
+    async def republish(self, items: Sequence[tuple[QueuedSignal, str]]) -> None:
+        """Puts signals back into the log as they were queued (their received time and
+        sender), each under the message id given (a parked signal's retry); returns once
+        JetStream has stored every one.
+
+        Raises:
+            IntakeUnavailable: one was not confirmed (some may be queued: a signal is
+                recognised by its key when it comes again).
+        """
+        await self._publish(list(items))
+
+    async def _publish(self, items: list[tuple[QueuedSignal, str | None]]) -> None:
+        """Publishes (queued signal, message id or None for its own): those of one partition
+        in their order, partitions side by side."""
+        joined = [q.signal.join for q, _ in items if q.signal.join is not None]
         incident_keys = await asyncio.to_thread(self._keys_of, joined) if joined else {}
-        by_partition: dict[int, list[tuple[QueuedSignal, str]]] = {}
-        for s in signals:
+        by_partition: dict[int, list[tuple[QueuedSignal, str | None, str]]] = {}
+        for queued, msg_id in items:
+            s = queued.signal
             if s.join is not None and s.join in incident_keys:
                 scope = scope_of_incident(incident_keys[s.join])
             else:
                 scope = fold_scope(s.source_kind.value, s.source_id)
             p = self.intake.partition(scope)
-            by_partition.setdefault(p, []).append((QueuedSignal(s, now, actor), scope))
+            by_partition.setdefault(p, []).append((queued, msg_id, scope))
 
-        async def in_order(items: list[tuple[QueuedSignal, str]]) -> None:
-            for queued, scope in items:
-                await self.intake.publish(queued, scope)
+        async def in_order(items: list[tuple[QueuedSignal, str | None, str]]) -> None:
+            for queued, msg_id, scope in items:
+                await self.intake.publish(queued, scope, msg_id=msg_id)
 
         await asyncio.gather(*(in_order(items) for items in by_partition.values()))
-        return [(k, now) for k in keys]
 
     async def submit_signals(self, signals: Sequence[SignalIn]) -> list[tuple[str, datetime]]:
         """Device intake's sink (``intake.devices.SignalSink``): a DC-09 frame taken on any
@@ -408,19 +500,10 @@ class Node:
     def start_consuming(self, writer: Writer) -> None:
         """Starts taking this node's share of the partitions into ``writer``."""
 
+        faults: dict[int, _Faults] = {}
+
         async def store(p: int, lease: leases.Lease, batch: list[QueuedSignal]) -> None:
-            requests = [Queued([q.signal], q.received_at, q.actor, lease) for q in batch]
-            results = await writer.submit_queued(requests)
-            for q, result in zip(batch, results, strict=True):
-                if isinstance(result, AlarmdeskError):
-                    # Refused for good (a key reused with other content): the sender heard
-                    # "queued"; the refusal is counted in the metrics and logged here.
-                    log.warning(
-                        "a queued signal was refused",
-                        partition=p,
-                        code=result.code,
-                        idempotency_key=q.signal.idempotency_key,
-                    )
+            await _store_batch(writer, faults.setdefault(p, _Faults()), p, lease, batch)
 
         self.ownership = Ownership(
             self.engine,

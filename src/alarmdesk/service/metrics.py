@@ -81,6 +81,12 @@ class Metrics:
         self.commit_failures = Counter(
             "alarmdesk_commit_failures", "Writer transactions that failed", registry=r
         )
+        self.parked = Counter(
+            "alarmdesk_signals_parked",
+            "Queued signals parked after failing alone, try after try (distributed mode; "
+            "alarmdesk parked list)",
+            registry=r,
+        )
         self.escalations = Counter(
             "alarmdesk_escalations",
             "Escalation steps fired (nobody acknowledged, no unit)",

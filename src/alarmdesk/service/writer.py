@@ -33,6 +33,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -57,7 +58,7 @@ from alarmdesk.store.audit import AuditChain
 from alarmdesk.store.centre import revision as setup_revision
 from alarmdesk.store.unit_of_work import Changes, UnitOfWork
 
-__all__ = ["Writer", "WriterStopped"]
+__all__ = ["FailedAlone", "Writer", "WriterStopped"]
 
 if TYPE_CHECKING:
     from alarmdesk.service.standby import Elsewhere
@@ -82,6 +83,14 @@ PipelineFactory = Callable[[sa.Connection], Pipeline]
 Publish = Callable[[list[IncidentEvent]], None]
 # Checks inside a transaction that this node may write; returns the writer lease's token.
 Fence = Callable[[sa.Connection, datetime], int]
+
+
+@dataclass(frozen=True, slots=True)
+class FailedAlone:
+    """A queued request's result when it failed in a transaction of its own, on what may be
+    its own fault (``_may_be_one_request``): not stored, and not refused either."""
+
+    error: Exception
 
 
 def _may_be_one_request(exc: Exception) -> bool:
@@ -195,13 +204,18 @@ class Writer:
 
     async def submit_queued(self, requests: Sequence[Queued]) -> list[Any]:
         """Stores requests taken from the intake log, in their order; returns once every one
-        is committed or refused: per request its receipts, or the ``AlarmdeskError`` that
-        refused it alone (a key reused with other content, say).
+        is committed or failed. Per request:
+
+        - its receipts: stored;
+        - the ``AlarmdeskError`` that refused it alone (a key reused with other content);
+        - :class:`FailedAlone`: it failed in a transaction of its own on what may be its own
+          fault (a defect it meets); the caller decides how often to try it again;
+        - another exception: not stored, for a cause that may be every request's (the
+          database away) or untried (``_commit_alone`` gave up); it is tried again.
 
         Raises:
             LeaseLost: a partition lease is no longer this node's (nothing of that request
                 was stored; the log redelivers it to the new holder).
-            Exception: a transaction failed (nothing of its requests was stored).
         """
         loop = asyncio.get_running_loop()
         works = [
@@ -227,6 +241,8 @@ class Writer:
                 raise
             except AlarmdeskError as exc:
                 results.append(exc)
+            except Exception as exc:
+                results.append(FailedAlone(exc) if w.failed_alone else exc)
         return results
 
     async def reload(self) -> None:
@@ -473,7 +489,10 @@ class Writer:
                 self._apply(conn, works, changes, now)
                 self.uow.write(conn, changes, now)
         except Exception as exc:
-            alone = len(works) > 1 and _may_be_one_request(exc)
+            one_request = _may_be_one_request(exc)
+            alone = len(works) > 1 and one_request
+            if len(works) == 1:
+                works[0].failed_alone = one_request
             log.exception(
                 "writer transaction failed; each request of it is tried alone"
                 if alone
@@ -537,7 +556,7 @@ class Writer:
                     self.metrics.signals.labels(source, outcome).inc(n)
                 self._complete(works[i:])
                 break
-            w.result, w.error = None, None  # what the failed transaction set is void
+            w.result, w.error, w.failed_alone = None, None, False  # void with the transaction
             committed = self.batches
             conn = self._commit(conn, [w])
             failures += self.batches == committed

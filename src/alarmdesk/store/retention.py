@@ -366,29 +366,53 @@ def _find_signals(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
     return result
 
 
+def _find_signal_data(conn: sa.Connection, job: PurgeJob) -> PurgeResult:
+    """The signals class: signals of no incident, then parked signals (distributed mode:
+    ``store/parked.py``) received before the cutoff, waiting or put back. The count is both;
+    the detail names the parked ones apart."""
+    result = _find_signals(conn, job)
+    p = t.parked_signals
+    expired = p.c.received_at < job.cutoffs[DataClass.SIGNALS.value]
+    found = _find_keys(conn, job, p.c.id, expired, result.count, "parked_signals")
+    if found.count:
+        result.count += found.count
+        result.chunks += found.chunks
+        result.detail["parked_signals"] = found.count
+    return result
+
+
 def _erase_signals(conn: sa.Connection, _job: PurgeJob, chunk: Chunk) -> Erased:
+    if chunk.kind == "parked_signals":
+        p = t.parked_signals
+        conn.execute(p.delete().where(p.c.id.in_(chunk.keys)))
+        return Erased(len(chunk.keys), {"parked_signals": len(chunk.keys)})
     s = t.signals
     conn.execute(s.delete().where(s.c.id.in_(chunk.keys)))
     return Erased(len(chunk.keys))
 
 
 def _find_keys(
-    conn: sa.Connection, job: PurgeJob, key: sa.Column[Any], where: sa.ColumnElement[bool]
+    conn: sa.Connection,
+    job: PurgeJob,
+    key: sa.Column[Any],
+    where: sa.ColumnElement[bool],
+    done: int = 0,
+    kind: str = "",
 ) -> PurgeResult:
-    """The keys of the rows matching ``where``, in key order and chunks."""
+    """The keys of the rows matching ``where``, in key order and chunks of ``kind``.
+    ``done``: rows of the class already found in this run (the run's limit)."""
     result = PurgeResult()
     last: int | None = None
-    while job.more(result.count):
+    while job.more(done + result.count):
         q = sa.select(key).where(where)
         if last is not None:
             q = q.where(key > last)
-        keys = [
-            int(k) for k in conn.execute(q.order_by(key).limit(job.take(result.count))).scalars()
-        ]
+        limit = job.take(done + result.count)
+        keys = [int(k) for k in conn.execute(q.order_by(key).limit(limit)).scalars()]
         if not keys:
             break
         last = keys[-1]
-        _take(result, Chunk(keys))
+        _take(result, Chunk(keys, kind))
         if len(keys) < job.batch:
             break
     return result
@@ -506,7 +530,7 @@ def _erase_audit(conn: sa.Connection, _job: PurgeJob, chunk: Chunk) -> Erased:
 _events = t.events
 PURGES: dict[DataClass, Purge] = {
     DataClass.INCIDENTS: Purge(_find_incident_data, _erase_incident_data, keeps_ids=True),
-    DataClass.SIGNALS: Purge(_find_signals, _erase_signals, keeps_ids=True),
+    DataClass.SIGNALS: Purge(_find_signal_data, _erase_signals, keeps_ids=True),
     DataClass.NOTES: _Rewrite(
         _events, _events.c.id, _events.c.detail, _notes_where, _erase_note, _events.c.type
     ).purge(),

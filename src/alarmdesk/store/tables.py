@@ -318,6 +318,26 @@ leases = sa.Table(
     sa.Column("expires_at", UTCDateTime, nullable=False),
 )
 
+# Distributed mode: a signal taken from the intake log that failed alone, try after try, on
+# what may be its own fault (a defect it meets), is parked here so that its partition goes
+# on (docs/operations.md, "A signal that cannot be stored"). ``queued`` is the log's message
+# (bus/jetstream.QueuedSignal) as it was; ``retry`` puts it back into the log. Signal data:
+# erased with the signals class of the retention policy, counted from ``received_at``.
+parked_signals = sa.Table(
+    "parked_signals",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.String(300), nullable=False, unique=True),
+    sa.Column("partition", sa.Integer, nullable=False),
+    sa.Column("received_at", UTCDateTime, nullable=False, index=True),
+    sa.Column("queued", JSONType, nullable=False),
+    sa.Column("error", sa.String(500), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("parked_at", UTCDateTime, nullable=False),
+    sa.Column("retries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("retried_at", UTCDateTime, nullable=True),
+)
+
 # Which desks an incident is routed to, for filtering the queue by desk with an index.
 incident_desks = sa.Table(
     "incident_desks",

@@ -1,0 +1,87 @@
+"""Parked signals: queued signals that failed alone, try after try (distributed mode;
+docs/operations.md, "A signal that cannot be stored"). What is written here is decided by
+``service/parked.py``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from alarmdesk.store import tables as t
+
+__all__ = ["Parking", "list_parked", "mark_retried", "park", "waiting"]
+
+_p = t.parked_signals
+_c = _p.c
+ERROR_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Parking:
+    """One signal to park: the log's message as it was, and why it is parked."""
+
+    message_id: str
+    partition: int
+    received_at: datetime
+    queued: dict[str, Any]
+    error: str
+    attempts: int
+
+
+def park(conn: sa.Connection, items: Sequence[Parking], now: datetime) -> list[int]:
+    """Parks each item; one parked before (retried, and failed again) is parked anew in its
+    row, its retries kept. Returns the rows' ids, in the items' order."""
+    ids: list[int] = []
+    for item in items:
+        values = {
+            "partition": item.partition,
+            "received_at": item.received_at,
+            "queued": item.queued,
+            "error": item.error[:ERROR_CHARS],
+            "attempts": item.attempts,
+            "parked_at": now,
+            "retried_at": None,
+        }
+        row = conn.execute(
+            sa.update(_p).where(_c.message_id == item.message_id).values(values).returning(_c.id)
+        ).first()
+        if row is None:
+            row = conn.execute(
+                sa.insert(_p).values(message_id=item.message_id, **values).returning(_c.id)
+            ).one()
+        ids.append(int(row.id))
+    return ids
+
+
+def list_parked(conn: sa.Connection, *, retried: bool = False) -> list[dict[str, Any]]:
+    """The parked signals, oldest first: those waiting, and with ``retried`` those put back
+    into the log too."""
+    q = sa.select(_p).order_by(_c.id)
+    if not retried:
+        q = q.where(_c.retried_at.is_(None))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def waiting(conn: sa.Connection, ids: Sequence[int] | None) -> list[dict[str, Any]]:
+    """The parked signals not put back yet: those of ``ids`` (None: every one)."""
+    q = sa.select(_p).where(_c.retried_at.is_(None)).order_by(_c.id)
+    if ids is not None:
+        q = q.where(_c.id.in_(list(ids)))
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def mark_retried(conn: sa.Connection, ids: Sequence[int], now: datetime) -> int:
+    """Marks parked signals as put back into the log; returns how many were waiting."""
+    if not ids:
+        return 0
+    return int(
+        conn.execute(
+            sa.update(_p)
+            .where(_c.id.in_(list(ids)), _c.retried_at.is_(None))
+            .values(retried_at=now, retries=_c.retries + 1)
+        ).rowcount
+    )
