@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
+from alarmdesk.bus.jetstream import QueuedSignal
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.store import parked as parked_store
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
 from tests.conftest import prepare_database
@@ -198,3 +202,64 @@ def test_export_eido_writes_the_file_and_logs_the_disclosure(
         (inc, "Coastguard"),
     ]
     assert all(e["actor"].startswith("cli:") for e in log)
+
+
+def test_text_people_typed_is_listed_as_it_is_never_read_as_markup(url) -> None:
+    """A list prints what was stored as text: markup in a silence's reason or device, or in
+    a parked signal's source, is shown, not drawn, and never stops the list (``[/]`` made
+    ``silences list`` exit 1 with a traceback, so no silence could be seen)."""
+    reason = "[/] maintenance [red]visit[/red] <b>x</b>"
+    added = run(
+        "silences",
+        "add",
+        "--reason",
+        reason,
+        "--device",
+        "panel-[b]",
+        "--ends-at",
+        "2099-01-01T00:00+00:00",
+        env_url=url,
+    )
+    assert added.returncode == 0, added.stderr
+    listed = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "silences", "list", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},  # each cell on one line
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert reason in listed.stdout and "devices: panel-[b]" in listed.stdout
+
+    signal = SignalIn(
+        source_kind=SourceKind.EQUIPMENT,
+        source_id="[/]panel-[b]",
+        type_code="BURG",
+        occurred_at=datetime(2026, 12, 1, tzinfo=UTC),
+        summary="x",
+        idempotency_key="k-1",
+    )
+    queued = QueuedSignal(signal, datetime(2026, 12, 1, tzinfo=UTC), None)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        parked_store.park(
+            conn,
+            [
+                parked_store.Parking(
+                    "k-1#d", 3, queued.received_at, msgspec.to_builtins(queued), "E: [/]", 3
+                )
+            ],
+            datetime(2026, 12, 1, tzinfo=UTC),
+        )
+    engine.dispose()
+    shown = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "parked", "list", "--database-url", url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "COLUMNS": "300"},
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert "equipment:[/]panel-[b]" in shown.stdout and "E: [/]" in shown.stdout
+    as_json = run("parked", "list", "--json", env_url=url)
+    assert json.loads(as_json.stdout)["source"] == "equipment:[/]panel-[b]"

@@ -53,11 +53,9 @@ def export_calls(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
         f"exported {run.calls} calls ({run.units} unit responses) in {run.parts} parts "
         f"in {run.seconds:.2f} s to {cfg.analytics.dir}",
         highlight=False,
-        markup=False,
     )
     if run.strays:
         out.print(
             f"removed {run.strays} files of an export that had stopped before committing",
             highlight=False,
-            markup=False,
         )

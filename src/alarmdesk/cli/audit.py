@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli.common import cli_actor, database, err, fail, load_config, out
@@ -79,4 +80,4 @@ def audit_verify(
     if not report.ok:
         err.print(f"[bold red]NOT VERIFIED[/]: {summary}")
         raise typer.Exit(1)
-    out.print(f"[bold green]verified[/]: {summary}")
+    out.print(Text.assemble(("verified", "bold green"), f": {summary}"))

@@ -51,7 +51,7 @@ def _show(plan: Plan, as_json: bool, verb: str) -> None:
     for sign, changes in (("+", plan.added), ("~", plan.changed), ("-", plan.removed)):
         for ch in changes:
             fields = f" ({', '.join(ch.fields)})" if ch.fields else ""
-            out.print(f"  {sign} {ch.kind[:-1]} {ch.id}{fields}", highlight=False, markup=False)
+            out.print(f"  {sign} {ch.kind[:-1]} {ch.id}{fields}", highlight=False)
 
 
 @config_app.command("plan")

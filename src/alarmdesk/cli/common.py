@@ -29,7 +29,10 @@ from alarmdesk.store.database import make_engine
 __all__ = ["cli_actor", "database", "err", "exit_code", "fail", "load_config", "out", "run"]
 
 err = Console(stderr=True)
-out = Console()
+# What a command prints holds what people typed (a silence's reason, a source id, a name):
+# shown as text, never read as markup ("[/]" in a reason stopped `silences list` with a
+# traceback). A style is given as a style (rich.text.Text), not written in the string.
+out = Console(markup=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -25,7 +25,6 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
-from rich.text import Text
 
 from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
@@ -115,7 +114,7 @@ def import_calls(
                 bar.stop()
                 fail(f"the database failed; run the same import again to complete it: {exc}", 1)
     for line in summary.lines():
-        out.print(line, highlight=False, markup=False)
+        out.print(line, highlight=False)
 
 
 def report_kpi(
@@ -235,18 +234,17 @@ def _tables(report: kpi_report.KpiReport) -> None:
         f"{report.calls} calls{where} received {report.first_day} to {report.last_day} "
         f"({report.timezone}); seconds; percentiles: {report.percentiles}",
         highlight=False,
-        markup=False,
     )
     table = Table(*report.by, *kpi_report.KPI_HEAD)
     for cells in kpi_report.kpi_rows(report):
-        table.add_row(*(Text(c) for c in cells))
+        table.add_row(*cells)
     out.print(table)
     over = f"over {report.target_interval} p90 {report.target_seconds:g} s: marked"
     load = Table(*kpi_report.WORKLOAD_HEAD, title=f"Workload per station area ({over})")
     for cells in kpi_report.workload_rows(report):
-        load.add_row(*(Text(c) for c in cells))
+        load.add_row(*cells)
     out.print(load)
     comp = Table(*kpi_report.COMPLIANCE_HEAD, title=report.objectives)
     for cells in kpi_report.compliance_rows(report):
-        comp.add_row(*(Text(c) for c in cells))
+        comp.add_row(*cells)
     out.print(comp)

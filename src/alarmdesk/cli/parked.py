@@ -14,7 +14,6 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from alarmdesk import config as config_mod
@@ -78,10 +77,10 @@ def parked_list(
             str(r["id"]),
             r["parked_at"][:19],
             str(r["partition"]),
-            escape(r["source"]),  # a sender's text: shown as it is, never as markup
-            escape(r["type_code"]),
+            r["source"],  # a sender's text: `out` reads no markup
+            r["type_code"],
             str(r["attempts"]),
-            escape(r["error"]),
+            r["error"],
             r["retried_at"][:19] if r["retried_at"] else "",
         )
     out.print(table)

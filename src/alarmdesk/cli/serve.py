@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli.common import database, exit_code, fail, load_config, out
@@ -114,4 +115,6 @@ def demo_load(
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         out.print(f"simulator token written to {token_file}")
-    out.print(f"demo sign-in: {', '.join(users)} — password [bold]{DEMO_PASSWORD}[/]")
+    out.print(
+        Text.assemble(f"demo sign-in: {', '.join(users)} — password ", (DEMO_PASSWORD, "bold"))
+    )
