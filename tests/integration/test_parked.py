@@ -71,6 +71,11 @@ def parked_rows(engine: sa.Engine) -> list[dict[str, Any]]:
         return parked_store.list_parked(conn, retried=True)
 
 
+def parked_again(engine: sa.Engine) -> list[dict[str, Any]]:
+    """Parked signals waiting after a retry: put back, failed again, parked again."""
+    return [r for r in parked_rows(engine) if r["retried_at"] is None and r["retries"]]
+
+
 def audit(engine: sa.Engine, object_type: str) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         lines = [x["entry"] for x in export_lines(conn) if x["kind"] == "entry"]
@@ -168,9 +173,18 @@ async def test_a_signal_that_fails_alone_is_parked_its_partition_goes_on_and_it_
         assert unknown.returncode == 2 and "999999" in unknown.stderr
         assert "not_found" in unknown.stderr
 
+        # Put back while the defect still holds: it fails again and is parked again, in its
+        # row (its retry counted), while the partition goes on.
+        first = str(rows[0]["id"])
+        still = await asyncio.to_thread(cli, config, "retry", first)
+        assert still.returncode == 0, still.stderr
+        await until(lambda: len(parked_again(engine)) == 1, 60)
+        (row,) = parked_again(engine)
+        assert row["id"] == rows[0]["id"] and row["attempts"] == parked.PARK_AFTER
+        assert row["parked_at"] > rows[0]["parked_at"] and len(stored(engine)) == 7
+
         # The fault mended (an upgrade): the first is put back and stored, as it was sent.
         monkeypatch.undo()
-        first = str(rows[0]["id"])
         again = await asyncio.to_thread(cli, config, "retry", first)
         assert again.returncode == 0, again.stderr
         assert "1 parked signal(s) put back" in again.stdout
@@ -189,12 +203,15 @@ async def test_a_signal_that_fails_alone_is_parked_its_partition_goes_on_and_it_
         await until(lambda: len(stored(engine)) == 11)
         assert sorted(stored(engine)) == sorted(good + bad)  # each once
         after = parked_rows(engine)
-        assert all(r["retries"] == 1 and r["retried_at"] is not None for r in after)
+        assert [r["retries"] for r in after] == [2, 1, 1, 1]
+        assert all(r["retried_at"] is not None for r in after)
         assert (await asyncio.to_thread(cli, config, "list")).stdout.strip() == (
             "no parked signals"
         )
-        altered = audit(engine, "parked_signal")[4:]
-        assert [(e["op"], e["rule"], e["detail"]["count"]) for e in altered] == [
+        entries = audit(engine, "parked_signal")[4:]
+        assert [(e["op"], e["rule"], e["detail"].get("count")) for e in entries] == [
+            ("alter", "parked.retry", 1),  # put back with the defect still there
+            ("collect", "parked", None),  # parked again
             ("alter", "parked.retry", 1),
             ("alter", "parked.retry", 3),
         ]
@@ -228,7 +245,7 @@ def test_parked_signals_expire_with_the_signals_class(db_url: str, services_fact
 
     with engine.begin() as conn:
         ids = parked_store.park(conn, [item(1, t0), item(2, t0 + timedelta(days=20))], t0)
-        parked_store.mark_retried(conn, ids[:1], t0)
+        parked_store.mark_retried(conn, [(ids[0], t0)], t0)
     policy = RetentionConfig(signals_days=10)
     chain = audit_chain(svc.config)
     dry = run_retention(engine, policy, chain, t0 + timedelta(days=15), dry_run=True)

@@ -113,11 +113,13 @@ def parked_retry(
             out.print("no parked signal waiting")
             return
         try:
-            asyncio.run(_republish(cfg, engine, [(q, msg_id) for _, q, msg_id in items]))
+            asyncio.run(_republish(cfg, engine, [(r.queued, r.msg_id) for r in items]))
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code}); nothing was marked as put back", exit_code(exc))
-        count = run(cfg, engine, parked.retried(cli_actor(), [i for i, _, _ in items]))
+        count = run(cfg, engine, parked.retried(cli_actor(), items))
     out.print(f"{count} parked signal(s) put back into the intake log")
+    if count < len(items):
+        out.print(f"{len(items) - count} failed again at once and were parked again")
 
 
 async def _republish(

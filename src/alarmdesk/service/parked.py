@@ -16,6 +16,7 @@ reading the list a ``consult``, putting one back an ``alter``.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,7 +33,7 @@ from alarmdesk.store import leases
 from alarmdesk.store import parked as store
 from alarmdesk.store.audit import AuditChain
 
-__all__ = ["PARK_AFTER", "Failure", "listing", "park", "retried", "to_retry"]
+__all__ = ["PARK_AFTER", "Failure", "Retry", "listing", "park", "retried", "to_retry"]
 
 # Tries of a signal that failed alone before it is parked: each try is a transaction that
 # failed and a reload of the writer's state, a second apart (bus/jetstream.RETRY_SECONDS), so
@@ -123,11 +124,21 @@ def listing(
     return in_transaction(engine, chain, work, "parked signals list")
 
 
-def to_retry(engine: sa.Engine, ids: Sequence[int] | None) -> list[tuple[int, QueuedSignal, str]]:
-    """The parked signals to put back (``ids``; None: every one waiting), each with the
-    message id its retry is published under: a new one per retry, so that JetStream's
-    duplicate window does not drop it as the first delivery's resend (the writer still
-    recognises a signal already stored by its key).
+@dataclass(frozen=True, slots=True)
+class Retry:
+    """A parked signal to put back: its row as read, and the message id it goes under."""
+
+    id: int
+    parked_at: datetime
+    queued: QueuedSignal
+    msg_id: str
+
+
+def to_retry(engine: sa.Engine, ids: Sequence[int] | None) -> list[Retry]:
+    """The parked signals to put back (``ids``; None: every one waiting). Each goes under a
+    message id of its own every time, so that JetStream's duplicate window never drops it as
+    the resend of an earlier delivery (the first one, or a retry published and parked again
+    while its mark was lost). A signal already stored is still recognised by its key.
 
     Raises:
         NotFound: an id names no parked signal waiting.
@@ -142,21 +153,24 @@ def to_retry(engine: sa.Engine, ids: Sequence[int] | None) -> list[tuple[int, Qu
                 "(alarmdesk parked list --retried shows those put back)"
             )
     return [
-        (
+        Retry(
             int(r["id"]),
+            r["parked_at"],
             msgspec.convert(r["queued"], QueuedSignal),
-            f"{r['message_id']}#retry-{int(r['retries']) + 1}",
+            f"{r['message_id']}#retry-{uuid.uuid4().hex}",
         )
         for r in rows
     ]
 
 
-def retried(actor: Actor, ids: Sequence[int]) -> Action:
-    """Marks parked signals as put back into the log (after it confirmed them): one ``alter``
-    entry naming them."""
+def retried(actor: Actor, retries: Sequence[Retry]) -> Action:
+    """Marks parked signals as put back, after the log confirmed them: each only if it was not
+    parked again meanwhile (it failed again at once: it stays waiting). One ``alter`` entry
+    naming them."""
+    ids = [r.id for r in retries]
 
     def run(conn: sa.Connection, now: datetime) -> int:
-        return store.mark_retried(conn, ids, now)
+        return store.mark_retried(conn, [(r.id, r.parked_at) for r in retries], now)
 
     def audit_of(count: int | None, error: AlarmdeskError | None) -> list[AuditEvent]:
         outcome, rule = (Outcome.DENIED, error.code) if error else (Outcome.ALLOWED, "parked.retry")

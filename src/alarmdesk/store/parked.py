@@ -74,14 +74,15 @@ def waiting(conn: sa.Connection, ids: Sequence[int] | None) -> list[dict[str, An
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def mark_retried(conn: sa.Connection, ids: Sequence[int], now: datetime) -> int:
-    """Marks parked signals as put back into the log; returns how many were waiting."""
-    if not ids:
-        return 0
-    return int(
-        conn.execute(
+def mark_retried(conn: sa.Connection, parked: Sequence[tuple[int, datetime]], now: datetime) -> int:
+    """Marks parked signals as put back into the log, each only if it is still parked as it
+    was read (its ``parked_at``): one that failed again and was parked anew meanwhile stays
+    waiting. Returns how many were marked."""
+    marked = 0
+    for row_id, parked_at in parked:
+        marked += conn.execute(
             sa.update(_p)
-            .where(_c.id.in_(list(ids)), _c.retried_at.is_(None))
+            .where(_c.id == row_id, _c.parked_at == parked_at, _c.retried_at.is_(None))
             .values(retried_at=now, retries=_c.retries + 1)
         ).rowcount
-    )
+    return marked
