@@ -9,11 +9,18 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import httpx
+import msgspec
 import pytest
+import sqlalchemy as sa
 
+from alarmdesk.bus.jetstream import QueuedSignal
+from alarmdesk.domain.signal import SignalIn
 from alarmdesk.safeguards.access import Permission
+from alarmdesk.store import parked as parked_store
+from alarmdesk.store import tables as t
 from alarmdesk.web.console.settings import DEMO_STREETS, DEMO_STREETS_ATTRIBUTION
 from tests.browser.conftest import place, signal
 from tests.conftest import REPO_ROOT, TEST_PASSWORD, offline_app
@@ -449,3 +456,38 @@ def test_a_call_sent_before_its_script_runs_puts_no_field_in_a_url(console, sign
     with console.services.engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT count(*) FROM signals").scalar() == before
     page.unroute(htmx)
+
+
+def test_a_supervisors_queue_says_when_queued_signals_are_parked(console) -> None:
+    """Distributed mode parks a queued signal that cannot be stored (docs/operations.md): the
+    sender heard "queued", so the supervisor's queue says so, with a count and no content;
+    an operator's does not, and nothing shows while none waits."""
+    engine = console.services.engine
+
+    def park(n: int, at: datetime) -> None:
+        s = signal(idempotency_key=f"parked-banner-{n}", source_id="<img src=x onerror=alert(1)>")
+        queued = QueuedSignal(msgspec.convert(s, SignalIn), at, None)
+        item = parked_store.Parking(
+            f"parked-banner-{n}#d", 0, at, msgspec.to_builtins(queued), "E: <b>x</b>", 3
+        )
+        with engine.begin() as conn:
+            parked_store.park(conn, [item], at)
+
+    with signed_in(console.url, "chief1") as c:
+        assert 'id="parked-banner"' not in c.get("/").text
+    park(1, datetime(2026, 12, 1, 3, 4, tzinfo=UTC))
+    park(2, datetime(2026, 12, 1, 5, 0, tzinfo=UTC))
+    try:
+        with signed_in(console.url, "chief1") as c:
+            page = c.get("/").text
+            banner = re.search(r'<div id="parked-banner"[^>]*>(.*?)</div>', page, re.S)
+            assert banner, page[:500]
+            assert "2 queued signals could not be stored and are parked" in banner.group(1)
+            assert "since 2026-12-01 03:04 UTC" in banner.group(1)
+            assert "alarmdesk parked list" in banner.group(1)
+            assert "onerror" not in page and "<b>x</b>" not in page  # a count, no content
+        with signed_in(console.url, "westop") as c:
+            assert 'id="parked-banner"' not in c.get("/").text
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(t.parked_signals))

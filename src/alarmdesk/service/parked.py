@@ -33,7 +33,16 @@ from alarmdesk.store import leases
 from alarmdesk.store import parked as store
 from alarmdesk.store.audit import AuditChain
 
-__all__ = ["PARK_AFTER", "Failure", "Retry", "listing", "park", "retried", "to_retry"]
+__all__ = [
+    "PARK_AFTER",
+    "Failure",
+    "Retry",
+    "listing",
+    "park",
+    "retried",
+    "to_retry",
+    "waiting",
+]
 
 # Tries of a signal that failed alone before it is parked: each try is a transaction that
 # failed and a reload of the writer's state, a second apart (bus/jetstream.RETRY_SECONDS), so
@@ -132,6 +141,13 @@ class Retry:
     parked_at: datetime
     queued: QueuedSignal
     msg_id: str
+
+
+def waiting(engine: sa.Engine) -> tuple[int, datetime | None]:
+    """How many parked signals wait, and since when (the oldest's parking): a count, no
+    signal's content, for the supervisor's console."""
+    with engine.connect() as conn:
+        return store.waiting_count(conn)
 
 
 def to_retry(engine: sa.Engine, ids: Sequence[int] | None) -> list[Retry]:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
 
-__all__ = ["Parking", "list_parked", "mark_retried", "park", "waiting"]
+__all__ = ["Parking", "list_parked", "mark_retried", "park", "waiting", "waiting_count"]
 
 _p = t.parked_signals
 _c = _p.c
@@ -72,6 +72,14 @@ def waiting(conn: sa.Connection, ids: Sequence[int] | None) -> list[dict[str, An
     if ids is not None:
         q = q.where(_c.id.in_(list(ids)))
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def waiting_count(conn: sa.Connection) -> tuple[int, datetime | None]:
+    """How many parked signals wait, and when the oldest of them was parked (no content)."""
+    row = conn.execute(
+        sa.select(sa.func.count(), sa.func.min(_c.parked_at)).where(_c.retried_at.is_(None))
+    ).one()
+    return int(row[0]), row[1]
 
 
 def mark_retried(conn: sa.Connection, parked: Sequence[tuple[int, datetime]], now: datetime) -> int:

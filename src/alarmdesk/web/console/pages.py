@@ -21,12 +21,13 @@ from alarmdesk.domain.incident import OPEN, RULES, Action, CancelReason, Disposi
 from alarmdesk.safeguards.access import (
     Permission,
     Principal,
+    Role,
     allowed,
     shares_desk,
     visible_desks,
 )
 from alarmdesk.safeguards.audit import AuditEvent, Operation
-from alarmdesk.service import cap, console_queries
+from alarmdesk.service import cap, console_queries, parked
 from alarmdesk.service.queries import IncidentFilter
 from alarmdesk.web.api import actor_of, audit, load_incident, needs, services
 from alarmdesk.web.api.common import audit_search
@@ -126,10 +127,18 @@ async def queue_page(request: Request[Any, Any, Any]) -> Response[str]:
     )
     queue = await live_queue(request, flt)
     ref = await anyio.to_thread.run_sync(reference, svc)
+    # A supervisor's queue says when queued signals could not be stored (distributed mode):
+    # answered "queued" to their senders, they wait in `alarmdesk parked list`, not here.
+    waiting, since = (
+        await anyio.to_thread.run_sync(parked.waiting, svc.engine)
+        if who.role is Role.SUPERVISOR
+        else (0, None)
+    )
     return render(
         request,
         "queue.html",
         title="Queue",
+        parked={"count": waiting, "since": since} if waiting else None,
         filters=filters,
         statuses=QUEUE_STATUSES,
         my_desks=my_desks(svc, who),
