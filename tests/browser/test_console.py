@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -364,3 +365,30 @@ def test_the_incident_map_shows_the_units_and_incidents_around_it(console, sign_
     page.wait_for_selector("#map .unit-marker")
     page.wait_for_selector("#map .inc-marker.near")  # the other open incident, 350 m away
     assert page.locator("#map .inc-marker.near").count() >= 1
+
+
+def test_a_supervisors_queue_shows_parked_signals_without_a_reload(console, sign_in) -> None:
+    """A queued signal parked while the queue is open (no incident event comes of it) shows
+    in the supervisor's banner within the recheck, as text; it goes when none waits."""
+    from tests.browser.test_console_pages import park_one, unpark_all
+
+    desk = sign_in("chief1")
+    page = desk.page
+    page.add_init_script("window.__xss = (n) => { window.__xssRan = n; };")
+    page.clock.install()  # the page's timers: the half-minute recheck without waiting for it
+    desk.goto("/")
+    page.wait_for_selector("#queue-counts:not(:empty)")
+    banner = page.locator("#parked-banner")
+    assert banner.is_hidden()
+    try:
+        park_one(console.services.engine, 7, datetime(2026, 12, 1, 3, 4, tzinfo=UTC))
+        page.clock.run_for(31_000)
+        wait_until(page, "document.getElementById('parked-banner').hidden === false")
+        text = banner.inner_text()
+        assert text.startswith("1 queued signal could not be stored and is parked")
+        assert "alarmdesk parked list" in text
+        assert page.evaluate("window.__xssRan") is None
+    finally:
+        unpark_all(console.services.engine)
+    page.clock.run_for(31_000)
+    wait_until(page, "document.getElementById('parked-banner').hidden === true")

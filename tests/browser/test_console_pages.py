@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import msgspec
@@ -458,36 +459,52 @@ def test_a_call_sent_before_its_script_runs_puts_no_field_in_a_url(console, sign
     page.unroute(htmx)
 
 
-def test_a_supervisors_queue_says_when_queued_signals_are_parked(console) -> None:
+def park_one(engine: Any, n: int, at: datetime) -> None:
+    """Plants a parked signal (as distributed mode parks one: store/parked.py) whose text
+    fields hold markup."""
+    s = signal(idempotency_key=f"parked-banner-{n}", source_id="<img src=x onerror=__xss(1)>")
+    queued = QueuedSignal(msgspec.convert(s, SignalIn), at, None)
+    item = parked_store.Parking(
+        f"parked-banner-{n}#d", 0, at, msgspec.to_builtins(queued), "E: <b>x</b>", 3
+    )
+    with engine.begin() as conn:
+        parked_store.park(conn, [item], at)
+
+
+def unpark_all(engine: Any) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.delete(t.parked_signals))
+
+
+def test_a_supervisors_queue_counts_parked_signals(console) -> None:
     """Distributed mode parks a queued signal that cannot be stored (docs/operations.md): the
-    sender heard "queued", so the supervisor's queue says so, with a count and no content;
-    an operator's does not, and nothing shows while none waits."""
+    sender heard "queued", so a supervisor's queue counts them (the page's first counts and
+    every recount), with the oldest's time and no content; an operator's does not."""
     engine = console.services.engine
-
-    def park(n: int, at: datetime) -> None:
-        s = signal(idempotency_key=f"parked-banner-{n}", source_id="<img src=x onerror=alert(1)>")
-        queued = QueuedSignal(msgspec.convert(s, SignalIn), at, None)
-        item = parked_store.Parking(
-            f"parked-banner-{n}#d", 0, at, msgspec.to_builtins(queued), "E: <b>x</b>", 3
-        )
-        with engine.begin() as conn:
-            parked_store.park(conn, [item], at)
-
     with signed_in(console.url, "chief1") as c:
-        assert 'id="parked-banner"' not in c.get("/").text
-    park(1, datetime(2026, 12, 1, 3, 4, tzinfo=UTC))
-    park(2, datetime(2026, 12, 1, 5, 0, tzinfo=UTC))
+        page = c.get("/").text
+        assert 'id="parked-banner"' in page
+        assert boot_of(page)["counts"]["parked"] == {"count": 0, "since": None}
+    park_one(engine, 1, datetime(2026, 12, 1, 3, 4, tzinfo=UTC))
+    park_one(engine, 2, datetime(2026, 12, 1, 5, 0, tzinfo=UTC))
     try:
         with signed_in(console.url, "chief1") as c:
             page = c.get("/").text
-            banner = re.search(r'<div id="parked-banner"[^>]*>(.*?)</div>', page, re.S)
-            assert banner, page[:500]
-            assert "2 queued signals could not be stored and are parked" in banner.group(1)
-            assert "since 2026-12-01 03:04 UTC" in banner.group(1)
-            assert "alarmdesk parked list" in banner.group(1)
+            parked = {"count": 2, "since": "2026-12-01T03:04:00+00:00"}
+            assert boot_of(page)["counts"]["parked"] == parked
             assert "onerror" not in page and "<b>x</b>" not in page  # a count, no content
+            again = c.get("/queue/counts", headers={"Accept": "application/json"}).json()
+            assert again["parked"] == parked
         with signed_in(console.url, "westop") as c:
-            assert 'id="parked-banner"' not in c.get("/").text
+            page = c.get("/").text
+            assert 'id="parked-banner"' not in page and "parked" not in boot_of(page)["counts"]
+            again = c.get("/queue/counts", headers={"Accept": "application/json"}).json()
+            assert "parked" not in again
     finally:
-        with engine.begin() as conn:
-            conn.execute(sa.delete(t.parked_signals))
+        unpark_all(engine)
+
+
+def boot_of(html: str) -> dict[str, Any]:
+    m = re.search(r'<script type="application/json" id="boot">(.*?)</script>', html, re.S)
+    assert m, html[:500]
+    return dict(json.loads(m.group(1)))

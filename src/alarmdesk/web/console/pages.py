@@ -16,6 +16,7 @@ import anyio
 from litestar import Request, Response, get
 from litestar.params import FromPath, QueryParameter
 
+from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import Forbidden
 from alarmdesk.domain.incident import OPEN, RULES, Action, CancelReason, Disposition, Status
 from alarmdesk.safeguards.access import (
@@ -127,18 +128,12 @@ async def queue_page(request: Request[Any, Any, Any]) -> Response[str]:
     )
     queue = await live_queue(request, flt)
     ref = await anyio.to_thread.run_sync(reference, svc)
-    # A supervisor's queue says when queued signals could not be stored (distributed mode):
-    # answered "queued" to their senders, they wait in `alarmdesk parked list`, not here.
-    waiting, since = (
-        await anyio.to_thread.run_sync(parked.waiting, svc.engine)
-        if who.role is Role.SUPERVISOR
-        else (0, None)
-    )
+    waiting = await anyio.to_thread.run_sync(_parked_for, svc, who)
     return render(
         request,
         "queue.html",
         title="Queue",
-        parked={"count": waiting, "since": since} if waiting else None,
+        parked_banner=waiting is not None,
         filters=filters,
         statuses=QUEUE_STATUSES,
         my_desks=my_desks(svc, who),
@@ -146,7 +141,7 @@ async def queue_page(request: Request[Any, Any, Any]) -> Response[str]:
         boot={
             "items": queue.items,
             "next": queue.next_cursor,
-            "counts": queue.counts,
+            "counts": _with_parked(queue.counts, waiting),
             "last_event_id": queue.last_event_id,
             "server_now": svc.clock().isoformat(),
             "filters": {**filters, "status": statuses},
@@ -190,7 +185,22 @@ async def queue_counts(request: Request[Any, Any, Any]) -> Response[Any]:
     svc = services(request)
     flt = _filter_of(request)
     counts = await anyio.to_thread.run_sync(console_queries.queue_counts, svc.engine, flt)
-    return Response(asdict(counts), headers={"Cache-Control": "no-store"})
+    waiting = await anyio.to_thread.run_sync(_parked_for, svc, principal(request))
+    return Response(_with_parked(asdict(counts), waiting), headers={"Cache-Control": "no-store"})
+
+
+def _parked_for(svc: Services, who: Principal) -> dict[str, Any] | None:
+    """For a supervisor: how many queued signals are parked and since when (distributed mode:
+    answered "queued" to their senders, they could not be stored and wait in `alarmdesk
+    parked list`, not in the queue). A count, never their content; None for other roles."""
+    if who.role is not Role.SUPERVISOR:
+        return None
+    count, since = parked.waiting(svc.engine)
+    return {"count": count, "since": since.isoformat() if since else None}
+
+
+def _with_parked(counts: dict[str, Any], waiting: dict[str, Any] | None) -> dict[str, Any]:
+    return counts if waiting is None else {**counts, "parked": waiting}
 
 
 def rules_json() -> dict[str, list[str]]:

@@ -17,6 +17,8 @@ const tbody = document.getElementById("queue-body");
 const empty = document.getElementById("queue-empty");
 const counts = document.getElementById("queue-counts");
 const banner = document.getElementById("p1-banner");
+const parkedBanner = document.getElementById("parked-banner"); // a supervisor's queue only
+const PARKED_RECHECK_MS = 30000;
 const more = document.getElementById("queue-more");
 let selected = null;
 let cursor = B.next || null; // the next page on the server; null: every match is loaded
@@ -155,6 +157,21 @@ function summary() {
   } else {
     banner.hidden = true;
   }
+  showParked(c.parked);
+}
+
+/** Queued signals that could not be stored (distributed mode): a count and a time, no content. */
+function showParked(p) {
+  if (!parkedBanner) return;
+  const n = p ? p.count : 0;
+  parkedBanner.dataset.count = String(n);
+  parkedBanner.hidden = n === 0;
+  if (n === 0) return;
+  const since = new Date(p.since).toLocaleString([], { dateStyle: "short", timeStyle: "short", hour12: false });
+  parkedBanner.textContent =
+    `${n} queued signal${n === 1 ? "" : "s"} could not be stored and ${n === 1 ? "is" : "are"} parked, ` +
+    `the oldest since ${since}. Nothing was dropped: the administrator lists them with ` +
+    "\u201calarmdesk parked list\u201d and puts them back once the fault is mended.";
 }
 
 // Counts come from the server (an incident beyond the loaded pages changes them too): asked
@@ -324,3 +341,5 @@ banner.addEventListener("click", (e) => {
   const b = e.target.closest("button[data-open]");
   if (b) location.assign(`/incidents/${b.dataset.open}`);
 });
+// Parked signals make no incident event: a supervisor's queue asks again every half minute.
+if (parkedBanner) setInterval(recount, PARKED_RECHECK_MS);
