@@ -263,3 +263,28 @@ def test_text_people_typed_is_listed_as_it_is_never_read_as_markup(url) -> None:
     assert "equipment:[/]panel-[b]" in shown.stdout and "E: [/]" in shown.stdout
     as_json = run("parked", "list", "--json", env_url=url)
     assert json.loads(as_json.stdout)["source"] == "equipment:[/]panel-[b]"
+
+
+def test_a_database_not_upgraded_or_not_reachable_is_a_message_not_a_traceback(
+    tmp_path, monkeypatch
+) -> None:
+    """Every command that reads the database checks it first: one never upgraded names the
+    command to run, one that cannot be reached says so; both exit 1 with no traceback."""
+    monkeypatch.chdir(tmp_path)
+    empty = f"sqlite:///{tmp_path / 'never-upgraded.db'}"
+    for args in (["silences", "list"], ["parked", "list"], ["users", "list"], ["types", "list"]):
+        r = run(*args, env_url=empty)
+        assert r.returncode == 1, (args, r.stderr)
+        assert "run `alarmdesk db upgrade`" in r.stderr and "schema_not_ready" in r.stderr
+        assert "Traceback" not in r.stderr
+    away = run("silences", "list", env_url="postgresql://postgres@127.0.0.1:1/nothing")
+    assert away.returncode == 1 and "the database cannot be reached" in away.stderr
+    assert "Traceback" not in away.stderr
+    upgraded = subprocess.run(
+        [sys.executable, "-m", "alarmdesk.cli", "db", "upgrade", "--database-url", empty],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert run("silences", "list", env_url=empty).returncode == 0

@@ -17,7 +17,6 @@ from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.service.analytics import export
-from alarmdesk.store.database import require_head
 
 __all__ = ["analytics_app"]
 
@@ -35,7 +34,6 @@ def export_calls(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     halfway is completed by the next one, without duplicates."""
     with database(config, database_url) as (cfg, engine):
         try:
-            require_head(engine)
             run = export(
                 engine,
                 analytics_store(cfg, engine),

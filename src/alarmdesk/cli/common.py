@@ -24,11 +24,13 @@ from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError, ConfigError, ProtectedPurposeError, Unavailable
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service.actions import Action, perform
-from alarmdesk.store.database import make_engine
+from alarmdesk.store.database import make_engine, require_head
 
 __all__ = ["cli_actor", "database", "err", "exit_code", "fail", "load_config", "out", "run"]
 
-err = Console(stderr=True)
+# An error is one line however long (soft_wrap: the terminal wraps it), for people and for
+# the scripts and logs that read it.
+err = Console(stderr=True, soft_wrap=True)
 # What a command prints holds what people typed (a silence's reason, a source id, a name):
 # shown as text, never read as markup ("[/]" in a reason stopped `silences list` with a
 # traceback). A style is given as a style (rich.text.Text), not written in the string.
@@ -67,10 +69,19 @@ def load_config(path: Path | None, database_url: str | None = None) -> config_mo
 def database(
     path: Path | None, database_url: str | None = None
 ) -> Iterator[tuple[config_mod.Config, sa.Engine]]:
-    """The configuration and an engine on its database, disposed of afterwards."""
+    """The configuration and an engine on its database, disposed of afterwards. A database
+    that cannot be reached, or whose schema is not the code's (never upgraded, or upgraded by
+    a newer alarmdesk), exits 1 with what to do before any command reads it (each was a
+    traceback)."""
     cfg = load_config(path, database_url)
     engine = make_engine(cfg.database.url)
     try:
+        try:
+            require_head(engine)
+        except AlarmdeskError as exc:
+            fail(f"{exc.message} ({exc.code})", exit_code(exc))
+        except sa.exc.OperationalError as exc:
+            fail(f"the database cannot be reached: {str(exc.orig).strip()}", 1)
         yield cfg, engine
     finally:
         engine.dispose()

@@ -35,7 +35,6 @@ from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.domain.history import load_mapping
 from alarmdesk.domain.kpi import NFPA_1710
 from alarmdesk.service import history, kpi_report
-from alarmdesk.store.database import require_head
 
 __all__ = ["import_app", "report_kpi"]
 
@@ -75,44 +74,42 @@ def import_calls(
         name = history.check_source(source if source is not None else mapping.stem)
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
-    with database(config, database_url) as (cfg, engine):
-        try:
-            require_head(engine)
-        except AlarmdeskError as exc:
-            fail(f"{exc.message} ({exc.code})", exit_code(exc))
-        with Progress(
+    with (
+        database(config, database_url) as (cfg, engine),
+        Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             DownloadColumn(),
             TimeElapsedColumn(),
             console=err,
             transient=False,
-        ) as bar:
-            tasks: dict[str, TaskID] = {}
+        ) as bar,
+    ):
+        tasks: dict[str, TaskID] = {}
 
-            def progress(stage: str, done: int, total: int) -> None:
-                if stage not in tasks:
-                    tasks[stage] = bar.add_task(stage, total=total)
-                bar.update(tasks[stage], completed=done)
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done)
 
-            try:
-                summary = history.import_calls(
-                    engine,
-                    audit_chain(cfg),
-                    file,
-                    spec,
-                    source=name,
-                    actor=cli_actor(),
-                    policy=cfg.retention,
-                    now=utcnow(),
-                    progress=progress,
-                )
-            except AlarmdeskError as exc:
-                bar.stop()
-                fail(f"{file}: {exc.message} ({exc.code})", exit_code(exc))
-            except sa.exc.SQLAlchemyError as exc:  # the chunks before it stay stored
-                bar.stop()
-                fail(f"the database failed; run the same import again to complete it: {exc}", 1)
+        try:
+            summary = history.import_calls(
+                engine,
+                audit_chain(cfg),
+                file,
+                spec,
+                source=name,
+                actor=cli_actor(),
+                policy=cfg.retention,
+                now=utcnow(),
+                progress=progress,
+            )
+        except AlarmdeskError as exc:
+            bar.stop()
+            fail(f"{file}: {exc.message} ({exc.code})", exit_code(exc))
+        except sa.exc.SQLAlchemyError as exc:  # the chunks before it stay stored
+            bar.stop()
+            fail(f"the database failed; run the same import again to complete it: {exc}", 1)
     for line in summary.lines():
         out.print(line, highlight=False)
 
@@ -181,7 +178,6 @@ def report_kpi(
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
     with database(config, database_url) as (cfg, engine):
         try:
-            require_head(engine)
             goals, goals_name = own_objectives or (NFPA_1710, kpi_report.OBJECTIVES_NAME)
             report = kpi_report.kpi_report(
                 engine,

@@ -18,20 +18,12 @@ from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
 from alarmdesk.service import saved_reports
 from alarmdesk.service.kpi_report import DEFAULT_TARGET
-from alarmdesk.store.database import require_head
 
 saved_app = typer.Typer(
     help="Saved KPI reports: a report's options kept by name (purpose-screened), run again "
     "over their last days.",
     no_args_is_help=True,
 )
-
-
-def _ready(engine: sa.Engine) -> None:
-    try:
-        require_head(engine)
-    except AlarmdeskError as exc:
-        fail(f"{exc.message} ({exc.code})", exit_code(exc))
 
 
 @saved_app.command("save")
@@ -72,7 +64,6 @@ def saved_save(
         target_seconds=target,
     )
     with database(config, database_url) as (cfg, engine):
-        _ready(engine)
         created = run(cfg, engine, saved_reports.save(cli_actor(), name, spec))
     out.print(f"saved report {name} {'saved' if created else 'replaced'}", highlight=False)
 
@@ -81,7 +72,6 @@ def saved_save(
 def saved_list(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """The saved reports, with what each asks."""
     with database(config, database_url) as (_, engine):
-        _ready(engine)
         found = saved_reports.list_saved(engine)
     table = Table("name", "days", "by", "of", "saved by", "saved at", "description")
     for r in found:
@@ -111,7 +101,6 @@ def saved_remove(
 ) -> None:
     """Removes a saved report (audited). Exit 2: there is none of that name."""
     with database(config, database_url) as (cfg, engine):
-        _ready(engine)
         run(cfg, engine, saved_reports.remove(cli_actor(), name))
     out.print(f"saved report {name} removed", highlight=False)
 
@@ -129,7 +118,6 @@ def saved_run(
         fail(f"--format is one of {', '.join(FORMATS)}, not {fmt!r}")
     with database(config, database_url) as (cfg, engine):
         try:
-            require_head(engine)
             report = saved_reports.run_saved(
                 engine,
                 audit_chain(cfg),
