@@ -47,7 +47,7 @@ from alarmdesk.bus.jetstream import (
 )
 from alarmdesk.clock import Clock, utcnow
 from alarmdesk.domain.correlation import fold_scope, scope_of_incident
-from alarmdesk.domain.errors import AlarmdeskError, LeaseLost
+from alarmdesk.domain.errors import AlarmdeskError, LeaseLost, Unavailable
 from alarmdesk.domain.signal import SignalIn
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service import parked
@@ -317,6 +317,8 @@ async def _store_batch(
                 to_park.append(parked.Failure(q, result.error, tries))
             else:
                 again = again or result.error
+        elif isinstance(result, Unavailable):
+            again = again or result  # not now (the writer stopping): tried again, kept
         elif isinstance(result, AlarmdeskError):
             # Refused for good (a key reused with other content): the sender heard "queued";
             # the refusal is counted in the metrics and logged here.
