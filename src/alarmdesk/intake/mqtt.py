@@ -300,12 +300,6 @@ class MqttIntake:
                 await self.session()
             except Exception as exc:  # an ExceptionGroup from the session's tasks, too
                 self.stats["disconnects"] += 1
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    # Stopped while the session was failing (a store failed): the TaskGroup
-                    # raised its tasks' errors and the stop went with them. Reconnecting
-                    # would loop for ever and the stop (``aclose``) would wait for ever.
-                    raise asyncio.CancelledError from exc
                 log.warning("MQTT session ended (%s); reconnecting", _reason(exc))
             finally:
                 self.ready.clear()
