@@ -245,6 +245,11 @@ class MqttIntake:
             failed = self.frigate_source_id in supervisor.tracker.failed()
             supervisor.watch_availability(self.frigate_source_id, failed=failed)
         self.ready = asyncio.Event()  # set while subscribed
+        # Set by IntakeService.stop before it cancels run(): read in run(), because a stop
+        # landing while a session fails is lost in the session's TaskGroup (Python 3.11),
+        # and the task's cancelling() is no sign of it either (a session that ends on its
+        # own can leave it above 0).
+        self.stopping = False
         self.stats: Counter[str] = Counter()
         # What the last CONNACK and SUBACKs said (see _check_session): None before.
         self.session_present: bool | None = None
@@ -300,6 +305,8 @@ class MqttIntake:
                 await self.session()
             except Exception as exc:  # an ExceptionGroup from the session's tasks, too
                 self.stats["disconnects"] += 1
+                if self.stopping:  # reconnecting would go on for ever, and aclose() wait
+                    raise asyncio.CancelledError from exc
                 log.warning("MQTT session ended (%s); reconnecting", _reason(exc))
             finally:
                 self.ready.clear()

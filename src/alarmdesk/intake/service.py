@@ -330,6 +330,8 @@ class IntakeService:
         """Stops listening, closes connections, cancels the tasks (synchronous)."""
         if self.listeners is not None:
             self.listeners.close()
+        if self.mqtt is not None:
+            self.mqtt.stopping = True
         for task in self._tasks:
             task.cancel()
         for sock in self._sockets:
