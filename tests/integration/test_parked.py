@@ -68,7 +68,7 @@ def stored(engine: sa.Engine) -> list[str]:
 
 def parked_rows(engine: sa.Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
-        return parked_store.list_parked(conn, retried=True)
+        return parked_store.parked_rows(conn, retried=True)
 
 
 def parked_again(engine: sa.Engine) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import timedelta
 from typing import Annotated, Any
 
 import sqlalchemy as sa
@@ -18,13 +17,13 @@ from rich.table import Table
 
 from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import audit_chain
-from alarmdesk.bus.jetstream import LogSettings, QueuedSignal
+from alarmdesk.bus.jetstream import IntakeLog, LogSettings, QueuedSignal
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out, run
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError, IntakeUnavailable
 from alarmdesk.service import parked
-from alarmdesk.service.cluster import Node
+from alarmdesk.service.cluster import publish_queued
 
 parked_app = typer.Typer(
     help="Queued signals that failed alone, try after try, and were parked (distributed mode).",
@@ -126,20 +125,15 @@ async def _republish(
     cfg: config_mod.Config, engine: sa.Engine, items: list[tuple[QueuedSignal, str]]
 ) -> None:
     nats = cfg.nats
-    node = Node(
-        LogSettings(nats.url, nats.stream, nats.replicas, nats.partitions),
-        engine,
-        "cli",
-        ttl=timedelta(seconds=nats.lease_seconds),
-    )
+    intake = IntakeLog(LogSettings(nats.url, nats.stream, nats.replicas, nats.partitions))
     try:
         async with asyncio.timeout(10):
-            await node.intake.connect()
+            await intake.connect()
     except Exception as exc:
         raise IntakeUnavailable(
             f"NATS at {nats.url} did not answer ({type(exc).__name__})"
         ) from None
     try:
-        await node.republish(items)
+        await publish_queued(intake, engine, items)
     finally:
-        await node.intake.close()
+        await intake.close()

@@ -51,6 +51,7 @@ class Permission(enum.StrEnum):
     WEBHOOKS_MANAGE = "webhooks.manage"  # subscribe other systems to incident events
     KPI_READ = "kpi.read"  # response-time KPIs and compliance across incidents
     CAP_PUBLISH = "cap.publish"  # publish a public warning (CAP 1.2) from an incident
+    PARKED_READ = "parked.read"  # how many queued signals are parked: a count, no content
     SELF = "self"  # one's own account: sign out, who am I
 
 
@@ -75,6 +76,7 @@ MATRIX: dict[Permission, frozenset[Role]] = {
     Permission.WEBHOOKS_MANAGE: frozenset({Role.ADMIN}),
     Permission.KPI_READ: frozenset({Role.SUPERVISOR}),
     Permission.CAP_PUBLISH: frozenset({Role.SUPERVISOR}),
+    Permission.PARKED_READ: frozenset({Role.SUPERVISOR}),
     Permission.SELF: frozenset(HUMAN_ROLES),
 }
 

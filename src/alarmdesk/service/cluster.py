@@ -56,7 +56,15 @@ from alarmdesk.service.writer import FailedAlone, Writer
 from alarmdesk.store import leases
 from alarmdesk.store import repository as repo
 
-__all__ = ["NODE_PREFIX", "PARTITION_PREFIX", "WRITER_LEASE", "Node", "Ownership", "fair_share"]
+__all__ = [
+    "NODE_PREFIX",
+    "PARTITION_PREFIX",
+    "WRITER_LEASE",
+    "Node",
+    "Ownership",
+    "fair_share",
+    "publish_queued",
+]
 
 log = logs.get_logger(__name__)
 
@@ -354,6 +362,41 @@ async def _store_batch(
     faults.parked.clear()
 
 
+async def publish_queued(
+    intake: IntakeLog, engine: sa.Engine, items: Sequence[tuple[QueuedSignal, str | None]]
+) -> None:
+    """Publishes (queued signal, message id or None for its own) into the intake log, each in
+    its fold scope's partition (a signal joined to an incident: the incident's): those of one
+    partition in their order, partitions side by side. Returns once JetStream has stored
+    every one.
+
+    Raises:
+        IntakeUnavailable: one was not confirmed (some may be queued: a signal is recognised
+            by its key when it comes again).
+    """
+    joined = [q.signal.join for q, _ in items if q.signal.join is not None]
+    incident_keys = await asyncio.to_thread(_keys_of, engine, joined) if joined else {}
+    by_partition: dict[int, list[tuple[QueuedSignal, str | None, str]]] = {}
+    for queued, msg_id in items:
+        s = queued.signal
+        if s.join is not None and s.join in incident_keys:
+            scope = scope_of_incident(incident_keys[s.join])
+        else:
+            scope = fold_scope(s.source_kind.value, s.source_id)
+        by_partition.setdefault(intake.partition(scope), []).append((queued, msg_id, scope))
+
+    async def in_order(items: list[tuple[QueuedSignal, str | None, str]]) -> None:
+        for queued, msg_id, scope in items:
+            await intake.publish(queued, scope, msg_id=msg_id)
+
+    await asyncio.gather(*(in_order(items) for items in by_partition.values()))
+
+
+def _keys_of(engine: sa.Engine, incident_ids: list[int]) -> dict[int, str | None]:
+    with engine.connect() as conn:
+        return repo.correlation_keys(conn, incident_ids)
+
+
 class Node:
     """This node in distributed mode: the intake log, the writer lease, the partitions."""
 
@@ -393,40 +436,10 @@ class Node:
         """
         now = self.clock()
         keys = [settle_queued_key(s) for s in signals]
-        await self._publish([(QueuedSignal(s, now, actor), None) for s in signals])
+        await publish_queued(
+            self.intake, self.engine, [(QueuedSignal(s, now, actor), None) for s in signals]
+        )
         return [(k, now) for k in keys]
-
-    async def republish(self, items: Sequence[tuple[QueuedSignal, str]]) -> None:
-        """Puts signals back into the log as they were queued (their received time and
-        sender), each under the message id given (a parked signal's retry); returns once
-        JetStream has stored every one.
-
-        Raises:
-            IntakeUnavailable: one was not confirmed (some may be queued: a signal is
-                recognised by its key when it comes again).
-        """
-        await self._publish(list(items))
-
-    async def _publish(self, items: list[tuple[QueuedSignal, str | None]]) -> None:
-        """Publishes (queued signal, message id or None for its own): those of one partition
-        in their order, partitions side by side."""
-        joined = [q.signal.join for q, _ in items if q.signal.join is not None]
-        incident_keys = await asyncio.to_thread(self._keys_of, joined) if joined else {}
-        by_partition: dict[int, list[tuple[QueuedSignal, str | None, str]]] = {}
-        for queued, msg_id in items:
-            s = queued.signal
-            if s.join is not None and s.join in incident_keys:
-                scope = scope_of_incident(incident_keys[s.join])
-            else:
-                scope = fold_scope(s.source_kind.value, s.source_id)
-            p = self.intake.partition(scope)
-            by_partition.setdefault(p, []).append((queued, msg_id, scope))
-
-        async def in_order(items: list[tuple[QueuedSignal, str | None, str]]) -> None:
-            for queued, msg_id, scope in items:
-                await self.intake.publish(queued, scope, msg_id=msg_id)
-
-        await asyncio.gather(*(in_order(items) for items in by_partition.values()))
 
     async def submit_signals(self, signals: Sequence[SignalIn]) -> list[tuple[str, datetime]]:
         """Device intake's sink (``intake.devices.SignalSink``): a DC-09 frame taken on any
@@ -436,10 +449,6 @@ class Node:
             IntakeUnavailable: not confirmed; the receiver does not acknowledge the frame.
         """
         return await self.publish(signals, None)
-
-    def _keys_of(self, incident_ids: list[int]) -> dict[int, str | None]:
-        with self.engine.connect() as conn:
-            return repo.correlation_keys(conn, incident_ids)
 
     # -- the writer lease --------------------------------------------------------------------
 

@@ -117,7 +117,7 @@ def listing(
     entry in the same transaction."""
 
     def work(conn: sa.Connection) -> list[dict[str, Any]]:
-        rows = store.list_parked(conn, retried=retried)
+        rows = store.parked_rows(conn, retried=retried)
         entry = AuditEvent(
             actor,
             Operation.CONSULT,
@@ -160,7 +160,7 @@ def to_retry(engine: sa.Engine, ids: Sequence[int] | None) -> list[Retry]:
         NotFound: an id names no parked signal waiting.
     """
     with engine.connect() as conn:
-        rows = store.waiting(conn, ids)
+        rows = store.parked_rows(conn, ids=ids)
     if ids is not None:
         missing = sorted(set(ids) - {int(r["id"]) for r in rows})
         if missing:

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
 
-__all__ = ["Parking", "list_parked", "mark_retried", "park", "waiting", "waiting_count"]
+__all__ = ["Parking", "mark_retried", "park", "parked_rows", "waiting_count"]
 
 _p = t.parked_signals
 _c = _p.c
@@ -57,18 +57,14 @@ def park(conn: sa.Connection, items: Sequence[Parking], now: datetime) -> list[i
     return ids
 
 
-def list_parked(conn: sa.Connection, *, retried: bool = False) -> list[dict[str, Any]]:
-    """The parked signals, oldest first: those waiting, and with ``retried`` those put back
-    into the log too."""
+def parked_rows(
+    conn: sa.Connection, *, retried: bool = False, ids: Sequence[int] | None = None
+) -> list[dict[str, Any]]:
+    """The parked signals, oldest first: those waiting (with ``retried``, those put back into
+    the log too), of ``ids`` when given."""
     q = sa.select(_p).order_by(_c.id)
     if not retried:
         q = q.where(_c.retried_at.is_(None))
-    return [dict(r) for r in conn.execute(q).mappings()]
-
-
-def waiting(conn: sa.Connection, ids: Sequence[int] | None) -> list[dict[str, Any]]:
-    """The parked signals not put back yet: those of ``ids`` (None: every one)."""
-    q = sa.select(_p).where(_c.retried_at.is_(None)).order_by(_c.id)
     if ids is not None:
         q = q.where(_c.id.in_(list(ids)))
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -22,7 +22,6 @@ from alarmdesk.domain.incident import OPEN, RULES, Action, CancelReason, Disposi
 from alarmdesk.safeguards.access import (
     Permission,
     Principal,
-    Role,
     allowed,
     shares_desk,
     visible_desks,
@@ -190,10 +189,11 @@ async def queue_counts(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 def _parked_for(svc: Services, who: Principal) -> dict[str, Any] | None:
-    """For a supervisor: how many queued signals are parked and since when (distributed mode:
-    answered "queued" to their senders, they could not be stored and wait in `alarmdesk
-    parked list`, not in the queue). A count, never their content; None for other roles."""
-    if who.role is not Role.SUPERVISOR:
+    """For those who oversee intake (``parked.read``: supervisors): how many queued signals are
+    parked and since when (distributed mode: answered "queued" to their senders, they could
+    not be stored and wait in `alarmdesk parked list`, not in the queue). A count, never
+    their content; None for others."""
+    if not allowed(who, Permission.PARKED_READ):
         return None
     count, since = parked.waiting(svc.engine)
     return {"count": count, "since": since.isoformat() if since else None}
