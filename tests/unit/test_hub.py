@@ -59,3 +59,29 @@ async def test_a_hub_that_has_offered_nothing_yet_takes_any_first_id() -> None:
     sub = hub.subscribe()
     hub.publish([event(41)])
     assert ids(sub.queue) == [41] and not sub.dropped
+
+
+async def test_with_nobody_listening_nothing_is_encoded_and_holes_are_still_seen(
+    monkeypatch,
+) -> None:
+    """No console connected and no HTTP worker tapping: the commit's frames would go nowhere,
+    so none is built (the writer's loop spent that on every event). The hub still notes how
+    far the events go: a stream opened later starts after them, and a hole after them is
+    still a hole."""
+    import alarmdesk.bus.hub as hub_mod
+
+    built: list[int] = []
+    real = hub_mod.sse_frame
+    monkeypatch.setattr(hub_mod, "sse_frame", lambda eid, *a: built.append(eid) or real(eid, *a))
+    hub = Hub()
+    hub.publish([event(1), event(2)])
+    assert built == [] and hub.last_id == 2 and hub.published == 2
+    sub = hub.subscribe()
+    hub.publish([event(3)])
+    assert built == [3] and ids(sub.queue) == [3]
+    hub.publish([event(5)])  # 4 was never offered
+    assert ids(sub.queue) == [None] and sub.dropped and hub.last_id == 5
+    tapped: list[list[int]] = []
+    hub.taps.append(lambda frames: tapped.append([eid for eid, _, _ in frames]))
+    hub.publish([event(6)])  # an HTTP worker's consoles: frames built for the tap
+    assert tapped == [[6]] and built == [3, 5, 6]

@@ -85,6 +85,13 @@ class Hub:
         """
         if not events:
             return
+        if not self.subscribers and not self.taps:
+            # Nobody to hand frames to (no console connected, no HTTP worker): build none, but
+            # note how far the events go, so that a stream opened later starts after them and
+            # a hole after them is still seen.
+            self.last_id = max(self.last_id, events[-1].id)
+            self.published += len(events)
+            return
         self.offer(
             [
                 (
