@@ -34,6 +34,9 @@ def test_a_silenced_panel_is_stored_not_alarmed_until_the_silence_ends(live_serv
         ended = sup.post(f"/api/v1/silences/{silence['id']}/end")
         assert ended.status_code == 200 and ended.json()["state"] == "ended"
         assert sup.post(f"/api/v1/silences/{silence['id']}/end").status_code == 409
+        missing = sup.get("/api/v1/silences/99999/signals")
+        assert missing.status_code == 404, missing.text
+        assert missing.json()["error"]["code"] == "not_found"
         rung = live_server.post_signal(alarm("s2")).json()
         assert rung["incident_id"] is not None
         everything = {"match": {}, "reason": "all quiet", "ends_at": until}
@@ -52,5 +55,31 @@ def test_a_silenced_panel_is_stored_not_alarmed_until_the_silence_ends(live_serv
             "area",
         )
         assert "180th meridian" in refused.json()["error"]["message"]
+        for match in ({"devices": ["*"]}, {"sites": ["*"]}, {"devices": ["a\u0000"]}):
+            refused = sup.post("/api/v1/silences", json={**body, "match": match})
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["error"]["code"] == "invalid_value"
+        for_ever = {**body, "ends_at": "9999-12-31T23:59:59+00:00"}
+        assert sup.post("/api/v1/silences", json=for_ever).status_code == 422
     with live_server.client("call_taker") as ct:
         assert ct.post("/api/v1/silences", json=body).status_code == 403
+
+
+def test_a_call_from_the_public_alarms_whatever_silence_matches_it(live_server) -> None:
+    """A silence on a school's site for its sprinkler test holds back the panel, never a
+    person calling about a fire there."""
+    until = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    body = {"match": {"sites": ["riverside*"]}, "reason": "sprinkler test", "ends_at": until}
+    with live_server.client("supervisor") as sup:
+        assert sup.post("/api/v1/silences", json=body).status_code == 201
+    at = {"lat": 51.5, "lon": -0.12, "site": "Riverside School"}
+    panel = {**alarm("r1"), "location": at}
+    assert live_server.post_signal(panel).json()["incident_id"] is None
+    call = {
+        **alarm("r2"),
+        "source_kind": "call",
+        "source_id": "calltaker-1",
+        "type_code": "FSTRU",
+        "location": at,
+    }
+    assert live_server.post_signal(call).json()["incident_id"] is not None

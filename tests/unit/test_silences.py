@@ -3,6 +3,7 @@ match, what is refused, and a pipeline that stores but never alarms what they ho
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import msgspec
@@ -12,7 +13,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.routing import Facts
 from alarmdesk.domain.signal import Location, Signal, SourceKind
-from alarmdesk.domain.silences import SilenceSpec, compile_silence, silencing
+from alarmdesk.domain.silences import SilenceSpec, check_new_silence, compile_silence, silencing
 from alarmdesk.domain.taxonomy import Taxonomy, default_types
 from alarmdesk.domain.units import Desk
 from alarmdesk.pipeline import Pipeline
@@ -204,3 +205,71 @@ def test_a_pipeline_stores_a_silenced_signal_without_an_incident_and_alarms_afte
     assert not p.incidents
     after = p.ingest(signal(NOW + timedelta(hours=2)))
     assert after.silenced_by is None and after.incident_id is not None
+
+
+LATER = "2026-12-04T00:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("match", "reason", "ends_at", "field"),
+    [
+        ({"devices": ["*"]}, "maintenance", LATER, "devices"),  # every device
+        ({"devices": ["**"]}, "maintenance", LATER, "devices"),
+        ({"devices": ["?*"]}, "maintenance", LATER, "devices"),
+        ({"devices": ["[a-z]*"]}, "maintenance", LATER, "devices"),
+        ({"sites": ["*"]}, "maintenance", LATER, "sites"),
+        ({"devices": ["panel-1", "*"], "types": ["ALRBA"]}, "maintenance", LATER, "devices"),
+        ({"devices": ["a\x00"]}, "maintenance", LATER, "devices"),
+        ({"sites": ["a\x1bb"]}, "maintenance", LATER, "sites"),
+        ({"sites": ["a\nb"]}, "maintenance", LATER, "sites"),
+        ({"types": ["A\x00"]}, "maintenance", LATER, "types"),
+        ({"devices": ["panel-1"]}, "   ", LATER, "reason"),
+        ({"devices": ["panel-1"]}, "maintenance", "9999-12-31T23:59:59+00:00", "ends_at"),
+        ({"devices": ["panel-1"]}, "maintenance", "2027-03-04T12:00:01+00:00", "ends_at"),
+    ],
+)
+def test_a_new_silence_that_would_hold_back_every_device_or_site_or_last_for_ever_is_refused(
+    match, reason, ends_at, field
+):
+    """What a tired operator might type: ``*`` for "this panel, whatever its id", a silence
+    until the year 9999. Each would hold back alarms nobody meant to silence, for ever."""
+    spec = msgspec.convert({"match": match, "reason": reason, "ends_at": ends_at}, SilenceSpec)
+    with pytest.raises(InvalidField) as info:
+        check_new_silence(spec, NOW)
+    assert info.value.field == field and info.value.code == "invalid_value"
+
+
+def test_a_new_silence_of_patterns_with_a_literal_part_and_up_to_90_days_is_taken():
+    for match in (
+        {"devices": ["panel-03*"]},
+        {"sites": ["riverside school*"]},
+        {"devices": ["c?m-1"]},
+    ):
+        spec = msgspec.convert(
+            {"match": match, "reason": "maintenance", "ends_at": "2027-03-03T12:00:00+00:00"},
+            SilenceSpec,
+        )
+        check_new_silence(spec, NOW)
+    weekly = msgspec.convert(
+        {
+            "match": {"devices": ["panel-03E8"]},
+            "reason": "weekly test",
+            "weekly": [{"days": ["tue"], "hours": "06:00-08:00"}],
+        },
+        SilenceSpec,
+    )
+    check_new_silence(weekly, NOW)  # weekly windows may stand until ended
+
+
+def test_a_call_or_a_duty_report_always_alarms_whatever_silence_matches_it():
+    """A silence is for equipment (maintenance, known faults): a person calling about a fire
+    at a school whose sprinkler test is silenced, or staff reporting one, is never held
+    back. Feeds of other systems may be silenced like equipment."""
+    s = silence(
+        {"match": {"sites": ["riverside school*"]}, "reason": "sprinkler test", "ends_at": LATER}
+    )
+    base = facts()
+    assert silencing([s], base) is s
+    for kind in (SourceKind.CALL, SourceKind.DUTY):
+        assert silencing([s], dataclasses.replace(base, source_kind=kind)) is None
+    assert silencing([s], dataclasses.replace(base, source_kind=SourceKind.FEED)) is s

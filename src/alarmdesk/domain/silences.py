@@ -14,9 +14,10 @@ memory; whether a silence is in force is a function of the signal's time only, s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from fnmatch import fnmatchcase
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -27,19 +28,32 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.prefilter import Prefilter
 from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours, time_zone
-from alarmdesk.domain.signal import check_text
+from alarmdesk.domain.signal import SourceKind, check_text
 
 __all__ = [
+    "MAX_ONE_OFF",
+    "NEVER_SILENCED",
     "Silence",
     "SilenceMatch",
     "SilenceSpec",
     "Silences",
     "Window",
+    "check_new_silence",
     "compile_silence",
     "silencing",
 ]
 
 Pattern = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+
+# A silence is for equipment (maintenance, known faults) and the feeds of other systems: a
+# person calling about a fire at a school whose sprinkler test is silenced, or staff on duty
+# reporting one, always alarms.
+NEVER_SILENCED = frozenset({SourceKind.CALL, SourceKind.DUTY})
+# A one-off silence lasts this long at most: a fault that outlasts it is silenced again on
+# purpose, or the device taken out of the set-up; only weekly windows stand until ended.
+MAX_ONE_OFF = timedelta(days=90)
+# What a pattern matches besides its own characters: * ? and [sets].
+_WILDCARDS = re.compile(r"\[[^\]]*\]|[*?]")
 
 
 class SilenceMatch(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
@@ -192,6 +206,46 @@ def compile_silence(
     )
 
 
+def check_new_silence(spec: SilenceSpec, now: datetime) -> None:
+    """What a new silence must also be (those stored before these rules still load and hold):
+    no pattern that matches every device or site (one with no character of its own: ``*``,
+    ``?*``, ``[a-z]*``), no control character in a pattern or a type, a reason that is more
+    than blanks, and a one-off silence of :data:`MAX_ONE_OFF` at most.
+
+    Raises:
+        InvalidField: ``invalid_value``, naming the field.
+    """
+    m = spec.match
+    if len(spec.reason.strip()) < 3:
+        raise InvalidField("reason says nothing", field="reason", code="invalid_value")
+    for name, patterns in (("devices", m.devices), ("sites", m.sites)):
+        for p in patterns:
+            check_text(p, name)
+            if not _WILDCARDS.sub("", p).strip():
+                raise InvalidField(
+                    f"the pattern '{p}' matches every {name[:-1]}: a silence never holds back "
+                    "everything (name the devices or sites, as in 'panel-03*')",
+                    field=name,
+                    code="invalid_value",
+                )
+    for code in m.types:
+        check_text(code, "types")
+    starts = spec.starts_at or now
+    if (
+        not spec.weekly
+        and spec.ends_at is not None
+        and spec.ends_at.tzinfo is not None
+        and starts.tzinfo is not None
+        and spec.ends_at - starts > MAX_ONE_OFF
+    ):
+        raise InvalidField(
+            f"a one-off silence lasts {MAX_ONE_OFF.days} days at most (silence again when "
+            "it ends, or use weekly windows)",
+            field="ends_at",
+            code="invalid_value",
+        )
+
+
 class Silences:
     """The silences the writer holds, prefiltered by device and site."""
 
@@ -207,7 +261,10 @@ class Silences:
 
 
 def silencing(silences: Silences | Sequence[Silence], facts: Facts) -> Silence | None:
-    """The first silence in force at ``facts.at`` that matches the signal, or None."""
+    """The first silence in force at ``facts.at`` that matches the signal, or None (always
+    for a call or a duty report: :data:`NEVER_SILENCED`)."""
+    if facts.source_kind in NEVER_SILENCED:
+        return None
     found = silences.candidates(facts) if isinstance(silences, Silences) else silences
     for s in found:
         if s.matches(facts) and s.in_force(facts.at):

@@ -17,7 +17,7 @@ from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.geo import checked_area
 from alarmdesk.domain.purpose import screen
-from alarmdesk.domain.silences import SilenceSpec, compile_silence
+from alarmdesk.domain.silences import SilenceSpec, check_new_silence, compile_silence
 from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service.actions import Action
 from alarmdesk.service.audit_policy import configure_entry
@@ -34,6 +34,7 @@ def create(actor: Actor, spec: SilenceSpec) -> Action:
 
     def run(conn: sa.Connection, now: datetime) -> int:
         compile_silence(0, spec, now, _CATEGORIES)  # refuses what cannot hold
+        check_new_silence(spec, now)  # and what would hold back too much, or for too long
         if spec.match.area is not None:
             checked_area(spec.match.area, "area")  # and an area that would silence elsewhere
         # A silence is a rule about what not to see: its texts are screened like a type's.

@@ -78,7 +78,16 @@ def list_silences(
 
 
 def silenced_signals(conn: sa.Connection, silence_id: int, *, limit: int) -> list[dict[str, Any]]:
-    """The signals a silence held back, newest first."""
+    """The signals a silence held back, newest first.
+
+    Raises:
+        NotFound: no such silence.
+    """
+    if (
+        conn.execute(sa.select(t.silences.c.id).where(t.silences.c.id == silence_id)).first()
+        is None
+    ):
+        raise NotFound(f"no silence {silence_id}", field="silence_id")
     s = t.signals.c
     q = (
         sa.select(s.id, s.source_kind, s.source_id, s.type_code, s.occurred_at, s.received_at)
