@@ -110,3 +110,31 @@ def test_an_avl_feed_of_positions_leaves_one_audit_entry_per_batch_and_a_status_
         assert op.post("/api/v1/units/E1/report", json={"status": "out_of_service"}).is_success
     (status,) = [e for e in entries()[before:] if e.get("rule") == "unit.report"]
     assert status["detail"] == {"status": "out_of_service", "position": False}
+
+
+def test_a_report_that_moves_an_incident_of_another_desk_is_refused(live_server) -> None:
+    """A unit's status moves the timeline of the incident it is on: an operator may do that
+    only to an incident of their desks, as with any action on it (a west operator moved an
+    east incident's unit and stamped its times). A position moves only the unit; an intake
+    token (a crew's terminal, an AVL feed) reports for its units whatever their incident."""
+    east = fire("d1") | {"location": {"lat": 51.5, "lon": 5.0}}
+    incident = live_server.post_signal(east).json()["incident_id"]
+    with live_server.client("operator") as op:
+        op.post(f"/api/v1/incidents/{incident}/dispatch", json={"units": ["E2"]}).raise_for_status()
+        with live_server.client("west_operator") as west:
+            refused = west.post("/api/v1/units/E2/report", json={"status": "en_route"})
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["error"]["code"] == "forbidden"
+            also = west.post(
+                "/api/v1/units/E2/report", json={"status": "en_route", "lat": 51.6, "lon": 5.1}
+            )
+            assert also.status_code == 403  # nothing moves, the position neither
+            inc = op.get(f"/api/v1/incidents/{incident}").json()
+            assert inc["en_route_at"] is None
+            units = {u["id"]: u for u in op.get("/api/v1/units").json()}
+            assert units["E2"]["status"] == "dispatched" and units["E2"]["lat"] != 51.6
+            moved = west.post("/api/v1/units/E2/report", json={"lat": 51.6, "lon": 5.1})
+            assert moved.status_code == 200  # a position only
+        with live_server.client("intake") as crew:
+            assert crew.post("/api/v1/units/E2/report", json={"status": "en_route"}).is_success
+        assert op.get(f"/api/v1/incidents/{incident}").json()["en_route_at"]

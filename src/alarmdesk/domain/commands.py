@@ -63,6 +63,9 @@ class UnitReport:
     status: str | None = None
     lat: float | None = None
     lon: float | None = None
+    # The desks the reporter works for; None: any (every desk, or a machine reporting for
+    # its units). A status that moves an incident is refused unless it shares one of them.
+    desks: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import InvalidField, InvalidTransition, UnknownUnit
+from alarmdesk.domain.errors import Forbidden, InvalidField, InvalidTransition, UnknownUnit
 from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import FINAL
 from alarmdesk.domain.units import UNIT_MOVES, Unit, UnitStatus
@@ -30,19 +30,31 @@ def unit_report(pipeline: Pipeline, report: c.UnitReport, now: datetime) -> Pipe
 
     Raises:
         UnknownUnit: no such unit; InvalidTransition: a status it cannot go to from its
-        own (dispatched only by an operator's dispatch).
+        own (dispatched only by an operator's dispatch); Forbidden: a status that would
+        move an incident of none of the reporter's desks.
     """
     unit = pipeline.units.get(report.unit_id)
     if unit is None:
         raise UnknownUnit(f"unit {report.unit_id!r} does not exist", field="unit_id")
     wanted = _wanted_status(unit, report)
+    inc = pipeline.incidents.get(unit.incident_id) if unit.incident_id is not None else None
+    if (
+        wanted is not None
+        and inc is not None
+        and report.desks is not None
+        and "*" not in report.desks
+        and report.desks.isdisjoint(inc.desks)
+    ):
+        raise Forbidden(
+            f"unit {unit.id} is on incident {inc.id}, which is not routed to your desks",
+            field="unit_id",
+        )
     result = PipelineResult()
     if report.lat is not None and report.lon is not None:  # checked before anything moves
         unit.lat, unit.lon = report.lat, report.lon
         result.units[unit.id] = unit
     if wanted is None:
         return result
-    inc = pipeline.incidents.get(unit.incident_id) if unit.incident_id is not None else None
     if wanted is UnitStatus.ON_SCENE and inc is not None and inc.is_open:
         arrived = pipeline.handle(c.Arrive(inc.id, report.actor, units=(unit.id,)), now)
         arrived.units[unit.id] = unit
