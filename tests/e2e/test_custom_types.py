@@ -110,3 +110,15 @@ def test_a_custom_type_takes_effect_only_after_two_approvals(live_server, people
     assert found["type_code"] == "LIBFIRE" and found["priority"] == 2
     listed = people["rita"].get("/api/v1/incident-types", params={"custom": "true"}).json()
     assert listed[0]["purpose"] == BATTERY["purpose"] and listed[0]["author"] == "sam"
+
+
+@pytest.mark.parametrize("sop", [[""], ["   "], ["Send foam tender", " "], ["!"], ["! "]])
+def test_a_procedure_with_an_empty_step_is_refused(people, sop) -> None:
+    """An empty step was taken (201), where a centre's own procedure refuses one."""
+    r = people["sam"].post("/api/v1/incident-types", json={**BATTERY, "sop": sop})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert (error["code"], error["field"]) == ("invalid_value", "sop"), r.text
+    assert "LIBFIRE" not in {
+        t["code"] for t in people["sam"].get("/api/v1/incident-types?custom=true").json()
+    }

@@ -4,9 +4,12 @@ revision refused; nobody but an administrator."""
 
 from __future__ import annotations
 
+import html
 import json
+import re
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from alarmdesk.store import tables as t
@@ -297,3 +300,136 @@ def test_a_desk_area_that_would_route_wrongly_is_refused_and_one_cut_at_the_meri
                     )
                 ).scalars()
                 assert "taveuni" in set(desks), key
+
+
+def form_revision(admin, path: str) -> str:
+    page = admin.get(path)
+    assert page.status_code == 200, page.text
+    found = re.search(r'name="revision" value="(\d+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def field_error(page: str, name: str) -> str:
+    """The text shown next to a form's field ("" when hidden)."""
+    found = re.search(
+        rf'<p class="field-error" id="err-{name}"\s*(hidden)?\s*>(.*?)</p>', page, re.S
+    )
+    assert found is not None, page
+    return "" if found.group(1) else html.unescape(found.group(2))
+
+
+def test_the_new_item_form_refuses_an_id_that_exists_instead_of_replacing_it(
+    live_server,
+) -> None:
+    """The console's "new" form replaced the stored item of the same id (200, HX-Redirect)."""
+    station = {"id": "ST02", "name": "Central", "lat": 45.0, "lon": -2.0}
+    with live_server.client("admin") as admin:
+        assert admin.put("/api/v1/setup/stations/ST02", json=station).status_code == 200
+        revision = form_revision(admin, "/setup/new/stations")
+        typo = {"revision": revision, "id": "ST02", "name": "typo new station"}
+        r = admin.post("/setup/new/stations", data={**typo, "lat": "37.0", "lon": "-122.0"})
+        assert r.status_code == 422, r.text
+        assert "hx-redirect" not in r.headers
+        assert "exists" in field_error(r.text, "id") and "ST02" in field_error(r.text, "id")
+        assert admin.get("/api/v1/setup/stations/ST02").json()["item"] == station
+        # the edit form changes it; the new form still adds an item of a new id
+        edited = admin.post("/setup/stations/ST02", data={**typo, "lat": "45", "lon": "-2"})
+        assert edited.status_code == 200 and edited.headers["hx-redirect"] == "/setup/stations/ST02"
+        revision = form_revision(admin, "/setup/new/stations")
+        new = admin.post(
+            "/setup/new/stations", data={"revision": revision, "id": "ST03", "name": "East"}
+        )
+        assert new.status_code == 200 and new.headers["hx-redirect"] == "/setup/stations/ST03"
+
+
+@pytest.mark.parametrize("lat", ["nan", "inf", "-inf", "1e400"])
+def test_a_latitude_that_is_not_a_finite_number_is_refused_on_the_form(live_server, lat) -> None:
+    """lat=nan on the form was dropped (JSON has no NaN: it became null) and a station was
+    stored with a longitude alone."""
+    with live_server.client("admin") as admin:
+        revision = form_revision(admin, "/setup/new/stations")
+        form = {"revision": revision, "id": "CS2", "name": "ok", "lat": lat, "lon": "1"}
+        r = admin.post("/setup/new/stations", data=form)
+        assert r.status_code == 422, r.text
+        assert field_error(r.text, "lat")
+        assert admin.get("/api/v1/setup/stations/CS2").status_code == 404
+
+
+def test_lat_and_lon_go_together_for_every_kind_with_a_position(live_server) -> None:
+    """A station with a longitude alone was taken over the API (its units then showed
+    lat null, lon 1.0); panels already refused it."""
+    cases = [
+        ("stations/PSX", {"id": "PSX", "name": "n", "lon": 1}),
+        ("stations/PSX", {"id": "PSX", "name": "n", "lat": 1}),
+        ("panels/panel-7A09", {"account": "7A09", "site": "Shop", "lat": 45.0}),
+        ("cameras/cam-x", {"id": "cam-x", "site": "Yard", "lon": -2.0}),
+        ("sensors/s-x", {"id": "s-x", "site": "Cellar", "lat": 45.0}),
+    ]
+    with live_server.client("admin") as admin:
+        for path, item in cases:
+            r = admin.put(f"/api/v1/setup/{path}", json=item)
+            assert r.status_code == 422, (path, r.text)
+            error = r.json()["error"]
+            assert (error["code"], error["field"]) == ("invalid_value", "lat"), (path, r.text)
+            assert "lat and lon go together" in error["message"]
+            assert admin.get(f"/api/v1/setup/{path}").status_code == 404
+
+
+def test_the_stored_set_up_is_a_fixed_point_after_an_item_is_removed(live_server) -> None:
+    """Removing a desk left a gap in the desks' order: the export, planned back, changed the
+    position of the desks after it (and applying it made a revision that changed nothing)."""
+    with live_server.client("admin") as admin:
+        for desk in ("pd1", "pd2", "pd3"):
+            item = {"id": desk, "name": f"Desk {desk}"}
+            assert admin.put(f"/api/v1/setup/desks/{desk}", json=item).status_code == 200
+        assert admin.delete("/api/v1/setup/desks/pd1").status_code == 200
+        exported = admin.get("/api/v1/setup")
+        assert exported.status_code == 200
+        order = [d["id"] for d in exported.json()["desks"]]
+        assert order == ["west", "east", "alarms", "pd2", "pd3"]
+        plan = admin.post("/api/v1/setup/plan", content=exported.content)
+        assert plan.status_code == 200, plan.text
+        assert plan.json()["counts"] == {}, plan.text
+        # a desk added after the removal comes last, and the export stays a fixed point
+        assert admin.put("/api/v1/setup/desks/pd4", json={"id": "pd4", "name": "D4"}).is_success
+        exported = admin.get("/api/v1/setup")
+        assert [d["id"] for d in exported.json()["desks"]][-3:] == ["pd2", "pd3", "pd4"]
+        assert admin.post("/api/v1/setup/plan", content=exported.content).json()["counts"] == {}
+
+
+def test_duplicate_keys_in_an_item_are_refused_like_in_a_set_up_file(live_server) -> None:
+    """The item's PUT kept the last of two "name" keys; the plan refuses the same object."""
+    body = b'{"id": "PS13", "name": "a", "name": "b", "lat": 1, "lon": 1}'
+    with live_server.client("admin") as admin:
+        planned = admin.post("/api/v1/setup/plan", content=b'{"stations": [' + body + b"]}")
+        assert planned.status_code == 422
+        r = admin.put("/api/v1/setup/stations/PS13", content=body)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == planned.json()["error"]["code"] == "invalid_value"
+        assert "duplicate key 'name'" in error["message"]
+        assert admin.get("/api/v1/setup/stations/PS13").status_code == 404
+        nested = {"account": "7A0B", "site": "Shop"}
+        raw = json.dumps(nested)[:-1].encode() + b', "zones": {"1": "a", "1": "b"}}'
+        r = admin.put("/api/v1/setup/panels/panel-7A0B", content=raw)
+        assert r.status_code == 422 and "duplicate key '1'" in r.json()["error"]["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "item", "field"),
+    [
+        ("stations/WS1", {"id": "WS1", "name": "   "}, "name"),
+        ("desks/WD1", {"id": "WD1", "name": " \u00a0 "}, "name"),
+        ("panels/panel-7A0C", {"account": "7A0C", "site": "  "}, "site"),
+        ("cameras/cam-w", {"id": "cam-w", "site": " "}, "site"),
+        ("sensors/s-w", {"id": "s-w", "site": "   "}, "site"),
+    ],
+)
+def test_a_name_of_spaces_only_is_refused_like_an_empty_one(live_server, path, item, field) -> None:
+    with live_server.client("admin") as admin:
+        r = admin.put(f"/api/v1/setup/{path}", json=item)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert (error["code"], error["field"]) == ("invalid_value", field), r.text
+        assert admin.get(f"/api/v1/setup/{path}").status_code == 404

@@ -87,6 +87,35 @@ def test_an_unknown_category_exits_with_2(url) -> None:
     assert r.returncode == 2 and "unknown_category" in r.stderr
 
 
+def test_a_procedure_with_an_empty_step_exits_with_2(url) -> None:
+    """`types add --sop " "` proposed a type whose procedure had an empty step."""
+    r = run(
+        "types",
+        "add",
+        "LIBFIRE",
+        "--name",
+        "Lithium battery fire",
+        "--category",
+        "fire",
+        "--priority",
+        "2",
+        "--purpose",
+        "Battery fires re-ignite and need special agents",
+        "--legal-basis",
+        "Fire Act s.7",
+        "--as",
+        "me",
+        "--sop",
+        "Send foam tender",
+        "--sop",
+        "  ",
+        env_url=url,
+    )
+    assert r.returncode == 2 and "invalid_value" in r.stderr, r.stderr
+    listed = run("types", "list", "--custom", env_url=url)
+    assert "LIBFIRE" not in listed.stdout
+
+
 def test_users_and_tokens_are_created_and_audited(url) -> None:
     r = run(
         "users",

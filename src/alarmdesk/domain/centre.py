@@ -24,6 +24,7 @@ from alarmdesk.domain.dispatch import ResponsePlanSpec
 from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError, UnknownCategoryError
 from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area, checked_area
+from alarmdesk.domain.procedure import check_steps
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
 from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
@@ -75,7 +76,10 @@ Id = Annotated[
 DeviceId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+# A name (a desk's, a station's, a device's site) says something: empty or spaces only is none.
+_NOT_BLANK = r"\S"
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NOT_BLANK)]
+Word = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=_NOT_BLANK)]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Account = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{3,16}$")]
 KeyHex = Annotated[
@@ -120,11 +124,9 @@ class UnitSpec(_Spec, kw_only=True):
     """A unit by its call sign; its kind (engine, ladder, medic, patrol…), what it can do."""
 
     id: Id
-    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    kind: Word
     station: Id | None = None
-    capabilities: list[Annotated[str, msgspec.Meta(min_length=1, max_length=32)]] = msgspec.field(
-        default_factory=list
-    )
+    capabilities: list[Word] = msgspec.field(default_factory=list)
 
 
 class _DeviceSpec(_Spec, kw_only=True):
@@ -444,6 +446,20 @@ def _check_escalation(item: EscalationSpec, centre: Centre) -> None:
         )
 
 
+def _check_position(item: Any) -> None:
+    """An item with a position (a station, a device, a device's zone) has both ``lat`` and
+    ``lon``, or neither: half a position puts it nowhere, or on the equator."""
+    if not hasattr(item, "lat"):
+        return
+    if (item.lat is None) != (item.lon is None):
+        raise InvalidField("lat and lon go together", field="lat", code="invalid_value")
+    for name, zone in getattr(item, "zones", {}).items():
+        if isinstance(zone, ZoneSpec) and (zone.lat is None) != (zone.lon is None):
+            raise InvalidField(
+                f"zone '{name}': lat and lon go together", field="zones", code="invalid_value"
+            )
+
+
 def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) -> None:
     try:
         if isinstance(item, RouteSpec):
@@ -451,12 +467,11 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
         elif isinstance(item, EscalationSpec):
             _check_escalation(item, centre)
         elif isinstance(item, ProcedureSpec):
-            if not item.steps or not all(s.removeprefix("!").strip() for s in item.steps):
+            if not item.steps:
                 raise InvalidField(
-                    f"procedure for '{item.id}' needs steps, none of them empty",
-                    field="steps",
-                    code="invalid_value",
+                    f"procedure for '{item.id}' needs steps", field="steps", code="invalid_value"
                 )
+            check_steps(item.steps, "steps")
         elif isinstance(item, ResponsePlanSpec):
             for need in item.units:
                 if (need.kind is None) == (need.capability is None):
@@ -494,10 +509,7 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
                 field="station",
                 code="unknown_reference",
             )
-        if isinstance(item, PanelSpec | CameraSpec | SensorSpec) and (
-            (item.lat is None) != (item.lon is None)
-        ):
-            raise InvalidField("lat and lon go together", field="lat", code="invalid_value")
+        _check_position(item)
         if isinstance(item, PanelSpec) and isinstance(item.timestamp_window, tuple):
             behind, ahead = item.timestamp_window
             if behind > 0 or ahead < 0:

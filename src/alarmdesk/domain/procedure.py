@@ -17,7 +17,7 @@ from typing import Any
 
 from alarmdesk.domain.errors import Conflict, InvalidField
 
-__all__ = ["Procedure", "Step", "steps_of"]
+__all__ = ["Procedure", "Step", "check_steps", "steps_of"]
 
 MANDATORY = "!"
 
@@ -26,6 +26,23 @@ MANDATORY = "!"
 class Step:
     text: str
     mandatory: bool = False
+
+
+def check_steps(sop: Sequence[str], field: str) -> None:
+    """Refuses a procedure with an empty step: empty, spaces only or a lone ``!`` (a
+    checklist line with nothing to do, which :func:`steps_of` would drop). The one rule of a
+    centre's own procedure (``procedures`` of the set-up) and a custom type's.
+
+    Raises:
+        InvalidField: ``invalid_value``, naming ``field`` and the step.
+    """
+    for n, raw in enumerate(sop, 1):
+        if not raw.strip().removeprefix(MANDATORY).strip():
+            raise InvalidField(
+                f"step {n} of the procedure is empty: write what to do, or leave the step out",
+                field=field,
+                code="invalid_value",
+            )
 
 
 def steps_of(sop: Sequence[str]) -> tuple[Step, ...]:

@@ -10,8 +10,9 @@ numbers are read as text.
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ from alarmdesk.domain.centre import KINDS, Centre, CentreFile
 from alarmdesk.domain.centre_plan import redact, specs_of
 from alarmdesk.domain.errors import SetupError
 
-__all__ = ["Located", "dump", "load", "loads", "schema", "write"]
+__all__ = ["Located", "dump", "load", "loads", "refuse_duplicate_keys", "schema", "write"]
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -36,6 +37,12 @@ class _Loader(_Base):  # type: ignore[misc]
     keys as text."""
 
 
+def _twice(mapping: Mapping[Any, Any], key: Any) -> str | None:
+    """Why ``key`` may not join ``mapping``: it is there already (plain YAML and JSON keep the
+    last of two silently). The one rule of a set-up's files and of an item sent alone."""
+    return f"duplicate key {key!r}" if key in mapping else None
+
+
 def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     out: dict[Any, Any] = {}
@@ -43,12 +50,33 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> dict[Any, Any]:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, int | float) and not isinstance(key, bool):
             key = key_node.value  # "015" stays "015", not 15
-        if key in out:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
-            )
+        if problem := _twice(out, key):
+            raise yaml.constructor.ConstructorError(None, None, problem, key_node.start_mark)
         out[key] = loader.construct_object(value_node, deep=True)
     return out
+
+
+def refuse_duplicate_keys(body: bytes, label: str) -> None:
+    """Refuses a JSON text (an item sent alone, ``PUT /api/v1/setup/{kind}/{id}``) with a key
+    given twice in an object, as a set-up file is. A text that is not JSON passes: the
+    decoder says what is wrong with it.
+
+    Raises:
+        SetupError: ``invalid_value``, naming the key, at ``label``.
+    """
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in pairs:
+            if problem := _twice(out, key):
+                raise SetupError(problem, code="invalid_value", where=label)
+            out[key] = value
+        return out
+
+    try:
+        json.loads(body, object_pairs_hook=unique)
+    except (ValueError, RecursionError):  # not JSON (or too deep): the decoder's to say
+        return
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)

@@ -52,6 +52,7 @@ from alarmdesk.domain.errors import (
 )
 from alarmdesk.domain.signal import decode
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
+from alarmdesk.service import centre_files
 from alarmdesk.service.actions import Action
 from alarmdesk.service.centre import check_types
 from alarmdesk.store.centre import busy, item_states, read_records, revision, write_plan
@@ -118,8 +119,10 @@ def decode_item(kind: str, body: bytes) -> tuple[Any, bool]:
 
     Raises:
         MalformedInput: not JSON. InvalidField: the spec refuses a field (named).
+        SetupError: a key given twice in an object (``invalid_value``), as in a file.
     """
-    spec = decode(_DECODERS[_known(kind)], body)
+    centre_files.refuse_duplicate_keys(body, _known(kind))
+    spec = decode(_DECODERS[kind], body)
     clear = False
     if kind == "panels" and spec.key_hex is None:
         clear = msgspec.json.decode(body, type=dict[str, Any]).get("key_hex", "") is None
@@ -230,10 +233,16 @@ def _where(centre: Centre) -> Any:
 
 
 def _prepare(
-    conn: sa.Connection, current: Records, kind: str, wanted: str, spec: Any, clear_key: bool
+    conn: sa.Connection,
+    current: Records,
+    kind: str,
+    wanted: str,
+    spec: Any,
+    clear_key: bool,
+    create: bool = False,
 ) -> Plan:
     """The plan that replaces (``spec``) or removes (``None``) one item, after the same check
-    as a whole set-up's."""
+    as a whole set-up's; with ``create``, one that only adds it."""
     if spec is not None:
         if item_id(spec) != wanted:
             raise InvalidField(
@@ -253,6 +262,13 @@ def _prepare(
         del items[at]
     elif at is None:
         items.append(spec)
+    elif create:
+        raise SetupError(
+            f"{kind[:-1]} '{wanted}' exists: to change it, edit it",
+            code="duplicate_id",
+            where=f"{kind}/{wanted}",
+            field="id",
+        )
     else:
         items[at] = spec
     centre = Centre.of([msgspec.structs.replace(whole, **{kind: items})])
@@ -285,8 +301,11 @@ def change(
     *,
     expected: int | None = None,
     clear_key: bool = False,
+    create: bool = False,
 ) -> Action:
-    """The action that creates or replaces (``spec``) or removes (``None``) item ``wanted``.
+    """The action that creates or replaces (``spec``) or removes (``None``) item ``wanted``;
+    with ``create`` (the console's "new" form), only creates it: an item of that id is
+    ``duplicate_id``, never replaced.
 
     Reads and checks in the caller's thread (call it in a worker thread); run the action with
     ``Writer.run`` or ``perform``. Its result is a :class:`Changed`.
@@ -308,7 +327,7 @@ def change(
             base, current = revision(conn), read_records(conn)
             if expected is not None and expected != base:
                 raise _conflict(expected, base)
-            planned = _prepare(conn, current, kind, wanted, spec, clear_key)
+            planned = _prepare(conn, current, kind, wanted, spec, clear_key, create)
     except AlarmdeskError as exc:
         refused_early = exc
 
@@ -320,7 +339,7 @@ def change(
         if moved != base:  # an apply came between our check and now
             if expected is not None:
                 raise _conflict(expected, moved)
-            plan = _prepare(conn, read_records(conn), kind, wanted, spec, clear_key)
+            plan = _prepare(conn, read_records(conn), kind, wanted, spec, clear_key, create)
         assert plan is not None
         refused = busy(conn, plan)
         if refused:

@@ -150,6 +150,25 @@ def write_plan(conn: sa.Connection, plan: Plan) -> None:
         for i in changed:
             values = {k: v for k, v in records[kind][i].items() if k != "id"}
             conn.execute(sa.update(table).where(table.c.id == i).values(**values))
+    for kind in _ORDERED:
+        if _ids(plan.removed, kind):
+            _close_gaps(conn, _table(kind))
+
+
+# Kinds whose order is stored as ``position``: the items' places in the files, 0, 1, 2…
+_ORDERED = ("desks", *RULE_KINDS)
+
+
+def _close_gaps(conn: sa.Connection, table: sa.Table) -> None:
+    """Numbers the items 0, 1, 2… in their order, as
+    :func:`alarmdesk.domain.centre_plan.records` numbers a set-up's. Removing one item (over
+    the API, in the console) leaves a gap otherwise, and the stored set-up, exported and
+    planned back, would change the position of every item after it."""
+    c = table.c
+    ids = conn.execute(sa.select(c.id, c.position).order_by(c.position, c.id)).all()
+    for pos, (item_id, was) in enumerate(ids):
+        if was != pos:
+            conn.execute(sa.update(table).where(c.id == item_id).values(position=pos))
 
 
 def _place_moved_units(conn: sa.Connection, wanted: Mapping[str, Mapping[str, Any]]) -> None:

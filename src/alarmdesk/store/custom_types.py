@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from alarmdesk.domain.errors import Conflict, Forbidden, InvalidField, NotFound
+from alarmdesk.domain.procedure import check_steps
 from alarmdesk.domain.taxonomy import IncidentType, check_admissible
 from alarmdesk.safeguards.access import Role
 from alarmdesk.store import tables as t
@@ -22,10 +23,12 @@ def propose(conn: sa.Connection, proposed: IncidentType, author: str, now: datet
 
     Raises:
         ProtectedPurposeError, UnknownCategoryError: the purpose is not admissible.
-        InvalidField: no purpose or legal basis stated, or a malformed code.
+        InvalidField: no purpose or legal basis stated, a malformed code, or an empty
+            procedure step.
         Conflict: the code exists.
     """
     check_admissible(proposed)  # first: a refused purpose is refused whatever else is wrong
+    check_steps(proposed.sop, "sop")  # as a centre's own procedure's (API and CLI alike)
     code = proposed.code.strip().upper()
     if not code.isascii() or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 32:
         raise InvalidField(

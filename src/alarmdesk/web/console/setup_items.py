@@ -19,6 +19,7 @@ Text formats of the fields that hold several values (docs/console.md):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -109,12 +110,25 @@ class FormErrors(Exception):
         self.errors = errors
 
 
+def _finite(text: str) -> float:
+    """A number as a form writes it; ``nan``, ``inf`` and ``1e400`` are none (JSON has no
+    such number: sent on, it would become null and the field be silently dropped).
+
+    Raises:
+        ValueError: not a finite number.
+    """
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
 def _number(text: str, field: str, errors: dict[str, str], *, whole: bool = False) -> Any:
     text = text.strip()
     if not text:
         return None
     try:
-        return int(text) if whole else float(text)
+        return int(text) if whole else _finite(text)
     except ValueError:
         errors[field] = "A whole number." if whole else "A number, e.g. 52.0907."
         return None
@@ -147,7 +161,7 @@ def _zones(text: str, errors: dict[str, str]) -> dict[str, Any]:
         if parts[1]:
             lat, sep, lon = parts[1].partition(",")
             try:
-                zone.update(lat=float(lat), lon=float(lon))
+                zone.update(lat=_finite(lat), lon=_finite(lon))
             except ValueError:
                 errors["zones"] = f"Zone '{name}': its place is 'lat, lon', e.g. 52.09, 5.12."
             if not sep:
@@ -428,6 +442,7 @@ async def _save(request: Request[Any, Any, Any], kind: str, item_id: str | None)
                 spec,
                 expected=expected,
                 clear_key=clear_key,
+                create=item_id is None,  # the "new" form adds; editing is the edit form's
             )
 
         action = await anyio.to_thread.run_sync(prepare)
