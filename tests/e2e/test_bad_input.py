@@ -15,7 +15,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -84,7 +84,7 @@ def post(
     body: Any = None,
     *,
     raw: bytes | None = None,
-    headers: dict[str, str] | None = None,
+    headers: Mapping[str, str | bytes] | None = None,
     who: str | None = "intake",
 ) -> httpx.Response:
     """POSTs as ``who``, one of the test tokens (None: without credentials)."""
@@ -278,6 +278,40 @@ SINGLE_CASES = [
         "invalid_value",
         "idempotency_key",
         id="idempotency_key is empty",
+    ),
+    pytest.param(
+        a_signal(idempotency_key="auto:new1"),
+        422,
+        "invalid_value",
+        "idempotency_key",
+        id="idempotency_key with the prefix reserved for the server's keys",
+    ),
+    pytest.param(
+        a_signal(idempotency_key="auto:" + "ab" * 16),
+        422,
+        "invalid_value",
+        "idempotency_key",
+        id="idempotency_key shaped like a server-made one",
+    ),
+    pytest.param(
+        a_signal(source_id="   "), 422, "invalid_value", "source_id", id="source_id is blank"
+    ),
+    pytest.param(
+        a_signal(type_code="  "), 422, "invalid_value", "type_code", id="type_code is blank"
+    ),
+    pytest.param(
+        a_signal(summary="door\x85open"),
+        422,
+        "invalid_value",
+        "summary",
+        id="a C1 control character (NEL) in the summary",
+    ),
+    pytest.param(
+        a_signal(source_id="panel\x9b1"),
+        422,
+        "invalid_value",
+        "source_id",
+        id="a C1 control character (CSI) in source_id",
     ),
     pytest.param(
         a_signal(occurred_at="2026-11-25T10:00:00"),
@@ -744,16 +778,51 @@ def test_the_idempotency_key_header_works_like_the_body_field(live_server: LiveS
     [
         pytest.param("hdr-a", "body-b", id="header and body disagree"),
         pytest.param("h" * 201, None, id="header longer than 200"),
+        pytest.param("auto:new1", None, id="header with the server's reserved prefix"),
+        pytest.param("auto:" + "ab" * 16, None, id="header shaped like a server-made key"),
+        pytest.param(b"a\tb", None, id="a tab in the header"),
+        pytest.param("caf\u00e9\u0085".encode(), None, id="a C1 control character in the header"),
+        pytest.param(b"", None, id="an empty header"),
+        pytest.param(b"caf\xe9", None, id="a header that is not UTF-8"),
     ],
 )
 def test_a_bad_idempotency_key_header_is_refused(
-    live_server: LiveServer, header: str, body_key: str | None
+    live_server: LiveServer, header: str | bytes, body_key: str | None
 ) -> None:
     signal = a_signal(1, idempotency_key=body_key)
     response = assert_unchanged_by(
         live_server, lambda: post(live_server, SIGNALS, signal, headers={"Idempotency-Key": header})
     )
     assert_error(response, 422, "invalid_value", "idempotency_key")
+
+
+def test_a_non_ascii_idempotency_key_header_is_read_as_utf_8(live_server: LiveServer) -> None:
+    key = "caf\u00e9-\u706b"
+    signal = a_signal(1)
+    first = accepted(post(live_server, SIGNALS, signal, headers={"Idempotency-Key": key.encode()}))
+    assert first["idempotency_key"] == key
+    # The same key in the body is the same signal.
+    again = assert_unchanged_by(
+        live_server, lambda: post(live_server, SIGNALS, {**signal, "idempotency_key": key})
+    )
+    assert accepted(again) == first
+
+
+def test_a_reserved_key_is_refused_in_a_batch_and_keyless_signals_still_get_server_keys(
+    live_server: LiveServer,
+) -> None:
+    bad = {"signals": [a_signal(1), a_signal(2, idempotency_key="auto:new1")]}
+    for _ in range(2):  # twice: the second once was a 500 (the key's row already there)
+        refused = assert_unchanged_by(live_server, lambda: post(live_server, BATCH, bad))
+        assert_error(refused, 422, "invalid_value", "signals[1].idempotency_key")
+    keyless = accepted(post(live_server, BATCH, {"signals": [a_signal(3), a_signal(4)]}))
+    keys = [r["idempotency_key"] for r in keyless["receipts"]]
+    assert all(k.startswith("auto:") for k in keys) and len(set(keys)) == 2
+    # A client cannot send one of them back as its own.
+    echo = assert_unchanged_by(
+        live_server, lambda: post(live_server, SIGNALS, a_signal(3, idempotency_key=keys[0]))
+    )
+    assert_error(echo, 422, "invalid_value", "idempotency_key")
 
 
 # -- unknown incident types -------------------------------------------------------------------

@@ -243,6 +243,10 @@ def test_webhooks_are_for_administrators_and_bad_subscriptions_are_refused(live)
             ({"url": "http://x.example/", "desks": ["nowhere"]}, "unknown_reference"),
             ({"url": "http://x.example/", "description": "Watch the protest march"}, None),
             ({"url": "http://x.example/", "description": "a\x00b"}, None),
+            ({"url": "https://a\x00b"}, "invalid_value"),
+            ({"url": "https://ex.invalid/\x1b"}, "invalid_value"),
+            ({"url": "https://ex.invalid/\n"}, "invalid_value"),
+            ({"url": "https://ex.invalid/a b"}, "invalid_value"),
         ]:
             answer = admin.post("/api/v1/webhooks", json=bad)
             assert 400 <= answer.status_code < 500, (bad, answer.text)

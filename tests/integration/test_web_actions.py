@@ -262,3 +262,21 @@ def test_no_web_module_but_the_console_imports_the_store(db_url: str) -> None:
         if not p.relative_to(web_dir).parts[0].startswith("console")
     }
     assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_console_and_report_pages_name_their_charset_once(web: Web) -> None:
+    """Litestar adds "; charset=utf-8" to every text/* type: naming it as well sent it twice."""
+    r = web.client.post("/api/v1/session", json={"name": "ana", "password": TEST_PASSWORD})
+    assert r.status_code == 200, r.text
+    page = web.client.get("/")
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    report = web.client.get(
+        "/api/v1/reports/transparency",
+        params={"period": "2026", "format": "html"},
+        headers=web.as_("auditor"),
+    )
+    assert report.status_code == 200, report.text
+    assert report.headers["content-type"] == "text/html; charset=utf-8"
+    metrics = web.client.get("/metrics")
+    assert metrics.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

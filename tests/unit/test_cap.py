@@ -296,3 +296,30 @@ def test_feeds_in_atom_and_rss_list_their_alerts_inline_or_by_link() -> None:
     assert cap.parse_feed(rss)[0].link == "http://x/a.xml"
     with pytest.raises(InvalidCap):
         cap.parse_feed(b"<html/>")
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        "9999-12-31T23:59:59-14:00",  # cannot be made UTC (the alert's key): was a 500
+        "0001-01-01T00:00:00+14:00",
+        "1969-12-31T23:59:59+00:00",
+    ],
+)
+def test_a_sent_time_at_the_edge_of_the_calendar_is_refused_as_invalid_cap(sent) -> None:
+    with pytest.raises(InvalidCap) as err:
+        cap.parse(alert_xml(sent=sent))
+    assert err.value.code == "invalid_cap"
+    assert err.value.field == "/cap:alert/cap:sent"
+
+
+def test_a_reference_at_the_edge_of_the_calendar_folds_nothing_and_breaks_nothing() -> None:
+    update = cap.parse(
+        alert_xml(
+            "A-2",
+            msg_type="Update",
+            references="agency@example.org,A-1,9999-12-31T23:59:59-14:00",
+        )
+    )
+    assert update.references == ()
+    assert cap.thread_of(update, {}) == update.key

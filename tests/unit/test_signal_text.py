@@ -33,7 +33,11 @@ def reference_bad_char(text: str, *, multiline: bool) -> str | None:
     allowed = "\t\n\r" if multiline else ""
     for ch in text:
         code = ord(ch)
-        if (code < 0x20 and ch not in allowed) or code == 0x7F or 0xD800 <= code <= 0xDFFF:
+        if (
+            (code < 0x20 and ch not in allowed)
+            or 0x7F <= code <= 0x9F  # DEL and the C1 controls
+            or 0xD800 <= code <= 0xDFFF
+        ):
             return ch
     return None
 
@@ -84,7 +88,8 @@ def refusal(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, str] | None:
 
 # -- characters: the ones that matter, and anything else -----------------------------------------
 
-SPECIAL = [chr(c) for c in range(0x20)] + ["\x7f", "\x80", "\x85", "\xa0", "\u2028", "\ufeff"]
+SPECIAL = [chr(c) for c in range(0x20)] + ["\x7f", "\x80", "\x85", "\x9b", "\x9f", "\xa0"]
+SPECIAL += ["\u2028", "\ufeff"]
 SURROGATES = ["\ud800", "\udbff", "\udc00", "\udfff"]
 any_char = st.one_of(
     st.characters(),  # every code point but the surrogates
@@ -159,6 +164,10 @@ def test_the_payload_check_refuses_depth_as_the_rule_does(depth: int, leaf: Any)
         ),
         pytest.param({"source_id": "panel\t1"}, "source_id", id="tab in a one-line field"),
         pytest.param({"type_code": "FIRE\x7f"}, "type_code", id="DEL in the type code"),
+        pytest.param({"summary": "door\x85open"}, "summary", id="C1 NEL in the summary"),
+        pytest.param({"source_id": "panel\x9b1"}, "source_id", id="C1 CSI in a one-line field"),
+        pytest.param({"payload": {"zone": "3\x80"}}, "payload.zone", id="C1 in a payload value"),
+        pytest.param({"payload": {"z\x9fne": "3"}}, "payload.z\x9fne", id="C1 in a payload key"),
         pytest.param({"payload": {"zone": "3\x00"}}, "payload.zone", id="NUL in a payload value"),
         pytest.param({"payload": {"zo\nne": "3"}}, "payload.zo\nne", id="newline in a payload key"),
         pytest.param({"payload": {"a": "\ud83d"}}, "payload.a", id="lone surrogate in the payload"),
@@ -187,3 +196,31 @@ def test_a_payload_too_large_is_still_refused_by_size() -> None:
     signal = a_signal(payload={"text": "x" * 9000})
     with pytest.raises(PayloadTooLarge):
         validate(signal, NOW)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        pytest.param({"idempotency_key": "auto:new1"}, "idempotency_key", id="auto: key"),
+        pytest.param(
+            {"idempotency_key": "auto:" + "0" * 32}, "idempotency_key", id="a server-made key"
+        ),
+        pytest.param({"source_id": "   "}, "source_id", id="source_id only spaces"),
+        pytest.param({"type_code": "  "}, "type_code", id="type_code only spaces"),
+        pytest.param({"type_code": "\u00a0\u2003"}, "type_code", id="type_code Unicode spaces"),
+    ],
+)
+def test_a_value_the_signal_schema_refuses_is_refused_by_validate_and_check(
+    fields: dict[str, Any], field: str
+) -> None:
+    assert refusal(validate, a_signal(**fields), NOW) == (field, "invalid_value")
+
+
+def test_the_reserved_key_prefix_is_refused_by_check_naming_the_batch_item() -> None:
+    refused = refusal(check, a_signal(idempotency_key="auto:x"), NOW, prefix="signals[3]")
+    assert refused == ("signals[3].idempotency_key", "invalid_value")
+
+
+def test_keys_and_ids_that_only_look_reserved_or_blank_are_kept() -> None:
+    signal = a_signal(idempotency_key="x-auto:1", source_id=" panel 1 ", type_code=" FIRE")
+    assert validate(signal, NOW) == signal

@@ -273,3 +273,37 @@ def test_a_call_or_a_duty_report_always_alarms_whatever_silence_matches_it():
     for kind in (SourceKind.CALL, SourceKind.DUTY):
         assert silencing([s], dataclasses.replace(base, source_kind=kind)) is None
     assert silencing([s], dataclasses.replace(base, source_kind=SourceKind.FEED)) is s
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("ends_at", "9999-12-31T23:59:59-14:00"),  # cannot be made UTC: was a 500
+        ("starts_at", "0001-01-01T00:00:00+14:00"),  # nor this one
+        ("ends_at", "9999-06-01T00:00:00+00:00"),  # beyond the last time a client may name
+        ("starts_at", "1969-12-31T23:00:00+00:00"),  # before the first
+    ],
+)
+def test_a_time_at_the_edge_of_the_calendar_is_refused_naming_it(field, value):
+    spec = {"match": {"devices": ["panel-1"]}, "reason": "maintenance", field: value}
+    if field == "starts_at":
+        spec["ends_at"] = "2026-12-04T00:00:00+00:00"
+    silence(spec)  # it compiles (an offset, an end after its start): a stored one loads
+    with pytest.raises(InvalidField) as info:
+        check_new_silence(msgspec.convert(spec, SilenceSpec), NOW)
+    assert (info.value.field, info.value.code) == (field, "invalid_value")
+
+
+def test_a_silence_stored_before_the_rules_for_new_ones_still_loads():
+    """The writer compiles the stored silences at every start: one a rule for new silences
+    now refuses (a pattern of '*', an end in 9999) must still load, or the writer would not
+    start. It holds as it did, except over calls and duty reports."""
+    stored = silence(
+        {
+            "match": {"devices": ["*"]},
+            "reason": "   ",
+            "starts_at": "2026-12-01T00:00:00+00:00",
+            "ends_at": "9999-06-01T00:00:00+00:00",
+        }
+    )
+    assert silencing([stored], facts()) is stored

@@ -23,6 +23,13 @@ MAX_PAYLOAD_DEPTH = 16  # nesting of objects and arrays inside ``payload``
 MAX_FUTURE = timedelta(hours=24)
 # Earlier times are a sender's broken clock, and years near 1 overflow once made UTC.
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+# The last instant any time a client gives may name: far beyond any data, and far enough from
+# datetime.max that an offset or a day added to it stays representable.
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+# The keys the writer makes for keyless signals (``settle_key``); never looked up, so a client
+# may not send one (it would collide with a stored signal's key instead of being its resend).
+RESERVED_KEY_PREFIX = "auto:"
+MAX_KEY_LENGTH = 200
 
 
 class SourceKind(enum.StrEnum):
@@ -35,6 +42,8 @@ class SourceKind(enum.StrEnum):
 Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
+# An id or code: at least one character that is not white space ("   " names nothing).
+_NOT_BLANK = r"\S"
 
 
 class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -51,12 +60,14 @@ class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_f
 
 class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     source_kind: SourceKind
-    source_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    source_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=_NOT_BLANK)]
+    type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=_NOT_BLANK)]
     occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
     location: Location | None = None
     summary: Annotated[str, msgspec.Meta(max_length=1000)] = ""
-    idempotency_key: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
+    idempotency_key: (
+        Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_LENGTH)] | None
+    ) = None
     payload: dict[str, Any] = msgspec.field(default_factory=dict)
     # A device's restore ("restored") marks its open incident's condition; it opens nothing.
     condition: Literal["active", "restored"] = "active"
@@ -138,12 +149,15 @@ def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> Invalid
     return InvalidField(message, field=field, code=code)
 
 
-# Text that no store keeps the same way, or that means nothing in a field: C0 controls and DEL
-# (PostgreSQL refuses NUL outright; SQLite stores it), and lone surrogates (not UTF-8).
+# Text that no store keeps the same way, or that means nothing in a field: C0 controls, DEL
+# and the C1 controls U+0080-U+009F (PostgreSQL refuses NUL outright; SQLite stores it; NEL and
+# CSI break lines and drive terminals), and lone surrogates (not UTF-8).
 # Free text may keep tab and line breaks; one-line fields keep none.
 # One regex search each, in C, instead of a loop over the characters in Python.
-_FORBIDDEN_LINE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
+FORBIDDEN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+# A C1 control in UTF-8: 0xC2 is only ever a lead byte, so this finds exactly U+0080-U+009F.
+_C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
 
 
 def _bad_char(text: str, forbidden: re.Pattern[str]) -> str | None:
@@ -162,7 +176,7 @@ def check_text(text: str, field: str, *, multiline: bool = False) -> str:
     Raises:
         InvalidField: ``invalid_value``, naming the field and the character.
     """
-    ch = _bad_char(text, _FORBIDDEN_TEXT if multiline else _FORBIDDEN_LINE)
+    ch = _bad_char(text, FORBIDDEN_TEXT if multiline else FORBIDDEN_LINE)
     if ch is not None:
         raise InvalidField(
             f"{field} contains the control character U+{ord(ch):04X}",
@@ -170,6 +184,55 @@ def check_text(text: str, field: str, *, multiline: bool = False) -> str:
             code="invalid_value",
         )
     return text
+
+
+def check_time(when: datetime, field: str) -> datetime:
+    """The one rule for a time a client gives (a body field, a query, a CAP alert's sent):
+    with a UTC offset, and once made UTC within :data:`EARLIEST`..:data:`LATEST`, so that no
+    conversion or arithmetic after it can overflow (``9999-12-31T23:59:59-14:00`` can't be
+    made UTC at all).
+
+    Raises:
+        InvalidField: ``invalid_value`` naming the field.
+    """
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InvalidField(f"{field} needs a UTC offset", field=field, code="invalid_value")
+    if not EARLIEST <= when <= LATEST:  # compared without converting: this cannot overflow
+        raise InvalidField(
+            f"{field} must lie between {EARLIEST.date()} and {LATEST.date()} (UTC)",
+            field=field,
+            code="invalid_value",
+        )
+    return when
+
+
+def _reserved_key(field: str) -> InvalidField:
+    return InvalidField(
+        f"{field} may not start with {RESERVED_KEY_PREFIX!r}: those are the keys alarmdesk "
+        "makes for signals sent without one",
+        field=field,
+        code="invalid_value",
+    )
+
+
+def check_key(key: str, field: str = "idempotency_key") -> str:
+    """A client's idempotency key given outside the JSON body (the ``Idempotency-Key``
+    header) held to the body field's rules: 1 to 200 characters, one line without control
+    characters, not the prefix of alarmdesk's own keys.
+
+    Raises:
+        InvalidField: ``invalid_value`` naming the field.
+    """
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidField(
+            f"{field} must be 1 to {MAX_KEY_LENGTH} characters long",
+            field=field,
+            code="invalid_value",
+        )
+    check_text(key, field)
+    if key.startswith(RESERVED_KEY_PREFIX):
+        raise _reserved_key(field)
+    return key
 
 
 def _check_payload(value: Any, field: str, depth: int = 0) -> None:
@@ -204,8 +267,8 @@ def _texts_clean(signal: SignalIn) -> bool:
     if loc is not None:
         line += (loc.address or "", loc.zone or "", loc.site or "")
     return (
-        _bad_char("".join(line), _FORBIDDEN_LINE) is None
-        and _bad_char(signal.summary or "", _FORBIDDEN_TEXT) is None
+        _bad_char("".join(line), FORBIDDEN_LINE) is None
+        and _bad_char(signal.summary or "", FORBIDDEN_TEXT) is None
     )
 
 
@@ -229,12 +292,16 @@ def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
 
     Raises:
         InvalidField: occurred_at too far in the future, a location with half a point,
-            a control character in a text, a payload nested too deeply.
+            a control character in a text, a payload nested too deeply, an idempotency key
+            with the prefix of alarmdesk's own keys.
         PayloadTooLarge: the payload encodes to more than ``MAX_PAYLOAD_BYTES``.
     """
     where = f"{prefix}." if prefix else ""
     if not _texts_clean(signal):
         _check_texts(signal, where)
+    key = signal.idempotency_key
+    if key is not None and key.startswith(RESERVED_KEY_PREFIX):
+        raise _reserved_key(f"{where}idempotency_key")
     if signal.occurred_at < EARLIEST:
         raise InvalidField(
             "occurred_at is before 1970; check the sender's clock",
@@ -277,13 +344,15 @@ def _flat_and_clean(payload: dict[str, Any], encoded: bytes) -> bool:
     """Whether ``_check_payload`` is sure to pass, read off the payload's JSON (the common
     case: one object of text keys and scalar values, no control character anywhere).
 
-    JSON escapes every C0 control character with a backslash, and leaves DEL as it is; a
-    lone surrogate cannot be encoded at all. One ``{`` and no ``[`` means nothing nested (a
-    bracket inside a text only sends the payload to the full walk).
+    JSON escapes every C0 control character with a backslash, and leaves DEL and the C1
+    controls as they are (looked for as bytes); a lone surrogate cannot be encoded at all.
+    One ``{`` and no ``[`` means nothing nested (a bracket inside a text only sends the
+    payload to the full walk).
     """
     return (
         b"\\" not in encoded
         and b"\x7f" not in encoded
+        and (b"\xc2" not in encoded or _C1_UTF8.search(encoded) is None)
         and b"[" not in encoded
         and encoded.count(b"{") == 1
         and all(type(k) is str for k in payload)

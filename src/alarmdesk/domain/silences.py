@@ -28,7 +28,7 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.prefilter import Prefilter
 from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours, time_zone
-from alarmdesk.domain.signal import SourceKind, check_text
+from alarmdesk.domain.signal import SourceKind, check_text, check_time
 
 __all__ = [
     "MAX_ONE_OFF",
@@ -152,9 +152,9 @@ def compile_silence(
     """Checks a silence and compiles it.
 
     Raises:
-        InvalidField: no condition, an end before the start, an open end without weekly
-            windows, an unknown category, day or time zone, an area that is not a polygon,
-            control characters in the reason.
+        InvalidField: no condition, a time without an offset, an end before the start, an
+            open end without weekly windows, an unknown category, day or time zone, an area
+            that is not a polygon, control characters in the reason.
     """
     m = spec.match
     check_text(spec.reason, "reason", multiline=True)
@@ -208,14 +208,19 @@ def compile_silence(
 
 def check_new_silence(spec: SilenceSpec, now: datetime) -> None:
     """What a new silence must also be (those stored before these rules still load and hold):
-    no pattern that matches every device or site (one with no character of its own: ``*``,
-    ``?*``, ``[a-z]*``), no control character in a pattern or a type, a reason that is more
-    than blanks, and a one-off silence of :data:`MAX_ONE_OFF` at most.
+    its times in the range every time a client gives must keep (``check_time``: one such as
+    ``9999-12-31T23:59:59-14:00`` cannot even be made UTC); no pattern that matches every
+    device or site (one with no character of its own: ``*``, ``?*``, ``[a-z]*``); no control
+    character in a pattern or a type; a reason that is more than blanks; and a one-off
+    silence of :data:`MAX_ONE_OFF` at most.
 
     Raises:
         InvalidField: ``invalid_value``, naming the field.
     """
     m = spec.match
+    for name, value in (("starts_at", spec.starts_at), ("ends_at", spec.ends_at)):
+        if value is not None:
+            check_time(value, name)  # an offset, and a time that can be made UTC
     if len(spec.reason.strip()) < 3:
         raise InvalidField("reason says nothing", field="reason", code="invalid_value")
     for name, patterns in (("devices", m.devices), ("sites", m.sites)):

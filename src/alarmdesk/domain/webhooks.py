@@ -72,13 +72,21 @@ class WebhookSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 def check(spec: WebhookSpec) -> None:
-    """Refuses a subscription that cannot work: not an http(s) URL with a host, credentials
-    in the URL (they would be shown and logged), an unknown event type.
+    """Refuses a subscription that cannot work: not an http(s) URL with a host, control
+    characters or spaces in it, credentials in the URL (they would be shown and logged), an
+    unknown event type.
 
     Raises:
         InvalidField: with the field that is wrong.
     """
     check_text(spec.description, "description")
+    check_text(spec.url, "url")  # no control character (an HTTP client cannot send it)
+    if any(ch.isspace() for ch in spec.url):
+        raise InvalidField(
+            "url: no spaces in a URL (write a space in a path as %20)",
+            field="url",
+            code="invalid_value",
+        )
     try:
         parts = urlsplit(spec.url)
         port = parts.port  # raises on a port out of range

@@ -30,7 +30,8 @@ from alarmdesk.store import tables as t
 
 __all__ = ["CONTENT_TYPE", "Metric", "Metrics", "audit_metrics", "counter", "gauge"]
 
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+# Served as "text/plain; version=0.0.4; charset=utf-8": Litestar adds the charset to text/*.
+CONTENT_TYPE: Final = "text/plain; version=0.0.4"
 
 _BATCH_BUCKETS: Final = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 _SECONDS_BUCKETS: Final = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)

@@ -169,6 +169,40 @@ def _record(
     return Action(run, audit_of)
 
 
+def _unsendable(url: str) -> str | None:
+    """Why no request can be made to ``url`` (None: it can be): a URL stored before
+    ``domain.webhooks.check`` refused control characters."""
+    try:
+        httpx.URL(url)
+    except httpx.InvalidURL as exc:
+        return str(exc)
+    return None
+
+
+def _attempt(
+    hook: Mapping[str, Any],
+    event: Mapping[str, Any],
+    attempt: int,
+    at: datetime,
+    outcome: str,
+    status: int | None,
+    error: str | None,
+    duration_ms: int,
+) -> dict[str, Any]:
+    """One row of the delivery log."""
+    return {
+        "webhook_id": hook["id"],
+        "event_id": event["id"],
+        "incident_id": event["incident_id"],
+        "attempt": attempt,
+        "at": at,
+        "outcome": outcome,
+        "status": status,
+        "error": error,
+        "duration_ms": duration_ms,
+    }
+
+
 class Deliverer:
     """Delivers events to every subscription in force, each in a task of its own.
 
@@ -275,11 +309,17 @@ class Deliverer:
             await asyncio.sleep(self.settings.poll_seconds)
             return cursor
         passed: int | None = None  # the last event not wanted, not yet recorded
+        unsendable = _unsendable(hook["url"])
+        given_up = 0
         for event in events:
             if not subscription_wants(hook["events"], hook["desks"], event["type"], event["desks"]):
                 passed = int(event["id"])
                 continue
-            attempts, delivered = await self._deliver(client, hook, event)
+            if unsendable is not None:  # no attempt could ever send it: given up at once
+                attempts = [_attempt(hook, event, 1, self.clock(), "failed", None, "InvalidURL", 0)]
+                delivered, given_up = False, given_up + 1
+            else:
+                attempts, delivered = await self._deliver(client, hook, event)
             await self.runner(
                 _record(
                     hook,
@@ -294,6 +334,12 @@ class Deliverer:
         if passed is not None:
             await self.runner(_record(hook, None, [], passed))
             cursor = passed
+        if given_up:
+            log.warning(
+                "webhook %s: its URL cannot be sent (%s); gave up on %d events without trying "
+                "(remove it and subscribe a valid URL)",
+                hook["id"], unsendable, given_up,
+            )  # fmt: skip
         return cursor
 
     async def _deliver(
@@ -323,17 +369,10 @@ class Deliverer:
             self.attempts += 1
             last = attempt == s.max_attempts
             outcome = "delivered" if error is None else ("failed" if last else "retry")
-            row = {
-                "webhook_id": hook["id"],
-                "event_id": event["id"],
-                "incident_id": event["incident_id"],
-                "attempt": attempt,
-                "at": now,
-                "outcome": outcome,
-                "status": status,
-                "error": error,
-                "duration_ms": int((time.monotonic() - started) * 1000),
-            }
+            row = _attempt(
+                hook, event, attempt, now, outcome, status, error,
+                int((time.monotonic() - started) * 1000),
+            )  # fmt: skip
             if error is None:
                 self.delivered += 1
                 return [row], True

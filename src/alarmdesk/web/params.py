@@ -2,35 +2,21 @@
 
 One parser for every date or time a client names in a query (incident searches, reports):
 ``YYYY-MM-DD`` (a whole UTC day; as an end, that day is included) or an ISO 8601 time with a
-UTC offset. What it returns is an aware UTC time within :data:`EARLIEST`..:data:`LATEST`, so
-no later arithmetic or store conversion can overflow; anything else is ``invalid_value``
+UTC offset. What it returns is an aware UTC time within :data:`EARLIEST`..:data:`LATEST`
+(``domain.signal.check_time``, the rule of every time a client gives), so no later arithmetic
+or store conversion can overflow; anything else is ``invalid_value``
 naming the parameter (never a server error).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Final
+from datetime import datetime
 
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.signal import EARLIEST
+from alarmdesk.domain.signal import EARLIEST, LATEST, check_time
 from alarmdesk.safeguards.transparency import Period, parse_bound, parse_period
 
 __all__ = ["EARLIEST", "LATEST", "query_period", "query_time"]
-
-# The last instant a query may name: far beyond any data, and far enough from datetime.max
-# that an offset or a day added to it stays representable.
-LATEST: Final = datetime(9999, 1, 1, tzinfo=UTC)
-
-
-def _in_range(when: datetime, field: str) -> datetime:
-    if not EARLIEST <= when <= LATEST:
-        raise InvalidField(
-            f"{field} must lie between {EARLIEST.date()} and {LATEST.date()} (UTC)",
-            field=field,
-            code="invalid_value",
-        )
-    return when
 
 
 def query_time(text: str, field: str, *, end: bool = False) -> datetime:
@@ -49,7 +35,7 @@ def query_time(text: str, field: str, *, end: bool = False) -> datetime:
     except (ValueError, OverflowError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else f"{text!r} is out of range"
         raise InvalidField(f"{field}: {message}", field=field, code="invalid_value") from None
-    return _in_range(when, field)
+    return check_time(when, field)
 
 
 def query_period(period: str | None, start: str | None, end: str | None) -> Period:
@@ -71,6 +57,6 @@ def query_period(period: str | None, start: str | None, end: str | None) -> Peri
     except (ValueError, OverflowError) as exc:
         message = str(exc) if isinstance(exc, ValueError) else "the period is out of range"
         raise InvalidField(message, field=field, code="invalid_value") from None
-    _in_range(span.start, field)
-    _in_range(span.end, field)
+    check_time(span.start, field)
+    check_time(span.end, field)
     return span

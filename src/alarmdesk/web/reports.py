@@ -14,7 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import anyio
 import msgspec
-from litestar import Request, Response, delete, get, put
+from litestar import MediaType, Request, Response, delete, get, put
 from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.bootstrap import Services, audit_chain
@@ -77,7 +77,7 @@ async def get_transparency_report(
         ),
     )
     if fmt == "html":
-        return Response(render_html(report), media_type="text/html; charset=utf-8")
+        return Response(render_html(report), media_type=MediaType.HTML)  # + charset: Litestar
     return Response(render_json(report), media_type="application/json")
 
 

@@ -14,7 +14,8 @@ from typing import Any, Final, Literal, get_args
 
 from lxml import etree
 
-from alarmdesk.domain.errors import InvalidCap
+from alarmdesk.domain.errors import InvalidCap, InvalidField
+from alarmdesk.domain.signal import check_time
 
 __all__ = [
     "ATOM_NS",
@@ -254,7 +255,10 @@ def _sent(text: str, where: str) -> datetime:
         raise InvalidCap(f"{where} is not a date and time: {text!r}", field=where) from None
     if sent.tzinfo is None:
         raise InvalidCap(f"{where} has no offset: {text!r}", field=where)
-    return sent
+    try:
+        return check_time(sent, where)  # the rule of every time a client gives
+    except InvalidField as exc:
+        raise InvalidCap(f"{exc.message}: {text!r}", field=where) from None
 
 
 def _references(text: str) -> tuple[Reference, ...]:
@@ -267,8 +271,11 @@ def _references(text: str) -> tuple[Reference, ...]:
             sent = datetime.fromisoformat(parts[2])
         except ValueError:
             continue
-        if sent.tzinfo is not None:
-            refs.append(Reference(parts[0], parts[1], sent))
+        try:
+            check_time(sent, "references")
+        except InvalidField:
+            continue  # no offset, or a time no alert was sent at
+        refs.append(Reference(parts[0], parts[1], sent))
     return tuple(refs)
 
 

@@ -19,7 +19,7 @@ import msgspec
 from alarmdesk.domain.errors import ConfigError
 from alarmdesk.domain.geo import longitude_near, wrap_longitude
 from alarmdesk.domain.purpose import screen
-from alarmdesk.domain.signal import Location, SignalIn, SourceKind
+from alarmdesk.domain.signal import FORBIDDEN_TEXT, Location, SignalIn, SourceKind
 from alarmdesk.intake.cap.codec import (
     CATEGORIES,
     CERTAINTIES,
@@ -176,12 +176,11 @@ def load_mapping(path: str | None) -> CapMapping:
 
 # -- an alert as a signal ---------------------------------------------------------------------
 
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
 
 def cap_text(text: str, limit: int) -> str:
-    """A CAP text made fit for a signal: control characters gone, bounded."""
-    cleaned = _CONTROL.sub(" ", text)
+    """A CAP text made fit for a signal: what ``check_text`` refuses in free text (control
+    characters, C1 included; lone surrogates) replaced by spaces, bounded."""
+    cleaned = FORBIDDEN_TEXT.sub(" ", text)
     return cleaned if len(cleaned) <= limit else cleaned[: limit - 1] + "…"
 
 

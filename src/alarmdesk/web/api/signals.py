@@ -19,7 +19,14 @@ from litestar import Request, Response, post
 
 from alarmdesk.bootstrap import Services
 from alarmdesk.domain.errors import InvalidField
-from alarmdesk.domain.signal import Receipt, SignalBatchIn, SignalIn, decode_batch, decode_one
+from alarmdesk.domain.signal import (
+    Receipt,
+    SignalBatchIn,
+    SignalIn,
+    check_key,
+    decode_batch,
+    decode_one,
+)
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
@@ -41,23 +48,28 @@ def receipt_json(r: Receipt) -> dict[str, Any]:
 
 
 def with_header_key(signal: SignalIn, header_key: str | None) -> None:
-    """The ``Idempotency-Key`` header, when sent, is the signal's key; it must not differ
-    from a key in the body, nor be longer than 200 characters."""
-    if not header_key:
+    """The ``Idempotency-Key`` header, when sent, is the signal's key, under the body field's
+    rules (``domain.signal.check_key``: not empty, at most 200 characters, no control
+    character, not alarmdesk's ``auto:`` prefix); it must not differ from a key in the body.
+
+    ``header_key`` is the header as ASGI servers and Litestar hand it over, its bytes read as
+    Latin-1; they are read again as UTF-8, as the body is (invalid UTF-8 is refused)."""
+    if header_key is None:
         return
-    if signal.idempotency_key and signal.idempotency_key != header_key:
+    try:
+        key = header_key.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        raise InvalidField(
+            "Idempotency-Key is not UTF-8", field="idempotency_key", code="invalid_value"
+        ) from None
+    check_key(key, "idempotency_key")
+    if signal.idempotency_key and signal.idempotency_key != key:
         raise InvalidField(
             "Idempotency-Key header and body idempotency_key differ",
             field="idempotency_key",
             code="invalid_value",
         )
-    if len(header_key) > 200:
-        raise InvalidField(
-            "Idempotency-Key is longer than 200 characters",
-            field="idempotency_key",
-            code="invalid_value",
-        )
-    signal.idempotency_key = header_key
+    signal.idempotency_key = key
 
 
 def single_body(receipt: Receipt) -> bytes:

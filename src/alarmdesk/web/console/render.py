@@ -10,7 +10,7 @@ from typing import Any, Final
 from urllib.parse import quote, urlsplit
 
 import jinja2
-from litestar import Request, Response
+from litestar import MediaType, Request, Response
 from litestar.datastructures import Cookie
 from litestar.exceptions import HTTPException
 from litestar.response import Redirect
@@ -171,7 +171,7 @@ def render(
     return Response(
         html,
         status_code=status_code,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,  # Litestar adds "; charset=utf-8" to a text/* type
         headers={
             "Cache-Control": "no-store",
             "Content-Security-Policy": content_security_policy(settings),
