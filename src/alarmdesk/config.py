@@ -232,6 +232,11 @@ def load(path: str | os.PathLike[str] | None = None, env: dict[str, str] | None 
     if path is not None:
         try:
             raw = tomllib.loads(Path(path).read_text("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"cannot read configuration {path}: not UTF-8 text (byte {exc.start}: "
+                f"{exc.object[exc.start : exc.start + 1]!r})"
+            ) from None
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read configuration {path}: {exc}") from None
     try:

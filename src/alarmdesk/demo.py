@@ -115,22 +115,30 @@ DEMO_USERS = [  # (name, role, desks)
 ]
 
 
-def load_demo_accounts(engine: sa.Engine) -> tuple[list[str], str | None]:
+def load_demo_accounts(
+    engine: sa.Engine, chain: AuditChain, actor: Actor
+) -> tuple[list[str], str | None]:
     """Creates the demo users that do not exist yet, and an intake token for the simulator
-    (returned once; None when the demo users were already there)."""
+    (returned once; None when the demo users were already there). Each account is created
+    as `alarmdesk users add` and `tokens create` create one: with its audit entry."""
+    from alarmdesk.service import accounts as account_actions
     from alarmdesk.store import accounts
 
     names = [name for name, _, _ in DEMO_USERS]
-    with engine.begin() as conn:
+    with engine.connect() as conn:
         existing = {u["name"] for u in accounts.list_users(conn)}
-        created = False
-        for name, role, desks in DEMO_USERS:
-            if name not in existing:
-                accounts.create_user(conn, name, DEMO_PASSWORD, role, desks, utcnow())
-                created = True
-        if not created:
-            return names, None
-        _, token = accounts.create_token(conn, "demo-simulator", "intake", [], utcnow())
+    missing = [(n, role, desks) for n, role, desks in DEMO_USERS if n not in existing]
+    if not missing:
+        return names, None
+    for name, role, desks in missing:
+        perform(
+            engine,
+            chain,
+            account_actions.create_user(actor, name, DEMO_PASSWORD, role, list(desks)),
+            utcnow(),
+        )
+    create = account_actions.create_token(actor, "demo-simulator", "intake", [])
+    _, token = perform(engine, chain, create, utcnow())
     return names, token
 
 

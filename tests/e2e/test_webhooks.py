@@ -247,6 +247,8 @@ def test_webhooks_are_for_administrators_and_bad_subscriptions_are_refused(live)
             ({"url": "https://ex.invalid/\x1b"}, "invalid_value"),
             ({"url": "https://ex.invalid/\n"}, "invalid_value"),
             ({"url": "https://ex.invalid/a b"}, "invalid_value"),
+            ({"url": "https://[red]x[/].org/"}, "invalid_value"),  # was a ValueError, a 500
+            ({"url": "http://[::1"}, "invalid_value"),
         ]:
             answer = admin.post("/api/v1/webhooks", json=bad)
             assert 400 <= answer.status_code < 500, (bad, answer.text)

@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import msgspec
@@ -42,7 +42,17 @@ def url(sqlite_url, tmp_path, monkeypatch) -> str:
     return sqlite_url
 
 
+def _proposer(url: str, name: str) -> None:
+    """A user who may propose a type (`types add --as` names an active one)."""
+    r = run(
+        "users", "add", name, "--role", "supervisor", "--desk", "*", "--password-stdin",
+        stdin="correct horse battery\n", env_url=url,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+
+
 def test_a_protected_purpose_exits_with_3_and_names_the_rule(url) -> None:
+    _proposer(url, "someone")
     r = run(
         "types",
         "add",
@@ -89,6 +99,7 @@ def test_an_unknown_category_exits_with_2(url) -> None:
 
 def test_a_procedure_with_an_empty_step_exits_with_2(url) -> None:
     """`types add --sop " "` proposed a type whose procedure had an empty step."""
+    _proposer(url, "me")
     r = run(
         "types",
         "add",
@@ -246,7 +257,7 @@ def test_text_people_typed_is_listed_as_it_is_never_read_as_markup(url) -> None:
         "--device",
         "panel-[b]",
         "--ends-at",
-        "2099-01-01T00:00+00:00",
+        (datetime.now(UTC) + timedelta(days=30)).isoformat(),  # a one-off: 90 days at most
         env_url=url,
     )
     assert added.returncode == 0, added.stderr
@@ -301,6 +312,7 @@ def test_a_database_not_upgraded_or_not_reachable_is_a_message_not_a_traceback(
     command to run, one that cannot be reached says so; both exit 1 with no traceback."""
     monkeypatch.chdir(tmp_path)
     empty = f"sqlite:///{tmp_path / 'never-upgraded.db'}"
+    (tmp_path / "never-upgraded.db").touch()  # a database, empty (no file: see test_cli_input)
     for args in (["silences", "list"], ["parked", "list"], ["users", "list"], ["types", "list"]):
         r = run(*args, env_url=empty)
         assert r.returncode == 1, (args, r.stderr)

@@ -16,7 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from alarmdesk.bootstrap import audit_chain
-from alarmdesk.domain.errors import Conflict, NotFound, ProtectedPurposeError
+from alarmdesk.domain.errors import Conflict, InvalidField, NotFound, ProtectedPurposeError
 from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.domain.silences import SilenceSpec
 from alarmdesk.safeguards.audit import Actor
@@ -135,6 +135,20 @@ def test_a_silence_whose_reason_targets_a_protest_is_refused(db_url, services_fa
     with pytest.raises(ProtectedPurposeError):
         loop.run_until_complete(svc.writer.run(silences.create(SUPERVISOR, bad)))
     assert silences.list_silences(svc.engine, clock.now, ended=True) == []
+
+
+def test_a_silence_for_a_type_not_in_the_taxonomy_is_an_unknown_reference(
+    db_url, services_factory, loop, clock
+):
+    """The API's path (the writer) and the command line's share the rule, like categories'."""
+    svc = services_factory(db_url, loop=loop, clock=clock)
+    bad = spec(clock, match={"types": ["NOSUCHTYPE"]})
+    with pytest.raises(InvalidField) as refused:
+        loop.run_until_complete(svc.writer.run(silences.create(SUPERVISOR, bad)))
+    assert refused.value.code == "unknown_reference"
+    assert silences.list_silences(svc.engine, clock.now, ended=True) == []
+    known = spec(clock, match={"types": ["alrba"]})  # a code of the taxonomy, any case
+    assert loop.run_until_complete(svc.writer.run(silences.create(SUPERVISOR, known)))
 
 
 @pytest.mark.slow

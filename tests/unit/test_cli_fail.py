@@ -30,6 +30,7 @@ def test_an_error_message_is_printed_verbatim(message: str, capsys) -> None:
     [
         (["serve"], "[server] workers"),
         (["report", "transparency"], "(default: [report])"),
+        (["analytics", "export"], "since the last export into [analytics] dir"),
     ],
 )
 def test_option_help_shows_its_brackets(command: list[str], shown: str) -> None:

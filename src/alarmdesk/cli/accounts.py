@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from alarmdesk.cli.common import cli_actor, database, err, out, run
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.common import cli_actor, database, err, fail, out, run
+from alarmdesk.cli.options import ConfigOpt, DbOpt, row_id
 from alarmdesk.service import accounts
 
 users_app = typer.Typer(help="People who sign in to the console.", no_args_is_help=True)
@@ -36,7 +36,10 @@ def users_add(
 ) -> None:
     """Adds a user (the password is asked for, never given on the command line)."""
     if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
+        try:
+            password = sys.stdin.readline().rstrip("\n")
+        except UnicodeDecodeError:
+            fail("the password on standard input is not UTF-8 text")
     else:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     with database(config, database_url) as (cfg, engine):
@@ -74,7 +77,11 @@ def tokens_create(
 
 
 @tokens_app.command("revoke")
-def tokens_revoke(token_id: int, config: ConfigOpt = None, database_url: DbOpt = None) -> None:
+def tokens_revoke(
+    token_id: Annotated[int, row_id("The token's id.")],
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
     """Revokes a token (it stops working within seconds)."""
     with database(config, database_url) as (cfg, engine):
         run(cfg, engine, accounts.revoke_token(cli_actor(), token_id))

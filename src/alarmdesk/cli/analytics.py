@@ -29,7 +29,7 @@ analytics_app = typer.Typer(
 @analytics_app.command("export")
 def export_calls(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Copies the imported calls and alarmdesk's own resolved incidents that finished since
-    the last export into [analytics] dir, and prints the calls exported, the parts written
+    the last export into \\[analytics] dir, and prints the calls exported, the parts written
     and the seconds it took. Running it again exports nothing new; an export that stopped
     halfway is completed by the next one, without duplicates."""
     with database(config, database_url) as (cfg, engine):

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out, run
 from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.output import output_folder, writing
 from alarmdesk.domain.centre import KINDS
 from alarmdesk.domain.centre_plan import Plan
 from alarmdesk.domain.errors import AlarmdeskError
@@ -95,13 +96,12 @@ def config_export(
 
     Applying an export back keeps the stored keys where a file says <redacted>.
     """
+    output_folder(folder)
     with database(config, database_url) as (_, engine):
         stored = centre.stored_records(engine)
     texts = centre_files.dump(stored, include_secrets=include_secrets)
-    try:
+    with writing(folder):
         written = centre_files.write(folder, texts)
-    except OSError as exc:
-        fail(f"cannot write {folder}: {exc.strerror}", 1)
     for p in written:
         out.print(str(p), highlight=False)
 

@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 import sqlalchemy as sa
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
 
 from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import audit_chain
@@ -24,22 +24,33 @@ from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError, ConfigError, ProtectedPurposeError, Unavailable
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service.actions import Action, perform
-from alarmdesk.store.database import make_engine, require_head
+from alarmdesk.store.database import make_engine, require_head, sqlite_file
+from alarmdesk.store.database import upgrade as upgrade_schema
 
-__all__ = ["cli_actor", "database", "err", "exit_code", "fail", "load_config", "out", "run"]
+__all__ = [
+    "cli_actor",
+    "database",
+    "err",
+    "exit_code",
+    "fail",
+    "load_config",
+    "open_database",
+    "out",
+    "run",
+]
 
-# An error is one line however long (soft_wrap: the terminal wraps it), for people and for
-# the scripts and logs that read it.
-err = Console(stderr=True, soft_wrap=True)
-# What a command prints holds what people typed (a silence's reason, a source id, a name):
-# shown as text, never read as markup ("[/]" in a reason stopped `silences list` with a
-# traceback). A style is given as a style (rich.text.Text), not written in the string.
+# What a command prints holds what people typed (a silence's reason, a source id, a name, a
+# line of a file being verified): shown as text, never read as markup ("[/]" in a reason
+# stopped `silences list` with a traceback). A style is given as a style (rich.text.Text),
+# not written in the string. An error is one line however long (soft_wrap: the terminal
+# wraps it), for people and for the scripts and logs that read it.
+err = Console(stderr=True, soft_wrap=True, markup=False)
 out = Console(markup=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
     """Prints ``message`` as text (its brackets are not markup) and exits with ``code``."""
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
+    err.print(Text.assemble(("error:", "bold red"), f" {message}"), highlight=False)
     raise typer.Exit(code)
 
 
@@ -56,7 +67,9 @@ def load_config(path: Path | None, database_url: str | None = None) -> config_mo
         cfg = config_mod.load(path)
     except ConfigError as exc:
         fail(str(exc))
-    if database_url:
+    if database_url is not None:
+        if not database_url.strip():  # was taken for "not given": the configured one was used
+            fail("--database-url is empty: give sqlite:///PATH or postgresql://USER@HOST/NAME")
         cfg.database.url = database_url
     try:
         cfg.check()
@@ -67,22 +80,41 @@ def load_config(path: Path | None, database_url: str | None = None) -> config_mo
 
 @contextmanager
 def database(
-    path: Path | None, database_url: str | None = None
+    path: Path | None, database_url: str | None = None, *, upgrade: bool = False
 ) -> Iterator[tuple[config_mod.Config, sa.Engine]]:
-    """The configuration and an engine on its database, disposed of afterwards. A database
-    that cannot be reached, or whose schema is not the code's (never upgraded, or upgraded by
-    a newer alarmdesk), exits 1 with what to do before any command reads it (each was a
-    traceback)."""
+    """The configuration and an engine on its database, disposed of afterwards (see
+    :func:`open_database`)."""
     cfg = load_config(path, database_url)
-    engine = make_engine(cfg.database.url)
+    with open_database(cfg, upgrade=upgrade) as engine:
+        yield cfg, engine
+
+
+@contextmanager
+def open_database(cfg: config_mod.Config, *, upgrade: bool = False) -> Iterator[sa.Engine]:
+    """An engine on the configured database, disposed of afterwards, for every command
+    (``serve`` and ``db upgrade`` included). A URL of no database alarmdesk supports exits 2;
+    a database that cannot be reached, a SQLite file that does not exist (only ``upgrade``,
+    for `alarmdesk db upgrade`, creates one: a mistyped path made directories and an empty
+    file), or a schema that is not the code's (never upgraded, or upgraded by a newer
+    alarmdesk) exits 1 with what to do before any command reads it (each was a traceback)."""
+    url = cfg.database.url
+    try:
+        file = sqlite_file(url)
+    except ConfigError as exc:
+        fail(str(exc))
+    if file is not None and not upgrade and not file.exists():
+        fail(f"no database at {file} (alarmdesk db upgrade creates it)", 1)
+    engine = make_engine(url)
     try:
         try:
+            if upgrade:
+                upgrade_schema(url)
             require_head(engine)
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
         except sa.exc.OperationalError as exc:
             fail(f"the database cannot be reached: {str(exc.orig).strip()}", 1)
-        yield cfg, engine
+        yield engine
     finally:
         engine.dispose()
 

@@ -10,7 +10,8 @@ import typer
 
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.options import BIG_ROW_ID_MAX, ConfigOpt, DbOpt, row_id
+from alarmdesk.cli.output import output_file, write_output
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.service import queries, sharing
@@ -23,7 +24,7 @@ export_app = typer.Typer(
 
 @export_app.command("eido")
 def export_eido(
-    incident_id: Annotated[int, typer.Argument(help="The incident's id.")],
+    incident_id: Annotated[int, row_id("The incident's id.", BIG_ROW_ID_MAX)],
     recipient: Annotated[
         str | None,
         typer.Option(help="The agency it is for (required; kept in the audit log)."),
@@ -37,14 +38,15 @@ def export_eido(
 ) -> None:
     """Writes the incident as a NENA EIDO (NENA-STA-021.1 JSON). The disclosure, with its
     recipient, is committed to the audit log before anything is written. Exit 2: no
-    recipient, no such incident, or an output folder that does not exist; 3: a recipient
-    refused by purpose screening."""
+    recipient, no such incident, or an output that cannot be written (no such folder; a
+    folder, FIFO or device; a symlink is followed); 3: a recipient refused by purpose
+    screening."""
     try:
         name = sharing.check_recipient(recipient)
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
-    if output is not None and not output.parent.is_dir():
-        fail(f"no folder {output.parent} for {output}")
+    if output is not None:
+        output_file(output)  # before the disclosure is logged
     with database(config, database_url) as (cfg, engine):
         found = queries.get_incident(engine, incident_id)
         if found is None:
@@ -56,5 +58,5 @@ def export_eido(
     if output is None:
         print(text, end="")
         return
-    output.write_text(text, "utf-8")
+    write_output(output, text)
     out.print(f"incident {incident_id} written to {output} as EIDO for {name!r}", highlight=False)

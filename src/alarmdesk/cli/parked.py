@@ -19,7 +19,7 @@ from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.bus.jetstream import IntakeLog, LogSettings, QueuedSignal
 from alarmdesk.cli.common import cli_actor, database, exit_code, fail, out, run
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.options import ConfigOpt, DbOpt, row_id
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError, IntakeUnavailable
 from alarmdesk.service import parked
@@ -87,9 +87,7 @@ def parked_list(
 
 @parked_app.command("retry")
 def parked_retry(
-    ids: Annotated[
-        list[int] | None, typer.Argument(help="Parked signals' ids (alarmdesk parked list).")
-    ] = None,
+    ids: Annotated[list[int] | None, row_id("Parked signals' ids (alarmdesk parked list).")] = None,
     every: Annotated[bool, typer.Option("--all", help="Every parked signal waiting.")] = False,
     config: ConfigOpt = None,
     database_url: DbOpt = None,

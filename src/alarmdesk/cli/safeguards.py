@@ -12,10 +12,12 @@ from typing import Annotated
 import msgspec
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from alarmdesk.bootstrap import analytics_store, audit_chain
-from alarmdesk.cli.common import cli_actor, err, fail, load_config, out
+from alarmdesk.cli.common import cli_actor, err, fail, load_config, open_database, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.output import output_file, write_output
 from alarmdesk.clock import utcnow
 from alarmdesk.config import Config
 from alarmdesk.domain.errors import RetentionPolicyError
@@ -23,7 +25,6 @@ from alarmdesk.safeguards.retention_policy import RetentionConfig
 from alarmdesk.safeguards.transparency import parse_period, render_html, render_json
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.service.retention import run_retention
-from alarmdesk.store.database import make_engine
 
 retention_app = typer.Typer(help="Data expiry: erase what the retention policy says has expired.")
 report_app = typer.Typer(help="Reports for auditors, rights officers and the public.")
@@ -68,21 +69,19 @@ def retention_run(
     transaction, logging one `erase` audit entry per chunk (counts only, never what was
     erased)."""
     cfg, policy = _load(config, database_url)
-    engine = make_engine(cfg.database.url)
-    try:
-        run = run_retention(
-            engine,
-            policy,
-            audit_chain(cfg),
-            utcnow(),
-            cli_actor(),
-            dry_run=dry_run,
-            analytics=analytics_store(cfg, engine),
-        )
-    except Exception as exc:  # a database failure: the chunks before stay erased, with entries
-        fail(f"retention failed: {exc}", 1)
-    finally:
-        engine.dispose()
+    with open_database(cfg) as engine:
+        try:
+            run = run_retention(
+                engine,
+                policy,
+                audit_chain(cfg),
+                utcnow(),
+                cli_actor(),
+                dry_run=dry_run,
+                analytics=analytics_store(cfg, engine),
+            )
+        except Exception as exc:  # a database failure: the chunks before stay erased, with entries
+            fail(f"retention failed: {exc}", 1)
     table = Table("data class", "days", "expired before", "would erase" if dry_run else "erased")
     for name, count in run.counts.items():
         cls_days = policy.describe()["classes"][name]["days"]
@@ -149,38 +148,40 @@ def report_transparency(
         span = parse_period(period, start, end)
     except ValueError as exc:
         fail(str(exc))
+    if out_file is not None:
+        output_file(out_file)  # before generating the report is logged
     cfg, policy = _load(config, database_url)
     rcfg = cfg.report
     if complaints is not None:
         rcfg = msgspec.structs.replace(rcfg, complaints=complaints)
     if costs is not None:
         rcfg = msgspec.structs.replace(rcfg, costs=costs)
-    engine = make_engine(cfg.database.url)
-    chain = audit_chain(cfg)
-    now = utcnow()
-    try:
-        report = transparency_report(
-            engine,
-            chain,
-            span,
-            actor=cli_actor(),
-            policy=policy,
-            config=rcfg,
-            now=now,
-            fmt=fmt,
-            verify=verify,
-        )
-    except Exception as exc:
-        fail(f"cannot build the report: {exc}", 1)
-    finally:
-        engine.dispose()
+    with open_database(cfg) as engine:
+        chain = audit_chain(cfg)
+        now = utcnow()
+        try:
+            report = transparency_report(
+                engine,
+                chain,
+                span,
+                actor=cli_actor(),
+                policy=policy,
+                config=rcfg,
+                now=now,
+                fmt=fmt,
+                verify=verify,
+            )
+        except Exception as exc:
+            fail(f"cannot build the report: {exc}", 1)
     text = render_html(report) if fmt == "html" else render_json(report)
     if out_file is None:
         typer.echo(text, nl=False)
     else:
-        out_file.write_text(text, encoding="utf-8")
+        write_output(out_file, text)
         err.print(f"report written to {out_file}")
     finding = report["audit_log"]["finding"]["result"]
     if finding == "problems_found":
-        err.print("[bold red]the audit log did not verify[/]: see audit_log.finding")
+        err.print(
+            Text.assemble(("the audit log did not verify", "bold red"), ": see audit_log.finding")
+        )
         raise typer.Exit(1)

@@ -9,13 +9,20 @@ import typer
 from rich.text import Text
 
 from alarmdesk.bootstrap import audit_chain
-from alarmdesk.cli.common import database, exit_code, fail, load_config, out
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.common import (
+    cli_actor,
+    database,
+    exit_code,
+    fail,
+    load_config,
+    open_database,
+    out,
+)
+from alarmdesk.cli.options import ConfigOpt, DbOpt, port_option
 from alarmdesk.demo import DEMO_PASSWORD, load_demo, load_demo_accounts
-from alarmdesk.domain.errors import AlarmdeskError, SchemaNotReady
+from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.taxonomy import default_types
 from alarmdesk.store import repository as repo
-from alarmdesk.store.database import make_engine, require_head, upgrade
 from alarmdesk.web.app import create_app
 from alarmdesk.web.server import run
 from alarmdesk.web.workers import WorkerPool
@@ -28,10 +35,10 @@ def serve(
     config: ConfigOpt = None,
     database_url: DbOpt = None,
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    port: Annotated[int | None, port_option("Port to listen on.")] = None,
     dc09_port: Annotated[
         int | None,
-        typer.Option(help="Also receive SIA DC-09 alarm panels on this TCP and UDP port."),
+        port_option("Also receive SIA DC-09 alarm panels on this TCP and UDP port."),
     ] = None,
     mqtt_url: Annotated[
         str | None,
@@ -63,13 +70,8 @@ def serve(
         cfg.check()
     except AlarmdeskError as exc:
         fail(exc.message, exit_code(exc))
-    engine = make_engine(cfg.database.url)
-    try:
-        require_head(engine)
-    except SchemaNotReady as exc:
-        fail(exc.message, 1)
-    finally:
-        engine.dispose()
+    with open_database(cfg):
+        pass  # reachable, at the code's schema: checked before listening
     if cfg.server.workers:
         pool = WorkerPool(cfg)
         try:
@@ -86,9 +88,7 @@ def serve(
 @db_app.command("upgrade")
 def db_upgrade(config: ConfigOpt = None, database_url: DbOpt = None) -> None:
     """Migrates the schema to the latest version and loads the default taxonomy."""
-    cfg = load_config(config, database_url)
-    upgrade(cfg.database.url)
-    with database(config, database_url) as (_, engine), engine.begin() as conn:
+    with database(config, database_url, upgrade=True) as (_, engine), engine.begin() as conn:
         n = repo.upsert_types(conn, default_types())
     out.print(f"schema at head; {n} default incident types loaded")
 
@@ -106,15 +106,23 @@ def demo_load(
     with database(config, database_url) as (cfg, engine):
         try:
             counts = load_demo(engine, audit_chain(cfg))
+            users, token = load_demo_accounts(engine, audit_chain(cfg), cli_actor())
         except AlarmdeskError as exc:
             fail(f"{exc.message} ({exc.code})", exit_code(exc))
-        users, token = load_demo_accounts(engine)
-    out.print("demo city loaded: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    loaded = ", ".join(f"{v} {k}" for k, v in counts.items() if v)
+    out.print(f"demo city loaded: {loaded or 'already there, nothing changed'}")
     if token is not None:
         token_file.parent.mkdir(parents=True, exist_ok=True)
         token_file.write_text(token + "\n")
         token_file.chmod(0o600)
         out.print(f"simulator token written to {token_file}")
+    else:
+        out.print(
+            f"demo accounts exist already: their intake token (demo-simulator) is not shown "
+            f"again and {token_file} was not written (`alarmdesk tokens create --role intake` "
+            "makes another)",
+            soft_wrap=True,  # one line, whatever the terminal's width
+        )
     out.print(
         Text.assemble(f"demo sign-in: {', '.join(users)} — password ", (DEMO_PASSWORD, "bold"))
     )

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from alarmdesk.cli.common import cli_actor, database, fail, out, run
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.options import ConfigOpt, DbOpt, row_id
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.silences import SilenceSpec
 from alarmdesk.service import silences
@@ -94,7 +94,7 @@ def silences_add(
 
 @silences_app.command("end")
 def silences_end(
-    silence_id: Annotated[int, typer.Argument(help="The silence's id.")],
+    silence_id: Annotated[int, row_id("The silence's id.")],
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:

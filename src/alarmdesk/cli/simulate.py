@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -35,14 +36,20 @@ def simulate(
     """Drives a running server with a realistic, reproducible feed."""
     if token_file is not None:
         try:
-            token = token_file.read_text().strip()
+            token = token_file.read_text("utf-8").strip()
         except OSError as exc:
             fail(f"cannot read {token_file}: {exc}")
+        except UnicodeDecodeError:
+            fail(f"{token_file} is not a token (not UTF-8 text)")
+    if not (math.isfinite(rate) and math.isfinite(duration)):
+        fail("--rate and --duration are finite numbers")
     if not token:
         fail(
             "simulate needs an intake token: --token, --token-file or $ALARMDESK_TOKEN "
             "(create one with `alarmdesk tokens create --role intake --name simulator`)"
         )
+    if not token.isascii() or not token.isprintable():
+        fail("a token is printable ASCII (as `alarmdesk tokens create` prints it)")
     headers = {"Authorization": f"Bearer {token}"}
     total = int(rate * duration) if duration > 0 else None
     with Progress(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import sqlalchemy as sa
 import typer
 from rich.table import Table
 
@@ -12,10 +13,20 @@ from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.purpose import check_category
 from alarmdesk.domain.taxonomy import IncidentType
-from alarmdesk.safeguards.access import Permission, allowed
+from alarmdesk.safeguards.access import Permission, Principal, allowed
 from alarmdesk.service import accounts, custom_types
 
 types_app = typer.Typer(help="Incident types.", no_args_is_help=True)
+
+
+def _acting_user(engine: sa.Engine, name: str, permission: Permission, verb: str) -> Principal:
+    """The user named by --as: an active one (exit 2) allowed to do it (exit 3)."""
+    who = accounts.active_user(engine, name)
+    if who is None:
+        fail(f"no active user {name!r}")
+    if not allowed(who, permission):
+        fail(f"{name} ({who.role.value}) may not {verb} incident types", 3)
+    return who
 
 
 @types_app.command("list")
@@ -63,7 +74,7 @@ def types_add(
     priority: Annotated[int, typer.Option(min=1, max=5, help="1 (life) … 5 (admin).")],
     purpose: Annotated[str, typer.Option(help="The harm it responds to, in words.")],
     legal_basis: Annotated[str, typer.Option(help="The law or mandate that allows it.")],
-    author: Annotated[str, typer.Option("--as", help="The user proposing it.")],
+    author: Annotated[str, typer.Option("--as", help="The user proposing it (must exist).")],
     definition: Annotated[str, typer.Option(help="What it covers.")] = "",
     sop: Annotated[list[str] | None, typer.Option(help="A procedure step (repeat).")] = None,
     config: ConfigOpt = None,
@@ -85,6 +96,7 @@ def types_add(
     except AlarmdeskError as exc:
         fail(f"{exc.message} ({exc.code})", exit_code(exc))
     with database(config, database_url) as (cfg, engine):
+        _acting_user(engine, author, Permission.TYPES_PROPOSE, "propose")
         run(cfg, engine, custom_types.propose(proposed, author, cli_actor()))
     out.print(
         f"{code.upper()} proposed; it takes effect after two approvals "
@@ -101,11 +113,7 @@ def types_approve(
 ) -> None:
     """Approves a custom type as a user; the second approval puts it in force."""
     with database(config, database_url) as (cfg, engine):
-        who = accounts.active_user(engine, approver)
-        if who is None:
-            fail(f"no active user {approver!r}")
-        if not allowed(who, Permission.TYPES_APPROVE):
-            fail(f"{approver} ({who.role.value}) may not approve incident types", 3)
+        who = _acting_user(engine, approver, Permission.TYPES_APPROVE, "approve")
         state = run(cfg, engine, custom_types.approve(code, who, cli_actor()))
     out.print(
         f"{state['code']} approved by {approver}: now {state['status']}"

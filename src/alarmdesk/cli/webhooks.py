@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from alarmdesk.cli.common import cli_actor, database, fail, out, run
-from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.options import ConfigOpt, DbOpt, row_id
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.webhooks import WebhookSpec
 from alarmdesk.service import webhooks
@@ -56,7 +56,7 @@ def webhooks_add(
 
 @webhooks_app.command("remove")
 def webhooks_remove(
-    webhook_id: Annotated[int, typer.Argument(help="The webhook's id.")],
+    webhook_id: Annotated[int, row_id("The webhook's id.")],
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
@@ -91,7 +91,7 @@ def webhooks_list(
 
 @webhooks_app.command("deliveries")
 def webhooks_deliveries(
-    webhook_id: Annotated[int, typer.Argument(help="The webhook's id.")],
+    webhook_id: Annotated[int, row_id("The webhook's id.")],
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     config: ConfigOpt = None,
     database_url: DbOpt = None,

@@ -30,12 +30,11 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from alarmdesk.files import write_file
 from alarmdesk.safeguards.checkpoint import (
     Checkpoint,
     CheckpointError,
@@ -106,34 +105,32 @@ def write_export(lines: Iterable[Mapping[str, Any]], path: str | os.PathLike[str
     """Write line objects as JSON Lines to ``path`` atomically; return the number of lines.
 
     Each object is written as compact JSON with sorted keys and non-ASCII kept (UTF-8),
-    followed by ``"\\n"``. The file is written to a temporary sibling, flushed to disk and
-    renamed over ``path``, so a reader never sees a half-written export (on error the
-    temporary file is removed and ``path`` is untouched). Raises :class:`ValueError` or
-    :class:`TypeError` for values JSON cannot represent (NaN, infinities, other objects).
+    followed by ``"\\n"``. The file is written the way every output file is
+    (:func:`alarmdesk.files.write_file`): a symlink is followed, a path that is not a regular
+    file is refused (:class:`~alarmdesk.files.OutputPathError`), and the text goes to a
+    temporary sibling, flushed to disk and renamed over the target, so a reader never sees a
+    half-written export (on error ``path`` is untouched). A new export is readable by its
+    owner only (0600). Raises :class:`ValueError` or :class:`TypeError` for values JSON cannot
+    represent (NaN, infinities, other objects), :class:`OSError` when the writing fails.
     """
-    target = Path(path)
     count = 0
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
-            for obj in lines:
-                out.write(
-                    json.dumps(
-                        obj,
-                        sort_keys=True,
-                        separators=(",", ":"),
-                        ensure_ascii=False,
-                        allow_nan=False,
-                    )
+
+    def texts() -> Iterator[str]:
+        nonlocal count
+        for obj in lines:
+            yield (
+                json.dumps(
+                    obj,
+                    sort_keys=True,
+                    separators=(",", ":"),
+                    ensure_ascii=False,
+                    allow_nan=False,
                 )
-                out.write("\n")
-                count += 1
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+                + "\n"
+            )
+            count += 1
+
+    write_file(path, texts(), mode=0o600)
     return count
 
 

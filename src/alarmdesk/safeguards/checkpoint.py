@@ -203,6 +203,15 @@ def _parse_skey(skey: str) -> tuple[str, Ed25519PrivateKey]:
     return name, private
 
 
+def check_key_pair(skey: str, vkey: str) -> None:
+    """Raises :class:`ValueError` unless ``skey`` is a signer key and ``vkey`` its verifier
+    key (as :func:`generate_key` made them)."""
+    name, private = _parse_skey(skey)
+    parse_vkey(vkey)
+    if vkey_for(name, private.public_key()) != vkey:
+        raise ValueError("the verifier key is not the signer key's")
+
+
 def parse_vkey(vkey: str) -> VerifierKey:
     """Parse and self-check a vkey string; :class:`ValueError` if it is not a valid vkey."""
     parts = vkey.split("+", 2)  # the base64 key may itself contain '+'; names may not

@@ -23,6 +23,7 @@ import yaml
 from alarmdesk.domain.centre import KINDS, Centre, CentreFile
 from alarmdesk.domain.centre_plan import redact, specs_of
 from alarmdesk.domain.errors import SetupError
+from alarmdesk.files import check_output_folder, output_target, write_file
 
 __all__ = ["Located", "dump", "load", "loads", "refuse_duplicate_keys", "schema", "write"]
 
@@ -242,14 +243,17 @@ def dump(records: dict[str, dict[str, dict[str, Any]]], *, include_secrets: bool
 
 
 def write(folder: Path, texts: dict[str, str]) -> list[Path]:
-    """Writes the exported files into ``folder`` (created if needed)."""
+    """Writes the exported files into ``folder`` (created if needed), each as every output
+    file is written (:func:`alarmdesk.files.write_file`); none is written if one of them
+    cannot be (:class:`~alarmdesk.files.OutputPathError`)."""
+    check_output_folder(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name, text in texts.items():
-        target = folder / name
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-    return written
+    targets = [folder / name for name in texts]
+    for target in targets:
+        output_target(target)
+    for target, text in zip(targets, texts.values(), strict=True):
+        write_file(target, text)
+    return targets
 
 
 def schema() -> dict[str, Any]:

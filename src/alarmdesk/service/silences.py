@@ -14,18 +14,38 @@ import msgspec
 import sqlalchemy as sa
 
 from alarmdesk.domain.categories import HarmCategory
-from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField
 from alarmdesk.domain.geo import checked_area
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.silences import SilenceSpec, check_new_silence, compile_silence
 from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service.actions import Action
 from alarmdesk.service.audit_policy import configure_entry
+from alarmdesk.store import repository as repo
 from alarmdesk.store import silences as store
 
 __all__ = ["create", "end", "list_silences", "silenced_signals"]
 
 _CATEGORIES = [h.value for h in HarmCategory]
+
+
+def _check_types(conn: sa.Connection, codes: list[str]) -> None:
+    """Refuses a type code not in the taxonomy in force (a silence for it would hold back
+    nothing: a typo, not a rule), for the API and the command line alike.
+
+    Raises:
+        InvalidField: ``unknown_reference``, naming the codes.
+    """
+    if not codes:
+        return
+    taxonomy = repo.load_taxonomy(conn)
+    unknown = sorted({c.upper() for c in codes if c.upper() not in taxonomy})
+    if unknown:
+        raise InvalidField(
+            f"types: no incident type {', '.join(unknown)}",
+            field="types",
+            code="unknown_reference",
+        )
 
 
 def create(actor: Actor, spec: SilenceSpec) -> Action:
@@ -35,6 +55,7 @@ def create(actor: Actor, spec: SilenceSpec) -> Action:
     def run(conn: sa.Connection, now: datetime) -> int:
         compile_silence(0, spec, now, _CATEGORIES)  # refuses what cannot hold
         check_new_silence(spec, now)  # and what would hold back too much, or for too long
+        _check_types(conn, spec.match.types)  # a type code, like a category, must exist
         if spec.match.area is not None:
             checked_area(spec.match.area, "area")  # and an area that would silence elsewhere
         # A silence is a rule about what not to see: its texts are screened like a type's.

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import sqlalchemy as sa
 
-from alarmdesk.domain.errors import AlarmdeskError, InvalidField, NotFound
+from alarmdesk.domain.errors import AlarmdeskError, NotFound
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.webhooks import WebhookSpec, backoff, body_of, check, headers, new_secret
 from alarmdesk.domain.webhooks import wants as subscription_wants
@@ -60,7 +60,12 @@ class Created:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).hostname or ""
+    """The URL's host for the audit entry ("" for a URL ``check`` refused as not a URL: its
+    refusal is recorded, not a ValueError raised from the audit entry)."""
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 
 
 def create(actor: Actor, spec: WebhookSpec) -> Action:
@@ -72,12 +77,7 @@ def create(actor: Actor, spec: WebhookSpec) -> Action:
     def run(conn: sa.Connection, now: datetime) -> Created:
         check(spec)
         screen({"webhook description": [spec.description] if spec.description else []})
-        known = {d.id for d in repo.load_desks(conn)}
-        unknown = sorted(set(spec.desks) - known)
-        if unknown:
-            raise InvalidField(
-                f"desks: no desk {', '.join(unknown)}", field="desks", code="unknown_reference"
-            )
+        repo.check_known_desks(conn, spec.desks)
         values = {
             "url": spec.url,
             "events": list(spec.events),

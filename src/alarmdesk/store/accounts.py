@@ -13,7 +13,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from alarmdesk.domain.errors import Conflict, InvalidField
+from alarmdesk.domain.signal import check_text
 from alarmdesk.safeguards.access import ALL_DESKS, Principal, Role, parse_role
+from alarmdesk.store import repository as repo
 from alarmdesk.store import tables as t
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -35,13 +37,30 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _desks(desks: list[str]) -> list[str]:
+def _desks(conn: sa.Connection, desks: list[str]) -> list[str]:
+    """The desks a user or token works: at least one, each one the centre has, or '*'."""
     cleaned = sorted({d.strip() for d in desks if d.strip()})
     if not cleaned:
         raise InvalidField(
             "at least one desk (or '*' for every desk)", field="desk", code="missing_field"
         )
-    return [ALL_DESKS] if ALL_DESKS in cleaned else cleaned
+    if ALL_DESKS in cleaned:
+        return [ALL_DESKS]
+    repo.check_known_desks(conn, cleaned, "desk")
+    return cleaned
+
+
+TOKEN_NAME_MAX = 64  # api_tokens.name
+
+
+def _token_name(name: str) -> str:
+    """What a token is for: one line of 1–64 characters, no control characters."""
+    check_text(name, "name")
+    if not name.strip() or len(name) > TOKEN_NAME_MAX:
+        raise InvalidField(
+            f"a token's name is 1–{TOKEN_NAME_MAX} characters", field="name", code="invalid_value"
+        )
+    return name.strip()
 
 
 def _role(value: str) -> Role:
@@ -64,6 +83,7 @@ def create_user(
             field="name",
             code="invalid_value",
         )
+    check_text(password, "password", multiline=True)  # lone surrogates: bytes not UTF-8
     if len(password) < MIN_PASSWORD:
         raise InvalidField(
             f"a password has at least {MIN_PASSWORD} characters",
@@ -83,7 +103,7 @@ def create_user(
             name=name,
             password_hash=_hasher.hash(password),
             role=r.value,
-            desks=_desks(desks),
+            desks=_desks(conn, desks),
             created_at=now,
         )
     )
@@ -95,14 +115,21 @@ def create_token(
     conn: sa.Connection, name: str, role: str, desks: list[str], now: datetime
 ) -> tuple[int, str]:
     """Returns (id, secret). The secret is shown once; only its hash is stored."""
+    name = _token_name(name)
     r = _role(role)
+    if r is Role.INTAKE and {d.strip() for d in desks} - {ALL_DESKS, ""}:
+        raise InvalidField(
+            "an intake token submits signals to every desk: give it no desks",
+            field="desk",
+            code="invalid_value",
+        )
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     result = conn.execute(
         t.api_tokens.insert().values(
             name=name,
             token_hash=digest(secret),
             role=r.value,
-            desks=_desks(desks or [ALL_DESKS]) if r is Role.INTAKE else _desks(desks),
+            desks=[ALL_DESKS] if r is Role.INTAKE else _desks(conn, desks),
             created_at=now,
         )
     )

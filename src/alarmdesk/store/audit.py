@@ -19,9 +19,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from alarmdesk.domain.errors import ConfigError
 from alarmdesk.safeguards.audit import AuditEvent, entry_of
 from alarmdesk.safeguards.auditlog_file import checkpoint_line, entry_line, erased_line
-from alarmdesk.safeguards.checkpoint import generate_key, sign_checkpoint
+from alarmdesk.safeguards.checkpoint import check_key_pair, generate_key, sign_checkpoint
 from alarmdesk.safeguards.merkle import MerkleAccumulator, canonical_entry, leaf_hash
 from alarmdesk.store import tables as t
 from alarmdesk.store.bulk import BulkInsert
@@ -68,15 +69,32 @@ class Signer:
 
     @classmethod
     def load_or_create(cls, path: str | os.PathLike[str]) -> Signer:
-        """Reads the key file (signer key, then verifier key), creating it (0600) if absent."""
+        """Reads the key file (signer key, then verifier key), creating it (0600) if absent.
+        Raises :class:`ConfigError`, naming the file, when it cannot be created or read or
+        does not hold a signer key and its verifier key."""
         p = Path(path)
-        if not p.exists():
-            p.parent.mkdir(parents=True, exist_ok=True)
-            skey, vkey = generate_key(KEY_NAME)
-            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{skey}\n{vkey}\n")
-        skey, vkey = p.read_text().split()[:2]
+        try:
+            if not p.exists():
+                p.parent.mkdir(parents=True, exist_ok=True)
+                skey, vkey = generate_key(KEY_NAME)
+                fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(f"{skey}\n{vkey}\n")
+            text = p.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise ConfigError(f"audit key file {p} ([audit] key_file): {why}") from None
+        words = text.split()
+        if len(words) < 2:
+            raise ConfigError(
+                f"audit key file {p} ([audit] key_file) does not hold a signer key and its "
+                f"verifier key ({'it is empty' if not words else 'one word only'})"
+            )
+        skey, vkey = words[:2]
+        try:
+            check_key_pair(skey, vkey)
+        except ValueError as exc:
+            raise ConfigError(f"audit key file {p} ([audit] key_file): {exc}") from None
         return cls(skey, vkey)
 
 

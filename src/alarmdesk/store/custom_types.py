@@ -11,11 +11,13 @@ import sqlalchemy as sa
 
 from alarmdesk.domain.errors import Conflict, Forbidden, InvalidField, NotFound
 from alarmdesk.domain.procedure import check_steps
+from alarmdesk.domain.signal import check_text
 from alarmdesk.domain.taxonomy import IncidentType, check_admissible
 from alarmdesk.safeguards.access import Role
 from alarmdesk.store import tables as t
 
 APPROVALS_NEEDED = 2
+NAME_MAX = 200  # as the API's TypeIn
 
 
 def propose(conn: sa.Connection, proposed: IncidentType, author: str, now: datetime) -> None:
@@ -23,12 +25,24 @@ def propose(conn: sa.Connection, proposed: IncidentType, author: str, now: datet
 
     Raises:
         ProtectedPurposeError, UnknownCategoryError: the purpose is not admissible.
-        InvalidField: no purpose or legal basis stated, a malformed code, or an empty
-            procedure step.
+        InvalidField: no purpose or legal basis stated, a malformed code, a name empty or
+            too long, a control character in a text, or an empty procedure step.
         Conflict: the code exists.
     """
     check_admissible(proposed)  # first: a refused purpose is refused whatever else is wrong
     check_steps(proposed.sop, "sop")  # as a centre's own procedure's (API and CLI alike)
+    # Texts checked like every other edge's (no control characters), for the API and the
+    # command line alike.
+    check_text(proposed.code, "code")
+    check_text(proposed.name, "name")
+    for field in ("purpose", "legal_basis", "definition"):
+        check_text(getattr(proposed, field), field, multiline=True)
+    for i, step in enumerate(proposed.sop):
+        check_text(step, f"sop[{i}]", multiline=True)
+    if not proposed.name.strip() or len(proposed.name) > NAME_MAX:
+        raise InvalidField(
+            f"a type's name is 1–{NAME_MAX} characters", field="name", code="invalid_value"
+        )
     code = proposed.code.strip().upper()
     if not code.isascii() or not code.replace("-", "").replace("_", "").isalnum() or len(code) > 32:
         raise InvalidField(

@@ -13,7 +13,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from alarmdesk.domain.errors import SchemaNotReady
+from alarmdesk.domain.errors import ConfigError, SchemaNotReady
+
+# The drivers alarmdesk installs and runs on: the standard library's sqlite3, and psycopg 3.
+_SUPPORTED = ("sqlite", "sqlite+pysqlite", "postgresql+psycopg")
 
 
 def normalise_url(url: str) -> str:
@@ -21,6 +24,31 @@ def normalise_url(url: str) -> str:
     if url.startswith(("postgres://", "postgresql://")):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
+
+
+def check_url(url: str) -> sa.URL:
+    """The parsed URL of a database alarmdesk supports.
+
+    Raises:
+        ConfigError: not a URL, or one of a database (or driver) alarmdesk does not support
+            (MySQL, asyncpg...): named by its scheme, never with its password.
+    """
+    supported = "alarmdesk supports sqlite:///PATH and postgresql://USER@HOST/NAME"
+    try:
+        parsed = sa.engine.make_url(normalise_url(url))
+    except (sa.exc.ArgumentError, ValueError):
+        raise ConfigError(f"the database URL is not a URL: {supported}") from None
+    if parsed.drivername not in _SUPPORTED:
+        raise ConfigError(f"unsupported database {parsed.drivername!r}: {supported}")
+    return parsed
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of a SQLite database URL (None: another database, or one in memory)."""
+    parsed = check_url(url)
+    if not parsed.drivername.startswith("sqlite") or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 _json_encode = msgspec.json.Encoder().encode
@@ -35,6 +63,7 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     # msgspec for JSON columns: the stdlib's json.dumps was a tenth of the writer's time.
     kwargs.setdefault("json_serializer", _dumps)
     kwargs.setdefault("json_deserializer", _json_decode)
+    check_url(url)
     url = normalise_url(url)
     if url.startswith("sqlite"):
         path = sa.engine.make_url(url).database

@@ -177,6 +177,24 @@ def load_taxonomy(conn: sa.Connection) -> Taxonomy:
     )
 
 
+def check_known_desks(conn: sa.Connection, desks: Iterable[str], field: str = "desks") -> None:
+    """Refuses a desk id the centre does not have ('*', every desk, is not an id: callers
+    that allow it leave it out). One rule for webhooks, users and tokens.
+
+    Raises:
+        InvalidField: ``unknown_reference``, naming the unknown desks.
+    """
+    wanted = set(desks)
+    if not wanted:
+        return
+    known = set(conn.execute(sa.select(t.desks.c.id).where(t.desks.c.id.in_(wanted))).scalars())
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise InvalidField(
+            f"{field}: no desk {', '.join(unknown)}", field=field, code="unknown_reference"
+        )
+
+
 def load_desks(conn: sa.Connection) -> list[Desk]:
     rows = conn.execute(sa.select(t.desks).order_by(t.desks.c.position, t.desks.c.id))
     return [

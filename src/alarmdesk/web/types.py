@@ -39,14 +39,9 @@ _decoder = msgspec.json.Decoder(TypeIn)
 
 
 def to_type(body: TypeIn) -> IncidentType:
-    """The proposed type, its texts checked like every other edge's (no control characters)."""
-    check_text(body.code, "code")
-    check_text(body.name, "name")
-    check_text(body.category, "category")
-    for field in ("purpose", "legal_basis", "definition"):
-        check_text(getattr(body, field), field, multiline=True)
-    for i, step in enumerate(body.sop):
-        check_text(step, f"sop[{i}]", multiline=True)
+    """The proposed type (its texts are checked by ``store.custom_types.propose``, for the
+    API and the command line alike)."""
+    check_text(body.category, "category")  # before it is named in check_category's refusal
     category: HarmCategory = check_category(body.category)
     return IncidentType(
         code=body.code.strip().upper(),
