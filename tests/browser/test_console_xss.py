@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -210,7 +210,7 @@ def planted(live_server) -> dict[str, Any]:
         assert r.is_success, r.text
     # A silence whose reason and device pattern are payloads (the Silences page).
     with live_server.client("supervisor") as c:
-        until = datetime(2030, 1, 1, tzinfo=UTC).isoformat()
+        until = (datetime.now(UTC) + timedelta(days=30)).isoformat()  # one-off: 90 days at most
         r = c.post(
             "/api/v1/silences",
             json={"match": {"devices": [short(83)]}, "reason": payload(81), "ends_at": until},
