@@ -14,10 +14,11 @@ from typing import Any
 import sqlalchemy as sa
 
 from alarmdesk.domain.errors import AlarmdeskError, NotFound
-from alarmdesk.safeguards.access import Principal
+from alarmdesk.safeguards.access import ALL_DESKS, Principal
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
 from alarmdesk.service.actions import Action
 from alarmdesk.store import accounts
+from alarmdesk.store import repository as repo
 from alarmdesk.store.accounts import Session
 
 __all__ = [
@@ -107,10 +108,19 @@ def sign_out(secret: str, principal: Principal | None, address: str) -> Action:
     return Action(apply, audit_of)
 
 
+def _known_desks(conn: sa.Connection, desks: list[str]) -> None:
+    """Refuses a desk the centre does not have (``unknown_reference``): an account made for
+    a mistyped desk would see nothing, silently."""
+    repo.check_known_desks(
+        conn, [d.strip() for d in desks if d.strip() and d.strip() != ALL_DESKS], "desk"
+    )
+
+
 def create_user(actor: Actor, name: str, password: str, role: str, desks: list[str]) -> Action:
     """Adds a user; the result is the new user's id."""
 
     def apply(conn: sa.Connection, now: datetime) -> int:
+        _known_desks(conn, desks)
         return accounts.create_user(conn, name, password, role, desks, now)
 
     def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
@@ -134,6 +144,7 @@ def create_token(actor: Actor, name: str, role: str, desks: list[str]) -> Action
     """Creates an API token; the result is (id, secret), the secret shown once."""
 
     def apply(conn: sa.Connection, now: datetime) -> tuple[int, str]:
+        _known_desks(conn, desks)
         return accounts.create_token(conn, name, role, desks, now)
 
     def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
