@@ -487,6 +487,7 @@ def test_retention_erases_imported_calls_by_the_incidents_class(cfg, engine, wee
 
 def test_a_database_without_the_history_tables_exits_1(sqlite_url, tmp_path) -> None:
     cfg = config_for(sqlite_url)  # never upgraded
+    make_engine(sqlite_url).connect().close()  # the file exists (a missing one: "no database")
     result = cli(cfg, tmp_path, "report", "kpi", "--from", "2017-01-01", "--to", "2017-01-02")
     assert result.exit_code == 1, result.output
     assert "schema" in said(result)
