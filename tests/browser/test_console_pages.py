@@ -179,6 +179,21 @@ def test_the_forms_need_the_csrf_header_and_their_permission(console) -> None:
         assert r.status_code == 403
 
 
+def test_a_call_form_joins_only_an_incident_of_the_call_takers_desks(console) -> None:
+    """The form's choice of incident is kept as the API's ``join`` is: an incident of another
+    desk is not joined (the call opens its own, never lost)."""
+    lon, lat = place(west=False)
+    east = console.post_signal(signal(type_code="FSTRU", lon=lon, lat=lat)).json()["incident_id"]
+    lon, lat = place(west=True)
+    body = {"type": "FSTRU", "coords": f"{lat}, {lon}", "form_key": "joinjoin12345678"}
+    with signed_in(console.url, "westop") as c:
+        headers = {"X-CSRF-Token": csrf_of(c), "HX-Request": "true"}
+        r = c.post("/calls", data={**body, "choice": str(east)}, headers=headers)
+        assert r.status_code == 200 and 'id="intake-ok"' in r.text, r.text[:500]
+        opened = re.search(r'data-incident="(\d+)"', r.text)
+        assert opened and int(opened.group(1)) != east
+
+
 def test_the_committed_browser_assets_match_the_lock() -> None:
     spec = importlib.util.spec_from_file_location(
         "build_assets", REPO_ROOT / "scripts" / "build_assets.py"

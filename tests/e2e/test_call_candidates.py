@@ -50,3 +50,25 @@ def test_a_call_across_the_180th_meridian_sees_the_incident_and_folds_into_it(
         assert candidate["id"] == east and 100 <= candidate["distance_m"] <= 110
     west = live_server.post_signal(call("t2", -16.78, -179.9995)).json()["incident_id"]
     assert west == east
+
+
+def test_a_join_to_another_desks_incident_opens_a_new_one(live_server) -> None:
+    """A person joins incidents of their desks only: a west call-taker's ``join`` of an east
+    incident added a signal to it (and the answer told them it was open). It is dropped, as
+    a join to an incident closed meanwhile is: the call folds by the usual rules, never lost.
+    A machine (another agency's CAD, an intake token) still joins any incident."""
+    east = live_server.post_signal(call("j1", 51.5, 5.0)).json()["incident_id"]
+    with live_server.client("west_operator") as west:
+        answer = west.post("/api/v1/signals", json=call("j2", 51.1, -0.12, join=east))
+        assert answer.status_code == 202, answer.text
+        own = answer.json()["incident_id"]
+        assert own not in (None, east)
+        batch = west.post("/api/v1/signals/batch", json={"signals": [call("j3", 51.1, join=east)]})
+        assert batch.status_code == 202 and batch.json()["receipts"][0]["incident_id"] != east
+        mine = west.post("/api/v1/signals", json=call("j4", 51.9, -0.12, join=own))
+        assert mine.json()["incident_id"] == own  # their own desk's incident: joined
+    with live_server.client("operator") as op:
+        signals = op.get(f"/api/v1/incidents/{east}").json()["signals"]
+        assert [s["idempotency_key"] for s in signals] == ["j1"]
+    machine = live_server.post_signal(call("j5", 51.1, -0.12, join=east))
+    assert machine.json()["incident_id"] == east

@@ -105,6 +105,14 @@ def shares_desk(principal: Principal, desks: Iterable[str]) -> bool:
     return principal.all_desks or not principal.desks.isdisjoint(desks)
 
 
+def acting_desks(principal: Principal) -> frozenset[str] | None:
+    """The desks whose incidents ``principal`` may act on (a unit's status that moves one, a
+    call-taker's ``join``); None: any incident. A person acts on their desks' incidents; a
+    machine (a crew's terminal, an AVL feed, another agency's CAD) for its units and signals,
+    whatever incident they concern."""
+    return None if principal.all_desks or principal.role is Role.INTAKE else principal.desks
+
+
 def visible_desks(principal: Principal, asked: Iterable[str] | None) -> tuple[str, ...] | None:
     """The desk filter to apply: what was asked, within what the principal may see.
 

@@ -4,7 +4,7 @@ own (call them in a worker thread). Entrypoints read through these, never with S
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -55,6 +55,12 @@ def events_after(engine: sa.Engine, last_id: int, limit: int) -> list[Mapping[st
     """Events after ``last_id`` in id order, at most ``limit`` (the stream's replay)."""
     with engine.connect() as conn:
         return [dict(r) for r in repo.events_after(conn, last_id, limit)]
+
+
+def heard_by(engine: sa.Engine, ids: Sequence[int], desks: Iterable[str]) -> set[int]:
+    """Which of the incidents ``ids`` one of ``desks`` hears."""
+    with engine.connect() as conn:
+        return repo.heard_by(conn, ids, desks)
 
 
 def nearby(

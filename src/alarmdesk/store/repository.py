@@ -272,6 +272,13 @@ def on_desks(desks: Iterable[str]) -> sa.ColumnElement[bool]:
     return sa.exists().where(d.incident_id == t.incidents.c.id, d.desk_id.in_(list(desks)))
 
 
+def heard_by(conn: sa.Connection, ids: Sequence[int], desks: Iterable[str]) -> set[int]:
+    """Which of the incidents ``ids`` one of ``desks`` hears."""
+    i = t.incidents.c
+    q = sa.select(i.id).where(i.id.in_(list(ids)), on_desks(desks))
+    return set(conn.execute(q).scalars())
+
+
 def open_incidents_in_box(
     conn: sa.Connection,
     lats: tuple[float, float],

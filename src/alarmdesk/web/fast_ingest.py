@@ -130,7 +130,7 @@ class FastIngest:
         client = scope.get("client")
         actor = Actor.of(principal, client[0] if client else "")
         try:
-            out = await take(self.svc, signals, actor, batch)
+            out = await take(self.svc, signals, principal, actor, batch)
         except AlarmdeskError as exc:
             status, code, message, field = fields_of(exc)
             self.answered += 1

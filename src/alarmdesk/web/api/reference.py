@@ -11,7 +11,7 @@ from litestar.params import FromPath
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.signal import check_text, decode
-from alarmdesk.safeguards.access import Permission, Role
+from alarmdesk.safeguards.access import Permission, acting_desks
 from alarmdesk.service import queries
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
 from alarmdesk.web.api.schemas import AUTH, DeskOut, UnitOut, UnitReportIn, body, errors
@@ -72,9 +72,7 @@ async def report_unit(request: Request[Any, Any, Any], unit_id: FromPath[str]) -
         raise InvalidField("lat and lon go together", field="lat", code="invalid_value")
     check_text(unit_id, "unit_id")
     principal = principal_of(request)
-    # A person acts on incidents of their desks only; a machine (a crew's terminal, an AVL
-    # feed) reports for its units, whatever incident they are on.
-    desks = None if principal.all_desks or principal.role is Role.INTAKE else principal.desks
+    desks = acting_desks(principal)
     view = await services(request).writer.submit_unit_report(
         c.UnitReport(
             unit_id[:64], principal.name, report.status, report.lat, report.lon, desks=desks

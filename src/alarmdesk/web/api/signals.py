@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import anyio
 import msgspec
 from litestar import Request, Response, post
 
@@ -27,10 +28,12 @@ from alarmdesk.domain.signal import (
     decode_batch,
     decode_one,
 )
-from alarmdesk.safeguards.access import Permission
+from alarmdesk.safeguards.access import Permission, Principal, acting_desks
 from alarmdesk.safeguards.audit import Actor
+from alarmdesk.service import queries
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
 from alarmdesk.web.api.schemas import AUTH, ReceiptOut, Receipts, body, responses
+from alarmdesk.web.auth import principal_of
 
 # What a body-reading route can answer besides its success.
 _BODY_ERRORS = (400, *AUTH, 408, 409, 413, 422, 503)
@@ -84,13 +87,32 @@ def _queued_json(key: str, received_at: datetime) -> dict[str, Any]:
     return {"status": "queued", "idempotency_key": key, "received_at": received_at.isoformat()}
 
 
-async def take(svc: Services, signals: list[SignalIn], actor: Actor, batch: bool) -> bytes:
+async def keep_own_joins(svc: Services, signals: list[SignalIn], principal: Principal) -> None:
+    """A person's ``join`` names an incident of their desks, or it is dropped: the signal then
+    folds by alarmdesk's own rules, as one joined to an incident closed meanwhile or unknown
+    (never a lost call), and the answer tells which incident it went to. So a call-taker of
+    one desk cannot add a signal to another desk's incident, nor learn from the answer which
+    of its numbers are open. A machine (another agency's CAD) joins any incident."""
+    desks = acting_desks(principal)
+    wanted = [s.join for s in signals if s.join is not None]
+    if desks is None or not wanted:
+        return
+    theirs = await anyio.to_thread.run_sync(queries.heard_by, svc.engine, wanted, desks)
+    for s in signals:
+        if s.join is not None and s.join not in theirs:
+            s.join = None
+
+
+async def take(
+    svc: Services, signals: list[SignalIn], principal: Principal, actor: Actor, batch: bool
+) -> bytes:
     """Hands the signals on and returns the 202's body: on one machine the receipts, once
     committed; in distributed mode "queued" with each key, once the intake log stored them.
 
     Raises:
         AlarmdeskError: what the writer or the intake log refused (a 4xx or 503).
     """
+    await keep_own_joins(svc, signals, principal)
     if svc.node is None:
         receipts = await svc.writer.submit_signals(signals, actor=actor)
         return batch_body(receipts) if batch else single_body(receipts[0])
@@ -117,7 +139,7 @@ async def post_signal(request: Request[Any, Any, Any]) -> Response[bytes]:
     body = await read_body(request, svc.config.limits.max_signal_bytes)
     signal = decode_one(body, svc.clock())
     with_header_key(signal, request.headers.get("idempotency-key"))
-    out = await take(svc, [signal], actor_of(request), batch=False)
+    out = await take(svc, [signal], principal_of(request), actor_of(request), batch=False)
     return Response(out, status_code=202, media_type="application/json")
 
 
@@ -135,7 +157,7 @@ async def post_signal_batch(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     body = await read_body(request, svc.config.limits.max_batch_bytes)
     signals: list[SignalIn] = decode_batch(body, svc.clock())
-    out = await take(svc, signals, actor_of(request), batch=True)
+    out = await take(svc, signals, principal_of(request), actor_of(request), batch=True)
     return Response(out, status_code=202, media_type="application/json")
 
 

@@ -21,6 +21,7 @@ from alarmdesk.safeguards.audit import AuditEvent, Operation
 from alarmdesk.service import console_queries
 from alarmdesk.service.console_queries import Reference
 from alarmdesk.web.api import actor_of, audit, needs, services
+from alarmdesk.web.api.signals import keep_own_joins
 from alarmdesk.web.console.login import read_form
 from alarmdesk.web.console.render import render
 from alarmdesk.web.console.settings import map_config, principal, reference
@@ -191,6 +192,7 @@ async def _submit_form(request: Request[Any, Any, Any], kind: str) -> Response[s
             opened=False,
             new_key=None,
         )
+    await keep_own_joins(svc, [signal], who)
     try:
         (receipt,) = await svc.writer.submit_signals([signal], actor=actor_of(request))
     except IdempotencyKeyReused:
