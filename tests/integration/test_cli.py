@@ -19,7 +19,6 @@ from alarmdesk.domain.signal import Location, SignalIn, SourceKind
 from alarmdesk.store import parked as parked_store
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
-from tests.conftest import prepare_database
 from tests.unit.test_eido import valid
 
 pytestmark = pytest.mark.slow  # each test runs the command line as a process
@@ -33,13 +32,6 @@ def run(*args: str, stdin: str = "", env_url: str) -> subprocess.CompletedProces
         text=True,
         timeout=60,
     )
-
-
-@pytest.fixture
-def url(sqlite_url, tmp_path, monkeypatch) -> str:
-    prepare_database(sqlite_url)
-    monkeypatch.chdir(tmp_path)  # the audit key lands in ./var
-    return sqlite_url
 
 
 def _proposer(url: str, name: str) -> None:

@@ -44,13 +44,6 @@ def rows(db: str, table: sa.Table) -> list[sa.RowMapping]:
 
 
 @pytest.fixture
-def url(sqlite_url, tmp_path, monkeypatch) -> str:
-    prepare_database(sqlite_url)
-    monkeypatch.chdir(tmp_path)  # the audit key lands in ./var
-    return sqlite_url
-
-
-@pytest.fixture
 def any_db(db_url, tmp_path, monkeypatch) -> str:
     prepare_database(db_url)
     monkeypatch.chdir(tmp_path)

@@ -17,7 +17,6 @@ from typer.testing import CliRunner
 from alarmdesk.safeguards.checkpoint import generate_key
 from alarmdesk.store import tables as t
 from alarmdesk.store.database import make_engine
-from tests.conftest import prepare_database
 from tests.integration.test_cli import run
 
 pytestmark = pytest.mark.slow  # most tests run the command line as a process
@@ -32,13 +31,6 @@ def cli(*args: str, **kwargs: object) -> subprocess.CompletedProcess[str]:
         timeout=60,
         **kwargs,  # type: ignore[call-overload]
     )
-
-
-@pytest.fixture
-def url(sqlite_url, tmp_path, monkeypatch) -> str:
-    prepare_database(sqlite_url)
-    monkeypatch.chdir(tmp_path)  # the audit key lands in ./var
-    return sqlite_url
 
 
 def audit_entries(url: str) -> int:
