@@ -1051,6 +1051,23 @@ def test_a_bad_incident_query_is_a_client_error_naming_the_parameter(
 
 
 @pytest.mark.parametrize(
+    ("params", "field"),
+    [({}, "lat"), ({"lon": "1"}, "lat"), ({"lat": "<b>1</b>"}, "lon")],
+)
+def test_a_missing_query_parameter_is_missing_field_naming_it(
+    live_server: LiveServer, params: dict[str, str], field: str
+) -> None:
+    """Litestar's own answer named no field, said invalid_value and echoed the query."""
+    response = get(live_server, "/api/v1/incidents/nearby", **params)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == {
+        "code": "missing_field",
+        "message": f"query parameter {field} is required",
+        "field": field,
+    }
+
+
+@pytest.mark.parametrize(
     "cursor",
     [
         pytest.param("not a cursor", id="not base64"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -64,6 +65,9 @@ def on_unknown_category(_: Request[Any, Any, Any], exc: Exception) -> Response[A
     return error_response(*fields_of(exc))
 
 
+# Litestar's words for a required parameter that is not there.
+_MISSING = re.compile(r"Missing required (query|path|header|cookie) parameter '([^']*)'")
+
 # Python names of query parameters whose public name differs.
 _PUBLIC_NAMES = {"start": "from", "end": "to", "type_code": "type", "fmt": "format"}
 
@@ -80,6 +84,13 @@ def on_validation(_: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
             for e in extra
         )
     else:
+        missing = _MISSING.match(exc.detail)
+        if missing:  # Litestar names one missing parameter, and echoes the path and query
+            kind, key = missing.groups()
+            name = _PUBLIC_NAMES.get(key, key)
+            return error_response(
+                422, "missing_field", f"{kind} parameter {name} is required", name
+            )
         detail = exc.detail
     return error_response(422, "invalid_value", detail, field)
 
