@@ -27,7 +27,7 @@ from alarmdesk.domain.geo import Area, checked_area
 from alarmdesk.domain.procedure import check_steps
 from alarmdesk.domain.purpose import check_category, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
-from alarmdesk.domain.signal import Lat, Lon, SourceKind, check_text
+from alarmdesk.domain.signal import NOT_BLANK, Lat, Lon, SourceKind, check_text
 
 __all__ = [
     "KINDS",
@@ -77,9 +77,8 @@ DeviceId = Annotated[
     str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 ]
 # A name (a desk's, a station's, a device's site) says something: empty or spaces only is none.
-_NOT_BLANK = r"\S"
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NOT_BLANK)]
-Word = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=_NOT_BLANK)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NOT_BLANK)]
+Word = Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=NOT_BLANK)]
 Text = Annotated[str, msgspec.Meta(max_length=200)]
 Account = Annotated[str, msgspec.Meta(pattern=r"^[0-9A-Fa-f]{3,16}$")]
 KeyHex = Annotated[

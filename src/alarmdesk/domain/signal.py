@@ -43,7 +43,7 @@ Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
 # An id or code: at least one character that is not white space ("   " names nothing).
-_NOT_BLANK = r"\S"
+NOT_BLANK = r"\S"
 
 
 class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -60,8 +60,8 @@ class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_f
 
 class SignalIn(msgspec.Struct, forbid_unknown_fields=True):
     source_kind: SourceKind
-    source_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=_NOT_BLANK)]
-    type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=_NOT_BLANK)]
+    source_id: Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NOT_BLANK)]
+    type_code: Annotated[str, msgspec.Meta(min_length=1, max_length=32, pattern=NOT_BLANK)]
     occurred_at: Annotated[datetime, msgspec.Meta(tz=True)]
     location: Location | None = None
     summary: Annotated[str, msgspec.Meta(max_length=1000)] = ""

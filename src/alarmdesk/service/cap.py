@@ -24,7 +24,7 @@ import sqlalchemy as sa
 from alarmdesk.domain.categories import HarmCategory
 from alarmdesk.domain.errors import AlarmdeskError, Forbidden, InvalidField, NotFound
 from alarmdesk.domain.purpose import screen
-from alarmdesk.domain.signal import Receipt, SignalIn, check_text
+from alarmdesk.domain.signal import NOT_BLANK, Receipt, SignalIn, check_text
 from alarmdesk.intake.cap import CapMapping, Category, OutAlert, OutInfo, build_alert, cap_time
 from alarmdesk.intake.cap_feeds import prepare
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation, Outcome
@@ -99,8 +99,8 @@ class PublishSpec(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     described by ``area_desc`` (default: the incident's address).
     """
 
-    headline: Annotated[str, msgspec.Meta(min_length=1, max_length=160)]
-    event: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
+    headline: Annotated[str, msgspec.Meta(min_length=1, max_length=160, pattern=NOT_BLANK)]
+    event: Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=NOT_BLANK)]
     msg_type: Literal["Alert", "Update", "Cancel"] = "Alert"
     references: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] | None = None
     status: Literal["Actual", "Exercise", "Test"] = "Actual"
