@@ -138,3 +138,33 @@ def test_a_report_that_moves_an_incident_of_another_desk_is_refused(live_server)
         with live_server.client("intake") as crew:
             assert crew.post("/api/v1/units/E2/report", json={"status": "en_route"}).is_success
         assert op.get(f"/api/v1/incidents/{incident}").json()["en_route_at"]
+
+
+def test_a_unit_that_cleared_and_went_elsewhere_does_not_arrive_at_the_first_incident(
+    live_server,
+) -> None:
+    """E5 is sent to A, its crew reports available, it is sent to B. "Arrived" on A put A
+    on scene with nobody there (its on-scene time in the KPIs) and E5 on scene at B, which
+    it had not reached. Only a unit still committed to an incident arrives there."""
+    a = live_server.post_signal(fire("c1")).json()["incident_id"]
+    b = live_server.post_signal(fire("c2") | {"location": {"lat": 51.7, "lon": -0.5}})
+    b = b.json()["incident_id"]
+    with live_server.client("operator") as op:
+        op.post(f"/api/v1/incidents/{a}/dispatch", json={"units": ["E5"]}).raise_for_status()
+        op.post("/api/v1/units/E5/report", json={"status": "available"}).raise_for_status()
+        op.post(f"/api/v1/incidents/{b}/dispatch", json={"units": ["E5"]}).raise_for_status()
+        for body in ({}, {"units": ["E5"]}):
+            refused = op.post(f"/api/v1/incidents/{a}/arrive", json=body)
+            assert refused.status_code == 409, refused.text
+            assert refused.json()["error"]["code"] == "unit_unavailable"
+        first = op.get(f"/api/v1/incidents/{a}").json()
+        assert first["status"] == "dispatched" and first["on_scene_at"] is None
+        units = {u["id"]: u for u in op.get("/api/v1/units").json()}
+        assert (units["E5"]["status"], units["E5"]["incident_id"]) == ("dispatched", b)
+        # sent back to A later, it arrives there (and is listed once)
+        op.post(f"/api/v1/incidents/{b}/dispatch", json={"units": ["E4"]}).raise_for_status()
+        op.post("/api/v1/units/E5/report", json={"status": "available"}).raise_for_status()
+        op.post(f"/api/v1/incidents/{a}/dispatch", json={"units": ["E5"]}).raise_for_status()
+        arrived = op.post(f"/api/v1/incidents/{a}/arrive", json={})
+        assert arrived.status_code == 200, arrived.text
+        assert arrived.json()["status"] == "on_scene" and arrived.json()["units"] == ["E5"]

@@ -393,7 +393,7 @@ class Pipeline:
         for unit in units:
             unit.status, unit.incident_id, unit.status_at = UnitStatus.DISPATCHED, inc.id, now
             result.units[unit.id] = unit
-        inc.units = (*inc.units, *(u.id for u in units))
+        inc.units = tuple(dict.fromkeys((*inc.units, *(u.id for u in units))))  # sent again
         if inc.status is status_before:  # more units, same status
             result.events.append(
                 incident_event(EventType.UNITS_ASSIGNED, inc, now, cmd.actor, detail)
@@ -401,13 +401,31 @@ class Pipeline:
 
     def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.Arrive)
-        named = cmd.units or inc.units
-        for uid in named:
+        for uid in cmd.units:
             if uid not in inc.units:
                 raise InvalidField(
                     f"unit {uid!r} is not assigned to incident {inc.id}",
                     field="units",
                     code="invalid_value",
+                )
+        # Only a unit still committed here arrives: one that cleared (its crew reported
+        # returning or available) and went elsewhere would put this incident on scene with
+        # nobody there, and itself on scene at an incident it has not reached.
+        committed = [u for u in inc.units if self._committed(u, inc)]
+        named = cmd.units or tuple(committed)
+        if not named:
+            raise UnitUnavailable(
+                f"no unit is committed to incident {inc.id}: each has cleared it",
+                field="units",
+            )
+        for uid in named:
+            if uid not in committed:
+                unit = self.units.get(uid)
+                where = f" (on incident {unit.incident_id})" if unit and unit.incident_id else ""
+                status = unit.status.value if unit else "gone"
+                raise UnitUnavailable(
+                    f"unit {uid} has cleared incident {inc.id}: it is {status}{where}",
+                    field="units",
                 )
         status_before = inc.status
         self._transition(inc, Action.ARRIVE, cmd, now, result, {"units": list(named)})
@@ -426,6 +444,11 @@ class Pipeline:
             if unit is not None:
                 unit.status, unit.status_at = UnitStatus.ON_SCENE, now
                 result.units[uid] = unit
+
+    def _committed(self, uid: str, inc: Incident) -> bool:
+        """Whether unit ``uid`` is still committed to ``inc`` (not cleared from it)."""
+        unit = self.units.get(uid)
+        return unit is not None and unit.incident_id == inc.id
 
     def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.AddNote)
