@@ -16,6 +16,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from alarmdesk.config import AuditConfig, Config
 from alarmdesk.demo import load_demo
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry
+from alarmdesk.intake.mqtt import REDELIVERY_SECONDS
 from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
 from alarmdesk.simulate import load_city
 from alarmdesk.store import repository as repo
@@ -74,9 +76,17 @@ async def start_intake(services_factory, broker):
     """Starts alarmdesk with MQTT intake; ``make(url, prefix, ...)`` returns (svc, intake)."""
     made: list[IntakeService] = []
 
-    async def make(url: str, prefix: str, *, client_id: str, prepare: bool = True, **settings: Any):
+    async def make(
+        url: str,
+        prefix: str,
+        *,
+        client_id: str,
+        prepare: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        **settings: Any,
+    ):
         loop = asyncio.get_running_loop()
-        svc = services_factory(url, loop=loop, prepare=prepare)
+        svc = services_factory(url, loop=loop, prepare=prepare, clock=clock)
         if prepare:
             with svc.engine.begin() as conn:
                 repo.upsert_devices(conn, [CAMERA])
@@ -247,6 +257,38 @@ async def test_generic_topics_are_mapped_by_configuration(sqlite_url, start_inta
     assert "faceId" not in alarm["payload"] and alarm["idempotency_key"] == f"mqtt:{topic}:m1"
     await publish(topic, {**body, "id": "m2", "state": "clear"})
     await until(lambda: rows(svc.engine, t.incidents, t.incidents.c.condition == "restored"))
+
+
+async def test_a_sensor_without_message_ids_alarms_again_after_the_redelivery_window(
+    sqlite_url, start_intake, prefix
+) -> None:
+    """A sensor sends the same bytes for every alarm and its mapping names no id: its key was
+    a digest of the bytes alone, so every later alarm was dropped as a resend of the first,
+    for ever. The same bytes are a redelivery for two minutes, a new alarm after."""
+    base = prefix.removesuffix("/frigate")
+    mapping = TopicMapping(topic=f"{base}/plain/+/smoke", type_code="ALRF", source_path="device")
+    now = [datetime.now(UTC)]
+    svc, intake = await start_intake(
+        sqlite_url,
+        prefix,
+        client_id=f"ad-{uuid.uuid4().hex[:8]}",
+        mqtt_topics=[mapping],
+        clock=lambda: now[0],
+    )
+    topic, body = f"{base}/plain/s1/smoke", {"device": "smk-1", "state": "alarm"}
+    await publish(topic, body)
+    (first,) = await until(lambda: rows(svc.engine, t.signals))
+    await publish(topic, body)  # as the broker's redelivery would: one signal
+    await until(lambda: intake.mqtt.stats["acknowledged"] >= 2)
+    assert len(rows(svc.engine, t.signals)) == 1
+    now[0] += timedelta(seconds=REDELIVERY_SECONDS + 1)
+    await publish(topic, body)  # the next alarm
+    first_again, second = await until(
+        lambda: (found := rows(svc.engine, t.signals)) and len(found) == 2 and found
+    )
+    assert first_again["idempotency_key"] == first["idempotency_key"]
+    assert second["idempotency_key"] != first["idempotency_key"]
+    assert first["idempotency_key"].startswith(f"mqtt:{topic}:")
 
 
 # -- input the store must never see ------------------------------------------------------------

@@ -15,8 +15,8 @@ aiomqtt 2.5 does not expose paho's manual acknowledgement yet (aiomqtt issue #34
 moves it, rather than silently falling back to acknowledging before commit.
 
 Resends are harmless: every signal's idempotency key comes from the message (Frigate event
-id and zone; a generic message's id or a digest of its bytes), so a redelivered message is
-answered from the store.
+id and zone; a generic message's id, or a digest of its bytes with the time it first came,
+for :data:`REDELIVERY_SECONDS`), so a redelivered message is answered from the store.
 
 Input the store must never see: a message larger than :data:`MAX_MESSAGE_BYTES` is refused
 before it is decoded, JSON nested beyond the decoder's depth is malformed, and every signal
@@ -65,6 +65,50 @@ FOLLOW_SECONDS: Final = 1.0
 
 
 # --------------------------------------------------------------------- generic topics
+
+# How long the same bytes on a topic are taken for the broker's redelivery of one message
+# (QoS 1 after a reconnect, or our restart) rather than a new alarm. DC-09's resend window.
+REDELIVERY_SECONDS: Final = 120
+# A key's base is capped so that the arrival stamp after it keeps the key within 200.
+_BASE_MAX: Final = 180
+
+
+class Redeliveries:
+    """The keys of messages without an id of their own, by topic and bytes.
+
+    A sensor has no message id when its mapping names no ``id_path``: its key came from the
+    bytes alone, so the next alarm in the same bytes (a smoke sensor sends the same
+    ``{"state": "alarm"}`` each time) had the first one's key, and was dropped as a resend
+    for ever. Now the key is the bytes' digest and the first arrival's time: the same bytes
+    within :data:`REDELIVERY_SECONDS` get the same key (a redelivery is answered from the
+    store; a real repeat that soon folds into the open incident anyway), later ones a new
+    key and a signal of their own. A restart reads the window back from the store
+    (:meth:`remember`), as the DC-09 receiver does.
+    """
+
+    def __init__(self, seconds: float = REDELIVERY_SECONDS) -> None:
+        self.seconds = seconds
+        self._keys: dict[str, tuple[str, float]] = {}  # base -> (key, until)
+
+    def key(self, base: str, now: datetime) -> str:
+        tick = now.timestamp()
+        found = self._keys.get(base)
+        if found is not None and found[1] > tick:
+            return found[0]
+        if len(self._keys) > 10_000:  # bounded by the message rate over the window
+            self._keys = {b: k for b, k in self._keys.items() if k[1] > tick}
+        key = f"{base}:{int(tick * 1000)}"
+        self._keys[base] = (key, tick + self.seconds)
+        return key
+
+    def remember(self, key: str, received_at: datetime) -> None:
+        """Takes back the key of a signal stored before a restart."""
+        base, _, stamp = key.rpartition(":")
+        if base.startswith("mqtt:") and stamp.isdigit():
+            until = received_at.timestamp() + self.seconds
+            found = self._keys.get(base)
+            if found is None or found[1] < until:
+                self._keys[base] = (key, until)
 
 
 def topic_matches(topic: str, pattern: str) -> bool:
@@ -122,10 +166,13 @@ def generic_signal(
     body: bytes,
     registry: DeviceRegistry,
     now: datetime,
+    redeliveries: Redeliveries,
 ) -> tuple[SignalIn, int]:
     """The signal of a message on a generic topic, minimised; and how many fields went.
 
-    The whole message is the payload, under the HTTP API's limits.
+    The whole message is the payload, under the HTTP API's limits. Its key is the
+    message's id (``id_path``), else its bytes' within the redelivery window
+    (:class:`Redeliveries`).
 
     Raises:
         InputError: the message is nested too deeply to decode, or its signal breaks a
@@ -145,10 +192,13 @@ def generic_signal(
     message_id = get_path(data, mapping.id_path)
     if message_id not in (None, ""):
         key = f"mqtt:{topic}:{message_id}"
+        if len(key) > 200:
+            key = "mqtt:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
     else:
-        key = f"mqtt:{topic}:{hashlib.blake2b(body, digest_size=12).hexdigest()}"
-    if len(key) > 200:
-        key = "mqtt:" + hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+        base = f"mqtt:{topic}:{hashlib.blake2b(body, digest_size=12).hexdigest()}"
+        if len(base) > _BASE_MAX:
+            base = "mqtt:" + hashlib.blake2b(base.encode(), digest_size=16).hexdigest()
+        key = redeliveries.key(base, now)
     zone_value = get_path(data, mapping.zone_path)
     zone = str(zone_value)[:64] if zone_value not in (None, "") else None
     lat = _coord(get_path(data, mapping.lat_path), 90)
@@ -255,6 +305,7 @@ class MqttIntake:
         self.session_present: bool | None = None
         self.broker_session_expiry: int | None = None
         self.granted_qos: dict[str, int] = {}
+        self.redeliveries = Redeliveries()
 
     @classmethod
     def from_config(
@@ -520,7 +571,9 @@ class MqttIntake:
         own = registry.mapping(topic)
         for mapping in [own] if own is not None else self.topics:
             if topic_matches(topic, mapping.topic):
-                signal, dropped = generic_signal(mapping, topic, body, registry, self.clock())
+                signal, dropped = generic_signal(
+                    mapping, topic, body, registry, self.clock(), self.redeliveries
+                )
                 self.stats["minimised_fields"] += dropped
                 return [signal], None
         self.stats["unmapped"] += 1

@@ -33,7 +33,7 @@ from alarmdesk.intake.dc09.receiver import CheckinSink, Dc09Receiver, ReceiverSe
 from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.frigate import check_plate_types
-from alarmdesk.intake.mqtt import MqttIntake
+from alarmdesk.intake.mqtt import MqttIntake, Redeliveries
 from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 
 # The configuration types live in alarmdesk.intake.types (alarmdesk.config embeds them and
@@ -234,6 +234,14 @@ class IntakeService:
             for stored in recent_keys(conn, "dc09:", since):
                 receiver.remember(stored.idempotency_key, stored.occurred_at, stored.received_at)
 
+    def _remember_redeliveries(self, redeliveries: Redeliveries, now: datetime) -> None:
+        """The keys of generic MQTT messages stored within the redelivery window."""
+        assert self._engine is not None
+        since = now - timedelta(seconds=redeliveries.seconds)
+        with self._engine.connect() as conn:
+            for stored in recent_keys(conn, "mqtt:", since):
+                redeliveries.remember(stored.idempotency_key, stored.received_at)
+
     def _start_mqtt(
         self,
         services: ServicesLike,
@@ -250,6 +258,7 @@ class IntakeService:
             supervisor=self.supervisor,
             clock=services.clock,
         )
+        self._remember_redeliveries(self.mqtt.redeliveries, services.clock())
         self._spawn(loop, self.mqtt.run(), "mqtt")
 
     async def _serve_dc09(
