@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from alarmdesk.intake.dc09 import Frame, FrameBuffer, encode_frame, load_code_map, parse_frame
+from alarmdesk.intake.dc09.codec import crc16_arc
 from alarmdesk.intake.dc09.receiver import Dc09Receiver, ReceiverSettings
 from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import DeviceRegistry, device_from_row
@@ -405,6 +406,57 @@ async def test_an_encrypted_frame_from_an_unknown_account_is_naked_and_recorded(
     (record,) = rows(svc.engine, t.signals)  # one record for the account, not per frame
     assert record["source_id"] == "panel-2222" and record["type_code"] == "EQTRBL"
     assert record["payload"]["readable"] is False
+
+
+@pytest.mark.parametrize(
+    ("account", "key", "why"),
+    [
+        ("1234", KEY_A, "no key is set for it"),  # panel-1234 has no key here
+        ("1111", bytes(16), "its key does not decrypt"),  # panel-1111's key is KEY_A
+        ("1111", None, "sends plaintext, and its key asks for encryption"),
+    ],
+)
+async def test_a_known_panel_whose_frames_cannot_be_read_is_an_equipment_fault(
+    sqlite_url, start_receiver, caplog, account, key, why
+) -> None:
+    """A registered panel that encrypts while the centre has no key for it (or the wrong
+    one, or sends plaintext where its key asks for encryption) got a NAK or a DUH for every
+    alarm for ever, and nothing told an operator: once an hour, an EQTRBL record of it."""
+    svc, intake = await start_receiver(sqlite_url)
+    frame = Frame(
+        token="SIA-DCS",
+        seq="0001",
+        account=account,
+        data=f"#{account}|NBA1",
+        timestamp=FIXTURE_TIME,
+        encrypted=key is not None,
+    )
+    wire_frame = encode_frame(frame, key=key)
+    replies = await exchange(intake.tcp_address, wire_frame + wire_frame, count=2)
+    assert [r.token for r in replies] == ["DUH" if key is None else "NAK"] * 2
+    (record,) = rows(svc.engine, t.signals)  # one record, not one per frame
+    assert record["source_id"] == f"panel-{account}" and record["type_code"] == "EQTRBL"
+    assert why in record["summary"]
+    assert record["location"]["site"] in ("Shop 1", "Bank")
+    (incident,) = rows(svc.engine, t.incidents)
+    assert incident["type_code"] == "EQTRBL"
+    assert any(why in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
+
+
+async def test_every_duh_is_logged_with_account_and_sequence(
+    sqlite_url, start_receiver, caplog
+) -> None:
+    """A frame refused for good (DUH: the panel stops sending it) is logged at error level,
+    whatever refused it; a NUL in the data was only counted."""
+    _, intake = await start_receiver(sqlite_url)
+    body = b'"SIA-DCS"0070L0#1234[#1234|NBA0\x001]'
+    frame = b"\n%04X%04X%s\r" % (crc16_arc(body), len(body), body)
+    (duh,) = await exchange(intake.tcp_address, frame)
+    assert duh.token == "DUH"
+    assert any(
+        "1234" in r.getMessage() and "0070" in r.getMessage() and r.levelname == "ERROR"
+        for r in caplog.records
+    )
 
 
 async def test_a_panel_in_test_mode_is_recorded_not_alarmed(sqlite_url, start_receiver) -> None:

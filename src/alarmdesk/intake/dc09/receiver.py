@@ -47,7 +47,7 @@ from alarmdesk.domain.errors import InputError
 from alarmdesk.domain.signal import MAX_FUTURE, Location, SignalIn, SourceKind, validate
 from alarmdesk.intake.dc09.codec import build_duh
 from alarmdesk.intake.dc09.crypto import pad_length
-from alarmdesk.intake.dc09.errors import Dc09Error, DecryptFailed
+from alarmdesk.intake.dc09.errors import Dc09Error, DecryptFailed, EncryptionRequired
 from alarmdesk.intake.dc09.events import (
     AlarmEvent,
     CodeMap,
@@ -259,20 +259,32 @@ class Dc09Receiver:
     async def _rejected(self, error: Dc09Error, reply: bytes | None, now: datetime) -> bytes | None:
         self.stats[f"rejected.{error.code}"] += 1
         account = error.echo.account if error.echo is not None else None
-        if (
-            isinstance(error, DecryptFailed)
-            and account is not None
-            and self.registry.account(account) is None
-        ):
+        seq = error.echo.seq if error.echo is not None else ""
+        if reply is not None and reply_kind(reply) == "DUH":
+            # Refused for good (the panel stops sending it): the centre must learn of it.
+            why = f"{error.code}: {error}"
+            log.error("DC-09 account %s seq %s: refused with DUH (%s)", account, seq, why)
+        if account is None or not isinstance(error, DecryptFailed | EncryptionRequired):
+            return reply
+        device = self.registry.account(account)
+        if device is None:
+            if not isinstance(error, DecryptFailed):
+                return reply
             # An encrypted panel we do not know: we cannot read it, but an operator must
             # learn that it is trying to reach us. The NAK stands: we cannot *ACK it.
-            signal = self._unknown_record(account, error.echo.seq if error.echo else "", now)
-            if signal is not None:
-                try:
-                    await store(self.sink, [signal])
-                except Exception:
-                    self._unknown_recorded.pop(normalise_account(account), None)  # next time
-                    log.exception("storing the record of unknown account %s failed", account)
+            signal = self._unknown_record(account, seq, now)
+        else:
+            # A panel we know whose frames we cannot take: no key here, a key that does not
+            # match, or plaintext where its key asks for encryption. Each of its alarms is
+            # refused until the set-up or the panel is fixed, and supervision would only say
+            # "missed check-in" (when it has an interval): an equipment fault, once an hour.
+            signal = self._unreadable_record(device, account, seq, now, error)
+        if signal is not None:
+            try:
+                await store(self.sink, [signal])
+            except Exception:
+                self._unknown_recorded.pop(signal.payload["record"], None)  # next time
+                log.exception("storing the record of account %s failed", account)
         return reply
 
     async def _unknown_link_test(
@@ -284,24 +296,64 @@ class Dc09Receiver:
                 await store(self.sink, [signal])
             except Exception:
                 self.stats["store_failures"] += 1
-                self._unknown_recorded.pop(signal.payload["account"], None)  # next time
+                self._unknown_recorded.pop(signal.payload["record"], None)  # next time
                 log.exception("storing the record of unknown account %s failed", account)
                 return None
         return ack if self.settings.ack_unknown else _duh(frame, now)
+
+    def _due(self, record: str, now: datetime) -> int | None:
+        """The hour's bucket when ``record`` (an account's kind of trouble) is due again, once
+        an hour (``unknown_record_seconds``; link tests come every minute); else None."""
+        tick = now.timestamp()
+        seen = self._unknown_recorded.get(record)
+        if seen is not None and tick - seen < self.settings.unknown_record_seconds:
+            return None
+        self._unknown_recorded[record] = tick
+        self._unknown_recorded.move_to_end(record)
+        while len(self._unknown_recorded) > 100_000:
+            self._unknown_recorded.popitem(last=False)
+        return int(tick // self.settings.unknown_record_seconds)
+
+    def _unreadable_record(
+        self, device: Device, account: str, seq: str, now: datetime, error: Dc09Error
+    ) -> SignalIn | None:
+        """One ``EQTRBL`` record per known account and hour whose frames cannot be read."""
+        account = normalise_account(account)
+        bucket = self._due(f"{account}:unreadable", now)
+        if bucket is None:
+            return None
+        if isinstance(error, EncryptionRequired):
+            why = "sends plaintext, and its key asks for encryption"
+        elif device.key is None:
+            why = "sends encrypted frames, and no key is set for it"
+        else:
+            why = "sends encrypted frames its key does not decrypt"
+        log.error("DC-09 account %s (%s) %s: its frames are refused", account, device.id, why)
+        return SignalIn(
+            source_kind=SourceKind.EQUIPMENT,
+            source_id=device.id,
+            type_code=UNKNOWN_TYPE,
+            occurred_at=now,
+            location=device.location(None),
+            summary=f"DC-09 account {account} {why}: its alarms are refused",
+            idempotency_key=f"{_KEY_PREFIX}{account}:unreadable:{bucket}"[:200],
+            payload={
+                "protocol": "dc09",
+                "account": account,
+                "seq": seq,
+                "reason": error.code,
+                "record": f"{account}:unreadable",
+            },
+        )
 
     def _unknown_record(
         self, account: str, seq: str, now: datetime, *, frame: Frame | None = None
     ) -> SignalIn | None:
         """One ``EQTRBL`` record per unknown account and hour (link tests come every minute)."""
         account = normalise_account(account) if account else "UNKNOWN"
-        tick = now.timestamp()
-        seen = self._unknown_recorded.get(account)
-        if seen is not None and tick - seen < self.settings.unknown_record_seconds:
+        bucket = self._due(account, now)
+        if bucket is None:
             return None
-        self._unknown_recorded[account] = tick
-        self._unknown_recorded.move_to_end(account)
-        while len(self._unknown_recorded) > 100_000:
-            self._unknown_recorded.popitem(last=False)
         readable = frame is not None
         what = "link test" if readable else "encrypted frame it cannot decrypt (no key)"
         payload: dict[str, Any] = {
@@ -310,10 +362,10 @@ class Dc09Receiver:
             "seq": seq,
             "unknown_account": True,
             "readable": readable,
+            "record": account,
         }
         if frame is not None:
             payload["token"] = frame.token
-        bucket = int(tick // self.settings.unknown_record_seconds)
         return SignalIn(
             source_kind=SourceKind.EQUIPMENT,
             source_id=f"panel-{account}"[:128],
