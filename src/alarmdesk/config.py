@@ -149,6 +149,12 @@ class CapConfig(msgspec.Struct, forbid_unknown_fields=True):
     )
     sender_name: Annotated[str, msgspec.Meta(max_length=200)] = "alarmdesk"
     language: Annotated[str, msgspec.Meta(min_length=2, max_length=35)] = "en-US"
+    # Where the public reaches alarmdesk (https://warnings.example.org, a path behind a proxy
+    # allowed): the Atom feed's id and links are built from it, never from the request's Host.
+    # Empty: from the request, answered with Vary: Host and Cache-Control: no-cache.
+    public_url: Annotated[
+        str, msgspec.Meta(max_length=2000, pattern=r"^(https?://[^\s/?#@]+(/[^\s?#]*)?)?$")
+    ] = ""
 
 
 class AnalyticsConfig(msgspec.Struct, forbid_unknown_fields=True):

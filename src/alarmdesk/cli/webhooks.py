@@ -30,12 +30,19 @@ def webhooks_add(
     desk: Annotated[
         list[str] | None, typer.Option(help="Only this desk's incidents; repeat. Default: all.")
     ] = None,
-    description: Annotated[str, typer.Option(help="What it is for (screened).")] = "",
+    description: Annotated[
+        str,
+        typer.Option(
+            help="Who receives it and what for, e.g. 'County CAD' (screened); the transparency "
+            "report names the recipient by it and the host."
+        ),
+    ] = "",
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Subscribes a URL (audited) and prints its signing secret: the only time it is shown.
-    A running server starts delivering within seconds, from the next event on."""
+    A running server starts delivering within seconds, from the next event on. A URL no HTTP
+    request can be made to (a host that is not a valid domain name) is refused, exit 2."""
     try:
         spec = msgspec.convert(
             {

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 import httpx
 import sqlalchemy as sa
 
-from alarmdesk.domain.errors import AlarmdeskError, NotFound
+from alarmdesk.domain.errors import AlarmdeskError, InvalidField, NotFound
 from alarmdesk.domain.purpose import screen
 from alarmdesk.domain.webhooks import WebhookSpec, backoff, body_of, check, headers, new_secret
 from alarmdesk.domain.webhooks import wants as subscription_wants
@@ -42,6 +42,7 @@ __all__ = [
     "Created",
     "Deliverer",
     "DelivererSettings",
+    "check_spec",
     "create",
     "deliveries",
     "list_webhooks",
@@ -68,6 +69,60 @@ def _host(url: str) -> str:
         return ""
 
 
+def _recipient(hook: Mapping[str, Any]) -> str:
+    """Who received a delivery, as the transparency report names it: the subscription's
+    description and the receiver's host (``County CAD (cad.example.org)``), or the host alone
+    when it has no description. Never the URL's path or query (a key of the receiver's)."""
+    host = _host(hook["url"]) or "unknown host"
+    description = str(hook.get("description") or "").strip()
+    return f"{description} ({host})" if description else host
+
+
+class _Unsendable(Exception):
+    """No request can be built for a subscription's URL (its reason as the message)."""
+
+
+def _reason(exc: BaseException) -> str:
+    """An exception as one printable line: its type and the first line of its message."""
+    lines = str(exc).splitlines() or [""]
+    text = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in lines[0])
+    return f"{type(exc).__name__}: {text[:200]}" if text else type(exc).__name__
+
+
+def _unsendable(url: str) -> str | None:
+    """Why no request can be made to ``url`` (None: it can be), by httpx's own rules: the URL
+    is built and its host encoded and decoded as IDNA, as every request does. A host httpx
+    cannot encode (a zero-width space, malformed punycode such as ``xn--zz``) fails here, not
+    in the middle of a delivery; so does a URL stored before ``domain.webhooks.check``
+    refused control characters."""
+    try:
+        request = httpx.Request("POST", url)
+        _ = request.url.host  # decodes an IDNA host: raises for malformed punycode
+    except Exception as exc:  # httpx raises InvalidURL, UnicodeError, IndexError...
+        return _reason(exc)
+    return None
+
+
+def check_spec(spec: WebhookSpec) -> None:
+    """The one check of a subscription, for the API and the command line alike (both go
+    through :func:`create`): ``domain.webhooks.check`` (scheme, host, no credentials, no
+    control characters or spaces, known events), then whether an HTTP request can be made to
+    the URL at all (its host encodable by the IDNA rules httpx applies).
+
+    Raises:
+        InvalidField: with the field that is wrong (``url``: ``invalid_value``).
+    """
+    check(spec)
+    reason = _unsendable(spec.url)
+    if reason is not None:
+        raise InvalidField(
+            f"url: no HTTP request can be made to it ({reason}); the host must be a valid "
+            "domain name (internationalised names are encoded as IDNA) or an IP address",
+            field="url",
+            code="invalid_value",
+        )
+
+
 def create(actor: Actor, spec: WebhookSpec) -> Action:
     """Subscribes a URL to events; the result carries the signing secret, shown this once.
     The audit entry names the host, the events and the desks (never the secret or the path,
@@ -75,7 +130,7 @@ def create(actor: Actor, spec: WebhookSpec) -> Action:
     secret = new_secret()
 
     def run(conn: sa.Connection, now: datetime) -> Created:
-        check(spec)
+        check_spec(spec)
         screen({"webhook description": [spec.description] if spec.description else []})
         repo.check_known_desks(conn, spec.desks)
         values = {
@@ -162,21 +217,16 @@ def _record(
                 str(event["incident_id"]),
                 Outcome.ALLOWED,
                 "webhook.delivered",
-                detail={"webhook": hook["id"], "event": event["id"], "host": _host(hook["url"])},
+                detail={
+                    "webhook": hook["id"],
+                    "event": event["id"],
+                    "host": _host(hook["url"]),
+                    "recipient": _recipient(hook),
+                },
             )
         ]
 
     return Action(run, audit_of)
-
-
-def _unsendable(url: str) -> str | None:
-    """Why no request can be made to ``url`` (None: it can be): a URL stored before
-    ``domain.webhooks.check`` refused control characters."""
-    try:
-        httpx.URL(url)
-    except httpx.InvalidURL as exc:
-        return str(exc)
-    return None
 
 
 def _attempt(
@@ -319,7 +369,14 @@ class Deliverer:
                 attempts = [_attempt(hook, event, 1, self.clock(), "failed", None, "InvalidURL", 0)]
                 delivered, given_up = False, given_up + 1
             else:
-                attempts, delivered = await self._deliver(client, hook, event)
+                try:
+                    attempts, delivered = await self._deliver(client, hook, event)
+                except _Unsendable as exc:  # as above: this event and the rest given up on
+                    unsendable = str(exc)
+                    attempts = [
+                        _attempt(hook, event, 1, self.clock(), "failed", None, "InvalidURL", 0)
+                    ]
+                    delivered, given_up = False, given_up + 1
             await self.runner(
                 _record(
                     hook,
@@ -347,7 +404,11 @@ class Deliverer:
     ) -> tuple[list[dict[str, Any]], bool]:
         """POSTs one event until it is taken (2xx) or ``max_attempts`` have failed; the
         attempts not yet logged, and whether it was delivered. Failed attempts are logged as
-        they happen, so the log shows a delivery that is still being retried."""
+        they happen, so the log shows a delivery that is still being retried.
+
+        Raises:
+            _Unsendable: no request could be built for the URL (no attempt was made).
+        """
         s = self.settings
         body = body_of(event)
         for attempt in range(1, s.max_attempts + 1):
@@ -355,12 +416,13 @@ class Deliverer:
             started = time.monotonic()
             status: int | None = None
             error: str | None = None
+            signed = headers(hook["secret"], event["id"], int(now.timestamp()), body)
             try:
-                answer = await client.post(
-                    hook["url"],
-                    content=body,
-                    headers=headers(hook["secret"], event["id"], int(now.timestamp()), body),
-                )
+                request = client.build_request("POST", hook["url"], content=body, headers=signed)
+            except Exception as exc:  # a stored URL no request can be built for
+                raise _Unsendable(_reason(exc)) from None
+            try:
+                answer = await client.send(request)
                 status = answer.status_code
                 if not 200 <= status < 300:
                     error = f"HTTP {status}"

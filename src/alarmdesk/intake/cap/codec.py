@@ -310,7 +310,7 @@ def parse(body: bytes) -> Alert:
     return Alert(
         identifier=_text(root, "identifier"),
         sender=_text(root, "sender"),
-        sent=_sent(_text(root, "sent"), "/cap:alert/cap:sent"),
+        sent=_sent(_text(root, "sent"), "/alert/sent"),  # named as a schema error names it
         status=_text(root, "status"),
         msg_type=_text(root, "msgType"),
         scope=_text(root, "scope"),

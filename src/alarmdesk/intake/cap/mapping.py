@@ -8,6 +8,7 @@ import functools
 import hashlib
 import itertools
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -293,6 +294,34 @@ def thread_of(alert: Alert, known: dict[str, str]) -> str:
     return alert.key
 
 
+def _visible(text: str) -> str:
+    """``text`` without the white space and invisible characters (separators, control and
+    format characters such as U+200B) at its ends: "" when nothing in it can be seen."""
+    seen = [i for i, ch in enumerate(text) if not unicodedata.category(ch).startswith(("Z", "C"))]
+    return text[seen[0] : seen[-1] + 1] if seen else ""
+
+
+def _summary(alert: Alert, info: Info | None) -> str:
+    """The incident summary of an alert: ``<head>. <description>``, the head being the first
+    of the headline, the event, the categories (``Fire alert``) and the identifier (``CAP alert
+    <identifier>``) that holds readable text; never empty, never starting with ". "."""
+    if info is None and alert.msg_type == "Cancel":
+        return "Cancelled by the sender"
+    head = description = ""
+    if info is not None:
+        categories = [c for c in map(_visible, info.categories) if c]
+        head = (
+            _visible(cap_text(info.headline, _SUMMARY_MAX))
+            or _visible(cap_text(info.event, _SUMMARY_MAX))
+            or (f"{', '.join(categories)} alert" if categories else "")
+        )
+        description = _visible(cap_text(info.description, _SUMMARY_MAX))
+    if not head:
+        identifier = _visible(cap_text(alert.identifier, 200))
+        head = f"CAP alert {identifier}" if identifier else "CAP alert"
+    return f"{head}. {description}" if description else head
+
+
 def to_signal(
     alert: Alert,
     mapping: CapMapping,
@@ -356,12 +385,7 @@ def to_signal(
         cap.update(_areas_payload(areas))
     if priority is not None:
         cap["priority"] = priority
-    summary = ""
-    if info is not None:
-        head = info.headline or info.event
-        summary = f"{head}. {info.description}" if info.description else head
-    elif alert.msg_type == "Cancel":
-        summary = "Cancelled by the sender"
+    summary = _summary(alert, info)
     source = "cap:" + alert.sender
     if len(source) > 128:
         source = "cap:" + hashlib.blake2b(alert.sender.encode(), digest_size=16).hexdigest()

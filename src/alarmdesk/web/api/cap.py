@@ -6,7 +6,8 @@
   supervisors; audited as a disclosure);
 - ``GET /api/v1/cap/alerts/{identifier}.xml`` and ``GET /api/v1/cap/feed.atom``: what was
   published, served without credentials: these are public warnings, and publishing them was
-  the audited disclosure.
+  the audited disclosure. The feed's id and links are built from ``[cap] public_url`` when it
+  is set, else from the request (answered with ``Vary: Host``).
 """
 
 from __future__ import annotations
@@ -171,7 +172,13 @@ async def alert_xml(request: Request[Any, Any, Any], name: FromPath[str]) -> Res
 async def feed(request: Request[Any, Any, Any]) -> Response[bytes]:
     svc = services(request)
     entries = await anyio.to_thread.run_sync(cap.feed_entries, svc.engine, FEED_LIMIT)
-    base = str(request.base_url).rstrip("/")
+    # Public and unauthenticated: its links come from [cap] public_url, never from the Host
+    # header a client chose. Without it they come from the request, and caches are told.
+    configured = svc.config.cap.public_url.rstrip("/")
+    base = configured or str(request.base_url).rstrip("/")
+    cache = {"Cache-Control": "no-cache"}
+    if not configured:
+        cache["Vary"] = "Host"
     sender = svc.config.cap.sender
     body_bytes = atom_feed(
         f"{base}/api/v1/cap/feed.atom",
@@ -188,7 +195,7 @@ async def feed(request: Request[Any, Any, Any]) -> Response[bytes]:
             for e in entries
         ),
     )
-    return Response(body_bytes, media_type="application/atom+xml")
+    return Response(body_bytes, media_type="application/atom+xml", headers=cache)
 
 
 def _parsed(text: str) -> datetime:
