@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,16 @@ def test_a_short_justification_states_the_minimum(url) -> None:
     assert "at least 5 characters" in line
 
 
+def test_a_justification_with_control_characters_is_refused_before_it_is_logged(url) -> None:
+    """It goes into the audit log as written: an ESC sequence or invisible characters only
+    were taken (the API's rule now, one function)."""
+    entries = audit_entries(url)
+    for text in ("\x1b[31mreview\x1b[0m", "\u200b\u200b\u200b\u200b\u200b\u200b"):
+        r = run("audit", "export", "x.jsonl", "--justification", text, env_url=url)
+        one_line_error(r, 2)
+    assert audit_entries(url) == entries
+
+
 # --- audit verify ---------------------------------------------------------------------
 
 
@@ -212,3 +223,25 @@ def test_a_broken_audit_key_file_is_named(url, tmp_path, kind) -> None:
     )
     assert str(key) in one_line_error(r, 2)
     assert not (tmp_path / "x.jsonl").exists()
+
+
+def test_control_sequences_stored_before_the_input_rules_are_shown_escaped(url) -> None:
+    """A silence's reason stored before new text was checked may hold an ESC sequence or a
+    bidi override: printed raw, it recoloured the terminal or retitled its window."""
+    added = run(
+        "silences", "add", "--reason", "works", "--device", "panel-9",
+        "--ends-at", (datetime.now(UTC) + timedelta(days=3)).isoformat(), env_url=url,
+    )  # fmt: skip
+    assert added.returncode == 0, added.stderr
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            spec = conn.execute(sa.select(t.silences.c.spec)).scalar_one()
+            spec = {**spec, "reason": "\x1b]0;owned\x07\x1b[31mred\u202eevil"}
+            conn.execute(t.silences.update().values(spec=spec))
+    finally:
+        engine.dispose()
+    listed = cli("silences", "list", "--database-url", url, env={**os.environ, "COLUMNS": "300"})
+    assert listed.returncode == 0, listed.stderr
+    assert "\x1b" not in listed.stdout and "\u202e" not in listed.stdout
+    assert "\\x1b]0;owned\\x07\\x1b[31mred\\u202eevil" in listed.stdout

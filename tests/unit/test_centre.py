@@ -11,6 +11,7 @@ from alarmdesk.demo import demo_centre, demo_centre_texts
 from alarmdesk.domain.centre import REDACTED, check
 from alarmdesk.domain.centre_plan import diff, records, resolve_secrets
 from alarmdesk.domain.errors import SetupError
+from alarmdesk.domain.purpose import find_protected
 from alarmdesk.service import centre_files
 from tests.conftest import REPO_ROOT
 
@@ -325,3 +326,84 @@ def test_screening_can_be_limited_to_the_items_a_change_touches(tmp_path):
             lambda k, i: False,
         )
     assert dup.value.code == "duplicate_id"
+
+
+CAMERA = """\
+cameras:
+  - id: cam-yard
+    site: Depot yard
+    alarm_zones: [yard]
+    labels: {{fire: FUNK, {label}: TRESPASS}}
+"""
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["face", "license_plate", "plate", "sub_label", "Face", "subLabel", "ethnicity", "iris_scan"],
+)
+def test_a_camera_label_that_identifies_a_person_is_refused_naming_the_camera_and_label(
+    tmp_path, label
+):
+    """The rule of ``[intake] frigate_labels`` (docs/mqtt.md): faces, recognised names,
+    plates and special-category names never enter, through the set-up either."""
+    path = write(tmp_path, CAMERA.format(label=label))
+    error = refused(path)
+    # a label the purpose screen refuses as text already ("ethnicity") is refused as that
+    assert error.code == ("protected_purpose" if find_protected(label) else "special_category")
+    assert error.field == "labels"
+    assert error.where == f"{path}:5"
+    if error.code == "special_category":
+        assert "cam-yard" in error.message and repr(label) in error.message
+
+
+def test_a_camera_with_the_labels_frigate_ships_passes(tmp_path):
+    labels = "{person: TRESPASS, car: TRESPASS, fire: FUNK, smoke: FSMOKE, dog: TRESPASS}"
+    text = CAMERA.format(label="x").replace("{fire: FUNK, x: TRESPASS}", labels)
+    load_and_check(write(tmp_path, text))
+
+
+def test_the_set_up_and_the_intake_configuration_refuse_the_same_labels_by_one_rule(tmp_path):
+    from alarmdesk import config
+    from alarmdesk.domain.purpose import identifying_labels
+    from alarmdesk.intake.types import IntakeConfig
+
+    candidates = ["person", "face", "license_plate", "plate", "sub_label", "race", "car",
+                  "faceEmbedding", "religion", "dog", "trade_union_member", "smoke"]  # fmt: skip
+    bad = identifying_labels(candidates)
+    assert bad == sorted(["face", "license_plate", "plate", "sub_label", "race",
+                          "faceEmbedding", "religion", "trade_union_member"])  # fmt: skip
+    for label in candidates:
+        cfg = tmp_path / "alarmdesk.toml"
+        cfg.write_text(f'[intake.frigate_labels]\n{label} = "TRESPASS"\n')
+        intake_refuses = True
+        try:
+            config.load(cfg, env={})
+        except config.ConfigError:
+            pass
+        else:
+            intake_refuses = False
+        try:
+            check(
+                centre_files.load(write(tmp_path, CAMERA.format(label=label))).centre,
+                lambda *a: "",
+            )
+        except SetupError:
+            setup_refuses = True
+        else:
+            setup_refuses = False
+        assert intake_refuses == setup_refuses == (label in bad), label
+    assert IntakeConfig().frigate_labels  # the defaults pass
+
+
+def test_the_domain_vocabulary_of_special_names_is_the_one_intake_minimisation_uses():
+    """``safeguards/special_category.is_special`` (payload minimisation, the schema check) and
+    the camera labels' rule ask one vocabulary: ``domain.purpose.is_special_name``."""
+    from alarmdesk.domain.purpose import identifying_labels, is_special_name
+    from alarmdesk.safeguards import special_category
+
+    assert special_category.is_special is is_special_name
+    assert identifying_labels(["person", "subLabel", "sexLife", "Race", "car"]) == [
+        "Race",
+        "sexLife",
+        "subLabel",
+    ]

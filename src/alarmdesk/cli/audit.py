@@ -13,12 +13,11 @@ from alarmdesk.cli.common import cli_actor, database, err, fail, load_config, ou
 from alarmdesk.cli.options import ConfigOpt, DbOpt
 from alarmdesk.cli.output import output_file, writing
 from alarmdesk.clock import utcnow
+from alarmdesk.domain.errors import AlarmdeskError
+from alarmdesk.safeguards.audit import MIN_JUSTIFICATION, check_justification
 from alarmdesk.safeguards.auditlog_file import verify_export, write_export
 from alarmdesk.service import audit_log
 from alarmdesk.store.audit import Signer
-
-MIN_JUSTIFICATION = 5
-"""Characters of --justification an export needs at least (after trimming spaces)."""
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 
@@ -49,11 +48,17 @@ def audit_export(
     export is logged before the file is written. Exit 2: a justification too short, or a
     FILE that cannot be written (no such folder; a folder, FIFO or device). A symlink is
     followed: the file it names is written."""
-    if len(justification.strip()) < MIN_JUSTIFICATION:
-        fail(
-            f"--justification must say why the log is exported in at least "
-            f"{MIN_JUSTIFICATION} characters (it is kept in the log), not {justification!r}"
+    try:
+        reason = check_justification(
+            justification,
+            required=True,
+            param="--justification",
+            why=f"--justification must say why the log is exported in at least "
+            f"{MIN_JUSTIFICATION} characters that show (it is kept in the log), "
+            f"not {justification!r}",
         )
+    except AlarmdeskError as exc:  # a control or bidi character; too short
+        fail(exc.message)
     output_file(file)  # before the export is logged
     with database(config, database_url) as (cfg, engine):
         chain = audit_chain(cfg)  # a broken key file: one line from the entry point, exit 2
@@ -62,7 +67,7 @@ def audit_export(
             chain,
             cli_actor(),
             str(file),
-            justification.strip(),
+            reason,
             utcnow(),
             sign=checkpoint,
         )

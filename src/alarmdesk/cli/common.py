@@ -8,6 +8,7 @@ Exit codes: 0 ok, 1 failure at run time, 2 bad input or usage, 3 refused by a sa
 from __future__ import annotations
 
 import getpass
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +23,7 @@ from alarmdesk import config as config_mod
 from alarmdesk.bootstrap import audit_chain
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError, ConfigError, ProtectedPurposeError, Unavailable
+from alarmdesk.domain.signal import FORBIDDEN_TEXT
 from alarmdesk.safeguards.audit import Actor
 from alarmdesk.service.actions import Action, perform
 from alarmdesk.store.database import make_engine, require_head, sqlite_file
@@ -44,8 +46,24 @@ __all__ = [
 # stopped `silences list` with a traceback). A style is given as a style (rich.text.Text),
 # not written in the string. An error is one line however long (soft_wrap: the terminal
 # wraps it), for people and for the scripts and logs that read it.
-err = Console(stderr=True, soft_wrap=True, markup=False)
-out = Console(markup=False)
+#
+# Nor as a terminal's control sequence: text stored before today's input rules may hold an
+# ESC or a bidi override (a custom type's name, a silence's reason), and printed raw it
+# would retitle the window, recolour or hide what follows. Such characters are shown
+# escaped (``\x1b``), as the input rules would have refused them.
+
+
+class _TextConsole(Console):
+    def render_str(self, text: str, **kwargs: Any) -> Text:
+        return super().render_str(FORBIDDEN_TEXT.sub(_escaped, text), **kwargs)
+
+
+def _escaped(found: re.Match[str]) -> str:
+    return ascii(found.group())[1:-1]
+
+
+err = _TextConsole(stderr=True, soft_wrap=True, markup=False)
+out = _TextConsole(markup=False)
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

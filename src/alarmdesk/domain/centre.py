@@ -21,11 +21,17 @@ from typing import Annotated, Any
 import msgspec
 
 from alarmdesk.domain.dispatch import ResponsePlanSpec
-from alarmdesk.domain.errors import AlarmdeskError, InvalidField, SetupError, UnknownCategoryError
+from alarmdesk.domain.errors import (
+    AlarmdeskError,
+    InvalidField,
+    SetupError,
+    SpecialCategoryError,
+    UnknownCategoryError,
+)
 from alarmdesk.domain.escalation import EscalationSpec
 from alarmdesk.domain.geo import Area, checked_area
 from alarmdesk.domain.procedure import check_steps
-from alarmdesk.domain.purpose import check_category, screen
+from alarmdesk.domain.purpose import check_category, identifying_labels, screen
 from alarmdesk.domain.routing import RouteSpec, compile_routes, rule_ids
 from alarmdesk.domain.signal import NOT_BLANK, Lat, Lon, SourceKind, check_text
 
@@ -459,6 +465,21 @@ def _check_position(item: Any) -> None:
             )
 
 
+def _check_labels(camera: CameraSpec) -> None:
+    """A camera's labels, held to the rule of ``[intake] frigate_labels`` (one rule,
+    ``domain.purpose.identifying_labels``): faces, recognised names, plates and
+    special-category names never become alarms (docs/mqtt.md)."""
+    identifying = identifying_labels(camera.labels)
+    if identifying:
+        error = SpecialCategoryError(
+            f"camera '{camera.id}' label",
+            identifying[0],
+            "a label that identifies a person: faces, recognised names and plates never enter",
+        )
+        error.field = "labels"
+        raise error
+
+
 def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) -> None:
     try:
         if isinstance(item, RouteSpec):
@@ -509,6 +530,8 @@ def _check_item(kind: str, index: int, item: Any, centre: Centre, where: Where) 
                 code="unknown_reference",
             )
         _check_position(item)
+        if isinstance(item, CameraSpec) and item.labels:
+            _check_labels(item)
         if isinstance(item, PanelSpec) and isinstance(item.timestamp_window, tuple):
             behind, ahead = item.timestamp_window
             if behind > 0 or ahead < 0:

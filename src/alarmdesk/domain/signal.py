@@ -8,6 +8,7 @@ same fields plus what alarmdesk sets (id, received time, the idempotency key it 
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import re
 import uuid
@@ -16,7 +17,13 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from alarmdesk.domain.errors import InvalidField, MalformedInput, PayloadTooLarge
+from alarmdesk.domain.errors import (
+    InvalidField,
+    MalformedInput,
+    PayloadTooLarge,
+    ProtectedPurposeError,
+)
+from alarmdesk.domain.purpose import RULES, Match, find_protected
 
 MAX_PAYLOAD_BYTES = 8 * 1024
 MAX_PAYLOAD_DEPTH = 16  # nesting of objects and arrays inside ``payload``
@@ -42,8 +49,35 @@ class SourceKind(enum.StrEnum):
 Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 ShortText = Annotated[str, msgspec.Meta(max_length=200)]
-# An id or code: at least one character that is not white space ("   " names nothing).
-NOT_BLANK = r"\S"
+# Characters that draw nothing: the format characters (soft hyphen, ALM, Mongolian vowel
+# separator, zero-width space and joiners, LRM/RLM, bidi controls, word joiner and invisible
+# operators, BOM, interlinear annotation), the combining grapheme joiner, variation selectors
+# and the Hangul and Khmer fillers. A character class body written as escapes, which Python's
+# re and a JSON Schema (ECMA-262) pattern read alike: the set-up's schema publishes it
+# (docs/centre.schema.json). Tag characters (U+E0000...) are beyond what such a pattern can name.
+INVISIBLE = (
+    r"\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
+    r"\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb"
+)
+# An id, a code or a name: at least one character that is neither white space nor invisible
+# ("   " and "\u200b" name nothing). A msgspec pattern, searched like re.search.
+NOT_BLANK = rf"[^\s{INVISIBLE}]"
+_NOT_BLANK = re.compile(NOT_BLANK)
+_NOT_BLANK_SHOWN = repr(NOT_BLANK)[1:-1]  # as msgspec's refusal quotes it
+
+
+def is_blank(text: str) -> bool:
+    """True when a text shows nothing: empty, white space and invisible characters only.
+
+    The one rule of "blank" wherever a text must say something (``NOT_BLANK`` in schemas, a
+    search's justification, an export's recipient).
+    """
+    return _NOT_BLANK.search(text) is None
+
+
+def visible_length(text: str) -> int:
+    """How many characters of a text show (neither white space nor invisible)."""
+    return len(_NOT_BLANK.findall(text))
 
 
 class Location(msgspec.Struct, frozen=True, omit_defaults=True, forbid_unknown_fields=True):
@@ -144,6 +178,10 @@ def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> Invalid
         code = "wrong_type"  # the JSON type is wrong ("Expected `str`, got `int`")
     else:
         code = "invalid_value"  # right type, refused value (range, length, format)
+        if _NOT_BLANK_SHOWN in message:  # not the pattern itself, a line of escapes
+            at = message.rsplit(" - at ", 1)[1] if " - at " in message else ""
+            message = "Expected `str` showing a character, not only white space or invisible ones"
+            message += f" - at {at}" if at else ""
     if prefix:
         field = f"{prefix}.{field}" if field else prefix
     return InvalidField(message, field=field, code=code)
@@ -151,13 +189,22 @@ def _validation_error(err: msgspec.ValidationError, prefix: str = "") -> Invalid
 
 # Text that no store keeps the same way, or that means nothing in a field: C0 controls, DEL
 # and the C1 controls U+0080-U+009F (PostgreSQL refuses NUL outright; SQLite stores it; NEL and
-# CSI break lines and drive terminals), and lone surrogates (not UTF-8).
+# CSI break lines and drive terminals), and lone surrogates (not UTF-8). Also the explicit bidi
+# controls, embeddings and overrides U+202A-U+202E and isolates U+2066-U+2069: they reorder
+# what follows them on screen, beyond their own field (an address turned the coordinates shown
+# after it around). The marks LRM, RLM and ALM (U+200E, U+200F, U+061C) reorder nothing and
+# stay allowed: right-to-left text needs them.
 # Free text may keep tab and line breaks; one-line fields keep none.
 # One regex search each, in C, instead of a loop over the characters in Python.
-FORBIDDEN_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
-FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
-# A C1 control in UTF-8: 0xC2 is only ever a lead byte, so this finds exactly U+0080-U+009F.
+_BIDI = "\u202a-\u202e\u2066-\u2069"
+FORBIDDEN_LINE = re.compile(f"[\x00-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
+FORBIDDEN_TEXT = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f{_BIDI}\ud800-\udfff]")
+# The same in UTF-8 (JSON leaves them unescaped): a C1 control is 0xC2 0x80-0x9F (0xC2 is only
+# ever a lead byte), a bidi control 0xE2 0x80 0xAA-0xAE or 0xE2 0x81 0xA6-0xA9. A search with a
+# literal lead byte each, behind a test for that byte: one pattern with two lead bytes makes
+# Python's regex try every position (10-20x slower on an 8 KiB payload with a dash in it).
 _C1_UTF8 = re.compile(b"\xc2[\x80-\x9f]")
+_BIDI_UTF8 = re.compile(b"\xe2(?:\x80[\xaa-\xae]|\x81[\xa6-\xa9])")
 
 
 def _bad_char(text: str, forbidden: re.Pattern[str]) -> str | None:
@@ -168,7 +215,7 @@ def _bad_char(text: str, forbidden: re.Pattern[str]) -> str | None:
 
 
 def check_text(text: str, field: str, *, multiline: bool = False) -> str:
-    """Refuses control characters (and NUL) and lone surrogates in one text field.
+    """Refuses control characters (and NUL), bidi controls and lone surrogates in one text.
 
     The one rule for every edge (HTTP, MQTT, DC-09, forms): the same input gets the same
     answer on SQLite and PostgreSQL.
@@ -178,8 +225,9 @@ def check_text(text: str, field: str, *, multiline: bool = False) -> str:
     """
     ch = _bad_char(text, FORBIDDEN_TEXT if multiline else FORBIDDEN_LINE)
     if ch is not None:
+        what = "bidi control" if 0x202A <= ord(ch) <= 0x2069 else "control character"
         raise InvalidField(
-            f"{field} contains the control character U+{ord(ch):04X}",
+            f"{field} contains the {what} U+{ord(ch):04X}",
             field=field,
             code="invalid_value",
         )
@@ -287,6 +335,14 @@ def _check_texts(signal: SignalIn, where: str) -> None:
                 check_text(value, f"{where}location.{name}")
 
 
+@functools.lru_cache(maxsize=4096)
+def _protected_code(type_code: str) -> Match | None:
+    """The purpose screen's verdict on a type code, by code: a centre sends a few hundred
+    codes at most, so the intake pays a dictionary look-up, not a screening, per signal (an
+    unbounded stream of new codes costs one screening each, like a purpose)."""
+    return find_protected(type_code)
+
+
 def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
     """Checks what the schema cannot express; returns the signal unchanged.
 
@@ -294,11 +350,19 @@ def check(signal: SignalIn, now: datetime, *, prefix: str = "") -> SignalIn:
         InvalidField: occurred_at too far in the future, a location with half a point,
             a control character in a text, a payload nested too deeply, an idempotency key
             with the prefix of alarmdesk's own keys.
+        ProtectedPurposeError: the type code names a protected purpose (``PROTEST``): an
+            unknown code is stored as it came and shared (EIDO), so it is screened like the
+            code of an incident type.
         PayloadTooLarge: the payload encodes to more than ``MAX_PAYLOAD_BYTES``.
     """
     where = f"{prefix}." if prefix else ""
     if not _texts_clean(signal):
         _check_texts(signal, where)
+    match = _protected_code(signal.type_code)
+    if match is not None:
+        raise ProtectedPurposeError(
+            f"{where}type_code", match.rule, match.term, RULES.get(match.rule, "")
+        )
     key = signal.idempotency_key
     if key is not None and key.startswith(RESERVED_KEY_PREFIX):
         raise _reserved_key(f"{where}idempotency_key")
@@ -344,8 +408,9 @@ def _flat_and_clean(payload: dict[str, Any], encoded: bytes) -> bool:
     """Whether ``_check_payload`` is sure to pass, read off the payload's JSON (the common
     case: one object of text keys and scalar values, no control character anywhere).
 
-    JSON escapes every C0 control character with a backslash, and leaves DEL and the C1
-    controls as they are (looked for as bytes); a lone surrogate cannot be encoded at all.
+    JSON escapes every C0 control character with a backslash, and leaves DEL, the C1 controls
+    and the bidi controls as they are (looked for as bytes); a lone surrogate cannot be encoded
+    at all.
     One ``{`` and no ``[`` means nothing nested (a bracket inside a text only sends the
     payload to the full walk).
     """
@@ -353,6 +418,7 @@ def _flat_and_clean(payload: dict[str, Any], encoded: bytes) -> bool:
         b"\\" not in encoded
         and b"\x7f" not in encoded
         and (b"\xc2" not in encoded or _C1_UTF8.search(encoded) is None)
+        and (b"\xe2" not in encoded or _BIDI_UTF8.search(encoded) is None)
         and b"[" not in encoded
         and encoded.count(b"{") == 1
         and all(type(k) is str for k in payload)

@@ -13,13 +13,12 @@ import functools
 from dataclasses import dataclass
 from datetime import timedelta
 from importlib import resources
-from typing import Annotated, Final, Literal
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
-from alarmdesk.domain.purpose import screen
-from alarmdesk.safeguards.special_category import is_special
+from alarmdesk.domain.purpose import IDENTIFYING_LABELS, identifying_labels, screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,9 +48,9 @@ __all__ = [
     "default_frigate_labels_anywhere",
 ]
 
-# Frigate labels that say who someone is, or whose vehicle: never an alarm's type (faces and
-# recognised names arrive as sub_label; plates as license_plate objects).
-IDENTIFYING_LABELS: Final = frozenset({"face", "license_plate", "plate", "sub_label"})
+# IDENTIFYING_LABELS (faces, recognised names, plates) and the rule over them,
+# ``identifying_labels``, are the purpose policy's (domain/purpose/): the set-up's camera
+# labels are held to the same rule (domain/centre.py).
 
 
 @functools.cache
@@ -235,11 +234,7 @@ class IntakeConfig(msgspec.Struct, forbid_unknown_fields=True):
         )
         if self.frigate_url is not None:
             check_frigate_url(self.frigate_url)
-        identifying = sorted(
-            label
-            for label in self.frigate_labels
-            if label.lower() in IDENTIFYING_LABELS or is_special(label)
-        )
+        identifying = identifying_labels(self.frigate_labels)
         if identifying:
             raise ValueError(
                 "frigate_labels cannot map labels that identify a person: " + ", ".join(identifying)

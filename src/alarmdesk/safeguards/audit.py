@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from alarmdesk.domain.errors import JustificationRequired
+from alarmdesk.domain.signal import check_text, visible_length
 from alarmdesk.safeguards.access import Principal
 
 
@@ -81,3 +83,41 @@ def entry_of(seq: int, at: datetime, ev: AuditEvent) -> dict[str, Any]:
     if ev.detail:
         entry["detail"] = ev.detail
     return entry
+
+
+MIN_JUSTIFICATION = 5
+"""Characters a justification shows at least (white space and invisible ones not counted)."""
+
+
+def check_justification(
+    text: str | None, *, required: bool, param: str = "justification", why: str = ""
+) -> str:
+    """A justification as it goes into the audit log (a search beyond the live queue, an
+    export of the log; the API and the command line alike): the text without its outer white
+    space, held to the one text rule (``domain.signal.check_text``: no control or bidi
+    character), only the characters that show counting towards its minimum.
+
+    Args:
+        text: the parameter as given (None: not given).
+        required: whether the request needs one (a search beyond the live queue, an export);
+            one given where none is needed is still checked, since it is still logged.
+        param: the parameter's public name, for the errors.
+        why: the refusal's message when one is required and missing.
+
+    Raises:
+        InvalidField: ``invalid_value`` for a control or bidi character (NUL, ESC, U+202E…),
+            even where no justification is required.
+        JustificationRequired: required, and fewer than :data:`MIN_JUSTIFICATION` characters
+            show (spaces and zero-width characters say nothing).
+    """
+    reason = (text or "").strip()
+    if reason:
+        check_text(reason, param)
+    if required and visible_length(reason) < MIN_JUSTIFICATION:
+        raise JustificationRequired(
+            why
+            or f"{param} must say why in at least {MIN_JUSTIFICATION} characters "
+            "(it is kept in the audit log)",
+            field=param,
+        )
+    return reason

@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
-from functools import lru_cache
 from typing import Any
 
 from alarmdesk.domain.errors import SpecialCategoryError
-from alarmdesk.domain.purpose import find_protected, normalise
+from alarmdesk.domain.purpose import find_protected, is_special_name, name_words, normalise
 
 # Rules of domain/purpose/ that name special-category data (not every protected purpose:
 # "petition" is a purpose, not a kind of personal data).
@@ -34,88 +33,15 @@ SPECIAL_RULES = frozenset(
         "special.biometric",
         "special.sexual",
         "special.risk_score",
+        "special.genetic",
+        "special.health",
     }
 )
 
-# One word each; matched against the words of a key or of a classifier value.
-_WORDS = frozenset(
-    {
-        # face recognition and biometrics
-        "face",
-        "faces",
-        "facial",
-        "faceprint",
-        "biometric",
-        "biometrics",
-        "embedding",
-        "embeddings",
-        "fingerprint",
-        "fingerprints",
-        "iris",
-        "retina",
-        "voiceprint",
-        "gait",
-        "sublabel",
-        "sublabels",
-        # racial or ethnic origin, nationality (DESIGN: no category for ethnicity/nationality)
-        "race",
-        "racial",
-        "ethnic",
-        "ethnicity",
-        "nationality",
-        "citizenship",
-        # religion or belief
-        "religion",
-        "religious",
-        "faith",
-        "belief",
-        "beliefs",
-        # political opinion, union membership
-        "political",
-        "politics",
-        "unionist",
-        # sex life, sexual orientation
-        "sexual",
-        "sexuality",
-        "unionised",
-    }
-)
-# Consecutive words; each tuple must appear in order in the key's words.
-_PHRASES = (
-    ("sub", "label"),
-    ("sub", "labels"),
-    ("trade", "union"),
-    ("union", "member"),
-    ("union", "membership"),
-    ("party", "affiliation"),
-    ("party", "membership"),
-    ("migration", "status"),
-    ("immigration", "status"),
-    ("sex", "life"),
-    ("gender", "identity"),
-    ("risk", "score"),
-    ("threat", "score"),
-)
-_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-_SPLIT = re.compile(r"[^0-9a-z]+")
-
-
-def words(name: str) -> tuple[str, ...]:
-    """The lower-case words of a name: ``"subLabel"`` and ``"sub_label"`` → ``("sub", "label")``."""
-    return tuple(w for w in _SPLIT.split(_HUMP.sub(" ", name).lower()) if w)
-
-
-@lru_cache(maxsize=8192)  # payload keys repeat: the hot path is a cache hit
-def is_special(name: str) -> bool:
-    """True when a name (a key, a column, a classifier value) names special-category data.
-
-    The one vocabulary for names: the schema check here and intake minimisation
-    (``safeguards/minimise.py``) both ask it.
-    """
-    ws = words(name)
-    if any(w in _WORDS for w in ws):
-        return True
-    return any(ws[i : i + len(phrase)] == phrase for phrase in _PHRASES for i in range(len(ws)))
+# The vocabulary of names (one word each, and phrases of consecutive words) is the purpose
+# policy's (``domain/purpose/``): the set-up's camera labels are held to it too.
+words = name_words
+is_special = is_special_name  # the schema check here and intake minimisation both ask it
 
 
 def check_field_name(name: str, where: str = "field") -> None:

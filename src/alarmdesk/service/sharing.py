@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alarmdesk.config import SharingConfig
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.purpose import screen
-from alarmdesk.domain.signal import check_text
+from alarmdesk.domain.signal import check_text, is_blank
 from alarmdesk.interop import eido
 from alarmdesk.safeguards.audit import Actor, AuditEvent, Operation
 from alarmdesk.store import repository as repo
@@ -37,12 +37,17 @@ RECIPIENT_MAX: Final = 200
 def check_recipient(value: str | None) -> str:
     """The recipient's name as given, once it is one line of text with no protected purpose.
 
+    A name of only white space and invisible characters (U+200B…) names nobody; a control or
+    bidi character is refused (U+202E between "Fire" and "evil" shows "Firelive" in the audit
+    log and the transparency report).
+
     Raises:
-        InvalidField: ``missing_field`` (none given) or ``invalid_value``.
+        InvalidField: ``missing_field`` (none given, or nothing that shows) or
+            ``invalid_value`` (too long, a control or bidi character).
         ProtectedPurposeError: the name targets people exercising rights.
     """
     name = (value or "").strip()
-    if not name:
+    if is_blank(name):
         raise InvalidField(
             "an export needs the recipient (the agency it is for)",
             field="recipient",

@@ -14,8 +14,8 @@ from litestar.params import QueryParameter
 from litestar.response import Stream
 
 from alarmdesk.bootstrap import audit_chain
-from alarmdesk.domain.errors import JustificationRequired
 from alarmdesk.safeguards.access import Permission
+from alarmdesk.safeguards.audit import check_justification
 from alarmdesk.service import audit_log
 from alarmdesk.web.api.common import actor_of, needs, services
 from alarmdesk.web.api.schemas import AUTH, PubkeyOut, responses
@@ -41,11 +41,9 @@ async def export(
     request: Request[Any, Any, Any],
     justification: Annotated[str | None, QueryParameter(max_length=500)] = None,
 ) -> Stream:
-    reason = (justification or "").strip()
-    if len(reason) < 5:
-        raise JustificationRequired(
-            "an export of the audit log needs a justification", field="justification"
-        )
+    reason = check_justification(
+        justification, required=True, why="an export of the audit log needs a justification"
+    )
     svc = services(request)
     chain = audit_chain(svc.config)  # an appender of its own, like the command line's
     await anyio.to_thread.run_sync(

@@ -7,19 +7,27 @@ mapping states a purpose, and whatever defines one passes its texts through :fun
 
 Two modules: :mod:`~alarmdesk.domain.purpose.terms` (the protected-term and watched-subject
 tables, their loading and indexing, and the normalisation and readings of a text) and
-:mod:`~alarmdesk.domain.purpose.screening` (finding terms in a text, and the policy that
-refuses a purpose). Import from here; the public names are re-exported below.
+:mod:`~alarmdesk.domain.purpose.screening` (finding terms in a text, the policy that
+refuses a purpose, and the rule over names and camera labels that identify people or name
+special-category data: :func:`identifying_labels`, :func:`is_special_name`). Import from here;
+the public names are re-exported below.
 """
 
 from alarmdesk.domain.errors import ProtectedPurposeError, UnknownCategoryError
 from alarmdesk.domain.purpose.screening import (
+    IDENTIFYING_LABELS,
     PROTECTED_PURPOSE,
+    SPECIAL_PHRASES,
+    SPECIAL_WORDS,
     UNKNOWN_CATEGORY,
     Match,
     Verdict,
     check_category,
     find_protected,
+    identifying_labels,
     is_admissible,
+    is_special_name,
+    name_words,
     screen,
 )
 from alarmdesk.domain.purpose.terms import (
@@ -33,8 +41,11 @@ from alarmdesk.domain.purpose.terms import (
 )
 
 __all__ = [
+    "IDENTIFYING_LABELS",
     "PROTECTED_PURPOSE",
     "RULES",
+    "SPECIAL_PHRASES",
+    "SPECIAL_WORDS",
     "UNKNOWN_CATEGORY",
     "WATCHED_KINDS",
     "WATCHED_SUBJECTS",
@@ -44,7 +55,10 @@ __all__ = [
     "Verdict",
     "check_category",
     "find_protected",
+    "identifying_labels",
     "is_admissible",
+    "is_special_name",
+    "name_words",
     "normalise",
     "screen",
     "term_counts",

@@ -28,6 +28,8 @@ Pure: standard library only.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -344,3 +346,76 @@ def is_admissible(
     except UnknownCategoryError as exc:
         return Verdict(False, exc.code, None, None, exc.field, str(exc))
     return Verdict(True)
+
+
+# ---------------------------------------------------------------------------- names and labels
+
+# One word each, matched against the words of a name (a key, a column, a camera's label):
+# short identifiers too ambiguous to refuse in free text ("race", "faith") that have no
+# business being the name of a field or of what a camera reports.
+SPECIAL_WORDS = frozenset(
+    {
+        # face recognition and biometrics
+        "face", "faces", "facial", "faceprint", "biometric", "biometrics", "embedding",
+        "embeddings", "fingerprint", "fingerprints", "iris", "retina", "voiceprint", "gait",
+        "sublabel", "sublabels",
+        # racial or ethnic origin, nationality (DESIGN: no category for ethnicity/nationality)
+        "race", "racial", "ethnic", "ethnicity", "nationality", "citizenship",
+        # religion or belief
+        "religion", "religious", "faith", "belief", "beliefs",
+        # political opinion, union membership
+        "political", "politics", "unionist",
+        # sex life, sexual orientation
+        "sexual", "sexuality", "unionised",
+    }
+)  # fmt: skip
+# Consecutive words; each tuple must appear in order in the name's words.
+SPECIAL_PHRASES = (
+    ("sub", "label"),
+    ("sub", "labels"),
+    ("trade", "union"),
+    ("union", "member"),
+    ("union", "membership"),
+    ("party", "affiliation"),
+    ("party", "membership"),
+    ("migration", "status"),
+    ("immigration", "status"),
+    ("sex", "life"),
+    ("gender", "identity"),
+    ("risk", "score"),
+    ("threat", "score"),
+)
+# Frigate labels that say who someone is, or whose vehicle: never an alarm's type (faces and
+# recognised names arrive as sub_label; plates as license_plate objects).
+IDENTIFYING_LABELS = frozenset({"face", "license_plate", "plate", "sub_label"})
+_HUMP = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT = re.compile(r"[^0-9a-z]+")
+
+
+def name_words(name: str) -> tuple[str, ...]:
+    """The lower-case words of a name: ``"subLabel"`` and ``"sub_label"`` → ``("sub", "label")``."""
+    return tuple(w for w in _SPLIT.split(_HUMP.sub(" ", name).lower()) if w)
+
+
+@functools.lru_cache(maxsize=8192)  # payload keys repeat: the hot path is a cache hit
+def is_special_name(name: str) -> bool:
+    """True when a name (a key, a column, a classifier value, a label) names special-category
+    data: one of :data:`SPECIAL_WORDS` among its words, or one of :data:`SPECIAL_PHRASES`."""
+    ws = name_words(name)
+    if any(w in SPECIAL_WORDS for w in ws):
+        return True
+    return any(
+        ws[i : i + len(phrase)] == phrase for phrase in SPECIAL_PHRASES for i in range(len(ws))
+    )
+
+
+def identifying_labels(labels: Iterable[str]) -> list[str]:
+    """The labels (of Frigate objects) that identify a person or name special-category data,
+    sorted: a face, a recognised name (``sub_label``), a plate, or a special-category name.
+
+    The one rule for every place that maps labels to incident types: ``[intake]
+    frigate_labels`` and a camera's ``labels`` in the set-up (docs/mqtt.md).
+    """
+    return sorted(
+        label for label in labels if label.lower() in IDENTIFYING_LABELS or is_special_name(label)
+    )

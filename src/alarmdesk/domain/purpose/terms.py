@@ -45,6 +45,8 @@ RULES: Mapping[str, str] = {
     "status.poverty": "people's status (begging, poverty)",
     "special.biometric": "biometric identification of people",
     "special.sexual": "sex life or sexual orientation",
+    "special.genetic": "people's genetic data",
+    "special.health": "people's health data beyond an incident's medical need",
     "special.risk_score": "scoring people for risk",
 }
 

@@ -10,11 +10,11 @@ from litestar import Request, get, post
 from litestar.params import FromPath, QueryParameter
 
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import Forbidden, InvalidField, JustificationRequired, NotFound
+from alarmdesk.domain.errors import Forbidden, InvalidField, NotFound
 from alarmdesk.domain.incident import OPEN, Status
 from alarmdesk.domain.signal import check_text, decode
 from alarmdesk.safeguards.access import Permission, Principal, Role, shares_desk
-from alarmdesk.safeguards.audit import AuditEvent, Operation
+from alarmdesk.safeguards.audit import AuditEvent, Operation, check_justification
 from alarmdesk.service import dispatch, queries, sharing
 from alarmdesk.web.api.common import (
     MAX_ID,
@@ -79,13 +79,12 @@ async def list_incidents(
         and opened_from is None
         and opened_to is None
     )
-    reason = (justification or "").strip()
-    if not live_queue and len(reason) < 5:
-        raise JustificationRequired(
-            "searching beyond the live queue (closed incidents, time ranges) needs a "
-            "justification, which is kept in the audit log",
-            field="justification",
-        )
+    reason = check_justification(
+        justification,
+        required=not live_queue,
+        why="searching beyond the live queue (closed incidents, time ranges) needs a "
+        "justification, which is kept in the audit log",
+    )
     desks = desk_filter(principal_of(request), desk)
     flt = queries.IncidentFilter(
         statuses=tuple(status or ()),
