@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from tests.browser.conftest import VIEWPORT
 from tests.conftest import TEST_DESKS, TEST_PASSWORD
@@ -48,6 +49,7 @@ def planted(live_server) -> dict[str, Any]:
     from alarmdesk.domain.units import Unit
     from alarmdesk.store import accounts
     from alarmdesk.store import repository as repo
+    from alarmdesk.store import tables as t
 
     svc = live_server.services
     with svc.engine.begin() as conn:
@@ -195,14 +197,26 @@ def planted(live_server) -> dict[str, Any]:
         )
         assert r.is_success, r.text
         # The timeline's details: a ticked step's text (the type's procedure, payload 3) and a
-        # dispatch against a "recommendation" the client sent.
+        # dispatch against a "recommendation" the client sent. The API now refuses a
+        # recommended unit that does not exist; one stored before it did is planted below.
         r = c.post(f"/api/v1/incidents/{ids[0]}/step", json={"step": 0})
         assert r.is_success, r.text
         r = c.post(
             f"/api/v1/incidents/{ids[0]}/dispatch",
-            json={"units": ["E1"], "recommended": [short(43)]},
+            json={"units": ["E1"], "recommended": ["E2"]},
         )
         assert r.is_success, r.text
+    with svc.engine.begin() as conn:
+        for event_id, detail in conn.execute(
+            sa.select(t.events.c.id, t.events.c.detail).where(t.events.c.incident_id == ids[0])
+        ).all():
+            if isinstance(detail, dict) and detail.get("recommended") == ["E2"]:
+                conn.execute(
+                    sa.update(t.events)
+                    .where(t.events.c.id == event_id)
+                    .values(detail={**detail, "recommended": [short(43)]})
+                )
+    with live_server.client("operator") as c:
         # A video verdict's note (the timeline shows it).
         r = c.post(
             f"/api/v1/incidents/{ids[0]}/verify", json={"verdict": "false", "note": payload(44)}

@@ -961,6 +961,9 @@ COMMAND_CASES = [
     pytest.param("cancel", {}, 422, "missing_field", "reason", id="cancel without a reason"),
     pytest.param("notes", {"text": "   "}, 422, "missing_field", "text", id="a blank note"),
     pytest.param(
+        "notes", {"text": "\u200b\u2060 "}, 422, "missing_field", "text", id="a note of invisibles"
+    ),
+    pytest.param(
         "reclassify",
         {"type_code": "NOSUCH"},
         422,
@@ -1051,19 +1054,22 @@ def test_a_bad_incident_query_is_a_client_error_naming_the_parameter(
 
 
 @pytest.mark.parametrize(
-    ("params", "field"),
-    [({}, "lat"), ({"lon": "1"}, "lat"), ({"lat": "<b>1</b>"}, "lon")],
+    ("params", "fields"),
+    [({}, ("lat", "lon")), ({"lon": "1"}, ("lat",)), ({"lat": "<b>1</b>"}, ("lon",))],
 )
 def test_a_missing_query_parameter_is_missing_field_naming_it(
-    live_server: LiveServer, params: dict[str, str], field: str
+    live_server: LiveServer, params: dict[str, str], fields: tuple[str, ...]
 ) -> None:
-    """Litestar's own answer named no field, said invalid_value and echoed the query."""
+    """Litestar's own answer named no field, said invalid_value and echoed the query. With
+    both missing it names one (which one varies from process to process)."""
     response = get(live_server, "/api/v1/incidents/nearby", **params)
     assert response.status_code == 422, response.text
-    assert response.json()["error"] == {
+    error = response.json()["error"]
+    assert error["field"] in fields, error
+    assert error == {
         "code": "missing_field",
-        "message": f"query parameter {field} is required",
-        "field": field,
+        "message": f"query parameter {error['field']} is required",
+        "field": error["field"],
     }
 
 

@@ -28,7 +28,11 @@ class Acknowledge(Command):
 @dataclass(frozen=True, slots=True)
 class Dispatch(Command):
     units: tuple[str, ...] = ()
-    recommended: tuple[str, ...] | None = None  # what alarmdesk recommended, when shown
+    # What alarmdesk recommended, when shown: ids of units that exist, at most
+    # MAX_RECOMMENDED of them (a response plan's needs, each at most 20 units).
+    recommended: tuple[str, ...] | None = None
+
+    MAX_RECOMMENDED = 100  # a class constant, not a field
 
 
 @dataclass(frozen=True, slots=True)

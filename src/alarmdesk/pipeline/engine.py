@@ -35,13 +35,14 @@ from alarmdesk.domain.incident import (
     Status,
     Verdict,
     incident_dict,
+    next_status,
     parse_cancel_reason,
     parse_disposition,
     parse_verdict,
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
-from alarmdesk.domain.signal import Signal
+from alarmdesk.domain.signal import Signal, is_blank
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
 from alarmdesk.domain.units import DISPATCHABLE, Desk, Unit, UnitStatus
@@ -384,11 +385,23 @@ class Pipeline:
                 field="units",
                 code="invalid_value",
             )
+        recommended: list[str] | None = None
+        if cmd.recommended is not None:  # what the operator was shown: units, as `units` are
+            if len(cmd.recommended) > c.Dispatch.MAX_RECOMMENDED:
+                raise InvalidField(
+                    f"recommended names at most {c.Dispatch.MAX_RECOMMENDED} units",
+                    field="recommended",
+                    code="invalid_value",
+                )
+            # Only units that exist are kept: the detail and the override figures hold unit
+            # ids, never a client's text; and a unit removed from the set-up since the
+            # recommendation was shown never stands in the way of the dispatch itself.
+            recommended = [u for u in dict.fromkeys(cmd.recommended) if u in self.units]
         status_before = inc.status
         detail: dict[str, object] = {"units": [u.id for u in units]}
-        if cmd.recommended is not None:  # the operator's choice against the recommendation
-            detail["recommended"] = list(cmd.recommended)
-            detail["override"] = set(cmd.units) != set(cmd.recommended)
+        if recommended is not None:  # the operator's choice against the recommendation
+            detail["recommended"] = recommended
+            detail["override"] = set(cmd.units) != set(recommended)
         self._transition(inc, Action.DISPATCH, cmd, now, result, detail)
         for unit in units:
             unit.status, unit.incident_id, unit.status_at = UnitStatus.DISPATCHED, inc.id, now
@@ -401,6 +414,7 @@ class Pipeline:
 
     def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.Arrive)
+        next_status(inc.status, Action.ARRIVE)  # not now (before a dispatch): that first
         for uid in cmd.units:
             if uid not in inc.units:
                 raise InvalidField(
@@ -453,7 +467,7 @@ class Pipeline:
     def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
         assert isinstance(cmd, c.AddNote)
         text = cmd.text.strip()
-        if not text:
+        if is_blank(text):  # white space and invisible characters say nothing
             raise InvalidField("a note needs text", field="text", code="missing_field")
         if len(text) > MAX_NOTE:
             raise InvalidField(
@@ -532,7 +546,7 @@ class Pipeline:
         disposition = parse_disposition(cmd.disposition)
         detail: dict[str, object] = {"disposition": disposition.value}
         missing = inc.procedure.open_mandatory() if inc.procedure is not None else []
-        if missing and not cmd.override_reason.strip():
+        if missing and is_blank(cmd.override_reason):
             assert inc.procedure is not None
             raise SopIncomplete(
                 f"incident {inc.id}: mandatory procedure step(s) not done: "

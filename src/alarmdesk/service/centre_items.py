@@ -113,20 +113,41 @@ class Changed:
 _DECODERS: Final = {kind: msgspec.json.Decoder(spec) for kind, spec in SPECS.items()}
 
 
-def decode_item(kind: str, body: bytes) -> tuple[Any, bool]:
+def decode_item(kind: str, body: bytes, path_id: str | None = None) -> tuple[Any, bool]:
     """An item of ``kind`` from JSON (the files' spec, field for field) and whether it clears
     the panel's key: ``"key_hex": null`` clears it, a body without ``key_hex`` keeps it.
+    With ``path_id`` (the id in ``/api/v1/setup/{kind}/{id}``), a body that leaves its ``id``
+    out takes the path's; one that names another id is refused by :func:`change`.
 
     Raises:
         MalformedInput: not JSON. InvalidField: the spec refuses a field (named).
         SetupError: a key given twice in an object (``invalid_value``), as in a file.
     """
     centre_files.refuse_duplicate_keys(body, _known(kind))
+    if path_id is not None:
+        body = _with_id(kind, body, path_id)
     spec = decode(_DECODERS[kind], body)
     clear = False
     if kind == "panels" and spec.key_hex is None:
         clear = msgspec.json.decode(body, type=dict[str, Any]).get("key_hex", "") is None
     return spec, clear
+
+
+def _with_id(kind: str, body: bytes, path_id: str) -> bytes:
+    """The body with the path's id when it names none. A panel whose default id
+    (``panel-ACCOUNT``) is the path's keeps it left out, as a file that leaves it out writes
+    it. A body that is not a JSON object is left to the decoder to refuse."""
+    try:
+        item = msgspec.json.decode(body)
+    except (msgspec.DecodeError, RecursionError):
+        return body
+    if not isinstance(item, dict) or "id" in item:
+        return body
+    if kind == "panels":
+        account = item.get("account")
+        if isinstance(account, str) and f"panel-{account.upper()}" == path_id:
+            return body
+    return msgspec.json.encode({**item, "id": path_id})
 
 
 def _known(kind: str) -> str:

@@ -9,7 +9,7 @@ Reading a report is a ``combine`` audit entry, committed before any figure is co
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -54,6 +54,8 @@ __all__ = [
     "KpiReport",
     "OverTarget",
     "WorkloadFigures",
+    "api_parameter",
+    "cli_flag",
     "compliance_rows",
     "kpi_query",
     "kpi_report",
@@ -78,6 +80,17 @@ TARGET_INTERVAL: Final = Interval.CALL_TO_ON_SCENE
 # time zone never fall off the calendar's ends (date.max + 1 day is an error, not a report).
 EARLIEST: Final = date(1900, 1, 1)
 LATEST: Final = date(2999, 12, 31)
+
+
+def cli_flag(option: str) -> str:
+    """An option as the command line spells it in a message: ``--from``."""
+    return f"--{option}"
+
+
+def api_parameter(option: str) -> str:
+    """An option as the HTTP API spells it in a message: its query or body parameter,
+    ``from``."""
+    return option
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +126,12 @@ def kpi_query(
     source: str | None = None,
     own: bool = False,
     resolution: int | str = DEFAULT_RESOLUTION,
+    option_name: Callable[[str], str] = cli_flag,
 ) -> KpiQuery:
     """A report's query from its options as written (``--by station_area,priority``).
+    An error's message names the option as ``option_name`` spells it: the command line's flag
+    (:func:`cli_flag`, the default) or the API's parameter (:func:`api_parameter`); its
+    ``field`` is always the parameter.
 
     Raises:
         InvalidField: a date that is not YYYY-MM-DD or a last day before the first
@@ -129,16 +146,22 @@ def kpi_query(
             days.append(date.fromisoformat(value.strip()))
         except ValueError:
             raise InvalidField(
-                f"--{key} {value!r}: a day is written YYYY-MM-DD", field=key, code="invalid_date"
+                f"{option_name(key)} {value!r}: a day is written YYYY-MM-DD",
+                field=key,
+                code="invalid_date",
             ) from None
     if days[1] < days[0]:
         raise InvalidField(
-            f"--to {days[1]} is before --from {days[0]}", field="to", code="invalid_date"
+            f"{option_name('to')} {days[1]} is before {option_name('from')} {days[0]}",
+            field="to",
+            code="invalid_date",
         )
     for key, day in zip(("from", "to"), days, strict=True):
         if not EARLIEST <= day <= LATEST:
             raise InvalidField(
-                f"--{key} {day}: a day from {EARLIEST} to {LATEST}", field=key, code="invalid_date"
+                f"{option_name(key)} {day}: a day from {EARLIEST} to {LATEST}",
+                field=key,
+                code="invalid_date",
             )
     dims: list[Dimension] = []
     for raw in (x.strip() for x in by.split(",")):
@@ -149,16 +172,19 @@ def kpi_query(
         except ValueError:
             allowed = ", ".join(d.value for d in Dimension)
             raise InvalidField(
-                f"--by {raw!r}: one of {allowed}", field="by", code="invalid_value"
+                f"{option_name('by')} {raw!r}: one of {allowed}", field="by", code="invalid_value"
             ) from None
         if dim in dims:
-            raise InvalidField(f"--by names {raw} twice", field="by", code="invalid_value")
+            raise InvalidField(
+                f"{option_name('by')} names {raw} twice", field="by", code="invalid_value"
+            )
         dims.append(dim)
     try:
         tz = ZoneInfo(timezone.strip())
     except (ZoneInfoNotFoundError, ValueError):
         raise InvalidField(
-            f"--timezone {timezone!r}: not an IANA time zone (such as Europe/Amsterdam)",
+            f"{option_name('timezone')} {timezone!r}: not an IANA time zone "
+            "(such as Europe/Amsterdam)",
             field="timezone",
             code="invalid_value",
         ) from None
@@ -167,11 +193,14 @@ def kpi_query(
     except ValueError:
         allowed = ", ".join(p.value for p in Period)
         raise InvalidField(
-            f"--period {period!r}: one of {allowed}", field="period", code="invalid_value"
+            f"{option_name('period')} {period!r}: one of {allowed}",
+            field="period",
+            code="invalid_value",
         ) from None
     if own and source is not None:
         raise InvalidField(
-            "--own reports alarmdesk's own incidents; --source names an import: one or the other",
+            f"{option_name('own')} reports alarmdesk's own incidents; "
+            f"{option_name('source')} names an import: one or the other",
             field="source",
             code="invalid_value",
         )

@@ -11,6 +11,7 @@ of a fixed set of names (dimensions, periods, time zones). Saving and removing a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any, Final
 
@@ -25,7 +26,14 @@ from alarmdesk.domain.signal import check_text
 from alarmdesk.safeguards.audit import Actor, AuditEvent
 from alarmdesk.service.actions import Action
 from alarmdesk.service.audit_policy import configure_entry
-from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiQuery, KpiReport, kpi_query, kpi_report
+from alarmdesk.service.kpi_report import (
+    DEFAULT_TARGET,
+    KpiQuery,
+    KpiReport,
+    cli_flag,
+    kpi_query,
+    kpi_report,
+)
 from alarmdesk.store import saved_reports as store
 from alarmdesk.store.audit import AuditChain
 
@@ -89,9 +97,12 @@ def check_name(name: str) -> str:
     return name
 
 
-def query_of(spec: SavedReportSpec, now: datetime) -> KpiQuery:
+def query_of(
+    spec: SavedReportSpec, now: datetime, *, option_name: Callable[[str], str] = cli_flag
+) -> KpiQuery:
     """The report query a saved report asks at ``now``: its last ``days`` days, today
-    included, in its time zone.
+    included, in its time zone. A refused option is named as ``option_name`` spells it
+    (``kpi_report.kpi_query``): the command line's flag, or the API's field.
 
     Raises:
         InvalidField: a field out of its range or not one of its names.
@@ -123,7 +134,9 @@ def query_of(spec: SavedReportSpec, now: datetime) -> KpiQuery:
             field="source",
             code="invalid_value",
         )
-    probe = kpi_query("2000-01-01", "2000-01-01", timezone=spec.timezone)  # the zone, checked
+    probe = kpi_query(  # the zone, checked
+        "2000-01-01", "2000-01-01", timezone=spec.timezone, option_name=option_name
+    )
     today: date = now.astimezone(probe.tz).date()
     first = today - timedelta(days=spec.days - 1)
     return kpi_query(
@@ -135,6 +148,7 @@ def query_of(spec: SavedReportSpec, now: datetime) -> KpiQuery:
         source=spec.source,
         own=spec.own,
         resolution=spec.resolution,
+        option_name=option_name,
     )
 
 
@@ -146,13 +160,20 @@ def _shown(name: str) -> str:
         return ""
 
 
-def save(actor: Actor, name: str, spec: SavedReportSpec) -> Action:
-    """Saves (or replaces) a report by name, once every field is checked and screened. Its
-    audit entry names the grouping and span, never the description's text."""
+def save(
+    actor: Actor,
+    name: str,
+    spec: SavedReportSpec,
+    *,
+    option_name: Callable[[str], str] = cli_flag,
+) -> Action:
+    """Saves (or replaces) a report by name, once every field is checked and screened (a
+    refused option named as ``option_name`` spells it). Its audit entry names the grouping and
+    span, never the description's text."""
 
     def run(conn: sa.Connection, now: datetime) -> bool:
         check_name(name)
-        query_of(spec, now)  # refuses what could not run
+        query_of(spec, now, option_name=option_name)  # refuses what could not run
         body = msgspec.to_builtins(
             msgspec.structs.replace(spec, description=spec.description.strip())
         )
@@ -219,8 +240,10 @@ def run_saved(
     now: datetime,
     fmt: str,
     analytics: PartStore,
+    option_name: Callable[[str], str] = cli_flag,
 ) -> KpiReport:
-    """The saved report over its last days at ``now`` (an audited read, naming it).
+    """The saved report over its last days at ``now`` (an audited read, naming it); an
+    option that no longer holds is named as ``option_name`` spells it.
 
     Raises:
         NotFound: there is none of that name.
@@ -229,7 +252,7 @@ def run_saved(
     return kpi_report(
         engine,
         chain,
-        query_of(saved.spec, now),
+        query_of(saved.spec, now, option_name=option_name),
         actor=actor,
         now=now,
         fmt=fmt,

@@ -25,7 +25,13 @@ from alarmdesk.safeguards.access import Permission
 from alarmdesk.safeguards.transparency import Period, render_html, render_json
 from alarmdesk.service import saved_reports
 from alarmdesk.service.heat import HeatReport, check_area, check_interval, heat_report
-from alarmdesk.service.kpi_report import DEFAULT_TARGET, KpiReport, kpi_query, kpi_report
+from alarmdesk.service.kpi_report import (
+    DEFAULT_TARGET,
+    KpiReport,
+    api_parameter,
+    kpi_query,
+    kpi_report,
+)
 from alarmdesk.service.reports import transparency_report
 from alarmdesk.service.saved_reports import SavedReport, SavedReportSpec
 from alarmdesk.web.api.common import actor_of, needs, read_body, services
@@ -115,6 +121,7 @@ async def get_kpi_report(
         source=source,
         own=own,
         resolution=resolution,
+        option_name=api_parameter,  # a message names `from`, not the command line's `--from`
     )
     return await _off_loop(
         request,
@@ -158,7 +165,15 @@ async def get_heat_report(
     own: Annotated[bool, QueryParameter()] = False,
     target: Annotated[float, QueryParameter(gt=0, le=86400)] = DEFAULT_TARGET,
 ) -> HeatReport:
-    query = kpi_query(start, end, timezone=timezone, source=source, own=own, resolution=resolution)
+    query = kpi_query(
+        start,
+        end,
+        timezone=timezone,
+        source=source,
+        own=own,
+        resolution=resolution,
+        option_name=api_parameter,
+    )
     measured = check_interval(interval)
     area = check_area(cell, query.resolution) if cell is not None else None
     return await _off_loop(
@@ -217,7 +232,9 @@ async def list_saved_reports(request: Request[Any, Any, Any]) -> list[SavedRepor
 async def save_report(request: Request[Any, Any, Any], name: FromPath[str]) -> SavedReport:
     spec: SavedReportSpec = decode(_saved_decoder, await read_body(request, 16 * 1024))
     svc = services(request)
-    await svc.writer.run(saved_reports.save(actor_of(request), name, spec))
+    await svc.writer.run(
+        saved_reports.save(actor_of(request), name, spec, option_name=api_parameter)
+    )
     return await anyio.to_thread.run_sync(lambda: saved_reports.get_saved(svc.engine, name))
 
 
@@ -249,6 +266,7 @@ async def run_saved_report(request: Request[Any, Any, Any], name: FromPath[str])
             now=svc.clock(),
             fmt="json",
             analytics=svc.analytics,
+            option_name=api_parameter,
         ),
     )
 

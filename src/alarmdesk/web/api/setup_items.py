@@ -128,7 +128,7 @@ def _routes(kind: str) -> list[HTTPRouteHandler]:
         svc, actor = services(request), actor_of(request)
 
         def prepare() -> Any:  # decoding and the whole set-up's check: off the event loop
-            spec, clear_key = centre_items.decode_item(kind, raw)
+            spec, clear_key = centre_items.decode_item(kind, raw, item_id)
             return centre_items.change(
                 svc.engine, actor, kind, item_id, spec, expected=expected, clear_key=clear_key
             )
@@ -198,8 +198,9 @@ def _routes(kind: str) -> list[HTTPRouteHandler]:
 
 _PUT_TEXT = (
     "The body is the item as a set-up file writes it (docs/centre.md), as JSON; its id is the "
-    "path's. Checked with the whole set-up: a refused name is 422 protected_purpose naming the "
-    "field and the rule, a reference to nothing 422 unknown_reference."
+    "path's (a body without one takes it; one naming another is 422 invalid_value). Checked "
+    "with the whole set-up: a refused name is 422 protected_purpose naming the field and the "
+    "rule, a reference to nothing 422 unknown_reference."
 )
 _KEY_TEXT = (
     ' key_hex is write-only: left out (or "<redacted>") the stored key is kept; null removes it.'

@@ -42,6 +42,11 @@ export function h(tag, attrs = {}, ...children) {
   return el;
 }
 
+/** A piece of stored text inside a longer line, isolated (FSI … PDI): a bidi override it may
+ * hold (stored before intake refused them) reorders only itself, never what follows it. The
+ * templates' <bdi> for text built in a script. */
+export const isolate = (text) => `\u2068${text}\u2069`;
+
 /** A text node wrapped in a span: what Leaflet tooltips and icons get, never an HTML string. */
 export function textNode(text) {
   return h("span", {}, String(text));

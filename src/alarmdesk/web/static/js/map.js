@@ -1,7 +1,7 @@
 // The map page: open incidents of my desks and the units, live; clusters when dense; a click
 // on an incident opens it.
 /* global L */
-import { boot, h, init, mineDesks, openStream, textNode } from "./lib.js";
+import { boot, h, init, isolate, mineDesks, openStream, textNode } from "./lib.js";
 import { makeMap } from "./basemap.js";
 import { heatOverlay } from "./heat.js";
 
@@ -39,7 +39,7 @@ function incidentIcon(inc) {
 function label(inc) {
   const name = B.types[inc.type_code] || "";
   const where = inc.location?.address || "";
-  return `#${inc.id} P${inc.priority} ${inc.type_code} ${name} — ${inc.status.replace("_", " ")}${where ? " — " + where : ""}`;
+  return `#${inc.id} P${inc.priority} ${inc.type_code} ${name} — ${inc.status.replace("_", " ")}${where ? " — " + isolate(where) : ""}`;
 }
 
 function upsert(inc) {

@@ -4,7 +4,7 @@
 // more" pages in the rest. Each event updates, inserts or removes only its own row (keyed by
 // incident id), built with DOM calls (never innerHTML), so nothing from an incident is ever
 // read as markup and a busy queue never redraws as a whole.
-import { beep, boot, h, init, mineDesks, onKeys, openStream, tickAges, toast } from "./lib.js";
+import { beep, boot, h, init, isolate, mineDesks, onKeys, openStream, tickAges, toast } from "./lib.js";
 import { ACTION_NAMES, act, fetchIncident, isRace, needsDialog, runDialog } from "./actions.js";
 
 init();
@@ -45,8 +45,8 @@ function order(a, b) {
 
 function locationText(loc) {
   if (!loc) return "—";
-  const parts = [loc.address, loc.site].filter(Boolean);
-  if (loc.zone) parts.push(`zone ${loc.zone}`);
+  const parts = [loc.address, loc.site].filter(Boolean).map(isolate);
+  if (loc.zone) parts.push(`zone ${isolate(loc.zone)}`);
   if (!parts.length && loc.lat !== undefined) parts.push(`${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}`);
   return parts.join(" · ") || "—";
 }
