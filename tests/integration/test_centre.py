@@ -311,7 +311,10 @@ def test_the_command_line_plans_applies_exports_and_refuses_with_exit_codes(sqli
     plan = _cli("config", "plan", str(EXAMPLE), "--json", *db, cwd=tmp_path)
     assert plan.returncode == 0, plan.stderr
     assert json.loads(plan.stdout)["counts"]["panels"]["added"] == 20
-    assert _cli("config", "apply", str(EXAMPLE), *db, cwd=tmp_path).returncode == 0
+    applied = _cli("config", "apply", str(EXAMPLE), *db, cwd=tmp_path)
+    assert applied.returncode == 0, applied.stderr
+    shown = {line.split()[1] for line in applied.stdout.splitlines() if line.startswith("  + ")}
+    assert {"panel", "escalation", "routing", "procedure"} <= shown, shown  # not "escalatio"
     again = _cli("config", "plan", str(EXAMPLE), *db, cwd=tmp_path)
     assert again.returncode == 0 and "No changes" in again.stdout
     export = _cli("config", "export", str(tmp_path / "out"), *db, cwd=tmp_path)

@@ -159,3 +159,49 @@ def test_timers_survive_storing_and_restoring_the_incident():
     fresh.restore([incident_from(row)])
     assert steps(fresh, T0 + timedelta(seconds=119)) == []
     assert [d["step"] for d in steps(fresh, T0 + timedelta(seconds=120))] == [2]
+
+
+def test_reclassifying_keeps_what_escalation_did():
+    """The steps that fired added the supervisor's desk and raised the priority; routing the
+    new type afresh dropped the desk while nobody had acknowledged the incident, and the
+    fired steps never added it back."""
+    p = pipeline()
+    inc_id = fire_alarm(p)  # ALRF, priority 2
+    inc = p.incidents[inc_id]
+    steps(p, T0 + timedelta(seconds=240))  # all three: +sup, priority 2 -> 1
+    assert inc.desks == ("fire", "sup") and inc.priority == 1
+    result = p.handle(c.Reclassify(inc_id, "op", type_code="FSMOKE"), T0 + timedelta(minutes=5))
+    assert inc.type_code == "FSMOKE" and inc.desks == ("fire", "sup")
+    assert inc.priority == 1  # FSMOKE's 2, raised once as the step did
+    [ev] = [e for e in result.events if e.type is EventType.RECLASSIFIED]
+    assert ev.detail["priority"] == {"from": 1, "to": 1}
+
+
+def test_an_unacknowledged_incident_reclassified_into_a_policy_escalates_from_then():
+    """A burglar alarm (no policy: the fire desk's policy only) found to be a fire: the new
+    type's policy, its first step counted from the reclassification."""
+    p = pipeline()
+    n = next(_ids)
+    opened = p.ingest(
+        Signal(
+            id=n,
+            idempotency_key=f"k{n}",
+            content_digest="d",
+            received_at=T0,
+            source_kind=SourceKind.EQUIPMENT,
+            source_id=f"panel-{n}",
+            type_code="EQTRBL",
+            occurred_at=T0,
+            location=Location(lat=53.0, lon=5.0),
+            summary="",
+            payload={},
+        )
+    )
+    inc = p.incidents[opened.incident_id]
+    assert inc.escalation is None
+    later = T0 + timedelta(minutes=10)
+    result = p.handle(c.Reclassify(inc.id, "op", type_code="ALRF"), later)
+    [ev] = [e for e in result.events if e.type is EventType.RECLASSIFIED]
+    assert ev.detail["escalation"] == "fire" and inc.escalation is not None
+    assert steps(p, later + timedelta(seconds=59)) == []
+    assert [d["step"] for d in steps(p, later + timedelta(seconds=60))] == [1]

@@ -226,6 +226,8 @@ LATER = "2026-12-04T00:00:00+00:00"
         ({"devices": ["panel-1"]}, "   ", LATER, "reason"),
         ({"devices": ["panel-1"]}, "maintenance", "9999-12-31T23:59:59+00:00", "ends_at"),
         ({"devices": ["panel-1"]}, "maintenance", "2027-03-04T12:00:01+00:00", "ends_at"),
+        ({"devices": ["panel-1"]}, "\u200b\u200c\u200d\u2060\ufeff", LATER, "reason"),
+        ({"devices": ["panel-1"]}, "maintenance", "2026-12-02T12:00:00+00:00", "ends_at"),
     ],
 )
 def test_a_new_silence_that_would_hold_back_every_device_or_site_or_last_for_ever_is_refused(
@@ -307,3 +309,19 @@ def test_a_silence_stored_before_the_rules_for_new_ones_still_loads():
         }
     )
     assert silencing([stored], facts()) is stored
+
+
+@pytest.mark.parametrize("hours", ["18:00-18:00", "00:00-00:00"])
+def test_a_new_weekly_window_that_is_empty_is_refused(hours):
+    """Start equal to end holds nothing, yet the silence was listed as active."""
+    spec = msgspec.convert(
+        {
+            "match": {"devices": ["panel-1"]},
+            "reason": "night works",
+            "weekly": [{"days": ["mon"], "hours": hours, "timezone": "UTC"}],
+        },
+        SilenceSpec,
+    )
+    with pytest.raises(InvalidField) as info:
+        check_new_silence(spec, NOW)
+    assert info.value.field == "weekly"

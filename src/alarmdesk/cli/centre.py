@@ -52,7 +52,8 @@ def _show(plan: Plan, as_json: bool, verb: str) -> None:
     for sign, changes in (("+", plan.added), ("~", plan.changed), ("-", plan.removed)):
         for ch in changes:
             fields = f" ({', '.join(ch.fields)})" if ch.fields else ""
-            out.print(f"  {sign} {ch.kind[:-1]} {ch.id}{fields}", highlight=False)
+            one = ch.kind.removesuffix("s")  # "routing" and "escalation" are one already
+            out.print(f"  {sign} {one} {ch.id}{fields}", highlight=False)
 
 
 @config_app.command("plan")

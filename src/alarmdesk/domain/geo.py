@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from alarmdesk.domain.errors import InvalidField
+from alarmdesk.domain.signal import check_text
 
 EARTH_RADIUS_M = 6_371_008.8
 # A degree of latitude on the sphere haversine_m measures on: no great-circle distance is
@@ -112,7 +113,23 @@ def checked_area(geojson: dict[str, Any], field: str) -> Area:
     why = _unfit(geojson)
     if why is not None:
         raise InvalidField(f"{field}: {why}", field=field, code="invalid_value")
+    _check_members(geojson, field)
     return area
+
+
+def _check_members(value: Any, field: str) -> None:
+    """Every name and text of a GeoJSON value (foreign members, ``bbox``, ``properties``) held
+    to the text rule, as every text a client gives: a NUL in one was stored on SQLite and
+    a 500 on PostgreSQL, so a set-up exported from SQLite could not be applied there."""
+    if isinstance(value, str):
+        check_text(value, field, multiline=True)
+    elif isinstance(value, dict):
+        for key, member in value.items():
+            check_text(str(key), field)
+            _check_members(member, f"{field}.{key}")
+    elif isinstance(value, list):
+        for member in value:
+            _check_members(member, field)
 
 
 def _unfit(geojson: dict[str, Any]) -> str | None:

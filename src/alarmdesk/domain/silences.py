@@ -28,7 +28,7 @@ from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.geo import Area, area_of
 from alarmdesk.domain.prefilter import Prefilter
 from alarmdesk.domain.routing import DAYS, Facts, in_hours, parse_hours, time_zone
-from alarmdesk.domain.signal import SourceKind, check_text, check_time
+from alarmdesk.domain.signal import SourceKind, check_text, check_time, visible_length
 
 __all__ = [
     "MAX_ONE_OFF",
@@ -221,8 +221,22 @@ def check_new_silence(spec: SilenceSpec, now: datetime) -> None:
     for name, value in (("starts_at", spec.starts_at), ("ends_at", spec.ends_at)):
         if value is not None:
             check_time(value, name)  # an offset, and a time that can be made UTC
-    if len(spec.reason.strip()) < 3:
+    if visible_length(spec.reason) < 3:  # spaces and zero-width characters say nothing
         raise InvalidField("reason says nothing", field="reason", code="invalid_value")
+    if spec.ends_at is not None and spec.ends_at.tzinfo is not None and spec.ends_at <= now:
+        raise InvalidField(
+            "ends_at is past: such a silence would hold nothing",
+            field="ends_at",
+            code="invalid_value",
+        )
+    for w in spec.weekly:
+        start, _, end = w.hours.partition("-")
+        if start == end:  # "18:00-18:00": an empty window, listed as active, holding nothing
+            raise InvalidField(
+                f"the weekly window {w.hours} is empty (a whole day is 00:00-24:00)",
+                field="weekly",
+                code="invalid_value",
+            )
     for name, patterns in (("devices", m.devices), ("sites", m.sites)):
         for p in patterns:
             check_text(p, name)

@@ -503,16 +503,31 @@ class Pipeline:
             raise InvalidField(
                 f"incident {inc.id} is already {t.code}", field="type_code", code="invalid_value"
             )
-        old_desks = inc.desks
-        detail: dict[str, object] = {
-            "from": inc.type_code,
-            "to": t.code,
-            "priority": {"from": inc.priority, "to": t.priority},
-        }
+        old_desks, old_priority = inc.desks, inc.priority
+        detail: dict[str, object] = {"from": inc.type_code, "to": t.code}
         inc.move(Action.RECLASSIFY, now)
         self.index.remove(inc)
-        inc.type_code, inc.category, inc.priority = t.code, t.category, t.priority
-        inc.desks, inc.routed_by = self._route(inc, now)
+        # What escalation did stays done: the desks its fired steps added, the priority it
+        # raised (the new type's, raised as often). Nobody picked the incident up in time,
+        # whatever its type; routing the new type afresh dropped those desks while it still
+        # waited, and the steps had fired, so nothing added them back.
+        e = inc.escalation
+        fired = e.policy.steps[: e.step] if e is not None else []
+        raised = sum(1 for step in fired if step.raise_priority)
+        inc.type_code, inc.category = t.code, t.category
+        inc.priority = max(1, t.priority - raised)
+        routed, inc.routed_by = self._route(inc, now)
+        added = (d for step in fired for d in step.add_desks if d not in routed)
+        inc.desks = tuple(dict.fromkeys((*routed, *added)))
+        if e is None and inc.status is Status.NEW:
+            # Not acknowledged and no policy yet (a burglar alarm found to be a fire): the
+            # new type's policy, counted from now, as if the incident opened as it is.
+            policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
+            if policy is not None:
+                inc.escalation = freeze(policy, now)
+                self.timers.arm(inc)
+                detail["escalation"] = policy.id
+        detail["priority"] = {"from": old_priority, "to": inc.priority}
         inc.procedure = Procedure(t.code, steps_of(t.sop))  # the new type's checklist
         if inc.correlation_key is not None:
             inc.correlation_key = inc.correlation_key.reclassified(t.category)

@@ -96,6 +96,7 @@ async def propose_type(request: Request[Any, Any, Any]) -> IncidentTypeOut:
     summary="Approve a custom incident type",
 )
 async def approve_type(request: Request[Any, Any, Any], code: FromPath[str]) -> IncidentTypeOut:
+    check_text(code, "code")  # before the writer: PostgreSQL refuses a NUL in its look-up
     action = custom_types.approve(code, principal_of(request), actor_of(request))
     return msgspec.convert(await services(request).writer.run(action), IncidentTypeOut)
 

@@ -23,7 +23,7 @@ from litestar.di import Provide
 from litestar.params import Body, FromPath
 
 from alarmdesk.domain.errors import InputError, NotFound
-from alarmdesk.domain.signal import decode
+from alarmdesk.domain.signal import FORBIDDEN_LINE, decode
 from alarmdesk.intake.cap import MAX_DOCUMENT_BYTES, atom_feed, load_mapping
 from alarmdesk.safeguards.access import Permission
 from alarmdesk.service import cap
@@ -155,6 +155,8 @@ async def alert_xml(request: Request[Any, Any, Any], name: FromPath[str]) -> Res
     identifier = name.removesuffix(".xml")
     if identifier == name:
         raise NotFound("alerts are served as {identifier}.xml", field="name")
+    if FORBIDDEN_LINE.search(identifier):  # no alert is named so (PostgreSQL refuses a NUL)
+        raise NotFound("no such alert", field="name")
     found = await anyio.to_thread.run_sync(cap.document, services(request).engine, identifier)
     if found is None:
         raise NotFound(f"no alert {identifier}", field="name")
