@@ -961,6 +961,9 @@ COMMAND_CASES = [
     pytest.param("cancel", {}, 422, "missing_field", "reason", id="cancel without a reason"),
     pytest.param("notes", {"text": "   "}, 422, "missing_field", "text", id="a blank note"),
     pytest.param(
+        "step", b'{"step": 0, "step": 1}', 422, "invalid_value", "step", id="a key given twice"
+    ),
+    pytest.param(
         "notes", {"text": "\u200b\u2060 "}, 422, "missing_field", "text", id="a note of invisibles"
     ),
     pytest.param(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import functools
 import hashlib
+import json
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -456,6 +457,34 @@ def decode(decoder: msgspec.json.Decoder[Any], body: bytes) -> Any:
         raise MalformedInput(f"body is not valid JSON: {err}") from None
     except RecursionError:
         raise MalformedInput("body is nested too deeply") from None
+
+
+class _Twice(Exception):
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+
+def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _Twice(key)
+        out[key] = value
+    return out
+
+
+def duplicate_key(body: bytes) -> str | None:
+    """The first key given twice in one object of a JSON text (decoders keep the last of two
+    silently: ``{"step":1,"step":2}`` ticked step 2); None when there is none, or when the
+    text is not JSON (the decoder's to say). For bodies a person writes (commands, set-up
+    items), not the ingest path's."""
+    try:
+        json.loads(body, object_pairs_hook=_unique)
+    except _Twice as twice:
+        return twice.key
+    except (ValueError, RecursionError):
+        return None
+    return None
 
 
 def decode_one(body: bytes, now: datetime) -> SignalIn:

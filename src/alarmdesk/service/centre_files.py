@@ -10,7 +10,6 @@ numbers are read as text.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import yaml
 from alarmdesk.domain.centre import KINDS, Centre, CentreFile
 from alarmdesk.domain.centre_plan import redact, specs_of
 from alarmdesk.domain.errors import SetupError
+from alarmdesk.domain.signal import duplicate_key
 from alarmdesk.files import check_output_folder, output_target, write_file
 
 __all__ = ["Located", "dump", "load", "loads", "refuse_duplicate_keys", "schema", "write"]
@@ -65,19 +65,9 @@ def refuse_duplicate_keys(body: bytes, label: str) -> None:
     Raises:
         SetupError: ``invalid_value``, naming the key, at ``label``.
     """
-
-    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in pairs:
-            if problem := _twice(out, key):
-                raise SetupError(problem, code="invalid_value", where=label)
-            out[key] = value
-        return out
-
-    try:
-        json.loads(body, object_pairs_hook=unique)
-    except (ValueError, RecursionError):  # not JSON (or too deep): the decoder's to say
-        return
+    key = duplicate_key(body)
+    if key is not None:
+        raise SetupError(f"duplicate key {key!r}", code="invalid_value", where=label)
 
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)

@@ -12,7 +12,7 @@ from litestar.params import FromPath, QueryParameter
 from alarmdesk.domain import commands as c
 from alarmdesk.domain.errors import Forbidden, InvalidField, NotFound
 from alarmdesk.domain.incident import OPEN, Status
-from alarmdesk.domain.signal import check_text, decode
+from alarmdesk.domain.signal import check_text, decode, duplicate_key
 from alarmdesk.safeguards.access import Permission, Principal, Role, shares_desk
 from alarmdesk.safeguards.audit import AuditEvent, Operation, check_justification
 from alarmdesk.service import dispatch, queries, sharing
@@ -222,6 +222,9 @@ def decode_command(body: bytes) -> CommandIn:
     """The command body, its texts checked like every other edge's (no control characters;
     notes may span lines)."""
     command: CommandIn = decode(_command_decoder, body) if body.strip() else CommandIn()
+    twice = duplicate_key(body)
+    if twice is not None:  # {"step": 1, "step": 2} ticked step 2
+        raise InvalidField(f"{twice} is given twice", field=twice, code="invalid_value")
     for i, unit in enumerate(command.units):
         check_text(unit, f"units[{i}]")
     for i, unit in enumerate(command.recommended or ()):
