@@ -5,6 +5,7 @@ recipient, so the transparency report says who received the data."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import UTC, datetime
 from typing import Any
@@ -158,3 +159,41 @@ def test_a_delivery_names_its_recipient_and_the_report_counts_by_it() -> None:
         "10.0.0.5": "<5",
         "County CAD (cad.example.org)": 6,
     }
+
+
+async def test_a_round_that_keeps_failing_waits_longer_each_time_with_one_traceback(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The database down, say: a traceback every half second for as long as it lasted. Now
+    one traceback, then a line a try, the tries ever later up to a minute apart."""
+    from alarmdesk.service import webhooks
+
+    async def runner(action: Any) -> None:
+        raise AssertionError("nothing is recorded")
+
+    deliverer = Deliverer(None, runner, lambda: NOW, DelivererSettings(poll_seconds=0.5))  # type: ignore[arg-type]
+
+    async def failing(client: Any, hook: Any, cursor: int) -> int:
+        raise RuntimeError("database down")
+
+    deliverer._round = failing  # type: ignore[method-assign]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 9:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(webhooks.asyncio, "sleep", sleep)
+    hook = {"id": 7, "url": "https://cad.example.org/hook", "cursor": 0}
+    try:
+        with (
+            caplog.at_level(logging.WARNING, logger="alarmdesk.service.webhooks"),
+            pytest.raises(asyncio.CancelledError),
+        ):
+            await deliverer._worker(hook)
+    finally:
+        deliverer._reads.shutdown()
+    assert waits == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0, 60.0]
+    logged = [r for r in caplog.records if r.name == "alarmdesk.service.webhooks"]
+    assert len(logged) == 9 and sum(1 for r in logged if r.exc_info) == 1

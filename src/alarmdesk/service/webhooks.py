@@ -179,6 +179,11 @@ def deliveries(engine: sa.Engine, webhook_id: int, *, limit: int = 100) -> list[
 # --------------------------------------------------------------------------- delivery
 
 
+# The longest wait between two tries of a delivery round that failed (not a receiver's
+# answer: those have their own backoff; the database down, say).
+ROUND_RETRY_CAP_SECONDS = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class DelivererSettings:
     max_attempts: int = 8
@@ -344,14 +349,27 @@ class Deliverer:
             follow_redirects=False,  # a redirect could lead the data anywhere
             transport=self.transport,
         ) as client:
+            failures = 0
             while True:
                 try:
                     cursor = await self._round(client, hook, cursor)
+                    failures = 0
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("webhook %s: delivery round failed; trying again", hook["id"])
-                    await asyncio.sleep(self.settings.poll_seconds)
+                except Exception as exc:
+                    # The database down, say: the traceback once, then a line a try, each
+                    # try later than the one before (it was a traceback every half second).
+                    failures += 1
+                    wait = min(self.settings.poll_seconds * 2**failures, ROUND_RETRY_CAP_SECONDS)
+                    if failures == 1:
+                        log.exception("webhook %s: delivery round failed; trying again", hook["id"])
+                    else:
+                        log.warning(
+                            "webhook %s: delivery round failed again (%d in a row: %s); next "
+                            "try in %.0f s",
+                            *(hook["id"], failures, type(exc).__name__, wait),
+                        )
+                    await asyncio.sleep(wait)
 
     async def _round(self, client: httpx.AsyncClient, hook: Mapping[str, Any], cursor: int) -> int:
         events = await self._read(self._events_after, cursor)
