@@ -299,6 +299,20 @@ def test_failed_sign_ins_are_throttled(live_server, user) -> None:
         assert r.json()["error"]["code"] == "too_many_attempts"
 
 
+def test_failed_sign_ins_from_elsewhere_do_not_lock_a_user_out_of_their_console(
+    live_server, user
+) -> None:
+    """Five wrong passwords typed for a name from anywhere locked its operator out for a
+    quarter of an hour, the right password at their own console included."""
+    attacker = {"X-Forwarded-For": "10.9.9.9"}  # the test server trusts its proxy, 127.0.0.1
+    with httpx.Client(base_url=live_server.url, headers=attacker) as c:
+        for _ in range(5):
+            assert login(c, user, "wrong password!").status_code == 401
+        assert login(c, user, "wrong password!").status_code == 429
+    with httpx.Client(base_url=live_server.url, headers={"X-Forwarded-For": "10.1.1.1"}) as c:
+        assert login(c, user).status_code == 200
+
+
 def test_passwords_are_stored_as_argon2id_hashes(live_server, user) -> None:
     with live_server.services.engine.connect() as conn:
         stored = conn.execute(sa.select(t.users.c.password_hash)).scalar_one()

@@ -63,6 +63,19 @@ def test_local_times_are_read_in_the_mapping_zone_and_kept_in_utc():
     assert m.parse_time("02/01/2017 10:00") is None
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["0001-01-01 00:30:00", "1899-12-31 10:00:00", "3000-01-01 10:00:00", "9999-12-31 23:59:59"],
+)
+def test_a_time_outside_the_days_a_report_may_name_is_unreadable(text):
+    """0001-01-01 in a zone east of UTC cannot be made UTC at all: the import stopped with a
+    traceback after storing part of the file, and could never be completed. A clear time in
+    2999 was stored, a 974-year handling time, kept by retention until then."""
+    m = parse_mapping(BASE)
+    assert m.parse_time(text) is None
+    assert m.parse_time("1900-01-02 10:00:00") is not None
+
+
 def test_formats_are_tried_in_order_and_iso_keeps_its_offset():
     m = parse_mapping(BASE.replace('["%Y-%m-%d %H:%M:%S"]', '["%d/%m/%Y %H:%M", "iso"]'))
     assert m.parse_time("02/01/2017 10:00") == datetime(2017, 1, 2, 9, tzinfo=UTC)

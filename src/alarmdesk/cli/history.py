@@ -29,6 +29,7 @@ from rich.table import Table
 from alarmdesk.bootstrap import analytics_store, audit_chain
 from alarmdesk.cli.common import cli_actor, database, err, exit_code, fail, out
 from alarmdesk.cli.options import ConfigOpt, DbOpt
+from alarmdesk.cli.output import spreadsheet_safe
 from alarmdesk.clock import utcnow
 from alarmdesk.domain.errors import AlarmdeskError
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION
@@ -217,7 +218,7 @@ def _csv(report: kpi_report.KpiReport) -> str:
     figures = ["count", "mean_s", "p50_s", "p90_s", "p99_s", "missing", "negative", "zero"]
     w.writerow([*report.by, "interval", *figures])
     for g in report.groups:
-        keys = ["" if v is None else v for v in g.group.values()]
+        keys = ["" if v is None else spreadsheet_safe(v) for v in g.group.values()]
         for interval, f in g.intervals.items():
             seconds = ("" if x is None else repr(x) for x in (f.mean, f.p50, f.p90, f.p99))
             w.writerow([*keys, interval, f.count, *seconds, f.missing, f.negative, f.zero])

@@ -45,3 +45,16 @@ def write_output(path: Path, text: str | Iterable[str], *, mode: int = 0o666) ->
     with writing(path):
         return write_file(path, text, mode=mode)
     raise AssertionError("unreachable")  # fail() exits; for type checkers
+
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell as a spreadsheet shows it, never runs it: text that starts like a formula
+    (a station area ``=cmd|' /C calc'!A0`` from an imported export) gets a leading ``'``.
+    Numbers are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

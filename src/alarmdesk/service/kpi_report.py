@@ -24,6 +24,7 @@ from alarmdesk.analytics.queries import Selection
 from alarmdesk.domain.errors import InvalidField
 from alarmdesk.domain.hexgrid import DEFAULT_RESOLUTION, check_resolution
 from alarmdesk.domain.history import Interval
+from alarmdesk.domain.history.mapping import EARLIEST_DAY, LATEST_DAY
 from alarmdesk.domain.kpi import (
     NFPA_1710,
     Dimension,
@@ -78,8 +79,8 @@ TARGET_INTERVAL: Final = Interval.CALL_TO_ON_SCENE
 
 # The days a report may cover: wide enough for any history, narrow enough that a day and its
 # time zone never fall off the calendar's ends (date.max + 1 day is an error, not a report).
-EARLIEST: Final = date(1900, 1, 1)
-LATEST: Final = date(2999, 12, 31)
+EARLIEST: Final = EARLIEST_DAY  # the days a call's times may fall on (domain.history)
+LATEST: Final = LATEST_DAY
 
 
 def cli_flag(option: str) -> str:

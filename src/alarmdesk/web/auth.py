@@ -136,8 +136,18 @@ class Authenticator:
 
 
 class LoginThrottle:
-    """At most ``per_name`` failed sign-ins per name and ``per_address`` per address in
-    ``window`` seconds; further attempts are refused (429) until the window passes."""
+    """Failed sign-ins in ``window`` seconds: at most ``per_name`` for a name from one address,
+    ``per_address`` from an address for any names, and ``per_name`` × :data:`NAME_SPREAD` for a
+    name from all addresses; further attempts are refused (429) until the window passes.
+
+    The lock of a name is per address: five wrong passwords typed for "operator" from
+    anywhere locked the real operator out of the control room for a quarter of an hour,
+    whatever they typed at their own console. A name tried from many addresses still meets
+    the wider bound, so spreading guesses over addresses buys ten times the tries at most.
+    """
+
+    NAME_SPREAD = 10
+    MAX_KEYS = 100_000
 
     def __init__(
         self,
@@ -161,11 +171,16 @@ class LoginThrottle:
             q.popleft()
         return q
 
-    def check(self, name: str, address: str) -> None:
-        for key, limit in (
-            (f"n:{name.casefold()}", self.per_name),
+    def _keys(self, name: str, address: str) -> tuple[tuple[str, int], ...]:
+        folded = name.casefold()
+        return (
+            (f"na:{folded}\x00{address}", self.per_name),
             (f"a:{address}", self.per_address),
-        ):
+            (f"n:{folded}", self.per_name * self.NAME_SPREAD),
+        )
+
+    def check(self, name: str, address: str) -> None:
+        for key, limit in self._keys(name, address):
             q = self._recent(key)
             if len(q) >= limit:
                 retry = int(q[0] + self.window - self.clock()) + 1
@@ -174,13 +189,24 @@ class LoginThrottle:
                 )
 
     def failed(self, name: str, address: str) -> None:
-        for key in (f"n:{name.casefold()}", f"a:{address}"):
+        for key, _ in self._keys(name, address):
             self._recent(key).append(self.clock())
-        if len(self._fails) > 100_000:
-            self._fails.clear()
+        if len(self._fails) > self.MAX_KEYS:
+            self._prune()
 
-    def succeeded(self, name: str) -> None:
-        self._fails.pop(f"n:{name.casefold()}", None)
+    def _prune(self) -> None:
+        """Forgets what is past the window; then, if still too many, the oldest keys. (All of
+        it was forgotten at once: a flood of names from many addresses reset every lock.)"""
+        for key in list(self._fails):
+            if not self._recent(key):
+                del self._fails[key]
+        while len(self._fails) > self.MAX_KEYS:
+            del self._fails[next(iter(self._fails))]
+
+    def succeeded(self, name: str, address: str) -> None:
+        folded = name.casefold()
+        self._fails.pop(f"na:{folded}\x00{address}", None)
+        self._fails.pop(f"n:{folded}", None)
 
 
 class CsrfFailed(Forbidden):

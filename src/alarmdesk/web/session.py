@@ -82,7 +82,7 @@ async def sign_in(
     if principal is None:
         throttle.failed(name, address)
         raise Unauthenticated("wrong name or password")
-    throttle.succeeded(name)
+    throttle.succeeded(name, address)
     opened: tuple[str, accounts.Session] = await svc.writer.run(
         accounts.sign_in(principal, authn.session_lifetime, _address(request))
     )

@@ -20,7 +20,7 @@ import re
 import tomllib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Final, Generic, Literal, TypeVar
@@ -51,6 +51,10 @@ T = TypeVar("T")
 
 # A group of unit rows is closed once its call id has not been seen for this many rows.
 DEFAULT_GROUP_WINDOW: Final = 10_000
+# The days a call's times may fall on, and a report may name (UTC): a time outside them is
+# a typing error in the export, read as unreadable, never stored.
+EARLIEST_DAY: Final = date(1900, 1, 1)
+LATEST_DAY: Final = date(2999, 12, 31)
 
 
 class Layout(enum.StrEnum):
@@ -285,7 +289,13 @@ class Mapping:
                 continue
             if value.tzinfo is None:
                 value = value.replace(tzinfo=self.timezone)
-            return value.astimezone(UTC)
+            try:
+                value = value.astimezone(UTC)
+            except OverflowError:  # 9999-12-31 23:59 in a zone west of UTC
+                return None
+            # Outside the days a report may name: unreadable, as the reports would refuse
+            # them (a clear time in 2999 made a 974-year handling time, kept until then).
+            return value if EARLIEST_DAY <= value.date() <= LATEST_DAY else None
         return None
 
 
