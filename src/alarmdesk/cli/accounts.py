@@ -15,6 +15,24 @@ users_app = typer.Typer(help="People who sign in to the console.", no_args_is_he
 tokens_app = typer.Typer(help="API tokens for machines and scripts.", no_args_is_help=True)
 
 
+def _password(password_stdin: bool) -> str:
+    """A password from standard input (one line) or asked for twice, never an argument."""
+    if password_stdin:
+        try:
+            return sys.stdin.readline().rstrip("\n")
+        except UnicodeDecodeError:
+            fail("the password on standard input is not UTF-8 text")
+    return str(typer.prompt("password", hide_input=True, confirmation_prompt=True))
+
+
+PasswordStdin = Annotated[
+    bool,
+    typer.Option(
+        "--password-stdin", help="Read the password from standard input instead of a prompt."
+    ),
+]
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Sign-in name.")],
@@ -25,26 +43,54 @@ def users_add(
     desk: Annotated[
         list[str], typer.Option(help="A desk the user works (repeat for more; '*' for every desk).")
     ],
-    password_stdin: Annotated[
-        bool,
-        typer.Option(
-            "--password-stdin", help="Read the password from standard input instead of a prompt."
-        ),
-    ] = False,
+    password_stdin: PasswordStdin = False,
     config: ConfigOpt = None,
     database_url: DbOpt = None,
 ) -> None:
     """Adds a user (the password is asked for, never given on the command line)."""
-    if password_stdin:
-        try:
-            password = sys.stdin.readline().rstrip("\n")
-        except UnicodeDecodeError:
-            fail("the password on standard input is not UTF-8 text")
-    else:
-        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    password = _password(password_stdin)
     with database(config, database_url) as (cfg, engine):
         user_id = run(cfg, engine, accounts.create_user(cli_actor(), name, password, role, desk))
     out.print(f"user {name} added (id {user_id}, role {role}, desks {', '.join(desk)})")
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    password_stdin: PasswordStdin = False,
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Gives a user a new password (audited); every session of theirs ends."""
+    password = _password(password_stdin)
+    with database(config, database_url) as (cfg, engine):
+        run(cfg, engine, accounts.set_password(cli_actor(), name, password))
+    out.print(f"user {name}: password changed, sessions ended")
+
+
+@users_app.command("disable")
+def users_disable(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Disables a user (audited): they cannot sign in, and their sessions end (a running
+    server notices within 10 s, its credential cache)."""
+    with database(config, database_url) as (cfg, engine):
+        run(cfg, engine, accounts.set_disabled(cli_actor(), name, True))
+    out.print(f"user {name} disabled, sessions ended")
+
+
+@users_app.command("enable")
+def users_enable(
+    name: Annotated[str, typer.Argument(help="Sign-in name.")],
+    config: ConfigOpt = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Enables a disabled user again (audited)."""
+    with database(config, database_url) as (cfg, engine):
+        run(cfg, engine, accounts.set_disabled(cli_actor(), name, False))
+    out.print(f"user {name} enabled")
 
 
 @users_app.command("list")

@@ -140,6 +140,34 @@ def create_user(actor: Actor, name: str, password: str, role: str, desks: list[s
     return Action(apply, audit_of)
 
 
+def set_disabled(actor: Actor, name: str, disabled: bool) -> Action:
+    """Disables a user, ending their sessions (a dismissed employee, a leaked password), or
+    enables them again; the result is the user's id. Raises NotFound."""
+
+    def apply(conn: sa.Connection, now: datetime) -> int:
+        return accounts.set_disabled(conn, name, disabled, now)
+
+    def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
+        outcome, rule = _outcome(error, "users.disable" if disabled else "users.enable")
+        return [AuditEvent(actor, Operation.CONFIGURE, "user", str(result or ""), outcome, rule)]
+
+    return Action(apply, audit_of)
+
+
+def set_password(actor: Actor, name: str, password: str) -> Action:
+    """Gives a user a new password and ends their sessions; the result is the user's id.
+    Raises NotFound, InvalidField (``weak_password``)."""
+
+    def apply(conn: sa.Connection, now: datetime) -> int:
+        return accounts.set_password(conn, name, password)
+
+    def audit_of(result: Any, error: AlarmdeskError | None) -> list[AuditEvent]:
+        outcome, rule = _outcome(error, "users.password")
+        return [AuditEvent(actor, Operation.CONFIGURE, "user", str(result or ""), outcome, rule)]
+
+    return Action(apply, audit_of)
+
+
 def create_token(actor: Actor, name: str, role: str, desks: list[str]) -> Action:
     """Creates an API token; the result is (id, secret), the secret shown once."""
 

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from alarmdesk.domain.errors import Conflict, InvalidField
+from alarmdesk.domain.errors import Conflict, InvalidField, NotFound
 from alarmdesk.domain.signal import check_text
 from alarmdesk.safeguards.access import ALL_DESKS, Principal, Role, parse_role
 from alarmdesk.store import tables as t
@@ -76,28 +76,25 @@ def create_user(
     if (
         not name
         or len(name) > 64
+        or not name.isascii()
         or not name.replace("-", "").replace("_", "").replace(".", "").isalnum()
     ):
         raise InvalidField(
-            "a user name is 1–64 letters, digits, '.', '-' or '_'",
+            "a user name is 1–64 ASCII letters, digits, '.', '-' or '_' (a look-alike such as "
+            "a fullwidth 'ｏ' reads as another user in the audit log)",
             field="name",
             code="invalid_value",
         )
-    check_text(password, "password", multiline=True)  # lone surrogates: bytes not UTF-8
-    if len(password) < MIN_PASSWORD:
-        raise InvalidField(
-            f"a password has at least {MIN_PASSWORD} characters",
-            field="password",
-            code="weak_password",
-        )
+    _check_password(password)
     r = _role(value=role)
     if r is Role.INTAKE:
         raise InvalidField(
             "intake is a role for machine tokens, not people", field="role", code="invalid_value"
         )
-    exists = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
+    same = sa.func.lower(t.users.c.name) == name.lower()  # "Operator" beside "operator"
+    exists = conn.execute(sa.select(t.users.c.name).where(same)).scalar()
     if exists is not None:
-        raise Conflict(f"user {name!r} exists", field="name")
+        raise Conflict(f"user {exists!r} exists", field="name")
     result = conn.execute(
         t.users.insert().values(
             name=name,
@@ -109,6 +106,49 @@ def create_user(
     )
     assert result.inserted_primary_key is not None
     return int(result.inserted_primary_key[0])
+
+
+def _check_password(password: str) -> None:
+    check_text(password, "password", multiline=True)  # lone surrogates: bytes not UTF-8
+    if len(password) < MIN_PASSWORD:
+        raise InvalidField(
+            f"a password has at least {MIN_PASSWORD} characters",
+            field="password",
+            code="weak_password",
+        )
+
+
+def _user_id(conn: sa.Connection, name: str) -> int:
+    found = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
+    if found is None:
+        raise NotFound(f"no user {name!r}", field="name")
+    return int(found)
+
+
+def set_disabled(conn: sa.Connection, name: str, disabled: bool, now: datetime) -> int:
+    """Disables a user (their sessions end: they are deleted) or enables them again; the
+    user's id. Raises NotFound."""
+    user_id = _user_id(conn, name)
+    conn.execute(
+        t.users.update()
+        .where(t.users.c.id == user_id)
+        .values(disabled_at=now if disabled else None)
+    )
+    if disabled:
+        conn.execute(t.sessions.delete().where(t.sessions.c.user_id == user_id))
+    return user_id
+
+
+def set_password(conn: sa.Connection, name: str, password: str) -> int:
+    """A user's new password; every session of theirs ends. The user's id. Raises NotFound,
+    InvalidField (``weak_password``)."""
+    _check_password(password)
+    user_id = _user_id(conn, name)
+    conn.execute(
+        t.users.update().where(t.users.c.id == user_id).values(password_hash=_hasher.hash(password))
+    )
+    conn.execute(t.sessions.delete().where(t.sessions.c.user_id == user_id))
+    return user_id
 
 
 def create_token(
