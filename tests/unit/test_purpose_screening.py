@@ -708,8 +708,8 @@ def split_here_and_there(rng: random.Random, s: str) -> str:
 def disguise(rng: random.Random, s: str) -> str:
     if len(_letters(s)) >= 7 and rng.random() < 0.5:
         s = split_here_and_there(rng, s)
-    elif rng.random() < 0.5:
-        s = spaced(rng, s)
+    elif len(_letters(s)) >= 5 and rng.random() < 0.5:  # as SPACEABLE_SEEDS: "g a y" is not
+        s = spaced(rng, s)  # joined (short spaced words would join into false hits)
     s = leet(rng, homoglyphs(rng, s))
     return zero_width(rng, accents(rng, case(rng, s)))
 
