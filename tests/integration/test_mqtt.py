@@ -29,7 +29,7 @@ from alarmdesk.config import AuditConfig, Config
 from alarmdesk.demo import load_demo
 from alarmdesk.intake import frigate
 from alarmdesk.intake.devices import DeviceRegistry
-from alarmdesk.intake.mqtt import REDELIVERY_SECONDS
+from alarmdesk.intake.mqtt_topics import REDELIVERY_SECONDS
 from alarmdesk.intake.service import IntakeConfig, IntakeService, TopicMapping
 from alarmdesk.simulate import load_city
 from alarmdesk.store import repository as repo

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from alarmdesk.intake.mqtt import REDELIVERY_SECONDS, Redeliveries
+from alarmdesk.intake.mqtt_topics import REDELIVERY_SECONDS, Redeliveries
 
 T0 = datetime(2026, 12, 5, 17, 0, tzinfo=UTC)
 BASE = "mqtt:site/s1/smoke:0123456789abcdef01234567"

@@ -33,7 +33,8 @@ from alarmdesk.intake.dc09.receiver import CheckinSink, Dc09Receiver, ReceiverSe
 from alarmdesk.intake.dc09.transport import Dc09Listeners, listening_socket
 from alarmdesk.intake.devices import CoalescingSink, DeviceRegistry, SignalSink, window_from_pair
 from alarmdesk.intake.frigate import check_plate_types
-from alarmdesk.intake.mqtt import MqttIntake, Redeliveries
+from alarmdesk.intake.mqtt import MqttIntake
+from alarmdesk.intake.mqtt_topics import Redeliveries
 from alarmdesk.intake.supervision import StoredState, Supervisor, load_state
 
 # The configuration types live in alarmdesk.intake.types (alarmdesk.config embeds them and
