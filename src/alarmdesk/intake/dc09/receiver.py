@@ -58,6 +58,7 @@ from alarmdesk.intake.dc09.events import (
 )
 from alarmdesk.intake.dc09.handling import Verdict, handle_frame, reject
 from alarmdesk.intake.dc09.model import ACCOUNT_MISMATCH, DEFAULT_WINDOW, Frame, TimestampWindow
+from alarmdesk.intake.dc09.records import Record, TroubleRecords
 from alarmdesk.intake.dc09.timestamps import check_frame_timestamp, format_timestamp
 from alarmdesk.intake.devices import (
     USE_DEFAULT,
@@ -83,7 +84,6 @@ _ACK_PAD = pad_length(len("]_" + format_timestamp(datetime(2000, 1, 1, tzinfo=UT
 _RECORD_ONLY_KINDS = frozenset({EventKind.TEST, EventKind.OPEN_CLOSE})
 _MAX_DEVIATION_ACCOUNTS = 100_000
 _KEY_PREFIX = "dc09:"  # every idempotency key this receiver writes
-UNKNOWN_TYPE = "EQTRBL"  # a link test or unreadable frame from an unknown account
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +161,7 @@ class Dc09Receiver:
         self._resends: OrderedDict[tuple[str, str, str], tuple[str, datetime, float]] = (
             OrderedDict()
         )
-        self._unknown_recorded: OrderedDict[str, float] = OrderedDict()
+        self.records = TroubleRecords(_KEY_PREFIX, self.settings.unknown_record_seconds)
         self._locations: dict[tuple[str, str | None], Location] = {}
         self._locations_of: DeviceRegistry | None = None
 
@@ -272,109 +272,35 @@ class Dc09Receiver:
                 return reply
             # An encrypted panel we do not know: we cannot read it, but an operator must
             # learn that it is trying to reach us. The NAK stands: we cannot *ACK it.
-            signal = self._unknown_record(account, seq, now)
+            record = self.records.unknown(account, seq, now)
         else:
-            # A panel we know whose frames we cannot take: no key here, a key that does not
-            # match, or plaintext where its key asks for encryption. Each of its alarms is
-            # refused until the set-up or the panel is fixed, and supervision would only say
-            # "missed check-in" (when it has an interval): an equipment fault, once an hour.
-            signal = self._unreadable_record(device, account, seq, now, error)
-        if signal is not None:
-            try:
-                await store(self.sink, [signal])
-            except Exception:
-                self._unknown_recorded.pop(signal.payload["record"], None)  # next time
-                log.exception("storing the record of account %s failed", account)
+            # A panel we know whose frames we cannot take: an equipment fault, once an hour.
+            record = self.records.unreadable(device, account, seq, now, error)
+            if record is not None:
+                log.error("DC-09 account %s (%s): %s", account, device.id, record.signal.summary)
+        if record is not None:
+            await self._keep(record)
         return reply
 
     async def _unknown_link_test(
         self, frame: Frame, account: str | None, now: datetime, ack: bytes | None
     ) -> bytes | None:
-        signal = self._unknown_record(account or "", frame.seq, now, frame=frame)
-        if signal is not None:
-            try:
-                await store(self.sink, [signal])
-            except Exception:
-                self.stats["store_failures"] += 1
-                self._unknown_recorded.pop(signal.payload["record"], None)  # next time
-                log.exception("storing the record of unknown account %s failed", account)
-                return None
+        record = self.records.unknown(account or "", frame.seq, now, frame=frame)
+        if record is not None and not await self._keep(record):
+            return None
         return ack if self.settings.ack_unknown else _duh(frame, now)
 
-    def _due(self, record: str, now: datetime) -> int | None:
-        """The hour's bucket when ``record`` (an account's kind of trouble) is due again, once
-        an hour (``unknown_record_seconds``; link tests come every minute); else None."""
-        tick = now.timestamp()
-        seen = self._unknown_recorded.get(record)
-        if seen is not None and tick - seen < self.settings.unknown_record_seconds:
-            return None
-        self._unknown_recorded[record] = tick
-        self._unknown_recorded.move_to_end(record)
-        while len(self._unknown_recorded) > 100_000:
-            self._unknown_recorded.popitem(last=False)
-        return int(tick // self.settings.unknown_record_seconds)
-
-    def _unreadable_record(
-        self, device: Device, account: str, seq: str, now: datetime, error: Dc09Error
-    ) -> SignalIn | None:
-        """One ``EQTRBL`` record per known account and hour whose frames cannot be read."""
-        account = normalise_account(account)
-        bucket = self._due(f"{account}:unreadable", now)
-        if bucket is None:
-            return None
-        if isinstance(error, EncryptionRequired):
-            why = "sends plaintext, and its key asks for encryption"
-        elif device.key is None:
-            why = "sends encrypted frames, and no key is set for it"
-        else:
-            why = "sends encrypted frames its key does not decrypt"
-        log.error("DC-09 account %s (%s) %s: its frames are refused", account, device.id, why)
-        return SignalIn(
-            source_kind=SourceKind.EQUIPMENT,
-            source_id=device.id,
-            type_code=UNKNOWN_TYPE,
-            occurred_at=now,
-            location=device.location(None),
-            summary=f"DC-09 account {account} {why}: its alarms are refused",
-            idempotency_key=f"{_KEY_PREFIX}{account}:unreadable:{bucket}"[:200],
-            payload={
-                "protocol": "dc09",
-                "account": account,
-                "seq": seq,
-                "reason": error.code,
-                "record": f"{account}:unreadable",
-            },
-        )
-
-    def _unknown_record(
-        self, account: str, seq: str, now: datetime, *, frame: Frame | None = None
-    ) -> SignalIn | None:
-        """One ``EQTRBL`` record per unknown account and hour (link tests come every minute)."""
-        account = normalise_account(account) if account else "UNKNOWN"
-        bucket = self._due(account, now)
-        if bucket is None:
-            return None
-        readable = frame is not None
-        what = "link test" if readable else "encrypted frame it cannot decrypt (no key)"
-        payload: dict[str, Any] = {
-            "protocol": "dc09",
-            "account": account,
-            "seq": seq,
-            "unknown_account": True,
-            "readable": readable,
-            "record": account,
-        }
-        if frame is not None:
-            payload["token"] = frame.token
-        return SignalIn(
-            source_kind=SourceKind.EQUIPMENT,
-            source_id=f"panel-{account}"[:128],
-            type_code=UNKNOWN_TYPE,
-            occurred_at=now,
-            summary=f"Unknown DC-09 account {account}: {what}",
-            idempotency_key=f"{_KEY_PREFIX}{account}:unknown:{bucket}"[:200],
-            payload=payload,
-        )
+    async def _keep(self, record: Record) -> bool:
+        """Stores an equipment-fault record; forgets it when that fails (the next frame
+        records it again)."""
+        try:
+            await store(self.sink, [record.signal])
+        except Exception:
+            self.stats["store_failures"] += 1
+            self.records.forget(record)
+            log.exception("storing the record of DC-09 account %s failed", record.key)
+            return False
+        return True
 
     # -- events to signals -------------------------------------------------------------------
 
