@@ -2,6 +2,7 @@
 over in-memory state. No I/O here: the writer owns I/O (ruff's banned-api rule keeps it so).
 """
 
-from alarmdesk.pipeline.engine import CorrelationSettings, Pipeline, PipelineResult
+from alarmdesk.pipeline.engine import CorrelationSettings, Pipeline
+from alarmdesk.pipeline.results import PipelineResult
 
 __all__ = ["CorrelationSettings", "Pipeline", "PipelineResult"]

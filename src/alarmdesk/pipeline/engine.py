@@ -2,7 +2,8 @@
 functions that move it.
 
 ``Pipeline.ingest`` takes a stored-to-be signal and returns what happened; ``Pipeline.handle``
-takes an operator command. Both are synchronous, do no I/O and raise before changing
+takes an operator command, applied by its handler in :mod:`alarmdesk.pipeline.commands`. Both
+are synchronous, do no I/O and raise before changing
 anything when a command is refused, so the writer can apply them inside its transaction
 and persist exactly the incidents they touched. A unit's own status and position reports
 are handled alike, over this state, by :mod:`alarmdesk.pipeline.unit_reports`.
@@ -11,47 +12,32 @@ are handled alike, over this state, by :mod:`alarmdesk.pipeline.unit_reports`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from alarmdesk.domain import commands as c
-from alarmdesk.domain.errors import (
-    Forbidden,
-    InvalidField,
-    NotFound,
-    SopIncomplete,
-    UnitUnavailable,
-    UnknownIncidentType,
-    UnknownUnit,
-    VersionConflict,
-)
-from alarmdesk.domain.escalation import EscalationSpec, choose, freeze
-from alarmdesk.domain.events import EventType, IncidentEvent
+from alarmdesk.domain.errors import Forbidden, NotFound, VersionConflict
+from alarmdesk.domain.escalation import EscalationSpec
+from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import (
     FINAL,
-    Action,
     Condition,
     Incident,
     Status,
-    Verdict,
     incident_dict,
-    next_status,
-    parse_cancel_reason,
-    parse_disposition,
-    parse_verdict,
 )
 from alarmdesk.domain.procedure import Procedure, steps_of
 from alarmdesk.domain.routing import FALLBACK, Facts, Route, Routes, evaluate
-from alarmdesk.domain.signal import Signal, is_blank
+from alarmdesk.domain.signal import Signal
 from alarmdesk.domain.silences import Silence, Silences, silencing
 from alarmdesk.domain.taxonomy import IncidentType, Taxonomy
-from alarmdesk.domain.units import DISPATCHABLE, Desk, Unit, UnitStatus
-from alarmdesk.pipeline.confirm import Intrusions, confirm, fold
+from alarmdesk.domain.units import Desk, Unit
+from alarmdesk.pipeline.commands import HANDLERS
+from alarmdesk.pipeline.confirm import Intrusions, fold
 from alarmdesk.pipeline.correlate import CorrelationIndex, correlation_key
-from alarmdesk.pipeline.escalate import Timers, fire_step, flag_overdue, settle
+from alarmdesk.pipeline.escalate import Timers, fire_step, flag_overdue, settle, start
+from alarmdesk.pipeline.results import PipelineResult, incident_event
 from alarmdesk.pipeline.route import DESK_FILTERS, route
-
-MAX_NOTE = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,37 +50,9 @@ class CorrelationSettings:
 ESCALATION = "system:escalation"  # the actor of escalation events
 
 
-@dataclass(slots=True)
-class PipelineResult:
-    """What one signal or command did: the events, and every incident and unit it touched."""
-
-    events: list[IncidentEvent] = field(default_factory=list)
-    incidents: dict[int, Incident] = field(default_factory=dict)
-    units: dict[str, Unit] = field(default_factory=dict)
-    incident_id: int | None = None  # None: the signal is recorded, no incident
-    silenced_by: int | None = None  # the silence that held the signal back
-    # Incidents a signal changed beyond a repeat's counters (a confirmation): stored whole.
-    rewrite: set[int] = field(default_factory=set)
-
-
 def classify(taxonomy: Taxonomy, signal: Signal) -> IncidentType:
     """The incident type of a signal; an unknown code is UNCLASSIFIED, never dropped."""
     return taxonomy.resolve(signal.type_code)
-
-
-def incident_event(
-    type_: EventType, inc: Incident, at: datetime, actor: str, detail: dict[str, object]
-) -> IncidentEvent:
-    """An event of ``inc`` as it is now: heard by its desks, with its snapshot."""
-    return IncidentEvent(
-        type=type_,
-        incident_id=inc.id,
-        at=at,
-        actor=actor,
-        detail=detail,
-        desks=inc.desks,
-        snapshot=incident_dict(inc),
-    )
 
 
 class Pipeline:
@@ -232,13 +190,10 @@ class Pipeline:
                 summary=signal.summary,
                 correlation_key=correlation_key(signal, t.category),
             )
-            inc.desks, inc.routed_by = self._route(inc, signal.received_at)
+            inc.desks, inc.routed_by = self.route(inc, signal.received_at)
             inc.procedure = Procedure(t.code, steps_of(t.sop))
             self.intrusions.track(inc)
-            policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
-            if policy is not None:
-                inc.escalation = freeze(policy, inc.opened_at)
-                self.timers.arm(inc)
+            start(inc, self.policies, inc.opened_at, self.timers)
             self.next_incident_id += 1
             self.incidents[inc.id] = inc
             self.index.add(inc)
@@ -252,7 +207,7 @@ class Pipeline:
         result.incident_id = inc.id
         return result
 
-    def _route(self, inc: Incident, at: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def route(self, inc: Incident, at: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The desks of an incident and the rules that chose them (:mod:`domain.routing`)."""
         if not self.routes:
             desks = route(self.desks, inc.category, inc.source_kind, inc.location, "")
@@ -288,7 +243,7 @@ class Pipeline:
                 field="expected_version",
             )
         result = PipelineResult(incident_id=inc.id)
-        handler = _HANDLERS[type(cmd)]
+        handler = HANDLERS[type(cmd)]
         handler(self, inc, cmd, now, result)
         settle(inc, now, self.timers)
         snapshot = incident_dict(inc)  # every event of one command shows the state after it
@@ -337,293 +292,3 @@ class Pipeline:
             result.events.append(ev)
             result.incidents[inc.id] = inc
         return result
-
-    def _transition(
-        self,
-        inc: Incident,
-        action: Action,
-        cmd: c.Command,
-        now: datetime,
-        result: PipelineResult,
-        detail: dict[str, object],
-    ) -> None:
-        before, after = inc.move(action, now)
-        if not inc.is_open:
-            self.index.remove(inc)
-        if after is before:
-            return
-        detail = {"action": action.value, "from": before.value, "to": after.value, **detail}
-        result.events.append(incident_event(EventType.TRANSITIONED, inc, now, cmd.actor, detail))
-
-    def _acknowledge(
-        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
-    ) -> None:
-        self._transition(inc, Action.ACKNOWLEDGE, cmd, now, result, {})
-
-    def _dispatch(
-        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
-    ) -> None:
-        assert isinstance(cmd, c.Dispatch)
-        if not cmd.units:
-            raise InvalidField(
-                "dispatch needs at least one unit", field="units", code="missing_field"
-            )
-        units: list[Unit] = []
-        for uid in dict.fromkeys(cmd.units):
-            unit = self.units.get(uid)
-            if unit is None:
-                raise UnknownUnit(f"unit {uid!r} does not exist", field="units")
-            if unit.incident_id == inc.id:
-                continue
-            if unit.status not in DISPATCHABLE:
-                where = f" (on incident {unit.incident_id})" if unit.incident_id else ""
-                raise UnitUnavailable(f"unit {uid} is {unit.status.value}{where}", field="units")
-            units.append(unit)
-        if not units:
-            raise InvalidField(
-                "every unit named is already assigned to this incident",
-                field="units",
-                code="invalid_value",
-            )
-        recommended: list[str] | None = None
-        if cmd.recommended is not None:  # what the operator was shown: units, as `units` are
-            if len(cmd.recommended) > c.Dispatch.MAX_RECOMMENDED:
-                raise InvalidField(
-                    f"recommended names at most {c.Dispatch.MAX_RECOMMENDED} units",
-                    field="recommended",
-                    code="invalid_value",
-                )
-            # Only units that exist are kept: the detail and the override figures hold unit
-            # ids, never a client's text; and a unit removed from the set-up since the
-            # recommendation was shown never stands in the way of the dispatch itself.
-            recommended = [u for u in dict.fromkeys(cmd.recommended) if u in self.units]
-        status_before = inc.status
-        detail: dict[str, object] = {"units": [u.id for u in units]}
-        if recommended is not None:  # the operator's choice against the recommendation
-            detail["recommended"] = recommended
-            detail["override"] = set(cmd.units) != set(recommended)
-        self._transition(inc, Action.DISPATCH, cmd, now, result, detail)
-        for unit in units:
-            unit.status, unit.incident_id, unit.status_at = UnitStatus.DISPATCHED, inc.id, now
-            result.units[unit.id] = unit
-        inc.units = tuple(dict.fromkeys((*inc.units, *(u.id for u in units))))  # sent again
-        if inc.status is status_before:  # more units, same status
-            result.events.append(
-                incident_event(EventType.UNITS_ASSIGNED, inc, now, cmd.actor, detail)
-            )
-
-    def _arrive(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
-        assert isinstance(cmd, c.Arrive)
-        next_status(inc.status, Action.ARRIVE)  # not now (before a dispatch): that first
-        for uid in cmd.units:
-            if uid not in inc.units:
-                raise InvalidField(
-                    f"unit {uid!r} is not assigned to incident {inc.id}",
-                    field="units",
-                    code="invalid_value",
-                )
-        # Only a unit still committed here arrives: one that cleared (its crew reported
-        # returning or available) and went elsewhere would put this incident on scene with
-        # nobody there, and itself on scene at an incident it has not reached.
-        committed = [u for u in inc.units if self._committed(u, inc)]
-        named = cmd.units or tuple(committed)
-        if not named:
-            raise UnitUnavailable(
-                f"no unit is committed to incident {inc.id}: each has cleared it",
-                field="units",
-            )
-        for uid in named:
-            if uid not in committed:
-                unit = self.units.get(uid)
-                where = f" (on incident {unit.incident_id})" if unit and unit.incident_id else ""
-                status = unit.status.value if unit else "gone"
-                raise UnitUnavailable(
-                    f"unit {uid} has cleared incident {inc.id}: it is {status}{where}",
-                    field="units",
-                )
-        status_before = inc.status
-        self._transition(inc, Action.ARRIVE, cmd, now, result, {"units": list(named)})
-        if inc.status is status_before:  # more units arriving at a scene already held
-            result.events.append(
-                incident_event(
-                    EventType.UPDATED,
-                    inc,
-                    now,
-                    cmd.actor,
-                    {"action": "arrive", "units": list(named)},
-                )
-            )
-        for uid in named:
-            unit = self.units.get(uid)
-            if unit is not None:
-                unit.status, unit.status_at = UnitStatus.ON_SCENE, now
-                result.units[uid] = unit
-
-    def _committed(self, uid: str, inc: Incident) -> bool:
-        """Whether unit ``uid`` is still committed to ``inc`` (not cleared from it)."""
-        unit = self.units.get(uid)
-        return unit is not None and unit.incident_id == inc.id
-
-    def _note(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
-        assert isinstance(cmd, c.AddNote)
-        text = cmd.text.strip()
-        if is_blank(text):  # white space and invisible characters say nothing
-            raise InvalidField("a note needs text", field="text", code="missing_field")
-        if len(text) > MAX_NOTE:
-            raise InvalidField(
-                f"a note is at most {MAX_NOTE} characters", field="text", code="invalid_value"
-            )
-        inc.move(Action.NOTE, now)
-        result.events.append(incident_event(EventType.NOTED, inc, now, cmd.actor, {"text": text}))
-
-    def _step_done(
-        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
-    ) -> None:
-        assert isinstance(cmd, c.CompleteStep)
-        if inc.procedure is None:
-            inc.procedure = Procedure(inc.type_code, steps_of(self._sop(inc.type_code)))
-        inc.move(Action.STEP, now)
-        inc.procedure.tick(cmd.step, cmd.actor, now)
-        step = inc.procedure.steps[cmd.step]
-        detail: dict[str, object] = {"step": cmd.step, "text": step.text}
-        result.events.append(incident_event(EventType.STEP_DONE, inc, now, cmd.actor, detail))
-
-    def _sop(self, code: str) -> tuple[str, ...]:
-        t = self.taxonomy.get(code)
-        return t.sop if t is not None else ()
-
-    def _reclassify(
-        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
-    ) -> None:
-        assert isinstance(cmd, c.Reclassify)
-        t = self.taxonomy.get(cmd.type_code)
-        if t is None:
-            raise UnknownIncidentType(f"no incident type {cmd.type_code!r}", field="type_code")
-        if t.code == inc.type_code:
-            raise InvalidField(
-                f"incident {inc.id} is already {t.code}", field="type_code", code="invalid_value"
-            )
-        old_desks, old_priority = inc.desks, inc.priority
-        detail: dict[str, object] = {"from": inc.type_code, "to": t.code}
-        inc.move(Action.RECLASSIFY, now)
-        self.index.remove(inc)
-        # What escalation did stays done: the desks its fired steps added, the priority it
-        # raised (the new type's, raised as often). Nobody picked the incident up in time,
-        # whatever its type; routing the new type afresh dropped those desks while it still
-        # waited, and the steps had fired, so nothing added them back.
-        e = inc.escalation
-        fired = e.policy.steps[: e.step] if e is not None else []
-        raised = sum(1 for step in fired if step.raise_priority)
-        inc.type_code, inc.category = t.code, t.category
-        inc.priority = max(1, t.priority - raised)
-        routed, inc.routed_by = self._route(inc, now)
-        added = (d for step in fired for d in step.add_desks if d not in routed)
-        inc.desks = tuple(dict.fromkeys((*routed, *added)))
-        if e is None and inc.status is Status.NEW:
-            # Not acknowledged and no policy yet (a burglar alarm found to be a fire): the
-            # new type's policy, counted from now, as if the incident opened as it is.
-            policy = choose(self.policies, inc.desks, inc.category, inc.type_code, inc.priority)
-            if policy is not None:
-                inc.escalation = freeze(policy, now)
-                self.timers.arm(inc)
-                detail["escalation"] = policy.id
-        detail["priority"] = {"from": old_priority, "to": inc.priority}
-        inc.procedure = Procedure(t.code, steps_of(t.sop))  # the new type's checklist
-        if inc.correlation_key is not None:
-            inc.correlation_key = inc.correlation_key.reclassified(t.category)
-        self.index.add(inc)
-        ev = incident_event(EventType.RECLASSIFIED, inc, now, cmd.actor, detail)
-        # Desks that lose the incident hear of it too, so it leaves their queue.
-        ev.desks = tuple(dict.fromkeys((*old_desks, *inc.desks)))
-        result.events.append(ev)
-
-    def _finish(
-        self,
-        inc: Incident,
-        action: Action,
-        cmd: c.Command,
-        now: datetime,
-        result: PipelineResult,
-        detail: dict[str, object],
-    ) -> None:
-        self._transition(inc, action, cmd, now, result, detail)
-        for uid in inc.units:
-            unit = self.units.get(uid)
-            if unit is not None and unit.incident_id == inc.id:
-                unit.status, unit.incident_id = UnitStatus.AVAILABLE, None
-                unit.status_at = now
-                result.units[uid] = unit
-
-    def _resolve(
-        self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult
-    ) -> None:
-        assert isinstance(cmd, c.Resolve)
-        disposition = parse_disposition(cmd.disposition)
-        detail: dict[str, object] = {"disposition": disposition.value}
-        missing = inc.procedure.open_mandatory() if inc.procedure is not None else []
-        if missing and is_blank(cmd.override_reason):
-            assert inc.procedure is not None
-            raise SopIncomplete(
-                f"incident {inc.id}: mandatory procedure step(s) not done: "
-                # numbered from 1, as the console's checklist shows them
-                + "; ".join(f"{i + 1}. {inc.procedure.steps[i].text}" for i in missing)
-                + " (a supervisor may resolve with a reason)",
-                field="procedure",
-            )
-        if missing:
-            detail["sop_override"] = {
-                "reason": cmd.override_reason.strip()[:MAX_NOTE],
-                "open": missing,
-            }
-        if cmd.note.strip():
-            detail["note"] = cmd.note.strip()[:MAX_NOTE]
-        self._finish(inc, Action.RESOLVE, cmd, now, result, detail)
-        inc.disposition = disposition.value
-
-    def _cancel(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
-        assert isinstance(cmd, c.Cancel)
-        reason = parse_cancel_reason(cmd.reason)
-        detail: dict[str, object] = {"reason": reason.value}
-        if cmd.note.strip():
-            detail["note"] = cmd.note.strip()[:MAX_NOTE]
-        self._finish(inc, Action.CANCEL, cmd, now, result, detail)
-        inc.disposition = f"cancelled:{reason.value}"
-
-    def _verify(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
-        """A video verdict. ``verified`` confirms the alarm as a second zone would (BS 8243
-        video confirmation); ``false`` is recorded and changes nothing else: the operator
-        then resolves or cancels it. A later verdict replaces the earlier one; both stay in
-        the timeline."""
-        assert isinstance(cmd, c.Verify)
-        verdict = parse_verdict(cmd.verdict)
-        note = cmd.note.strip()
-        if len(note) > MAX_NOTE:
-            raise InvalidField(
-                f"a note is at most {MAX_NOTE} characters", field="note", code="invalid_value"
-            )
-        inc.move(Action.VERIFY, now)
-        detail: dict[str, object] = {"verdict": verdict.value}
-        if note:
-            detail["note"] = note
-        if verdict is Verdict.VERIFIED and (changed := confirm(inc)) is not None:
-            detail["confirmed"] = True
-            detail.update(changed)
-        inc.verification = {"verdict": verdict.value, "by": cmd.actor, "at": now.isoformat()}
-        result.events.append(incident_event(EventType.VERIFIED, inc, now, cmd.actor, detail))
-
-    def _close(self, inc: Incident, cmd: c.Command, now: datetime, result: PipelineResult) -> None:
-        self._transition(inc, Action.CLOSE, cmd, now, result, {})
-
-
-_HANDLERS = {
-    c.Acknowledge: Pipeline._acknowledge,
-    c.Dispatch: Pipeline._dispatch,
-    c.Arrive: Pipeline._arrive,
-    c.AddNote: Pipeline._note,
-    c.CompleteStep: Pipeline._step_done,
-    c.Reclassify: Pipeline._reclassify,
-    c.Resolve: Pipeline._resolve,
-    c.Cancel: Pipeline._cancel,
-    c.Close: Pipeline._close,
-    c.Verify: Pipeline._verify,
-}

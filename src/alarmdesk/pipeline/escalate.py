@@ -9,12 +9,13 @@ The pipeline turns what :func:`fire_step` and :func:`flag_overdue` return into e
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
 
+from alarmdesk.domain.escalation import EscalationSpec, choose, freeze
 from alarmdesk.domain.incident import Incident, Status
 
-__all__ = ["Timers", "fire_step", "flag_overdue", "settle"]
+__all__ = ["Timers", "escalated", "fire_step", "flag_overdue", "settle", "start"]
 
 
 class Timers:
@@ -92,3 +93,25 @@ def flag_overdue(inc: Incident, due: datetime) -> dict[str, object]:
     e.on_scene_by, e.overdue = None, True
     inc.version += 1
     return {"policy": e.policy.id, "overdue": "on_scene", "due_at": due.isoformat()}
+
+
+def start(
+    inc: Incident, policies: Sequence[EscalationSpec], at: datetime, timers: Timers
+) -> EscalationSpec | None:
+    """Freezes on ``inc`` the first policy that matches it (its desks, category, type and
+    priority), its first step counted from ``at``, and arms it; the policy, or None."""
+    policy = choose(policies, inc.desks, inc.category, inc.type_code, inc.priority)
+    if policy is not None:
+        inc.escalation = freeze(policy, at)
+        timers.arm(inc)
+    return policy
+
+
+def escalated(inc: Incident) -> tuple[int, tuple[str, ...]]:
+    """What the steps fired so far did: how often they raised the priority, and the desks
+    they added. A reclassified incident keeps both: nobody picked it up in time, whatever
+    its type (routing the new type afresh dropped those desks while it still waited)."""
+    e = inc.escalation
+    fired = e.policy.steps[: e.step] if e is not None else []
+    raised = sum(1 for step in fired if step.raise_priority)
+    return raised, tuple(dict.fromkeys(d for step in fired for d in step.add_desks))

@@ -16,7 +16,8 @@ from alarmdesk.domain.errors import Forbidden, InvalidField, InvalidTransition, 
 from alarmdesk.domain.events import EventType
 from alarmdesk.domain.incident import FINAL
 from alarmdesk.domain.units import UNIT_MOVES, Unit, UnitStatus
-from alarmdesk.pipeline.engine import Pipeline, PipelineResult, incident_event
+from alarmdesk.pipeline.engine import Pipeline
+from alarmdesk.pipeline.results import PipelineResult, incident_event
 
 __all__ = ["unit_report"]
 
