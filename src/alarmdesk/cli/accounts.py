@@ -68,6 +68,12 @@ def users_passwd(
     out.print(f"user {name}: password changed, sessions ended")
 
 
+def _set_disabled(name: str, disabled: bool, config: ConfigOpt, database_url: DbOpt) -> None:
+    with database(config, database_url) as (cfg, engine):
+        run(cfg, engine, accounts.set_disabled(cli_actor(), name, disabled))
+    out.print(f"user {name} disabled, sessions ended" if disabled else f"user {name} enabled")
+
+
 @users_app.command("disable")
 def users_disable(
     name: Annotated[str, typer.Argument(help="Sign-in name.")],
@@ -76,9 +82,7 @@ def users_disable(
 ) -> None:
     """Disables a user (audited): they cannot sign in, and their sessions end (a running
     server notices within 10 s, its credential cache)."""
-    with database(config, database_url) as (cfg, engine):
-        run(cfg, engine, accounts.set_disabled(cli_actor(), name, True))
-    out.print(f"user {name} disabled, sessions ended")
+    _set_disabled(name, True, config, database_url)
 
 
 @users_app.command("enable")
@@ -88,9 +92,7 @@ def users_enable(
     database_url: DbOpt = None,
 ) -> None:
     """Enables a disabled user again (audited)."""
-    with database(config, database_url) as (cfg, engine):
-        run(cfg, engine, accounts.set_disabled(cli_actor(), name, False))
-    out.print(f"user {name} enabled")
+    _set_disabled(name, False, config, database_url)
 
 
 @users_app.command("list")

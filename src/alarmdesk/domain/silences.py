@@ -230,7 +230,7 @@ def check_new_silence(spec: SilenceSpec, now: datetime) -> None:
             code="invalid_value",
         )
     for w in spec.weekly:
-        start, _, end = w.hours.partition("-")
+        start, end = parse_hours(w.hours)  # as compile_silence read it
         if start == end:  # "18:00-18:00": an empty window, listed as active, holding nothing
             raise InvalidField(
                 f"the weekly window {w.hours} is empty (a whole day is 00:00-24:00)",
